@@ -1,0 +1,41 @@
+# Two entry points for a new user: `make run` and `make test` (see README.md).
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint typecheck unit sysdeps bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+# Main job on the embedded default: SQLite file, in-process bus, offline agent.
+run: $(STAMP)
+	$(BIN)/threadline demo
+	$(BIN)/threadline serve
+
+sysdeps:
+	bash scripts/sysdeps.sh
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+# Everything the tests need (system packages, broker, browser) is installed here.
+test: sysdeps $(STAMP) lint typecheck
+	$(BIN)/pytest -q
+
+unit: $(STAMP)
+	$(BIN)/pytest -q tests/unit
+
+bench: $(STAMP) sysdeps
+	$(BIN)/python -m benchmarks.ledger
+
+clean:
+	rm -rf $(VENV) build *.egg-info threadline.db

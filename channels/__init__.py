@@ -1,0 +1,1 @@
+"""Channel adapters and entry points: HTTP API, widget, voice, messaging, CLI, bootstrap."""

@@ -1,0 +1,1 @@
+"""Handoff: escalation signals, handoff tokens, identity bridge, first utterance from replay."""
