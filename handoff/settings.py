@@ -1,0 +1,25 @@
+"""Handoff and agent settings, from `THREADLINE_*` environment variables."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class HandoffSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="THREADLINE_", extra="ignore")
+
+    # Key material for every signed token (handoff and visitor). Required when more than
+    # one process serves the same database; unset means an ephemeral per-process key.
+    secret: SecretStr | None = None
+    handoff_token_ttl_s: int = Field(default=120, ge=5, le=3600)
+    # An offer nobody accepts is closed (HandoffExpired) after this long.
+    handoff_offer_ttl_s: int = Field(default=600, ge=5, le=86400)
+    # EscalationSignalDetected with a score at or above this makes the agent offer voice.
+    escalation_threshold: float = Field(default=0.6, ge=0.0, le=1.0)
+    agent: Literal["offline", "openai"] = "offline"
+    first_utterance: Literal["offline", "openai"] = "offline"
+    openai_model: str = "gpt-4o-mini"
+    openai_timeout_s: float = Field(default=20.0, gt=0)
