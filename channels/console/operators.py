@@ -1,0 +1,260 @@
+"""Operator accounts and their login sessions.
+
+An operator has a name and an argon2id password hash; a login creates a session whose random
+token goes to the browser in an HttpOnly cookie while the store keeps only its SHA-256 digest,
+so a copy of the database opens no live session. Storage is a small port (`OperatorStore`)
+with memory, SQLite and PostgreSQL implementations chosen by URL.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+import threading
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+from channels.console import passwords
+from channels.console.errors import (
+    AuthenticationFailed,
+    InvalidOperator,
+    OperatorExists,
+    OperatorNotFound,
+    TooManyAttempts,
+)
+
+NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
+
+Clock = Callable[[], datetime]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Operator:
+    name: str
+    password_hash: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    token_digest: str
+    operator: str
+    created_at: datetime
+    expires_at: datetime
+
+
+class OperatorStore(Protocol):
+    """Where accounts and sessions live. Every implementation passes the same contract tests."""
+
+    def add_operator(self, operator: Operator) -> None:
+        """Raises OperatorExists when the name is taken."""
+
+    def get_operator(self, name: str) -> Operator | None: ...
+
+    def list_operators(self) -> list[Operator]: ...
+
+    def set_password_hash(self, name: str, password_hash: str) -> None:
+        """Raises OperatorNotFound."""
+
+    def delete_operator(self, name: str) -> None:
+        """Deletes the operator and every session of theirs; raises OperatorNotFound."""
+
+    def add_session(self, session: Session) -> None: ...
+
+    def get_session(self, token_digest: str) -> Session | None: ...
+
+    def delete_session(self, token_digest: str) -> None: ...
+
+    def delete_sessions_of(self, name: str) -> None: ...
+
+    def delete_expired_sessions(self, now: datetime) -> int: ...
+
+    def close(self) -> None: ...
+
+
+class MemoryOperatorStore:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._operators: dict[str, Operator] = {}
+        self._sessions: dict[str, Session] = {}
+
+    def add_operator(self, operator: Operator) -> None:
+        with self._lock:
+            if operator.name in self._operators:
+                raise OperatorExists(f"operator {operator.name!r} already exists")
+            self._operators[operator.name] = operator
+
+    def get_operator(self, name: str) -> Operator | None:
+        with self._lock:
+            return self._operators.get(name)
+
+    def list_operators(self) -> list[Operator]:
+        with self._lock:
+            return sorted(self._operators.values(), key=lambda op: op.name)
+
+    def set_password_hash(self, name: str, password_hash: str) -> None:
+        with self._lock:
+            current = self._operators.get(name)
+            if current is None:
+                raise OperatorNotFound(f"no operator {name!r}")
+            self._operators[name] = Operator(name, password_hash, current.created_at)
+
+    def delete_operator(self, name: str) -> None:
+        with self._lock:
+            if self._operators.pop(name, None) is None:
+                raise OperatorNotFound(f"no operator {name!r}")
+            self._drop_sessions_locked(name)
+
+    def add_session(self, session: Session) -> None:
+        with self._lock:
+            self._sessions[session.token_digest] = session
+
+    def get_session(self, token_digest: str) -> Session | None:
+        with self._lock:
+            return self._sessions.get(token_digest)
+
+    def delete_session(self, token_digest: str) -> None:
+        with self._lock:
+            self._sessions.pop(token_digest, None)
+
+    def delete_sessions_of(self, name: str) -> None:
+        with self._lock:
+            self._drop_sessions_locked(name)
+
+    def delete_expired_sessions(self, now: datetime) -> int:
+        with self._lock:
+            gone = [d for d, s in self._sessions.items() if s.expires_at <= now]
+            for digest in gone:
+                del self._sessions[digest]
+            return len(gone)
+
+    def close(self) -> None:
+        return None
+
+    def _drop_sessions_locked(self, name: str) -> None:
+        for digest in [d for d, s in self._sessions.items() if s.operator == name]:
+            del self._sessions[digest]
+
+
+def token_digest(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def check_name(name: str) -> str:
+    if not NAME_RE.fullmatch(name):
+        raise InvalidOperator(
+            "operator name must be 2-64 characters of a-z, 0-9, '.', '_' or '-', "
+            "starting with a letter or digit"
+        )
+    return name
+
+
+class LoginThrottle:
+    """Counts failed logins per key (operator name, client address) in a sliding window.
+
+    Kept in memory on purpose: it slows guessing against one server process; argon2's cost
+    per attempt does the rest."""
+
+    def __init__(self, max_failures: int, window_seconds: int, clock: Clock = utcnow) -> None:
+        self._max = max_failures
+        self._window = timedelta(seconds=window_seconds)
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._failures: dict[str, deque[datetime]] = {}
+
+    def check(self, *keys: str) -> None:
+        now = self._clock()
+        with self._lock:
+            for key in keys:
+                recent = self._recent_locked(key, now)
+                if len(recent) >= self._max:
+                    wait = (recent[0] + self._window - now).total_seconds()
+                    raise TooManyAttempts(max(1, int(wait) + 1))
+
+    def fail(self, *keys: str) -> None:
+        now = self._clock()
+        with self._lock:
+            for key in keys:
+                self._recent_locked(key, now).append(now)
+
+    def succeed(self, key: str) -> None:
+        with self._lock:
+            self._failures.pop(key, None)
+
+    def _recent_locked(self, key: str, now: datetime) -> deque[datetime]:
+        recent = self._failures.setdefault(key, deque())
+        while recent and recent[0] <= now - self._window:
+            recent.popleft()
+        return recent
+
+
+class OperatorAccounts:
+    """Creating operators, logging them in and resolving their session cookies."""
+
+    def __init__(
+        self,
+        store: OperatorStore,
+        session_ttl_seconds: int,
+        throttle: LoginThrottle,
+        clock: Clock = utcnow,
+    ) -> None:
+        self.store = store
+        self._ttl = timedelta(seconds=session_ttl_seconds)
+        self._throttle = throttle
+        self._clock = clock
+
+    def create(self, name: str, password: str) -> Operator:
+        operator = Operator(check_name(name), passwords.hash_password(password), self._clock())
+        self.store.add_operator(operator)
+        return operator
+
+    def set_password(self, name: str, password: str) -> None:
+        self.store.set_password_hash(name, passwords.hash_password(password))
+        self.store.delete_sessions_of(name)
+
+    def delete(self, name: str) -> None:
+        self.store.delete_operator(name)
+
+    def login(self, name: str, password: str, client: str = "unknown") -> str:
+        """Returns a new session token; raises AuthenticationFailed or TooManyAttempts."""
+        keys = (f"name:{name}", f"client:{client}")
+        self._throttle.check(*keys)
+        operator = self.store.get_operator(name) if NAME_RE.fullmatch(name) else None
+        stored = operator.password_hash if operator else None
+        if not passwords.verify_password(stored, password) or operator is None:
+            self._throttle.fail(*keys)
+            raise AuthenticationFailed("wrong operator name or password")
+        self._throttle.succeed(keys[0])
+        if passwords.needs_rehash(operator.password_hash):
+            self.store.set_password_hash(name, passwords.hash_password(password))
+        now = self._clock()
+        self.store.delete_expired_sessions(now)
+        token = secrets.token_urlsafe(32)
+        self.store.add_session(Session(token_digest(token), name, now, now + self._ttl))
+        return token
+
+    def resolve(self, token: str | None) -> str | None:
+        """The operator name a session token belongs to, or None (unknown, expired, removed)."""
+        if not token or len(token) > 200:
+            return None
+        session = self.store.get_session(token_digest(token))
+        if session is None:
+            return None
+        if session.expires_at <= self._clock():
+            self.store.delete_session(session.token_digest)
+            return None
+        if self.store.get_operator(session.operator) is None:
+            return None
+        return session.operator
+
+    def logout(self, token: str | None) -> None:
+        if token:
+            self.store.delete_session(token_digest(token))

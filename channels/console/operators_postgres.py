@@ -1,0 +1,34 @@
+"""PostgreSQL `OperatorStore` (leaf adapter: the only console module importing psycopg)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import psycopg
+from psycopg import errors as pg_errors
+
+from channels.console.errors import OperatorStoreUnavailable
+from channels.console.operators_sql import SqlOperatorStore
+
+
+class PostgresOperatorStore(SqlOperatorStore):
+    P = "%s"
+
+    def __init__(self, url: str) -> None:
+        self._url = url
+        try:
+            self.create_schema()
+        except psycopg.OperationalError as exc:
+            raise OperatorStoreUnavailable(f"cannot reach the operator database: {exc}") from None
+
+    @contextmanager
+    def _transaction(self) -> Iterator[psycopg.Cursor[tuple[object, ...]]]:
+        with psycopg.connect(self._url, connect_timeout=10) as conn, conn.cursor() as cur:
+            yield cur
+
+    def _is_unique_violation(self, exc: Exception) -> bool:
+        return isinstance(exc, pg_errors.UniqueViolation)
+
+    def close(self) -> None:
+        return None

@@ -1,0 +1,196 @@
+"""SQL implementations of `OperatorStore`: a shared base and the SQLite backend (stdlib).
+
+The PostgreSQL backend (`operators_postgres`) reuses the base with psycopg. The tables sit
+beside the ledger's in the same database by default and are prefixed `console_`.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from channels.console.errors import OperatorExists, OperatorNotFound, OperatorStoreUnavailable
+from channels.console.operators import MemoryOperatorStore, Operator, OperatorStore, Session
+
+SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS console_operators (
+        name TEXT PRIMARY KEY,
+        password_hash TEXT NOT NULL,
+        created_at TEXT NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS console_sessions (
+        token_digest TEXT PRIMARY KEY,
+        operator TEXT NOT NULL REFERENCES console_operators(name) ON DELETE CASCADE,
+        created_at TEXT NOT NULL,
+        expires_at TEXT NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS console_sessions_operator ON console_sessions(operator)",
+)
+
+
+def _ts(value: datetime) -> str:
+    # One fixed-width UTC format, so that text order is time order in both databases.
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
+
+
+def _dt(value: str) -> datetime:
+    return datetime.fromisoformat(value)
+
+
+class SqlOperatorStore(ABC):
+    """Everything but connecting; `P` is the driver's placeholder."""
+
+    P = "?"
+
+    @abstractmethod
+    def _transaction(self) -> AbstractContextManager[Any]:
+        """A cursor inside a transaction that commits on success and rolls back on error."""
+
+    @abstractmethod
+    def _is_unique_violation(self, exc: Exception) -> bool: ...
+
+    def _sql(self, text: str) -> str:
+        return text.replace("?", self.P)
+
+    def _run(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with self._transaction() as cur:
+            cur.execute(self._sql(sql), tuple(params))
+            return list(cur.fetchall()) if cur.description else []
+
+    def _count(self, sql: str, params: Sequence[Any]) -> int:
+        with self._transaction() as cur:
+            cur.execute(self._sql(sql), tuple(params))
+            return int(cur.rowcount)
+
+    def create_schema(self) -> None:
+        with self._transaction() as cur:
+            for statement in SCHEMA:
+                cur.execute(statement)
+
+    def add_operator(self, operator: Operator) -> None:
+        try:
+            self._run(
+                "INSERT INTO console_operators (name, password_hash, created_at) VALUES (?, ?, ?)",
+                (operator.name, operator.password_hash, _ts(operator.created_at)),
+            )
+        except Exception as exc:
+            if self._is_unique_violation(exc):
+                raise OperatorExists(f"operator {operator.name!r} already exists") from None
+            raise
+
+    def get_operator(self, name: str) -> Operator | None:
+        rows = self._run(
+            "SELECT name, password_hash, created_at FROM console_operators WHERE name = ?",
+            (name,),
+        )
+        return Operator(rows[0][0], rows[0][1], _dt(rows[0][2])) if rows else None
+
+    def list_operators(self) -> list[Operator]:
+        rows = self._run(
+            "SELECT name, password_hash, created_at FROM console_operators ORDER BY name"
+        )
+        return [Operator(r[0], r[1], _dt(r[2])) for r in rows]
+
+    def set_password_hash(self, name: str, password_hash: str) -> None:
+        updated = self._count(
+            "UPDATE console_operators SET password_hash = ? WHERE name = ?",
+            (password_hash, name),
+        )
+        if updated == 0:
+            raise OperatorNotFound(f"no operator {name!r}")
+
+    def delete_operator(self, name: str) -> None:
+        with self._transaction() as cur:
+            cur.execute(self._sql("DELETE FROM console_sessions WHERE operator = ?"), (name,))
+            cur.execute(self._sql("DELETE FROM console_operators WHERE name = ?"), (name,))
+            if cur.rowcount == 0:
+                raise OperatorNotFound(f"no operator {name!r}")
+
+    def add_session(self, session: Session) -> None:
+        self._run(
+            "INSERT INTO console_sessions (token_digest, operator, created_at, expires_at) "
+            "VALUES (?, ?, ?, ?)",
+            (
+                session.token_digest,
+                session.operator,
+                _ts(session.created_at),
+                _ts(session.expires_at),
+            ),
+        )
+
+    def get_session(self, token_digest: str) -> Session | None:
+        rows = self._run(
+            "SELECT token_digest, operator, created_at, expires_at FROM console_sessions "
+            "WHERE token_digest = ?",
+            (token_digest,),
+        )
+        if not rows:
+            return None
+        row = rows[0]
+        return Session(row[0], row[1], _dt(row[2]), _dt(row[3]))
+
+    def delete_session(self, token_digest: str) -> None:
+        self._run("DELETE FROM console_sessions WHERE token_digest = ?", (token_digest,))
+
+    def delete_sessions_of(self, name: str) -> None:
+        self._run("DELETE FROM console_sessions WHERE operator = ?", (name,))
+
+    def delete_expired_sessions(self, now: datetime) -> int:
+        return self._count("DELETE FROM console_sessions WHERE expires_at <= ?", (_ts(now),))
+
+
+class SqliteOperatorStore(SqlOperatorStore):
+    """One short connection per operation: the console's traffic is light, and this stays
+    correct across the threads FastAPI runs sync endpoints on."""
+
+    def __init__(self, path: str | Path) -> None:
+        self._path = str(path)
+        self._lock = threading.Lock()
+        self.create_schema()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Cursor]:
+        with self._lock:
+            conn = sqlite3.connect(self._path, timeout=30, isolation_level=None)
+            try:
+                conn.execute("PRAGMA foreign_keys = ON")
+                conn.execute("BEGIN IMMEDIATE")
+                cur = conn.cursor()
+                try:
+                    yield cur
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+                conn.execute("COMMIT")
+            finally:
+                conn.close()
+
+    def _is_unique_violation(self, exc: Exception) -> bool:
+        return isinstance(exc, sqlite3.IntegrityError)
+
+    def close(self) -> None:
+        return None
+
+
+def open_operator_store(url: str) -> OperatorStore:
+    """The store for a database URL: `memory://`, `sqlite:///path` or `postgresql://...`."""
+    if url in ("memory://", "sqlite:///:memory:"):
+        return MemoryOperatorStore()
+    if url.startswith("sqlite:///"):
+        path = url.removeprefix("sqlite:///")
+        if not path:
+            raise OperatorStoreUnavailable("sqlite URL has no path")
+        try:
+            return SqliteOperatorStore(path)
+        except sqlite3.Error as exc:
+            raise OperatorStoreUnavailable(f"cannot open {path}: {exc}") from None
+    if url.startswith(("postgresql://", "postgres://")):
+        from channels.console.operators_postgres import PostgresOperatorStore
+
+        return PostgresOperatorStore(url)
+    scheme = url.split(":", 1)[0]
+    raise OperatorStoreUnavailable(f"unsupported operator store URL scheme {scheme!r}")

@@ -1,0 +1,228 @@
+"""Operator accounts: the store contract (every backend), hashing, sessions, throttling."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from channels.console import passwords
+from channels.console.errors import (
+    AuthenticationFailed,
+    InvalidOperator,
+    OperatorExists,
+    OperatorNotFound,
+    OperatorStoreUnavailable,
+    TooManyAttempts,
+)
+from channels.console.operators import (
+    LoginThrottle,
+    MemoryOperatorStore,
+    Operator,
+    OperatorAccounts,
+    OperatorStore,
+    Session,
+    token_digest,
+)
+from channels.console.operators_sql import SqliteOperatorStore, open_operator_store
+
+T0 = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
+PASSWORD = "correct horse battery"
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[OperatorStore]:
+    s: OperatorStore = (
+        MemoryOperatorStore()
+        if request.param == "memory"
+        else SqliteOperatorStore(tmp_path / "o.db")
+    )
+    yield s
+    s.close()
+
+
+def test_store_adds_and_reads_operators(store: OperatorStore) -> None:
+    store.add_operator(Operator("bob", "h1", T0))
+    store.add_operator(Operator("alice", "h2", T0))
+    assert store.get_operator("bob") == Operator("bob", "h1", T0)
+    assert store.get_operator("carol") is None
+    assert [op.name for op in store.list_operators()] == ["alice", "bob"]
+    with pytest.raises(OperatorExists):
+        store.add_operator(Operator("bob", "other", T0))
+    assert store.get_operator("bob") == Operator("bob", "h1", T0)
+
+
+def test_store_changes_password_hash(store: OperatorStore) -> None:
+    store.add_operator(Operator("bob", "h1", T0))
+    store.set_password_hash("bob", "h2")
+    assert store.get_operator("bob") == Operator("bob", "h2", T0)
+    with pytest.raises(OperatorNotFound):
+        store.set_password_hash("nobody", "h")
+
+
+def test_store_sessions_expire_and_go_with_their_operator(store: OperatorStore) -> None:
+    store.add_operator(Operator("bob", "h", T0))
+    store.add_operator(Operator("amy", "h", T0))
+    old = Session("d1", "bob", T0, T0 + timedelta(minutes=1))
+    new = Session("d2", "bob", T0, T0 + timedelta(hours=1))
+    amy = Session("d3", "amy", T0, T0 + timedelta(hours=1))
+    for s in (old, new, amy):
+        store.add_session(s)
+    assert store.get_session("d1") == old
+    assert store.delete_expired_sessions(T0 + timedelta(minutes=5)) == 1
+    assert store.get_session("d1") is None
+    assert store.get_session("d2") == new
+    store.delete_session("d2")
+    assert store.get_session("d2") is None
+    store.delete_operator("amy")
+    assert store.get_session("d3") is None
+    assert store.get_operator("amy") is None
+    with pytest.raises(OperatorNotFound):
+        store.delete_operator("amy")
+
+
+def test_store_deletes_all_sessions_of_one_operator(store: OperatorStore) -> None:
+    store.add_operator(Operator("bob", "h", T0))
+    store.add_operator(Operator("amy", "h", T0))
+    store.add_session(Session("b1", "bob", T0, T0 + timedelta(hours=1)))
+    store.add_session(Session("b2", "bob", T0, T0 + timedelta(hours=1)))
+    store.add_session(Session("a1", "amy", T0, T0 + timedelta(hours=1)))
+    store.delete_sessions_of("bob")
+    assert store.get_session("b1") is None
+    assert store.get_session("b2") is None
+    assert store.get_session("a1") is not None
+
+
+def test_sqlite_store_survives_reopening(tmp_path: Path) -> None:
+    SqliteOperatorStore(tmp_path / "o.db").add_operator(Operator("bob", "h", T0))
+    assert SqliteOperatorStore(tmp_path / "o.db").get_operator("bob") == Operator("bob", "h", T0)
+
+
+def test_open_operator_store_by_url(tmp_path: Path) -> None:
+    assert isinstance(open_operator_store("memory://"), MemoryOperatorStore)
+    assert isinstance(open_operator_store(f"sqlite:///{tmp_path}/x.db"), SqliteOperatorStore)
+    with pytest.raises(OperatorStoreUnavailable):
+        open_operator_store("mysql://x")
+    with pytest.raises(OperatorStoreUnavailable):
+        open_operator_store(f"sqlite:///{tmp_path}/missing-dir/x.db")
+
+
+def test_password_hash_is_argon2id_and_verifies() -> None:
+    hashed = passwords.hash_password(PASSWORD)
+    assert hashed.startswith("$argon2id$")
+    assert PASSWORD not in hashed
+    assert passwords.verify_password(hashed, PASSWORD)
+    assert not passwords.verify_password(hashed, PASSWORD + "!")
+    assert not passwords.verify_password("not a hash", PASSWORD)
+    assert not passwords.verify_password(None, PASSWORD)
+    assert passwords.hash_password(PASSWORD) != hashed  # salted
+
+
+@pytest.mark.parametrize("bad", ["short", " leading space pw", "x" * 1025])
+def test_password_policy(bad: str) -> None:
+    with pytest.raises(InvalidOperator):
+        passwords.hash_password(bad)
+
+
+def accounts(clock: FakeClock, ttl: int = 3600, max_failures: int = 3) -> OperatorAccounts:
+    return OperatorAccounts(
+        MemoryOperatorStore(), ttl, LoginThrottle(max_failures, 60, clock), clock
+    )
+
+
+@pytest.mark.parametrize("bad", ["", "A", "Bob", "-bob", "bob smith", "x" * 65, "bob/../x"])
+def test_operator_names_are_checked(bad: str) -> None:
+    with pytest.raises(InvalidOperator):
+        accounts(FakeClock()).create(bad, PASSWORD)
+
+
+def test_login_resolve_logout() -> None:
+    clock = FakeClock()
+    acc = accounts(clock)
+    acc.create("bob", PASSWORD)
+    token = acc.login("bob", PASSWORD, "127.0.0.1")
+    assert acc.resolve(token) == "bob"
+    stored = acc.store.get_session(token_digest(token))
+    assert stored is not None
+    assert stored.token_digest != token
+    acc.logout(token)
+    assert acc.resolve(token) is None
+
+
+def test_sessions_expire() -> None:
+    clock = FakeClock()
+    acc = accounts(clock, ttl=60)
+    acc.create("bob", PASSWORD)
+    token = acc.login("bob", PASSWORD)
+    clock.now += timedelta(seconds=59)
+    assert acc.resolve(token) == "bob"
+    clock.now += timedelta(seconds=1)
+    assert acc.resolve(token) is None
+
+
+def test_removed_operator_or_new_password_ends_sessions() -> None:
+    acc = accounts(FakeClock())
+    acc.create("bob", PASSWORD)
+    acc.create("amy", PASSWORD)
+    bob, amy = acc.login("bob", PASSWORD), acc.login("amy", PASSWORD)
+    acc.set_password("bob", PASSWORD + " two")
+    assert acc.resolve(bob) is None
+    acc.delete("amy")
+    assert acc.resolve(amy) is None
+    with pytest.raises(AuthenticationFailed):
+        acc.login("bob", PASSWORD)
+    assert acc.resolve(acc.login("bob", PASSWORD + " two")) == "bob"
+
+
+@pytest.mark.parametrize("token", [None, "", "garbage", "x" * 5000])
+def test_unknown_tokens_resolve_to_nobody(token: str | None) -> None:
+    acc = accounts(FakeClock())
+    acc.create("bob", PASSWORD)
+    acc.login("bob", PASSWORD)
+    assert acc.resolve(token) is None
+
+
+def test_wrong_name_or_password_fails_alike() -> None:
+    acc = accounts(FakeClock(), max_failures=100)
+    acc.create("bob", PASSWORD)
+    for name, pw in [("bob", "wrong password!"), ("nobody", PASSWORD), ("BAD NAME", PASSWORD)]:
+        with pytest.raises(AuthenticationFailed) as exc:
+            acc.login(name, pw)
+        assert str(exc.value) == "wrong operator name or password"
+
+
+def test_failed_logins_are_throttled_then_released() -> None:
+    clock = FakeClock()
+    acc = accounts(clock, max_failures=3)
+    acc.create("bob", PASSWORD)
+    for _ in range(3):
+        with pytest.raises(AuthenticationFailed):
+            acc.login("bob", "wrong password!", "10.9.9.9")
+    with pytest.raises(TooManyAttempts) as exc:
+        acc.login("bob", PASSWORD, "127.0.0.2")  # even the right password, from elsewhere
+    assert 1 <= exc.value.retry_after <= 61
+    clock.now += timedelta(seconds=61)
+    assert acc.resolve(acc.login("bob", PASSWORD, "127.0.0.2")) == "bob"
+
+
+def test_old_hash_parameters_are_upgraded_on_login() -> None:
+    from argon2 import PasswordHasher
+
+    acc = accounts(FakeClock())
+    weak = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1).hash(PASSWORD)
+    acc.store.add_operator(Operator("bob", weak, T0))
+    acc.login("bob", PASSWORD)
+    upgraded = acc.store.get_operator("bob")
+    assert upgraded is not None
+    assert upgraded.password_hash != weak
+    assert not passwords.needs_rehash(upgraded.password_hash)
