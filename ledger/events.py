@@ -140,6 +140,14 @@ class SubjectErased(EventData):
     reason: str | None = Field(default=None, max_length=200)
 
 
+class OpaqueData(EventData):
+    """Payload of a type this process does not know (written by a newer version, or by an
+    outer package that is not loaded): kept as stored so that readers skip it, not crash.
+    Never registered, never appendable."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+
 EVENT_TYPES: dict[str, type[EventData]] = {
     cls.__name__: cls
     for cls in (

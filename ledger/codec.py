@@ -1,0 +1,28 @@
+"""The hook between an event's `data` and its stored form.
+
+Crypto-shredding (a later issue) plugs in here: its codec encrypts personal fields with a
+per-subject key on `encode` and decrypts them on `decode`. The hash chain covers the *stored*
+form, so destroying a key leaves every hash verifiable. The default codec stores data as is.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+
+class DataCodec(Protocol):
+    def encode(self, conversation_id: str, event_type: str, data: dict[str, Any]) -> Any:
+        """Returns the JSON-compatible value to store in place of `data`."""
+
+    def decode(self, conversation_id: str, event_type: str, stored: Any) -> dict[str, Any]:
+        """Returns the payload dict from its stored form."""
+
+
+class IdentityCodec:
+    def encode(self, conversation_id: str, event_type: str, data: dict[str, Any]) -> Any:
+        return data
+
+    def decode(self, conversation_id: str, event_type: str, stored: Any) -> dict[str, Any]:
+        if not isinstance(stored, dict):
+            raise ValueError("stored data is not a JSON object")
+        return stored

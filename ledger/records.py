@@ -1,0 +1,216 @@
+"""An event's stored form and back: validation of what is appended (`draft`), the sealed
+envelope that is stored and hashed (`seal`), and decoding of stored bytes (`decode`).
+
+Stored state = canonical JSON of the envelope without `sequence` (the database assigns it on
+insert). `hash` = sha256 of the canonical JSON of that envelope without `hash`; it includes
+`prev_hash`, so each event commits to the whole history of its conversation.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.persistence import StoredEvent
+
+from ledger import canonical
+from ledger.codec import DataCodec
+from ledger.envelope import NewEvent, RecordedEvent
+from ledger.errors import IntegrityViolation, InvalidEvent
+from ledger.events import EVENT_TYPES, EventData, OpaqueData, parse_data
+from ledger.upcasting import upcast
+
+CONVERSATION_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}")
+MAX_REF = 200
+
+
+def check_conversation_id(conversation_id: object) -> str:
+    if not isinstance(conversation_id, str) or not CONVERSATION_ID.fullmatch(conversation_id):
+        raise InvalidEvent(
+            f"invalid conversation id {conversation_id!r}: 1-128 characters of "
+            "letters, digits and . _ : @ - (starting with a letter or digit)"
+        )
+    return conversation_id
+
+
+def _check_ref(name: str, value: object) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not 1 <= len(value) <= MAX_REF or not value.isprintable():
+        raise InvalidEvent(f"{name} must be 1-{MAX_REF} printable characters or null")
+    return value
+
+
+def _finite(value: object) -> bool:
+    """False if a NaN/Infinity hides anywhere (pydantic's JSON mode would turn it into null,
+    silently changing what the caller sent)."""
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, dict):
+        return all(_finite(v) for v in value.values())
+    if isinstance(value, list | tuple):
+        return all(_finite(v) for v in value)
+    return True
+
+
+def timestamp(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+@dataclass(frozen=True, slots=True)
+class Draft:
+    """A validated `NewEvent`, not yet placed at a position."""
+
+    event_id: UUID
+    type: str
+    schema_version: int
+    data: dict[str, Any]
+    leg_id: str | None
+    actor: str | None
+    occurred_at: datetime | None
+    digest: str  # what makes a repeat of this event id "the same event"
+
+
+def draft(conversation_id: str, event: object) -> Draft:
+    if not isinstance(event, NewEvent):
+        raise InvalidEvent(f"expected a NewEvent, got {type(event).__name__}")
+    if not isinstance(event.type, str):
+        raise InvalidEvent("event type must be a string")
+    payload = parse_data(event.type, event.data)
+    event_id = event.event_id
+    if not isinstance(event_id, UUID):
+        try:
+            event_id = UUID(str(event_id))
+        except ValueError:
+            raise InvalidEvent(f"event_id {event_id!r} is not a UUID") from None
+    occurred_at = event.occurred_at
+    if occurred_at is not None and (
+        not isinstance(occurred_at, datetime) or occurred_at.utcoffset() is None
+    ):
+        raise InvalidEvent("occurred_at must be a timezone-aware datetime")
+    leg_id = _check_ref("leg_id", event.leg_id)
+    actor = _check_ref("actor", event.actor)
+    if not _finite(payload.model_dump()):
+        raise InvalidEvent(f"{event.type}: NaN and infinite numbers are not valid JSON")
+    data = payload.model_dump(mode="json")
+    try:
+        digest = canonical.sha256_hex(
+            canonical.dumps(
+                {
+                    "conversation_id": conversation_id,
+                    "type": event.type,
+                    "data": data,
+                    "leg_id": leg_id,
+                    "actor": actor,
+                }
+            )
+        )
+    except canonical.NotCanonicalError as exc:
+        raise InvalidEvent(f"{event.type}: data is not representable as JSON: {exc}") from None
+    return Draft(
+        event_id=event_id,
+        type=event.type,
+        schema_version=type(payload).schema_version,
+        data=data,
+        leg_id=leg_id,
+        actor=actor,
+        occurred_at=occurred_at,
+        digest=digest,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Sealed:
+    stored: StoredEvent
+    draft: Draft
+    hash: str
+
+
+def seal(
+    conversation_id: str,
+    position: int,
+    prev_hash: str,
+    item: Draft,
+    recorded_at: datetime,
+    codec: DataCodec,
+) -> Sealed:
+    envelope: dict[str, Any] = {
+        "event_id": str(item.event_id),
+        "conversation_id": conversation_id,
+        "position": position,
+        "type": item.type,
+        "schema_version": item.schema_version,
+        "occurred_at": timestamp(item.occurred_at or recorded_at),
+        "recorded_at": timestamp(recorded_at),
+        "leg_id": item.leg_id,
+        "actor": item.actor,
+        "data": codec.encode(conversation_id, item.type, item.data),
+        "prev_hash": prev_hash,
+    }
+    try:
+        digest = canonical.sha256_hex(canonical.dumps(envelope))
+        envelope["hash"] = digest
+        state = canonical.dumps(envelope)
+    except canonical.NotCanonicalError as exc:
+        raise InvalidEvent(f"{item.type}: stored form is not canonical JSON: {exc}") from None
+    stored = StoredEvent(
+        originator_id=conversation_id, originator_version=position, topic=item.type, state=state
+    )
+    return Sealed(stored=stored, draft=item, hash=digest)
+
+
+def stored_hash(conversation_id: str, position: int, state: bytes) -> str:
+    """The `hash` field of a stored event (to chain the next event onto)."""
+    try:
+        value = canonical.loads(state)["hash"]
+        if not isinstance(value, str):
+            raise TypeError("hash is not a string")
+        return value
+    except (ValueError, KeyError, TypeError) as exc:
+        raise IntegrityViolation(conversation_id, position, f"unreadable record: {exc}") from None
+
+
+def decode(
+    conversation_id: str, position: int, sequence: int, state: bytes, codec: DataCodec
+) -> RecordedEvent:
+    """Stored bytes → RecordedEvent, upcasting old payload versions. An unknown type is read
+    as `OpaqueData`; anything unreadable is an IntegrityViolation naming the position."""
+    try:
+        env = canonical.loads(state)
+        event_type = env["type"]
+        version = env["schema_version"]
+        data = codec.decode(conversation_id, event_type, env["data"])
+        model = EVENT_TYPES.get(event_type)
+        payload: EventData
+        if model is None or version > model.schema_version:
+            payload = OpaqueData.model_validate(data)
+        else:
+            if version < model.schema_version:
+                data = upcast(event_type, version, model.schema_version, data)
+                version = model.schema_version
+            payload = model.model_validate(data)
+        return RecordedEvent(
+            event_id=UUID(env["event_id"]),
+            conversation_id=env["conversation_id"],
+            position=env["position"],
+            sequence=sequence,
+            type=event_type,
+            data=payload,
+            occurred_at=datetime.fromisoformat(env["occurred_at"]),
+            recorded_at=datetime.fromisoformat(env["recorded_at"]),
+            leg_id=env["leg_id"],
+            actor=env["actor"],
+            schema_version=version,
+            prev_hash=env["prev_hash"],
+            hash=env["hash"],
+        )
+    except IntegrityViolation:
+        raise
+    except Exception as exc:  # any malformed stored record, whatever the parser raised
+        raise IntegrityViolation(
+            conversation_id, position, f"unreadable record: {type(exc).__name__}: {exc}"
+        ) from None

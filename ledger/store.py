@@ -1,0 +1,378 @@
+"""The conversation ledger: append with optimistic concurrency and idempotent event ids,
+read a conversation or the global log, subscribe in process.
+
+Append algorithm. The head (position, hash) of each recently used conversation is cached in
+memory, and the cache is never trusted for correctness: the unique (conversation, position)
+key in the database is. When an insert collides, the event ids are looked up first (a repeat
+returns the original result, whatever the caller's expected version), then a caller that
+gave an expected version gets a ConcurrencyConflict, and one that did not is retried on the
+fresh head. Several processes may share one database.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from eventsourcing.persistence import IntegrityError, Notification, PersistenceError
+
+from ledger import records
+from ledger.canonical import GENESIS_HASH
+from ledger.codec import DataCodec, IdentityCodec
+from ledger.envelope import AppendResult, NewEvent, RecordedEvent
+from ledger.errors import (
+    ConcurrencyConflict,
+    ConversationAlreadyStarted,
+    ConversationNotFound,
+    IdempotencyConflict,
+    InvalidEvent,
+    StoreUnavailable,
+)
+from ledger.recorders import EventIdRecord, LedgerRecorder
+
+if TYPE_CHECKING:
+    from ledger.records import Draft
+
+log = logging.getLogger(__name__)
+
+Listener = Callable[[list[RecordedEvent]], None]
+START = "ConversationStarted"
+MAX_BATCH = 1000
+MAX_READ = 10_000
+HEAD_CACHE_SIZE = 100_000
+# Without an expected version, an append is retried on the fresh head after a collision;
+# this bounds the retries under pathological contention.
+MAX_ATTEMPTS = 100
+
+
+class Ledger:
+    def __init__(
+        self,
+        recorder: LedgerRecorder,
+        *,
+        codec: DataCodec | None = None,
+        close: Callable[[], None] | None = None,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        self.recorder = recorder
+        self.codec: DataCodec = codec or IdentityCodec()
+        self._close = close
+        self._clock = clock or (lambda: datetime.now(UTC))
+        self._heads: OrderedDict[str, tuple[int, str]] = OrderedDict()
+        self._heads_lock = threading.Lock()
+        self._listeners: list[Listener] = []
+        self._listeners_lock = threading.Lock()
+        self._closed = False
+
+    # -- writing -------------------------------------------------------------------------
+
+    def append(
+        self, conversation_id: str, event: NewEvent, expected_version: int | None = None
+    ) -> AppendResult:
+        return self.append_batch(conversation_id, [event], expected_version)[0]
+
+    def append_batch(
+        self,
+        conversation_id: str,
+        events: Sequence[NewEvent],
+        expected_version: int | None = None,
+    ) -> list[AppendResult]:
+        """Appends all events or none. `expected_version` is the version the caller last
+        saw (0 for a new conversation); None appends at the current head."""
+        records.check_conversation_id(conversation_id)
+        if expected_version is not None and (
+            isinstance(expected_version, bool)
+            or not isinstance(expected_version, int)
+            or expected_version < 0
+        ):
+            raise InvalidEvent(f"expected version must be an integer ≥ 0, not {expected_version!r}")
+        if not events:
+            raise InvalidEvent("nothing to append")
+        if len(events) > MAX_BATCH:
+            raise InvalidEvent(f"a batch holds at most {MAX_BATCH} events")
+        drafts = [records.draft(conversation_id, e) for e in events]
+        if len({d.event_id for d in drafts}) < len(drafts):
+            raise InvalidEvent("the same event id appears twice in one batch")
+
+        refresh = False
+        for _ in range(MAX_ATTEMPTS):
+            position, head_hash = self._head(conversation_id, refresh=refresh)
+            if expected_version is not None and position != expected_version:
+                if not refresh:
+                    refresh = True  # the cache may be behind another process
+                    continue
+                duplicate = self._duplicates(conversation_id, drafts)
+                if duplicate is not None:
+                    return duplicate
+                raise ConcurrencyConflict(conversation_id, expected_version, position)
+            shape_error = _shape_error(conversation_id, position, drafts)
+            if shape_error is not None:
+                if not refresh and position > 0:
+                    refresh = True
+                    continue
+                duplicate = self._duplicates(conversation_id, drafts)
+                if duplicate is not None:
+                    return duplicate
+                raise shape_error
+            sealed = self._seal(conversation_id, position, head_hash, drafts)
+            try:
+                sequences = self._insert(sealed)
+            except IntegrityError:
+                duplicate = self._duplicates(conversation_id, drafts)
+                if duplicate is not None:
+                    return duplicate
+                refresh = True
+                if expected_version is not None:
+                    actual, _ = self._head(conversation_id, refresh=True)
+                    raise ConcurrencyConflict(conversation_id, expected_version, actual) from None
+                continue
+            last = sealed[-1]
+            self._remember(conversation_id, last.stored.originator_version, last.hash)
+            results = [
+                AppendResult(conversation_id, s.draft.event_id, s.stored.originator_version, seq)
+                for s, seq in zip(sealed, sequences, strict=True)
+            ]
+            self._notify(conversation_id, sealed, sequences)
+            return results
+        actual, _ = self._head(conversation_id, refresh=True)
+        raise ConcurrencyConflict(conversation_id, position, actual)
+
+    def _seal(
+        self, conversation_id: str, position: int, head_hash: str, drafts: list[Draft]
+    ) -> list[records.Sealed]:
+        recorded_at = self._clock()
+        sealed = []
+        prev = head_hash
+        for offset, item in enumerate(drafts, start=1):
+            s = records.seal(
+                conversation_id, position + offset, prev, item, recorded_at, self.codec
+            )
+            sealed.append(s)
+            prev = s.hash
+        return sealed
+
+    def _insert(self, sealed: list[records.Sealed]) -> list[int]:
+        ids = [
+            EventIdRecord(
+                event_id=str(s.draft.event_id),
+                conversation_id=str(s.stored.originator_id),
+                position=s.stored.originator_version,
+                digest=s.draft.digest,
+            )
+            for s in sealed
+        ]
+        try:
+            sequences = self.recorder.insert_events([s.stored for s in sealed], event_ids=ids)
+        except IntegrityError:
+            raise
+        except PersistenceError as exc:
+            raise StoreUnavailable(f"append failed: {exc}") from exc
+        if sequences is None or len(sequences) != len(sealed):
+            raise StoreUnavailable("the recorder did not return sequence numbers")
+        return list(sequences)
+
+    def _duplicates(self, conversation_id: str, drafts: list[Draft]) -> list[AppendResult] | None:
+        """The original results when every event id of the batch is already recorded with
+        the same payload; IdempotencyConflict when an id is recorded with another payload
+        or only part of the batch is recorded; None when no id is recorded."""
+        try:
+            found = self.recorder.lookup_event_ids([str(d.event_id) for d in drafts])
+        except PersistenceError as exc:
+            raise StoreUnavailable(f"read failed: {exc}") from exc
+        if not found:
+            return None
+        results = []
+        for d in drafts:
+            rec = found.get(str(d.event_id))
+            if rec is None:
+                raise IdempotencyConflict(
+                    f"conversation {conversation_id}: part of this batch is already recorded "
+                    f"(event {next(iter(found))}), the rest is not"
+                )
+            if rec.conversation_id != conversation_id or rec.digest != d.digest:
+                where = (
+                    "with a different payload"
+                    if rec.conversation_id == conversation_id
+                    else f"in conversation {rec.conversation_id}"
+                )
+                raise IdempotencyConflict(f"event {d.event_id} is already recorded {where}")
+            results.append(
+                AppendResult(conversation_id, d.event_id, rec.position, rec.sequence, True)
+            )
+        return results
+
+    # -- head cache ----------------------------------------------------------------------
+
+    def _head(self, conversation_id: str, *, refresh: bool) -> tuple[int, str]:
+        if not refresh:
+            with self._heads_lock:
+                head = self._heads.get(conversation_id)
+                if head is not None:
+                    self._heads.move_to_end(conversation_id)
+                    return head
+        rows = self._select(conversation_id, desc=True, limit=1)
+        if not rows:
+            return 0, GENESIS_HASH
+        row = rows[0]
+        position = row.originator_version
+        digest = records.stored_hash(conversation_id, position, row.state)
+        self._remember(conversation_id, position, digest)
+        return position, digest
+
+    def _remember(self, conversation_id: str, position: int, digest: str) -> None:
+        with self._heads_lock:
+            current = self._heads.get(conversation_id)
+            if current is None or current[0] < position:
+                self._heads[conversation_id] = (position, digest)
+            self._heads.move_to_end(conversation_id)
+            while len(self._heads) > HEAD_CACHE_SIZE:
+                self._heads.popitem(last=False)
+
+    # -- reading -------------------------------------------------------------------------
+
+    def read(
+        self,
+        conversation_id: str,
+        after: int = 0,
+        upto: int | None = None,
+        limit: int | None = None,
+    ) -> list[RecordedEvent]:
+        """Events of one conversation in position order (empty if it does not exist)."""
+        records.check_conversation_id(conversation_id)
+        _check_count("after", after)
+        if upto is not None:
+            _check_count("upto", upto)
+        if limit is not None:
+            _check_count("limit", limit, minimum=1)
+        rows = self._select(conversation_id, gt=after, lte=upto, limit=limit)
+        return [self._decode(r) for r in rows]
+
+    def version(self, conversation_id: str) -> int:
+        records.check_conversation_id(conversation_id)
+        position, _ = self._head(conversation_id, refresh=True)
+        return position
+
+    def read_all(self, after: int = 0, limit: int = 500) -> list[RecordedEvent]:
+        """The global log: every conversation's events in `sequence` order."""
+        _check_count("after", after)
+        _check_count("limit", limit, minimum=1, maximum=MAX_READ)
+        try:
+            rows = self.recorder.select_notifications(after, limit, inclusive_of_start=False)
+        except PersistenceError as exc:
+            raise StoreUnavailable(f"read failed: {exc}") from exc
+        return [self._decode(r) for r in rows]
+
+    def max_sequence(self) -> int:
+        try:
+            return self.recorder.max_notification_id() or 0
+        except PersistenceError as exc:
+            raise StoreUnavailable(f"read failed: {exc}") from exc
+
+    def _select(
+        self,
+        conversation_id: str,
+        *,
+        gt: int | None = None,
+        lte: int | None = None,
+        desc: bool = False,
+        limit: int | None = None,
+    ) -> list[Notification]:
+        try:
+            return self.recorder.select_conversation(
+                conversation_id, gt=gt, lte=lte, desc=desc, limit=limit
+            )
+        except PersistenceError as exc:
+            raise StoreUnavailable(f"read failed: {exc}") from exc
+
+    def _decode(self, row: Notification) -> RecordedEvent:
+        return records.decode(
+            str(row.originator_id), row.originator_version, row.id, row.state, self.codec
+        )
+
+    # -- in-process subscription ---------------------------------------------------------
+
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        """Calls `listener(events)` after each commit made through this Ledger object, in
+        the appending thread. Appends from other threads may be delivered out of `sequence`
+        order and appends from other processes are not delivered at all: a consumer that
+        needs every event keeps its last sequence and catches up with `read_all`. A failing
+        listener is logged and does not affect the (already committed) append."""
+        with self._listeners_lock:
+            self._listeners.append(listener)
+
+        def unsubscribe() -> None:
+            with self._listeners_lock:
+                if listener in self._listeners:
+                    self._listeners.remove(listener)
+
+        return unsubscribe
+
+    def _notify(
+        self, conversation_id: str, sealed: list[records.Sealed], sequences: list[int]
+    ) -> None:
+        with self._listeners_lock:
+            listeners = list(self._listeners)
+        if not listeners:
+            return
+        events = [
+            records.decode(
+                conversation_id, s.stored.originator_version, seq, s.stored.state, self.codec
+            )
+            for s, seq in zip(sealed, sequences, strict=True)
+        ]
+        for listener in listeners:
+            try:
+                listener(list(events))
+            except Exception:
+                log.exception("ledger listener %r failed", listener)
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._close is not None:
+            self._close()
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _shape_error(conversation_id: str, position: int, drafts: list[Draft]) -> Exception | None:
+    """ConversationStarted is position 1 and only position 1."""
+    for offset, d in enumerate(drafts, start=1):
+        at = position + offset
+        if at == 1 and d.type != START:
+            return ConversationNotFound(
+                f"conversation {conversation_id} does not exist (start it with {START})"
+            )
+        if at > 1 and d.type == START:
+            return ConversationAlreadyStarted(
+                f"conversation {conversation_id} is already started ({START} at position {at})"
+            )
+    return None
+
+
+def _check_count(name: str, value: object, minimum: int = 0, maximum: int | None = None) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise InvalidEvent(f"{name} must be an integer ≥ {minimum}, not {value!r}")
+    if maximum is not None and value > maximum:
+        raise InvalidEvent(f"{name} must be ≤ {maximum}")
+
+
+def open_ledger(url: str | None = None, *, codec: DataCodec | None = None) -> Ledger:
+    """Opens the store named by `url` (default: `THREADLINE_DATABASE_URL`)."""
+    from ledger.backends import open_recorder
+
+    if url is None:
+        from ledger.settings import LedgerSettings
+
+        url = LedgerSettings().database_url
+    recorder, close = open_recorder(url)
+    return Ledger(recorder, codec=codec, close=close)

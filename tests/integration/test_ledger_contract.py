@@ -1,0 +1,332 @@
+"""The event-store contract, run against every backend (memory, SQLite file, PostgreSQL)."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import uuid4
+
+import pytest
+from eventsourcing.persistence import StoredEvent
+
+from ledger import canonical
+from ledger.envelope import NewEvent, RecordedEvent
+from ledger.errors import (
+    ConcurrencyConflict,
+    ConversationAlreadyStarted,
+    ConversationNotFound,
+    IdempotencyConflict,
+    InvalidEvent,
+    UnknownEventType,
+)
+from ledger.events import MessagePosted, OpaqueData
+from ledger.store import Ledger
+from ledger.upcasting import _UPCASTERS, register_upcaster
+from tests.support.ledgers import ledger, ledger_url_any, message, started  # noqa: F401
+
+pytestmark = pytest.mark.usefixtures("ledger_url_any")
+
+
+def test_append_and_read_back(ledger: Ledger) -> None:  # noqa: F811
+    first = ledger.append("c1", started())
+    second = ledger.append("c1", message("hi"), expected_version=1)
+    assert (first.position, second.position) == (1, 2)
+    assert first.sequence < second.sequence
+    assert not first.duplicate
+    assert not second.duplicate
+    events = ledger.read("c1")
+    assert [e.position for e in events] == [1, 2]
+    assert [e.event_id for e in events] == [first.event_id, second.event_id]
+    assert [e.sequence for e in events] == [first.sequence, second.sequence]
+    assert events[1].data == MessagePosted(role="visitor", text="hi")
+    assert ledger.version("c1") == 2
+    assert ledger.version("unknown") == 0
+    assert ledger.read("unknown") == []
+
+
+def test_envelope_fields_are_recorded(ledger: Ledger) -> None:  # noqa: F811
+    occurred = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+    ledger.append("c1", started(leg_id="leg-1", actor="widget", occurred_at=occurred))
+    (event,) = ledger.read("c1")
+    assert event.leg_id == "leg-1"
+    assert event.actor == "widget"
+    assert event.occurred_at == occurred
+    assert event.recorded_at.tzinfo is not None
+    assert event.schema_version == 1
+    assert event.conversation_id == "c1"
+    assert event.to_json()["data"] == {"channel": "chat", "tenant": "default", "visitor_ref": None}
+
+
+def test_hash_chain_links_each_event_to_the_previous(ledger: Ledger) -> None:  # noqa: F811
+    ledger.append_batch("c1", [started(), message("a"), message("b")])
+    events = ledger.read("c1")
+    assert events[0].prev_hash == canonical.GENESIS_HASH
+    for prev, cur in itertools.pairwise(events):
+        assert cur.prev_hash == prev.hash
+    # The hash is the sha256 of the canonical stored envelope without `hash` and `sequence`.
+    body = events[1].to_json()
+    del body["hash"], body["sequence"]
+    assert canonical.sha256_hex(canonical.dumps(body)) == events[1].hash
+
+
+def test_stale_expected_version_is_a_conflict_and_appends_nothing(ledger: Ledger) -> None:  # noqa: F811
+    ledger.append("c1", started())
+    ledger.append("c1", message("a"), expected_version=1)
+    with pytest.raises(ConcurrencyConflict) as info:
+        ledger.append("c1", message("b"), expected_version=1)
+    assert (info.value.expected, info.value.actual) == (1, 2)
+    with pytest.raises(ConcurrencyConflict):
+        ledger.append("c1", message("c"), expected_version=5)
+    with pytest.raises(ConcurrencyConflict):
+        ledger.append("c2", started(), expected_version=1)
+    assert ledger.version("c1") == 2
+    assert ledger.read("c2") == []
+
+
+def test_expected_version_zero_creates_only_once(ledger: Ledger) -> None:  # noqa: F811
+    ledger.append("c1", started(), expected_version=0)
+    with pytest.raises(ConcurrencyConflict):
+        ledger.append("c1", started(), expected_version=0)
+
+
+def test_repeat_event_id_returns_the_original_and_appends_nothing(ledger: Ledger) -> None:  # noqa: F811
+    ledger.append("c1", started())
+    event = message("once")
+    original = ledger.append("c1", event)
+    ledger.append("c1", message("later"))
+    again = ledger.append("c1", event)
+    stale = ledger.append("c1", event, expected_version=1)
+    assert again.duplicate
+    assert stale.duplicate
+    for repeat in (again, stale):
+        assert (repeat.position, repeat.sequence) == (original.position, original.sequence)
+    assert [e.data.text for e in ledger.read("c1")[1:]] == ["once", "later"]  # type: ignore[attr-defined]
+    # A retry with a fresh timestamp is still the same event.
+    retry = NewEvent(event.type, event.data, event_id=event.event_id, occurred_at=_now())
+    assert ledger.append("c1", retry).position == original.position
+
+
+def test_repeat_of_the_first_event_is_not_a_second_start(ledger: Ledger) -> None:  # noqa: F811
+    event = started()
+    ledger.append("c1", event)
+    assert ledger.append("c1", event).duplicate
+    assert ledger.append("c1", event, expected_version=0).duplicate
+    assert ledger.version("c1") == 1
+
+
+def test_same_event_id_with_other_payload_is_an_error(ledger: Ledger) -> None:  # noqa: F811
+    ledger.append("c1", started())
+    ledger.append("c2", started())
+    event = message("original")
+    ledger.append("c1", event)
+    changed = NewEvent("MessagePosted", {"role": "visitor", "text": "edited"}, event.event_id)
+    with pytest.raises(IdempotencyConflict, match="different payload"):
+        ledger.append("c1", changed)
+    with pytest.raises(IdempotencyConflict, match="conversation c1"):
+        ledger.append("c2", event)
+    other_actor = NewEvent(event.type, event.data, event.event_id, actor="someone")
+    with pytest.raises(IdempotencyConflict):
+        ledger.append("c1", other_actor)
+    assert ledger.version("c1") == 2
+    assert ledger.version("c2") == 1
+
+
+def test_conversation_must_start_with_conversation_started(ledger: Ledger) -> None:  # noqa: F811
+    with pytest.raises(ConversationNotFound):
+        ledger.append("c1", message())
+    with pytest.raises(ConversationNotFound):
+        ledger.append_batch("c1", [message(), started()])
+    ledger.append("c1", started())
+    with pytest.raises(ConversationAlreadyStarted):
+        ledger.append("c1", started())
+    with pytest.raises(ConversationAlreadyStarted):
+        ledger.append_batch("c1", [message(), started()])
+    assert ledger.version("c1") == 1
+
+
+def test_batches_are_atomic(ledger: Ledger) -> None:  # noqa: F811
+    results = ledger.append_batch("c1", [started(), message("a"), message("b")])
+    assert [r.position for r in results] == [1, 2, 3]
+    assert [r.sequence for r in results] == sorted({r.sequence for r in results})
+    bad = NewEvent("MessagePosted", {"role": "robot", "text": "x"})
+    with pytest.raises(InvalidEvent):
+        ledger.append_batch("c1", [message("c"), bad])
+    with pytest.raises(ConcurrencyConflict):
+        ledger.append_batch("c1", [message("d"), message("e")], expected_version=2)
+    assert ledger.version("c1") == 3
+
+
+def test_repeated_batch_is_a_duplicate_and_a_partial_repeat_is_an_error(ledger: Ledger) -> None:  # noqa: F811
+    batch = [started(), message("a")]
+    first = ledger.append_batch("c1", batch)
+    again = ledger.append_batch("c1", batch, expected_version=0)
+    assert [(r.position, r.sequence, r.duplicate) for r in again] == [
+        (r.position, r.sequence, True) for r in first
+    ]
+    with pytest.raises(IdempotencyConflict, match="part of this batch"):
+        ledger.append_batch("c1", [batch[1], message("new")])
+    assert ledger.version("c1") == 2
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error"),
+    [
+        ({"conversation_id": ""}, InvalidEvent),
+        ({"conversation_id": "has space"}, InvalidEvent),
+        ({"conversation_id": "x" * 129}, InvalidEvent),
+        ({"event": NewEvent("NoSuchEvent", {})}, UnknownEventType),
+        ({"event": NewEvent("MessagePosted", {"role": "visitor"})}, InvalidEvent),
+        (
+            {"event": NewEvent("MessagePosted", {"role": "visitor", "text": "x", "y": 1})},
+            InvalidEvent,
+        ),
+        ({"event": NewEvent("MessagePosted", ["not", "a", "dict"])}, InvalidEvent),  # type: ignore[arg-type]
+        ({"event": message(occurred_at=datetime(2024, 1, 1))}, InvalidEvent),
+        ({"event": message(leg_id="")}, InvalidEvent),
+        ({"event": message(actor="a\nb")}, InvalidEvent),
+        ({"expected_version": -1}, InvalidEvent),
+        ({"expected_version": True}, InvalidEvent),
+        ({"event": "not an event"}, InvalidEvent),
+        (
+            {
+                "event": NewEvent(
+                    "ToolCalled", {"call_id": "1", "name": "n", "arguments": {"x": float("nan")}}
+                )
+            },
+            InvalidEvent,
+        ),
+    ],
+)
+def test_bad_input_is_rejected_and_appends_nothing(
+    ledger: Ledger,  # noqa: F811
+    kwargs: dict[str, Any],
+    error: type[Exception],
+) -> None:
+    ledger.append("c1", started())
+    args: dict[str, Any] = {"conversation_id": "c1", "event": message()} | kwargs
+    with pytest.raises(error):
+        ledger.append(**args)
+    assert ledger.version("c1") == 1
+    assert ledger.max_sequence() == 1
+
+
+def test_batch_input_errors(ledger: Ledger) -> None:  # noqa: F811
+    with pytest.raises(InvalidEvent, match="nothing"):
+        ledger.append_batch("c1", [])
+    event = started()
+    with pytest.raises(InvalidEvent, match="twice"):
+        ledger.append_batch("c1", [event, event])
+    assert ledger.max_sequence() == 0
+
+
+def test_read_ranges(ledger: Ledger) -> None:  # noqa: F811
+    ledger.append_batch("c1", [started()] + [message(str(i)) for i in range(2, 8)])
+    assert [e.position for e in ledger.read("c1", after=3)] == [4, 5, 6, 7]
+    assert [e.position for e in ledger.read("c1", upto=3)] == [1, 2, 3]
+    assert [e.position for e in ledger.read("c1", after=2, upto=5)] == [3, 4, 5]
+    assert [e.position for e in ledger.read("c1", after=2, limit=2)] == [3, 4]
+    assert ledger.read("c1", after=7) == []
+    with pytest.raises(InvalidEvent):
+        ledger.read("c1", after=-1)
+    with pytest.raises(InvalidEvent):
+        ledger.read("c1", limit=0)
+
+
+def test_global_log_is_ordered_by_sequence(ledger: Ledger) -> None:  # noqa: F811
+    assert ledger.max_sequence() == 0
+    assert ledger.read_all() == []
+    ledger.append("a", started())
+    ledger.append("b", started())
+    ledger.append("a", message("a2"))
+    ledger.append("b", message("b2"))
+    log = ledger.read_all()
+    assert [(e.conversation_id, e.position) for e in log] == [
+        ("a", 1),
+        ("b", 1),
+        ("a", 2),
+        ("b", 2),
+    ]
+    sequences = [e.sequence for e in log]
+    assert sequences == sorted(sequences)
+    assert ledger.max_sequence() == sequences[-1]
+    assert [e.sequence for e in ledger.read_all(after=sequences[1], limit=1)] == [sequences[2]]
+    assert ledger.read_all(after=sequences[-1]) == []
+
+
+def test_subscribers_get_events_after_commit(ledger: Ledger) -> None:  # noqa: F811
+    seen: list[RecordedEvent] = []
+
+    def listener(events: list[RecordedEvent]) -> None:
+        # Called after commit: the events are readable.
+        assert ledger.version(events[-1].conversation_id) >= events[-1].position
+        seen.extend(events)
+
+    def broken(events: list[RecordedEvent]) -> None:
+        raise RuntimeError("listener bug")
+
+    unsubscribe = ledger.subscribe(listener)
+    ledger.subscribe(broken)
+    event = started()
+    ledger.append_batch("c1", [event, message("x")])
+    ledger.append("c1", event)  # a duplicate is not a new event
+    assert [e.position for e in seen] == [1, 2]
+    assert seen == ledger.read("c1")
+    unsubscribe()
+    ledger.append("c1", message("y"))
+    assert len(seen) == 2
+
+
+def test_unknown_stored_type_reads_as_opaque_data(ledger: Ledger) -> None:  # noqa: F811
+    ledger.append("c1", started())
+    head = ledger.read("c1")[-1]
+    body = {
+        "event_id": str(uuid4()),
+        "conversation_id": "c1",
+        "position": 2,
+        "type": "FutureEvent",
+        "schema_version": 3,
+        "occurred_at": head.occurred_at.isoformat(),
+        "recorded_at": head.recorded_at.isoformat(),
+        "leg_id": None,
+        "actor": None,
+        "data": {"anything": [1, 2]},
+        "prev_hash": head.hash,
+    }
+    body["hash"] = canonical.sha256_hex(canonical.dumps(body))
+    ledger.recorder.insert_events([StoredEvent("c1", 2, "FutureEvent", canonical.dumps(body))])
+    future = ledger.read("c1")[-1]
+    assert isinstance(future.data, OpaqueData)
+    assert future.to_json()["data"] == {"anything": [1, 2]}
+    assert ledger.append("c1", message()).position == 3
+
+
+def test_old_schema_versions_are_upcast_on_read(ledger: Ledger) -> None:  # noqa: F811
+    ledger.append("c1", started())
+    head = ledger.read("c1")[-1]
+    body = {
+        "event_id": str(uuid4()),
+        "conversation_id": "c1",
+        "position": 2,
+        "type": "MessagePosted",
+        "schema_version": 0,
+        "occurred_at": head.occurred_at.isoformat(),
+        "recorded_at": head.recorded_at.isoformat(),
+        "leg_id": None,
+        "actor": None,
+        "data": {"who": "visitor", "body": "old shape"},
+        "prev_hash": head.hash,
+    }
+    body["hash"] = canonical.sha256_hex(canonical.dumps(body))
+    ledger.recorder.insert_events([StoredEvent("c1", 2, "MessagePosted", canonical.dumps(body))])
+    register_upcaster("MessagePosted", 0, lambda d: {"role": d["who"], "text": d["body"]})
+    try:
+        event = ledger.read("c1")[-1]
+    finally:
+        del _UPCASTERS[("MessagePosted", 0)]
+    assert event.data == MessagePosted(role="visitor", text="old shape")
+    assert event.schema_version == 1
+
+
+def _now() -> datetime:
+    return datetime.now(UTC) + timedelta(seconds=1)
