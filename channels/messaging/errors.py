@@ -1,0 +1,42 @@
+"""One error hierarchy for messaging; the HTTP edge maps these to statuses."""
+# ruff: noqa: N818  -- names follow ledger.errors (InvalidEvent, ConversationNotFound, ...)
+
+from __future__ import annotations
+
+
+class MessagingError(Exception):
+    """Root of every error the messaging channels raise on purpose."""
+
+
+class ProviderNotConfigured(MessagingError):
+    """A provider's secret or account setting is missing: its webhooks are refused."""
+
+
+class InvalidSignature(MessagingError):
+    """The webhook's signature header is missing or does not match (HTTP 403)."""
+
+
+class MalformedWebhook(MessagingError):
+    """The webhook body cannot be understood (HTTP 400); nothing is recorded."""
+
+
+class VerificationRefused(MessagingError):
+    """A subscription handshake presented the wrong verify token (HTTP 403)."""
+
+
+class UnknownProviderMessage(MessagingError):
+    """A delivery status refers to a message Threadline never sent (HTTP 404)."""
+
+
+class InvalidPhoneNumber(MessagingError):
+    """A phone number is not in E.164 form (+ and 8 to 15 digits)."""
+
+
+class DeliveryFailed(MessagingError):
+    """The provider's REST API refused or could not be reached for an outbound message."""
+
+    def __init__(self, provider: str, reason: str, status_code: int | None = None) -> None:
+        super().__init__(f"{provider}: {reason}")
+        self.provider = provider
+        self.reason = reason
+        self.status_code = status_code
