@@ -1,5 +1,4 @@
 """One error hierarchy for messaging; the HTTP edge maps these to statuses."""
-# ruff: noqa: N818  -- names follow ledger.errors (InvalidEvent, ConversationNotFound, ...)
 
 from __future__ import annotations
 
