@@ -1,0 +1,649 @@
+"""Agent context: what an agent (chat or voice, LLM or offline) needs to act, folded from a
+conversation stream so that no agent ever reads raw events.
+
+`build_context(events)` is a pure fold: the same events give an equal `AgentContext`, and
+folding in chunks (`build_context(later, start=build_context(earlier))`) equals folding at
+once, because the context *is* the fold state. Every collection is bounded, so a context
+stays small however long the conversation. Events of types the context does not use
+(including types this code has never heard of) are skipped.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict, deque
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, JsonValue
+
+from ledger import events as ev
+from ledger.envelope import RecordedEvent
+from projections.entities import EntityKind, extract, words
+from projections.errors import ProjectionError
+from projections.topics import answers, questions, topic_phrase
+
+MAX_TURNS = 20
+MAX_ENTITIES = 64
+MAX_QUESTIONS = 8
+MAX_TOOL_CALLS = 32
+MAX_SIGNALS = 16
+MAX_HANDOFFS = 16
+MAX_LEGS = 32
+
+TurnKind = Literal["message", "utterance", "speech"]
+HandoffStatus = Literal["offered", "accepted", "completed", "expired", "declined"]
+ToolStatus = Literal["pending", "ok", "error"]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Topic(_Frozen):
+    """A short noun phrase that reads after "your": "January claim", "dental insurance claim"."""
+
+    phrase: str
+    noun: str
+    position: int
+
+
+class Question(_Frozen):
+    text: str
+    position: int
+    channel: ev.Channel | None
+    answered: bool = False
+
+
+class Entity(_Frozen):
+    """One thing mentioned, deduplicated on (kind, value); `text` is the first surface form."""
+
+    kind: EntityKind
+    value: str
+    text: str
+    position: int
+    last_position: int
+    mentions: int = 1
+    role: ev.Role
+
+
+class Verification(_Frozen):
+    """The highest verification reached; `leg_id`/`channel` say where it happened."""
+
+    level: int = 0
+    method: str | None = None
+    subject: str | None = None
+    leg_id: str | None = None
+    channel: ev.Channel | None = None
+    position: int | None = None
+    claimed_subject: str | None = None
+    claimed_method: str | None = None
+    failures: int = 0
+    last_failure_reason: str | None = None
+
+
+class ToolCall(_Frozen):
+    call_id: str
+    name: str
+    arguments: dict[str, JsonValue]
+    status: ToolStatus = "pending"
+    result: JsonValue = None
+    error: str | None = None
+    position: int
+    result_position: int | None = None
+
+
+class Signal(_Frozen):
+    signal: ev.SignalKind
+    score: float
+    evidence: str
+    position: int
+    channel: ev.Channel | None
+
+
+class Handoff(_Frozen):
+    handoff_id: str
+    channel: ev.HandoffChannel
+    status: HandoffStatus
+    reason: str | None = None
+    offered_position: int | None = None
+    accepted_position: int | None = None
+    completed_position: int | None = None
+    ended_position: int | None = None
+    leg_id: str | None = None
+    first_utterance: str | None = None
+
+
+class Leg(_Frozen):
+    leg_id: str
+    channel: ev.Channel
+    transport_ref: str | None = None
+    open: bool = True
+    opened_position: int
+    closed_position: int | None = None
+    close_reason: str | None = None
+
+
+class Turn(_Frozen):
+    """One conversational turn. An interrupted agent turn holds only what was spoken."""
+
+    position: int
+    role: ev.Role
+    channel: ev.Channel | None
+    leg_id: str | None
+    kind: TurnKind
+    text: str
+    interrupted: bool = False
+    occurred_at: datetime
+
+
+class AgentContext(_Frozen):
+    conversation_id: str | None = None
+    tenant: str | None = None
+    started_channel: ev.Channel | None = None
+    visitor_ref: str | None = None
+    topic: Topic | None = None
+    questions: tuple[Question, ...] = ()
+    entities: tuple[Entity, ...] = ()  # least recently mentioned first
+    verification: Verification = Verification()
+    tool_calls: tuple[ToolCall, ...] = ()
+    signals: tuple[Signal, ...] = ()
+    handoffs: tuple[Handoff, ...] = ()
+    legs: tuple[Leg, ...] = ()
+    recent_turns: tuple[Turn, ...] = ()
+    turn_count: int = 0
+    event_count: int = 0
+    last_position: int = 0
+    last_sequence: int = 0
+    last_occurred_at: datetime | None = None
+    resolved: bool = False
+    outcome: str | None = None
+    csat: int | None = None
+    erased_subjects: tuple[str, ...] = ()
+
+    @property
+    def open_questions(self) -> tuple[Question, ...]:
+        return tuple(q for q in self.questions if not q.answered)
+
+    @property
+    def open_legs(self) -> tuple[Leg, ...]:
+        return tuple(leg for leg in self.legs if leg.open)
+
+    @property
+    def current_channel(self) -> ev.Channel | None:
+        """The channel of the latest turn, else of the latest open leg, else the first one."""
+        if self.recent_turns and self.recent_turns[-1].channel is not None:
+            return self.recent_turns[-1].channel
+        open_legs = self.open_legs
+        return open_legs[-1].channel if open_legs else self.started_channel
+
+    @property
+    def verified(self) -> bool:
+        return self.verification.level > 0
+
+    @property
+    def active_handoff(self) -> Handoff | None:
+        """The latest handoff still in flight (offered or accepted), if any."""
+        for handoff in reversed(self.handoffs):
+            if handoff.status in ("offered", "accepted"):
+                return handoff
+        return None
+
+    def handoff_ids(self, status: HandoffStatus) -> tuple[str, ...]:
+        return tuple(h.handoff_id for h in self.handoffs if h.status == status)
+
+    def entities_of(self, *kinds: EntityKind) -> tuple[Entity, ...]:
+        """Entities of the given kinds, most recently mentioned first."""
+        return tuple(e for e in reversed(self.entities) if e.kind in kinds)
+
+    @property
+    def max_signal_score(self) -> float:
+        return max((s.score for s in self.signals), default=0.0)
+
+
+class ContextFold:
+    """The mutable working state behind `build_context`. Per-turn state (turns, entities,
+    questions) is kept as plain lists, because a pydantic object per event would cost more
+    than the fold itself; `snapshot()` freezes it into an `AgentContext`."""
+
+    def __init__(self, start: AgentContext | None = None) -> None:
+        c = start or AgentContext()
+        self.head: dict[str, Any] = {
+            "conversation_id": c.conversation_id,
+            "tenant": c.tenant,
+            "started_channel": c.started_channel,
+            "visitor_ref": c.visitor_ref,
+            "turn_count": c.turn_count,
+            "event_count": c.event_count,
+            "last_position": c.last_position,
+            "last_sequence": c.last_sequence,
+            "last_occurred_at": c.last_occurred_at,
+            "resolved": c.resolved,
+            "outcome": c.outcome,
+            "csat": c.csat,
+        }
+        self.topic = c.topic
+        # [text, position, channel, answered]
+        self.questions: deque[list[Any]] = deque(
+            ([q.text, q.position, q.channel, q.answered] for q in c.questions),
+            maxlen=MAX_QUESTIONS,
+        )
+        self.unanswered = sum(1 for q in c.questions if not q.answered)
+        # (kind, value) -> [text, position, last_position, mentions, role]
+        self.entities: OrderedDict[tuple[EntityKind, str], list[Any]] = OrderedDict(
+            ((e.kind, e.value), [e.text, e.position, e.last_position, e.mentions, e.role])
+            for e in c.entities
+        )
+        self.verification = c.verification
+        self.tool_calls = OrderedDict((t.call_id, t) for t in c.tool_calls)
+        self.signals: deque[Signal] = deque(c.signals, maxlen=MAX_SIGNALS)
+        self.handoffs = OrderedDict((h.handoff_id, h) for h in c.handoffs)
+        self.legs = OrderedDict((leg.leg_id, leg) for leg in c.legs)
+        self.turns: deque[tuple[Any, ...]] = deque(
+            (
+                (
+                    t.position,
+                    t.role,
+                    t.channel,
+                    t.leg_id,
+                    t.kind,
+                    t.text,
+                    t.interrupted,
+                    t.occurred_at,
+                )
+                for t in c.recent_turns
+            ),
+            maxlen=MAX_TURNS,
+        )
+        self.erased: list[str] = list(c.erased_subjects)
+
+    # --- driving the fold ------------------------------------------------------------------
+
+    def apply(self, event: RecordedEvent) -> None:
+        head = self.head
+        if head["conversation_id"] is None:
+            head["conversation_id"] = event.conversation_id
+        elif event.conversation_id != head["conversation_id"]:
+            raise ProjectionError(
+                f"event of conversation {event.conversation_id} folded into the context of "
+                f"{head['conversation_id']}"
+            )
+        if event.position <= head["last_position"]:
+            return  # already folded (a redelivery): folding is idempotent by position
+        head["event_count"] += 1
+        head["last_position"] = event.position
+        head["last_sequence"] = event.sequence
+        head["last_occurred_at"] = event.occurred_at
+        handler = _HANDLERS.get(event.type)
+        if handler is not None and isinstance(event.data, handler[0]):
+            handler[1](self, event)
+
+    def apply_all(self, events: Iterable[RecordedEvent]) -> ContextFold:
+        for event in events:
+            self.apply(event)
+        return self
+
+    def snapshot(self) -> AgentContext:
+        return AgentContext.model_construct(
+            **self.head,
+            topic=self.topic,
+            questions=tuple(
+                Question.model_construct(text=t, position=p, channel=c, answered=a)
+                for t, p, c, a in self.questions
+            ),
+            entities=tuple(
+                Entity.model_construct(
+                    kind=kind, value=value, text=t, position=p, last_position=lp, mentions=n, role=r
+                )
+                for (kind, value), (t, p, lp, n, r) in self.entities.items()
+            ),
+            verification=self.verification,
+            tool_calls=tuple(self.tool_calls.values()),
+            signals=tuple(self.signals),
+            handoffs=tuple(self.handoffs.values()),
+            legs=tuple(self.legs.values()),
+            recent_turns=tuple(
+                Turn.model_construct(
+                    position=p, role=r, channel=c, leg_id=leg, kind=k, text=t, interrupted=i,
+                    occurred_at=at,
+                )
+                for p, r, c, leg, k, t, i, at in self.turns
+            ),
+            erased_subjects=tuple(self.erased),
+        )  # fmt: skip
+
+    # --- helpers ---------------------------------------------------------------------------
+
+    def channel_of(self, leg_id: str | None) -> ev.Channel | None:
+        if leg_id is not None:
+            leg = self.legs.get(leg_id)
+            if leg is not None:
+                return leg.channel
+        started: ev.Channel | None = self.head["started_channel"]
+        return started
+
+    def turn(self, e: RecordedEvent, role: ev.Role, kind: TurnKind, text: str, cut: bool) -> None:
+        channel = self.channel_of(e.leg_id)
+        self.head["turn_count"] += 1
+        self.turns.append((e.position, role, channel, e.leg_id, kind, text, cut, e.occurred_at))
+        tokens = words(text)
+        self.mention(e.position, role, text, tokens)
+        if role == "visitor":
+            self.ask(e.position, channel, text, tokens)
+        elif self.unanswered and answers(text, tokens):
+            self.answer_all()
+
+    def answer_all(self) -> None:
+        for q in self.questions:
+            q[3] = True
+        self.unanswered = 0
+
+    def mention(self, position: int, role: ev.Role, text: str, tokens: frozenset[str]) -> None:
+        entities = self.entities
+        for found in extract(text, tokens):
+            key = (found.kind, found.value)
+            seen = entities.get(key)
+            if seen is None:
+                entities[key] = [found.text, position, position, 1, role]
+                if len(entities) > MAX_ENTITIES:
+                    entities.popitem(last=False)
+            else:
+                seen[2] = position
+                seen[3] += 1
+                entities.move_to_end(key)
+
+    def ask(
+        self, position: int, channel: ev.Channel | None, text: str, tokens: frozenset[str]
+    ) -> None:
+        for q in questions(text, tokens):
+            if len(self.questions) == MAX_QUESTIONS and not self.questions[0][3]:
+                self.unanswered -= 1  # the oldest open question falls out of the window
+            self.questions.append([q, position, channel, False])
+            self.unanswered += 1
+        found = topic_phrase(text, tokens)
+        if found is None:
+            return
+        phrase, noun = found
+        if self.topic is not None and self.topic.noun == noun and phrase == noun:
+            return  # "my claim" after "my January claim" keeps the qualifier
+        if self.topic is None or self.topic.phrase != phrase:
+            self.topic = Topic.model_construct(phrase=phrase, noun=noun, position=position)
+
+
+# --- one handler per event type ----------------------------------------------------------
+
+
+def _started(f: ContextFold, e: RecordedEvent) -> None:
+    d = e.data
+    assert isinstance(d, ev.ConversationStarted)
+    f.head.update(tenant=d.tenant, started_channel=d.channel, visitor_ref=d.visitor_ref)
+
+
+def _leg_opened(f: ContextFold, e: RecordedEvent) -> None:
+    d = e.data
+    assert isinstance(d, ev.LegOpened)
+    if e.leg_id is None:
+        return
+    f.legs.pop(e.leg_id, None)
+    f.legs[e.leg_id] = Leg.model_construct(
+        leg_id=e.leg_id,
+        channel=d.channel,
+        transport_ref=d.transport_ref,
+        open=True,
+        opened_position=e.position,
+        closed_position=None,
+        close_reason=None,
+    )
+    if len(f.legs) > MAX_LEGS:
+        oldest_closed = next((k for k, leg in f.legs.items() if not leg.open), None)
+        del f.legs[oldest_closed if oldest_closed is not None else next(iter(f.legs))]
+
+
+def _leg_closed(f: ContextFold, e: RecordedEvent) -> None:
+    d = e.data
+    assert isinstance(d, ev.LegClosed)
+    leg = f.legs.get(e.leg_id) if e.leg_id is not None else None
+    if leg is not None and leg.open:
+        f.legs[leg.leg_id] = leg.model_copy(
+            update={"open": False, "closed_position": e.position, "close_reason": d.reason}
+        )
+
+
+def _message(f: ContextFold, e: RecordedEvent) -> None:
+    d = e.data
+    assert isinstance(d, ev.MessagePosted)
+    f.turn(e, d.role, "message", d.text, False)
+
+
+def _utterance(f: ContextFold, e: RecordedEvent) -> None:
+    d = e.data
+    assert isinstance(d, ev.UtteranceTranscribed)
+    f.turn(e, d.role, "utterance", d.text, False)
+
+
+def _spoke(f: ContextFold, e: RecordedEvent) -> None:
+    d = e.data
+    assert isinstance(d, ev.AgentSpoke)
+    text = (d.spoken_text or "") if d.interrupted else d.text
+    if text.strip():
+        f.turn(e, "agent", "speech", text, d.interrupted)
+
+
+def _claimed(f: ContextFold, e: RecordedEvent) -> None:
+    d = e.data
+    assert isinstance(d, ev.IdentityClaimed)
+    f.verification = f.verification.model_copy(
+        update={"claimed_subject": d.subject, "claimed_method": d.method}
+    )
+
+
+def _verified(f: ContextFold, e: RecordedEvent) -> None:
+    d = e.data
+    assert isinstance(d, ev.IdentityVerified)
+    if d.level < f.verification.level:
+        return  # a weaker check later does not lower what was already proven
+    f.verification = f.verification.model_copy(
+        update={
+            "level": d.level,
+            "method": d.method,
+            "subject": d.subject,
+            "leg_id": e.leg_id,
+            "channel": f.channel_of(e.leg_id),
+            "position": e.position,
+        }
+    )
+
+
+def _failed(f: ContextFold, e: RecordedEvent) -> None:
+    d = e.data
+    assert isinstance(d, ev.VerificationFailed)
+    f.verification = f.verification.model_copy(
+        update={"failures": f.verification.failures + 1, "last_failure_reason": d.reason}
+    )
+
+
+def _tool_called(f: ContextFold, e: RecordedEvent) -> None:
+    d = e.data
+    assert isinstance(d, ev.ToolCalled)
+    f.tool_calls.pop(d.call_id, None)
+    f.tool_calls[d.call_id] = ToolCall.model_construct(
+        call_id=d.call_id,
+        name=d.name,
+        arguments=dict(d.arguments),
+        status="pending",
+        result=None,
+        error=None,
+        position=e.position,
+        result_position=None,
+    )
+    if len(f.tool_calls) > MAX_TOOL_CALLS:
+        f.tool_calls.popitem(last=False)
+
+
+def _tool_resulted(f: ContextFold, e: RecordedEvent) -> None:
+    d = e.data
+    assert isinstance(d, ev.ToolResulted)
+    call = f.tool_calls.get(d.call_id)
+    if call is None:
+        return  # the call fell out of the window (or never was): nothing to attach to
+    f.tool_calls[d.call_id] = call.model_copy(
+        update={
+            "status": "error" if d.error is not None else "ok",
+            "result": d.result,
+            "error": d.error,
+            "result_position": e.position,
+        }
+    )
+
+
+def _signal(f: ContextFold, e: RecordedEvent) -> None:
+    d = e.data
+    assert isinstance(d, ev.EscalationSignalDetected)
+    f.signals.append(
+        Signal.model_construct(
+            signal=d.signal,
+            score=d.score,
+            evidence=d.evidence,
+            position=e.position,
+            channel=f.channel_of(e.leg_id),
+        )
+    )
+
+
+def _handoff(f: ContextFold, handoff_id: str, **update: Any) -> None:
+    current = f.handoffs.pop(handoff_id, None)
+    if current is None:
+        current = Handoff.model_construct(
+            handoff_id=handoff_id,
+            channel=update.get("channel", "webrtc"),
+            status=update["status"],
+            reason=None,
+            offered_position=None,
+            accepted_position=None,
+            completed_position=None,
+            ended_position=None,
+            leg_id=None,
+            first_utterance=None,
+        )
+    f.handoffs[handoff_id] = current.model_copy(update=update)
+    if len(f.handoffs) > MAX_HANDOFFS:
+        f.handoffs.popitem(last=False)
+
+
+def _offered(f: ContextFold, e: RecordedEvent) -> None:
+    d = e.data
+    assert isinstance(d, ev.HandoffOffered)
+    _handoff(
+        f,
+        d.handoff_id,
+        status="offered",
+        channel=d.channel,
+        reason=d.reason,
+        offered_position=e.position,
+    )
+
+
+def _accepted(f: ContextFold, e: RecordedEvent) -> None:
+    d = e.data
+    assert isinstance(d, ev.HandoffAccepted)
+    _handoff(f, d.handoff_id, status="accepted", channel=d.channel, accepted_position=e.position)
+
+
+def _completed(f: ContextFold, e: RecordedEvent) -> None:
+    d = e.data
+    assert isinstance(d, ev.HandoffCompleted)
+    _handoff(
+        f,
+        d.handoff_id,
+        status="completed",
+        completed_position=e.position,
+        ended_position=e.position,
+        leg_id=d.leg_id,
+        first_utterance=d.first_utterance,
+    )
+
+
+def _expired(f: ContextFold, e: RecordedEvent) -> None:
+    d = e.data
+    assert isinstance(d, ev.HandoffExpired)
+    _handoff(f, d.handoff_id, status="expired", ended_position=e.position)
+
+
+def _declined(f: ContextFold, e: RecordedEvent) -> None:
+    d = e.data
+    assert isinstance(d, ev.HandoffDeclined)
+    _handoff(f, d.handoff_id, status="declined", ended_position=e.position)
+
+
+def _csat(f: ContextFold, e: RecordedEvent) -> None:
+    d = e.data
+    assert isinstance(d, ev.CSATRecorded)
+    f.head["csat"] = d.score
+
+
+def _resolved(f: ContextFold, e: RecordedEvent) -> None:
+    d = e.data
+    assert isinstance(d, ev.ConversationResolved)
+    f.head.update(resolved=True, outcome=d.outcome)
+    f.answer_all()
+
+
+def _erased(f: ContextFold, e: RecordedEvent) -> None:
+    d = e.data
+    assert isinstance(d, ev.SubjectErased)
+    # The subject's PII is unreadable from now on: drop what the context copied of it.
+    if d.subject not in f.erased:
+        f.erased.append(d.subject)
+    v = f.verification
+    update: dict[str, str | None] = {}
+    if v.subject == d.subject:
+        update["subject"] = None
+    if v.claimed_subject == d.subject:
+        update["claimed_subject"] = None
+    if update:
+        f.verification = v.model_copy(update=update)
+    for key in [k for k in f.entities if k[0] == "name"]:
+        del f.entities[key]
+
+
+_Handler = Callable[[ContextFold, RecordedEvent], None]
+_HANDLERS: dict[str, tuple[type[ev.EventData], _Handler]] = {
+    "ConversationStarted": (ev.ConversationStarted, _started),
+    "LegOpened": (ev.LegOpened, _leg_opened),
+    "LegClosed": (ev.LegClosed, _leg_closed),
+    "MessagePosted": (ev.MessagePosted, _message),
+    "UtteranceTranscribed": (ev.UtteranceTranscribed, _utterance),
+    "AgentSpoke": (ev.AgentSpoke, _spoke),
+    "IdentityClaimed": (ev.IdentityClaimed, _claimed),
+    "IdentityVerified": (ev.IdentityVerified, _verified),
+    "VerificationFailed": (ev.VerificationFailed, _failed),
+    "ToolCalled": (ev.ToolCalled, _tool_called),
+    "ToolResulted": (ev.ToolResulted, _tool_resulted),
+    "EscalationSignalDetected": (ev.EscalationSignalDetected, _signal),
+    "HandoffOffered": (ev.HandoffOffered, _offered),
+    "HandoffAccepted": (ev.HandoffAccepted, _accepted),
+    "HandoffCompleted": (ev.HandoffCompleted, _completed),
+    "HandoffExpired": (ev.HandoffExpired, _expired),
+    "HandoffDeclined": (ev.HandoffDeclined, _declined),
+    "CSATRecorded": (ev.CSATRecorded, _csat),
+    "ConversationResolved": (ev.ConversationResolved, _resolved),
+    "SubjectErased": (ev.SubjectErased, _erased),
+}
+
+
+def build_context(
+    events: Iterable[RecordedEvent],
+    *,
+    start: AgentContext | None = None,
+    upto: int | None = None,
+) -> AgentContext:
+    """Folds `events` (one conversation, in position order) into an `AgentContext`.
+
+    `start` continues an earlier fold; `upto` stops after that position (point-in-time).
+    """
+    fold = ContextFold(start)
+    for event in events:
+        if upto is not None and event.position > upto:
+            break
+        fold.apply(event)
+    return fold.snapshot()

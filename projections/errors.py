@@ -1,0 +1,11 @@
+"""One error hierarchy for projections; the API edge and the CLI map these to responses."""
+
+from __future__ import annotations
+
+
+class ProjectionError(Exception):
+    """Root of every error projections raise on purpose."""
+
+
+class UnknownProjectionError(ProjectionError):
+    """No projection of that name is registered."""

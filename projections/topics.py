@@ -1,0 +1,177 @@
+"""What the visitor is asking about: a short topic phrase and the questions they asked.
+
+Rule-based and deterministic like `projections.entities`. The topic is a noun from a small
+customer-service vocabulary with at most two qualifiers before it ("January claim",
+"dental insurance claim") or a month after it ("my claim from March" → "March claim"). It is
+meant to read well after "your" in a sentence an agent speaks.
+"""
+
+from __future__ import annotations
+
+import re
+
+from projections.entities import MONTHS, words
+
+# Canonical noun for each surface form (plurals and synonyms fold onto one noun).
+TOPIC_NOUNS: dict[str, str] = {
+    "claim": "claim",
+    "claims": "claim",
+    "policy": "policy",
+    "policies": "policy",
+    "order": "order",
+    "orders": "order",
+    "bill": "bill",
+    "bills": "bill",
+    "billing": "bill",
+    "invoice": "invoice",
+    "invoices": "invoice",
+    "payment": "payment",
+    "payments": "payment",
+    "refund": "refund",
+    "refunds": "refund",
+    "reimbursement": "reimbursement",
+    "subscription": "subscription",
+    "account": "account",
+    "appointment": "appointment",
+    "appointments": "appointment",
+    "prescription": "prescription",
+    "prescriptions": "prescription",
+    "delivery": "delivery",
+    "shipment": "delivery",
+    "parcel": "delivery",
+    "package": "delivery",
+    "booking": "booking",
+    "reservation": "booking",
+    "premium": "premium",
+    "premiums": "premium",
+    "deductible": "deductible",
+    "coverage": "coverage",
+    "plan": "plan",
+    "membership": "membership",
+    "return": "return",
+    "complaint": "complaint",
+    "quote": "quote",
+    "card": "card",
+    "password": "password",
+    "statement": "statement",
+    "charge": "charge",
+    "charges": "charge",
+    "contract": "contract",
+    "warranty": "warranty",
+    "repair": "repair",
+}
+# Words that may qualify a topic noun ("dental claim", "pending refund"). A whitelist, because
+# the word before a noun is as often a verb ("check claim") as a qualifier.
+QUALIFIERS = frozenset(
+    {
+        "dental", "medical", "vision", "health", "hospital", "pharmacy", "car", "auto", "motor",
+        "home", "house", "travel", "life", "pet", "phone", "mobile", "internet", "broadband",
+        "credit", "debit", "insurance", "warranty", "pending", "recent", "last", "previous",
+        "latest", "new", "open", "denied", "rejected", "declined", "outstanding", "current",
+        "monthly", "annual", "yearly", "overdue", "late", "missing", "damaged", "lost",
+        "online", "first", "second", "final", "double", "duplicate", "unpaid", "partial",
+        "storm", "flood", "water", "fire", "theft", "accident", "maternity", "physio",
+        "surgery", "emergency", "electricity", "gas", "energy", "renewal", "premium",
+    }
+)  # fmt: skip
+_MONTH_KEYS = {m.lower(): m for m in MONTHS}
+_NOUN_WORDS = frozenset(TOPIC_NOUNS)
+_NOUN_RX = {word: re.compile(rf"\b{word}\b", re.I) for word in TOPIC_NOUNS}
+_LAST_WORD = re.compile(r"\b([A-Za-z][A-Za-z'-]*)\s+$")
+_TRAILING_MONTH = re.compile(
+    r"\s+(?:from|for|in|of|back in|dated|made in|filed in|submitted in)\s+(?P<m>"
+    + "|".join(MONTHS)
+    + r")\b",
+    re.I,
+)
+
+_SENTENCE_SPLIT = re.compile(r"(?<=[.!?])\s+")
+_QUESTION_START = re.compile(
+    r"^(?:(?:hi|hello|hey|so|and|but|also|ok|okay|well|please)[,!]?\s+)*"
+    r"(?:what|what's|whats|when|where|why|how|who|which|whose|can|could|would|will|is|are|"
+    r"was|were|do|does|did|should|shall|may|might|have|has|am|isn't|aren't|didn't|doesn't|"
+    r"won't|can't)\b",
+    re.I,
+)
+_INDIRECT_QUESTION = re.compile(
+    r"\b(?:i\s+(?:have|had|got)\s+(?:a\s+)?(?:quick\s+|small\s+)?questions?|"
+    r"i\s+(?:was\s+|am\s+|'m\s+)?wonder(?:ing)?\s+(?:if|whether|why|when|how|what)|"
+    r"i\s+(?:want|need|would like|'d like)\s+to\s+(?:know|understand|find out|check)|"
+    r"(?:can|could)\s+you\s+(?:tell|explain|check|confirm|help))\b",
+    re.I,
+)
+# Agent turns that buy time do not answer anything ("let me check that for you").
+_HOLDING = re.compile(
+    r"\b(?:let me (?:check|look|see|find|pull|verify|confirm)|one moment|just a (?:moment|sec)|"
+    r"bear with me|hold on|give me a (?:moment|second|sec|minute)|i'll (?:check|look|find)|"
+    r"checking (?:that|now|on))\b",
+    re.I,
+)
+_ASKING = frozenset(
+    {
+        "what", "what's", "whats", "when", "where", "why", "how", "who", "which", "whose", "can",
+        "could", "would", "will", "is", "are", "was", "were", "do", "does", "did", "should",
+        "shall", "may", "might", "have", "has", "am", "isn't", "aren't", "didn't", "doesn't",
+        "won't", "can't", "wonder", "wondering", "question", "questions", "know", "understand",
+        "find", "check",
+    }
+)  # fmt: skip
+_HOLDING_WORDS = frozenset({"let", "moment", "sec", "bear", "hold", "give", "i'll", "checking"})
+MAX_QUESTION_CHARS = 200
+
+
+def topic_phrase(text: str, tokens: frozenset[str] | None = None) -> tuple[str, str] | None:
+    """(phrase, canonical noun) for the first topic noun in `text`, or None."""
+    hits = _NOUN_WORDS.intersection(words(text) if tokens is None else tokens)
+    if not hits:
+        return None
+    m = min(
+        (found for word in hits if (found := _NOUN_RX[word].search(text)) is not None),
+        key=lambda found: found.start(),
+    )
+    noun = TOPIC_NOUNS[m.group().lower()]
+    qualifiers: list[str] = []
+    before = text[: m.start()]
+    while len(qualifiers) < 2:
+        # Only words directly before the noun (whitespace between) can qualify it.
+        w = _LAST_WORD.search(before)
+        if w is None:
+            break
+        key = w.group(1).lower()
+        if key in _MONTH_KEYS and key != "may":
+            qualifiers.append(_MONTH_KEYS[key])
+        elif key in QUALIFIERS and key != noun:
+            qualifiers.append(key)
+        else:
+            break
+        before = before[: w.start()]
+    qualifiers.reverse()
+    if not any(q in MONTHS for q in qualifiers):
+        trailing = _TRAILING_MONTH.match(text, m.end())
+        if trailing is not None:
+            qualifiers.insert(0, _MONTH_KEYS[trailing.group("m").lower()])
+    return " ".join([*qualifiers, noun]), noun
+
+
+def questions(text: str, tokens: frozenset[str] | None = None) -> list[str]:
+    """The sentences of a visitor turn that ask something, trimmed to a readable length."""
+    if "?" not in text and _ASKING.isdisjoint(words(text) if tokens is None else tokens):
+        return []
+    found = []
+    for sentence in _SENTENCE_SPLIT.split(text.strip()):
+        s = sentence.strip()
+        if not s:
+            continue
+        if s.endswith("?") or _QUESTION_START.match(s) or _INDIRECT_QUESTION.search(s):
+            found.append(s if len(s) <= MAX_QUESTION_CHARS else s[: MAX_QUESTION_CHARS - 1] + "…")
+    return found
+
+
+def answers(text: str, tokens: frozenset[str] | None = None) -> bool:
+    """Whether an agent turn can count as an answer (not a holding line, not only a question)."""
+    s = text.strip()
+    if not s or s.endswith("?"):
+        return False
+    if _HOLDING_WORDS.isdisjoint(words(text) if tokens is None else tokens):
+        return True
+    return _HOLDING.search(s) is None
