@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import json
 
-from ledger.events import EventData
+from ledger.events import EventData, OpaqueData
 from projections.context import MAX_TURNS, AgentContext, build_context
 from tests.support.streams import Stream
 
@@ -154,9 +154,11 @@ def test_redelivered_events_are_not_folded_twice() -> None:
 def test_unknown_event_types_are_skipped() -> None:
     s = handoff_story()
     plain = build_context(s.events)
-    s.raw("SomethingInvented2030", FutureThing(whatever="x"), "chat-1")
+    s.raw("SomethingInvented2030", OpaqueData.model_validate({"whatever": "x"}), "chat-1")
+    # A known type name whose payload is not the class the fold expects is skipped too.
+    s.raw("MessagePosted", FutureThing(whatever="y"), "chat-1")
     ctx = build_context(s.events)
-    assert ctx.last_position == plain.last_position + 1
+    assert ctx.last_position == plain.last_position + 2
     assert ctx.model_copy(
         update={"last_position": 0, "last_sequence": 0, "event_count": 0, "last_occurred_at": None}
     ) == plain.model_copy(
