@@ -1,0 +1,94 @@
+"""The one module that wires Threadline's channels from settings: the ledger store, the API key
+table, visitor token signing, live change feeds, projections, the chat agent and the handoff
+service. Entry points (`threadline serve`, tests, benchmarks) call `bootstrap()` and hand the
+result to `channels.http.app.create_app`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from channels.keys import KeyStore, KeyVerifier, open_key_store
+from channels.live import ChangeFeed, LedgerFeed, LiveHub
+from channels.ports import ChatTurns, EventStore, Handoffs, ReadModels
+from channels.ratelimit import RateLimiter
+from channels.settings import ChannelSettings
+from channels.tokens import VisitorTokens
+from handoff.signing import resolve_secret
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Limiters:
+    visitor: RateLimiter
+    key: RateLimiter
+    anonymous: RateLimiter
+
+    @classmethod
+    def from_settings(cls, settings: ChannelSettings) -> Limiters:
+        return cls(
+            visitor=RateLimiter(settings.visitor_rate_per_s, settings.visitor_burst),
+            key=RateLimiter(settings.key_rate_per_s, settings.key_burst),
+            anonymous=RateLimiter(settings.anonymous_rate_per_s, settings.anonymous_burst),
+        )
+
+
+@dataclass
+class Services:
+    settings: ChannelSettings
+    ledger: EventStore
+    keys: KeyStore
+    tokens: VisitorTokens
+    read_models: ReadModels | None = None
+    chat: ChatTurns | None = None
+    handoffs: Handoffs | None = None
+    # Sources of "conversation X changed" for live streams; extra ones (a cross-replica
+    # PostgreSQL LISTEN/NOTIFY feed) are appended by whoever wires them.
+    feeds: list[ChangeFeed] = field(default_factory=list)
+    hub: LiveHub = field(default_factory=LiveHub)
+    limiters: Limiters | None = None
+    key_verifier: KeyVerifier | None = None
+    on_close: list[Callable[[], None]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.limiters is None:
+            self.limiters = Limiters.from_settings(self.settings)
+        if self.key_verifier is None:
+            self.key_verifier = KeyVerifier(self.keys)
+        if not self.feeds:
+            self.feeds.append(LedgerFeed(self.ledger))
+
+    def close(self) -> None:
+        for closer in reversed(self.on_close):
+            closer()
+        self.keys.close()
+        self.ledger.close()
+
+
+def visitor_tokens(settings: ChannelSettings) -> VisitorTokens:
+    return VisitorTokens(resolve_secret(), settings.visitor_token_ttl_s)
+
+
+def bootstrap(settings: ChannelSettings | None = None) -> Services:
+    settings = settings or ChannelSettings()
+    from ledger.store import open_ledger
+
+    ledger = open_ledger(settings.database_url)
+    try:
+        keys = open_key_store(settings.database_url)
+    except BaseException:
+        ledger.close()
+        raise
+    services = Services(
+        settings=settings, ledger=ledger, keys=keys, tokens=visitor_tokens(settings)
+    )
+    _wire_optional(services)
+    return services
+
+
+def _wire_optional(services: Services) -> None:
+    """Projections, the chat agent and the handoff service come from inner packages that
+    may be absent in a trimmed install; the API answers 503 for what is not wired."""

@@ -1,0 +1,53 @@
+"""The FastAPI application: routes, JSON error mapping, limits, live hub life cycle."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from channels.access import TenantDirectory
+from channels.bootstrap import Services
+from channels.http import conversations, errors, ops, stream
+from channels.http.metrics import HttpMetrics
+from channels.http.middleware import BodyLimit, CountRequests
+from channels.widget import routes as widget
+
+
+def create_app(services: Services, *, close_services: bool = True) -> FastAPI:
+    """`close_services`: close the ledger and key store when the server shuts down."""
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        services.hub.attach(services.feeds, asyncio.get_running_loop())
+        try:
+            yield
+        finally:
+            services.hub.detach()
+            if close_services:
+                services.close()
+
+    app = FastAPI(
+        title="Threadline",
+        version="1",
+        summary="Event-sourced omnichannel conversation ledger",
+        description=(
+            "One durable conversation; channels are transports. Errors are JSON "
+            '`{"error": code, "detail": message}`; a request answered with 4xx appends nothing.'
+        ),
+        lifespan=lifespan,
+    )
+    app.state.services = services
+    app.state.directory = TenantDirectory(services.ledger)
+    metrics = HttpMetrics()
+    app.state.http_metrics = metrics
+    errors.install(app)
+    app.include_router(conversations.router)
+    app.include_router(stream.router)
+    app.include_router(ops.router)
+    app.include_router(widget.router)
+    app.add_middleware(BodyLimit, max_bytes=services.settings.max_body_bytes)
+    app.add_middleware(CountRequests, metrics=metrics)
+    return app

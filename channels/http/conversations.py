@@ -1,0 +1,292 @@
+"""`/v1/conversations`: start a conversation, append and read events, read projections, post
+a visitor chat message, accept a handoff offer.
+
+Every append is validated completely before it reaches the ledger and is one ledger call, so a
+request answered with 4xx has appended nothing.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, Request, Response
+from starlette.concurrency import run_in_threadpool
+
+from channels.access import VisitorPrincipal, authorize, require_key
+from channels.errors import Forbidden, InvalidInput, ServiceUnavailable
+from channels.http.deps import (
+    DirectoryDep,
+    OptionalPrincipal,
+    RequiredPrincipal,
+    ServicesDep,
+    client_address,
+)
+from channels.http.errors import responses
+from channels.http.schemas import (
+    AcceptHandoff,
+    Appended,
+    AppendEvent,
+    ConversationCreated,
+    EventOut,
+    EventPage,
+    MessageReply,
+    PostMessage,
+    StartConversation,
+)
+from ledger.envelope import NewEvent
+from ledger.events import ConversationStarted, LegOpened, parse_data
+
+router = APIRouter(prefix="/v1/conversations", tags=["conversations"])
+
+ConversationId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+_READ = responses(401, 403, 404, 422, 429)
+_WRITE = responses(401, 403, 404, 409, 413, 422, 429)
+
+
+def new_leg_id() -> str:
+    return f"leg_{uuid.uuid4().hex[:16]}"
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=ConversationCreated,
+    responses=responses(401, 403, 413, 422, 429),
+    summary="Start a conversation and its first leg",
+)
+async def start_conversation(
+    request: Request,
+    services: ServicesDep,
+    directory: DirectoryDep,
+    principal: OptionalPrincipal,
+    body: StartConversation | None = None,
+) -> ConversationCreated:
+    body = body or StartConversation()
+    if isinstance(principal, VisitorPrincipal):
+        raise Forbidden("a visitor token cannot start another conversation")
+    if principal is None:
+        if not services.settings.allow_anonymous_conversations:
+            raise Forbidden("starting a conversation needs an adapter API key")
+        assert services.limiters is not None
+        services.limiters.anonymous.check(client_address(request))
+        tenant, actor = services.settings.public_tenant, "visitor"
+    else:
+        tenant, actor = principal.tenant, principal.actor
+    conversation_id = uuid.uuid4().hex
+    leg_id = new_leg_id()
+    events = [
+        NewEvent(
+            "ConversationStarted",
+            ConversationStarted(channel=body.channel, tenant=tenant, visitor_ref=body.visitor_ref),
+            actor=actor,
+        ),
+        NewEvent(
+            "LegOpened",
+            LegOpened(channel=body.channel, transport_ref=body.transport_ref),
+            leg_id=leg_id,
+            actor=actor,
+        ),
+    ]
+    await run_in_threadpool(services.ledger.append_batch, conversation_id, events, 0)
+    directory.remember(conversation_id, tenant)
+    ttl = services.settings.visitor_token_ttl_s
+    return ConversationCreated(
+        conversation_id=conversation_id,
+        leg_id=leg_id,
+        visitor_token=services.tokens.issue(conversation_id, leg_id, tenant),
+        expires_in=ttl,
+    )
+
+
+@router.post(
+    "/{conversation_id}/events",
+    status_code=201,
+    response_model=Appended,
+    responses={200: {"model": Appended, "description": "duplicate event id"}, **_WRITE},
+    summary="Append one event (adapters)",
+)
+async def append_event(
+    conversation_id: ConversationId,
+    body: AppendEvent,
+    response: Response,
+    services: ServicesDep,
+    directory: DirectoryDep,
+    principal: RequiredPrincipal,
+) -> Appended:
+    key = require_key(principal)
+    data = parse_data(body.type, body.data)  # InvalidEvent -> 422 before anything is touched
+
+    def append() -> Appended:
+        authorize(key, conversation_id, directory)
+        result = services.ledger.append(
+            conversation_id,
+            NewEvent(
+                body.type,
+                data,
+                event_id=body.event_id,
+                leg_id=body.leg_id,
+                actor=key.actor,
+                occurred_at=body.occurred_at,
+            ),
+            expected_version=body.expected_version,
+        )
+        return Appended(
+            event_id=result.event_id,
+            position=result.position,
+            sequence=result.sequence,
+            duplicate=result.duplicate,
+        )
+
+    appended = await run_in_threadpool(append)
+    if appended.duplicate:
+        response.status_code = 200
+    return appended
+
+
+@router.get(
+    "/{conversation_id}/events",
+    response_model=EventPage,
+    responses=_READ,
+    summary="Read a conversation's events in order",
+)
+async def read_events(
+    conversation_id: ConversationId,
+    services: ServicesDep,
+    directory: DirectoryDep,
+    principal: RequiredPrincipal,
+    after: Annotated[int, Query(ge=0, le=2**53)] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> EventPage:
+    def read() -> EventPage:
+        authorize(principal, conversation_id, directory)
+        events = services.ledger.read(conversation_id, after=after, limit=limit)
+        return EventPage(
+            conversation_id=conversation_id,
+            events=[EventOut.model_validate(e.to_json()) for e in events],
+            next_after=events[-1].position if events else after,
+        )
+
+    return await run_in_threadpool(read)
+
+
+async def _projection(
+    which: str,
+    conversation_id: str,
+    services: ServicesDep,
+    directory: DirectoryDep,
+    principal: RequiredPrincipal,
+) -> dict[str, Any]:
+    models = services.read_models
+    if models is None:
+        raise ServiceUnavailable("projections are not configured")
+
+    def build() -> dict[str, Any]:
+        authorize(principal, conversation_id, directory)
+        return dict(getattr(models, which)(conversation_id))
+
+    return await run_in_threadpool(build)
+
+
+@router.get("/{conversation_id}/transcript", responses={**_READ, **responses(503)})
+async def transcript(
+    conversation_id: ConversationId,
+    services: ServicesDep,
+    directory: DirectoryDep,
+    principal: RequiredPrincipal,
+) -> dict[str, Any]:
+    """Every message and utterance of every leg, in order, with channel markers."""
+    return await _projection("transcript", conversation_id, services, directory, principal)
+
+
+@router.get("/{conversation_id}/context", responses={**_READ, **responses(503)})
+async def context(
+    conversation_id: ConversationId,
+    services: ServicesDep,
+    directory: DirectoryDep,
+    principal: RequiredPrincipal,
+) -> dict[str, Any]:
+    """What an agent needs to act on this conversation now."""
+    return await _projection("context", conversation_id, services, directory, principal)
+
+
+@router.get("/{conversation_id}/identity", responses={**_READ, **responses(503)})
+async def identity(
+    conversation_id: ConversationId,
+    services: ServicesDep,
+    directory: DirectoryDep,
+    principal: RequiredPrincipal,
+) -> dict[str, Any]:
+    """Claimed and verified identities, level and method."""
+    return await _projection("identity", conversation_id, services, directory, principal)
+
+
+@router.post(
+    "/{conversation_id}/messages",
+    status_code=201,
+    response_model=MessageReply,
+    responses={
+        200: {"model": MessageReply, "description": "duplicate message id"},
+        **_WRITE,
+        **responses(503),
+    },
+    summary="A visitor chat turn: records the message, runs the agent, returns its reply",
+)
+async def post_message(
+    conversation_id: ConversationId,
+    body: PostMessage,
+    response: Response,
+    services: ServicesDep,
+    directory: DirectoryDep,
+    principal: RequiredPrincipal,
+) -> MessageReply:
+    if len(body.text) > services.settings.max_text_chars:
+        raise InvalidInput(f"text: at most {services.settings.max_text_chars} characters")
+    if not body.text.strip():
+        raise InvalidInput("text: must not be blank")
+    chat = services.chat
+    if chat is None:
+        raise ServiceUnavailable("the chat agent is not configured")
+    leg_id = principal.leg_id if isinstance(principal, VisitorPrincipal) else None
+
+    def turn() -> MessageReply:
+        authorize(principal, conversation_id, directory)
+        result = chat.visitor_turn(
+            conversation_id, body.text, leg_id=leg_id, message_id=body.message_id
+        )
+        return MessageReply(
+            position=result.position,
+            duplicate=result.duplicate,
+            reply=result.reply,
+            handoff_offered=result.handoff_offered,
+        )
+
+    reply = await run_in_threadpool(turn)
+    if reply.duplicate:
+        response.status_code = 200
+    return reply
+
+
+@router.post(
+    "/{conversation_id}/handoffs",
+    status_code=201,
+    responses={**_WRITE, **responses(503)},
+    summary="Accept the agent's offer to continue by voice",
+)
+async def accept_handoff(
+    conversation_id: ConversationId,
+    body: AcceptHandoff,
+    services: ServicesDep,
+    directory: DirectoryDep,
+    principal: RequiredPrincipal,
+) -> dict[str, Any]:
+    handoffs = services.handoffs
+    if handoffs is None:
+        raise ServiceUnavailable("handoffs are not configured")
+    leg_id = principal.leg_id if isinstance(principal, VisitorPrincipal) else None
+
+    def accept() -> dict[str, Any]:
+        authorize(principal, conversation_id, directory)
+        return dict(handoffs.accept(conversation_id, body.handoff_id, leg_id=leg_id))
+
+    return await run_in_threadpool(accept)

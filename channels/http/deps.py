@@ -1,0 +1,83 @@
+"""FastAPI dependencies: the wired services, the caller's identity, rate limits."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from channels.access import KeyPrincipal, Principal, TenantDirectory, VisitorPrincipal
+from channels.bootstrap import Services
+from channels.errors import Unauthenticated
+from channels.keys import looks_like_key
+
+bearer = HTTPBearer(
+    auto_error=False,
+    description="An adapter API key (`tlk_…`) or a visitor token from POST /v1/conversations.",
+)
+
+
+def get_services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+def get_directory(request: Request) -> TenantDirectory:
+    directory: TenantDirectory = request.app.state.directory
+    return directory
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+DirectoryDep = Annotated[TenantDirectory, Depends(get_directory)]
+
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+async def optional_principal(
+    request: Request,
+    services: ServicesDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> Principal | None:
+    """Identifies the caller and charges its rate budget. Bad credentials are an error
+    even where anonymous calls are allowed: a client sending a wrong key must find out."""
+    limiters = services.limiters
+    assert limiters is not None
+    assert services.key_verifier is not None
+    if credentials is None:
+        if request.headers.get("authorization"):
+            limiters.anonymous.check(client_address(request))
+            raise Unauthenticated("Authorization header must be 'Bearer <token>'")
+        return None
+    token = credentials.credentials
+    principal: Principal
+    try:
+        if looks_like_key(token):
+            record = services.key_verifier.verify(token)
+            principal = KeyPrincipal(record.key_id, record.name, record.tenant)
+        else:
+            claims = services.tokens.verify(token)
+            principal = VisitorPrincipal(claims.conversation_id, claims.leg_id, claims.tenant)
+    except Unauthenticated:
+        # Failed guesses spend the caller's address budget, which slows brute force.
+        limiters.anonymous.check(client_address(request))
+        raise
+    if isinstance(principal, KeyPrincipal):
+        limiters.key.check(principal.key_id)
+    else:
+        limiters.visitor.check(principal.conversation_id)
+    return principal
+
+
+async def required_principal(
+    principal: Annotated[Principal | None, Depends(optional_principal)],
+) -> Principal:
+    if principal is None:
+        raise Unauthenticated("missing credentials: send Authorization: Bearer <token>")
+    return principal
+
+
+OptionalPrincipal = Annotated[Principal | None, Depends(optional_principal)]
+RequiredPrincipal = Annotated[Principal, Depends(required_principal)]

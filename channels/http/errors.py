@@ -1,0 +1,145 @@
+"""The API edge: every error becomes a JSON body `{"error": code, "detail": message}`.
+
+Ledger and channel errors are mapped here and nowhere else. Unexpected exceptions are logged
+(without request headers or bodies, which may carry secrets) and answered with a bare 500.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from channels.errors import (
+    ChannelError,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    RateLimited,
+    ServiceUnavailable,
+    Unauthenticated,
+)
+from ledger.errors import (
+    ConcurrencyConflict,
+    ConversationNotFound,
+    IdempotencyConflict,
+    IntegrityViolation,
+    InvalidEvent,
+    LedgerError,
+    StoreUnavailable,
+)
+
+log = logging.getLogger(__name__)
+
+
+class ErrorBody(BaseModel):
+    error: str
+    detail: str
+
+
+class PayloadTooLarge(ChannelError):
+    pass
+
+
+# (exception class, status, code); the first match wins, so subclasses come first.
+_MAPPING: list[tuple[type[Exception], int, str]] = [
+    (Unauthenticated, 401, "unauthenticated"),
+    (Forbidden, 403, "forbidden"),
+    (NotFound, 404, "not_found"),
+    (ConversationNotFound, 404, "not_found"),
+    (PayloadTooLarge, 413, "payload_too_large"),
+    (RateLimited, 429, "rate_limited"),
+    (InvalidInput, 422, "invalid_input"),
+    (InvalidEvent, 422, "invalid_event"),
+    (ConcurrencyConflict, 409, "version_conflict"),
+    (IdempotencyConflict, 409, "idempotency_conflict"),
+    (ServiceUnavailable, 503, "unavailable"),
+    (StoreUnavailable, 503, "store_unavailable"),
+    (IntegrityViolation, 500, "integrity_violation"),
+]
+
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "invalid_request",
+}
+
+
+def error_response(
+    status: int, code: str, detail: str, headers: dict[str, str] | None = None, **extra: Any
+) -> JSONResponse:
+    body: dict[str, Any] = {"error": code, "detail": detail, **extra}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def _mapped(exc: Exception) -> JSONResponse:
+    for cls, status, code in _MAPPING:
+        if isinstance(exc, cls):
+            headers: dict[str, str] = {}
+            extra: dict[str, Any] = {}
+            if isinstance(exc, Unauthenticated):
+                headers["WWW-Authenticate"] = "Bearer"
+            if isinstance(exc, RateLimited):
+                headers["Retry-After"] = str(max(1, round(exc.retry_after_s + 0.5)))
+            if isinstance(exc, ConcurrencyConflict):
+                extra = {"expected_version": exc.expected, "actual_version": exc.actual}
+            if status >= 500:
+                log.error("%s: %s", type(exc).__name__, exc)
+            return error_response(status, code, str(exc) or code, headers or None, **extra)
+    log.exception("unhandled error", exc_info=exc)
+    return error_response(500, "internal", "internal server error")
+
+
+def _validation_detail(exc: RequestValidationError) -> tuple[str, list[dict[str, Any]]]:
+    errors = []
+    parts = []
+    for err in exc.errors()[:20]:
+        loc = ".".join(str(p) for p in err.get("loc", ()))
+        msg = str(err.get("msg", "invalid"))
+        errors.append({"loc": loc, "msg": msg, "type": str(err.get("type", ""))})
+        parts.append(f"{loc}: {msg}")
+    return "; ".join(parts) or "invalid request", errors
+
+
+def install(app: FastAPI) -> None:
+    async def on_channel_or_ledger(_: Request, exc: Exception) -> JSONResponse:
+        return _mapped(exc)
+
+    async def on_http(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, StarletteHTTPException)
+        code = _HTTP_CODES.get(exc.status_code, "http_error")
+        headers = dict(exc.headers) if exc.headers else None
+        return error_response(exc.status_code, code, str(exc.detail), headers)
+
+    async def on_validation(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        detail, errors = _validation_detail(exc)
+        return error_response(422, "invalid_request", detail, errors=errors)
+
+    async def on_unexpected(_: Request, exc: Exception) -> JSONResponse:
+        return _mapped(exc)
+
+    app.add_exception_handler(ChannelError, on_channel_or_ledger)
+    app.add_exception_handler(LedgerError, on_channel_or_ledger)
+    app.add_exception_handler(StarletteHTTPException, on_http)
+    app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(Exception, on_unexpected)
+
+
+def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` entries for the error statuses a route can answer."""
+    return {
+        status: {"model": ErrorBody, "description": _HTTP_CODES.get(status, "error")}
+        for status in statuses
+    }

@@ -1,0 +1,92 @@
+"""Request and response bodies of the `/v1` API (they define the published OpenAPI schema)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+from uuid import UUID, uuid4
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+Channel = Literal["chat", "webrtc", "sms", "whatsapp", "pstn"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class StartConversation(_Strict):
+    channel: Channel = "chat"
+    visitor_ref: str | None = Field(default=None, min_length=1, max_length=200)
+    transport_ref: str | None = Field(default=None, min_length=1, max_length=500)
+
+
+class ConversationCreated(BaseModel):
+    conversation_id: str
+    leg_id: str
+    visitor_token: str
+    expires_in: int = Field(description="seconds until the visitor token expires")
+
+
+class AppendEvent(_Strict):
+    event_id: UUID = Field(description="idempotency key: a repeat returns the original position")
+    type: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z][A-Za-z0-9]*$")
+    data: dict[str, Any]
+    leg_id: str | None = Field(default=None, min_length=1, max_length=200)
+    expected_version: int | None = Field(
+        default=None, ge=0, le=2**53, description="optimistic concurrency: 409 if stale"
+    )
+    occurred_at: AwareDatetime | None = Field(
+        default=None, description="when the adapter saw it happen (defaults to now)"
+    )
+
+
+class Appended(BaseModel):
+    event_id: UUID
+    position: int
+    sequence: int
+    duplicate: bool
+
+
+class EventOut(BaseModel):
+    event_id: UUID
+    conversation_id: str
+    position: int
+    sequence: int
+    type: str
+    data: dict[str, Any]
+    occurred_at: str
+    recorded_at: str
+    leg_id: str | None
+    actor: str | None
+    schema_version: int
+    prev_hash: str
+    hash: str
+
+
+class EventPage(BaseModel):
+    conversation_id: str
+    events: list[EventOut]
+    next_after: int = Field(description="pass as `after` to read the next page")
+
+
+class PostMessage(_Strict):
+    text: str = Field(min_length=1, max_length=8000)
+    message_id: UUID = Field(
+        default_factory=uuid4, description="idempotency key for the visitor's message"
+    )
+
+
+class MessageReply(BaseModel):
+    position: int = Field(description="position of the visitor's message")
+    duplicate: bool
+    reply: str | None
+    handoff_offered: str | None = Field(description="handoff id when the agent offers voice")
+
+
+class AcceptHandoff(_Strict):
+    handoff_id: str = Field(min_length=1, max_length=200)
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+    max_sequence: int

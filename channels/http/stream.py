@@ -1,0 +1,108 @@
+"""`GET /v1/conversations/{id}/stream`: the conversation's events as Server-Sent Events.
+
+Each SSE `id` is the event's position, so a reconnecting client sends `Last-Event-ID` and
+resumes exactly after the last event it saw. The stream registers with the live hub before it
+reads, then always reads from the ledger; a notification only says "read again", so nothing
+appended by any code path (this process, or another replica through an attached feed) is
+skipped or sent twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query
+from fastapi.responses import StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from channels.access import Principal, TenantDirectory, authorize
+from channels.bootstrap import Services
+from channels.errors import InvalidInput
+from channels.http.conversations import ConversationId
+from channels.http.deps import DirectoryDep, RequiredPrincipal, ServicesDep
+from channels.http.errors import responses
+
+router = APIRouter(prefix="/v1/conversations", tags=["stream"])
+
+_BATCH = 200
+
+
+def _frame(position: int, event_type: str, payload: str) -> bytes:
+    return f"id: {position}\nevent: {event_type}\ndata: {payload}\n\n".encode()
+
+
+async def _events(
+    services: Services,
+    conversation_id: str,
+    after: int,
+) -> AsyncIterator[bytes]:
+    hub = services.hub
+    waiter = hub.watch(conversation_id)
+    keepalive = services.settings.stream_keepalive_s
+    try:
+        yield b"retry: 2000\n\n"
+        while True:
+            waiter.clear()
+            events = await run_in_threadpool(
+                services.ledger.read, conversation_id, after, None, _BATCH
+            )
+            for event in events:
+                yield _frame(event.position, event.type, json.dumps(event.to_json()))
+                after = event.position
+            if len(events) == _BATCH:
+                continue
+            try:
+                await asyncio.wait_for(waiter.wait(), timeout=keepalive)
+            except TimeoutError:
+                yield b": keepalive\n\n"
+    finally:
+        hub.unwatch(conversation_id, waiter)
+
+
+def _resume_point(last_event_id: str | None, after: int | None) -> int:
+    if last_event_id is not None and last_event_id.strip():
+        try:
+            value = int(last_event_id.strip())
+        except ValueError:
+            raise InvalidInput("Last-Event-ID must be an event position (integer)") from None
+        if value < 0:
+            raise InvalidInput("Last-Event-ID must not be negative")
+        return value
+    return after or 0
+
+
+@router.get(
+    "/{conversation_id}/stream",
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "description": "text/event-stream; `id` is the position, `event` the type, "
+            "`data` the recorded event as JSON",
+            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+        },
+        **responses(401, 403, 404, 422, 429),
+    },
+    summary="Live events (SSE) with Last-Event-ID resume",
+)
+async def stream(
+    conversation_id: ConversationId,
+    services: ServicesDep,
+    directory: DirectoryDep,
+    principal: RequiredPrincipal,
+    after: Annotated[int | None, Query(ge=0, le=2**53)] = None,
+    last_event_id: Annotated[str | None, Header(max_length=32)] = None,
+) -> StreamingResponse:
+    start = _resume_point(last_event_id, after)
+    await run_in_threadpool(_authorize, principal, conversation_id, directory)
+    return StreamingResponse(
+        _events(services, conversation_id, start),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )
+
+
+def _authorize(principal: Principal, conversation_id: str, directory: TenantDirectory) -> None:
+    authorize(principal, conversation_id, directory)

@@ -1,0 +1,88 @@
+"""The small interfaces the HTTP surface depends on; `channels.bootstrap` plugs the real
+implementations (ledger store, projections, the chat agent, the handoff service) into them.
+
+Routes only ever see these, so a provider can change without touching the API, and unit tests
+can use fakes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+from uuid import UUID
+
+from ledger.envelope import AppendResult, NewEvent, RecordedEvent
+
+
+class EventStore(Protocol):
+    """The subset of `ledger.store.Ledger` the API uses."""
+
+    def append(
+        self, conversation_id: str, event: NewEvent, expected_version: int | None = None
+    ) -> AppendResult: ...
+
+    def append_batch(
+        self,
+        conversation_id: str,
+        events: Sequence[NewEvent],
+        expected_version: int | None = None,
+    ) -> list[AppendResult]: ...
+
+    def read(
+        self,
+        conversation_id: str,
+        after: int = 0,
+        upto: int | None = None,
+        limit: int | None = None,
+    ) -> list[RecordedEvent]: ...
+
+    def version(self, conversation_id: str) -> int: ...
+
+    def max_sequence(self) -> int: ...
+
+    def subscribe(
+        self, listener: Callable[[Sequence[RecordedEvent]], None]
+    ) -> Callable[[], None]: ...
+
+    def close(self) -> None: ...
+
+
+class ReadModels(Protocol):
+    """Projections as JSON-ready documents (from `projections/`)."""
+
+    def transcript(self, conversation_id: str) -> Mapping[str, Any]: ...
+
+    def context(self, conversation_id: str) -> Mapping[str, Any]: ...
+
+    def identity(self, conversation_id: str) -> Mapping[str, Any]: ...
+
+    def handoff_metrics(self) -> Mapping[str, Any]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class TurnResult:
+    """What one visitor chat turn produced. `position` is the visitor message's position."""
+
+    position: int
+    reply: str | None
+    duplicate: bool = False
+    handoff_offered: str | None = None
+
+
+class ChatTurns(Protocol):
+    """Runs one visitor chat turn: records the visitor's message (idempotent on
+    `message_id`), runs the agent, which records its own steps, and returns the reply."""
+
+    def visitor_turn(
+        self, conversation_id: str, text: str, *, leg_id: str | None, message_id: UUID
+    ) -> TurnResult: ...
+
+
+class Handoffs(Protocol):
+    """Accepts a handoff offer on behalf of the visitor; the result (a handoff token, where
+    to open the voice leg) goes back to the widget as JSON."""
+
+    def accept(
+        self, conversation_id: str, handoff_id: str, *, leg_id: str | None
+    ) -> Mapping[str, Any]: ...

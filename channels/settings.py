@@ -1,0 +1,36 @@
+"""Channel settings (HTTP API, widget, auth limits), from `THREADLINE_*` environment variables."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ChannelSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="THREADLINE_", extra="ignore")
+
+    # Same variable the ledger reads; the API key table lives in the same database.
+    database_url: str = "sqlite:///threadline.db"
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+
+    # Visitor tokens are signed with THREADLINE_SECRET (read by `handoff.settings`).
+    visitor_token_ttl_s: int = Field(default=24 * 3600, ge=60)
+    # Tenant given to conversations started without an API key (the embedded widget).
+    public_tenant: str = Field(default="default", min_length=1, max_length=64)
+    allow_anonymous_conversations: bool = True
+
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    max_text_chars: int = Field(default=4000, ge=1, le=8000)
+
+    # Token buckets per principal: visitor tokens are people typing, API keys are adapters.
+    visitor_rate_per_s: float = Field(default=5.0, gt=0)
+    visitor_burst: int = Field(default=30, ge=1)
+    key_rate_per_s: float = Field(default=5000.0, gt=0)
+    key_burst: int = Field(default=10000, ge=1)
+    anonymous_rate_per_s: float = Field(default=2.0, gt=0)
+    anonymous_burst: int = Field(default=30, ge=1)
+
+    # Idle SSE streams send a comment this often so proxies keep them open; the stream also
+    # re-reads the ledger then, which bounds the delay if a change notification was lost.
+    stream_keepalive_s: float = Field(default=15.0, gt=0)
