@@ -177,12 +177,11 @@ async def _projection(
     directory: DirectoryDep,
     principal: RequiredPrincipal,
 ) -> dict[str, Any]:
-    models = services.read_models
-    if models is None:
-        raise ServiceUnavailable("projections are not configured")
-
     def build() -> dict[str, Any]:
         authorize(principal, conversation_id, directory)
+        models = services.read_models
+        if models is None:
+            raise ServiceUnavailable("projections are not configured")
         return dict(getattr(models, which)(conversation_id))
 
     return await run_in_threadpool(build)
@@ -244,13 +243,13 @@ async def post_message(
         raise InvalidInput(f"text: at most {services.settings.max_text_chars} characters")
     if not body.text.strip():
         raise InvalidInput("text: must not be blank")
-    chat = services.chat
-    if chat is None:
-        raise ServiceUnavailable("the chat agent is not configured")
     leg_id = principal.leg_id if isinstance(principal, VisitorPrincipal) else None
 
     def turn() -> MessageReply:
         authorize(principal, conversation_id, directory)
+        chat = services.chat
+        if chat is None:
+            raise ServiceUnavailable("the chat agent is not configured")
         result = chat.visitor_turn(
             conversation_id, body.text, leg_id=leg_id, message_id=body.message_id
         )
@@ -280,13 +279,13 @@ async def accept_handoff(
     directory: DirectoryDep,
     principal: RequiredPrincipal,
 ) -> dict[str, Any]:
-    handoffs = services.handoffs
-    if handoffs is None:
-        raise ServiceUnavailable("handoffs are not configured")
     leg_id = principal.leg_id if isinstance(principal, VisitorPrincipal) else None
 
     def accept() -> dict[str, Any]:
         authorize(principal, conversation_id, directory)
+        handoffs = services.handoffs
+        if handoffs is None:
+            raise ServiceUnavailable("handoffs are not configured")
         return dict(handoffs.accept(conversation_id, body.handoff_id, leg_id=leg_id))
 
     return await run_in_threadpool(accept)

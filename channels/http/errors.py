@@ -42,17 +42,12 @@ class ErrorBody(BaseModel):
     detail: str
 
 
-class PayloadTooLarge(ChannelError):
-    pass
-
-
 # (exception class, status, code); the first match wins, so subclasses come first.
 _MAPPING: list[tuple[type[Exception], int, str]] = [
     (Unauthenticated, 401, "unauthenticated"),
     (Forbidden, 403, "forbidden"),
     (NotFound, 404, "not_found"),
     (ConversationNotFound, 404, "not_found"),
-    (PayloadTooLarge, 413, "payload_too_large"),
     (RateLimited, 429, "rate_limited"),
     (InvalidInput, 422, "invalid_input"),
     (InvalidEvent, 422, "invalid_event"),

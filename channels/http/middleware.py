@@ -11,17 +11,24 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from channels.http.errors import PayloadTooLarge, error_response
+from channels.http.errors import error_response
 from channels.http.metrics import HttpMetrics
 
 
 class BodyLimit:
-    """Rejects bodies over `max_bytes`: at once when Content-Length says so, otherwise as
-    soon as the streamed body passes the limit (raised inside the route, mapped to 413)."""
+    """Rejects bodies over `max_bytes` with 413: at once when Content-Length says so;
+    otherwise (chunked) the body is read up to the limit before the app sees any of it."""
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
         self.max_bytes = max_bytes
+
+    async def _reject(self, scope: Scope, receive: Receive, send: Send, status: int) -> None:
+        code = "payload_too_large" if status == 413 else "bad_request"
+        response = error_response(
+            status, code, f"request body must be at most {self.max_bytes} bytes"
+        )
+        await response(scope, receive, send)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -33,27 +40,40 @@ class BodyLimit:
                     declared = int(value)
                 except ValueError:
                     declared = -1
-                if declared < 0 or declared > self.max_bytes:
-                    status, code = (413, "payload_too_large")
-                    if declared < 0:
-                        status, code = (400, "bad_request")
-                    response = error_response(
-                        status, code, f"request body must be at most {self.max_bytes} bytes"
-                    )
-                    await response(scope, receive, send)
-                    return
-        seen = 0
-
-        async def limited() -> Message:
-            nonlocal seen
+                if declared < 0:
+                    await self._reject(scope, receive, send, 400)
+                elif declared > self.max_bytes:
+                    await self._reject(scope, receive, send, 413)
+                else:
+                    await self.app(scope, receive, send)
+                return
+        if scope["method"] in ("GET", "HEAD", "OPTIONS", "DELETE"):
+            await self.app(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        size = 0
+        while True:
             message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
-                    raise PayloadTooLarge(f"request body must be at most {self.max_bytes} bytes")
-            return message
+            if message["type"] != "http.request":
+                return  # the client went away
+            body = message.get("body", b"")
+            size += len(body)
+            if size > self.max_bytes:
+                await self._reject(scope, receive, send, 413)
+                return
+            chunks.append(body)
+            if not message.get("more_body", False):
+                break
+        replayed = False
 
-        await self.app(scope, limited, send)
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
 
 
 class CountRequests:

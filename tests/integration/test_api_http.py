@@ -1,0 +1,364 @@
+"""The HTTP API against a real uvicorn server on SQLite (and PostgreSQL where available)."""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.support.api_server import ApiServer, create_key
+
+BACKENDS = [pytest.param("sqlite", id="sqlite")]
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path_factory.mktemp('api') / 'threadline.db'}"
+    url: str = request.getfixturevalue("postgres_url")
+    return url
+
+
+@pytest.fixture(scope="module")
+def server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
+    log = tmp_path_factory.mktemp("log") / "server.log"
+    with ApiServer(
+        database_url, log, THREADLINE_VISITOR_BURST="40", THREADLINE_VISITOR_RATE_PER_S="1"
+    ) as srv:
+        yield srv
+
+
+@pytest.fixture(scope="module")
+def key(database_url: str) -> str:
+    return create_key(database_url, name="adapter")
+
+
+@pytest.fixture(scope="module")
+def other_tenant_key(database_url: str) -> str:
+    return create_key(database_url, name="elsewhere", tenant="acme")
+
+
+def start(server: ApiServer, token: str | None = None) -> dict[str, Any]:
+    with server.client(token) as c:
+        r = c.post("/v1/conversations", json={"channel": "chat"})
+    assert r.status_code == 201, r.text
+    body: dict[str, Any] = r.json()
+    return body
+
+
+def message(text: str = "hello", role: str = "visitor", **extra: Any) -> dict[str, Any]:
+    return {
+        "event_id": str(uuid.uuid4()),
+        "type": "MessagePosted",
+        "data": {"role": role, "text": text},
+        **extra,
+    }
+
+
+def events_of(server: ApiServer, key: str, cid: str) -> list[dict[str, Any]]:
+    with server.client(key) as c:
+        r = c.get(f"/v1/conversations/{cid}/events", params={"limit": 1000})
+    assert r.status_code == 200, r.text
+    events: list[dict[str, Any]] = r.json()["events"]
+    return events
+
+
+def test_start_conversation_returns_token_and_opens_leg(server: ApiServer, key: str) -> None:
+    conv = start(server)
+    assert set(conv) >= {"conversation_id", "visitor_token", "leg_id"}
+    events = events_of(server, key, conv["conversation_id"])
+    assert [e["type"] for e in events] == ["ConversationStarted", "LegOpened"]
+    assert events[1]["leg_id"] == conv["leg_id"]
+    with server.client(conv["visitor_token"]) as c:
+        own = c.get(f"/v1/conversations/{conv['conversation_id']}/events")
+    assert own.status_code == 200
+    assert [e["position"] for e in own.json()["events"]] == [1, 2]
+
+
+def test_visitor_token_is_scoped_to_its_conversation(server: ApiServer, key: str) -> None:
+    a, b = start(server), start(server)
+    b_id = b["conversation_id"]
+    with server.client(a["visitor_token"]) as c:
+        for method, path, body in [
+            ("GET", f"/v1/conversations/{b_id}/events", None),
+            ("GET", f"/v1/conversations/{b_id}/transcript", None),
+            ("GET", f"/v1/conversations/{b_id}/context", None),
+            ("GET", f"/v1/conversations/{b_id}/identity", None),
+            ("GET", f"/v1/conversations/{b_id}/stream", None),
+            ("POST", f"/v1/conversations/{b_id}/messages", {"text": "let me in"}),
+            ("POST", f"/v1/conversations/{b_id}/handoffs", {"handoff_id": "h1"}),
+            ("POST", f"/v1/conversations/{b_id}/events", message()),
+        ]:
+            r = c.request(method, path, json=body)
+            assert r.status_code in (403, 404), (path, r.status_code, r.text)
+            assert r.headers["content-type"].startswith("application/json")
+            assert b_id not in r.text or "error" in r.json()
+        # A visitor cannot append adapter events even to its own conversation.
+        r = c.post(f"/v1/conversations/{a['conversation_id']}/events", json=message())
+        assert r.status_code == 403
+        # Nor start a second conversation with its token.
+        assert c.post("/v1/conversations", json={}).status_code == 403
+    assert len(events_of(server, key, b_id)) == 2
+    assert len(events_of(server, key, a["conversation_id"])) == 2
+
+
+def test_api_key_of_another_tenant_sees_nothing(
+    server: ApiServer, key: str, other_tenant_key: str
+) -> None:
+    conv = start(server)
+    cid = conv["conversation_id"]
+    with server.client(other_tenant_key) as c:
+        assert c.get(f"/v1/conversations/{cid}/events").status_code == 404
+        assert c.post(f"/v1/conversations/{cid}/events", json=message()).status_code == 404
+        own = c.post("/v1/conversations", json={"channel": "sms", "transport_ref": "+15550100"})
+        assert own.status_code == 201
+        assert c.get(f"/v1/conversations/{own.json()['conversation_id']}/events").status_code == 200
+    with server.client(key) as c:
+        assert c.get(f"/v1/conversations/{own.json()['conversation_id']}/events").status_code == 404
+    assert len(events_of(server, key, cid)) == 2
+
+
+@pytest.mark.parametrize(
+    "token",
+    ["", "tlk_0000000000000000_" + "A" * 43, "tl1.e30.AAAA", "garbage", "tlk_short"],
+)
+def test_bad_credentials_are_401(server: ApiServer, key: str, token: str) -> None:
+    cid = start(server)["conversation_id"]
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    with server.client() as c:
+        r = c.post(f"/v1/conversations/{cid}/events", json=message(), headers=headers)
+    assert r.status_code == 401
+    assert r.json()["error"] == "unauthenticated"
+    assert len(events_of(server, key, cid)) == 2
+
+
+def test_duplicate_event_id_returns_original_position(server: ApiServer, key: str) -> None:
+    cid = start(server)["conversation_id"]
+    event = message("first")
+    with server.client(key) as c:
+        first = c.post(f"/v1/conversations/{cid}/events", json=event)
+        again = c.post(f"/v1/conversations/{cid}/events", json=event)
+        altered = {**event, "data": {"role": "visitor", "text": "x"}}
+        changed = c.post(f"/v1/conversations/{cid}/events", json=altered)
+    assert first.status_code == 201
+    assert again.status_code == 200
+    assert again.json()["position"] == first.json()["position"] == 3
+    assert again.json()["sequence"] == first.json()["sequence"]
+    assert again.json()["duplicate"] is True
+    assert changed.status_code == 409
+    assert [e["type"] for e in events_of(server, key, cid)].count("MessagePosted") == 1
+
+
+def test_stale_expected_version_is_409_and_appends_nothing(server: ApiServer, key: str) -> None:
+    cid = start(server)["conversation_id"]
+    with server.client(key) as c:
+        ok = c.post(f"/v1/conversations/{cid}/events", json=message(expected_version=2))
+        stale = c.post(f"/v1/conversations/{cid}/events", json=message(expected_version=2))
+    assert ok.status_code == 201
+    assert ok.json()["position"] == 3
+    assert stale.status_code == 409
+    assert stale.json()["error"] == "version_conflict"
+    assert stale.json()["actual_version"] == 3
+    assert len(events_of(server, key, cid)) == 3
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        ({"type": "NoSuchEvent", "data": {}}, 422),
+        ({"type": "MessagePosted", "data": {"role": "robot", "text": "hi"}}, 422),
+        ({"type": "MessagePosted", "data": {"role": "visitor", "text": ""}}, 422),
+        ({"type": "MessagePosted", "data": {"role": "visitor", "text": "hi", "extra": 1}}, 422),
+        ({"type": "ConversationStarted", "data": {"channel": "chat"}}, 422),
+        ({"type": "MessagePosted", "data": "not an object"}, 422),
+        ({"type": "MessagePosted", "data": {"role": "visitor", "text": "hi"}, "x": 1}, 422),
+        (
+            {
+                "type": "MessagePosted",
+                "data": {"role": "visitor", "text": "hi"},
+                "expected_version": -1,
+            },
+            422,
+        ),
+    ],
+)
+def test_invalid_events_are_422_and_append_nothing(
+    server: ApiServer, key: str, body: dict[str, Any], status: int
+) -> None:
+    cid = start(server)["conversation_id"]
+    with server.client(key) as c:
+        r = c.post(f"/v1/conversations/{cid}/events", json={"event_id": str(uuid.uuid4()), **body})
+    assert r.status_code == status, r.text
+    assert set(r.json()) >= {"error", "detail"}
+    assert len(events_of(server, key, cid)) == 2
+
+
+def test_unknown_conversation_is_404(server: ApiServer, key: str) -> None:
+    with server.client(key) as c:
+        r = c.post(f"/v1/conversations/{uuid.uuid4().hex}/events", json=message())
+        assert r.status_code == 404
+        assert r.json()["error"] == "not_found"
+        assert c.get(f"/v1/conversations/{uuid.uuid4().hex}/events").status_code == 404
+
+
+def test_framework_errors_are_json(server: ApiServer, key: str) -> None:
+    with server.client(key) as c:
+        for r, status in [
+            (c.get("/v1/nope"), 404),
+            (c.delete("/healthz"), 405),
+            (
+                c.post(
+                    "/v1/conversations/abc/events",
+                    content=b"{not json",
+                    headers={"content-type": "application/json"},
+                ),
+                422,
+            ),
+            (c.get("/v1/conversations/abc/events", params={"limit": 0}), 422),
+        ]:
+            assert r.status_code == status
+            assert r.headers["content-type"] == "application/json"
+            assert set(r.json()) >= {"error", "detail"}
+
+
+def test_body_and_text_limits(server: ApiServer, key: str) -> None:
+    conv = start(server)
+    cid = conv["conversation_id"]
+    with server.client(key) as c:
+        big = message("x" * 70_000)
+        r = c.post(f"/v1/conversations/{cid}/events", json=big)
+        assert r.status_code == 413
+        assert r.json()["error"] == "payload_too_large"
+
+        def chunks() -> Iterator[bytes]:  # no Content-Length: counted while streaming
+            yield json.dumps(big).encode()
+
+        r = c.post(
+            f"/v1/conversations/{cid}/events",
+            content=chunks(),
+            headers={"content-type": "application/json"},
+        )
+        assert r.status_code == 413
+    with server.client(conv["visitor_token"]) as c:
+        r = c.post(f"/v1/conversations/{cid}/messages", json={"text": "y" * 4001})
+        assert r.status_code == 422
+    assert len(events_of(server, key, cid)) == 2
+
+
+def test_visitor_rate_limit_is_429_with_retry_after(server: ApiServer) -> None:
+    conv = start(server)
+    with server.client(conv["visitor_token"]) as c:
+        codes = [
+            c.get(f"/v1/conversations/{conv['conversation_id']}/events").status_code
+            for _ in range(60)
+        ]
+        limited = c.get(f"/v1/conversations/{conv['conversation_id']}/events")
+    assert codes.count(200) >= 35
+    assert 429 in codes
+    assert limited.status_code == 429
+    assert int(limited.headers["retry-after"]) >= 1
+
+
+def read_sse(response: httpx.Response, count: int) -> list[dict[str, Any]]:
+    events: list[dict[str, Any]] = []
+    data: list[str] = []
+    for line in response.iter_lines():
+        if line.startswith("data:"):
+            data.append(line[5:].strip())
+        elif line == "" and data:
+            events.append(json.loads("\n".join(data)))
+            data = []
+            if len(events) == count:
+                break
+    return events
+
+
+def test_stream_delivers_live_events_and_resumes(server: ApiServer, key: str) -> None:
+    conv = start(server)
+    cid = conv["conversation_id"]
+    received: list[dict[str, Any]] = []
+
+    def listen() -> None:
+        with (
+            server.client(conv["visitor_token"]) as c,
+            c.stream("GET", f"/v1/conversations/{cid}/stream", timeout=20.0) as r,
+        ):
+            assert r.status_code == 200
+            assert r.headers["content-type"].startswith("text/event-stream")
+            received.extend(read_sse(r, 5))
+
+    listener = threading.Thread(target=listen)
+    listener.start()
+    with server.client(key) as c:
+        for i in range(3):
+            r = c.post(f"/v1/conversations/{cid}/events", json=message(f"m{i}"))
+            assert r.status_code == 201
+    listener.join(timeout=20)
+    assert not listener.is_alive()
+    assert [e["position"] for e in received] == [1, 2, 3, 4, 5]
+    assert [e["data"].get("text") for e in received[2:]] == ["m0", "m1", "m2"]
+
+    with (
+        server.client(conv["visitor_token"]) as c,
+        c.stream(
+            "GET", f"/v1/conversations/{cid}/stream", headers={"Last-Event-ID": "3"}, timeout=20.0
+        ) as r,
+    ):
+        resumed = read_sse(r, 2)
+    assert [e["position"] for e in resumed] == [4, 5]
+
+    with server.client(conv["visitor_token"]) as c:
+        bad = c.get(f"/v1/conversations/{cid}/stream", headers={"Last-Event-ID": "x"})
+    assert bad.status_code == 422
+
+
+def test_openapi_metrics_and_health(server: ApiServer) -> None:
+    with server.client() as c:
+        spec = c.get("/openapi.json").json()
+        assert spec["openapi"].startswith("3.1")
+        for path in [
+            "/v1/conversations",
+            "/v1/conversations/{conversation_id}/events",
+            "/v1/conversations/{conversation_id}/stream",
+            "/v1/conversations/{conversation_id}/messages",
+            "/v1/conversations/{conversation_id}/transcript",
+            "/v1/metrics/handoff",
+        ]:
+            assert path in spec["paths"], path
+        assert c.get("/healthz").json()["status"] == "ok"
+        metrics = c.get("/metrics")
+        assert metrics.status_code == 200
+        assert "threadline_http_requests_total{" in metrics.text
+        assert c.get("/v1/metrics/handoff").status_code == 401
+
+
+def test_secrets_never_reach_the_log(server: ApiServer, key: str) -> None:
+    conv = start(server)
+    with server.client(conv["visitor_token"]) as c:
+        c.get(f"/v1/conversations/{conv['conversation_id']}/events")
+    with server.client(key) as c:
+        c.get(f"/v1/conversations/{conv['conversation_id']}/events")
+    log = server.log()
+    assert "GET /v1/conversations/" in log  # the access log is on
+    secret_part = key.rsplit("_", 1)[1]
+    assert secret_part not in log
+    assert conv["visitor_token"] not in log
+    assert "test-secret" not in log
+
+
+def test_widget_and_embed_are_served(server: ApiServer) -> None:
+    with server.client() as c:
+        js = c.get("/widget.js")
+        page = c.get("/embed")
+    assert js.status_code == 200
+    assert js.headers["content-type"].startswith("text/javascript")
+    assert "window.Threadline" in js.text
+    assert page.status_code == 200
+    assert '<script src="/widget.js"' in page.text
+    assert "http://" not in page.text
+    assert "https://" not in page.text

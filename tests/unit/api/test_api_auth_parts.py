@@ -1,0 +1,125 @@
+"""Visitor tokens, API keys, rate limiting and access rules, without a server."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from channels.access import KeyPrincipal, TenantDirectory, VisitorPrincipal, authorize
+from channels.errors import Forbidden, InvalidInput, NotFound, RateLimited, Unauthenticated
+from channels.keys import KeyVerifier, MemoryKeyStore, new_key
+from channels.ratelimit import RateLimiter
+from channels.tokens import VisitorTokens
+from handoff.signing import Signer
+from ledger.envelope import NewEvent
+from ledger.events import ConversationStarted, LegOpened
+from ledger.store import open_ledger
+
+SECRET = b"s" * 32
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_visitor_token_round_trip_and_expiry() -> None:
+    clock = Clock()
+    tokens = VisitorTokens(SECRET, ttl_s=60, clock=clock)
+    token = tokens.issue("c1", "leg1", "default")
+    claims = tokens.verify(token)
+    assert (claims.conversation_id, claims.leg_id, claims.tenant) == ("c1", "leg1", "default")
+    clock.now += 61
+    with pytest.raises(Unauthenticated, match="expired"):
+        tokens.verify(token)
+
+
+def test_visitor_token_rejects_tampering_other_keys_and_other_purposes() -> None:
+    tokens = VisitorTokens(SECRET, ttl_s=60)
+    token = tokens.issue("c1", "leg1", "default")
+    version, body, mac = token.split(".")
+    forged = f"{version}.{body[:-2]}AA.{mac}"
+    for bad in [forged, token + "x", "", "tl1..", "nope"]:
+        with pytest.raises(Unauthenticated):
+            tokens.verify(bad)
+    with pytest.raises(Unauthenticated):
+        VisitorTokens(b"t" * 32, ttl_s=60).verify(token)
+    handoff_token = Signer(SECRET, "handoff").issue({"cid": "c1"}, now=1e9, ttl_s=60)
+    with pytest.raises(Unauthenticated):
+        tokens.verify(handoff_token)
+
+
+def test_api_keys_are_stored_hashed_and_verified() -> None:
+    store = MemoryKeyStore()
+    token, record = new_key("sms-adapter", "acme")
+    store.add(record)
+    assert token.split("_")[2] not in repr(record)
+    verifier = KeyVerifier(store)
+    assert verifier.verify(token).tenant == "acme"
+    wrong = token[:-1] + ("A" if token[-1] != "A" else "B")
+    with pytest.raises(Unauthenticated):
+        verifier.verify(wrong)
+    with pytest.raises(Unauthenticated):
+        verifier.verify("tlk_" + "0" * 16 + "_" + "A" * 43)
+
+
+def test_revoked_key_stops_working_after_the_cache_window() -> None:
+    clock = Clock()
+    store = MemoryKeyStore()
+    token, record = new_key("k", "default")
+    store.add(record)
+    verifier = KeyVerifier(store, cache_s=30, clock=clock)
+    verifier.verify(token)
+    assert store.revoke(record.key_id)
+    clock.now += 31
+    with pytest.raises(Unauthenticated):
+        verifier.verify(token)
+
+
+@pytest.mark.parametrize("name", ["", "bad/name", "x" * 65, " lead"])
+def test_key_names_are_checked(name: str) -> None:
+    with pytest.raises(InvalidInput):
+        new_key(name, "default")
+
+
+def test_rate_limiter_refills_and_keys_are_independent() -> None:
+    clock = Clock()
+    limiter = RateLimiter(rate_per_s=2.0, burst=3, clock=clock)
+    for _ in range(3):
+        limiter.check("a")
+    with pytest.raises(RateLimited) as info:
+        limiter.check("a")
+    assert info.value.retry_after_s == pytest.approx(0.5)
+    limiter.check("b")
+    clock.now += 0.5
+    limiter.check("a")
+
+
+def test_access_rules() -> None:
+    ledger = open_ledger("memory://")
+    for cid, tenant in [("a", "default"), ("b", "acme")]:
+        ledger.append_batch(
+            cid,
+            [
+                NewEvent("ConversationStarted", ConversationStarted(channel="chat", tenant=tenant)),
+                NewEvent("LegOpened", LegOpened(channel="chat"), leg_id="l"),
+            ],
+        )
+    directory = TenantDirectory(ledger)
+    visitor = VisitorPrincipal("a", "l", "default")
+    authorize(visitor, "a", directory)
+    with pytest.raises(Forbidden):
+        authorize(visitor, "b", directory)
+    key = KeyPrincipal("k", "adapter", "default")
+    authorize(key, "a", directory)
+    with pytest.raises(NotFound):
+        authorize(key, "b", directory)
+    with pytest.raises(NotFound):
+        authorize(key, uuid.uuid4().hex, directory)
+    with pytest.raises(Unauthenticated):
+        authorize(None, "a", directory)
+    ledger.close()
