@@ -32,8 +32,9 @@ def open_recorder(url: str) -> Opened:
     if scheme == "sqlite":
         return _open_sqlite(url)
     if scheme in ("postgresql", "postgres"):
-        # The psycopg-based backend lands in the next slice (ledger/postgres.py).
-        raise StoreUnavailable("the PostgreSQL backend is not available yet")
+        from ledger.postgres import open_postgres
+
+        return open_postgres(url)
     raise StoreUnavailable(
         f"unsupported database URL {redact(url)!r}: use memory://, sqlite:///PATH "
         "or postgresql://USER@HOST:PORT/DB"

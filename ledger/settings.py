@@ -10,3 +10,8 @@ class LedgerSettings(BaseSettings):
 
     # sqlite:///relative/or/absolute/path, sqlite:///:memory:, memory://, postgresql://...
     database_url: str = "sqlite:///threadline.db"
+
+    # PostgreSQL connection pool (per process). Appends hold a connection for one round trip.
+    postgres_pool_size: int = 5
+    postgres_max_overflow: int = 10
+    postgres_connect_timeout: float = 5.0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import uuid4
@@ -10,7 +11,7 @@ from uuid import uuid4
 import pytest
 from eventsourcing.persistence import StoredEvent
 
-from ledger import canonical
+from ledger import audit, canonical
 from ledger.envelope import NewEvent, RecordedEvent
 from ledger.errors import (
     ConcurrencyConflict,
@@ -330,3 +331,15 @@ def test_old_schema_versions_are_upcast_on_read(ledger: Ledger) -> None:  # noqa
 
 def _now() -> datetime:
     return datetime.now(UTC) + timedelta(seconds=1)
+
+
+def test_audit_verifies_and_exports_every_backend(ledger: Ledger) -> None:  # noqa: F811
+    ledger.append_batch("c1", [started(), message("a"), message("b")])
+    ledger.append_batch("c2", [started(), message("c")])
+    assert audit.verify_conversation(ledger, "c1") == 3
+    assert audit.verify_all(ledger) == audit.AuditResult(conversations=2, events=5)
+    lines = list(audit.export_lines(ledger, "c1")) + list(audit.export_lines(ledger, "c2"))
+    assert audit.verify_lines(lines) == audit.AuditResult(conversations=2, events=5)
+    assert [json.loads(line)["sequence"] for line in lines[:3]] == [
+        e.sequence for e in ledger.read("c1")
+    ]

@@ -1,0 +1,204 @@
+"""PostgreSQL backend (psycopg 3): eventsourcing's PostgresApplicationRecorder plus the
+event-id table, written by one plpgsql function per append (one round trip).
+
+Gap-free commit order. Readers of the global log page by `notification_id` and must never
+pass over an id that a slower transaction commits later. eventsourcing guarantees this by
+taking `LOCK TABLE stored_events IN EXCLUSIVE MODE` before inserting (see `_lock_table`);
+its DB-function variant (`es_insert_events_*`, POSTGRES_ENABLE_DB_FUNCTIONS) takes no table
+lock, only NOTIFY's queue lock at commit, which serialises commits but not in id order. Our
+function takes the same EXCLUSIVE lock first, so ids are issued and committed in one order
+(and eventsourcing's own lock-taking writers exclude ours). SELECTs are not blocked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+from uuid import UUID
+
+import psycopg
+from eventsourcing.persistence import Notification, PersistenceError, StoredEvent
+from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
+from psycopg.conninfo import conninfo_to_dict
+from psycopg.sql import SQL, Identifier
+
+from ledger.backends import Opened, redact
+from ledger.errors import StoreUnavailable
+from ledger.recorders import EVENT_IDS_TABLE, EventIdRecord
+from ledger.settings import LedgerSettings
+
+INSERT_FUNCTION = "threadline_insert_events"
+
+
+class PostgresLedgerRecorder(PostgresApplicationRecorder):
+    def __init__(
+        self,
+        datastore: PostgresDatastore,
+        *,
+        events_table_name: str = "stored_events",
+        ids_table_name: str = EVENT_IDS_TABLE,
+    ) -> None:
+        super().__init__(datastore, events_table_name=events_table_name)
+        self.check_identifier_length(ids_table_name)
+        schema = Identifier(self.datastore.schema)
+        table = Identifier(self.events_table_name)
+        ids = Identifier(ids_table_name)
+        self.sql_create_statements.append(
+            SQL(
+                "CREATE TABLE IF NOT EXISTS {schema}.{ids} ("
+                "event_id uuid PRIMARY KEY, "
+                "conversation_id text NOT NULL, "
+                "position bigint NOT NULL, "
+                "sequence bigint NOT NULL, "
+                "digest text NOT NULL)"
+            ).format(schema=schema, ids=ids)
+        )
+        self.sql_create_statements.append(
+            SQL(
+                "CREATE OR REPLACE FUNCTION {schema}.{fn}("
+                "new_events {schema}.{event_type}[], new_ids uuid[], new_digests text[]) "
+                "RETURNS SETOF bigint LANGUAGE plpgsql AS $BODY$ "
+                "BEGIN "
+                "  SET LOCAL lock_timeout = '{lock_timeout}s'; "
+                "  LOCK TABLE {schema}.{table} IN EXCLUSIVE MODE; "
+                "  NOTIFY {channel}; "
+                "  RETURN QUERY "
+                "  WITH ins AS ("
+                "    INSERT INTO {schema}.{table} "
+                "      (originator_id, originator_version, topic, state) "
+                "    SELECT e.originator_id, e.originator_version, e.topic, e.state "
+                "    FROM unnest(new_events) WITH ORDINALITY "
+                "      AS e(originator_id, originator_version, topic, state, ord) "
+                "    ORDER BY e.ord "
+                "    RETURNING {table}.originator_version AS pos, {table}.notification_id AS seq"
+                "  ), keys AS ("
+                "    INSERT INTO {schema}.{ids} "
+                "      (event_id, conversation_id, position, sequence, digest) "
+                "    SELECT k.event_id, e.originator_id, ins.pos, ins.seq, k.digest "
+                "    FROM unnest(new_ids, new_digests) WITH ORDINALITY AS k(event_id, digest, ord) "
+                "    JOIN unnest(new_events) WITH ORDINALITY "
+                "      AS e(originator_id, originator_version, topic, state, ord) "
+                "      ON e.ord = k.ord "
+                "    JOIN ins ON ins.pos = e.originator_version "
+                "  ) "
+                "  SELECT ins.seq FROM ins ORDER BY ins.seq; "
+                "END; $BODY$"
+            ).format(
+                schema=schema,
+                fn=Identifier(INSERT_FUNCTION),
+                event_type=Identifier(self.stored_event_type_name),
+                lock_timeout=self.datastore.lock_timeout,
+                table=table,
+                ids=ids,
+                channel=Identifier(self.channel_name),
+            )
+        )
+        self._call_insert = SQL("SELECT * FROM {schema}.{fn}(%s, %s, %s)").format(
+            schema=schema, fn=Identifier(INSERT_FUNCTION)
+        )
+        self._select_conversation = SQL(
+            "SELECT notification_id, originator_id, originator_version, topic, state "
+            "FROM {schema}.{table} WHERE originator_id = %s"
+        ).format(schema=schema, table=table)
+        self._lookup_ids = SQL(
+            "SELECT event_id, conversation_id, position, digest, sequence "
+            "FROM {schema}.{ids} WHERE event_id = ANY(%s)"
+        ).format(schema=schema, ids=ids)
+
+    def insert_events(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        """One call of the insert function: events and their ids in one transaction.
+        The events of one call must belong to one conversation (positions are its key)."""
+        if not stored_events:
+            return []
+        records: Sequence[EventIdRecord] = kwargs.get("event_ids") or ()
+        events = [
+            self.construct_pg_stored_event(e.originator_id, e.originator_version, e.topic, e.state)
+            for e in stored_events
+        ]
+        ids = [UUID(r.event_id) for r in records]
+        digests = [r.digest for r in records]
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(self._call_insert, (events, ids, digests), prepare=True)
+            return [row[INSERT_FUNCTION] for row in curs.fetchall()]
+
+    def select_conversation(
+        self,
+        conversation_id: str,
+        *,
+        gt: int | None = None,
+        lte: int | None = None,
+        desc: bool = False,
+        limit: int | None = None,
+    ) -> list[Notification]:
+        statement = self._select_conversation
+        params: list[Any] = [conversation_id]
+        if gt is not None:
+            statement += SQL(" AND originator_version > %s")
+            params.append(gt)
+        if lte is not None:
+            statement += SQL(" AND originator_version <= %s")
+            params.append(lte)
+        statement += SQL(
+            " ORDER BY originator_version DESC" if desc else " ORDER BY originator_version"
+        )
+        if limit is not None:
+            statement += SQL(" LIMIT %s")
+            params.append(limit)
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(statement, params, prepare=True)
+            return [
+                Notification(
+                    id=row["notification_id"],
+                    originator_id=row["originator_id"],
+                    originator_version=row["originator_version"],
+                    topic=row["topic"],
+                    state=bytes(row["state"]),
+                )
+                for row in curs.fetchall()
+            ]
+
+    def lookup_event_ids(self, event_ids: Sequence[str]) -> dict[str, EventIdRecord]:
+        if not event_ids:
+            return {}
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(self._lookup_ids, ([UUID(i) for i in event_ids],), prepare=True)
+            found = {}
+            for row in curs.fetchall():
+                key = str(row["event_id"])
+                found[key] = EventIdRecord(
+                    key, row["conversation_id"], row["position"], row["digest"], row["sequence"]
+                )
+            return found
+
+
+def datastore_from_url(url: str, settings: LedgerSettings | None = None) -> PostgresDatastore:
+    settings = settings or LedgerSettings()
+    try:
+        params = conninfo_to_dict(url)
+    except psycopg.ProgrammingError as exc:
+        raise StoreUnavailable(f"invalid PostgreSQL URL {redact(url)!r}: {exc}") from None
+    return PostgresDatastore(
+        dbname=str(params.get("dbname") or ""),
+        host=str(params.get("host") or "localhost"),
+        port=str(params.get("port") or "5432"),
+        user=str(params.get("user") or ""),
+        password=str(params.get("password") or ""),
+        pool_size=settings.postgres_pool_size,
+        max_overflow=settings.postgres_max_overflow,
+        connect_timeout=settings.postgres_connect_timeout,
+        originator_id_type="text",
+        enable_db_functions=True,
+    )
+
+
+def open_postgres(url: str) -> Opened:
+    datastore = datastore_from_url(url)
+    try:
+        recorder = PostgresLedgerRecorder(datastore)
+        recorder.create_table()
+    except (PersistenceError, psycopg.Error) as exc:
+        datastore.close()
+        raise StoreUnavailable(f"cannot open {redact(url)!r}: {exc}") from exc
+    return recorder, datastore.close

@@ -1,0 +1,124 @@
+"""Tamper evidence: edit stored bytes directly in the database, then `audit verify` must fail
+at the edited position (or, when the forger also recomputed the hash, at the next one)."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from channels.cli import build
+from ledger import audit, canonical
+from ledger.errors import IntegrityViolation
+from ledger.store import open_ledger
+from tests.support.ledgers import message, started
+
+Edit = Callable[[bytes], bytes]
+
+
+def _replace_text(state: bytes) -> bytes:
+    return state.replace(b'"text":"two"', b'"text":"TWO"')
+
+
+def _reformat(state: bytes) -> bytes:
+    return state.replace(b'","', b'", "', 1)  # same JSON, different bytes
+
+
+def _rehash(state: bytes) -> bytes:
+    """A careful forger: edits the text and recomputes this record's own hash."""
+    body = canonical.loads(_replace_text(state))
+    del body["hash"]
+    body["hash"] = canonical.sha256_hex(canonical.dumps(body))
+    return canonical.dumps(body)
+
+
+def _garbage(state: bytes) -> bytes:
+    return b"\x00not json"
+
+
+@pytest.fixture
+def sqlite_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[str, Path]:
+    path = tmp_path / "t.db"
+    url = f"sqlite:///{path}"
+    monkeypatch.setenv("THREADLINE_DATABASE_URL", url)
+    with open_ledger(url) as store:
+        store.append_batch("c1", [started(), message("one"), message("two"), message("three")])
+        store.append_batch("c2", [started(), message("other")])
+    return url, path
+
+
+def _edit_sqlite(path: Path, position: int, edit: Edit) -> None:
+    con = sqlite3.connect(path)
+    try:
+        (state,) = con.execute(
+            "SELECT state FROM stored_events WHERE originator_id='c1' AND originator_version=?",
+            (position,),
+        ).fetchone()
+        con.execute(
+            "UPDATE stored_events SET state=? WHERE originator_id='c1' AND originator_version=?",
+            (edit(state), position),
+        )
+        con.commit()
+    finally:
+        con.close()
+
+
+@pytest.mark.parametrize(
+    ("edit", "failing_position", "reason"),
+    [
+        (_replace_text, 3, "hash does not match"),
+        (_reformat, 3, "canonical form"),
+        (_garbage, 3, "unreadable"),
+        (_rehash, 4, "prev_hash"),
+    ],
+)
+def test_sqlite_edit_is_detected_at_its_position(
+    sqlite_store: tuple[str, Path], edit: Edit, failing_position: int, reason: str
+) -> None:
+    _, path = sqlite_store
+    runner = CliRunner()
+    assert runner.invoke(build(), ["audit", "verify", "c1"]).exit_code == 0
+    _edit_sqlite(path, 3, edit)
+    for args in (["audit", "verify", "c1"], ["audit", "verify", "--all"]):
+        result = runner.invoke(build(), args)
+        assert result.exit_code == 1
+        assert f"conversation c1: position {failing_position}: " in result.stderr
+        assert reason in result.stderr
+    # The other conversation still verifies on its own.
+    assert runner.invoke(build(), ["audit", "verify", "c2"]).exit_code == 0
+
+
+def test_sqlite_deleted_or_moved_rows_are_detected(sqlite_store: tuple[str, Path]) -> None:
+    url, path = sqlite_store
+    con = sqlite3.connect(path)
+    con.execute("DELETE FROM stored_events WHERE originator_id='c1' AND originator_version=2")
+    con.commit()
+    con.close()
+    with open_ledger(url) as store, pytest.raises(IntegrityViolation) as info:
+        audit.verify_conversation(store, "c1")
+    assert info.value.position == 2
+    with open_ledger(url) as store, pytest.raises(IntegrityViolation) as info:
+        audit.verify_all(store)
+    assert (info.value.conversation_id, info.value.position) == ("c1", 2)
+
+
+def test_memory_edit_is_detected() -> None:
+    from eventsourcing.persistence import StoredEvent
+
+    from ledger.recorders import POPOLedgerRecorder
+
+    with open_ledger("memory://") as store:
+        store.append_batch("c1", [started(), message("one"), message("two")])
+        recorder = store.recorder
+        assert isinstance(recorder, POPOLedgerRecorder)
+        index = recorder._stored_events_index["c1"][3]
+        s = recorder._stored_events[index]
+        recorder._stored_events[index] = StoredEvent(
+            s.originator_id, s.originator_version, s.topic, _replace_text(s.state)
+        )
+        with pytest.raises(IntegrityViolation) as info:
+            audit.verify_conversation(store, "c1")
+        assert info.value.position == 3
