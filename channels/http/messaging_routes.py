@@ -1,0 +1,185 @@
+"""HTTP edge of the messaging channels: Twilio-compatible SMS/WhatsApp webhooks, delivery
+status callbacks, and the WhatsApp Cloud API webhook (handshake + events).
+
+Maps messaging and ledger errors to HTTP statuses (JSON `{"error", "detail"}`); a request
+answered with 4xx appends nothing. `install(app, service)` mounts it.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+from urllib.parse import parse_qsl
+
+from fastapi import APIRouter, BackgroundTasks, FastAPI, Query, Request
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from channels.messaging.errors import (
+    InvalidSignature,
+    MalformedWebhook,
+    MessagingError,
+    ProviderNotConfigured,
+    UnknownProviderMessage,
+    VerificationRefused,
+)
+from channels.messaging.provider import MessagingChannel, WebhookRequest
+from channels.messaging.service import MessagingService, Received
+from channels.messaging.whatsapp_cloud import NAME as WHATSAPP_CLOUD
+from channels.messaging.whatsapp_cloud import WhatsAppCloudProvider
+from ledger.errors import InvalidEvent, LedgerError, StoreUnavailable
+
+router = APIRouter(prefix="/v1/channels", tags=["messaging"])
+
+MAX_WEBHOOK_BYTES = 64 * 1024
+EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
+FORM = "application/x-www-form-urlencoded"
+
+
+def install(app: FastAPI, service: MessagingService, *, public_base_url: str | None = None) -> None:
+    app.state.messaging = service
+    app.state.messaging_public_base_url = public_base_url
+    app.include_router(router)
+
+
+def _service(request: Request) -> MessagingService | None:
+    return getattr(request.app.state, "messaging", None)
+
+
+def _error(status: int, code: str, detail: str) -> JSONResponse:
+    return JSONResponse({"error": code, "detail": detail}, status_code=status)
+
+
+def _map(exc: Exception) -> JSONResponse:
+    if isinstance(exc, InvalidSignature | VerificationRefused):
+        return _error(403, "forbidden", str(exc))
+    if isinstance(exc, MalformedWebhook):
+        return _error(400, "malformed_webhook", str(exc))
+    if isinstance(exc, UnknownProviderMessage):
+        return _error(404, "unknown_message", str(exc))
+    if isinstance(exc, ProviderNotConfigured):
+        return _error(503, "not_configured", str(exc))
+    if isinstance(exc, InvalidEvent):
+        return _error(422, "invalid_event", str(exc))
+    if isinstance(exc, StoreUnavailable):
+        return _error(503, "store_unavailable", "the event store is unavailable")
+    return _error(500, "internal", type(exc).__name__)
+
+
+def _signed_url(request: Request) -> str:
+    """The URL the provider signed: ours, or the public one when a proxy rewrote it."""
+    base: str | None = getattr(request.app.state, "messaging_public_base_url", None)
+    if not base:
+        return str(request.url)
+    query = request.url.query
+    return base.rstrip("/") + request.url.path + (f"?{query}" if query else "")
+
+
+async def _read(request: Request) -> bytes | JSONResponse:
+    declared = request.headers.get("content-length")
+    if declared is not None and (not declared.isdigit() or int(declared) > MAX_WEBHOOK_BYTES):
+        return _error(413, "too_large", f"webhooks are limited to {MAX_WEBHOOK_BYTES} bytes")
+    body = await request.body()
+    if len(body) > MAX_WEBHOOK_BYTES:
+        return _error(413, "too_large", f"webhooks are limited to {MAX_WEBHOOK_BYTES} bytes")
+    return body
+
+
+async def _receive(
+    request: Request,
+    background: BackgroundTasks,
+    provider: str,
+    webhook: WebhookRequest,
+    *,
+    channel: MessagingChannel | None = None,
+    reports_only: bool = False,
+) -> list[Received] | JSONResponse:
+    service = _service(request)
+    if service is None:
+        return _error(503, "not_configured", "messaging is not configured")
+
+    def receive() -> list[Received]:
+        return service.receive(provider, webhook, channel=channel, reports_only=reports_only)
+
+    try:
+        results = await run_in_threadpool(receive)
+    except (MessagingError, LedgerError) as exc:
+        return _map(exc)
+    for received in results:
+        if received.reply is not None:
+            background.add_task(service.reply, provider, received)
+    return results
+
+
+async def _twilio(
+    request: Request,
+    background: BackgroundTasks,
+    *,
+    channel: MessagingChannel | None = None,
+    reports_only: bool = False,
+) -> Response:
+    body = await _read(request)
+    if isinstance(body, JSONResponse):
+        return body
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type != FORM:
+        return _error(415, "unsupported_media_type", f"Twilio webhooks are {FORM}")
+    try:
+        form = parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=bool(body))
+    except (UnicodeDecodeError, ValueError):
+        return _error(400, "malformed_webhook", "the form body cannot be decoded")
+    headers = {k.lower(): v for k, v in request.headers.items()}
+    webhook = WebhookRequest(_signed_url(request), headers, body, tuple(form))
+    results = await _receive(
+        request, background, "twilio", webhook, channel=channel, reports_only=reports_only
+    )
+    if isinstance(results, JSONResponse):
+        return results
+    return Response(EMPTY_TWIML, media_type="text/xml")
+
+
+@router.post("/twilio/sms", summary="Inbound SMS (Twilio-compatible webhook)")
+async def twilio_sms(request: Request, background: BackgroundTasks) -> Response:
+    return await _twilio(request, background, channel="sms")
+
+
+@router.post("/twilio/whatsapp", summary="Inbound WhatsApp message via Twilio")
+async def twilio_whatsapp(request: Request, background: BackgroundTasks) -> Response:
+    return await _twilio(request, background, channel="whatsapp")
+
+
+@router.post("/twilio/status", summary="Twilio message delivery status callback")
+async def twilio_status(request: Request, background: BackgroundTasks) -> Response:
+    return await _twilio(request, background, reports_only=True)
+
+
+@router.get("/whatsapp", summary="WhatsApp Cloud API subscription handshake")
+async def whatsapp_handshake(
+    request: Request,
+    mode: Annotated[str | None, Query(alias="hub.mode")] = None,
+    token: Annotated[str | None, Query(alias="hub.verify_token")] = None,
+    challenge: Annotated[str | None, Query(alias="hub.challenge")] = None,
+) -> Response:
+    service = _service(request)
+    if service is None:
+        return _error(503, "not_configured", "messaging is not configured")
+    try:
+        provider = service.provider(WHATSAPP_CLOUD)
+        if not isinstance(provider, WhatsAppCloudProvider):
+            raise ProviderNotConfigured("the WhatsApp Cloud provider is not configured")
+        return PlainTextResponse(provider.verify_subscription(mode, token, challenge))
+    except MessagingError as exc:
+        return _map(exc)
+
+
+@router.post("/whatsapp", summary="WhatsApp Cloud API webhook (messages and statuses)")
+async def whatsapp_events(request: Request, background: BackgroundTasks) -> Response:
+    body = await _read(request)
+    if isinstance(body, JSONResponse):
+        return body
+    headers = {k.lower(): v for k, v in request.headers.items()}
+    webhook = WebhookRequest(_signed_url(request), headers, body)
+    results = await _receive(request, background, WHATSAPP_CLOUD, webhook)
+    if isinstance(results, JSONResponse):
+        return results
+    recorded = sum(1 for r in results if r.route != "ignored" and not r.duplicate)
+    return JSONResponse({"received": len(results), "recorded": recorded})

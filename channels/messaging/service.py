@@ -1,0 +1,404 @@
+"""Records SMS/WhatsApp traffic on conversations: links each inbound message to the right
+conversation, keeps retries idempotent, carries identity, and records delivery reports.
+
+Routing of an inbound message, first match wins:
+1. its text carries a valid "continue by text" handoff token → joins that conversation as a
+   new leg at the level verified in chat (IdentityVerified method=handoff_token), the agent
+   answers with the first utterance generated from the replayed history;
+2. the number has an open thread on this channel → the message joins that thread's leg;
+3. the number is a verified identity of an open conversation → joins it as a new leg, no
+   identity event (the conversation is already verified: nothing is asked again);
+4. otherwise it starts a conversation.
+
+Every event id derives from the provider's message id, so a webhook retried by the provider
+appends nothing new and sends no second reply.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal, Protocol
+from uuid import UUID
+
+from channels.messaging import ids, phone
+from channels.messaging.directory import PhoneDirectory
+from channels.messaging.errors import DeliveryFailed, MalformedWebhook, ProviderNotConfigured
+from channels.messaging.events import MessageDeliveryUpdated
+from channels.messaging.provider import (
+    DeliveryReport,
+    InboundMessage,
+    MessagingChannel,
+    MessagingProvider,
+    SentMessage,
+    WebhookItem,
+    WebhookRequest,
+)
+from handoff import tokens
+from handoff.errors import TokenError
+from handoff.signing import Signer
+from ledger.envelope import AppendResult, NewEvent, RecordedEvent
+from ledger.errors import IdempotencyConflict
+from ledger.events import (
+    ConversationStarted,
+    EventData,
+    HandoffCompleted,
+    IdentityVerified,
+    LegOpened,
+    MessagePosted,
+    VerificationFailed,
+)
+
+log = logging.getLogger(__name__)
+
+TOKEN_PATTERN = re.compile(r"tl1\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
+Route = Literal["token", "thread", "verified", "new", "status", "ignored"]
+
+
+class Store(Protocol):
+    """The subset of `ledger.store.Ledger` used here."""
+
+    def append_batch(
+        self, conversation_id: str, events: Sequence[NewEvent], expected_version: int | None = None
+    ) -> list[AppendResult]: ...
+
+    def read(
+        self,
+        conversation_id: str,
+        after: int = 0,
+        upto: int | None = None,
+        limit: int | None = None,
+    ) -> list[RecordedEvent]: ...
+
+
+class TurnOutcome(Protocol):
+    @property
+    def reply(self) -> str | None: ...
+
+    @property
+    def duplicate(self) -> bool: ...
+
+
+class VisitorTurns(Protocol):
+    """The chat agent (same shape as `channels.ports.ChatTurns`): records the visitor's
+    message idempotently on `message_id`, runs the agent, returns its reply."""
+
+    def visitor_turn(
+        self, conversation_id: str, text: str, *, leg_id: str | None, message_id: UUID
+    ) -> TurnOutcome: ...
+
+
+FirstUtterance = Callable[[str], str]
+
+
+def fallback_first_utterance(conversation_id: str) -> str:
+    """Used only when no generator is wired (the bootstrap wires handoff's)."""
+    return "We are continuing your conversation here by text. How can I help?"
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    route: Route
+    conversation_id: str | None
+    leg_id: str | None = None
+    duplicate: bool = False
+    # Text the agent wants sent back to the sender (None for retries and status reports).
+    reply: str | None = None
+    channel: MessagingChannel | None = None
+    to: str | None = None
+
+
+class MessagingService:
+    def __init__(
+        self,
+        store: Store,
+        directory: PhoneDirectory,
+        providers: Mapping[str, MessagingProvider],
+        *,
+        turns: VisitorTurns | None = None,
+        handoff_signer: Signer | None = None,
+        first_utterance: FirstUtterance | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._store = store
+        self._directory = directory
+        self._providers = dict(providers)
+        self._turns = turns
+        self._signer = handoff_signer
+        self._first_utterance = first_utterance or fallback_first_utterance
+        self._clock = clock
+        # Routing reads the directory then appends: one inbound message at a time per
+        # process, so two messages from a new number do not start two conversations.
+        self._lock = threading.Lock()
+
+    @property
+    def directory(self) -> PhoneDirectory:
+        return self._directory
+
+    def provider(self, name: str) -> MessagingProvider:
+        try:
+            return self._providers[name]
+        except KeyError:
+            raise ProviderNotConfigured(f"messaging provider {name!r} is not configured") from None
+
+    # -- inbound --------------------------------------------------------------------------
+
+    def receive(
+        self,
+        provider_name: str,
+        request: WebhookRequest,
+        *,
+        channel: MessagingChannel | None = None,
+        reports_only: bool = False,
+    ) -> list[Received]:
+        """Authenticates and parses the whole webhook before recording anything, so a bad
+        signature or a malformed body appends nothing. `channel`: the endpoint's channel
+        (an SMS endpoint refuses WhatsApp messages); `reports_only`: a status endpoint."""
+        provider = self.provider(provider_name)
+        provider.authenticate(request)
+        items = provider.parse(request)
+        for item in items:
+            if reports_only and not isinstance(item, DeliveryReport):
+                raise MalformedWebhook("a status callback must carry a MessageStatus")
+            if channel is not None and isinstance(item, InboundMessage) and item.channel != channel:
+                raise MalformedWebhook(f"a {item.channel} message sent to the {channel} endpoint")
+        return [self.record(item) for item in items]
+
+    def record(self, item: WebhookItem) -> Received:
+        if isinstance(item, DeliveryReport):
+            return self._record_report(item)
+        with self._lock:
+            return self._record_inbound(item)
+
+    def _record_inbound(self, msg: InboundMessage) -> Received:
+        message_id = ids.message_event_id(msg.provider, msg.provider_message_id)
+        match = TOKEN_PATTERN.search(msg.text)
+        text = msg.text
+        rejection: str | None = None
+        if match is not None:
+            text = (msg.text[: match.start()] + msg.text[match.end() :]).strip()
+            outcome = self._redeem(match.group(0), msg, message_id)
+            if isinstance(outcome, Received):
+                return outcome
+            rejection = outcome
+        text = text or "[continue link]"
+
+        prelude: list[NewEvent] = []
+        thread = self._directory.thread(msg.channel, msg.from_number)
+        if thread is not None:
+            route: Route = "thread"
+            conversation_id, leg_id = thread.conversation_id, thread.leg_id
+        else:
+            verified = self._directory.verified_conversation(msg.from_number)
+            if verified is not None:
+                route, conversation_id = "verified", verified
+            else:
+                route = "new"
+                conversation_id = ids.conversation_for_message(
+                    msg.provider, msg.provider_message_id
+                )
+                prelude.append(
+                    self._event(
+                        ConversationStarted(
+                            channel=msg.channel, visitor_ref=phone.subject_for(msg.from_number)
+                        ),
+                        message_id,
+                        "started",
+                    )
+                )
+            leg_id = ids.leg_id(conversation_id, msg.channel, msg.from_number)
+            prelude.append(self._leg_opened(msg, leg_id, message_id))
+        if rejection is not None:
+            failed = VerificationFailed(method="handoff_token", reason=rejection)
+            prelude.append(self._event(failed, message_id, "token-rejected", leg_id))
+        try:
+            if prelude:
+                self._store.append_batch(conversation_id, prelude)
+            return self._visitor_message(msg, route, conversation_id, leg_id, text, message_id)
+        except IdempotencyConflict:
+            # Recorded before under a different routing (the conversation has changed since):
+            # the provider is retrying a message we already have.
+            return Received(route, None, duplicate=True, channel=msg.channel)
+
+    def _visitor_message(
+        self,
+        msg: InboundMessage,
+        route: Route,
+        conversation_id: str,
+        leg_id: str,
+        text: str,
+        message_id: UUID,
+    ) -> Received:
+        if self._turns is not None:
+            outcome = self._turns.visitor_turn(
+                conversation_id, text, leg_id=leg_id, message_id=message_id
+            )
+            duplicate, reply = outcome.duplicate, outcome.reply
+        else:
+            event = NewEvent(
+                "MessagePosted",
+                MessagePosted(role="visitor", text=text),
+                event_id=message_id,
+                leg_id=leg_id,
+                actor=phone.subject_for(msg.from_number),
+            )
+            duplicate = self._store.append_batch(conversation_id, [event])[0].duplicate
+            reply = None
+        return Received(
+            route,
+            conversation_id,
+            leg_id,
+            duplicate=duplicate,
+            reply=None if duplicate else reply,
+            channel=msg.channel,
+            to=msg.from_number,
+        )
+
+    def _redeem(self, token: str, msg: InboundMessage, message_id: UUID) -> Received | str:
+        """Joins the conversation a valid token names, or returns why the token is refused."""
+        if self._signer is None:
+            return "not_configured"
+        try:
+            claims = tokens.verify(self._signer, token, now=self._clock())
+        except TokenError as exc:
+            return exc.reason
+        if claims.channel != msg.channel:
+            return "wrong_channel"
+        cid = claims.conversation_id
+        if not self._directory.is_open(cid):
+            return "conversation_closed"
+        leg_id = ids.leg_id(cid, msg.channel, msg.from_number)
+        completed_id = ids.leg_event_id(cid, leg_id, f"{message_id}:handoff-completed")
+        for event in self._store.read(cid):
+            if isinstance(event.data, HandoffCompleted) and (
+                event.data.handoff_id == claims.handoff_id
+            ):
+                if event.event_id == completed_id:  # this very message, retried
+                    return Received("token", cid, leg_id, duplicate=True, channel=msg.channel)
+                return "already_used"
+        utterance = self._first_utterance(cid)
+        subject = phone.subject_for(msg.from_number)
+        batch = [self._leg_opened(msg, leg_id, message_id)]
+        if claims.level >= 1:
+            verified = IdentityVerified(method="handoff_token", level=claims.level, subject=subject)
+            batch.append(self._event(verified, message_id, "verified", leg_id))
+        text = TOKEN_PATTERN.sub("", msg.text).strip()
+        if text:
+            said = MessagePosted(role="visitor", text=text)
+            batch.append(NewEvent("MessagePosted", said, message_id, leg_id, subject))
+        batch.append(
+            NewEvent(
+                "HandoffCompleted",
+                HandoffCompleted(
+                    handoff_id=claims.handoff_id, leg_id=leg_id, first_utterance=utterance
+                ),
+                completed_id,
+                leg_id,
+            )
+        )
+        answer = MessagePosted(role="agent", text=utterance)
+        batch.append(self._event(answer, message_id, "first-utterance", leg_id, actor="agent"))
+        results = self._store.append_batch(cid, batch)
+        duplicate = all(r.duplicate for r in results)
+        return Received(
+            "token",
+            cid,
+            leg_id,
+            duplicate=duplicate,
+            reply=None if duplicate else utterance,
+            channel=msg.channel,
+            to=msg.from_number,
+        )
+
+    def _leg_opened(self, msg: InboundMessage, leg_id: str, message_id: UUID) -> NewEvent:
+        ref = f"{msg.channel}:{msg.from_number}"
+        return self._event(
+            LegOpened(channel=msg.channel, transport_ref=ref), message_id, "leg", leg_id
+        )
+
+    @staticmethod
+    def _event(
+        data: EventData,
+        message_id: UUID,
+        what: str,
+        leg_id: str | None = None,
+        *,
+        actor: str | None = None,
+    ) -> NewEvent:
+        event_id = ids.leg_event_id(str(message_id), leg_id or "-", what)
+        return NewEvent(type(data).__name__, data, event_id, leg_id, actor)
+
+    # -- delivery reports -------------------------------------------------------------------
+
+    def _record_report(self, report: DeliveryReport) -> Received:
+        sent = self._directory.sent_message(report.provider, report.provider_message_id)
+        if sent is None:
+            # Sent by someone else (another app on the same number): not ours to record.
+            return Received("ignored", None, channel=report.channel)
+        update = MessageDeliveryUpdated(
+            provider=report.provider,
+            channel=report.channel,
+            provider_message_id=report.provider_message_id,
+            status=report.status,
+            error_code=report.error_code,
+        )
+        event_id = ids.status_event_id(report.provider, report.provider_message_id, report.status)
+        leg = sent.leg_id or None
+        event = NewEvent("MessageDeliveryUpdated", update, event_id, leg)
+        result = self._store.append_batch(sent.conversation_id, [event])[0]
+        return Received(
+            "status", sent.conversation_id, leg, duplicate=result.duplicate, channel=report.channel
+        )
+
+    # -- outbound ---------------------------------------------------------------------------
+
+    async def send(
+        self,
+        provider_name: str,
+        conversation_id: str,
+        leg_id: str | None,
+        channel: MessagingChannel,
+        to: str,
+        text: str,
+        *,
+        message_event_id: UUID | None = None,
+    ) -> SentMessage:
+        """Sends `text` and records that the provider queued it (MessageDeliveryUpdated), so
+        later status callbacks find their conversation."""
+        sent = await self.provider(provider_name).send(channel, to, text)
+        update = MessageDeliveryUpdated(
+            provider=sent.provider,
+            channel=sent.channel,
+            provider_message_id=sent.provider_message_id,
+            status=sent.status,
+            message_event_id=str(message_event_id) if message_event_id else None,
+        )
+        event_id = ids.status_event_id(sent.provider, sent.provider_message_id, sent.status)
+        self._store.append_batch(
+            conversation_id, [NewEvent("MessageDeliveryUpdated", update, event_id, leg_id)]
+        )
+        return sent
+
+    async def reply(self, provider_name: str, received: Received) -> SentMessage | None:
+        """Sends the agent's reply for an inbound message; failures are logged, not raised
+        (the inbound message is already recorded; the provider must not retry it)."""
+        if received.reply is None or received.channel is None or received.to is None:
+            return None
+        if received.conversation_id is None:
+            return None
+        try:
+            return await self.send(
+                provider_name,
+                received.conversation_id,
+                received.leg_id,
+                received.channel,
+                received.to,
+                received.reply,
+            )
+        except (DeliveryFailed, ProviderNotConfigured) as exc:
+            log.warning("reply on %s not delivered: %s", received.conversation_id, exc)
+            return None
