@@ -25,6 +25,10 @@ class TokenRejectedError(TokenError):
     on the conversation it addressed (when there was one to record it on)."""
 
 
+class UnknownConversationError(HandoffError):
+    """The conversation has never been started."""
+
+
 class HandoffNotAllowedError(HandoffError):
     """The handoff cannot be requested now (e.g. the conversation is closed or unknown)."""
 

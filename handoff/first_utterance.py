@@ -1,0 +1,186 @@
+"""The voice agent's first sentence, generated from the agent-context projection of the
+replayed stream (never from anything the widget sends).
+
+It does four things, in order: says the visitor is now on a call with the same agent, names
+what they were asking about (the topic phrase and a few key entities: a claim or order
+number, an amount, a product, plus the status a lookup found), acknowledges the verification
+they already passed (or says one is needed), and states the next step.
+
+The offline generator is deterministic and topic-agnostic: every noun, entity and status it
+says comes from the context, and the only fixed wording is connective. It never reads out
+identity material: member and policy numbers, names and full dates (a date of birth is a
+date) are not spoken. `first_utterance_openai` is the optional LLM provider.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Protocol
+
+from projections.context import AgentContext, Entity, Handoff, ToolCall
+
+MAX_CHARS = 400
+
+# Entity kinds that identify the visitor rather than the matter: never spoken.
+PRIVATE_KINDS = frozenset({"member_number", "policy_number", "name", "date"})
+# For a topic noun, the kinds of entity that say *which one* it is.
+_REFERENCE_KINDS: dict[str, tuple[str, ...]] = {
+    "claim": ("claim_number", "reference"),
+    "order": ("order_number", "reference"),
+    "delivery": ("order_number", "reference"),
+    "return": ("order_number", "reference"),
+    "refund": ("order_number", "claim_number", "reference"),
+}
+_DEFAULT_REFERENCE = ("reference", "claim_number", "order_number")
+_PRICE_NOUNS = frozenset({"plan", "quote", "premium", "coverage", "deductible", "membership"})
+
+# What the agent does next, by why voice was needed, then by topic noun.
+_NEXT_BY_REASON: dict[str, str] = {
+    "compliance_step": "I'll read you the authorisation and record your verbal consent",
+    "complex_pricing": "let's go through the options and the numbers together",
+    "frustration_spike": "let's get this sorted out properly now",
+    "explicit_request": "let's talk it through",
+}
+_NEXT_BY_NOUN: dict[str, str] = {
+    "claim": "let me pull that up",
+    "appointment": "let's find you a time",
+    "booking": "let's find you a time",
+    "order": "let me check where it is",
+    "delivery": "let me check where it is",
+    "bill": "let me go through the charges with you",
+    "invoice": "let me go through the charges with you",
+    "charge": "let me go through the charges with you",
+    "payment": "let me check that payment",
+    "refund": "let me check on that refund",
+}
+_ACK_BY_REASON: dict[str, str] = {
+    "frustration_spike": "I'm sorry this has taken a while. ",
+}
+
+
+class UtteranceGenerator(Protocol):
+    def generate(self, context: AgentContext, *, level: int, reason: str | None) -> str:
+        """The first thing the agent says on the new leg. `level` is the verification
+        level the leg inherited (0 if none); `reason` why the handoff was offered."""
+        ...
+
+
+def _clean(text: str) -> str:
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def key_entities(context: AgentContext) -> list[Entity]:
+    """At most three entities worth naming: which item (a reference number), how much (an
+    amount), and for pricing topics which product; each the most recent of its kind."""
+    noun = context.topic.noun if context.topic else None
+    phrase = context.topic.phrase.lower() if context.topic else ""
+    chosen: list[Entity] = []
+    ref_kinds = _REFERENCE_KINDS.get(noun or "", _DEFAULT_REFERENCE)
+    ref = next(iter(context.entities_of(*ref_kinds)), None)  # type: ignore[arg-type]
+    if ref is not None:
+        chosen.append(ref)
+    amount = next(iter(context.entities_of("amount")), None)
+    if amount is not None:
+        chosen.append(amount)
+    if noun in _PRICE_NOUNS or noun is None:
+        product = next(iter(context.entities_of("product")), None)
+        if product is not None and product.value.lower() not in phrase:
+            chosen.append(product)
+    if not context.topic:
+        month = next(iter(context.entities_of("month")), None)
+        if month is not None:
+            chosen.append(month)
+    return [e for e in chosen if e.kind not in PRIVATE_KINDS]
+
+
+def _spoken(entity: Entity) -> str:
+    if entity.kind == "amount":
+        currency, _, number = entity.value.partition(" ")
+        symbol = {"USD": "$", "EUR": "€", "GBP": "£"}.get(currency)
+        if symbol:
+            whole, _, cents = number.partition(".")
+            value = f"{symbol}{int(whole):,}" + (f".{cents}" if cents not in ("", "00") else "")
+            return value
+    return entity.value
+
+
+def _status_of(call: ToolCall, refs: set[str]) -> str | None:
+    """A found item's status from the latest lookup, if that lookup is about what we name."""
+    result: Any = call.result
+    if isinstance(result, list) and len(result) == 1:
+        result = result[0]
+    if not isinstance(result, dict):
+        return None
+    status = result.get("status")
+    if not isinstance(status, str) or not status:
+        return None
+    reference = result.get("reference")
+    if refs and isinstance(reference, str) and reference.upper() not in refs:
+        return None
+    text = status.replace("_", " ")
+    detail = result.get("status_detail")
+    if isinstance(detail, str) and detail:
+        text += f", {detail}"
+    return text
+
+
+def _latest_ok_lookup(context: AgentContext) -> ToolCall | None:
+    for call in reversed(context.tool_calls):
+        if call.status == "ok" and call.name == "lookup":
+            return call
+    return None
+
+
+def _handoff_reason(context: AgentContext, reason: str | None) -> str | None:
+    if reason:
+        return reason
+    latest: Handoff | None = context.handoffs[-1] if context.handoffs else None
+    return latest.reason if latest else None
+
+
+class OfflineUtterances:
+    """Deterministic: the same context, level and reason always give the same sentence."""
+
+    def generate(self, context: AgentContext, *, level: int, reason: str | None) -> str:
+        reason = _handoff_reason(context, reason)
+        parts = [_ACK_BY_REASON.get(reason or "", "") + "Thanks for switching to voice."]
+        entities = key_entities(context)
+        named = ", ".join(_spoken(e) for e in entities)
+        refs = {e.value.upper() for e in entities if e.kind != "amount"}
+        call = _latest_ok_lookup(context)
+        status = _status_of(call, refs) if call is not None else None
+        if context.topic is not None:
+            sentence = f"I see you were asking about your {context.topic.phrase}"
+            if named:
+                sentence += f", {named}"
+            if status:
+                sentence += f", which is {status}"
+            parts.append(sentence + ".")
+        elif named:
+            parts.append(f"I see you mentioned {named}.")
+        else:
+            parts.append("I have our whole chat in front of me.")
+        if level > 0:
+            parts.append("You're already verified, so you won't need to repeat your details.")
+        else:
+            parts.append("Before we go into your account, I'll need to confirm who you are.")
+        noun = context.topic.noun if context.topic else ""
+        next_step = _NEXT_BY_REASON.get(reason or "") or _NEXT_BY_NOUN.get(
+            noun, "let's pick up where we left off"
+        )
+        if reason in _NEXT_BY_REASON and noun in _NEXT_BY_NOUN and not status:
+            next_step = f"{_NEXT_BY_NOUN[noun]}, and {next_step}"
+        parts.append(next_step[0].upper() + next_step[1:] + ".")
+        text = _clean(" ".join(parts))
+        return text if len(text) <= MAX_CHARS else text[: MAX_CHARS - 1].rsplit(" ", 1)[0] + "…"
+
+
+def default_generator() -> UtteranceGenerator:
+    """The generator chosen by `THREADLINE_FIRST_UTTERANCE` (offline unless "openai")."""
+    from handoff.settings import HandoffSettings
+
+    if HandoffSettings().first_utterance == "openai":
+        from handoff.first_utterance_openai import OpenAIUtterances
+
+        return OpenAIUtterances()
+    return OfflineUtterances()
