@@ -145,19 +145,23 @@ class OfflineUtterances:
         reason = _handoff_reason(context, reason)
         parts = [_ACK_BY_REASON.get(reason or "", "") + "Thanks for switching to voice."]
         entities = key_entities(context)
-        named = ", ".join(_spoken(e) for e in entities)
         refs = {e.value.upper() for e in entities if e.kind != "amount"}
         call = _latest_ok_lookup(context)
         status = _status_of(call, refs) if call is not None else None
         if context.topic is not None:
             sentence = f"I see you were asking about your {context.topic.phrase}"
-            if named:
-                sentence += f", {named}"
+            for e in entities:
+                if e.kind == "amount":
+                    sentence += f" for {_spoken(e)}"
+                elif e.kind == "product":
+                    sentence += f", the {_spoken(e)}"
+                else:
+                    sentence += f" {_spoken(e)}"
             if status:
                 sentence += f", which is {status}"
             parts.append(sentence + ".")
-        elif named:
-            parts.append(f"I see you mentioned {named}.")
+        elif entities:
+            parts.append(f"I see you mentioned {' and '.join(_spoken(e) for e in entities)}.")
         else:
             parts.append("I have our whole chat in front of me.")
         if level > 0:

@@ -22,8 +22,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import NoReturn
 
-from ledger.store import Ledger
-
 from handoff import tokens
 from handoff.errors import (
     HandoffNotAllowedError,
@@ -48,6 +46,7 @@ from ledger.events import (
     LegOpened,
     VerificationFailed,
 )
+from ledger.store import Ledger
 from projections.context import AgentContext, Handoff, build_context
 
 log = logging.getLogger(__name__)
