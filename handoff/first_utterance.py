@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from typing import Any, Protocol
 
-from projections.context import AgentContext, Entity, Handoff, ToolCall
+from projections.context_model import AgentContext, Entity, Handoff, ToolCall
 
 MAX_CHARS = 400
 

@@ -23,7 +23,7 @@ from handoff.first_utterance import (
     key_entities,
 )
 from handoff.settings import HandoffSettings
-from projections.context import AgentContext
+from projections.context_model import AgentContext
 
 log = logging.getLogger(__name__)
 

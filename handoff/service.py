@@ -47,7 +47,8 @@ from ledger.events import (
     VerificationFailed,
 )
 from ledger.store import Ledger
-from projections.context import AgentContext, Handoff, build_context
+from projections.context import build_context
+from projections.context_model import AgentContext, Handoff
 
 log = logging.getLogger(__name__)
 
