@@ -299,8 +299,8 @@ def _claimed(f: ContextFold, e: RecordedEvent) -> None:
 def _verified(f: ContextFold, e: RecordedEvent) -> None:
     d = e.data
     assert isinstance(d, ev.IdentityVerified)
-    if d.level < f.verification.level:
-        return  # a weaker check later does not lower what was already proven
+    if d.level <= f.verification.level:
+        return  # where the level was first proven; later equal or weaker checks change nothing
     f.verification = f.verification.model_copy(
         update={
             "level": d.level,

@@ -91,7 +91,8 @@ def test_the_story_gives_everything_an_agent_needs() -> None:
     assert [q.answered for q in ctx.questions] == [True, True, False]
     assert [q.text for q in ctx.open_questions] == ["so why was that"]
     v = ctx.verification
-    assert (v.level, v.method, v.leg_id, v.channel) == (2, "handoff_token", "voice-1", "webrtc")
+    # Where the level was proven; the voice leg inherited it with the handoff token.
+    assert (v.level, v.method, v.leg_id, v.channel) == (2, "otp", "chat-1", "chat")
     assert v.claimed_subject == "member:M-1"
     assert [(t.call_id, t.status, t.result) for t in ctx.tool_calls] == [
         ("t1", "ok", {"status": "partial", "paid": 120})
