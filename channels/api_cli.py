@@ -106,10 +106,14 @@ def revoke_key(
         store.close()
 
 
-def standalone() -> typer.Typer:
-    app = typer.Typer(no_args_is_help=True)
+def register(app: typer.Typer) -> None:
     app.command("serve")(serve)
     app.add_typer(keys_app, name="keys")
+
+
+def standalone() -> typer.Typer:
+    app = typer.Typer(no_args_is_help=True)
+    register(app)
     return app
 
 

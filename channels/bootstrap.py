@@ -90,5 +90,10 @@ def bootstrap(settings: ChannelSettings | None = None) -> Services:
 
 
 def _wire_optional(services: Services) -> None:
-    """Projections, the chat agent and the handoff service come from inner packages that
-    may be absent in a trimmed install; the API answers 503 for what is not wired."""
+    """Projections, the chat agent and the handoff service, adapted to the API's ports."""
+    from channels.adapters import HandoffAdapter, LedgerReadModels
+    from handoff.service import HandoffService
+
+    services.read_models = LedgerReadModels(services.ledger)
+    # The ledger object is the real store; the port only names the part the API uses.
+    services.handoffs = HandoffAdapter(HandoffService(services.ledger))  # type: ignore[arg-type]

@@ -80,9 +80,10 @@ class ChatTurns(Protocol):
 
 
 class Handoffs(Protocol):
-    """Accepts a handoff offer on behalf of the visitor; the result (a handoff token, where
-    to open the voice leg) goes back to the widget as JSON."""
+    """Accepts a handoff offer on behalf of the visitor (or, with no `handoff_id`, records
+    the visitor's own request); the result (a handoff token for the voice leg) goes back to
+    the widget as JSON."""
 
     def accept(
-        self, conversation_id: str, handoff_id: str, *, leg_id: str | None
+        self, conversation_id: str, handoff_id: str | None, *, leg_id: str | None
     ) -> Mapping[str, Any]: ...

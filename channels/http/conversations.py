@@ -30,6 +30,7 @@ from channels.http.schemas import (
     ConversationCreated,
     EventOut,
     EventPage,
+    HandoffTicketOut,
     MessageReply,
     PostMessage,
     StartConversation,
@@ -270,22 +271,25 @@ async def post_message(
     "/{conversation_id}/handoffs",
     status_code=201,
     responses={**_WRITE, **responses(503)},
+    response_model=HandoffTicketOut,
     summary="Accept the agent's offer to continue by voice",
 )
 async def accept_handoff(
     conversation_id: ConversationId,
-    body: AcceptHandoff,
     services: ServicesDep,
     directory: DirectoryDep,
     principal: RequiredPrincipal,
-) -> dict[str, Any]:
+    body: AcceptHandoff | None = None,
+) -> HandoffTicketOut:
+    handoff_id = body.handoff_id if body else None
     leg_id = principal.leg_id if isinstance(principal, VisitorPrincipal) else None
 
-    def accept() -> dict[str, Any]:
+    def accept() -> HandoffTicketOut:
         authorize(principal, conversation_id, directory)
         handoffs = services.handoffs
         if handoffs is None:
             raise ServiceUnavailable("handoffs are not configured")
-        return dict(handoffs.accept(conversation_id, body.handoff_id, leg_id=leg_id))
+        ticket = handoffs.accept(conversation_id, handoff_id, leg_id=leg_id)
+        return HandoffTicketOut.model_validate(dict(ticket))
 
     return await run_in_threadpool(accept)

@@ -24,6 +24,14 @@ from channels.errors import (
     ServiceUnavailable,
     Unauthenticated,
 )
+from handoff.errors import (
+    AgentError,
+    ConfigurationError,
+    HandoffError,
+    HandoffNotAllowedError,
+    TokenError,
+    UnknownConversationError,
+)
 from ledger.errors import (
     ConcurrencyConflict,
     ConversationNotFound,
@@ -56,6 +64,12 @@ _MAPPING: list[tuple[type[Exception], int, str]] = [
     (ServiceUnavailable, 503, "unavailable"),
     (StoreUnavailable, 503, "store_unavailable"),
     (IntegrityViolation, 500, "integrity_violation"),
+    (UnknownConversationError, 404, "not_found"),
+    (HandoffNotAllowedError, 409, "handoff_not_allowed"),
+    (TokenError, 401, "unauthenticated"),
+    (ConfigurationError, 503, "misconfigured"),
+    (AgentError, 502, "agent_failed"),
+    (HandoffError, 409, "handoff_error"),
 ]
 
 _HTTP_CODES = {
@@ -83,7 +97,7 @@ def _mapped(exc: Exception) -> JSONResponse:
         if isinstance(exc, cls):
             headers: dict[str, str] = {}
             extra: dict[str, Any] = {}
-            if isinstance(exc, Unauthenticated):
+            if isinstance(exc, Unauthenticated | TokenError):
                 headers["WWW-Authenticate"] = "Bearer"
             if isinstance(exc, RateLimited):
                 headers["Retry-After"] = str(max(1, round(exc.retry_after_s + 0.5)))
@@ -127,6 +141,7 @@ def install(app: FastAPI) -> None:
 
     app.add_exception_handler(ChannelError, on_channel_or_ledger)
     app.add_exception_handler(LedgerError, on_channel_or_ledger)
+    app.add_exception_handler(HandoffError, on_channel_or_ledger)
     app.add_exception_handler(StarletteHTTPException, on_http)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(Exception, on_unexpected)

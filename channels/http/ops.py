@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from starlette.concurrency import run_in_threadpool
 
 from channels.access import require_key
-from channels.errors import ServiceUnavailable
+from channels.errors import ChannelError, ServiceUnavailable
 from channels.http.deps import RequiredPrincipal, ServicesDep
 from channels.http.errors import error_response, responses
 from channels.http.metrics import HttpMetrics, flatten_numbers
@@ -43,7 +43,7 @@ async def prometheus(request: Request, services: ServicesDep) -> PlainTextRespon
         try:
             doc = await run_in_threadpool(models.handoff_metrics)
             gauges.update(flatten_numbers("threadline_handoff", doc))
-        except LedgerError:
+        except (LedgerError, ChannelError):  # scraping must not fail on a missing projection
             pass
     return PlainTextResponse(
         metrics.render(gauges), media_type="text/plain; version=0.0.4; charset=utf-8"

@@ -84,7 +84,21 @@ class MessageReply(BaseModel):
 
 
 class AcceptHandoff(_Strict):
-    handoff_id: str = Field(min_length=1, max_length=200)
+    handoff_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        description="the offer to accept; omitted: the visitor asks for voice unprompted",
+    )
+
+
+class HandoffTicketOut(BaseModel):
+    conversation_id: str
+    handoff_id: str
+    handoff_token: str = Field(description="present it when opening the voice leg")
+    expires_at: str
+    channel: str
+    level: int = Field(description="verification level the voice leg inherits (0 = none)")
 
 
 class Health(BaseModel):

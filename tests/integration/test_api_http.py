@@ -362,3 +362,41 @@ def test_widget_and_embed_are_served(server: ApiServer) -> None:
     assert '<script src="/widget.js"' in page.text
     assert "http://" not in page.text
     assert "https://" not in page.text
+
+
+def test_accepting_a_handoff_offer_returns_a_ticket(server: ApiServer, key: str) -> None:
+    conv = start(server)
+    cid = conv["conversation_id"]
+    offer = {
+        "event_id": str(uuid.uuid4()),
+        "type": "HandoffOffered",
+        "data": {"handoff_id": "h-offer-1", "channel": "webrtc", "reason": "complex pricing"},
+    }
+    with server.client(key) as c:
+        assert c.post(f"/v1/conversations/{cid}/events", json=offer).status_code == 201
+    with server.client(conv["visitor_token"]) as c:
+        wrong = c.post(f"/v1/conversations/{cid}/handoffs", json={"handoff_id": "nope"})
+        assert wrong.status_code == 409
+        assert len(events_of(server, key, cid)) == 3
+        ok = c.post(f"/v1/conversations/{cid}/handoffs", json={"handoff_id": "h-offer-1"})
+    assert ok.status_code == 201, ok.text
+    ticket = ok.json()
+    assert ticket["handoff_id"] == "h-offer-1"
+    assert ticket["handoff_token"].startswith("tl1.")
+    assert ticket["level"] == 0
+    types = [e["type"] for e in events_of(server, key, cid)]
+    assert types[-1] == "HandoffAccepted"
+    # The ticket's token is a handoff token: it is no visitor token anywhere.
+    with server.client(ticket["handoff_token"]) as c:
+        assert c.get(f"/v1/conversations/{cid}/events").status_code == 401
+
+
+def test_context_projection_is_served(server: ApiServer, key: str) -> None:
+    conv = start(server)
+    cid = conv["conversation_id"]
+    with server.client(key) as c:
+        c.post(f"/v1/conversations/{cid}/events", json=message("about my January claim"))
+    with server.client(conv["visitor_token"]) as c:
+        r = c.get(f"/v1/conversations/{cid}/context")
+    assert r.status_code == 200, r.text
+    assert r.json()["conversation_id"] == cid

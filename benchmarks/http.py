@@ -1,0 +1,193 @@
+"""HTTP append throughput and latency: `python -m benchmarks.http [--backend sqlite|postgres]`.
+
+A real server (`threadline serve`, one uvicorn process) on loopback; the load comes from a
+separate process speaking raw HTTP/1.1 keep-alive over asyncio streams (cheap per request, so
+the client does not hide the server's cost), `--connections` requests in flight at once, each
+a new event for one of `--conversations` conversations. Reports appends/s, p50/p99 latency and
+errors, against a baseline measured in the same run: `Ledger.append` called directly in-process
+on the same backend (so the ratio shows what the HTTP layer costs on this machine).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing
+import os
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from ledger.envelope import NewEvent  # noqa: E402
+from ledger.events import ConversationStarted, MessagePosted  # noqa: E402
+from ledger.store import open_ledger  # noqa: E402
+from tests.support.api_server import ApiServer, create_key  # noqa: E402
+
+
+def baseline(url: str, seconds: float) -> float:
+    """Direct in-process appends/s on the same backend (one thread, same event shape)."""
+    ledger = open_ledger(url)
+    try:
+        cids = [uuid.uuid4().hex for _ in range(16)]
+        for cid in cids:
+            ledger.append(cid, NewEvent("ConversationStarted", ConversationStarted(channel="chat")))
+        n = 0
+        start = time.perf_counter()
+        while time.perf_counter() - start < seconds:
+            ledger.append(
+                cids[n % len(cids)],
+                NewEvent("MessagePosted", MessagePosted(role="visitor", text=f"baseline {n}")),
+            )
+            n += 1
+        return n / (time.perf_counter() - start)
+    finally:
+        ledger.close()
+
+
+async def _connection(
+    host: str,
+    port: int,
+    key: str,
+    cids: list[str],
+    offset: int,
+    deadline: float,
+    latencies: list[float],
+    errors: list[str],
+) -> None:
+    reader, writer = await asyncio.open_connection(host, port)
+    n = offset
+    try:
+        while time.perf_counter() < deadline:
+            cid = cids[n % len(cids)]
+            n += 1
+            body = json.dumps(
+                {
+                    "event_id": str(uuid.uuid4()),
+                    "type": "MessagePosted",
+                    "data": {"role": "visitor", "text": f"load {n}"},
+                }
+            ).encode()
+            request = (
+                f"POST /v1/conversations/{cid}/events HTTP/1.1\r\nHost: {host}\r\n"
+                f"Authorization: Bearer {key}\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(body)}\r\n\r\n"
+            ).encode() + body
+            sent = time.perf_counter()
+            writer.write(request)
+            status_line = await reader.readline()
+            length = 0
+            while True:
+                line = await reader.readline()
+                if line in (b"\r\n", b""):
+                    break
+                name, _, value = line.decode("latin-1").partition(":")
+                if name.lower() == "content-length":
+                    length = int(value)
+            await reader.readexactly(length)
+            latencies.append(time.perf_counter() - sent)
+            status = int(status_line.split()[1]) if status_line else 0
+            if status != 201:
+                errors.append(str(status))
+    finally:
+        writer.close()
+
+
+def load(port: int, key: str, cids: list[str], seconds: float, connections: int, out: Any) -> None:
+    """Runs in its own process."""
+
+    async def main() -> tuple[list[float], list[str], float]:
+        latencies: list[float] = []
+        errors: list[str] = []
+        start = time.perf_counter()
+        deadline = start + seconds
+        results = await asyncio.gather(
+            *(
+                _connection("127.0.0.1", port, key, cids, i, deadline, latencies, errors)
+                for i in range(connections)
+            ),
+            return_exceptions=True,
+        )
+        errors += [repr(r) for r in results if isinstance(r, BaseException)]
+        return latencies, errors, time.perf_counter() - start
+
+    latencies, errors, elapsed = asyncio.run(main())
+    out.put((latencies, errors, elapsed))
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))] if ordered else 0.0
+
+
+def run(
+    url: str, seconds: float, connections: int, conversations: int, workdir: Path
+) -> dict[str, Any]:
+    key = create_key(url, name="bench")
+    server = ApiServer(url, workdir / "server.log", access_log=False).start()
+    try:
+        with server.client(key) as c:
+            cids = [
+                c.post("/v1/conversations", json={}).json()["conversation_id"]
+                for _ in range(conversations)
+            ]
+        # Warm up (connection setup, caches), then measure.
+        ctx = multiprocessing.get_context("spawn")
+        for duration in (1.0, seconds):
+            queue = ctx.Queue()
+            proc = ctx.Process(
+                target=load, args=(server.port, key, cids, duration, connections, queue)
+            )
+            proc.start()
+            latencies, errors, elapsed = queue.get(timeout=duration + 60)
+            proc.join()
+    finally:
+        server.stop()
+    raw = baseline(url, min(seconds, 3.0))
+    rate = len(latencies) / elapsed
+    return {
+        "appends": len(latencies),
+        "appends_per_s": round(rate),
+        "p50_ms": round(percentile(latencies, 50) * 1000, 2),
+        "p99_ms": round(percentile(latencies, 99) * 1000, 2),
+        "errors": len(errors),
+        "error_sample": errors[:3],
+        "baseline_direct_appends_per_s": round(raw),
+        "http_vs_direct": round(rate / raw, 3) if raw else None,
+        "connections": connections,
+        "cores": os.cpu_count(),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--backend", choices=["sqlite", "postgres"], default="sqlite")
+    parser.add_argument("--url", help="database URL (default: a fresh SQLite file / cluster)")
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--conversations", type=int, default=64)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        if args.url:
+            result = run(args.url, args.seconds, args.connections, args.conversations, workdir)
+        elif args.backend == "sqlite":
+            url = f"sqlite:///{workdir / 'bench.db'}"
+            result = run(url, args.seconds, args.connections, args.conversations, workdir)
+        else:
+            from tests.support.postgres import PostgresCluster
+
+            with PostgresCluster() as cluster:
+                url = cluster.create_database("bench")
+                result = run(url, args.seconds, args.connections, args.conversations, workdir)
+    print(json.dumps({"backend": args.backend, **result}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,61 @@
+"""Adapters from inner packages (projections, handoff) to the ports the HTTP surface uses
+(`channels.ports`). Kept apart from `bootstrap` so each adapter is small and testable."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from channels.errors import NotFound, ServiceUnavailable
+from channels.ports import EventStore
+from handoff.service import HandoffService
+from ledger.envelope import RecordedEvent
+from projections.context import build_context
+
+
+class LedgerReadModels:
+    """Projections folded on demand from the conversation's stream (a read costs the same
+    whatever the size of the store). Projections not yet available answer 503."""
+
+    def __init__(self, ledger: EventStore) -> None:
+        self._ledger = ledger
+
+    def _events(self, conversation_id: str) -> list[RecordedEvent]:
+        events = self._ledger.read(conversation_id)
+        if not events:
+            raise NotFound("conversation not found")
+        return events
+
+    def context(self, conversation_id: str) -> Mapping[str, Any]:
+        return build_context(self._events(conversation_id)).model_dump(mode="json")
+
+    def transcript(self, conversation_id: str) -> Mapping[str, Any]:
+        raise ServiceUnavailable("the transcript projection is not available yet")
+
+    def identity(self, conversation_id: str) -> Mapping[str, Any]:
+        raise ServiceUnavailable("the identity projection is not available yet")
+
+    def handoff_metrics(self) -> Mapping[str, Any]:
+        raise ServiceUnavailable("the handoff metrics projection is not available yet")
+
+
+class HandoffAdapter:
+    """The visitor clicked "Switch to voice": accept the offer, return the handoff ticket."""
+
+    def __init__(self, service: HandoffService) -> None:
+        self._service = service
+
+    def accept(
+        self, conversation_id: str, handoff_id: str | None, *, leg_id: str | None
+    ) -> Mapping[str, Any]:
+        ticket = self._service.request_handoff(
+            conversation_id, "webrtc", handoff_id=handoff_id, leg_id=leg_id
+        )
+        return {
+            "conversation_id": ticket.conversation_id,
+            "handoff_id": ticket.handoff_id,
+            "handoff_token": ticket.token,
+            "expires_at": ticket.expires_at.isoformat(),
+            "channel": ticket.channel,
+            "level": ticket.level,
+        }
