@@ -11,6 +11,8 @@ from channels.ports import EventStore
 from handoff.service import HandoffService
 from ledger.envelope import RecordedEvent
 from projections.context import build_context
+from projections.identity import build_identity
+from projections.transcript import build_transcript
 
 
 class LedgerReadModels:
@@ -20,20 +22,20 @@ class LedgerReadModels:
     def __init__(self, ledger: EventStore) -> None:
         self._ledger = ledger
 
-    def _events(self, conversation_id: str) -> list[RecordedEvent]:
-        events = self._ledger.read(conversation_id)
+    def _events(self, conversation_id: str, upto: int | None) -> list[RecordedEvent]:
+        events = self._ledger.read(conversation_id, upto=upto)
         if not events:
             raise NotFound("conversation not found")
         return events
 
-    def context(self, conversation_id: str) -> Mapping[str, Any]:
-        return build_context(self._events(conversation_id)).model_dump(mode="json")
+    def context(self, conversation_id: str, upto: int | None = None) -> Mapping[str, Any]:
+        return build_context(self._events(conversation_id, upto)).model_dump(mode="json")
 
-    def transcript(self, conversation_id: str) -> Mapping[str, Any]:
-        raise ServiceUnavailable("the transcript projection is not available yet")
+    def transcript(self, conversation_id: str, upto: int | None = None) -> Mapping[str, Any]:
+        return build_transcript(self._events(conversation_id, upto)).model_dump(mode="json")
 
-    def identity(self, conversation_id: str) -> Mapping[str, Any]:
-        raise ServiceUnavailable("the identity projection is not available yet")
+    def identity(self, conversation_id: str, upto: int | None = None) -> Mapping[str, Any]:
+        return build_identity(self._events(conversation_id, upto)).model_dump(mode="json")
 
     def handoff_metrics(self) -> Mapping[str, Any]:
         raise ServiceUnavailable("the handoff metrics projection is not available yet")

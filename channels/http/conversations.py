@@ -41,6 +41,9 @@ from ledger.events import ConversationStarted, LegOpened, parse_data
 router = APIRouter(prefix="/v1/conversations", tags=["conversations"])
 
 ConversationId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+Upto = Annotated[
+    int | None, Query(ge=1, le=2**53, description="as of this position (point in time)")
+]
 _READ = responses(401, 403, 404, 422, 429)
 _WRITE = responses(401, 403, 404, 409, 413, 422, 429)
 
@@ -177,13 +180,14 @@ async def _projection(
     services: ServicesDep,
     directory: DirectoryDep,
     principal: RequiredPrincipal,
+    upto: int | None,
 ) -> dict[str, Any]:
     def build() -> dict[str, Any]:
         authorize(principal, conversation_id, directory)
         models = services.read_models
         if models is None:
             raise ServiceUnavailable("projections are not configured")
-        return dict(getattr(models, which)(conversation_id))
+        return dict(getattr(models, which)(conversation_id, upto))
 
     return await run_in_threadpool(build)
 
@@ -194,9 +198,10 @@ async def transcript(
     services: ServicesDep,
     directory: DirectoryDep,
     principal: RequiredPrincipal,
+    upto: Upto = None,
 ) -> dict[str, Any]:
     """Every message and utterance of every leg, in order, with channel markers."""
-    return await _projection("transcript", conversation_id, services, directory, principal)
+    return await _projection("transcript", conversation_id, services, directory, principal, upto)
 
 
 @router.get("/{conversation_id}/context", responses={**_READ, **responses(503)})
@@ -205,9 +210,10 @@ async def context(
     services: ServicesDep,
     directory: DirectoryDep,
     principal: RequiredPrincipal,
+    upto: Upto = None,
 ) -> dict[str, Any]:
     """What an agent needs to act on this conversation now."""
-    return await _projection("context", conversation_id, services, directory, principal)
+    return await _projection("context", conversation_id, services, directory, principal, upto)
 
 
 @router.get("/{conversation_id}/identity", responses={**_READ, **responses(503)})
@@ -216,9 +222,10 @@ async def identity(
     services: ServicesDep,
     directory: DirectoryDep,
     principal: RequiredPrincipal,
+    upto: Upto = None,
 ) -> dict[str, Any]:
     """Claimed and verified identities, level and method."""
-    return await _projection("identity", conversation_id, services, directory, principal)
+    return await _projection("identity", conversation_id, services, directory, principal, upto)
 
 
 @router.post(

@@ -391,12 +391,21 @@ def test_accepting_a_handoff_offer_returns_a_ticket(server: ApiServer, key: str)
         assert c.get(f"/v1/conversations/{cid}/events").status_code == 401
 
 
-def test_context_projection_is_served(server: ApiServer, key: str) -> None:
+def test_projections_are_served_and_point_in_time(server: ApiServer, key: str) -> None:
     conv = start(server)
     cid = conv["conversation_id"]
     with server.client(key) as c:
         c.post(f"/v1/conversations/{cid}/events", json=message("about my January claim"))
+        c.post(f"/v1/conversations/{cid}/events", json=message("sure, one moment", "agent"))
     with server.client(conv["visitor_token"]) as c:
-        r = c.get(f"/v1/conversations/{cid}/context")
-    assert r.status_code == 200, r.text
-    assert r.json()["conversation_id"] == cid
+        context = c.get(f"/v1/conversations/{cid}/context")
+        transcript = c.get(f"/v1/conversations/{cid}/transcript")
+        earlier = c.get(f"/v1/conversations/{cid}/transcript", params={"upto": 3})
+        identity = c.get(f"/v1/conversations/{cid}/identity")
+    for r in (context, transcript, earlier, identity):
+        assert r.status_code == 200, r.text
+    assert context.json()["conversation_id"] == cid
+    texts = json.dumps(transcript.json())
+    assert "about my January claim" in texts
+    assert "sure, one moment" in texts
+    assert "sure, one moment" not in json.dumps(earlier.json())
