@@ -15,6 +15,7 @@ from ledger.store import Ledger, open_ledger
 BACKENDS = [
     pytest.param("memory", id="memory"),
     pytest.param("sqlite", id="sqlite"),
+    pytest.param("postgres", id="postgres", marks=pytest.mark.postgres),
 ]
 
 
@@ -24,7 +25,7 @@ def ledger_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> 
     if backend == "sqlite":
         return f"sqlite:///{tmp_path / 'ledger.db'}"
     if backend == "postgres":
-        url: str = request.getfixturevalue("postgres_database_url")
+        url: str = request.getfixturevalue("fresh_postgres_url")
         return url
     raise AssertionError(backend)
 
@@ -49,3 +50,32 @@ def started(channel: str = "chat", **kw: Any) -> NewEvent:
 
 def message(text: str = "hello", role: str = "visitor", **kw: Any) -> NewEvent:
     return NewEvent("MessagePosted", {"role": role, "text": text}, **kw)
+
+
+def race_worker(url: str, conversation_id: str, barrier: Any, results: Any, rounds: int) -> None:
+    """Runs in a separate process: first one racing append at expected version 1 (exactly
+    one process may win), then `rounds` appends with read-version/retry-on-conflict."""
+    from ledger.errors import ConcurrencyConflict
+
+    store = open_ledger(url)
+    try:
+        barrier.wait(timeout=60)
+        try:
+            store.append(conversation_id, message("race"), expected_version=1)
+            results.put(("race", "won"))
+        except ConcurrencyConflict:
+            results.put(("race", "conflict"))
+        conflicts = 0
+        for i in range(rounds):
+            event = message(f"round {i}")
+            while True:
+                version = store.version(conversation_id)
+                try:
+                    store.append(conversation_id, event, expected_version=version)
+                    break
+                except ConcurrencyConflict:
+                    conflicts += 1
+            results.put(("appended", str(event.event_id)))
+        results.put(("conflicts", conflicts))
+    finally:
+        store.close()

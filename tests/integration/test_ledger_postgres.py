@@ -1,0 +1,106 @@
+"""PostgreSQL specifics: tamper evidence through psycopg, and the insert function's
+commit-order guarantee (ids are committed in the order they are issued)."""
+
+from __future__ import annotations
+
+import threading
+
+import psycopg
+import pytest
+from typer.testing import CliRunner
+
+from channels.cli import build
+from ledger.records import draft, seal
+from ledger.store import open_ledger
+from tests.support.ledgers import message, started
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture
+def pg_url(fresh_postgres_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setenv("THREADLINE_DATABASE_URL", fresh_postgres_url)
+    with open_ledger(fresh_postgres_url) as store:
+        store.append_batch("c1", [started(), message("one"), message("two"), message("three")])
+    return fresh_postgres_url
+
+
+@pytest.mark.parametrize(
+    ("sql", "position", "reason"),
+    [
+        (
+            "UPDATE stored_events SET state = convert_to(replace(convert_from(state, 'UTF8'), "
+            '\'"text":"two"\', \'"text":"TWO"\'), \'UTF8\') '
+            "WHERE originator_id = 'c1' AND originator_version = 3",
+            3,
+            "hash does not match",
+        ),
+        (
+            "UPDATE stored_events SET state = state || ' '::bytea "
+            "WHERE originator_id = 'c1' AND originator_version = 2",
+            2,
+            "canonical form",
+        ),
+        (
+            "DELETE FROM stored_events WHERE originator_id = 'c1' AND originator_version = 2",
+            2,
+            "missing",
+        ),
+    ],
+)
+def test_editing_stored_bytes_fails_audit_at_that_position(
+    pg_url: str, sql: str, position: int, reason: str
+) -> None:
+    runner = CliRunner()
+    assert runner.invoke(build(), ["audit", "verify", "c1"]).exit_code == 0
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        assert conn.execute(sql).rowcount == 1
+    for args in (["audit", "verify", "c1"], ["audit", "verify", "--all"]):
+        result = runner.invoke(build(), args)
+        assert result.exit_code == 1
+        assert f"conversation c1: position {position}: " in result.stderr
+        assert reason in result.stderr
+
+
+def test_writers_are_serialised_so_ids_commit_in_issue_order(pg_url: str) -> None:
+    """A transaction holding issued notification ids blocks the next writer until it
+    commits: a reader paging by id can never skip an id that commits later."""
+    with open_ledger(pg_url) as store:
+        head = store.read("c1")[-1]
+        recorder = store.recorder
+        sealed = seal(
+            "c1", 5, head.hash, draft("c1", message("held")), head.recorded_at, store.codec
+        )
+        holder = psycopg.connect(pg_url)
+        try:
+            holder.execute(
+                "SELECT * FROM threadline_insert_events(%s, %s, %s)",
+                (
+                    [
+                        recorder.construct_pg_stored_event(  # type: ignore[attr-defined]
+                            "c1", 5, sealed.stored.topic, sealed.stored.state
+                        )
+                    ],
+                    [sealed.draft.event_id],
+                    [sealed.draft.digest],
+                ),
+            )
+            done = threading.Event()
+            results: list[int] = []
+
+            def other_writer() -> None:
+                results.append(store.append("c2", started()).sequence)
+                done.set()
+
+            thread = threading.Thread(target=other_writer)
+            thread.start()
+            assert not done.wait(1.0), "a second writer got past an uncommitted insert"
+            held_sequence = store.max_sequence()  # the held insert is not visible yet
+            holder.commit()
+            assert done.wait(30)
+            thread.join()
+        finally:
+            holder.close()
+        log = store.read_all()
+        assert [(e.conversation_id, e.position) for e in log][-2:] == [("c1", 5), ("c2", 1)]
+        assert results[0] > log[-2].sequence > held_sequence
