@@ -6,8 +6,9 @@ they are again after switching channels. Definition (issue 4): a *re-verificatio
 at that level — for `IdentityVerified` at a level ≤ the level already reached, for
 `VerificationFailed` (which carries no level) once any level was reached. A verification
 whose method is in `INHERITING_METHODS` (the handoff token a new leg presents) is how a leg
-*inherits* the level: it is recorded on the leg but is not a re-verification. A higher level
-than reached so far is a step-up, not a re-verification.
+*inherits* the level: it is recorded on the leg but is not a re-verification (nor is the
+rejection of such a token: that is the system checking a leg, not the visitor re-proving
+anything). A higher level than reached so far is a step-up, not a re-verification.
 """
 
 from __future__ import annotations
@@ -23,6 +24,17 @@ from projections.errors import ProjectionError
 
 INHERITING_METHODS = frozenset({"handoff_token"})
 CheckKind = Literal["claimed", "verified", "failed"]
+
+
+def is_reverification(reached: int, data: ev.IdentityVerified | ev.VerificationFailed) -> bool:
+    """Whether this check, in a conversation already verified at level `reached`, made the
+    visitor prove who they are again. A handoff token (and its rejection) is the system
+    checking a leg, not the visitor re-proving anything."""
+    if data.method in INHERITING_METHODS:
+        return False
+    if isinstance(data, ev.IdentityVerified):
+        return reached >= data.level
+    return reached > 0
 
 
 class _Frozen(BaseModel):
@@ -165,7 +177,7 @@ def _verified(f: IdentityFold, e: RecordedEvent) -> None:
     assert isinstance(d, ev.IdentityVerified)
     reached: int = f.head["level"]
     inherited = d.method in INHERITING_METHODS
-    again = reached >= d.level and not inherited
+    again = is_reverification(reached, d)
     if again:
         f.head["reverifications"] += 1
     leg = f.legs.get(e.leg_id) if e.leg_id is not None else None
@@ -206,7 +218,7 @@ def _verified(f: IdentityFold, e: RecordedEvent) -> None:
 def _failed(f: IdentityFold, e: RecordedEvent) -> None:
     d = e.data
     assert isinstance(d, ev.VerificationFailed)
-    again = f.head["level"] > 0
+    again = is_reverification(f.head["level"], d)
     f.head["failures"] += 1
     if again:
         f.head["reverifications"] += 1

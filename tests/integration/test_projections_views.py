@@ -1,0 +1,179 @@
+"""Metrics read models on every backend: the tracking contract, rebuild = incremental = fold,
+gaps in the global sequence, and failures between applying and recording the position."""
+
+from __future__ import annotations
+
+import unittest
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from eventsourcing.persistence import IntegrityError, TrackingRecorder
+from eventsourcing.sqlite import SQLiteDatastore
+from eventsourcing.tests.persistence import TrackingRecorderTestCase
+
+from ledger.envelope import RecordedEvent
+from projections.metrics import build_metrics
+from projections.runner import Runner
+from projections.view_sqlite import SQLiteMetricsView, open_sqlite_view
+from projections.views import Batch, MemoryMetricsView, MetricsView
+from tests.support.streams import Stream
+
+
+class SQLiteViewTrackingContract(TrackingRecorderTestCase):
+    """eventsourcing's own contract for tracking recorders, run against our SQLite view."""
+
+    def create_recorder(self) -> TrackingRecorder:
+        view = SQLiteMetricsView(
+            SQLiteDatastore(db_name=":memory:")  # one connection: a private in-memory db
+        )
+        view.create_table()
+        return view
+
+
+class MemoryViewTrackingContract(TrackingRecorderTestCase):
+    def create_recorder(self) -> TrackingRecorder:
+        return MemoryMetricsView()
+
+
+del TrackingRecorderTestCase  # keep pytest from collecting the abstract base
+
+
+def test_tracking_contracts() -> None:
+    suite = unittest.TestSuite()
+    loader = unittest.TestLoader()
+    for case in (SQLiteViewTrackingContract, MemoryViewTrackingContract):
+        suite.addTests(loader.loadTestsFromTestCase(case))
+    result = unittest.TextTestRunner(verbosity=0).run(suite)
+    assert result.wasSuccessful(), result.failures + result.errors
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def view(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[MetricsView]:
+    v: MetricsView
+    v = (
+        MemoryMetricsView()
+        if request.param == "memory"
+        else open_sqlite_view(str(tmp_path / "v.db"))
+    )
+    yield v
+    v.close()
+
+
+class Log:
+    """A global log in which some committed numbers are hidden (in flight) or never appear."""
+
+    def __init__(self, events: list[RecordedEvent]) -> None:
+        self.events = sorted(events, key=lambda e: e.sequence)
+        self.hidden: set[int] = set()
+
+    def read_all(self, after: int = 0, limit: int = 500) -> list[RecordedEvent]:
+        out = [e for e in self.events if e.sequence > after and e.sequence not in self.hidden]
+        return out[:limit]
+
+    def max_sequence(self) -> int:
+        return max((e.sequence for e in self.events if e.sequence not in self.hidden), default=0)
+
+
+def two_conversations() -> list[RecordedEvent]:
+    seq = iter(range(1, 1000))
+    a, b = Stream("conv-a", sequences=seq), Stream("conv-b", sequences=seq)
+    a.add("ConversationStarted", channel="chat")  # 1
+    b.add("ConversationStarted", channel="chat")  # 2
+    a.add("HandoffOffered", handoff_id="h", at=10)  # 3
+    b.add("CSATRecorded", score=4)  # 4
+    a.add("HandoffAccepted", handoff_id="h", at=13)  # 5
+    a.add("LegOpened", "v", channel="webrtc", at=14)  # 6
+    a.add("HandoffCompleted", "v", handoff_id="h", leg_id="v", first_utterance="Hi", at=15)  # 7
+    a.add("CSATRecorded", score=5)  # 8
+    return a.events + b.events
+
+
+def test_rebuild_equals_incremental_equals_fold(view: MetricsView) -> None:
+    events = two_conversations()
+    log = Log(events)
+    runner = Runner(log, view, batch_size=3)
+    assert runner.catch_up() == len(events)
+    assert view.metrics() == build_metrics(events)
+    assert view.metrics().funnel.completed == 1
+    view.reset()
+    assert view.tracking().position == 0
+    assert view.metrics().conversations == 0
+    assert Runner(log, view).catch_up() == len(events)
+    assert view.metrics() == build_metrics(events)
+
+
+def test_late_commit_with_a_lower_number_is_applied_once(view: MetricsView) -> None:
+    events = two_conversations()
+    log = Log(events)
+    log.hidden = {4}  # b's CSAT took number 4 but commits after 5..8 are visible
+    clock = [1000.0]
+    runner = Runner(log, view, gap_timeout_s=30, clock=lambda: clock[0])
+    assert runner.catch_up() == 7
+    assert view.tracking().position == 8
+    assert dict(view.tracking().gaps) == {4: 1000.0}
+    assert view.metrics().csat_without_switch.count == 0
+    log.hidden = set()
+    clock[0] += 5
+    assert runner.step() == 1
+    assert view.tracking().gaps == {}
+    assert view.metrics() == build_metrics(events)
+    assert runner.step() == 0  # and never again
+    assert view.metrics().csat_without_switch.count == 1
+
+
+def test_rolled_back_number_is_given_up_after_the_timeout(view: MetricsView) -> None:
+    events = [e for e in two_conversations() if e.sequence != 4]  # 4 rolled back
+    clock = [0.0]
+    runner = Runner(Log(events), view, gap_timeout_s=10, clock=lambda: clock[0])
+    runner.catch_up()
+    assert set(view.tracking().gaps) == {4}
+    clock[0] = 5.0
+    runner.step()
+    assert set(view.tracking().gaps) == {4}
+    clock[0] = 11.0
+    runner.step()
+    assert view.tracking().gaps == {}
+    assert view.metrics() == build_metrics(events)
+
+
+def test_gap_bookkeeping_is_bounded(view: MetricsView) -> None:
+    s = Stream("conv-x", sequences=iter([1, 5000]))
+    s.add("ConversationStarted", channel="chat")
+    s.add("CSATRecorded", score=3)
+    Runner(Log(s.events), view, max_gaps=10).catch_up()
+    assert sorted(view.tracking().gaps) == list(range(4990, 5000))
+    assert view.metrics().conversations == 1
+
+
+def test_failure_between_applying_and_recording_the_position_changes_nothing(
+    view: MetricsView, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    events = two_conversations()
+    log = Log(events)
+    runner = Runner(log, view, batch_size=4)
+    assert runner.step() == 4
+    before = view.metrics()
+
+    def crash(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("killed before the position was recorded")
+
+    # The view rows of the next batch are written, then recording the position fails.
+    monkeypatch.setattr(view, "_insert_tracking", crash)
+    with pytest.raises(RuntimeError):
+        runner.step()
+    assert view.metrics() == before
+    assert view.tracking().position == 4
+    monkeypatch.undo()
+    assert runner.catch_up() == 4
+    assert view.metrics() == build_metrics(events)  # nothing counted twice
+
+
+def test_a_stale_runner_cannot_apply_twice(view: MetricsView) -> None:
+    events = two_conversations()
+    view.commit(Batch(events=events[:2], position=events[1].sequence))
+    with pytest.raises(IntegrityError):
+        view.commit(Batch(events=events[:2], position=events[1].sequence))
+    with pytest.raises(IntegrityError):
+        view.commit(Batch(events=events[:1], filled=[1]))  # 1 is no pending gap
+    assert view.metrics().events == 2
