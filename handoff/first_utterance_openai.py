@@ -39,7 +39,7 @@ INSTRUCTION = (
 class OpenAIUtterances:
     def __init__(self, client: Any | None = None, settings: HandoffSettings | None = None) -> None:
         self.settings = settings or HandoffSettings()
-        self.client = client or openai.OpenAI(timeout=self.settings.openai_timeout_s)
+        self.client: Any = client or openai.OpenAI(timeout=self.settings.openai_timeout_s)
         self.fallback = OfflineUtterances()
 
     def summary(self, context: AgentContext, level: int, reason: str | None) -> dict[str, Any]:

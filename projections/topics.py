@@ -118,6 +118,10 @@ _ASKING = frozenset(
 )  # fmt: skip
 _HOLDING_WORDS = frozenset({"let", "moment", "sec", "bear", "hold", "give", "i'll", "checking"})
 MAX_QUESTION_CHARS = 200
+# "my policy number is POL-1", "account no. 55": the noun labels a credential the visitor
+# gives to be verified; it is not what they are asking about.
+_CREDENTIAL_NOUNS = frozenset({"policy", "account", "membership"})
+_CREDENTIAL_SUFFIX = re.compile(r"\s*(?:number|no\.?|num|id)\b", re.I)
 
 
 def topic_phrase(text: str, tokens: frozenset[str] | None = None) -> tuple[str, str] | None:
@@ -125,10 +129,15 @@ def topic_phrase(text: str, tokens: frozenset[str] | None = None) -> tuple[str, 
     hits = _NOUN_WORDS.intersection(words(text) if tokens is None else tokens)
     if not hits:
         return None
-    m = min(
-        (found for word in hits if (found := _NOUN_RX[word].search(text)) is not None),
-        key=lambda found: found.start(),
-    )
+    candidates = [
+        found
+        for word in hits
+        for found in _NOUN_RX[word].finditer(text)
+        if not (word in _CREDENTIAL_NOUNS and _CREDENTIAL_SUFFIX.match(text, found.end()))
+    ]
+    if not candidates:
+        return None
+    m = min(candidates, key=lambda found: found.start())
     noun = TOPIC_NOUNS[m.group().lower()]
     qualifiers: list[str] = []
     before = text[: m.start()]

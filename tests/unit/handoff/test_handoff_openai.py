@@ -1,0 +1,142 @@
+"""The OpenAI-compatible agent and first-utterance provider, through the real openai SDK
+against a scripted endpoint on loopback."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, date, datetime
+
+import openai
+import pytest
+
+from channels.tools import open_tool_backend
+from channels.tools.seed import seed
+from channels.tools.sql import SqlToolBackend
+from handoff.agent.chat import ChatAgent
+from handoff.agent.core import Agent
+from handoff.agent.offline import OfflineModel
+from handoff.agent.openai_model import OpenAIModel
+from handoff.first_utterance_openai import OpenAIUtterances
+from ledger.store import Ledger, open_ledger
+from projections.context import build_context
+from tests.unit.handoff.fake_openai import FakeOpenAI, fake_openai, text, tool_call
+from tests.unit.handoff.handoff_helpers import CHAT_LEG, january_claim_chat, start_chat
+
+NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def endpoint() -> Iterator[FakeOpenAI]:
+    with fake_openai() as fake:
+        yield fake
+
+
+@pytest.fixture
+def client(endpoint: FakeOpenAI) -> Iterator[openai.OpenAI]:
+    c = openai.OpenAI(base_url=endpoint.base_url, api_key="test-key", max_retries=0)
+    yield c
+    c.close()
+
+
+@pytest.fixture
+def tools() -> Iterator[SqlToolBackend]:
+    backend = open_tool_backend("memory://")
+    backend._clock = lambda: NOW
+    seed(backend, today=date(2026, 11, 20))
+    yield backend
+    backend.close()
+
+
+@pytest.fixture
+def ledger() -> Iterator[Ledger]:
+    store = open_ledger("memory://")
+    yield store
+    store.close()
+
+
+def test_function_calling_turn_is_recorded_like_the_offline_one(
+    endpoint: FakeOpenAI, client: openai.OpenAI, tools: SqlToolBackend, ledger: Ledger
+) -> None:
+    start_chat(ledger, "A")
+    endpoint.script = [
+        tool_call(
+            "verify_identity",
+            {"member_or_policy_number": "POL-558812", "date_of_birth": "1984-03-12"},
+            "call_v",
+        ),
+        tool_call("lookup", {"kind": "claim", "month": 1}, "call_l"),
+        text("Your January claim CLM-4821 is pending review."),
+    ]
+    agent = Agent(OpenAIModel(client=client), tools, fallback=OfflineModel(), clock=lambda: NOW)
+    turn = ChatAgent(ledger, agent).visitor_turn(
+        "A", "January claim please; POL-558812, born 1984-03-12", leg_id=CHAT_LEG
+    )
+    assert turn.reply == "Your January claim CLM-4821 is pending review."
+    assert [e.type for e in ledger.read("A")][2:] == [
+        "MessagePosted",
+        "IdentityClaimed",
+        "IdentityVerified",
+        "ToolCalled",
+        "ToolResulted",
+        "MessagePosted",
+    ]
+    # The model saw the tool schemas, then the verification outcome, then the lookup result.
+    first, second, third = endpoint.requests
+    names = {t["function"]["name"] for t in first["tools"]}
+    assert names == {"lookup", "schedule", "quote", "verify_identity"}
+    assert second["messages"][-1] == {
+        "role": "tool",
+        "tool_call_id": "step-0",
+        "content": '{"verified": true}',
+    }
+    assert "CLM-4821" in third["messages"][-1]["content"]
+    # Once verified, verify_identity is no longer offered.
+    assert "verify_identity" not in {t["function"]["name"] for t in third["tools"]}
+
+
+def test_provider_failure_falls_back_to_the_offline_model(
+    endpoint: FakeOpenAI, client: openai.OpenAI, tools: SqlToolBackend, ledger: Ledger
+) -> None:
+    start_chat(ledger, "A")
+    endpoint.script = [500]
+    agent = Agent(OpenAIModel(client=client), tools, fallback=OfflineModel(), clock=lambda: NOW)
+    turn = ChatAgent(ledger, agent).visitor_turn("A", "Hello", leg_id=CHAT_LEG)
+    assert "Ava" in (turn.reply or "")
+    assert [e.type for e in ledger.read("A")][-1] == "MessagePosted"
+
+
+def test_model_tool_errors_reach_the_model_and_are_recorded(
+    endpoint: FakeOpenAI, client: openai.OpenAI, tools: SqlToolBackend, ledger: Ledger
+) -> None:
+    start_chat(ledger, "A")
+    endpoint.script = [
+        tool_call("quote", {"plan": "Diamond"}),
+        text("Sorry, we have no Diamond plan."),
+    ]
+    agent = Agent(OpenAIModel(client=client), tools, clock=lambda: NOW)
+    ChatAgent(ledger, agent).visitor_turn("A", "price the Diamond plan", leg_id=CHAT_LEG)
+    result = next(e for e in ledger.read("A") if e.type == "ToolResulted")
+    assert "no plan called" in (result.data.model_dump()["error"] or "")
+    assert "no plan called" in endpoint.requests[1]["messages"][-1]["content"]
+
+
+def test_first_utterance_provider_is_checked_and_falls_back(
+    endpoint: FakeOpenAI, client: openai.OpenAI, ledger: Ledger
+) -> None:
+    january_claim_chat(ledger, "A")
+    ctx = build_context(ledger.read("A"))
+    gen = OpenAIUtterances(client=client)
+    endpoint.script = [
+        text("Hi again! I see you asked about your January claim CLM-4821; let me pull it up."),
+        text("Hello MBR-100234, how can I help?"),  # reads out a member number: refused
+        text("Hello, how can I help?"),  # does not name the topic: refused
+        503,
+    ]
+    assert gen.generate(ctx, level=2, reason=None).startswith("Hi again!")
+    offline = gen.fallback.generate(ctx, level=2, reason=None)
+    for _ in range(3):
+        assert gen.generate(ctx, level=2, reason=None) == offline
+    summary = endpoint.requests[0]["messages"][-1]["content"]
+    assert "January claim" in summary
+    assert "MBR-100234" not in summary
+    assert "1984" not in summary
