@@ -19,8 +19,7 @@ TODAY = date(2026, 11, 20)  # a Friday
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 
 
-# PostgreSQL joins this list when the shared cluster fixture (tests/support/postgres.py) lands.
-@pytest.fixture(params=["sqlite"])
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SqlToolBackend]:
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path / 'tools.db'}"
