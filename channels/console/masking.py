@@ -1,0 +1,74 @@
+"""PII masking for the console view.
+
+Two rules, applied to any event payload (also to event types that outer packages register):
+values under keys that name a person or an address are masked whole; every other string has
+e-mail addresses, phone numbers and long digit runs replaced. Free-text names cannot be found
+reliably by pattern, so masking is a screen-sharing safeguard, not anonymisation.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+# Payload keys whose whole value identifies someone (subject ids, ANI/MSISDN, visitor refs).
+PII_KEYS = frozenset(
+    {
+        "subject",
+        "visitor_ref",
+        "transport_ref",
+        "phone",
+        "phone_number",
+        "email",
+        "msisdn",
+        "ani",
+        "to",
+        "from",
+        "from_",
+        "address",
+        "name",
+        "full_name",
+        "date_of_birth",
+        "dob",
+    }
+)
+
+_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
+# A phone number: optional +, then 7+ digits possibly separated by spaces, dots, dashes, parens.
+_PHONE = re.compile(r"(?<![\w])\+?\(?\d[\d\s().-]{5,}\d(?![\w])")
+_DIGITS = re.compile(r"\d{6,}")
+MASK = "•"
+
+
+def mask_whole(value: str) -> str:
+    """Keeps the first character so rows stay tellable apart; hides the length beyond 8."""
+    if not value:
+        return value
+    return value[0] + MASK * min(max(len(value) - 1, 3), 8)
+
+
+def _digit_count(text: str) -> int:
+    return sum(ch.isdigit() for ch in text)
+
+
+def mask_text(text: str) -> str:
+    text = _EMAIL.sub("[email]", text)
+    text = _PHONE.sub(lambda m: "[phone]" if _digit_count(m.group()) >= 7 else m.group(), text)
+    return _DIGITS.sub("[number]", text)
+
+
+def mask_value(value: Any, key: str | None = None) -> Any:
+    if isinstance(value, str):
+        return (
+            mask_whole(value) if key is not None and key.lower() in PII_KEYS else mask_text(value)
+        )
+    if isinstance(value, dict):
+        return {k: mask_value(v, str(k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [mask_value(v, key) for v in value]
+    return value
+
+
+def mask_data(data: dict[str, Any]) -> dict[str, Any]:
+    """A masked copy of one event payload (JSON form)."""
+    return {k: mask_value(v, k) for k, v in data.items()}

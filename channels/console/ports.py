@@ -1,0 +1,68 @@
+"""What the console needs from the inner packages, as small interfaces.
+
+`channels.console.wiring` plugs in the real ledger, its audit and the projections; unit tests
+can plug fakes. The console never appends: every port here is read-only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from ledger.envelope import RecordedEvent
+
+
+class ConversationLog(Protocol):
+    """The read side of `ledger.store.Ledger`."""
+
+    def read(
+        self,
+        conversation_id: str,
+        after: int = 0,
+        upto: int | None = None,
+        limit: int | None = None,
+    ) -> list[RecordedEvent]: ...
+
+    def read_all(self, after: int = 0, limit: int = 500) -> list[RecordedEvent]: ...
+
+    def version(self, conversation_id: str) -> int: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ChainReport:
+    """The hash-chain check of one conversation. `first_broken` is None when it verifies."""
+
+    conversation_id: str
+    checked: int
+    first_broken: int | None
+    reason: str | None
+
+    @property
+    def ok(self) -> bool:
+        return self.first_broken is None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "conversation_id": self.conversation_id,
+            "ok": self.ok,
+            "checked": self.checked,
+            "first_broken": self.first_broken,
+            "reason": self.reason,
+        }
+
+
+class Auditor(Protocol):
+    def verify(self, conversation_id: str) -> ChainReport: ...
+
+
+class PointInTime(Protocol):
+    """The conversation's projections as of a position (what the CLI's `--as-of` shows)."""
+
+    def as_of(self, events: Sequence[RecordedEvent]) -> Mapping[str, Any]: ...
+
+
+class HandoffMetrics(Protocol):
+    """The metrics projection over a set of events (the global log or a slice of it)."""
+
+    def compute(self, events: Sequence[RecordedEvent]) -> Mapping[str, Any]: ...

@@ -1,0 +1,353 @@
+"""The console's HTTP surface under `/console`: pages, static assets and JSON data endpoints.
+
+Every route but the login endpoint and the two assets the login form needs requires an
+operator session (`auth`). The console only reads the ledger; nothing here appends.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response, StreamingResponse
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+
+from channels.console import auth
+from channels.console.catalog import Catalog
+from channels.console.catalog import Query as ListQuery
+from channels.console.dashboard import Dashboard
+from channels.console.errors import AuthenticationFailed, TooManyAttempts
+from channels.console.masking import mask_data, mask_whole
+from channels.console.operators import OperatorAccounts
+from channels.console.ports import Auditor, ConversationLog, PointInTime
+from channels.console.reading import read_conversation
+from channels.console.settings import ConsoleSettings
+from channels.console.timeline import build_timeline
+
+STATIC = Path(__file__).parent / "static"
+# What the login form itself needs before anyone is logged in.
+PUBLIC_ASSETS = frozenset({"console.css", "login.js"})
+PAGES = {"list": "index.html", "conversation": "conversation.html", "dashboard": "dashboard.html"}
+SECURITY_HEADERS = {
+    "Cache-Control": "no-store",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Content-Security-Policy": (
+        "default-src 'self'; img-src 'self' data:; style-src 'self'; "
+        "frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
+    ),
+}
+
+
+class Console:
+    """Everything the routes use, wired once by `mount`."""
+
+    def __init__(
+        self,
+        *,
+        log: ConversationLog,
+        accounts: OperatorAccounts,
+        settings: ConsoleSettings,
+        auditor: Auditor | None = None,
+        point_in_time: PointInTime | None = None,
+        dashboard: Dashboard | None = None,
+    ) -> None:
+        self.log = log
+        self.accounts = accounts
+        self.settings = settings
+        self.auditor = auditor
+        self.point_in_time = point_in_time
+        self.dashboard = dashboard
+        self.catalog = Catalog(log)
+        # Only files that exist at start-up are served: no path from a URL reaches the disk.
+        self.assets = {
+            p.relative_to(STATIC).as_posix(): p for p in STATIC.rglob("*") if p.is_file()
+        }
+
+
+class Login(BaseModel):
+    name: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=1024)
+
+
+def _console(request: Request) -> Console:
+    console: Console = request.app.state.console
+    return console
+
+
+ConsoleDep = Annotated[Console, Depends(_console)]
+
+
+async def _operator(request: Request, console: ConsoleDep) -> str:
+    name = await run_in_threadpool(auth.operator_of, request, console.accounts)
+    if name is None:
+        raise auth.deny(request, page=False)
+    return name
+
+
+async def _page_operator(request: Request, console: ConsoleDep) -> str:
+    name = await run_in_threadpool(auth.operator_of, request, console.accounts)
+    if name is None:
+        raise auth.deny(request, page=True)
+    return name
+
+
+Operator = Annotated[str, Depends(_operator)]
+PageOperator = Annotated[str, Depends(_page_operator)]
+
+
+def _error(status: int, error: str, detail: str, **headers: str) -> JSONResponse:
+    return JSONResponse(
+        {"error": error, "detail": detail}, status_code=status, headers=SECURITY_HEADERS | headers
+    )
+
+
+def _mask(console: Console, mask: bool | None) -> bool:
+    return console.settings.mask_pii_by_default if mask is None else mask
+
+
+def _page(name: str) -> FileResponse:
+    return FileResponse(STATIC / PAGES[name], media_type="text/html", headers=SECURITY_HEADERS)
+
+
+def _bad_id(conversation_id: str) -> JSONResponse | None:
+    if 1 <= len(conversation_id) <= 200 and conversation_id.isprintable():
+        return None
+    return _error(422, "invalid_input", "conversation id must be 1-200 printable characters")
+
+
+router = APIRouter(prefix="/console", include_in_schema=False)
+
+
+# -- session -------------------------------------------------------------------------------
+
+
+@router.post("/api/login")
+async def login(request: Request, body: Login, console: ConsoleDep) -> Response:
+    if not auth.same_origin(request):
+        return _error(403, "forbidden", "cross-origin login refused")
+    client = request.client.host if request.client else "unknown"
+    try:
+        token = await run_in_threadpool(console.accounts.login, body.name, body.password, client)
+    except TooManyAttempts as exc:
+        return _error(429, "rate_limited", str(exc), **{"Retry-After": str(exc.retry_after)})
+    except AuthenticationFailed as exc:
+        return _error(401, "unauthenticated", str(exc))
+    response = JSONResponse({"operator": body.name}, headers=SECURITY_HEADERS)
+    response.set_cookie(
+        auth.COOKIE,
+        token,
+        max_age=console.settings.session_ttl_seconds,
+        path=auth.COOKIE_PATH,
+        secure=console.settings.cookie_secure,
+        httponly=True,
+        samesite="strict",
+    )
+    return response
+
+
+@router.post("/api/logout")
+async def logout(request: Request, console: ConsoleDep, _: Operator) -> Response:
+    if not auth.same_origin(request):
+        return _error(403, "forbidden", "cross-origin logout refused")
+    await run_in_threadpool(console.accounts.logout, request.cookies.get(auth.COOKIE))
+    response = JSONResponse({"operator": None}, headers=SECURITY_HEADERS)
+    response.delete_cookie(auth.COOKIE, path=auth.COOKIE_PATH)
+    return response
+
+
+@router.get("/api/me")
+def me(operator: Operator, console: ConsoleDep) -> JSONResponse:
+    return JSONResponse(
+        {"operator": operator, "mask_pii_by_default": console.settings.mask_pii_by_default},
+        headers=SECURITY_HEADERS,
+    )
+
+
+# -- pages and assets ----------------------------------------------------------------------
+
+
+@router.get("")
+@router.get("/")
+def list_page(_: PageOperator) -> FileResponse:
+    return _page("list")
+
+
+@router.get("/conversations/{conversation_id}")
+def conversation_page(conversation_id: str, _: PageOperator) -> FileResponse:
+    return _page("conversation")
+
+
+@router.get("/dashboard")
+def dashboard_page(_: PageOperator) -> FileResponse:
+    return _page("dashboard")
+
+
+@router.get("/static/{path:path}")
+async def asset(path: str, request: Request, console: ConsoleDep) -> Response:
+    file = console.assets.get(path)
+    if file is None or file.suffix == ".html":
+        return _error(404, "not_found", "no such asset")
+    if path not in PUBLIC_ASSETS:
+        await _operator(request, console)
+    return FileResponse(file, headers=SECURITY_HEADERS)
+
+
+# -- data ------------------------------------------------------------------------------------
+
+
+@router.get("/api/conversations")
+def conversations(
+    _: Operator,
+    console: ConsoleDep,
+    q: Annotated[str | None, Query(max_length=200)] = None,
+    channel: Annotated[str | None, Query(max_length=32)] = None,
+    date_from: date | None = None,
+    date_to: date | None = None,
+    subject: Annotated[str | None, Query(max_length=200)] = None,
+    outcome: Annotated[str | None, Query(max_length=64)] = None,
+    status: Annotated[str | None, Query(pattern="^(open|resolved)$")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    mask: bool | None = None,
+) -> JSONResponse:
+    page = console.catalog.search(
+        ListQuery(q, channel, date_from, date_to, subject, outcome, status, limit, offset)
+    )
+    items = page.items
+    if _mask(console, mask):
+        for item in items:
+            item["subjects"] = [mask_whole(s) for s in item["subjects"]]
+    return JSONResponse(
+        {
+            "items": items,
+            "total": page.total,
+            "per_channel": page.per_channel,
+            "per_status": page.per_status,
+            "masked": _mask(console, mask),
+        },
+        headers=SECURITY_HEADERS,
+    )
+
+
+@router.get("/api/conversations/{conversation_id}/timeline")
+def timeline(
+    conversation_id: str, _: Operator, console: ConsoleDep, mask: bool | None = None
+) -> JSONResponse:
+    if bad := _bad_id(conversation_id):
+        return bad
+    readout = read_conversation(console.log, conversation_id)
+    if not readout.events and not readout.unreadable:
+        return _error(404, "not_found", f"no conversation {conversation_id!r}")
+    body = build_timeline(
+        conversation_id, readout.events, mask=_mask(console, mask), unreadable=readout.unreadable
+    )
+    return JSONResponse(body, headers=SECURITY_HEADERS)
+
+
+@router.get("/api/conversations/{conversation_id}/verify")
+def verify(conversation_id: str, _: Operator, console: ConsoleDep) -> JSONResponse:
+    if bad := _bad_id(conversation_id):
+        return bad
+    if console.auditor is None:
+        return _error(503, "unavailable", "the ledger audit is not wired")
+    if console.log.version(conversation_id) == 0:
+        return _error(404, "not_found", f"no conversation {conversation_id!r}")
+    report = console.auditor.verify(conversation_id)
+    return JSONResponse(report.to_json(), headers=SECURITY_HEADERS)
+
+
+@router.get("/api/conversations/{conversation_id}/as-of")
+def as_of(
+    conversation_id: str,
+    _: Operator,
+    console: ConsoleDep,
+    position: Annotated[int, Query(ge=1)],
+    mask: bool | None = None,
+) -> JSONResponse:
+    if bad := _bad_id(conversation_id):
+        return bad
+    if console.point_in_time is None:
+        return _error(503, "unavailable", "point-in-time projections are not wired")
+    readout = read_conversation(console.log, conversation_id, upto=position)
+    if not readout.events:
+        return _error(404, "not_found", f"no conversation {conversation_id!r}")
+    state = dict(console.point_in_time.as_of(readout.events))
+    body = {
+        "conversation_id": conversation_id,
+        "position": readout.events[-1].position,
+        "unreadable": [p for p, _ in readout.unreadable],
+        "projections": mask_data(state) if _mask(console, mask) else state,
+    }
+    return JSONResponse(json.loads(json.dumps(body, default=str)), headers=SECURITY_HEADERS)
+
+
+@router.get("/api/conversations/{conversation_id}/audit.jsonl")
+def audit_export(conversation_id: str, _: Operator, console: ConsoleDep) -> Response:
+    """The stored envelopes as JSON Lines, unmasked, so that the export verifies offline."""
+    if bad := _bad_id(conversation_id):
+        return bad
+    readout = read_conversation(console.log, conversation_id)
+    if not readout.events and not readout.unreadable:
+        return _error(404, "not_found", f"no conversation {conversation_id!r}")
+
+    def lines() -> Iterator[bytes]:
+        for event in readout.events:
+            yield json.dumps(event.to_json(), ensure_ascii=False, sort_keys=True).encode() + b"\n"
+        for position, reason in readout.unreadable:
+            yield json.dumps({"position": position, "unreadable": reason}).encode() + b"\n"
+
+    safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in conversation_id)
+    return StreamingResponse(
+        lines(),
+        media_type="application/x-ndjson",
+        headers=SECURITY_HEADERS
+        | {"Content-Disposition": f'attachment; filename="audit-{safe}.jsonl"'},
+    )
+
+
+@router.get("/api/metrics")
+def metrics(_: Operator, console: ConsoleDep) -> JSONResponse:
+    if console.dashboard is None:
+        return _error(503, "unavailable", "the metrics projection is not wired")
+    return JSONResponse(console.dashboard.figures(), headers=SECURITY_HEADERS)
+
+
+@router.get("/api/metrics.csv")
+def metrics_csv(_: Operator, console: ConsoleDep) -> Response:
+    if console.dashboard is None:
+        return _error(503, "unavailable", "the metrics projection is not wired")
+    return Response(
+        console.dashboard.csv(),
+        media_type="text/csv; charset=utf-8",
+        headers=SECURITY_HEADERS
+        | {"Content-Disposition": 'attachment; filename="handoff-metrics.csv"'},
+    )
+
+
+# -- wiring ----------------------------------------------------------------------------------
+
+
+def _login_form(status: int) -> HTMLResponse:
+    html = (STATIC / "login.html").read_text(encoding="utf-8")
+    return HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
+
+
+def install(app: FastAPI, console: Console) -> None:
+    """Mounts the console on `app` (routes, its refusal handler, its state)."""
+    app.state.console = console
+
+    async def denied(_: Request, exc: Exception) -> Response:
+        assert isinstance(exc, auth.Denied)
+        if exc.page:
+            return _login_form(exc.status)
+        return _error(exc.status, exc.error, exc.detail)
+
+    app.add_exception_handler(auth.Denied, denied)
+    app.include_router(router)
