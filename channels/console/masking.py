@@ -26,7 +26,6 @@ PII_KEYS = frozenset(
         "from",
         "from_",
         "address",
-        "name",
         "full_name",
         "date_of_birth",
         "dob",

@@ -1,0 +1,67 @@
+"""Builds the console from settings and mounts it on the application.
+
+`mount(app, ledger, database_url)` is the one call the app factory makes; everything the
+console needs from the inner packages is adapted here to the small ports in
+`channels.console.ports`.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from channels.console.dashboard import Dashboard
+from channels.console.operators import LoginThrottle, OperatorAccounts
+from channels.console.operators_sql import open_operator_store
+from channels.console.ports import Auditor, ConversationLog, HandoffMetrics, PointInTime
+from channels.console.routes import Console, install
+from channels.console.settings import ConsoleSettings
+
+
+def open_accounts(database_url: str, settings: ConsoleSettings | None = None) -> OperatorAccounts:
+    settings = settings or ConsoleSettings()
+    store = open_operator_store(settings.operators_url or database_url)
+    throttle = LoginThrottle(settings.login_max_failures, settings.login_window_seconds)
+    return OperatorAccounts(store, settings.session_ttl_seconds, throttle)
+
+
+def build_console(
+    log: ConversationLog,
+    database_url: str,
+    *,
+    settings: ConsoleSettings | None = None,
+    auditor: Auditor | None = None,
+    point_in_time: PointInTime | None = None,
+    metrics: HandoffMetrics | None = None,
+) -> Console:
+    settings = settings or ConsoleSettings()
+    return Console(
+        log=log,
+        accounts=open_accounts(database_url, settings),
+        settings=settings,
+        auditor=auditor,
+        point_in_time=point_in_time,
+        dashboard=Dashboard(log, metrics) if metrics is not None else None,
+    )
+
+
+def mount(
+    app: FastAPI,
+    log: ConversationLog,
+    database_url: str,
+    *,
+    settings: ConsoleSettings | None = None,
+    auditor: Auditor | None = None,
+    point_in_time: PointInTime | None = None,
+    metrics: HandoffMetrics | None = None,
+) -> Console:
+    """Mounts the console under /console on `app`; the one call an app factory makes."""
+    console = build_console(
+        log,
+        database_url,
+        settings=settings,
+        auditor=auditor,
+        point_in_time=point_in_time,
+        metrics=metrics,
+    )
+    install(app, console)
+    return console
