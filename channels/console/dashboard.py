@@ -13,6 +13,7 @@ import io
 import threading
 from collections import defaultdict
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from channels.console.ports import ConversationLog, HandoffMetrics
@@ -31,6 +32,121 @@ def flatten(value: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
         else:
             out[name] = item
     return out
+
+
+@dataclass(frozen=True, slots=True)
+class Figure:
+    """One number of the metrics projection: where it is in the projection's document."""
+
+    id: str
+    label: str
+    path: str  # dotted path into the projection's output
+    unit: str = ""  # "%" for a 0-1 rate, "ms", or "" for a count/score
+
+
+@dataclass(frozen=True, slots=True)
+class Chart:
+    id: str
+    title: str
+    description: str
+    figures: tuple[Figure, ...]
+    unit: str = ""
+
+
+FUNNEL = (
+    Figure("offered", "Offered", "funnel.offered"),
+    Figure("accepted", "Accepted", "funnel.accepted"),
+    Figure("completed", "Completed", "funnel.completed"),
+)
+LATENCY = (
+    Figure("latency_p50", "Click → first audio p50", "click_to_first_audio_ms.p50", "ms"),
+    Figure("latency_p95", "Click → first audio p95", "click_to_first_audio_ms.p95", "ms"),
+)
+RATES = (
+    Figure("reverification_rate", "Re-verification rate", "reverification_rate", "%"),
+    Figure(
+        "post_switch_resolution_rate",
+        "Post-switch resolution rate",
+        "post_switch_resolution_rate",
+        "%",
+    ),
+)
+CSAT = (
+    Figure("csat_with_switch", "CSAT with a channel switch", "csat.with_switch"),
+    Figure("csat_without_switch", "CSAT without a switch", "csat.without_switch"),
+)
+CHARTS = (
+    Chart("funnel-over-time", "Offer → accept → complete, per day", "Handoffs per day.", FUNNEL),
+    Chart(
+        "latency",
+        "Click → first audio latency",
+        "From the visitor's accept to the voice agent's first audio, per day.",
+        LATENCY,
+        "ms",
+    ),
+    Chart(
+        "rates",
+        "Re-verification and post-switch resolution",
+        "Share of switched conversations, per day.",
+        RATES,
+        "%",
+    ),
+    Chart("csat", "CSAT: switched vs not switched", "Mean CSAT (1-5), per day.", CSAT),
+)
+
+
+def pick(document: Mapping[str, Any], path: str) -> Any:
+    value: Any = document
+    for part in path.split("."):
+        if not isinstance(value, Mapping) or part not in value:
+            return None
+        value = value[part]
+    return value
+
+
+def charts(figures: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The chart documents the page draws: the overall funnel as bars, the rest per day."""
+    overall = figures["overall"]
+    days = [s["day"] for s in figures["series"]]
+    out: list[dict[str, Any]] = [
+        {
+            "id": "funnel",
+            "kind": "bars",
+            "title": "Offer → accept → complete",
+            "description": "All handoffs in the log.",
+            "unit": "",
+            "x_label": "Step",
+            "x": [f.label for f in FUNNEL],
+            "series": [{"label": "Handoffs", "values": [pick(overall, f.path) for f in FUNNEL]}],
+        }
+    ]
+    for chart in CHARTS:
+        out.append(
+            {
+                "id": chart.id,
+                "kind": "lines",
+                "title": chart.title,
+                "description": chart.description,
+                "unit": chart.unit,
+                "x_label": "Day",
+                "x": days,
+                "series": [
+                    {
+                        "label": f.label,
+                        "values": [pick(s["metrics"], f.path) for s in figures["series"]],
+                    }
+                    for f in chart.figures
+                ],
+            }
+        )
+    return out
+
+
+def overall_rows(overall: Mapping[str, Any]) -> list[dict[str, Any]]:
+    return [
+        {"id": f.id, "label": f.label, "unit": f.unit, "value": pick(overall, f.path)}
+        for f in (*FUNNEL, *LATENCY, *RATES, *CSAT)
+    ]
 
 
 class Dashboard:
@@ -52,7 +168,10 @@ class Dashboard:
         with self._lock:
             self._catch_up_locked()
             if self._cached_at != self._after:
-                self._cached = self._compute_locked()
+                computed = self._compute_locked()
+                computed["overall_rows"] = overall_rows(computed["overall"])
+                computed["charts"] = charts(computed)
+                self._cached = computed
                 self._cached_at = self._after
             return self._cached
 

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from channels.access import TenantDirectory
 from channels.bootstrap import Services
+from channels.console.wiring import mount as mount_console
 from channels.http import conversations, errors, ops, stream
 from channels.http.metrics import HttpMetrics
 from channels.http.middleware import BodyLimit, CountRequests
@@ -48,6 +49,7 @@ def create_app(services: Services, *, close_services: bool = True) -> FastAPI:
     app.include_router(stream.router)
     app.include_router(ops.router)
     app.include_router(widget.router)
+    mount_console(app, services.ledger, services.settings.database_url)
     app.add_middleware(BodyLimit, max_bytes=services.settings.max_body_bytes)
     app.add_middleware(CountRequests, metrics=metrics)
     return app
