@@ -6,6 +6,7 @@ from __future__ import annotations
 import typer
 
 from channels import api_cli
+from channels.console import cli as console_cli
 from ledger import cli as ledger_cli
 from projections import cli as projections_cli
 
@@ -21,6 +22,7 @@ def build() -> typer.Typer:
     ledger_cli.register(app)
     projections_cli.register(app)
     api_cli.register(app)
+    console_cli.register(app)
     return app
 
 

@@ -6,7 +6,7 @@ can plug fakes. The console never appends: every port here is read-only.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -54,6 +54,10 @@ class ChainReport:
 
 class Auditor(Protocol):
     def verify(self, conversation_id: str) -> ChainReport: ...
+
+    def export_lines(self, conversation_id: str) -> Iterator[str]:
+        """The audit export: one canonical JSON envelope per line, verifiable offline by
+        `threadline audit verify --file`."""
 
 
 class PointInTime(Protocol):

@@ -7,7 +7,6 @@ operator session (`auth`). The console only reads the ledger; nothing here appen
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 from typing import Annotated
@@ -28,6 +27,7 @@ from channels.console.ports import Auditor, ConversationLog, PointInTime
 from channels.console.reading import read_conversation
 from channels.console.settings import ConsoleSettings
 from channels.console.timeline import build_timeline
+from ledger.errors import ConversationNotFound
 
 STATIC = Path(__file__).parent / "static"
 # What the login form itself needs before anyone is logged in.
@@ -290,22 +290,19 @@ def as_of(
 
 @router.get("/api/conversations/{conversation_id}/audit.jsonl")
 def audit_export(conversation_id: str, _: Operator, console: ConsoleDep) -> Response:
-    """The stored envelopes as JSON Lines, unmasked, so that the export verifies offline."""
+    """The ledger's audit export (stored envelopes, unmasked), which
+    `threadline audit verify --file` checks without the database."""
     if bad := _bad_id(conversation_id):
         return bad
-    readout = read_conversation(console.log, conversation_id)
-    if not readout.events and not readout.unreadable:
+    if console.auditor is None:
+        return _error(503, "unavailable", "the ledger audit is not wired")
+    try:
+        lines = console.auditor.export_lines(conversation_id)
+    except ConversationNotFound:
         return _error(404, "not_found", f"no conversation {conversation_id!r}")
-
-    def lines() -> Iterator[bytes]:
-        for event in readout.events:
-            yield json.dumps(event.to_json(), ensure_ascii=False, sort_keys=True).encode() + b"\n"
-        for position, reason in readout.unreadable:
-            yield json.dumps({"position": position, "unreadable": reason}).encode() + b"\n"
-
     safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in conversation_id)
     return StreamingResponse(
-        lines(),
+        (line.encode("utf-8") + b"\n" for line in lines),
         media_type="application/x-ndjson",
         headers=SECURITY_HEADERS
         | {"Content-Disposition": f'attachment; filename="audit-{safe}.jsonl"'},

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from channels.console.adapters import LedgerAudit, ProjectionsAsOf
 from channels.console.dashboard import Dashboard
 from channels.console.operators import LoginThrottle, OperatorAccounts
 from channels.console.operators_sql import open_operator_store
 from channels.console.ports import Auditor, ConversationLog, HandoffMetrics, PointInTime
 from channels.console.routes import Console, install
 from channels.console.settings import ConsoleSettings
+from ledger.store import Ledger
 
 
 def open_accounts(database_url: str, settings: ConsoleSettings | None = None) -> OperatorAccounts:
@@ -33,13 +35,17 @@ def build_console(
     point_in_time: PointInTime | None = None,
     metrics: HandoffMetrics | None = None,
 ) -> Console:
+    """Defaults: the ledger's own audit when `log` is the ledger store, and the projections
+    for point-in-time replay."""
     settings = settings or ConsoleSettings()
+    if auditor is None and isinstance(log, Ledger):
+        auditor = LedgerAudit(log)
     return Console(
         log=log,
         accounts=open_accounts(database_url, settings),
         settings=settings,
         auditor=auditor,
-        point_in_time=point_in_time,
+        point_in_time=point_in_time or ProjectionsAsOf(),
         dashboard=Dashboard(log, metrics) if metrics is not None else None,
     )
 

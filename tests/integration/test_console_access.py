@@ -181,7 +181,7 @@ def test_forged_session_cookies_get_401(server: ApiServer, cookie: str) -> None:
 
 # Endpoints whose inner module is not on main yet answer 503 (and say which); each leaves
 # this set when its module is wired in `channels.console.wiring`.
-NOT_WIRED = ("/verify", "/as-of", "/api/metrics")
+NOT_WIRED = ("/api/metrics",)
 
 
 @pytest.mark.parametrize(("method", "path"), REQUESTS, ids=IDS)

@@ -1,0 +1,50 @@
+"""The inner packages behind the console's ports: the ledger's audit and the projections.
+
+Kept apart from the routes so that the console's web layer depends only on `ports`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+from channels.console.ports import ChainReport
+from ledger import audit
+from ledger.envelope import RecordedEvent
+from ledger.errors import ConversationNotFound, IntegrityViolation
+from ledger.store import Ledger
+from projections.context import build_context
+from projections.identity import build_identity
+from projections.transcript import build_transcript
+
+
+class LedgerAudit:
+    """`ledger.audit`: the same hash-chain check and export as `threadline audit`."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        self._ledger = ledger
+
+    def verify(self, conversation_id: str) -> ChainReport:
+        try:
+            checked = audit.verify_conversation(self._ledger, conversation_id)
+        except IntegrityViolation as exc:
+            return ChainReport(conversation_id, exc.position - 1, exc.position, exc.reason)
+        return ChainReport(conversation_id, checked, None, None)
+
+    def export_lines(self, conversation_id: str) -> Iterator[str]:
+        """Raises ConversationNotFound (before yielding anything) for an unknown id."""
+        if self._ledger.version(conversation_id) == 0:
+            raise ConversationNotFound(f"conversation {conversation_id} does not exist")
+        return audit.export_lines(self._ledger, conversation_id)
+
+
+class ProjectionsAsOf:
+    """The projections `threadline replay --as transcript|context|identity --upto N` shows,
+    folded from the events up to the chosen position."""
+
+    def as_of(self, events: Sequence[RecordedEvent]) -> Mapping[str, Any]:
+        return {
+            "transcript": build_transcript(events).model_dump(mode="json"),
+            "identity": build_identity(events).model_dump(mode="json"),
+            "context": build_context(events).model_dump(mode="json"),
+        }

@@ -1,0 +1,207 @@
+"""The console in real headless Chromium against a real server (uvicorn on loopback, SQLite):
+lanes and handoff markers of a chat → voice → chat conversation, the hash-chain check
+flagging a tampered event, point-in-time replay, PII masking and the audit export."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, expect
+
+from channels.console.wiring import open_accounts
+from ledger import audit
+from ledger.store import open_ledger
+from projections.transcript import build_transcript
+from tests.support import console_seed
+from tests.support.api_server import ApiServer
+from tests.support.browser import artifact, chromium
+
+pytestmark = pytest.mark.browser
+
+PASSWORD = "correct horse battery staple"
+CVC = "conv-chat-voice-chat"
+
+
+@pytest.fixture(scope="module")
+def db_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("console-e2e") / "threadline.db"
+    ledger = open_ledger(f"sqlite:///{path}")
+    try:
+        console_seed.population(ledger)
+    finally:
+        ledger.close()
+    open_accounts(f"sqlite:///{path}").create("ops", PASSWORD)
+    return path
+
+
+@pytest.fixture(scope="module")
+def server(db_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
+    with ApiServer(f"sqlite:///{db_path}", tmp_path_factory.mktemp("log") / "server.log") as srv:
+        yield srv
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with chromium() as b:
+        yield b
+
+
+@pytest.fixture
+def page(browser: Browser, server: ApiServer) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1500, "height": 1000}, accept_downloads=True)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(f"{server.base_url}/console")
+    page.fill("#name", "ops")
+    page.fill("#password", PASSWORD)
+    page.click("button[type=submit]")
+    expect(page.locator("#operator-name")).to_have_text("ops")
+    yield page
+    context.close()
+    assert errors == []
+
+
+def open_conversation(page: Page, server: ApiServer, cid: str) -> None:
+    page.goto(f"{server.base_url}/console/conversations/{cid}")
+    expect(page.locator("#timeline tbody tr").first).to_be_visible()
+
+
+def test_login_form_guards_the_console(browser: Browser, server: ApiServer) -> None:
+    context = browser.new_context()
+    page = context.new_page()
+    response = page.goto(f"{server.base_url}/console/dashboard")
+    assert response is not None
+    assert response.status == 401
+    page.fill("#name", "ops")
+    page.fill("#password", "wrong password, surely")
+    page.click("button[type=submit]")
+    expect(page.locator("#login-error")).to_contain_text("wrong operator name or password")
+    page.screenshot(path=artifact("console/login-refused.png"))
+    context.close()
+
+
+def test_list_searches_and_counts(page: Page, server: ApiServer) -> None:
+    expect(page.locator("#conversations tbody tr")).to_have_count(10)
+    expect(page.locator('.count[data-channel="webrtc"] dd')).to_have_text("4")
+    expect(page.locator('.count[data-status="open"] dd')).to_have_text("2")
+    page.select_option("#channel", "sms")
+    page.click("#search button[type=submit]")
+    expect(page.locator("#conversations tbody tr")).to_have_count(1)
+    expect(page.locator("#conversations tbody tr")).to_have_attribute(
+        "data-conversation", "conv-sms-1"
+    )
+    page.screenshot(path=artifact("console/list-sms.png"), full_page=True)
+
+
+def test_chat_voice_chat_timeline_shows_every_lane_and_the_handoff(
+    page: Page, server: ApiServer, db_path: Path
+) -> None:
+    open_conversation(page, server, CVC)
+    lanes = page.locator("#timeline thead th.lane")
+    expect(lanes).to_have_count(3)
+    assert [lanes.nth(i).get_attribute("data-channel") for i in range(3)] == [
+        "conversation",
+        "chat",
+        "webrtc",
+    ]
+    rows = page.locator("#timeline tbody tr")
+    expect(rows).to_have_count(22)
+    # Handoff steps are marked across all lanes, in the table and on the time axis.
+    markers = page.locator("#timeline tr.handoff-marker")
+    expect(markers).to_have_count(3)
+    assert [markers.nth(i).get_attribute("data-type") for i in range(3)] == [
+        "HandoffOffered",
+        "HandoffAccepted",
+        "HandoffCompleted",
+    ]
+    expect(page.locator("#overview line.handoff-line")).to_have_count(3)
+    expect(page.locator("#overview circle.dot")).to_have_count(22)
+    # Chat, then the voice leg, then chat again.
+    lane_of = {
+        int(rows.nth(i).get_attribute("data-position") or 0): rows.nth(i).get_attribute("data-lane")
+        for i in range(22)
+    }
+    assert lane_of[3] == "chat-1"
+    assert {lane_of[p] for p in range(13, 20)} == {"voice-1"}
+    assert lane_of[20] == "chat-1"
+    voice_cell = page.locator('tr[data-position="16"] td[data-lane="voice-1"] button.event')
+    expect(voice_cell).to_contain_text("yes why is it pending")
+    expect(page.locator('tr[data-position="17"] .flag-interrupted')).to_be_visible()
+    expect(page.locator('tr[data-position="7"]')).to_contain_text("CLM-4821")
+    expect(page.locator('tr[data-position="10"]')).to_contain_text("can I talk to someone")
+    # Click an event: its envelope and hash, the ledger's own.
+    page.click('tr[data-position="14"] button.event')
+    stored = open_ledger(f"sqlite:///{db_path}").read(CVC, after=13, upto=14)[0]
+    expect(page.locator("#details-hash")).to_have_text(stored.hash)
+    expect(page.locator("#details-prev-hash")).to_have_text(stored.prev_hash)
+    expect(page.locator("#details-envelope")).to_contain_text('"type": "HandoffCompleted"')
+    page.screenshot(path=artifact("console/timeline-chat-voice-chat.png"), full_page=True)
+
+
+def test_replay_slider_shows_the_conversation_as_of_a_position(
+    page: Page, server: ApiServer, db_path: Path
+) -> None:
+    open_conversation(page, server, CVC)
+    slider = page.locator("#replay-slider")
+    slider.fill("12")  # range inputs take fill(); fires input and change
+    expect(page.locator("#replay-position")).to_have_text("12 of 22")
+    expect(page.locator("#as-of")).to_have_attribute("data-position", "12")
+    expect(page.locator("#timeline tbody tr.future")).to_have_count(10)
+    events = open_ledger(f"sqlite:///{db_path}").read(CVC, upto=12)
+    expected = build_transcript(events)
+    expect(page.locator("#as-of ol.transcript li")).to_have_count(len(expected.entries))
+    expect(page.locator('#as-of [data-projection="identity"]')).to_be_attached()
+    expect(page.locator('#as-of [data-projection="context"]')).to_be_attached()
+    page.screenshot(path=artifact("console/replay-position-12.png"), full_page=True)
+
+
+def test_pii_masking_toggle(page: Page, server: ApiServer) -> None:
+    open_conversation(page, server, CVC)
+    expect(page.locator("#mask-toggle")).to_be_checked()
+    assert "alice@example.com" not in page.locator("#timeline").inner_text()
+    page.uncheck("#mask-toggle")
+    expect(page.locator('tr[data-position="5"]')).to_contain_text("alice@example.com")
+    page.check("#mask-toggle")
+    expect(page.locator('tr[data-position="5"]')).not_to_contain_text("alice@example.com")
+
+
+def test_audit_export_verifies_offline(page: Page, server: ApiServer) -> None:
+    open_conversation(page, server, CVC)
+    with page.expect_download() as info:
+        page.click("#export")
+    lines = Path(info.value.path()).read_text(encoding="utf-8").splitlines()
+    assert len(lines) == 22
+    result = audit.verify_lines(lines)
+    assert (result.conversations, result.events) == (1, 22)
+
+
+def test_verify_flags_the_first_tampered_event(
+    page: Page, server: ApiServer, db_path: Path
+) -> None:
+    cid = "conv-sw-2"
+    open_conversation(page, server, cid)
+    page.click("#verify")
+    expect(page.locator("#verify-result")).to_have_text("Chain intact: 12 events verify.")
+    # Someone edits one stored event directly in the database.
+    with sqlite3.connect(db_path) as db:
+        changed = db.execute(
+            "UPDATE stored_events SET state = CAST(REPLACE(CAST(state AS TEXT), "
+            "'Hello again.', 'Hello there.') AS BLOB) "
+            "WHERE originator_id = ? AND originator_version = 7",
+            (cid,),
+        ).rowcount
+    assert changed == 1
+    page.reload()
+    expect(page.locator('tr[data-position="7"]')).to_contain_text("Hello there.")
+    page.click("#verify")
+    expect(page.locator("#verify-result")).to_contain_text("Chain broken at position 7")
+    broken = page.locator("#timeline tbody tr.broken")
+    expect(broken).to_have_count(1)
+    expect(broken).to_have_attribute("data-position", "7")
+    expect(broken.locator(".flag-broken")).to_have_text("chain broken here")
+    expect(page.locator("#details-position")).to_have_text("7")
+    page.screenshot(path=artifact("console/verify-tampered.png"), full_page=True)
