@@ -3,7 +3,6 @@ gaps in the global sequence, and failures between applying and recording the pos
 
 from __future__ import annotations
 
-import unittest
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,9 +23,8 @@ class SQLiteViewTrackingContract(TrackingRecorderTestCase):
     """eventsourcing's own contract for tracking recorders, run against our SQLite view."""
 
     def create_recorder(self) -> TrackingRecorder:
-        view = SQLiteMetricsView(
-            SQLiteDatastore(db_name=":memory:")  # one connection: a private in-memory db
-        )
+        # One connection to a private in-memory database.
+        view = SQLiteMetricsView(SQLiteDatastore(db_name=":memory:"))
         view.create_table()
         return view
 
@@ -36,26 +34,40 @@ class MemoryViewTrackingContract(TrackingRecorderTestCase):
         return MemoryMetricsView()
 
 
+@pytest.fixture
+def _postgres_url_on_class(request: pytest.FixtureRequest, fresh_postgres_url: str) -> None:
+    request.cls.url = fresh_postgres_url
+
+
+@pytest.mark.postgres
+@pytest.mark.usefixtures("_postgres_url_on_class")
+class PostgresViewTrackingContract(TrackingRecorderTestCase):
+    url: str
+
+    def create_recorder(self) -> TrackingRecorder:
+        from projections.view_postgres import open_postgres_view
+
+        view = open_postgres_view(self.url)
+        self.addCleanup(view.close)
+        return view
+
+
 del TrackingRecorderTestCase  # keep pytest from collecting the abstract base
 
 
-def test_tracking_contracts() -> None:
-    suite = unittest.TestSuite()
-    loader = unittest.TestLoader()
-    for case in (SQLiteViewTrackingContract, MemoryViewTrackingContract):
-        suite.addTests(loader.loadTestsFromTestCase(case))
-    result = unittest.TextTestRunner(verbosity=0).run(suite)
-    assert result.wasSuccessful(), result.failures + result.errors
+def open_view(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> MetricsView:
+    if backend == "memory":
+        return MemoryMetricsView()
+    if backend == "sqlite":
+        return open_sqlite_view(str(tmp_path / "v.db"))
+    from projections.view_postgres import open_postgres_view
+
+    return open_postgres_view(request.getfixturevalue("fresh_postgres_url"))
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def view(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[MetricsView]:
-    v: MetricsView
-    v = (
-        MemoryMetricsView()
-        if request.param == "memory"
-        else open_sqlite_view(str(tmp_path / "v.db"))
-    )
+    v = open_view(request.param, tmp_path, request)
     yield v
     v.close()
 

@@ -1,0 +1,19 @@
+"""Projection settings, from `THREADLINE_*` environment variables."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ProjectionSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="THREADLINE_", extra="ignore")
+
+    # Where read models live; default: the ledger's own database (THREADLINE_DATABASE_URL).
+    projections_database_url: str | None = None
+    # How often a runner polls the global log when the in-process subscription is silent.
+    projections_poll_interval_s: float = Field(default=0.5, gt=0, le=60)
+    # How long a missing global sequence number is waited for before it is given up.
+    projections_gap_timeout_s: float = Field(default=10.0, gt=0, le=3600)
+    projections_batch_size: int = Field(default=500, ge=1, le=5000)
+    projections_max_gaps: int = Field(default=1000, ge=0, le=100_000)
