@@ -16,6 +16,7 @@ from typing import Any
 from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
+from pydantic_core import from_json
 
 from ledger import canonical
 from ledger.codec import DataCodec
@@ -180,7 +181,9 @@ def decode(
     """Stored bytes → RecordedEvent, upcasting old payload versions. An unknown type is read
     as `OpaqueData`; anything unreadable is an IntegrityViolation naming the position."""
     try:
-        env = canonical.loads(state)
+        # pydantic-core's parser: ~3x faster than json.loads on the replay path. Audit
+        # verification parses with the stdlib (ledger.canonical), which defines the bytes.
+        env = from_json(state, allow_inf_nan=False)
         event_type = env["type"]
         version = env["schema_version"]
         data = codec.decode(conversation_id, event_type, env["data"])
@@ -193,20 +196,20 @@ def decode(
                 data = upcast(event_type, version, model.schema_version, data)
                 version = model.schema_version
             payload = model.model_validate(data)
-        return RecordedEvent(
-            event_id=UUID(env["event_id"]),
-            conversation_id=env["conversation_id"],
-            position=env["position"],
-            sequence=sequence,
-            type=event_type,
-            data=payload,
-            occurred_at=datetime.fromisoformat(env["occurred_at"]),
-            recorded_at=datetime.fromisoformat(env["recorded_at"]),
-            leg_id=env["leg_id"],
-            actor=env["actor"],
-            schema_version=version,
-            prev_hash=env["prev_hash"],
-            hash=env["hash"],
+        return RecordedEvent(  # positional: this is the hot path of every replay
+            UUID(env["event_id"]),
+            env["conversation_id"],
+            env["position"],
+            sequence,
+            event_type,
+            payload,
+            datetime.fromisoformat(env["occurred_at"]),
+            datetime.fromisoformat(env["recorded_at"]),
+            env["leg_id"],
+            env["actor"],
+            version,
+            env["prev_hash"],
+            env["hash"],
         )
     except IntegrityViolation:
         raise

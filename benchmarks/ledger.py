@@ -1,0 +1,315 @@
+"""Ledger benchmark: `python -m benchmarks.ledger [--backend sqlite|postgres|all] [--quick]`.
+
+Per backend, in one run (these machines are noisy, so only same-run ratios mean anything):
+
+1. Append: one event per append, one thread, fsync on. Threadline `Ledger.append` (with
+   expected version) against raw eventsourcing (its ApplicationRecorder inserting a
+   StoredEvent of the same size; on PostgreSQL both its LOCK TABLE path and its DB-function
+   path) and raw driver inserts (sqlite3 / psycopg, one row per transaction). appends/s and
+   p50/p99 latency.
+2. Replay: read a 1,000-event conversation and fold it into the agent context, with 10k and
+   with 1M events in the store (flatness ratio). The conversation's events are scattered
+   through the store, as they would be in production (appended between other traffic).
+
+PostgreSQL: a throwaway cluster (tests/support/postgres.py) unless
+THREADLINE_BENCH_POSTGRES_URL names a server. Not part of `make test`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from eventsourcing.persistence import StoredEvent  # noqa: E402
+
+from ledger.envelope import NewEvent  # noqa: E402
+from ledger.store import Ledger, open_ledger  # noqa: E402
+
+TEXT = "I'd like to change the delivery address on my order, it is 4711-22 from last week."
+STATE = b'{"data":{"role":"visitor","text":"' + TEXT.encode() + b'"}' + b"x" * 420 + b"}"
+
+
+def started() -> NewEvent:
+    return NewEvent("ConversationStarted", {"channel": "chat"})
+
+
+def message(i: int) -> NewEvent:
+    return NewEvent(
+        "MessagePosted",
+        {"role": "visitor" if i % 2 else "agent", "text": f"{TEXT} #{i}"},
+        leg_id="leg-1",
+        actor="bench",
+    )
+
+
+# -- measuring -------------------------------------------------------------------------------
+
+
+class Result:
+    def __init__(self, name: str, latencies_ns: list[int]) -> None:
+        self.name = name
+        self.n = len(latencies_ns)
+        total = sum(latencies_ns) / 1e9
+        self.rate = self.n / total
+        ordered = sorted(latencies_ns)
+        self.p50_ms = ordered[len(ordered) // 2] / 1e6
+        self.p99_ms = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] / 1e6
+
+
+def timed(name: str, n: int, op: Callable[[int], object], warmup: int = 50) -> Result:
+    for i in range(warmup):
+        op(-1 - i)
+    latencies = []
+    for i in range(n):
+        t0 = time.perf_counter_ns()
+        op(i)
+        latencies.append(time.perf_counter_ns() - t0)
+    return Result(name, latencies)
+
+
+def report_appends(backend: str, results: list[Result], baseline: str) -> None:
+    base = next(r for r in results if r.name == baseline)
+    print(f"\n[{backend}] append, one event per transaction, 1 thread")
+    print(f"  {'':44} {'appends/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'time vs ' + baseline:>22}")
+    for r in results:
+        ratio = base.rate / r.rate
+        print(f"  {r.name:44} {r.rate:10.0f} {r.p50_ms:8.2f} {r.p99_ms:8.2f} {ratio:21.2f}x")
+
+
+# -- append benchmarks -----------------------------------------------------------------------
+
+
+def threadline_appends(url: str, n: int) -> Result:
+    with open_ledger(url) as ledger:
+        cid = f"bench-{uuid.uuid4().hex}"
+        version = ledger.append(cid, started()).position
+
+        def op(i: int) -> None:
+            nonlocal version
+            version = ledger.append(cid, message(i), expected_version=version).position
+
+        return timed("threadline Ledger.append", n, op)
+
+
+def eventsourcing_appends(name: str, recorder: Any, n: int) -> Result:
+    cid = f"es-{uuid.uuid4().hex}"
+    position = 0
+
+    def op(i: int) -> None:
+        nonlocal position
+        position += 1
+        recorder.insert_events([StoredEvent(cid, position, "MessagePosted", STATE)])
+
+    return timed(name, n, op)
+
+
+def sqlite_raw_appends(path: Path, n: int) -> Result:
+    con = sqlite3.connect(path, isolation_level=None)
+    con.execute("PRAGMA journal_mode=WAL")
+    con.execute(
+        "CREATE TABLE IF NOT EXISTS raw_events (id INTEGER PRIMARY KEY, conv TEXT, "
+        "pos INTEGER, data BLOB, UNIQUE (conv, pos))"
+    )
+    cid = uuid.uuid4().hex
+
+    def op(i: int) -> None:
+        con.execute("BEGIN")
+        con.execute("INSERT INTO raw_events (conv, pos, data) VALUES (?,?,?)", (cid, i, STATE))
+        con.execute("COMMIT")
+
+    try:
+        return timed("raw sqlite3 INSERT", n, op)
+    finally:
+        con.close()
+
+
+def postgres_raw_appends(url: str, n: int) -> Result:
+    import psycopg
+    from psycopg.types.json import Jsonb
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS raw_events (id bigserial PRIMARY KEY, conv text, "
+            "pos bigint, data jsonb, UNIQUE (conv, pos))"
+        )
+        cid = uuid.uuid4().hex
+        doc = {"role": "visitor", "text": TEXT, "pad": "x" * 420}
+
+        def op(i: int) -> None:
+            conn.execute(
+                "INSERT INTO raw_events (conv, pos, data) VALUES (%s, %s, %s)",
+                (cid, i, Jsonb(doc)),
+                prepare=True,
+            )
+
+        return timed("raw psycopg INSERT (jsonb)", n, op)
+
+
+# -- replay / flatness -----------------------------------------------------------------------
+
+
+def fill(ledger: Ledger, total: int, target: str, target_events: int = 1000) -> float:
+    """Appends `total` events: conversations of 500 events (one batch each), with the target
+    conversation's events appended 10 at a time in between, spread over the whole store."""
+    t0 = time.perf_counter()
+    ledger.append(target, started())
+    target_left = target_events - 1
+    others = total - target_events
+    per_conversation = 500
+    conversations = max(1, others // per_conversation)
+    chunk_every = max(1, conversations // max(1, target_left // 10))
+    for c in range(conversations):
+        cid = f"fill-{uuid.uuid4().hex}"
+        ledger.append_batch(cid, [started()] + [message(i) for i in range(per_conversation - 1)])
+        if target_left and c % chunk_every == 0:
+            k = min(10, target_left)
+            ledger.append_batch(target, [message(i) for i in range(k)])
+            target_left -= k
+        if c and c % 200 == 0:
+            print(f"    ... {c * per_conversation:,} events", flush=True)
+    while target_left:
+        k = min(10, target_left)
+        ledger.append_batch(target, [message(i) for i in range(k)])
+        target_left -= k
+    return time.perf_counter() - t0
+
+
+def replay_ms(ledger: Ledger, target: str, repeats: int = 15) -> tuple[float, float]:
+    """Median ms of `read` and of `read` + context fold (warm cache)."""
+    try:
+        from projections.context import build_context
+    except ImportError:  # pragma: no cover - projections not installed
+        build_context = None
+    reads, folds = [], []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        events = ledger.read(target)
+        t1 = time.perf_counter()
+        if build_context is not None:
+            build_context(events)
+        t2 = time.perf_counter()
+        assert len(events) == 1000, len(events)
+        reads.append((t1 - t0) * 1000)
+        folds.append((t2 - t0) * 1000)
+    return statistics.median(reads), statistics.median(folds)
+
+
+def flatness(backend: str, make_url: Callable[[str], str], small: int, large: int) -> None:
+    print(f"\n[{backend}] replay of a 1,000-event conversation (median of 15, warm)")
+    rows = []
+    for total in (small, large):
+        url = make_url(f"flat{total}")
+        with open_ledger(url) as ledger:
+            print(f"  filling {total:,} events ...", flush=True)
+            seconds = fill(ledger, total, "target")
+            assert ledger.max_sequence() >= total
+            read, fold = replay_ms(ledger, "target")
+            rows.append((total, read, fold))
+            print(
+                f"  {total:>9,} events in store: read {read:6.2f} ms, read + context fold "
+                f"{fold:6.2f} ms   (filled in {seconds:.0f} s)",
+                flush=True,
+            )
+    (_, r_small, f_small), (_, r_large, f_large) = rows
+    print(
+        f"  flatness {large:,} vs {small:,}: read {r_large / r_small:.2f}x, "
+        f"read + fold {f_large / f_small:.2f}x"
+    )
+
+
+# -- backends --------------------------------------------------------------------------------
+
+
+def run_sqlite(n: int, small: int, large: int) -> None:
+    from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore
+
+    with tempfile.TemporaryDirectory(prefix="threadline-bench-") as tmp:
+        d = Path(tmp)
+        results = [threadline_appends(f"sqlite:///{d / 'tl.db'}", n)]
+        datastore = SQLiteDatastore(str(d / "es.db"), originator_id_type="text")
+        recorder = SQLiteApplicationRecorder(datastore)
+        recorder.create_table()
+        results.append(
+            eventsourcing_appends("eventsourcing SQLiteApplicationRecorder", recorder, n)
+        )
+        datastore.close()
+        results.append(sqlite_raw_appends(d / "raw.db", n))
+        report_appends("sqlite", results, "eventsourcing SQLiteApplicationRecorder")
+        flatness("sqlite", lambda name: f"sqlite:///{d / name}.db", small, large)
+
+
+@contextmanager
+def postgres_server() -> Iterator[Callable[[str], str]]:
+    """Yields `make_url(database_name)`."""
+    existing = os.environ.get("THREADLINE_BENCH_POSTGRES_URL")
+    if existing:
+        import psycopg
+
+        def make_existing(name: str) -> str:
+            db = f"bench_{name}_{uuid.uuid4().hex[:8]}"
+            with psycopg.connect(existing, autocommit=True) as conn:
+                conn.execute(f'CREATE DATABASE "{db}"')
+            return existing.rsplit("/", 1)[0] + "/" + db
+
+        yield make_existing
+        return
+    from tests.support.postgres import PostgresCluster
+
+    with PostgresCluster() as cluster:
+        yield lambda name: cluster.create_database(f"bench_{name}")
+
+
+def run_postgres(n: int, small: int, large: int) -> None:
+    from eventsourcing.postgres import PostgresApplicationRecorder
+
+    from ledger.postgres import datastore_from_url
+
+    with postgres_server() as make_url:
+        url = make_url("append")
+        results = [threadline_appends(url, n)]
+        for functions, name in (
+            (False, "eventsourcing PostgresApplicationRecorder"),
+            (True, "eventsourcing ... ENABLE_DB_FUNCTIONS"),
+        ):
+            datastore = datastore_from_url(url)
+            datastore.enable_db_functions = functions
+            recorder = PostgresApplicationRecorder(datastore, events_table_name=f"es_{functions}")
+            recorder.create_table()
+            results.append(eventsourcing_appends(name, recorder, n))
+            datastore.close()
+        results.append(postgres_raw_appends(url, n))
+        report_appends("postgres", results, "eventsourcing ... ENABLE_DB_FUNCTIONS")
+        flatness("postgres", make_url, small, large)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--backend", choices=["sqlite", "postgres", "all"], default="all")
+    parser.add_argument("--appends", type=int, default=2000, help="appends per contender")
+    parser.add_argument("--quick", action="store_true", help="100k instead of 1M events")
+    args = parser.parse_args()
+    large = 100_000 if args.quick else 1_000_000
+    small = 10_000
+    started_at = time.perf_counter()
+    if args.backend in ("sqlite", "all"):
+        run_sqlite(args.appends, small, large)
+    if args.backend in ("postgres", "all"):
+        run_postgres(args.appends, small, large)
+    print(f"\ntotal {time.perf_counter() - started_at:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
