@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import typer
 
-from channels import api_cli
+from channels import api_cli, demo_cli
 from channels.console import cli as console_cli
 from ledger import cli as ledger_cli
 from projections import cli as projections_cli
@@ -23,6 +23,7 @@ def build() -> typer.Typer:
     projections_cli.register(app)
     api_cli.register(app)
     console_cli.register(app)
+    demo_cli.register(app)
     return app
 
 

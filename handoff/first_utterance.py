@@ -36,7 +36,7 @@ _PRICE_NOUNS = frozenset({"plan", "quote", "premium", "coverage", "deductible", 
 
 # What the agent does next, by why voice was needed, then by topic noun.
 _NEXT_BY_REASON: dict[str, str] = {
-    "compliance_step": "I'll read you the authorisation and record your verbal consent",
+    "compliance_step": "let's take your authorisation now, on this recorded call",
     "complex_pricing": "let's go through the options and the numbers together",
     "frustration_spike": "let's get this sorted out properly now",
     "explicit_request": "let's talk it through",

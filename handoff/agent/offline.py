@@ -5,6 +5,7 @@ signals; the same inputs always give the same actions and words."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from handoff.agent import intents as nlu
@@ -28,6 +29,8 @@ _INTENT_BY_NOUN: dict[str, nlu.Intent] = {
     "booking": "schedule",
     "quote": "quote",
 }
+# A spoken authorisation statement ("I authorise my husband to ...").
+_AUTHORISING = re.compile(r"\bI\s+(?:hereby\s+|do\s+)?(?:authori[sz]e|consent)\b", re.I)
 ASK_CREDENTIALS = (
     "First I need to verify your identity: please tell me your date of birth and your "
     "member or policy number."
@@ -71,7 +74,17 @@ class OfflineModel:
     def _act(self, found: list[nlu.Intent], state: TurnState, prefix: str = "") -> Action:
         text = state.text
         kinds = {s.kind for s in state.signals}
+        on_voice = state.channel in ("webrtc", "pstn")
+        if on_voice and _AUTHORISING.search(text):
+            return Reply(
+                "Thank you. Your authorisation is on this recorded call, so it's now on your file."
+            )
         if "compliance_step" in kinds:
+            if on_voice:
+                return Reply(
+                    prefix + "Of course. Please say, in your own words, who you authorise and "
+                    "for what; this call is recorded, so that puts it on your file."
+                )
             return Reply(
                 prefix + "An authorisation like that has to be given in your own voice, and we "
                 "record it for your file."

@@ -250,7 +250,7 @@ def test_voice_turns_record_steps_but_not_speech_and_never_offer(
     handler = voice.handler("A", "leg_voice")
     v = ledger.version("A")
     reply = asyncio.run(handler("Can I talk to a real person about HIPAA consent?"))
-    assert "voice" in reply
+    assert "this call is recorded" in reply
     assert OFFER_SENTENCE not in reply
     new = types(ledger, after=v)
     assert "HandoffOffered" not in new

@@ -136,7 +136,7 @@ def test_deterministic_and_private() -> None:
     assert first == gen.generate(build_context(ledger.read("A")), level=2, reason="compliance_step")
     assert "January claim CLM-4821 for $2,340" in first
     assert "pending review" in first
-    assert "consent" in first
+    assert "authorisation" in first
     for private in ("MBR-100234", "1984", "03-12"):
         assert private not in first
 
