@@ -17,7 +17,7 @@ from handoff.agent.core import Agent, event_id
 from handoff.errors import AgentError
 from ledger.envelope import NewEvent
 from ledger.errors import ConcurrencyConflict, IdempotencyConflict
-from ledger.events import Channel, HandoffOffered, MessagePosted
+from ledger.events import Channel, HandoffOffered, MessagePosted, parse_data
 from ledger.store import Ledger
 from projections.context import build_context
 
@@ -67,7 +67,8 @@ class ChatAgent:
             conversation_id,
             NewEvent(
                 "MessagePosted",
-                MessagePosted(role="visitor", text=text),
+                # parse_data turns a bad text into the ledger's InvalidEvent (a 4xx at the edge)
+                parse_data("MessagePosted", {"role": "visitor", "text": text}),
                 event_id=message_id,
                 leg_id=leg_id,
                 actor="visitor",

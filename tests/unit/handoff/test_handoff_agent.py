@@ -21,6 +21,7 @@ from handoff.agent.offline import OfflineModel
 from handoff.agent.voice import VoiceAgent
 from handoff.service import HandoffService
 from handoff.signing import Signer
+from ledger.errors import InvalidEvent
 from ledger.events import HandoffDeclined, LegOpened
 from ledger.store import Ledger, open_ledger
 from tests.unit.handoff.handoff_helpers import CHAT_LEG, add, start_chat
@@ -269,3 +270,13 @@ def test_voice_after_handoff_uses_the_inherited_identity(
     assert "CLM-4821" in turn.reply
     assert "verify" not in turn.reply.lower()
     assert "IdentityClaimed" not in [e.type for e in ledger.read("A") if e.leg_id == grant.leg_id]
+
+
+@pytest.mark.parametrize("text", ["", "x" * 8001])
+def test_bad_visitor_text_is_invalid_and_appends_nothing(
+    chat: ChatAgent, ledger: Ledger, text: str
+) -> None:
+    v = ledger.version("A")
+    with pytest.raises(InvalidEvent):
+        chat.visitor_turn("A", text, leg_id=CHAT_LEG)
+    assert ledger.version("A") == v
