@@ -36,6 +36,7 @@ unit: $(STAMP)
 
 bench: $(STAMP) sysdeps
 	$(BIN)/python -m benchmarks.ledger
+	$(BIN)/python -m benchmarks.handoff
 
 clean:
 	rm -rf $(VENV) build *.egg-info threadline.db

@@ -1,0 +1,148 @@
+"""Handoff and agent benchmark: `python -m benchmarks.handoff [--turns N] [--handoffs N]`.
+
+On a SQLite file (ledger and tool tables in one database, as `make run` uses), in one run,
+with a raw `Ledger.append` of a chat message measured first as the baseline (these machines
+are noisy, so the ratios are what to compare across runs):
+
+1. Chat turn: `ChatAgent.visitor_turn` with the offline agent (visitor message, context fold,
+   signals, tool call on the real tables, atomic append of the agent's events and reply).
+2. Handoff: `request_handoff` (accept + token) and `redeem` (verify token, replay the
+   conversation, first utterance, atomic LegOpened + IdentityVerified + HandoffCompleted),
+   on conversations of a realistic length (the demo chat).
+3. First utterance alone, from a built context.
+
+Prints p50/p95 in milliseconds and each as a multiple of the baseline append. Not part of
+`make test`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from channels.tools import open_tool_backend  # noqa: E402
+from channels.tools.seed import seed  # noqa: E402
+from handoff.agent.chat import ChatAgent  # noqa: E402
+from handoff.agent.factory import build_agent  # noqa: E402
+from handoff.first_utterance import OfflineUtterances  # noqa: E402
+from handoff.service import HandoffService  # noqa: E402
+from handoff.signing import Signer  # noqa: E402
+from ledger.envelope import NewEvent  # noqa: E402
+from ledger.events import ConversationStarted, LegOpened, MessagePosted  # noqa: E402
+from ledger.store import Ledger, open_ledger  # noqa: E402
+from projections.context import build_context  # noqa: E402
+
+CHAT = (
+    "Hi, I have a question about my January claim.",
+    "My date of birth is 12 March 1984 and my member number is MBR-100234.",
+    "Do you need my HIPAA authorization so my husband can talk to you about the claim?",
+)
+
+
+def ms(samples: list[float]) -> tuple[float, float]:
+    ordered = sorted(samples)
+    p95 = ordered[max(0, int(len(ordered) * 0.95) - 1)]
+    return statistics.median(ordered) * 1000, p95 * 1000
+
+
+def timed(fn: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def start(ledger: Ledger, cid: str) -> None:
+    ledger.append_batch(
+        cid,
+        [
+            NewEvent("ConversationStarted", ConversationStarted(channel="chat")),
+            NewEvent("LegOpened", LegOpened(channel="chat"), leg_id="leg_chat"),
+        ],
+        expected_version=0,
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--turns", type=int, default=200)
+    parser.add_argument("--handoffs", type=int, default=100)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        url = f"sqlite:///{Path(tmp) / 'bench.db'}"
+        ledger = open_ledger(url)
+        tools = open_tool_backend(url)
+        seed(tools)
+        agent = build_agent(tools)
+        chat = ChatAgent(ledger, agent)
+        service = HandoffService(ledger, signer=Signer(b"b" * 32, "handoff"))
+
+        start(ledger, "baseline")
+        baseline = [
+            timed(
+                lambda: ledger.append(
+                    "baseline",
+                    NewEvent("MessagePosted", MessagePosted(role="visitor", text=CHAT[0])),
+                )
+            )
+            for _ in range(args.turns)
+        ]
+
+        turns: list[float] = []
+        for i in range(args.turns):
+            cid = f"turns-{i // 10}"
+            if i % 10 == 0:
+                start(ledger, cid)
+            text = CHAT[i % 2] if i % 10 < 2 else "What is the status of my January claim?"
+            t0 = time.perf_counter()
+            chat.visitor_turn(cid, text, leg_id="leg_chat")
+            turns.append(time.perf_counter() - t0)
+
+        requests: list[float] = []
+        redeems: list[float] = []
+        firsts: list[float] = []
+        generator = OfflineUtterances()
+        for _ in range(args.handoffs):
+            cid = f"handoff-{uuid.uuid4().hex[:8]}"
+            start(ledger, cid)
+            for line in CHAT:
+                chat.visitor_turn(cid, line, leg_id="leg_chat")
+            t0 = time.perf_counter()
+            ticket = service.request_handoff(cid)
+            t1 = time.perf_counter()
+            service.redeem(ticket.token, "bench")
+            t2 = time.perf_counter()
+            requests.append(t1 - t0)
+            redeems.append(t2 - t1)
+            ctx = build_context(ledger.read(cid))
+            t0 = time.perf_counter()
+            generator.generate(ctx, level=2, reason=None)
+            firsts.append(time.perf_counter() - t0)
+        tools.close()
+        ledger.close()
+
+    base50, base95 = ms(baseline)
+    print(f"SQLite file, {args.turns} chat turns, {args.handoffs} handoffs")
+    print(f"{'operation':<34}{'p50 ms':>9}{'p95 ms':>9}{'p50 / append':>14}")
+    for name, samples in (
+        ("baseline: Ledger.append (1 event)", baseline),
+        ("chat turn (offline agent)", turns),
+        ("request_handoff (accept + token)", requests),
+        ("redeem (token → voice leg)", redeems),
+        ("first utterance (offline)", firsts),
+    ):
+        p50, p95 = ms(samples)
+        print(f"{name:<34}{p50:>9.2f}{p95:>9.2f}{p50 / base50:>13.1f}x")
+    print(f"(baseline p95 {base95:.2f} ms)")
+
+
+if __name__ == "__main__":
+    main()
