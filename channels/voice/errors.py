@@ -1,0 +1,27 @@
+"""One error hierarchy for the voice leg; the API edge maps these to HTTP statuses."""
+
+from __future__ import annotations
+
+
+class VoiceError(Exception):
+    """Root of every error the voice package raises on purpose."""
+
+
+class ProviderUnavailableError(VoiceError):
+    """A speech provider cannot run here (missing binary, SDK or model)."""
+
+
+class SpeechToTextError(VoiceError):
+    """A provider could not decode an utterance."""
+
+
+class TextToSpeechError(VoiceError):
+    """A provider could not synthesise a reply."""
+
+
+class InvalidOfferError(VoiceError):
+    """The browser's session description cannot be used (not an SDP offer, no audio)."""
+
+
+class LegNotFoundError(VoiceError):
+    """No live voice leg has that id."""

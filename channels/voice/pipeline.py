@@ -1,0 +1,254 @@
+"""The turn pipeline of one voice leg, independent of the transport.
+
+inbound PCM → VAD → STT (with the conversation's vocabulary) → `TurnHandler` (the agent) →
+TTS → `Playback` → the transport pulls 20 ms frames. Every visitor turn is recorded as
+UtteranceTranscribed and every agent turn as AgentSpoke, through the `EventSink`.
+
+Barge-in: while the agent is talking, visitor speech lasting `barge_in_ms` stops playback;
+the cut turn is recorded with interrupted=true and the words actually played (see
+`playback.spoken_prefix`). Replies still queued or being synthesised are recorded the same
+way with nothing spoken.
+
+Errors in the media loop are data: a failed decode, agent call, synthesis or append is
+logged and counted in `stats`, and the leg carries on. Events are appended by one recorder
+task, in the order they happened.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from channels.voice.playback import FRAME_MS, Playback, Utterance, spoken_prefix
+from channels.voice.ports import (
+    SAMPLE_WIDTH,
+    EventSink,
+    SpeechEnded,
+    SpeechStarted,
+    SpeechToText,
+    TextToSpeech,
+    TurnHandler,
+    VisitorTurn,
+    Vocabulary,
+    VoiceActivityDetector,
+)
+from channels.voice.vad import EnergyVad
+from ledger.envelope import NewEvent
+from ledger.events import AgentSpoke, EventData, LegClosed, UtteranceTranscribed
+
+log = logging.getLogger(__name__)
+
+INBOUND_RATE = 16_000
+AGENT_ACTOR = "agent"
+VISITOR_ACTOR = "visitor"
+
+
+@dataclass(slots=True)
+class PipelineStats:
+    utterances: int = 0
+    agent_turns: int = 0
+    barge_ins: int = 0
+    errors: list[str] = field(default_factory=list)
+    first_audio_at: float | None = None  # wall clock of the first agent speech frame
+
+
+class VoicePipeline:
+    def __init__(
+        self,
+        *,
+        leg_id: str,
+        stt: SpeechToText,
+        tts: TextToSpeech,
+        on_turn: TurnHandler,
+        record: EventSink,
+        vocabulary: Vocabulary | None = None,
+        vad: VoiceActivityDetector | None = None,
+        output_rate: int = 48_000,
+        barge_in_ms: int = 200,
+    ) -> None:
+        self.leg_id = leg_id
+        self.stt = stt
+        self.tts = tts
+        self.on_turn = on_turn
+        self.vocabulary = vocabulary
+        self.vad = vad or EnergyVad(INBOUND_RATE)
+        self.playback = Playback(output_rate)
+        self.barge_in_ms = barge_in_ms
+        self.stats = PipelineStats()
+        self.closed_reason: str | None = None
+        self._sink = record
+        self._inbound_ms = 0
+        self._speech_started_ms: int | None = None
+        self._generation = 0  # bumped by every barge-in; stale syntheses are not played
+        self._turns: asyncio.Queue[SpeechEnded | None] = asyncio.Queue()
+        self._events: asyncio.Queue[NewEvent | None] = asyncio.Queue()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._worker: asyncio.Task[None] | None = None
+        self._recorder: asyncio.Task[None] | None = None
+
+    # -- life cycle ----------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._worker is None:
+            self._worker = asyncio.create_task(self._turn_worker(), name=f"turns-{self.leg_id}")
+            self._recorder = asyncio.create_task(self._record_worker(), name=f"rec-{self.leg_id}")
+
+    async def close(self, reason: str) -> None:
+        """Ends the leg: the pending utterance is still transcribed (nothing is lost), the
+        agent's cut speech is recorded, then LegClosed. Idempotent."""
+        if self.closed_reason is not None:
+            return
+        self.closed_reason = reason
+        self.start()
+        for event in self.vad.flush():
+            if isinstance(event, SpeechEnded):
+                await self._turns.put(event)
+        await self._turns.put(None)
+        if self._worker is not None:
+            await self._worker
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._collect_finished()
+        self._record_cut(self.playback.stop())
+        self._emit(LegClosed(reason=reason[:200]), actor=None)
+        await self._events.put(None)
+        if self._recorder is not None:
+            await self._recorder
+
+    # -- outbound ------------------------------------------------------------------------
+
+    async def say(self, text: str) -> None:
+        """Synthesises `text` and queues it for playback (returns once it is queued)."""
+        text = text.strip()
+        if not text or self.closed_reason is not None:
+            return
+        generation = self._generation
+        try:
+            pcm = await self.tts.synthesize(text, self.playback.sample_rate)
+        except Exception as exc:
+            self.report_error("tts", exc)
+            return
+        if generation != self._generation or self.closed_reason is not None:
+            self._record_cut([Utterance(text, pcm)])  # the visitor barged in meanwhile
+            return
+        self.playback.enqueue(Utterance(text, pcm))
+
+    def next_frame(self) -> bytes:
+        """One 20 ms frame of mono s16 at `playback.sample_rate`; called by the transport."""
+        frame = self.playback.next_frame()
+        if self.stats.first_audio_at is None and self.playback.speech_frames_out:
+            self.stats.first_audio_at = time.time()
+        self._collect_finished()
+        return frame
+
+    # -- inbound -------------------------------------------------------------------------
+
+    def push_audio(self, pcm: bytes) -> None:
+        """Mono s16 at 16 kHz from the transport, any length."""
+        if self.closed_reason is not None:
+            return
+        self._inbound_ms += len(pcm) * 1000 // (INBOUND_RATE * SAMPLE_WIDTH)
+        for event in self.vad.feed(pcm):
+            if isinstance(event, SpeechStarted):
+                self._speech_started_ms = event.start_ms
+            else:
+                self._speech_started_ms = None
+                self._turns.put_nowait(event)
+        started = self._speech_started_ms
+        if started is not None and self._inbound_ms - started >= self.barge_in_ms:
+            self._speech_started_ms = None
+            self._barge_in()
+
+    def _barge_in(self) -> None:
+        if not self.playback.active:
+            return
+        self._collect_finished()
+        self._generation += 1
+        self.stats.barge_ins += 1
+        self._record_cut(self.playback.stop())
+
+    # -- workers -------------------------------------------------------------------------
+
+    async def _turn_worker(self) -> None:
+        while (speech := await self._turns.get()) is not None:
+            await self._handle_utterance(speech)
+
+    async def _handle_utterance(self, speech: SpeechEnded) -> None:
+        try:
+            transcript = await self.stt.transcribe(speech.pcm, INBOUND_RATE, self.vocabulary)
+        except Exception as exc:
+            self.report_error("stt", exc)
+            return
+        if not transcript.text:
+            return
+        self.stats.utterances += 1
+        confidence = min(1.0, max(0.0, transcript.confidence))
+        self._emit(
+            UtteranceTranscribed(
+                role="visitor",
+                text=transcript.text[:8000],
+                start_ms=speech.start_ms,
+                end_ms=max(speech.end_ms, speech.start_ms),
+                confidence=confidence,
+            ),
+            actor=VISITOR_ACTOR,
+        )
+        if self.closed_reason is not None:
+            return  # transcribed for the record; nobody is listening to a reply
+        turn = VisitorTurn(transcript.text, confidence, speech.start_ms, speech.end_ms)
+        try:
+            reply = await self.on_turn(turn)
+        except Exception as exc:
+            self.report_error("agent", exc)
+            return
+        if reply:
+            # Synthesis runs beside the worker so a barge-in during it is noticed.
+            task = asyncio.create_task(self.say(reply))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _record_worker(self) -> None:
+        while (event := await self._events.get()) is not None:
+            try:
+                await self._sink(event)
+            except Exception as exc:
+                self.report_error(f"record {event.type}", exc)
+
+    # -- recording -----------------------------------------------------------------------
+
+    def _collect_finished(self) -> None:
+        for utterance in self.playback.take_finished():
+            self.stats.agent_turns += 1
+            self._emit(AgentSpoke(text=utterance.text, spoken_text=utterance.text), AGENT_ACTOR)
+
+    def _record_cut(self, cut: list[Utterance]) -> None:
+        for utterance in cut:
+            self.stats.agent_turns += 1
+            spoken = spoken_prefix(utterance.text, utterance.fraction_played)
+            self._emit(
+                AgentSpoke(text=utterance.text, interrupted=True, spoken_text=spoken),
+                AGENT_ACTOR,
+            )
+
+    def _emit(self, data: EventData, actor: str | None) -> None:
+        event = NewEvent(
+            type=type(data).__name__,
+            data=data,
+            leg_id=self.leg_id,
+            actor=actor,
+            occurred_at=datetime.now(UTC),
+        )
+        self._events.put_nowait(event)
+
+    def report_error(self, stage: str, exc: BaseException) -> None:
+        message = f"{stage}: {type(exc).__name__}: {exc}"[:300]
+        self.stats.errors.append(message)
+        log.warning("voice leg %s: %s", self.leg_id, message)
+
+
+FRAME_BYTES_16K = INBOUND_RATE * FRAME_MS // 1000 * SAMPLE_WIDTH

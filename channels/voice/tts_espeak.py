@@ -1,0 +1,68 @@
+"""Offline text-to-speech with the espeak-ng binary (Debian package `espeak-ng`).
+
+espeak-ng writes 22,050 Hz mono WAV in ~20 ms for a sentence and cannot write other rates, so
+the output is resampled with PyAV. The text is passed as an argument, never through a shell.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import shutil
+import wave
+
+from channels.voice.audio_av import resample
+from channels.voice.errors import ProviderUnavailableError, TextToSpeechError
+
+_TIMEOUT_S = 10.0
+
+
+class EspeakTTS:
+    name = "espeak"
+
+    def __init__(self, voice: str = "en-us", words_per_minute: int = 165) -> None:
+        self.voice = voice
+        self.words_per_minute = words_per_minute
+
+    async def synthesize(self, text: str, sample_rate: int) -> bytes:
+        binary = shutil.which("espeak-ng")
+        if binary is None:
+            raise ProviderUnavailableError("espeak-ng is not installed (scripts/sysdeps.sh)")
+        if not text.strip():
+            return b""
+        process = await asyncio.create_subprocess_exec(
+            binary,
+            "-v",
+            self.voice,
+            "-s",
+            str(self.words_per_minute),
+            "--stdout",
+            "--",
+            text,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        try:
+            out, err = await asyncio.wait_for(process.communicate(), _TIMEOUT_S)
+        except TimeoutError:
+            process.kill()
+            await process.wait()
+            raise TextToSpeechError("espeak-ng timed out") from None
+        if process.returncode != 0:
+            raise TextToSpeechError(f"espeak-ng exited {process.returncode}: {err[:200]!r}")
+        pcm, rate = _read_wav(out)
+        # libswresample is quick (~1 ms per second of audio): not worth a thread hop.
+        return resample(pcm, rate, sample_rate)
+
+
+def _read_wav(data: bytes) -> tuple[bytes, int]:
+    """espeak-ng's --stdout WAV has a placeholder length; read what is actually there."""
+    try:
+        with wave.open(io.BytesIO(data)) as wav:
+            if wav.getsampwidth() != 2 or wav.getnchannels() != 1:
+                raise TextToSpeechError("espeak-ng wrote an unexpected WAV format")
+            rate = wav.getframerate()
+            pcm = wav.readframes(wav.getnframes())
+    except (wave.Error, EOFError) as exc:
+        raise TextToSpeechError(f"espeak-ng wrote an unreadable WAV: {exc}") from exc
+    return pcm[: len(pcm) - len(pcm) % 2], rate
