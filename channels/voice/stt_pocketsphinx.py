@@ -32,7 +32,6 @@ from typing import Any
 
 import numpy as np
 
-from channels.voice.audio_av import resample
 from channels.voice.errors import ProviderUnavailableError, SpeechToTextError
 from channels.voice.ports import Transcript, Vocabulary
 from channels.voice.vad import rms_dbfs
@@ -91,6 +90,8 @@ class PocketsphinxSTT:
     def _transcribe(
         self, pcm: bytes, sample_rate: int, vocabulary: Vocabulary | None
     ) -> Transcript:
+        from channels.voice.audio_av import resample  # PyAV is loaded only when used
+
         decoder = self._load()
         pcm16 = resample(pcm, sample_rate, RATE)
         if _loudest_frame_dbfs(pcm16) < _SPEECH_FLOOR_DBFS:

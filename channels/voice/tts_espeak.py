@@ -11,7 +11,6 @@ import io
 import shutil
 import wave
 
-from channels.voice.audio_av import resample
 from channels.voice.errors import ProviderUnavailableError, TextToSpeechError
 
 _TIMEOUT_S = 10.0
@@ -50,6 +49,8 @@ class EspeakTTS:
             raise TextToSpeechError("espeak-ng timed out") from None
         if process.returncode != 0:
             raise TextToSpeechError(f"espeak-ng exited {process.returncode}: {err[:200]!r}")
+        from channels.voice.audio_av import resample  # PyAV is loaded only when used
+
         pcm, rate = _read_wav(out)
         # libswresample is quick (~1 ms per second of audio): not worth a thread hop.
         return resample(pcm, rate, sample_rate)

@@ -6,7 +6,6 @@ to the rate the transport wants.
 
 from __future__ import annotations
 
-from channels.voice.audio_av import resample
 from channels.voice.errors import ProviderUnavailableError, TextToSpeechError
 
 OPENAI_PCM_RATE = 24_000
@@ -46,6 +45,8 @@ class OpenAITTS:
             pcm = response.content
         except OpenAIError as exc:
             raise TextToSpeechError(f"openai speech failed: {type(exc).__name__}") from exc
+        from channels.voice.audio_av import resample  # PyAV is loaded only when used
+
         pcm = pcm[: len(pcm) - len(pcm) % 2]
         return resample(pcm, OPENAI_PCM_RATE, sample_rate)
 

@@ -32,7 +32,6 @@ from aiortc import (
 )
 from aiortc.mediastreams import MediaStreamError
 
-from channels.voice.audio_av import Resampler
 from channels.voice.errors import InvalidOfferError
 from channels.voice.pipeline import INBOUND_RATE, VoicePipeline
 from channels.voice.playback import FRAME_MS
@@ -215,6 +214,8 @@ class WebRtcLeg:
             self._spawn(self.close("connect_timeout"), "close")
 
     async def _consume(self, track: MediaStreamTrack) -> None:
+        from channels.voice.audio_av import Resampler
+
         resampler = Resampler(INBOUND_RATE)
         reason = "peer_disconnected"
         while self._closing is None:
