@@ -43,6 +43,7 @@ from ledger.events import AgentSpoke, EventData, LegClosed, UtteranceTranscribed
 log = logging.getLogger(__name__)
 
 INBOUND_RATE = 16_000
+_CLOSE_GRACE_S = 5.0
 AGENT_ACTOR = "agent"
 VISITOR_ACTOR = "visitor"
 
@@ -110,9 +111,13 @@ class VoicePipeline:
         await self._turns.put(None)
         if self._worker is not None:
             await self._worker
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        # Replies being synthesised finish (and are recorded as not spoken) rather than being
+        # cancelled: cancelling a TTS subprocess mid-read leaks its pipes.
+        if self._tasks:
+            _, late = await asyncio.wait(set(self._tasks), timeout=_CLOSE_GRACE_S)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
         self._collect_finished()
         self._record_cut(self.playback.stop())
         self._emit(LegClosed(reason=reason[:200]), actor=None)

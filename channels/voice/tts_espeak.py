@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import io
 import shutil
+import subprocess
 import wave
 
 from channels.voice.errors import ProviderUnavailableError, TextToSpeechError
@@ -29,26 +30,20 @@ class EspeakTTS:
             raise ProviderUnavailableError("espeak-ng is not installed (scripts/sysdeps.sh)")
         if not text.strip():
             return b""
-        process = await asyncio.create_subprocess_exec(
-            binary,
-            "-v",
-            self.voice,
-            "-s",
-            str(self.words_per_minute),
-            "--stdout",
-            "--",
-            text,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
+        command = [binary, "-v", self.voice, "-s", str(self.words_per_minute), "--stdout"]
+        # A thread, not an asyncio subprocess: a reply cancelled by barge-in must not leave a
+        # half-read pipe behind; the thread always reaps the child (bounded by the timeout).
         try:
-            out, err = await asyncio.wait_for(process.communicate(), _TIMEOUT_S)
-        except TimeoutError:
-            process.kill()
-            await process.wait()
+            result = await asyncio.to_thread(
+                subprocess.run, [*command, "--", text], capture_output=True, timeout=_TIMEOUT_S
+            )
+        except subprocess.TimeoutExpired:
             raise TextToSpeechError("espeak-ng timed out") from None
-        if process.returncode != 0:
-            raise TextToSpeechError(f"espeak-ng exited {process.returncode}: {err[:200]!r}")
+        if result.returncode != 0:
+            raise TextToSpeechError(
+                f"espeak-ng exited {result.returncode}: {result.stderr[:200]!r}"
+            )
+        out = result.stdout
         from channels.voice.audio_av import resample  # PyAV is loaded only when used
 
         pcm, rate = _read_wav(out)
