@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Installs the system packages the tests use (real servers, no mocks): PostgreSQL 15,
-# Chromium, espeak-ng, sox, sipp. Idempotent: installs only what is missing.
+# Chromium, espeak-ng, sox, sipp, tcpdump (SIP capture proof). Idempotent: installs only what is missing.
 set -euo pipefail
 need=()
 command -v chromium >/dev/null || need+=(chromium)
 command -v espeak-ng >/dev/null || need+=(espeak-ng)
 command -v sox >/dev/null || need+=(sox)
 command -v sipp >/dev/null || need+=(sip-tester)
+command -v tcpdump >/dev/null || need+=(tcpdump)
 [ -x /usr/lib/postgresql/15/bin/initdb ] || need+=(postgresql)
 if [ ${#need[@]} -gt 0 ]; then
   SUDO=""

@@ -10,7 +10,17 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 LAYERS = ["ledger", "projections", "handoff", "channels"]  # inner → outer
-VENDORS = {"aiortc", "av", "openai", "kafka", "psycopg", "psycopg_pool", "pocketsphinx"}
+VENDORS = {
+    "aiortc",
+    "av",
+    "openai",
+    "kafka",
+    "psycopg",
+    "psycopg_pool",
+    "pocketsphinx",
+    "aiosipua",
+    "aiortp",
+}
 WEB_OR_MEDIA = {"fastapi", "starlette", "uvicorn", "aiortc", "av", "httpx"}
 
 
