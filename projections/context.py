@@ -36,9 +36,9 @@ from projections.context_model import (
     TurnKind,
     Verification,
 )
-from projections.entities import EntityKind, extract, words
+from projections.entities import EntityKind, Found
 from projections.errors import ProjectionError
-from projections.topics import answers, questions, topic_phrase
+from projections.text import TextFacts, analyse
 
 __all__ = [
     "MAX_TURNS",
@@ -185,11 +185,12 @@ class ContextFold:
         channel = self.channel_of(e.leg_id)
         self.head["turn_count"] += 1
         self.turns.append((e.position, role, channel, e.leg_id, kind, text, cut, e.occurred_at))
-        tokens = words(text)
-        self.mention(e.position, role, text, tokens)
+        facts = analyse(text)
+        if facts.entities:
+            self.mention(e.position, role, facts.entities)
         if role == "visitor":
-            self.ask(e.position, channel, text, tokens)
-        elif self.unanswered and answers(text, tokens):
+            self.ask(e.position, channel, facts)
+        elif self.unanswered and facts.answers:
             self.answer_all()
 
     def answer_all(self) -> None:
@@ -197,13 +198,13 @@ class ContextFold:
             q[3] = True
         self.unanswered = 0
 
-    def mention(self, position: int, role: ev.Role, text: str, tokens: frozenset[str]) -> None:
+    def mention(self, position: int, role: ev.Role, found: tuple[Found, ...]) -> None:
         entities = self.entities
-        for found in extract(text, tokens):
-            key = (found.kind, found.value)
+        for f in found:
+            key = (f.kind, f.value)
             seen = entities.get(key)
             if seen is None:
-                entities[key] = [found.text, position, position, 1, role]
+                entities[key] = [f.text, position, position, 1, role]
                 if len(entities) > MAX_ENTITIES:
                     entities.popitem(last=False)
             else:
@@ -211,22 +212,24 @@ class ContextFold:
                 seen[3] += 1
                 entities.move_to_end(key)
 
-    def ask(
-        self, position: int, channel: ev.Channel | None, text: str, tokens: frozenset[str]
-    ) -> None:
-        for q in questions(text, tokens):
+    def ask(self, position: int, channel: ev.Channel | None, facts: TextFacts) -> None:
+        for q in facts.questions:
             if len(self.questions) == MAX_QUESTIONS and not self.questions[0][3]:
                 self.unanswered -= 1  # the oldest open question falls out of the window
             self.questions.append([q, position, channel, False])
             self.unanswered += 1
-        found = topic_phrase(text, tokens)
-        if found is None:
+        if facts.topic is None:
             return
-        phrase, noun = found
-        if self.topic is not None and self.topic.noun == noun and phrase == noun:
-            return  # "my claim" after "my January claim" keeps the qualifier
-        if self.topic is None or self.topic.phrase != phrase:
-            self.topic = Topic.model_construct(phrase=phrase, noun=noun, position=position)
+        phrase, noun = facts.topic
+        current = self.topic
+        if current is not None:
+            if not facts.explicit:
+                return  # a passing mention ("I'm on the Gold plan") does not change the topic
+            if phrase == current.phrase or (noun == current.noun and phrase == noun):
+                return  # "my claim?" after "my January claim" keeps the qualifier
+        self.topic = Topic.model_construct(
+            phrase=phrase, noun=noun, position=position, explicit=facts.explicit
+        )
 
 
 # --- one handler per event type ----------------------------------------------------------

@@ -37,6 +37,8 @@ class Topic(_Frozen):
     phrase: str
     noun: str
     position: int
+    # From a question or after a cue ("about my …"): only such a mention replaces a topic.
+    explicit: bool = False
 
 
 class Question(_Frozen):

@@ -238,6 +238,7 @@ _MONTH_TOKENS = frozenset(_MONTH_BY_KEY) | {"may", "sep"}
 _ID_KEYWORD_FORMS = {kw: kw for kw in _ID_KEYWORD_KIND} | {f"{kw}s": kw for kw in _ID_KEYWORD_KIND}
 _ID_PREFIX_TOKENS = frozenset(k.lower() for k in _ID_PREFIX_KIND)
 _MONEY_TOKENS = frozenset(_WORD_CURRENCY)
+_CURRENCY_CODES = frozenset({"usd", "eur", "gbp"})
 _PRODUCT_HEADS = frozenset(
     {"plan", "cover", "coverage", "card", "package", "subscription", "membership", "bundle"}
     | {"insurance", "account", "policy"}
@@ -306,8 +307,15 @@ def _around_month(
         out.append(Found("month", month, text[start:end], start, end))
 
 
-def _money(text: str, out: list[Found]) -> None:
-    for rx in (_MONEY_SYMBOL, _MONEY_CODE_FIRST, _MONEY_WORD_AFTER):
+def _money(text: str, out: list[Found], tokens: frozenset[str]) -> None:
+    expressions = []
+    if "$" in text or "€" in text or "£" in text:
+        expressions.append(_MONEY_SYMBOL)
+    if not _CURRENCY_CODES.isdisjoint(tokens):
+        expressions.append(_MONEY_CODE_FIRST)
+    if not _MONEY_TOKENS.isdisjoint(tokens):
+        expressions.append(_MONEY_WORD_AFTER)
+    for rx in expressions:
         for m in rx.finditer(text):
             cur = m.group("cur")
             currency = _SYMBOL_CURRENCY.get(cur) or _WORD_CURRENCY[cur.lower()]
@@ -356,8 +364,7 @@ def extract(text: str, tokens: frozenset[str] | None = None) -> list[Found]:
         keywords = frozenset(_ID_KEYWORD_FORMS[t] for t in _ID_KEYWORD_FORMS.keys() & w)
         if keywords or not _ID_PREFIX_TOKENS.isdisjoint(w):
             _ids(text, found, keywords)
-        if "$" in text or "€" in text or "£" in text or not _MONEY_TOKENS.isdisjoint(w):
-            _money(text, found)
+        _money(text, found, w)
     _dates(text, found, digits, _MONTH_TOKENS.intersection(w))
     if not _PRODUCT_HEADS.isdisjoint(w):
         _products(text, found)

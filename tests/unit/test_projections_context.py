@@ -258,3 +258,35 @@ def test_leg_close_is_recorded() -> None:
     (leg,) = build_context(s.events).legs
     assert (leg.open, leg.closed_position, leg.close_reason) == (False, 3, "visitor left")
     assert build_context(s.events).open_legs == ()
+
+
+def test_a_passing_mention_does_not_change_the_topic() -> None:
+    s = Stream()
+    s.add("ConversationStarted", channel="chat")
+    s.add("MessagePosted", role="visitor", text="I'm on the Gold Plus plan.")
+    ctx = build_context(s.events)
+    assert ctx.topic is not None
+    assert (ctx.topic.phrase, ctx.topic.explicit) == ("plan", False)  # better than nothing
+    s.add("MessagePosted", role="visitor", text="I have a question about my January claim")
+    s.add("MessagePosted", role="visitor", text="I'm on the Gold Plus plan, policy POL-12345.")
+    ctx = build_context(s.events)
+    assert ctx.topic is not None
+    assert (ctx.topic.phrase, ctx.topic.explicit, ctx.topic.position) == ("January claim", True, 3)
+    # The noun in the question wins over an earlier noun in the same turn.
+    s.add("MessagePosted", role="visitor", text="My plan is fine. Why is my deductible so high?")
+    assert build_context(s.events).topic.phrase == "deductible"  # type: ignore[union-attr]
+
+
+def test_text_analysis_is_memoised_and_pure() -> None:
+    from projections.text import analyse, clear_cache
+
+    clear_cache()
+    first = analyse("Where is order 55120?")
+    assert analyse("Where is order 55120?") is first
+    clear_cache()
+    again = analyse("Where is order 55120?")
+    assert again == first
+    assert again is not first
+    long = "Where is order 55120? " * 100
+    assert analyse(long) == analyse(long)
+    assert analyse(long) is not analyse(long)  # too long to cache

@@ -1,0 +1,62 @@
+"""Everything the agent context reads from one turn's text, computed once per distinct text.
+
+`analyse(text)` is a pure function of the text, so its result is memoised: rebuilding the
+context of a conversation (every API read, every handoff) re-reads the same turns, and a
+cached analysis makes a repeat build cost little more than the fold's bookkeeping. Only
+texts up to `CACHE_TEXT_LIMIT` characters are cached, which bounds the memory it can take.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+from projections.entities import Found, extract, words
+from projections.topics import answers, questions, topic_phrase
+
+CACHE_SIZE = 16384
+CACHE_TEXT_LIMIT = 1000
+# A topic noun in a statement counts as what the visitor is asking about only with a cue.
+_TOPIC_CUE = re.compile(
+    r"\b(?:about|regarding|question|problem|issue|help with|asking|calling|enquir|inquir)",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class TextFacts:
+    entities: tuple[Found, ...]
+    questions: tuple[str, ...]
+    # (phrase, noun); `explicit` when it comes from a question or after a cue ("about my …")
+    topic: tuple[str, str] | None
+    explicit: bool
+    answers: bool
+
+
+def _analyse(text: str) -> TextFacts:
+    tokens = words(text)
+    asked = tuple(questions(text, tokens))
+    topic: tuple[str, str] | None = None
+    explicit = False
+    for q in asked:
+        topic = topic_phrase(q)
+        if topic is not None:
+            explicit = True
+            break
+    if topic is None:
+        topic = topic_phrase(text, tokens)
+        explicit = topic is not None and _TOPIC_CUE.search(text) is not None
+    return TextFacts(tuple(extract(text, tokens)), asked, topic, explicit, answers(text, tokens))
+
+
+_cached = lru_cache(maxsize=CACHE_SIZE)(_analyse)
+
+
+def analyse(text: str) -> TextFacts:
+    return _cached(text) if len(text) <= CACHE_TEXT_LIMIT else _analyse(text)
+
+
+def clear_cache() -> None:
+    """For benchmarks that measure the cold cost."""
+    _cached.cache_clear()
