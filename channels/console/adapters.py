@@ -15,6 +15,7 @@ from ledger.errors import ConversationNotFound, IntegrityViolation
 from ledger.store import Ledger
 from projections.context import build_context
 from projections.identity import build_identity
+from projections.metrics import MetricsState, fold_metrics, state_latencies, summarise
 from projections.transcript import build_transcript
 
 
@@ -48,3 +49,25 @@ class ProjectionsAsOf:
             "identity": build_identity(events).model_dump(mode="json"),
             "context": build_context(events).model_dump(mode="json"),
         }
+
+
+class ProjectionsMetricsFold:
+    """`projections.metrics` folded incrementally: the same state, totals and summary as
+    `build_metrics` and the tracked read models."""
+
+    def __init__(self) -> None:
+        self._state = MetricsState()
+        self._position = 0
+
+    def add(self, events: Sequence[RecordedEvent]) -> None:
+        fold_metrics(events, self._state)
+        self._position = max([self._position, *(e.sequence for e in events)])
+
+    def summary(self) -> Mapping[str, Any]:
+        latencies = state_latencies(self._state.handoffs.values())
+        return summarise(self._state.totals, latencies, self._position).model_dump(mode="json")
+
+
+class ProjectionsMetrics:
+    def accumulator(self) -> ProjectionsMetricsFold:
+        return ProjectionsMetricsFold()

@@ -1,9 +1,9 @@
 """Handoff dashboard figures: the metrics projection, overall and per day.
 
-The figures are never computed here: the metrics projection (`projections`) is run on the
-whole global log for the totals and on each day's conversations for the series, so every
-number on the dashboard is the projection's own number on the same data. Results are cached
-until the global log grows.
+No figure is computed here: the metrics projection (`projections.metrics`) is folded over the
+whole global log for the totals and over each day's conversations for the series, so every
+number on the dashboard is the projection's own number on the same data. The folds advance
+with new events only; summaries are cached until the global log grows.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from channels.console.ports import ConversationLog, HandoffMetrics
+from channels.console.ports import ConversationLog, HandoffMetrics, MetricsAccumulator
 from ledger.envelope import RecordedEvent
 
 BATCH = 500
@@ -41,7 +41,7 @@ class Figure:
     id: str
     label: str
     path: str  # dotted path into the projection's output
-    unit: str = ""  # "%" for a 0-1 rate, "ms", or "" for a count/score
+    unit: str = ""  # "%" for a 0-1 rate, "s" for seconds, or "" for a count/score
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,9 +58,11 @@ FUNNEL = (
     Figure("accepted", "Accepted", "funnel.accepted"),
     Figure("completed", "Completed", "funnel.completed"),
 )
+# The visitor's click is the acceptance; the voice leg's first audio is the completion, which
+# carries the first utterance.
 LATENCY = (
-    Figure("latency_p50", "Click → first audio p50", "click_to_first_audio_ms.p50", "ms"),
-    Figure("latency_p95", "Click → first audio p95", "click_to_first_audio_ms.p95", "ms"),
+    Figure("latency_p50", "Click → first audio p50", "latency_seconds.accept_to_complete.p50", "s"),
+    Figure("latency_p95", "Click → first audio p95", "latency_seconds.accept_to_complete.p95", "s"),
 )
 RATES = (
     Figure("reverification_rate", "Re-verification rate", "reverification_rate", "%"),
@@ -72,8 +74,19 @@ RATES = (
     ),
 )
 CSAT = (
-    Figure("csat_with_switch", "CSAT with a channel switch", "csat.with_switch"),
-    Figure("csat_without_switch", "CSAT without a switch", "csat.without_switch"),
+    Figure("csat_with_switch", "CSAT with a channel switch", "csat_with_switch.mean"),
+    Figure("csat_without_switch", "CSAT without a switch", "csat_without_switch.mean"),
+)
+# Shown in the overall table only.
+EXTRA = (
+    Figure("conversations", "Conversations", "conversations"),
+    Figure(
+        "switched_conversations", "Conversations with a channel switch", "switched_conversations"
+    ),
+    Figure("expired", "Handoffs expired", "funnel.expired"),
+    Figure("declined", "Handoffs declined", "funnel.declined"),
+    Figure("accept_rate", "Accept rate (accepted / offered)", "funnel.accept_rate", "%"),
+    Figure("complete_rate", "Complete rate (completed / accepted)", "funnel.complete_rate", "%"),
 )
 CHARTS = (
     Chart("funnel-over-time", "Offer → accept → complete, per day", "Handoffs per day.", FUNNEL),
@@ -82,7 +95,7 @@ CHARTS = (
         "Click → first audio latency",
         "From the visitor's accept to the voice agent's first audio, per day.",
         LATENCY,
-        "ms",
+        "s",
     ),
     Chart(
         "rates",
@@ -145,7 +158,7 @@ def charts(figures: Mapping[str, Any]) -> list[dict[str, Any]]:
 def overall_rows(overall: Mapping[str, Any]) -> list[dict[str, Any]]:
     return [
         {"id": f.id, "label": f.label, "unit": f.unit, "value": pick(overall, f.path)}
-        for f in (*FUNNEL, *LATENCY, *RATES, *CSAT)
+        for f in (*EXTRA[:2], *FUNNEL, *EXTRA[2:], *LATENCY, *RATES, *CSAT)
     ]
 
 
@@ -154,42 +167,46 @@ class Dashboard:
         self._log = log
         self._metrics = metrics
         self._lock = threading.Lock()
-        self._events: list[RecordedEvent] = []
         self._after = 0
+        self._overall = metrics.accumulator()
+        self._days: dict[str, MetricsAccumulator] = {}
+        self._day_of: dict[str, str] = {}
         self._cached_at = -1
         self._cached: dict[str, Any] = {}
 
     def _catch_up_locked(self) -> None:
         while batch := self._log.read_all(after=self._after, limit=BATCH):
-            self._events.extend(batch)
+            self._overall.add(batch)
+            by_day: dict[str, list[RecordedEvent]] = defaultdict(list)
+            for event in batch:
+                # A conversation belongs to the day (UTC) of its first event.
+                day = self._day_of.setdefault(
+                    event.conversation_id, event.occurred_at.date().isoformat()
+                )
+                by_day[day].append(event)
+            for day, events in by_day.items():
+                if day not in self._days:
+                    self._days[day] = self._metrics.accumulator()
+                self._days[day].add(events)
             self._after = batch[-1].sequence
 
     def figures(self) -> dict[str, Any]:
         with self._lock:
             self._catch_up_locked()
             if self._cached_at != self._after:
-                computed = self._compute_locked()
+                computed: dict[str, Any] = {
+                    "sequence": self._after,
+                    "overall": dict(self._overall.summary()),
+                    "series": [
+                        {"day": day, "metrics": dict(self._days[day].summary())}
+                        for day in sorted(self._days)
+                    ],
+                }
                 computed["overall_rows"] = overall_rows(computed["overall"])
                 computed["charts"] = charts(computed)
                 self._cached = computed
                 self._cached_at = self._after
             return self._cached
-
-    def _compute_locked(self) -> dict[str, Any]:
-        # A conversation belongs to the day (UTC) of its first event.
-        day_of: dict[str, str] = {}
-        by_day: dict[str, list[RecordedEvent]] = defaultdict(list)
-        for event in self._events:
-            day = day_of.setdefault(event.conversation_id, event.occurred_at.date().isoformat())
-            by_day[day].append(event)
-        return {
-            "sequence": self._after,
-            "overall": dict(self._metrics.compute(self._events)),
-            "series": [
-                {"day": day, "metrics": dict(self._metrics.compute(by_day[day]))}
-                for day in sorted(by_day)
-            ],
-        }
 
     def csv(self) -> str:
         figures = self.figures()

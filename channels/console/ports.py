@@ -66,7 +66,16 @@ class PointInTime(Protocol):
     def as_of(self, events: Sequence[RecordedEvent]) -> Mapping[str, Any]: ...
 
 
-class HandoffMetrics(Protocol):
-    """The metrics projection over a set of events (the global log or a slice of it)."""
+class MetricsAccumulator(Protocol):
+    """One running fold of the metrics projection (over the whole log, or one day of it)."""
 
-    def compute(self, events: Sequence[RecordedEvent]) -> Mapping[str, Any]: ...
+    def add(self, events: Sequence[RecordedEvent]) -> None: ...
+
+    def summary(self) -> Mapping[str, Any]: ...
+
+
+class HandoffMetrics(Protocol):
+    """The metrics projection: hands out fresh folds, so that the dashboard can keep one for
+    the whole log and one per day, each updated with new events only."""
+
+    def accumulator(self) -> MetricsAccumulator: ...

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from channels.console.adapters import LedgerAudit, ProjectionsAsOf
+from channels.console.adapters import LedgerAudit, ProjectionsAsOf, ProjectionsMetrics
 from channels.console.dashboard import Dashboard
 from channels.console.operators import LoginThrottle, OperatorAccounts
 from channels.console.operators_sql import open_operator_store
@@ -36,7 +36,7 @@ def build_console(
     metrics: HandoffMetrics | None = None,
 ) -> Console:
     """Defaults: the ledger's own audit when `log` is the ledger store, and the projections
-    for point-in-time replay."""
+    for point-in-time replay and the handoff metrics."""
     settings = settings or ConsoleSettings()
     if auditor is None and isinstance(log, Ledger):
         auditor = LedgerAudit(log)
@@ -46,7 +46,7 @@ def build_console(
         settings=settings,
         auditor=auditor,
         point_in_time=point_in_time or ProjectionsAsOf(),
-        dashboard=Dashboard(log, metrics) if metrics is not None else None,
+        dashboard=Dashboard(log, metrics or ProjectionsMetrics()),
     )
 
 

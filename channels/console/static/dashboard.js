@@ -12,6 +12,7 @@
     if (value === null || value === undefined) return "—";
     if (unit === "%") return `${(value * 100).toFixed(1)} %`;
     if (unit === "ms") return `${Math.round(value)} ms`;
+    if (unit === "s") return `${value.toFixed(2)} s`;
     if (typeof value === "number" && !Number.isInteger(value)) return value.toFixed(2);
     return String(value);
   }
@@ -53,7 +54,7 @@
           splits: () => xs,
           values: (u, ticks) => ticks.map((t) => (bars ? chart.x[t] ?? "" : new Date(t * 1000).toISOString().slice(0, 10))),
         },
-        { label: chart.unit === "%" ? "%" : chart.unit || "", size: 60 },
+        { label: { "%": "%", s: "seconds" }[chart.unit] || chart.unit || "", size: 60 },
       ],
       series: [
         { label: chart.x_label },
