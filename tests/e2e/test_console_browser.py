@@ -14,6 +14,7 @@ from playwright.sync_api import Browser, Page, expect
 from channels.console.wiring import open_accounts
 from ledger import audit
 from ledger.store import open_ledger
+from projections.metrics import build_metrics
 from projections.transcript import build_transcript
 from tests.support import console_seed
 from tests.support.api_server import ApiServer
@@ -205,3 +206,35 @@ def test_verify_flags_the_first_tampered_event(
     expect(broken.locator(".flag-broken")).to_have_text("chain broken here")
     expect(page.locator("#details-position")).to_have_text("7")
     page.screenshot(path=artifact("console/verify-tampered.png"), full_page=True)
+
+
+def test_dashboard_renders_its_charts_with_the_projection_numbers(
+    page: Page, server: ApiServer, db_path: Path
+) -> None:
+    page.goto(f"{server.base_url}/console/dashboard")
+    expect(page.locator("body")).to_have_attribute("data-charts-ready", "5")
+    charts = page.locator("#charts figure.chart")
+    expect(charts).to_have_count(5)
+    for i in range(5):  # each chart drew on its canvas, with a size
+        box = charts.nth(i).locator("canvas").bounding_box()
+        assert box is not None
+        assert box["width"] > 200
+        assert box["height"] > 100
+    ledger = open_ledger(f"sqlite:///{db_path}")
+    events = ledger.read_all(limit=1000)
+    metrics = build_metrics(events)
+    expect(page.locator('#overall tr[data-figure="offered"] td')).to_have_text(
+        str(metrics.funnel.offered)
+    )
+    expect(page.locator('#overall tr[data-figure="completed"] td')).to_have_text(
+        str(metrics.funnel.completed)
+    )
+    rate = metrics.reverification_rate
+    assert rate is not None
+    expect(page.locator('#overall tr[data-figure="reverification_rate"] td')).to_have_text(
+        f"{rate * 100:.1f} %"
+    )
+    p95 = metrics.latency_seconds["accept_to_complete"].p95
+    assert p95 is not None
+    expect(page.locator('#overall tr[data-figure="latency_p95"] td')).to_have_text(f"{p95:.2f} s")
+    page.screenshot(path=artifact("console/dashboard.png"), full_page=True)

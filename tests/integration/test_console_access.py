@@ -179,18 +179,12 @@ def test_forged_session_cookies_get_401(server: ApiServer, cookie: str) -> None:
             assert c.request(method, path).status_code == 401, (method, path)
 
 
-# Endpoints whose inner module is not on main yet answer 503 (and say which); each leaves
-# this set when its module is wired in `channels.console.wiring`.
-NOT_WIRED = ("/api/metrics",)
-
-
 @pytest.mark.parametrize(("method", "path"), REQUESTS, ids=IDS)
 def test_operator_gets_in(operator: httpx.Client, method: str, path: str) -> None:
     if path == "/console/api/logout":
         return  # ends the shared session: covered by test_logout_ends_the_session
     response = operator.request(method, path)
-    expected = 503 if any(part in path for part in NOT_WIRED) else 200
-    assert response.status_code == expected, response.text
+    assert response.status_code == 200, response.text
     assert response.headers["cache-control"] == "no-store"
     assert response.headers["x-frame-options"] == "DENY"
 
