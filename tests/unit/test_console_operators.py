@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
@@ -12,9 +10,6 @@ from channels.console import passwords
 from channels.console.errors import (
     AuthenticationFailed,
     InvalidOperator,
-    OperatorExists,
-    OperatorNotFound,
-    OperatorStoreUnavailable,
     TooManyAttempts,
 )
 from channels.console.operators import (
@@ -22,11 +17,8 @@ from channels.console.operators import (
     MemoryOperatorStore,
     Operator,
     OperatorAccounts,
-    OperatorStore,
-    Session,
     token_digest,
 )
-from channels.console.operators_sql import SqliteOperatorStore, open_operator_store
 
 T0 = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
 PASSWORD = "correct horse battery"
@@ -38,83 +30,6 @@ class FakeClock:
 
     def __call__(self) -> datetime:
         return self.now
-
-
-@pytest.fixture(params=["memory", "sqlite"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[OperatorStore]:
-    s: OperatorStore = (
-        MemoryOperatorStore()
-        if request.param == "memory"
-        else SqliteOperatorStore(tmp_path / "o.db")
-    )
-    yield s
-    s.close()
-
-
-def test_store_adds_and_reads_operators(store: OperatorStore) -> None:
-    store.add_operator(Operator("bob", "h1", T0))
-    store.add_operator(Operator("alice", "h2", T0))
-    assert store.get_operator("bob") == Operator("bob", "h1", T0)
-    assert store.get_operator("carol") is None
-    assert [op.name for op in store.list_operators()] == ["alice", "bob"]
-    with pytest.raises(OperatorExists):
-        store.add_operator(Operator("bob", "other", T0))
-    assert store.get_operator("bob") == Operator("bob", "h1", T0)
-
-
-def test_store_changes_password_hash(store: OperatorStore) -> None:
-    store.add_operator(Operator("bob", "h1", T0))
-    store.set_password_hash("bob", "h2")
-    assert store.get_operator("bob") == Operator("bob", "h2", T0)
-    with pytest.raises(OperatorNotFound):
-        store.set_password_hash("nobody", "h")
-
-
-def test_store_sessions_expire_and_go_with_their_operator(store: OperatorStore) -> None:
-    store.add_operator(Operator("bob", "h", T0))
-    store.add_operator(Operator("amy", "h", T0))
-    old = Session("d1", "bob", T0, T0 + timedelta(minutes=1))
-    new = Session("d2", "bob", T0, T0 + timedelta(hours=1))
-    amy = Session("d3", "amy", T0, T0 + timedelta(hours=1))
-    for s in (old, new, amy):
-        store.add_session(s)
-    assert store.get_session("d1") == old
-    assert store.delete_expired_sessions(T0 + timedelta(minutes=5)) == 1
-    assert store.get_session("d1") is None
-    assert store.get_session("d2") == new
-    store.delete_session("d2")
-    assert store.get_session("d2") is None
-    store.delete_operator("amy")
-    assert store.get_session("d3") is None
-    assert store.get_operator("amy") is None
-    with pytest.raises(OperatorNotFound):
-        store.delete_operator("amy")
-
-
-def test_store_deletes_all_sessions_of_one_operator(store: OperatorStore) -> None:
-    store.add_operator(Operator("bob", "h", T0))
-    store.add_operator(Operator("amy", "h", T0))
-    store.add_session(Session("b1", "bob", T0, T0 + timedelta(hours=1)))
-    store.add_session(Session("b2", "bob", T0, T0 + timedelta(hours=1)))
-    store.add_session(Session("a1", "amy", T0, T0 + timedelta(hours=1)))
-    store.delete_sessions_of("bob")
-    assert store.get_session("b1") is None
-    assert store.get_session("b2") is None
-    assert store.get_session("a1") is not None
-
-
-def test_sqlite_store_survives_reopening(tmp_path: Path) -> None:
-    SqliteOperatorStore(tmp_path / "o.db").add_operator(Operator("bob", "h", T0))
-    assert SqliteOperatorStore(tmp_path / "o.db").get_operator("bob") == Operator("bob", "h", T0)
-
-
-def test_open_operator_store_by_url(tmp_path: Path) -> None:
-    assert isinstance(open_operator_store("memory://"), MemoryOperatorStore)
-    assert isinstance(open_operator_store(f"sqlite:///{tmp_path}/x.db"), SqliteOperatorStore)
-    with pytest.raises(OperatorStoreUnavailable):
-        open_operator_store("mysql://x")
-    with pytest.raises(OperatorStoreUnavailable):
-        open_operator_store(f"sqlite:///{tmp_path}/missing-dir/x.db")
 
 
 def test_password_hash_is_argon2id_and_verifies() -> None:

@@ -256,3 +256,29 @@ def test_flatten() -> None:
         "a.c.d": [1],
         "e": None,
     }
+
+
+def test_timeline_has_a_lane_per_leg_on_every_channel(ledger: Ledger) -> None:
+    s = console_seed.Script(ledger, "all-channels", console_seed.T0)
+    s("ConversationStarted", {"channel": "chat"}, after_s=0)
+    for channel in ("chat", "webrtc", "sms", "whatsapp", "pstn"):
+        s("LegOpened", {"channel": channel}, f"leg-{channel}")
+        s("MessagePosted", {"role": "visitor", "text": f"on {channel}"}, f"leg-{channel}")
+    s("MessagePosted", {"role": "agent", "text": "back on chat"}, "leg-chat")
+    t = build_timeline("all-channels", ledger.read("all-channels"), mask=False)
+    assert [lane["channel"] for lane in t["lanes"]] == [
+        "conversation",
+        "chat",
+        "webrtc",
+        "sms",
+        "whatsapp",
+        "pstn",
+    ]
+    assert [r["lane"] for r in t["events"] if r["type"] == "MessagePosted"] == [
+        "leg-chat",
+        "leg-webrtc",
+        "leg-sms",
+        "leg-whatsapp",
+        "leg-pstn",
+        "leg-chat",
+    ]
