@@ -20,7 +20,8 @@ import psycopg
 from eventsourcing.persistence import Notification, PersistenceError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from psycopg.conninfo import conninfo_to_dict
-from psycopg.sql import SQL, Identifier
+from psycopg.rows import tuple_row
+from psycopg.sql import SQL, Composed, Identifier
 
 from ledger.backends import Opened, redact
 from ledger.errors import StoreUnavailable
@@ -100,6 +101,10 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
             "SELECT notification_id, originator_id, originator_version, topic, state "
             "FROM {schema}.{table} WHERE originator_id = %s"
         ).format(schema=schema, table=table)
+        self._select_all = SQL(
+            "SELECT notification_id, originator_id, originator_version, topic, state "
+            "FROM {schema}.{table}"
+        ).format(schema=schema, table=table)
         self._lookup_ids = SQL(
             "SELECT event_id, conversation_id, position, digest, sequence "
             "FROM {schema}.{ids} WHERE event_id = ANY(%s)"
@@ -146,15 +151,50 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
         if limit is not None:
             statement += SQL(" LIMIT %s")
             params.append(limit)
-        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+        return self._notifications(statement, params)
+
+    def select_notifications(
+        self,
+        start: int | None,
+        limit: int,
+        stop: int | None = None,
+        topics: Sequence[str] = (),
+        *,
+        inclusive_of_start: bool = True,
+    ) -> Sequence[Notification]:
+        if stop is not None or topics:  # not used by the ledger: eventsourcing's version
+            result: Sequence[Notification] = super().select_notifications(
+                start, limit, stop, topics, inclusive_of_start=inclusive_of_start
+            )
+            return result
+        statement = self._select_all
+        params: list[Any] = []
+        if start is not None:
+            statement += SQL(
+                " WHERE notification_id >= %s"
+                if inclusive_of_start
+                else " WHERE notification_id > %s"
+            )
+            params.append(start)
+        statement += SQL(" ORDER BY notification_id LIMIT %s")
+        params.append(limit)
+        return self._notifications(statement, params)
+
+    def _notifications(self, statement: Composed, params: list[Any]) -> list[Notification]:
+        # Binary tuple rows: bytea arrives as raw bytes instead of hex text and no dict is
+        # built per row, which makes a 1,000-event replay several times cheaper.
+        with (
+            self.datastore.get_connection() as conn,
+            conn.cursor(row_factory=tuple_row, binary=True) as curs,
+        ):
             curs.execute(statement, params, prepare=True)
             return [
                 Notification(
-                    id=row["notification_id"],
-                    originator_id=row["originator_id"],
-                    originator_version=row["originator_version"],
-                    topic=row["topic"],
-                    state=bytes(row["state"]),
+                    id=row[0],
+                    originator_id=row[1],
+                    originator_version=row[2],
+                    topic=row[3],
+                    state=row[4],
                 )
                 for row in curs.fetchall()
             ]
