@@ -3,6 +3,7 @@ fixture parametrised over every backend (memory, SQLite file, PostgreSQL)."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -79,3 +80,25 @@ def race_worker(url: str, conversation_id: str, barrier: Any, results: Any, roun
         results.put(("conflicts", conflicts))
     finally:
         store.close()
+
+
+def crash_worker(url: str, journal: str, ready: Any) -> None:
+    """Appends forever, journaling each event id before ("try") and after ("ok") its append;
+    the parent SIGKILLs this process at an arbitrary moment."""
+    import os
+
+    store = open_ledger(url)
+    with open(journal, "a", encoding="utf-8") as log:
+        i = 0
+        while True:
+            event = message(f"crash {i}", event_id=uuid.UUID(int=i + 1))
+            log.write(f"try {event.event_id}\n")
+            log.flush()
+            os.fsync(log.fileno())
+            store.append("crash", event)
+            log.write(f"ok {event.event_id}\n")
+            log.flush()
+            os.fsync(log.fileno())
+            if i == 5:
+                ready.set()
+            i += 1
