@@ -29,6 +29,7 @@ from ledger.recorders import EVENT_IDS_TABLE, EventIdRecord
 from ledger.settings import LedgerSettings
 
 INSERT_FUNCTION = "threadline_insert_events"
+SCHEMA_LOCK = 0x7468_726C  # advisory lock key ("thrl") serialising schema creation
 
 
 class PostgresLedgerRecorder(PostgresApplicationRecorder):
@@ -109,6 +110,17 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
             "SELECT event_id, conversation_id, position, digest, sequence "
             "FROM {schema}.{ids} WHERE event_id = ANY(%s)"
         ).format(schema=schema, ids=ids)
+
+    def create_table(self) -> None:
+        """Several processes may open a fresh database at once; concurrent CREATE TYPE /
+        CREATE OR REPLACE FUNCTION fail ("tuple concurrently updated"), so creation is
+        serialised by a session advisory lock on a separate pooled connection."""
+        with self.datastore.get_connection() as conn:
+            conn.execute("SELECT pg_advisory_lock(%s)", (SCHEMA_LOCK,))
+            try:
+                super().create_table()
+            finally:
+                conn.execute("SELECT pg_advisory_unlock(%s)", (SCHEMA_LOCK,))
 
     def insert_events(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any

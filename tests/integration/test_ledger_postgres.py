@@ -104,3 +104,22 @@ def test_writers_are_serialised_so_ids_commit_in_issue_order(pg_url: str) -> Non
         log = store.read_all()
         assert [(e.conversation_id, e.position) for e in log][-2:] == [("c1", 5), ("c2", 1)]
         assert results[0] > log[-2].sequence > held_sequence
+
+
+def test_many_processes_may_open_a_fresh_database_at_once(fresh_postgres_url: str) -> None:
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(6)
+
+    def opener() -> None:
+        barrier.wait(timeout=30)
+        try:
+            open_ledger(fresh_postgres_url).close()
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=opener) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert errors == []
