@@ -126,11 +126,62 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))] if ordered else 0.0
 
 
+class InProcessServer:
+    """The memory:// backend lives in one process, so the server runs in a thread here (the
+    load still comes from another process). Measures the HTTP layer without storage cost."""
+
+    def __init__(self) -> None:
+        import threading
+
+        import uvicorn
+
+        from channels.bootstrap import Services
+        from channels.http.app import create_app
+        from channels.keys import MemoryKeyStore, new_key
+        from channels.settings import ChannelSettings
+        from channels.tokens import VisitorTokens
+        from tests.support.api_server import free_port
+
+        keys = MemoryKeyStore()
+        self.key, record = new_key("bench", "default")
+        keys.add(record)
+        services = Services(
+            settings=ChannelSettings(),
+            ledger=open_ledger("memory://"),
+            keys=keys,
+            tokens=VisitorTokens(os.urandom(32), 3600),
+        )
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        config = uvicorn.Config(
+            create_app(services), port=self.port, access_log=False, log_level="warning"
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        while not self.server.started:
+            time.sleep(0.02)
+
+    def client(self, token: str) -> Any:
+        import httpx
+
+        return httpx.Client(base_url=self.base_url, headers={"Authorization": f"Bearer {token}"})
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
 def run(
     url: str, seconds: float, connections: int, conversations: int, workdir: Path
 ) -> dict[str, Any]:
-    key = create_key(url, name="bench")
-    server = ApiServer(url, workdir / "server.log", access_log=False).start()
+    server: ApiServer | InProcessServer
+    if url == "memory://":
+        server = InProcessServer()
+        key = server.key
+    else:
+        key = create_key(url, name="bench")
+        server = ApiServer(url, workdir / "server.log", access_log=False).start()
     try:
         with server.client(key) as c:
             cids = [
@@ -167,7 +218,7 @@ def run(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--backend", choices=["sqlite", "postgres"], default="sqlite")
+    parser.add_argument("--backend", choices=["sqlite", "postgres", "memory"], default="sqlite")
     parser.add_argument("--url", help="database URL (default: a fresh SQLite file / cluster)")
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--connections", type=int, default=32)
@@ -175,7 +226,9 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
-        if args.url:
+        if args.backend == "memory":
+            result = run("memory://", args.seconds, args.connections, args.conversations, workdir)
+        elif args.url:
             result = run(args.url, args.seconds, args.connections, args.conversations, workdir)
         elif args.backend == "sqlite":
             url = f"sqlite:///{workdir / 'bench.db'}"
