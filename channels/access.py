@@ -13,8 +13,8 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 from channels.errors import Forbidden, NotFound, Unauthenticated
-from channels.ports import EventStore
 from ledger.events import ConversationStarted
+from ledger.store import Ledger
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +46,7 @@ class TenantDirectory:
     """Maps a conversation to its tenant (from its ConversationStarted event). A conversation
     never changes tenant, so found answers are cached; unknown ones are not."""
 
-    def __init__(self, ledger: EventStore, max_entries: int = 100_000) -> None:
+    def __init__(self, ledger: Ledger, max_entries: int = 100_000) -> None:
         self._ledger = ledger
         self._max = max_entries
         self._cache: OrderedDict[str, str] = OrderedDict()

@@ -12,11 +12,12 @@ from dataclasses import dataclass, field
 
 from channels.keys import KeyStore, KeyVerifier, open_key_store
 from channels.live import ChangeFeed, LedgerFeed, LiveHub
-from channels.ports import ChatTurns, EventStore, Handoffs, ReadModels
+from channels.ports import ChatTurns, Handoffs, ReadModels
 from channels.ratelimit import RateLimiter
 from channels.settings import ChannelSettings
 from channels.tokens import VisitorTokens
 from handoff.signing import resolve_secret
+from ledger.store import Ledger
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +40,7 @@ class Limiters:
 @dataclass
 class Services:
     settings: ChannelSettings
-    ledger: EventStore
+    ledger: Ledger
     keys: KeyStore
     tokens: VisitorTokens
     read_models: ReadModels | None = None
@@ -91,9 +92,18 @@ def bootstrap(settings: ChannelSettings | None = None) -> Services:
 
 def _wire_optional(services: Services) -> None:
     """Projections, the chat agent and the handoff service, adapted to the API's ports."""
-    from channels.adapters import HandoffAdapter, LedgerReadModels
+    from channels.adapters import HandoffAdapter, LedgerReadModels, open_metrics_view
     from handoff.service import HandoffService
+    from projections.runner import BackgroundRunner, Runner
 
-    services.read_models = LedgerReadModels(services.ledger)
+    view = open_metrics_view(services.settings.database_url)
+    services.on_close.append(view.close)
+    runner = Runner(services.ledger, view)
+    # Caught up on a daemon thread, woken by every append this process makes (and polling
+    # for appends made by other processes).
+    background = BackgroundRunner(runner, services.ledger.subscribe)
+    background.start()
+    services.on_close.append(background.stop)
+    services.read_models = LedgerReadModels(services.ledger, view, runner)
     # The ledger object is the real store; the port only names the part the API uses.
-    services.handoffs = HandoffAdapter(HandoffService(services.ledger))  # type: ignore[arg-type]
+    services.handoffs = HandoffAdapter(HandoffService(services.ledger))

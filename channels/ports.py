@@ -7,47 +7,10 @@ can use fakes.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 from uuid import UUID
-
-from ledger.envelope import AppendResult, NewEvent, RecordedEvent
-
-
-class EventStore(Protocol):
-    """The subset of `ledger.store.Ledger` the API uses."""
-
-    def append(
-        self, conversation_id: str, event: NewEvent, expected_version: int | None = None
-    ) -> AppendResult: ...
-
-    def append_batch(
-        self,
-        conversation_id: str,
-        events: Sequence[NewEvent],
-        expected_version: int | None = None,
-    ) -> list[AppendResult]: ...
-
-    def read(
-        self,
-        conversation_id: str,
-        after: int = 0,
-        upto: int | None = None,
-        limit: int | None = None,
-    ) -> list[RecordedEvent]: ...
-
-    def version(self, conversation_id: str) -> int: ...
-
-    def max_sequence(self) -> int: ...
-
-    def read_all(self, after: int = 0, limit: int = 500) -> list[RecordedEvent]: ...
-
-    def subscribe(
-        self, listener: Callable[[Sequence[RecordedEvent]], None]
-    ) -> Callable[[], None]: ...
-
-    def close(self) -> None: ...
 
 
 class ReadModels(Protocol):
@@ -60,6 +23,10 @@ class ReadModels(Protocol):
     def identity(self, conversation_id: str, upto: int | None = None) -> Mapping[str, Any]: ...
 
     def handoff_metrics(self) -> Mapping[str, Any]: ...
+
+    def metrics_text(self) -> str:
+        """Prometheus text lines for the handoff metrics ("" if none)."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -82,15 +82,3 @@ def _gauges(gauges: Mapping[str, float]) -> Iterable[str]:
     for name in sorted(gauges):
         yield f"# TYPE {name} gauge"
         yield f"{name} {gauges[name]}"
-
-
-def flatten_numbers(prefix: str, doc: Mapping[str, object]) -> dict[str, float]:
-    """Numeric leaves of a JSON document as gauge names (`prefix_key_subkey`)."""
-    out: dict[str, float] = {}
-    for key, value in doc.items():
-        name = f"{prefix}_{''.join(c if c.isalnum() else '_' for c in str(key))}"
-        if isinstance(value, int | float):  # bool is an int: true -> 1.0
-            out[name] = float(value)
-        elif isinstance(value, Mapping):
-            out.update(flatten_numbers(name, value))
-    return out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -9,13 +10,14 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from starlette.concurrency import run_in_threadpool
 
 from channels.access import require_key
-from channels.errors import ChannelError, ServiceUnavailable
+from channels.errors import ServiceUnavailable
 from channels.http.deps import RequiredPrincipal, ServicesDep
 from channels.http.errors import error_response, responses
-from channels.http.metrics import HttpMetrics, flatten_numbers
+from channels.http.metrics import HttpMetrics
 from channels.http.schemas import Health
 from ledger.errors import LedgerError
 
+log = logging.getLogger(__name__)
 router = APIRouter(tags=["operations"])
 
 
@@ -38,16 +40,13 @@ async def prometheus(request: Request, services: ServicesDep) -> PlainTextRespon
     """Prometheus text format: request counts and latency, live streams, handoff funnel."""
     metrics: HttpMetrics = request.app.state.http_metrics
     gauges: dict[str, float] = {"threadline_live_streams": float(services.hub.watcher_count())}
+    text = metrics.render(gauges)
     if services.read_models is not None:
-        models = services.read_models
         try:
-            doc = await run_in_threadpool(models.handoff_metrics)
-            gauges.update(flatten_numbers("threadline_handoff", doc))
-        except (LedgerError, ChannelError):  # scraping must not fail on a missing projection
-            pass
-    return PlainTextResponse(
-        metrics.render(gauges), media_type="text/plain; version=0.0.4; charset=utf-8"
-    )
+            text += await run_in_threadpool(services.read_models.metrics_text)
+        except LedgerError:  # a scrape reports what it can
+            log.exception("handoff metrics unavailable for /metrics")
+    return PlainTextResponse(text, media_type="text/plain; version=0.0.4; charset=utf-8")
 
 
 @router.get(

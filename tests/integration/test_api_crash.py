@@ -103,8 +103,9 @@ def run_crash(database_url: str, log: Path) -> None:
         ledger.close()
 
 
-# PostgreSQL joins this list when the shared cluster fixture (tests/support/postgres.py) lands.
-@pytest.mark.parametrize("backend", ["sqlite"])
+@pytest.mark.parametrize(
+    "backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
 def test_sigkill_during_appends_loses_no_acknowledged_event(
     backend: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -13,14 +14,18 @@ import pytest
 
 from tests.support.api_server import ApiServer, create_key
 
-BACKENDS = [pytest.param("sqlite", id="sqlite")]
+BACKENDS = [
+    pytest.param("sqlite", id="sqlite"),
+    pytest.param("postgres", id="postgres", marks=pytest.mark.postgres),
+]
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
 def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path_factory.mktemp('api') / 'threadline.db'}"
-    url: str = request.getfixturevalue("postgres_url")
+    cluster = request.getfixturevalue("postgres_cluster")
+    url: str = cluster.create_database(f"api_{uuid.uuid4().hex[:12]}")
     return url
 
 
@@ -409,3 +414,28 @@ def test_projections_are_served_and_point_in_time(server: ApiServer, key: str) -
     assert "about my January claim" in texts
     assert "sure, one moment" in texts
     assert "sure, one moment" not in json.dumps(earlier.json())
+
+
+def test_handoff_metrics_follow_the_log(server: ApiServer, key: str) -> None:
+    conv = start(server)
+    cid = conv["conversation_id"]
+    with server.client(key) as c:
+        before = c.get("/v1/metrics/handoff")
+        assert before.status_code == 200, before.text
+        offer = {
+            "event_id": str(uuid.uuid4()),
+            "type": "HandoffOffered",
+            "data": {"handoff_id": "h-metrics", "channel": "webrtc"},
+        }
+        assert c.post(f"/v1/conversations/{cid}/events", json=offer).status_code == 201
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            after = c.get("/v1/metrics/handoff").json()
+            if after != before.json():
+                break
+            time.sleep(0.1)
+        assert after != before.json()
+        text = c.get("/metrics").text
+    assert "threadline_projection_lag" in text
+    with server.client(conv["visitor_token"]) as c:
+        assert c.get("/v1/metrics/handoff").status_code == 403
