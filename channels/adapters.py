@@ -12,10 +12,8 @@ from ledger.envelope import RecordedEvent
 from ledger.store import Ledger
 from projections.context import build_context
 from projections.identity import build_identity
-from projections.prometheus import render
-from projections.runner import Runner
+from projections.service import MetricsService
 from projections.transcript import build_transcript
-from projections.views import MemoryMetricsView, MetricsView
 
 
 class LedgerReadModels:
@@ -23,12 +21,9 @@ class LedgerReadModels:
     costs the same whatever the size of the store); cross-conversation metrics from the
     tracked read model that `metrics` (a runner) keeps up to date."""
 
-    def __init__(
-        self, ledger: Ledger, metrics: MetricsView | None = None, runner: Runner | None = None
-    ) -> None:
+    def __init__(self, ledger: Ledger, metrics: MetricsService | None = None) -> None:
         self._ledger = ledger
         self._metrics = metrics
-        self._runner = runner
 
     def _events(self, conversation_id: str, upto: int | None) -> list[RecordedEvent]:
         events = self._ledger.read(conversation_id, upto=upto)
@@ -48,26 +43,12 @@ class LedgerReadModels:
     def handoff_metrics(self) -> Mapping[str, Any]:
         if self._metrics is None:
             raise ServiceUnavailable("the handoff metrics read model is not configured")
-        return self._metrics.metrics().model_dump(mode="json")
+        return self._metrics.handoff_metrics()
 
     def metrics_text(self) -> str:
         if self._metrics is None:
             return ""
-        lag = self._runner.lag() if self._runner is not None else None
-        return render(self._metrics.metrics(), lag=lag)
-
-
-def open_metrics_view(database_url: str) -> MetricsView:
-    """The tracked handoff-metrics read model, in the deployment's database."""
-    if database_url.startswith("memory://") or database_url == "sqlite:///:memory:":
-        return MemoryMetricsView()
-    if database_url.startswith("sqlite:///"):
-        from projections.view_sqlite import open_sqlite_view
-
-        return open_sqlite_view(database_url.removeprefix("sqlite:///"))
-    from projections.view_postgres import open_postgres_view
-
-    return open_postgres_view(database_url)
+        return self._metrics.prometheus_text()
 
 
 class HandoffAdapter:

@@ -92,18 +92,15 @@ def bootstrap(settings: ChannelSettings | None = None) -> Services:
 
 def _wire_optional(services: Services) -> None:
     """Projections, the chat agent and the handoff service, adapted to the API's ports."""
-    from channels.adapters import HandoffAdapter, LedgerReadModels, open_metrics_view
+    from channels.adapters import HandoffAdapter, LedgerReadModels
     from handoff.service import HandoffService
-    from projections.runner import BackgroundRunner, Runner
+    from projections.service import MetricsService, open_metrics_view
 
-    view = open_metrics_view(services.settings.database_url)
-    services.on_close.append(view.close)
-    runner = Runner(services.ledger, view)
     # Caught up on a daemon thread, woken by every append this process makes (and polling
     # for appends made by other processes).
-    background = BackgroundRunner(runner, services.ledger.subscribe)
-    background.start()
-    services.on_close.append(background.stop)
-    services.read_models = LedgerReadModels(services.ledger, view, runner)
+    metrics = MetricsService(services.ledger, open_metrics_view())
+    metrics.start()
+    services.on_close.append(metrics.close)
+    services.read_models = LedgerReadModels(services.ledger, metrics)
     # The ledger object is the real store; the port only names the part the API uses.
     services.handoffs = HandoffAdapter(HandoffService(services.ledger))
