@@ -102,5 +102,14 @@ def _wire_optional(services: Services) -> None:
     metrics.start()
     services.on_close.append(metrics.close)
     services.read_models = LedgerReadModels(services.ledger, metrics)
-    # The ledger object is the real store; the port only names the part the API uses.
     services.handoffs = HandoffAdapter(HandoffService(services.ledger))
+
+    # The chat agent (offline deterministic unless THREADLINE_AGENT=openai) with its tools
+    # on real tables in the same database (`threadline seed` fills the demo data).
+    from channels.tools import open_tool_backend
+    from handoff.agent.chat import ChatAgent
+    from handoff.agent.factory import build_agent
+
+    tools = open_tool_backend(services.settings.database_url)
+    services.on_close.append(tools.close)
+    services.chat = ChatAgent(services.ledger, build_agent(tools))

@@ -8,7 +8,6 @@ can use fakes.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any, Protocol
 from uuid import UUID
 
@@ -29,14 +28,21 @@ class ReadModels(Protocol):
         ...
 
 
-@dataclass(frozen=True, slots=True)
-class TurnResult:
-    """What one visitor chat turn produced. `position` is the visitor message's position."""
+class TurnResult(Protocol):
+    """What one visitor chat turn produced. `position` is the visitor message's position;
+    `duplicate`: the message id was seen before (the recorded reply is returned)."""
 
-    position: int
-    reply: str | None
-    duplicate: bool = False
-    handoff_offered: str | None = None
+    @property
+    def position(self) -> int: ...
+
+    @property
+    def reply(self) -> str | None: ...
+
+    @property
+    def duplicate(self) -> bool: ...
+
+    @property
+    def handoff_offered(self) -> str | None: ...
 
 
 class ChatTurns(Protocol):

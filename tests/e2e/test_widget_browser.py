@@ -1,0 +1,108 @@
+"""The widget in real headless Chromium: type into /embed, see the agent's reply arrive in the
+thread, and keep a screenshot under test-artifacts/."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.api_server import ROOT, ApiServer
+
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = ROOT / "test-artifacts"
+FLAGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[ApiServer]:
+    with ApiServer(f"sqlite:///{tmp_path / 'widget.db'}", tmp_path / "server.log") as srv:
+        yield srv
+
+
+@pytest.fixture
+def page(tmp_path: Path) -> Iterator[object]:
+    if shutil.which(CHROMIUM) is None:
+        pytest.fail(f"{CHROMIUM} is missing: run scripts/sysdeps.sh (make sysdeps)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch_persistent_context(
+            str(tmp_path / "profile"),
+            executable_path=CHROMIUM,
+            headless=True,
+            args=FLAGS,
+            viewport={"width": 900, "height": 700},
+        )
+        try:
+            yield browser.new_page()
+        finally:
+            browser.close()
+
+
+def test_visitor_chats_in_the_embedded_widget(server: ApiServer, page: object) -> None:
+    from playwright.sync_api import Page, expect
+
+    assert isinstance(page, Page)
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(f"{server.base_url}/embed")
+    box = page.get_by_label("Your message")
+    expect(box).to_be_visible()
+
+    box.fill("Hello there")
+    box.press("Enter")
+    thread = page.get_by_role("log", name="Conversation")
+    expect(thread.locator(".tl-visitor")).to_contain_text("Hello there", timeout=15_000)
+    expect(thread.locator(".tl-agent").first).to_be_visible(timeout=15_000)
+    reply = thread.locator(".tl-agent").first.inner_text()
+    assert reply.strip()
+    expect(page.get_by_role("status")).to_have_text("Connected", timeout=15_000)
+
+    # A second turn arrives on the same live stream, in order.
+    box.fill("I want to check my claim")
+    page.get_by_role("button", name="Send").click()
+    expect(thread.locator(".tl-visitor")).to_have_count(2, timeout=15_000)
+    expect(thread.locator(".tl-agent")).to_have_count(2, timeout=15_000)
+    positions = [
+        int(p)
+        for p in thread.locator("li").evaluate_all("items => items.map(i => i.dataset.position)")
+    ]
+    assert positions == sorted(positions)
+
+    # An explicit request for a person makes the agent offer voice: the button appears, and
+    # clicking it accepts the offer on the same conversation.
+    voice = page.get_by_role("button", name="Switch to voice")
+    expect(voice).to_be_hidden()
+    box.fill("This is too complicated, can I talk to someone please?")
+    box.press("Enter")
+    expect(voice).to_be_visible(timeout=15_000)
+    # What a voice module would receive (it listens on the same hook).
+    page.evaluate("window.Threadline.on('handoff-accepted', d => { window.tlTicket = d.result; })")
+    voice.click()
+    expect(page.get_by_role("button", name="Connecting voice…")).to_be_visible(timeout=15_000)
+    page.wait_for_function("() => window.tlTicket !== undefined", timeout=15_000)
+    ticket = page.evaluate("window.tlTicket")
+    assert isinstance(ticket, dict)
+    assert ticket["handoff_token"].startswith("tl1.")
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    shot = ARTIFACTS / "widget-chat.png"
+    page.screenshot(path=str(shot), full_page=True)
+    assert shot.stat().st_size > 10_000
+    assert errors == []
+    assert re.search(r"\S", reply)

@@ -1,0 +1,117 @@
+"""Property-based fuzzing of every operation in the published OpenAPI schema (schemathesis)
+against a real server: no 5xx at all, error bodies are JSON, and no 4xx appends anything."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+
+from channels.bootstrap import Services
+from channels.http.app import create_app
+from channels.keys import MemoryKeyStore
+from channels.settings import ChannelSettings
+from channels.tokens import VisitorTokens
+from ledger.store import open_ledger
+from tests.support.api_server import ApiServer, create_key
+
+MAX_EXAMPLES = 30  # per operation; keeps the whole run well under a minute
+
+
+@pytest.fixture(scope="module")
+def fuzz_target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    tmp = tmp_path_factory.mktemp("fuzz")
+    url = f"sqlite:///{tmp / 'fuzz.db'}"
+    key = create_key(url, name="fuzz")
+    # Generous visitor limits: this test is about input handling, not rate limiting.
+    with ApiServer(
+        url, tmp / "server.log", access_log=False, THREADLINE_VISITOR_BURST="100000"
+    ) as server:
+        with server.client(key) as c:
+            conv = c.post("/v1/conversations", json={}).json()
+        yield {"server": server, "url": url, "key": key, "conversation": conv}
+
+
+def operations() -> list[str]:
+    """Operation labels are listed from the app itself, so a new route is fuzzed too."""
+    services = Services(
+        settings=ChannelSettings(),
+        ledger=open_ledger("memory://"),
+        keys=MemoryKeyStore(),
+        tokens=VisitorTokens(b"x" * 32, 60),
+    )
+    spec = create_app(services).openapi()
+    services.close()
+    return [f"{method.upper()} {path}" for path, item in spec["paths"].items() for method in item]
+
+
+def call_stream(case: Any, base_url: str) -> tuple[int, str, str]:
+    """An accepted stream never ends by itself: read the status line, then hang up."""
+    kwargs = case.as_transport_kwargs(base_url=base_url)
+    with httpx.Client(timeout=5) as client, client.stream(**kwargs) as response:
+        if response.status_code == 200:
+            return 200, response.headers.get("content-type", ""), ""
+        response.read()
+        return response.status_code, response.headers.get("content-type", ""), response.text
+
+
+@pytest.mark.parametrize("label", operations())
+def test_fuzz_operation(fuzz_target: dict[str, Any], label: str, tmp_path: Path) -> None:
+    server: ApiServer = fuzz_target["server"]
+    schema = schemathesis.openapi.from_url(f"{server.base_url}/openapi.json")
+    operation = next(op.ok() for op in schema.get_all_operations() if op.ok().label == label)
+    conversation = fuzz_target["conversation"]
+    credentials = {
+        "key": f"Bearer {fuzz_target['key']}",
+        "visitor": f"Bearer {conversation['visitor_token']}",
+        "other": "Bearer tlk_0000000000000000_" + "A" * 43,
+    }
+    ledger = open_ledger(fuzz_target["url"])
+    failures: list[str] = []
+
+    @settings(
+        max_examples=MAX_EXAMPLES,
+        deadline=None,
+        database=None,
+        derandomize=True,
+        phases=[Phase.explicit, Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(
+        case=operation.as_strategy(),
+        who=st.sampled_from(["key", "visitor", "generated", "other"]),
+        real_conversation=st.booleans(),
+    )
+    def check(case: Any, who: str, real_conversation: bool) -> None:
+        if who != "generated":
+            case.headers = {**(case.headers or {}), "Authorization": credentials[who]}
+        if real_conversation and case.path_parameters and "conversation_id" in case.path_parameters:
+            case.path_parameters["conversation_id"] = conversation["conversation_id"]
+        before = ledger.max_sequence()
+        if label.endswith("/stream"):
+            status, content_type, text = call_stream(case, server.base_url)
+        else:
+            response = case.call(base_url=server.base_url, timeout=5)
+            status, text = response.status_code, response.text
+            content_type = response.headers.get("content-type", [""])[0]
+        after = ledger.max_sequence()
+        where = f"{case.method} {case.formatted_path} as {who} -> {status}"
+        if status >= 500:
+            failures.append(f"{where}: {text[:200]}")
+        if 400 <= status < 500:
+            if after != before:
+                failures.append(f"{where}: appended {after - before} events")
+            if not content_type.startswith("application/json"):
+                failures.append(f"{where}: error body is not JSON")
+
+    try:
+        check()
+    finally:
+        ledger.close()
+    assert failures == []
