@@ -37,6 +37,8 @@ unit: $(STAMP)
 bench: $(STAMP) sysdeps
 	$(BIN)/python -m benchmarks.ledger
 	$(BIN)/python -m benchmarks.handoff
+	$(BIN)/python -m benchmarks.http --backend sqlite
+	$(BIN)/python -m benchmarks.http --backend postgres
 
 clean:
 	rm -rf $(VENV) build *.egg-info threadline.db

@@ -121,6 +121,19 @@ def load(port: int, key: str, cids: list[str], seconds: float, connections: int,
     out.put((latencies, errors, elapsed))
 
 
+def server_cpu_s(server: Any) -> float:
+    """User+system CPU seconds of the server process (this process for the in-process one)."""
+    if isinstance(server, InProcessServer):
+        import resource
+
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return usage.ru_utime + usage.ru_stime
+    assert server.process is not None
+    fields = Path(f"/proc/{server.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / ticks
+
+
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))] if ordered else 0.0
@@ -195,14 +208,19 @@ def run(
             proc = ctx.Process(
                 target=load, args=(server.port, key, cids, duration, connections, queue)
             )
+            cpu_before = server_cpu_s(server)
             proc.start()
             latencies, errors, elapsed = queue.get(timeout=duration + 60)
             proc.join()
+            cpu_used = server_cpu_s(server) - cpu_before
     finally:
         server.stop()
     raw = baseline(url, min(seconds, 3.0))
     rate = len(latencies) / elapsed
     return {
+        # CPU the server spent per append: unlike appends/s, barely moved by other load on
+        # a shared machine.
+        "server_cpu_ms_per_append": round(cpu_used / max(1, len(latencies)) * 1000, 3),
         "appends": len(latencies),
         "appends_per_s": round(rate),
         "p50_ms": round(percentile(latencies, 50) * 1000, 2),

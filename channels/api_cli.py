@@ -39,10 +39,14 @@ def serve(
         _fail(f"cannot start: {type(exc).__name__}: {exc}")
         return
     app = create_app(services)
+    bind_host, bind_port = host or settings.host, settings.port if port is None else port
+    logging.getLogger("threadline").info(
+        "widget demo page: http://%s:%s/embed", bind_host, bind_port
+    )
     uvicorn.run(
         app,
-        host=host or settings.host,
-        port=settings.port if port is None else port,
+        host=bind_host,
+        port=bind_port,
         access_log=access_log,
         log_level="info",
         # Open SSE streams would otherwise hold a shutdown forever.

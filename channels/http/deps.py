@@ -18,12 +18,12 @@ bearer = HTTPBearer(
 )
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
     services: Services = request.app.state.services
     return services
 
 
-def get_directory(request: Request) -> TenantDirectory:
+async def get_directory(request: Request) -> TenantDirectory:
     directory: TenantDirectory = request.app.state.directory
     return directory
 
