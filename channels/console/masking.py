@@ -36,6 +36,8 @@ _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
 # A phone number: optional +, then 7+ digits possibly separated by spaces, dots, dashes, parens.
 _PHONE = re.compile(r"(?<![\w])\+?\(?\d[\d\s().-]{5,}\d(?![\w])")
 _DIGITS = re.compile(r"\d{6,}")
+# Dates and times look like phone numbers to the pattern above; they are kept.
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}([ T]\d{2}[:.]?\d{2}.*)?|\d{1,2}[./-]\d{1,2}[./-]\d{2,4}")
 MASK = "•"
 
 
@@ -50,10 +52,28 @@ def _digit_count(text: str) -> int:
     return sum(ch.isdigit() for ch in text)
 
 
+def _phone(match: re.Match[str]) -> str:
+    found = match.group()
+    if _digit_count(found) < 7 or _DATE.fullmatch(found.strip()):
+        return found
+    return "[phone]"
+
+
 def mask_text(text: str) -> str:
     text = _EMAIL.sub("[email]", text)
-    text = _PHONE.sub(lambda m: "[phone]" if _digit_count(m.group()) >= 7 else m.group(), text)
-    return _DIGITS.sub("[number]", text)
+    text = _PHONE.sub(_phone, text)
+    # Long digit runs (card, account, member numbers), but not the digits of a kept date.
+    return _DIGITS.sub("[number]", text) if not _DATE.search(text) else _mask_runs(text)
+
+
+def _mask_runs(text: str) -> str:
+    kept = [m.span() for m in _DATE.finditer(text)]
+
+    def run(match: re.Match[str]) -> str:
+        inside = any(a <= match.start() and match.end() <= b for a, b in kept)
+        return match.group() if inside else "[number]"
+
+    return _DIGITS.sub(run, text)
 
 
 def mask_value(value: Any, key: str | None = None) -> Any:

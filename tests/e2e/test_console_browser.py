@@ -5,6 +5,8 @@ flagging a tampered event, point-in-time replay, PII masking and the audit expor
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +19,7 @@ from ledger.store import open_ledger
 from projections.metrics import build_metrics
 from projections.transcript import build_transcript
 from tests.support import console_seed
-from tests.support.api_server import ApiServer
+from tests.support.api_server import ROOT, ApiServer, server_env
 from tests.support.browser import artifact, chromium
 
 pytestmark = pytest.mark.browser
@@ -238,3 +240,63 @@ def test_dashboard_renders_its_charts_with_the_projection_numbers(
     assert p95 is not None
     expect(page.locator('#overall tr[data-figure="latency_p95"] td')).to_have_text(f"{p95:.2f} s")
     page.screenshot(path=artifact("console/dashboard.png"), full_page=True)
+
+
+def test_the_products_own_chat_voice_chat_demo_in_the_console(
+    browser: Browser, tmp_path: Path
+) -> None:
+    """Not seeded by hand: `threadline seed` + `threadline demo` run the real chat agent,
+    handoff service and (scripted) voice leg; the console shows what they recorded."""
+    url = f"sqlite:///{tmp_path / 'demo.db'}"
+    env = server_env(url)
+    for command in (["seed"], ["demo"]):
+        done = subprocess.run(
+            [sys.executable, "-m", "channels.cli", *command],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+    open_accounts(url).create("ops", PASSWORD)
+    ledger = open_ledger(url)
+    [cid] = {e.conversation_id for e in ledger.read_all(limit=1000)}
+    events = ledger.read(cid)
+    ledger.close()
+    legs = [e for e in events if e.type == "LegOpened"]
+    assert [e.data.model_dump()["channel"] for e in legs] == ["chat", "webrtc"]
+    with ApiServer(url, tmp_path / "server.log") as server:
+        context = browser.new_context(viewport={"width": 1500, "height": 1000})
+        page = context.new_page()
+        page.goto(f"{server.base_url}/console/conversations/{cid}")
+        page.fill("#name", "ops")
+        page.fill("#password", PASSWORD)
+        page.click("button[type=submit]")
+        expect(page.locator("#timeline tbody tr")).to_have_count(len(events))
+        channels = page.locator("#timeline thead th.lane")
+        assert [channels.nth(i).get_attribute("data-channel") for i in range(channels.count())] == [
+            "conversation",
+            "chat",
+            "webrtc",
+        ]
+        steps = page.locator("#timeline tr.handoff-marker")
+        assert [steps.nth(i).get_attribute("data-type") for i in range(steps.count())] == [
+            "HandoffOffered",
+            "HandoffAccepted",
+            "HandoffCompleted",
+        ]
+        chat_leg, voice_leg = (e.leg_id for e in legs)
+        last_voice = max(e.position for e in events if e.leg_id == voice_leg)
+        after = [e for e in events if e.position > last_voice and e.type == "MessagePosted"]
+        assert after  # the conversation went back to chat
+        expect(page.locator(f'tr[data-position="{after[0].position}"]')).to_have_attribute(
+            "data-lane", str(chat_leg)
+        )
+        page.click("#verify")
+        expect(page.locator("#verify-result")).to_have_text(
+            f"Chain intact: {len(events)} events verify."
+        )
+        page.screenshot(path=artifact("console/demo-chat-voice-chat.png"), full_page=True)
+        context.close()

@@ -4,6 +4,7 @@ with forged or ended sessions, and with an operator session."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -16,6 +17,9 @@ from fastapi.routing import APIRoute
 
 from channels.console import routes
 from ledger.store import open_ledger
+from projections.context import build_context
+from projections.identity import build_identity
+from projections.transcript import build_transcript
 from tests.support import console_seed
 from tests.support.api_server import ROOT, ApiServer, create_key, server_env
 
@@ -259,3 +263,60 @@ def test_operator_store_keeps_no_password(database_url: str) -> None:
     raw = Path(database_url.removeprefix("sqlite:///")).read_bytes()
     assert PASSWORD.encode() not in raw
     assert b"$argon2id$" in raw
+
+
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [
+        ("/console/api/conversations/nope/timeline", 404),
+        ("/console/api/conversations/nope/verify", 404),
+        ("/console/api/conversations/nope/as-of?position=1", 404),
+        ("/console/api/conversations/nope/audit.jsonl", 404),
+        (f"/console/api/conversations/{CID}/as-of?position=0", 422),
+        (f"/console/api/conversations/{CID}/as-of?position=x", 422),
+        (f"/console/api/conversations/{CID}/as-of", 422),
+        ("/console/api/conversations?status=maybe", 422),
+        ("/console/api/conversations?limit=100000", 422),
+        ("/console/api/conversations?date_from=yesterday", 422),
+        ("/console/api/conversations/" + "x" * 300 + "/timeline", 422),
+        ("/console/static/../routes.py", 404),
+        ("/console/static/%2e%2e/routes.py", 404),
+        ("/console/static/login.html", 404),
+    ],
+)
+def test_bad_requests_are_clear_json_errors(
+    operator: httpx.Client, database_url: str, path: str, status: int
+) -> None:
+    ledger = open_ledger(database_url)
+    before = ledger.max_sequence()
+    response = operator.get(path)
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert isinstance(body["detail"], str | list)
+    assert ledger.max_sequence() == before  # the console never appends
+    ledger.close()
+
+
+@pytest.mark.parametrize("position", [4, 12, 22])
+def test_as_of_is_the_projections_at_that_position(
+    operator: httpx.Client, database_url: str, position: int
+) -> None:
+    """The same folds as `threadline replay --as ... --upto N`, compared whole."""
+    body = operator.get(
+        f"/console/api/conversations/{CID}/as-of", params={"position": position, "mask": "false"}
+    ).json()
+    ledger = open_ledger(database_url)
+    events = ledger.read(CID, upto=position)
+    ledger.close()
+    assert body["position"] == position
+    expected = {
+        "transcript": build_transcript(events).model_dump(mode="json"),
+        "identity": build_identity(events).model_dump(mode="json"),
+        "context": build_context(events).model_dump(mode="json"),
+    }
+    assert body["projections"] == json.loads(json.dumps(expected))
+    assert body["projections"]["identity"]["level"] == (0 if position < 5 else 2)
+    masked = operator.get(
+        f"/console/api/conversations/{CID}/as-of", params={"position": position}
+    ).text
+    assert "alice@example.com" not in masked

@@ -41,9 +41,26 @@ def test_mask_text_hides_contact_details(text: str, hidden: str) -> None:
     assert hidden not in masking.mask_text(text)
 
 
-def test_mask_text_keeps_ordinary_words_and_short_numbers() -> None:
-    text = "Claim CLM-4821 from January, 3 items"
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Claim CLM-4821 from January, 3 items",
+        "booked for 2026-11-30 at 09:00",
+        "starts_at 2026-11-30T09:00:00+00:00",
+        "paid on 30/11/2026",
+    ],
+)
+def test_mask_text_keeps_ordinary_words_dates_and_short_numbers(text: str) -> None:
     assert masking.mask_text(text) == text
+
+
+def test_mask_text_masks_numbers_next_to_dates() -> None:
+    masked = masking.mask_text(
+        "on 2026-11-30 member 12345678 card 4111111111111111 +44 20 7946 0958"
+    )
+    assert masked.startswith("on 2026-11-30 member [")
+    for secret in ("12345678", "4111111111111111", "7946", "0958"):
+        assert secret not in masked
 
 
 def test_mask_data_masks_pii_keys_whole_and_tool_names_not() -> None:
