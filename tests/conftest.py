@@ -3,4 +3,5 @@ server) and are registered here; add yours to the list."""
 
 pytest_plugins = [
     "tests.support.postgres",
+    "tests.support.tansu",
 ]

@@ -16,6 +16,7 @@ from __future__ import annotations
 import atexit
 import os
 import secrets
+import shlex
 import shutil
 import socket
 import subprocess
@@ -26,6 +27,8 @@ from pathlib import Path
 from types import TracebackType
 
 import pytest
+
+from tests.support.reaper import Reaper
 
 PG_BIN = Path(os.environ.get("THREADLINE_TEST_PG_BIN", "/usr/lib/postgresql/15/bin"))
 _USER = "threadline"
@@ -47,7 +50,7 @@ class PostgresCluster:
         self.password = secrets.token_hex(16)
         self.port = 0
         self.base: Path | None = None
-        self._running = False
+        self._reaper: Reaper | None = None
 
     # -- life cycle -------------------------------------------------------------------------
     def start(self) -> PostgresCluster:
@@ -78,6 +81,12 @@ class PostgresCluster:
             "--no-instructions",
         )
         pwfile.unlink()
+        # Stops the server and removes the directory even if this process is killed.
+        pg_ctl = [str(self.bin_dir / "pg_ctl"), "-D", str(self.data_dir), "-m", "immediate", "-w"]
+        if os.geteuid() == 0:
+            pg_ctl = ["runuser", "-u", "postgres", "--", *pg_ctl]
+        script = f"{shlex.join(pg_ctl)} stop; rm -rf {shlex.quote(str(self.base))}"
+        self._reaper = Reaper(["sh", "-c", script])
         atexit.register(self.stop)
         # A port picked by bind(0) can be taken by someone else before postgres binds it.
         last_error = ""
@@ -102,7 +111,6 @@ class PostgresCluster:
                 check=False,
             )
             if result.returncode == 0:
-                self._running = True
                 return self
             last_error = result.stdout + result.stderr + self._log_tail()
         self.stop()
@@ -111,9 +119,9 @@ class PostgresCluster:
     def stop(self) -> None:
         if self.base is None:
             return
-        if self._running:
-            self._run("pg_ctl", "-D", str(self.data_dir), "-m", "fast", "-w", "stop", check=False)
-            self._running = False
+        if self._reaper is not None:
+            self._reaper.fire()
+            self._reaper = None
         shutil.rmtree(self.base, ignore_errors=True)
         self.base = None
 
