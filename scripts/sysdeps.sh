@@ -8,7 +8,8 @@ command -v espeak-ng >/dev/null || need+=(espeak-ng)
 command -v sox >/dev/null || need+=(sox)
 command -v sipp >/dev/null || need+=(sip-tester)
 command -v tcpdump >/dev/null || need+=(tcpdump)
-[ -x /usr/lib/postgresql/15/bin/initdb ] || need+=(postgresql)
+# Debian bookworm's PostgreSQL 15 (tests run it as the `postgres` system user it creates).
+[ -x /usr/lib/postgresql/15/bin/initdb ] || need+=(postgresql-15)
 if [ ${#need[@]} -gt 0 ]; then
   SUDO=""
   [ "$(id -u)" -eq 0 ] || SUDO="sudo"
