@@ -86,8 +86,22 @@ def bootstrap(settings: ChannelSettings | None = None) -> Services:
     services = Services(
         settings=settings, ledger=ledger, keys=keys, tokens=visitor_tokens(settings)
     )
+    _wire_other_processes(services)
     _wire_optional(services)
     return services
+
+
+def _wire_other_processes(services: Services) -> None:
+    """Live streams also see appends made by other processes (replicas, CLI, workers)."""
+    from channels.live_log import GlobalLogFeed
+
+    url = services.settings.database_url
+    listen = None
+    if url.startswith(("postgresql://", "postgres://")):
+        from channels.live_postgres import listener
+
+        listen = listener(url)
+    services.feeds.append(GlobalLogFeed(services.ledger, listener=listen))
 
 
 def _wire_optional(services: Services) -> None:

@@ -12,6 +12,9 @@ from typing import Any
 import httpx
 import pytest
 
+from ledger.envelope import NewEvent
+from ledger.events import MessagePosted
+from ledger.store import open_ledger
 from tests.support.api_server import ApiServer, create_key
 
 BACKENDS = [
@@ -439,3 +442,39 @@ def test_handoff_metrics_follow_the_log(server: ApiServer, key: str) -> None:
     assert "threadline_projection_lag" in text
     with server.client(conv["visitor_token"]) as c:
         assert c.get("/v1/metrics/handoff").status_code == 403
+
+
+def test_stream_sees_appends_from_another_process(
+    server: ApiServer, key: str, database_url: str
+) -> None:
+    """Another writer (here: this test process, through its own Ledger) appends; the server's
+    live stream picks it up from the global log (PostgreSQL LISTEN, or the poll on SQLite)."""
+    conv = start(server)
+    cid = conv["conversation_id"]
+    received: list[dict[str, Any]] = []
+
+    def listen() -> None:
+        with (
+            server.client(conv["visitor_token"]) as c,
+            c.stream(
+                "GET",
+                f"/v1/conversations/{cid}/stream",
+                headers={"Last-Event-ID": "2"},
+                timeout=20.0,
+            ) as r,
+        ):
+            received.extend(read_sse(r, 1))
+
+    listener = threading.Thread(target=listen)
+    listener.start()
+    time.sleep(0.5)  # the stream is open and idle before the other process writes
+    ledger = open_ledger(database_url)
+    try:
+        ledger.append(
+            cid, NewEvent("MessagePosted", MessagePosted(role="human", text="from elsewhere"))
+        )
+    finally:
+        ledger.close()
+    listener.join(timeout=20)
+    assert not listener.is_alive()
+    assert [e["data"]["text"] for e in received] == ["from elsewhere"]
