@@ -2,9 +2,11 @@
 conversation, keeps retries idempotent, carries identity, and records delivery reports.
 
 Routing of an inbound message, first match wins:
-1. its text carries a valid "continue by text" handoff token → joins that conversation as a
-   new leg at the level verified in chat (IdentityVerified method=handoff_token), the agent
-   answers with the first utterance generated from the replayed history;
+1. its text carries a valid "continue by text" handoff token (`POST .../handoffs` with
+   channel sms/whatsapp gives the visitor an `sms:`/WhatsApp link prefilled with it) → the
+   handoff service redeems it: a new leg at the level verified in chat (IdentityVerified
+   method=handoff_token), and the agent answers with the first utterance generated from the
+   replayed history;
 2. the number has an open thread on this channel → the message joins that thread's leg;
 3. the number is a verified identity of an open conversation → joins it as a new leg, no
    identity event (the conversation is already verified: nothing is asked again);
@@ -19,8 +21,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
-import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 from uuid import UUID
@@ -39,18 +40,15 @@ from channels.messaging.provider import (
     WebhookRequest,
 )
 from handoff import tokens
-from handoff.errors import TokenError
-from handoff.signing import Signer
+from handoff.errors import TokenRejectedError
+from handoff.service import HandoffService
 from ledger.envelope import AppendResult, NewEvent, RecordedEvent
 from ledger.errors import IdempotencyConflict
 from ledger.events import (
     ConversationStarted,
     EventData,
-    HandoffCompleted,
-    IdentityVerified,
     LegOpened,
     MessagePosted,
-    VerificationFailed,
 )
 
 log = logging.getLogger(__name__)
@@ -92,14 +90,6 @@ class VisitorTurns(Protocol):
     ) -> TurnOutcome: ...
 
 
-FirstUtterance = Callable[[str], str]
-
-
-def fallback_first_utterance(conversation_id: str) -> str:
-    """Used only when no generator is wired (the bootstrap wires handoff's)."""
-    return "We are continuing your conversation here by text. How can I help?"
-
-
 @dataclass(frozen=True, slots=True)
 class Received:
     route: Route
@@ -120,17 +110,13 @@ class MessagingService:
         providers: Mapping[str, MessagingProvider],
         *,
         turns: VisitorTurns | None = None,
-        handoff_signer: Signer | None = None,
-        first_utterance: FirstUtterance | None = None,
-        clock: Callable[[], float] = time.time,
+        handoffs: HandoffService | None = None,
     ) -> None:
         self._store = store
         self._directory = directory
         self._providers = dict(providers)
         self._turns = turns
-        self._signer = handoff_signer
-        self._first_utterance = first_utterance or fallback_first_utterance
-        self._clock = clock
+        self._handoffs = handoffs
         # Routing reads the directory then appends: one inbound message at a time per
         # process, so two messages from a new number do not start two conversations.
         self._lock = threading.Lock()
@@ -213,8 +199,8 @@ class MessagingService:
             leg_id = ids.leg_id(conversation_id, msg.channel, msg.from_number)
             prelude.append(self._leg_opened(msg, leg_id, message_id))
         if rejection is not None:
-            failed = VerificationFailed(method="handoff_token", reason=rejection)
-            prelude.append(self._event(failed, message_id, "token-rejected", leg_id))
+            # The handoff service recorded the refusal on the conversation the token named.
+            log.info("continue-by-text token refused (%s); routed as a plain message", rejection)
         try:
             if prelude:
                 self._store.append_batch(conversation_id, prelude)
@@ -259,57 +245,38 @@ class MessagingService:
         )
 
     def _redeem(self, token: str, msg: InboundMessage, message_id: UUID) -> Received | str:
-        """Joins the conversation a valid token names, or returns why the token is refused."""
-        if self._signer is None:
+        """Joins the conversation a valid token names (through the handoff service, which
+        records LegOpened, IdentityVerified(handoff_token) and HandoffCompleted, or a
+        VerificationFailed on refusal), or returns why the token was refused."""
+        if self._handoffs is None:
             return "not_configured"
+        addressed = tokens.addressed_conversation(token)
+        if addressed is not None:
+            for event in self._store.read(addressed):
+                if event.event_id == message_id:  # this very message, retried
+                    return Received(
+                        "token", addressed, event.leg_id, duplicate=True, channel=msg.channel
+                    )
+        ref = f"{msg.channel}:{msg.from_number}"
         try:
-            claims = tokens.verify(self._signer, token, now=self._clock())
-        except TokenError as exc:
+            grant = self._handoffs.redeem(token, ref, channel=msg.channel)
+        except TokenRejectedError as exc:
             return exc.reason
-        if claims.channel != msg.channel:
-            return "wrong_channel"
-        cid = claims.conversation_id
-        if not self._directory.is_open(cid):
-            return "conversation_closed"
-        leg_id = ids.leg_id(cid, msg.channel, msg.from_number)
-        completed_id = ids.leg_event_id(cid, leg_id, f"{message_id}:handoff-completed")
-        for event in self._store.read(cid):
-            if isinstance(event.data, HandoffCompleted) and (
-                event.data.handoff_id == claims.handoff_id
-            ):
-                if event.event_id == completed_id:  # this very message, retried
-                    return Received("token", cid, leg_id, duplicate=True, channel=msg.channel)
-                return "already_used"
-        utterance = self._first_utterance(cid)
-        subject = phone.subject_for(msg.from_number)
-        batch = [self._leg_opened(msg, leg_id, message_id)]
-        if claims.level >= 1:
-            verified = IdentityVerified(method="handoff_token", level=claims.level, subject=subject)
-            batch.append(self._event(verified, message_id, "verified", leg_id))
+        cid, leg_id = grant.conversation_id, grant.leg_id
+        batch = []
         text = TOKEN_PATTERN.sub("", msg.text).strip()
         if text:
             said = MessagePosted(role="visitor", text=text)
-            batch.append(NewEvent("MessagePosted", said, message_id, leg_id, subject))
-        batch.append(
-            NewEvent(
-                "HandoffCompleted",
-                HandoffCompleted(
-                    handoff_id=claims.handoff_id, leg_id=leg_id, first_utterance=utterance
-                ),
-                completed_id,
-                leg_id,
-            )
-        )
-        answer = MessagePosted(role="agent", text=utterance)
+            actor = phone.subject_for(msg.from_number)
+            batch.append(NewEvent("MessagePosted", said, message_id, leg_id, actor))
+        answer = MessagePosted(role="agent", text=grant.first_utterance)
         batch.append(self._event(answer, message_id, "first-utterance", leg_id, actor="agent"))
-        results = self._store.append_batch(cid, batch)
-        duplicate = all(r.duplicate for r in results)
+        self._store.append_batch(cid, batch)
         return Received(
             "token",
             cid,
             leg_id,
-            duplicate=duplicate,
-            reply=None if duplicate else utterance,
+            reply=grant.first_utterance,
             channel=msg.channel,
             to=msg.from_number,
         )

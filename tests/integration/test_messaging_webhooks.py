@@ -24,6 +24,7 @@ from channels.messaging.twilio import TwilioProvider
 from channels.messaging.twilio_signature import compute_signature
 from channels.messaging.whatsapp_cloud import WhatsAppCloudProvider, signature_for
 from handoff import tokens
+from handoff.service import HandoffService
 from handoff.signing import Signer
 from ledger.envelope import NewEvent, RecordedEvent
 from ledger.events import (
@@ -74,8 +75,7 @@ def env(tmp_path: Path) -> Iterator[Env]:
             ledger,
             PhoneDirectory(ledger),
             {"twilio": TwilioProvider(settings), "whatsapp_cloud": WhatsAppCloudProvider(settings)},
-            handoff_signer=SIGNER,
-            first_utterance=lambda cid: "I see you were asking about your January claim.",
+            handoffs=HandoffService(ledger, signer=SIGNER),
         )
         app = FastAPI()
         install(app, service)
@@ -246,19 +246,14 @@ def test_continue_by_text_link_and_delivery_status(env: Env) -> None:
         [
             NewEvent("ConversationStarted", ConversationStarted(channel="chat")),
             NewEvent(
-                "MessagePosted", MessagePosted(role="visitor", text="January claim"), leg_id="c1"
+                "MessagePosted",
+                MessagePosted(role="visitor", text="I am asking about my January claim"),
+                leg_id="c1",
             ),
         ],
     )
-    token, _ = tokens.issue(
-        SIGNER,
-        conversation_id=cid,
-        handoff_id="h-text-1",
-        channel="sms",
-        level=2,
-        now=time.time(),
-        ttl_s=120,
-    )
+    # What the chat's "continue by text" button gets (the link carries this token).
+    token = HandoffService(env.ledger, signer=SIGNER).request_handoff(cid, "sms").token
     reply = env.post_twilio(
         "/v1/channels/twilio/sms", sms(SID1, f"Continue my conversation {token}")
     )
@@ -271,10 +266,11 @@ def test_continue_by_text_link_and_delivery_status(env: Env) -> None:
     wait_for(lambda: any(e.type == "MessageDeliveryUpdated" for e in env.ledger.read(cid)))
     types = [e.type for e in env.ledger.read(cid)]
     assert types[2:] == [
+        "HandoffOffered",
+        "HandoffAccepted",
         "LegOpened",
-        "IdentityVerified",
-        "MessagePosted",
         "HandoffCompleted",
+        "MessagePosted",
         "MessagePosted",
         "MessageDeliveryUpdated",
     ]

@@ -13,6 +13,7 @@ from channels.messaging.directory import PhoneDirectory
 from channels.messaging.provider import DeliveryReport, InboundMessage, SentMessage
 from channels.messaging.service import MessagingService
 from handoff import tokens
+from handoff.service import HandoffService
 from handoff.signing import Signer
 from ledger.envelope import NewEvent
 from ledger.events import (
@@ -25,7 +26,6 @@ from ledger.events import (
 from ledger.store import Ledger, open_ledger
 
 PHONE = "+15551230001"
-NOW = 1_800_000_000.0
 SIGNER = Signer(b"k" * 32, tokens.PURPOSE)
 
 
@@ -60,9 +60,7 @@ def service(store: Ledger, provider: FakeProvider | None = None) -> MessagingSer
         store,
         PhoneDirectory(store),
         {"twilio": provider or FakeProvider()},  # type: ignore[dict-item]
-        handoff_signer=SIGNER,
-        first_utterance=lambda cid: f"I see you were asking about your January claim ({cid[:4]}).",
-        clock=lambda: NOW,
+        handoffs=HandoffService(store, signer=SIGNER),
     )
 
 
@@ -70,7 +68,9 @@ def sms(sid: str, text: str = "hello", number: str = PHONE) -> InboundMessage:
     return InboundMessage("twilio", "sms", sid, number, "+15559990000", text)
 
 
-def chat_conversation(store: Ledger, *, verified_phone: str | None = PHONE) -> str:
+def chat_conversation(
+    store: Ledger, *, verified_phone: str | None = PHONE, subject: str | None = None
+) -> str:
     cid = str(uuid4())
     events = [
         NewEvent("ConversationStarted", ConversationStarted(channel="chat")),
@@ -81,8 +81,9 @@ def chat_conversation(store: Ledger, *, verified_phone: str | None = PHONE) -> s
             leg_id="chat-1",
         ),
     ]
-    if verified_phone:
-        verified = IdentityVerified(method="kba", level=2, subject=f"tel:{verified_phone}")
+    if verified_phone or subject:
+        who = subject or f"tel:{verified_phone}"
+        verified = IdentityVerified(method="kba", level=2, subject=who)
         events.append(NewEvent("IdentityVerified", verified, leg_id="chat-1"))
     store.append_batch(cid, events)
     return cid
@@ -139,24 +140,18 @@ def test_unverified_conversation_is_not_joined(store: Ledger) -> None:
     assert service(store).record(sms("SM1")).route == "new"
 
 
-def token_for(cid: str, channel: str = "sms", level: int = 2, handoff: str = "h1") -> str:
-    token, _ = tokens.issue(
-        SIGNER,
-        conversation_id=cid,
-        handoff_id=handoff,
-        channel=channel,  # type: ignore[arg-type]
-        level=level,
-        now=NOW,
-        ttl_s=120,
-    )
-    return token
+def token_for(store: Ledger, cid: str, channel: str = "sms") -> str:
+    """What `POST /v1/conversations/{id}/handoffs {channel: sms}` hands the widget."""
+    service = HandoffService(store, signer=SIGNER)
+    return service.request_handoff(cid, channel).token  # type: ignore[arg-type]
 
 
 def test_continue_by_text_token_joins_with_the_chat_level(store: Ledger) -> None:
-    cid = chat_conversation(store, verified_phone=None)
+    cid = chat_conversation(store, verified_phone=None, subject="member:M-1001")
     svc = service(store)
     other = "+15557770000"
-    got = svc.record(sms("SM9", f"Continue my conversation {token_for(cid)}", other))
+    token = token_for(store, cid)
+    got = svc.record(sms("SM9", f"Continue my conversation {token}", other))
     assert (got.route, got.conversation_id) == ("token", cid)
     assert got.reply is not None
     assert "January claim" in got.reply
@@ -164,23 +159,24 @@ def test_continue_by_text_token_joins_with_the_chat_level(store: Ledger) -> None
     assert [e.type for e in leg_events] == [
         "LegOpened",
         "IdentityVerified",
-        "MessagePosted",
         "HandoffCompleted",
         "MessagePosted",
+        "MessagePosted",
     ]
+    assert leg_events[0].data == LegOpened(channel="sms", transport_ref=f"sms:{other}")
     verified = leg_events[1].data
     assert isinstance(verified, IdentityVerified)
     assert (verified.method, verified.level, verified.subject) == (
         "handoff_token",
         2,
-        f"tel:{other}",
+        "member:M-1001",  # the identity verified in chat, carried
     )
-    visitor = leg_events[2].data
+    visitor = leg_events[3].data
     assert isinstance(visitor, MessagePosted)
     assert "tl1." not in visitor.text  # the token is never stored
     # Retried: nothing new, no second reply.
     before = store.max_sequence()
-    again = svc.record(sms("SM9", f"Continue my conversation {token_for(cid)}", other))
+    again = svc.record(sms("SM9", f"Continue my conversation {token}", other))
     assert again.duplicate
     assert again.reply is None
     assert store.max_sequence() == before
@@ -189,27 +185,28 @@ def test_continue_by_text_token_joins_with_the_chat_level(store: Ledger) -> None
 def test_token_is_single_use_and_bound_to_channel(store: Ledger) -> None:
     cid = chat_conversation(store, verified_phone=None)
     svc = service(store)
-    token = token_for(cid)
+    token = token_for(store, cid)
     assert svc.record(sms("SM1", f"go {token}", "+15557770000")).route == "token"
     reused = svc.record(sms("SM2", f"go {token}", "+15558880000"))
     assert reused.route == "new"
     assert reused.conversation_id != cid
-    failed = [e for e in store.read(reused.conversation_id or "") if e.type == "VerificationFailed"]
-    assert [f.data.reason for f in failed] == ["already_used"]  # type: ignore[attr-defined]
-    wrong = svc.record(sms("SM3", f"go {token_for(cid, 'whatsapp', handoff='h2')}", "+15556660000"))
+    # The refusal is recorded where the token pointed, by the handoff service, once.
+    failed = [e.data for e in store.read(cid) if e.type == "VerificationFailed"]
+    assert [f.reason for f in failed] == ["replayed"]  # type: ignore[attr-defined]
+    wrong = svc.record(sms("SM3", f"go {token_for(store, cid, 'whatsapp')}", "+15556660000"))
     assert wrong.route == "new"
 
 
-def test_forged_token_is_refused_and_recorded_where_the_sender_lands(store: Ledger) -> None:
+def test_forged_token_is_refused_and_recorded_where_it_pointed(store: Ledger) -> None:
     cid = chat_conversation(store, verified_phone=None)
-    forged = token_for(cid)[:-4] + "AAAA"
+    real = token_for(store, cid)
+    forged = real[:-4] + ("AAAA" if not real.endswith("AAAA") else "BBBB")
     got = service(store).record(sms("SM1", f"go {forged}", "+15557770000"))
     assert got.route == "new"
-    assert all(e.type != "IdentityVerified" for e in store.read(cid))
-    reasons = [
-        e.data for e in store.read(got.conversation_id or "") if e.type == "VerificationFailed"
-    ]
-    assert len(reasons) == 1
+    assert all(e.type != "HandoffCompleted" for e in store.read(cid))
+    reasons = [e.data for e in store.read(cid) if e.type == "VerificationFailed"]
+    assert [r.reason for r in reasons] == ["forged"]  # type: ignore[attr-defined]
+    assert "tl1." not in str([e.data for e in store.read(got.conversation_id or "")])
 
 
 def test_delivery_reports_follow_sent_messages(store: Ledger) -> None:
