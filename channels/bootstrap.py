@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from channels.keys import KeyStore, KeyVerifier, open_key_store
 from channels.live import ChangeFeed, LedgerFeed, LiveHub
+from channels.messaging.service import MessagingService
 from channels.ports import ChatTurns, Handoffs, ReadModels
 from channels.ratelimit import RateLimiter
 from channels.settings import ChannelSettings
@@ -53,6 +54,8 @@ class Services:
     limiters: Limiters | None = None
     key_verifier: KeyVerifier | None = None
     on_close: list[Callable[[], None]] = field(default_factory=list)
+    # SMS/WhatsApp webhooks (channels/messaging); mounted by the app factory when set.
+    messaging: MessagingService | None = None
 
     def __post_init__(self) -> None:
         if self.limiters is None:
@@ -67,6 +70,33 @@ class Services:
             closer()
         self.keys.close()
         self.ledger.close()
+
+
+def _wire_messaging(services: Services) -> None:
+    """SMS/WhatsApp providers from `THREADLINE_*` settings (a provider whose secrets are not
+    set refuses its webhooks with 503). Inbound texts go through the chat agent when wired."""
+    from channels.messaging.directory import PhoneDirectory
+    from channels.messaging.events import register_events
+    from channels.messaging.provider import MessagingProvider
+    from channels.messaging.settings import MessagingSettings
+    from channels.messaging.twilio import TwilioProvider
+    from channels.messaging.whatsapp_cloud import WhatsAppCloudProvider
+    from handoff.service import HandoffService
+
+    register_events()
+    settings = MessagingSettings()
+    providers: dict[str, MessagingProvider] = {
+        "twilio": TwilioProvider(settings),
+        "whatsapp_cloud": WhatsAppCloudProvider(settings),
+    }
+    # The ledger object is the real store (it has read_all); the port names only a part.
+    services.messaging = MessagingService(
+        services.ledger,
+        PhoneDirectory(services.ledger),
+        providers,
+        turns=services.chat,
+        handoffs=HandoffService(services.ledger),
+    )
 
 
 def visitor_tokens(settings: ChannelSettings) -> VisitorTokens:
@@ -88,6 +118,7 @@ def bootstrap(settings: ChannelSettings | None = None) -> Services:
     )
     _wire_other_processes(services)
     _wire_optional(services)
+    _wire_messaging(services)
     return services
 
 

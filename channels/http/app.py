@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from channels.access import TenantDirectory
 from channels.bootstrap import Services
 from channels.console.wiring import mount as mount_console
-from channels.http import conversations, errors, ops, stream
+from channels.http import conversations, errors, messaging_routes, ops, stream
 from channels.http.metrics import HttpMetrics
 from channels.http.middleware import BodyLimit, CountRequests
 from channels.widget import routes as widget
@@ -50,6 +50,8 @@ def create_app(services: Services, *, close_services: bool = True) -> FastAPI:
     app.include_router(ops.router)
     app.include_router(widget.router)
     mount_console(app, services.ledger, services.settings.database_url)
+    if services.messaging is not None:
+        messaging_routes.install(app, services.messaging)
     app.add_middleware(BodyLimit, max_bytes=services.settings.max_body_bytes)
     app.add_middleware(CountRequests, metrics=metrics)
     return app

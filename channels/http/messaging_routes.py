@@ -24,6 +24,7 @@ from channels.messaging.errors import (
 )
 from channels.messaging.provider import MessagingChannel, WebhookRequest
 from channels.messaging.service import MessagingService, Received
+from channels.messaging.settings import MessagingSettings
 from channels.messaging.whatsapp_cloud import NAME as WHATSAPP_CLOUD
 from channels.messaging.whatsapp_cloud import WhatsAppCloudProvider
 from ledger.errors import InvalidEvent, LedgerError, StoreUnavailable
@@ -37,6 +38,8 @@ FORM = "application/x-www-form-urlencoded"
 
 def install(app: FastAPI, service: MessagingService, *, public_base_url: str | None = None) -> None:
     app.state.messaging = service
+    if public_base_url is None:
+        public_base_url = MessagingSettings().public_base_url
     app.state.messaging_public_base_url = public_base_url
     app.include_router(router)
 
