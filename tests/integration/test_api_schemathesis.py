@@ -3,6 +3,7 @@ against a real server: no 5xx at all, error bodies are JSON, and no 4xx appends 
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,10 +25,19 @@ from tests.support.api_server import ApiServer, create_key
 MAX_EXAMPLES = 30  # per operation; keeps the whole run well under a minute
 
 
-@pytest.fixture(scope="module")
-def fuzz_target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+@pytest.fixture(
+    scope="module",
+    params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)],
+)
+def fuzz_target(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, Any]]:
     tmp = tmp_path_factory.mktemp("fuzz")
-    url = f"sqlite:///{tmp / 'fuzz.db'}"
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp / 'fuzz.db'}"
+    else:
+        cluster = request.getfixturevalue("postgres_cluster")
+        url = cluster.create_database(f"fuzz_{uuid.uuid4().hex[:12]}")
     key = create_key(url, name="fuzz")
     # Generous visitor limits: this test is about input handling, not rate limiting.
     with ApiServer(
