@@ -93,7 +93,7 @@ def report_appends(backend: str, results: list[Result], baseline: str) -> None:
 
 
 def threadline_appends(url: str, n: int) -> Result:
-    with open_ledger(url) as ledger:
+    with open_ledger(url, group_commit=False) as ledger:
         cid = f"bench-{uuid.uuid4().hex}"
         version = ledger.append(cid, started()).position
 
@@ -158,6 +158,65 @@ def postgres_raw_appends(url: str, n: int) -> Result:
         return timed("raw psycopg INSERT (jsonb)", n, op)
 
 
+def concurrent_rate(threads: int, per_thread: int, op: Callable[[int, int], object]) -> float:
+    """Appends/s of `threads` threads each calling op(thread, i) `per_thread` times."""
+    import threading
+
+    barrier = threading.Barrier(threads + 1)
+
+    def work(t: int) -> None:
+        barrier.wait()
+        for i in range(per_thread):
+            op(t, i)
+
+    workers = [threading.Thread(target=work, args=(t,)) for t in range(threads)]
+    for w in workers:
+        w.start()
+    barrier.wait()
+    t0 = time.perf_counter()
+    for w in workers:
+        w.join()
+    return threads * per_thread / (time.perf_counter() - t0)
+
+
+def threadline_concurrent(url: str, group: bool, threads: int, per_thread: int) -> float:
+    with open_ledger(url, group_commit=group) as ledger:
+        cids = [f"conc-{uuid.uuid4().hex}" for _ in range(threads)]
+        for cid in cids:
+            ledger.append(cid, started())
+        versions = dict.fromkeys(cids, 1)
+
+        def op(t: int, i: int) -> None:
+            cid = cids[t]
+            versions[cid] = ledger.append(cid, message(i), versions[cid]).position
+
+        return concurrent_rate(threads, per_thread, op)
+
+
+def concurrent_appends(
+    backend: str, url: str, es_recorder: Any, threads: int = 8, per_thread: int = 100
+) -> None:
+    print(f"\n[{backend}] append, {threads} threads, one conversation each")
+    rates = {
+        group: threadline_concurrent(url, group, threads, per_thread) for group in (False, True)
+    }
+    es_ids = [f"es-conc-{uuid.uuid4().hex}" for _ in range(threads)]
+
+    def es_op(t: int, i: int) -> None:
+        es_recorder.insert_events([StoredEvent(es_ids[t], i + 1, "MessagePosted", STATE)])
+
+    es_rate = concurrent_rate(threads, per_thread, es_op)
+    print(f"  {'eventsourcing recorder (baseline)':44} {es_rate:10.0f} appends/s")
+    print(
+        f"  {'threadline, one transaction per append':44} {rates[False]:10.0f} appends/s"
+        f"   {rates[False] / es_rate:5.2f}x baseline"
+    )
+    print(
+        f"  {'threadline, group commit':44} {rates[True]:10.0f} appends/s"
+        f"   {rates[True] / es_rate:5.2f}x baseline"
+    )
+
+
 # -- replay / flatness -----------------------------------------------------------------------
 
 
@@ -208,11 +267,13 @@ def replay_ms(ledger: Ledger, target: str, repeats: int = 15) -> tuple[float, fl
 
 
 def flatness(backend: str, make_url: Callable[[str], str], small: int, large: int) -> None:
+    if not large:
+        return
     print(f"\n[{backend}] replay of a 1,000-event conversation (median of 15, warm)")
     rows = []
     for total in (small, large):
         url = make_url(f"flat{total}")
-        with open_ledger(url) as ledger:
+        with open_ledger(url, group_commit=False) as ledger:
             print(f"  filling {total:,} events ...", flush=True)
             seconds = fill(ledger, total, "target")
             assert ledger.max_sequence() >= total
@@ -245,9 +306,10 @@ def run_sqlite(n: int, small: int, large: int) -> None:
         results.append(
             eventsourcing_appends("eventsourcing SQLiteApplicationRecorder", recorder, n)
         )
-        datastore.close()
         results.append(sqlite_raw_appends(d / "raw.db", n))
         report_appends("sqlite", results, "eventsourcing SQLiteApplicationRecorder")
+        concurrent_appends("sqlite", f"sqlite:///{d / 'tl.db'}", recorder)
+        datastore.close()
         flatness("sqlite", lambda name: f"sqlite:///{d / name}.db", small, large)
 
 
@@ -280,6 +342,7 @@ def run_postgres(n: int, small: int, large: int) -> None:
     with postgres_server() as make_url:
         url = make_url("append")
         results = [threadline_appends(url, n)]
+        recorders = []
         for functions, name in (
             (False, "eventsourcing PostgresApplicationRecorder"),
             (True, "eventsourcing ... ENABLE_DB_FUNCTIONS"),
@@ -289,9 +352,14 @@ def run_postgres(n: int, small: int, large: int) -> None:
             recorder = PostgresApplicationRecorder(datastore, events_table_name=f"es_{functions}")
             recorder.create_table()
             results.append(eventsourcing_appends(name, recorder, n))
-            datastore.close()
+            recorders.append((datastore, recorder))
         results.append(postgres_raw_appends(url, n))
         report_appends("postgres", results, "eventsourcing ... ENABLE_DB_FUNCTIONS")
+        # Baseline for concurrency: eventsourcing's default (LOCK TABLE) path, the one that
+        # keeps the global log gap-free like ours.
+        concurrent_appends("postgres", url, recorders[0][1])
+        for datastore, _ in recorders:
+            datastore.close()
         flatness("postgres", make_url, small, large)
 
 
@@ -300,8 +368,9 @@ def main() -> None:
     parser.add_argument("--backend", choices=["sqlite", "postgres", "all"], default="all")
     parser.add_argument("--appends", type=int, default=2000, help="appends per contender")
     parser.add_argument("--quick", action="store_true", help="100k instead of 1M events")
+    parser.add_argument("--no-replay", action="store_true", help="appends only")
     args = parser.parse_args()
-    large = 100_000 if args.quick else 1_000_000
+    large = 0 if args.no_replay else 100_000 if args.quick else 1_000_000
     small = 10_000
     started_at = time.perf_counter()
     if args.backend in ("sqlite", "all"):

@@ -72,7 +72,8 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
                 "    FROM unnest(new_events) WITH ORDINALITY "
                 "      AS e(originator_id, originator_version, topic, state, ord) "
                 "    ORDER BY e.ord "
-                "    RETURNING {table}.originator_version AS pos, {table}.notification_id AS seq"
+                "    RETURNING {table}.originator_id AS cid, {table}.originator_version AS pos, "
+                "      {table}.notification_id AS seq"
                 "  ), keys AS ("
                 "    INSERT INTO {schema}.{ids} "
                 "      (event_id, conversation_id, position, sequence, digest) "
@@ -81,7 +82,7 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
                 "    JOIN unnest(new_events) WITH ORDINALITY "
                 "      AS e(originator_id, originator_version, topic, state, ord) "
                 "      ON e.ord = k.ord "
-                "    JOIN ins ON ins.pos = e.originator_version "
+                "    JOIN ins ON ins.cid = e.originator_id AND ins.pos = e.originator_version "
                 "  ) "
                 "  SELECT ins.seq FROM ins ORDER BY ins.seq; "
                 "END; $BODY$"
@@ -125,8 +126,8 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
     def insert_events(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
-        """One call of the insert function: events and their ids in one transaction.
-        The events of one call must belong to one conversation (positions are its key)."""
+        """One call of the insert function: events (of one or several conversations, as
+        group commit sends them) and their ids in one transaction."""
         if not stored_events:
             return []
         records: Sequence[EventIdRecord] = kwargs.get("event_ids") or ()

@@ -10,6 +10,8 @@ class LedgerSettings(BaseSettings):
 
     # sqlite:///relative/or/absolute/path, sqlite:///:memory:, memory://, postgresql://...
     database_url: str = "sqlite:///threadline.db"
+    # Concurrent appends in one process share a transaction (ledger/groupcommit.py).
+    group_commit: bool = True
 
     # PostgreSQL connection pool (per process). Appends hold a connection for one round trip.
     postgres_pool_size: int = 5

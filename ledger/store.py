@@ -32,6 +32,7 @@ from ledger.errors import (
     InvalidEvent,
     StoreUnavailable,
 )
+from ledger.groupcommit import GroupCommitter
 from ledger.recorders import EventIdRecord, LedgerRecorder
 
 if TYPE_CHECKING:
@@ -57,8 +58,10 @@ class Ledger:
         codec: DataCodec | None = None,
         close: Callable[[], None] | None = None,
         clock: Callable[[], datetime] | None = None,
+        group_commit: bool = False,
     ) -> None:
         self.recorder = recorder
+        self._committer = GroupCommitter(recorder) if group_commit else None
         self.codec: DataCodec = codec or IdentityCodec()
         self._close = close
         self._clock = clock or (lambda: datetime.now(UTC))
@@ -165,8 +168,12 @@ class Ledger:
             )
             for s in sealed
         ]
+        stored = [s.stored for s in sealed]
         try:
-            sequences = self.recorder.insert_events([s.stored for s in sealed], event_ids=ids)
+            if self._committer is not None:
+                sequences: Sequence[int] | None = self._committer.insert(stored, ids)
+            else:
+                sequences = self.recorder.insert_events(stored, event_ids=ids)
         except IntegrityError:
             raise
         except PersistenceError as exc:
@@ -334,6 +341,8 @@ class Ledger:
         if self._closed:
             return
         self._closed = True
+        if self._committer is not None:
+            self._committer.close()
         if self._close is not None:
             self._close()
 
@@ -366,13 +375,17 @@ def _check_count(name: str, value: object, minimum: int = 0, maximum: int | None
         raise InvalidEvent(f"{name} must be ≤ {maximum}")
 
 
-def open_ledger(url: str | None = None, *, codec: DataCodec | None = None) -> Ledger:
-    """Opens the store named by `url` (default: `THREADLINE_DATABASE_URL`)."""
+def open_ledger(
+    url: str | None = None, *, codec: DataCodec | None = None, group_commit: bool | None = None
+) -> Ledger:
+    """Opens the store named by `url` (default: `THREADLINE_DATABASE_URL`). Group commit
+    (default: `THREADLINE_GROUP_COMMIT`, on) applies to the durable backends."""
     from ledger.backends import open_recorder
+    from ledger.settings import LedgerSettings
 
-    if url is None:
-        from ledger.settings import LedgerSettings
-
-        url = LedgerSettings().database_url
+    settings = LedgerSettings()
+    url = settings.database_url if url is None else url
     recorder, close = open_recorder(url)
-    return Ledger(recorder, codec=codec, close=close)
+    if group_commit is None:
+        group_commit = settings.group_commit and url != "memory://"
+    return Ledger(recorder, codec=codec, close=close, group_commit=group_commit)
