@@ -370,11 +370,14 @@ def state_latencies(handoffs: Iterable[HandoffFacts]) -> dict[str, list[float]]:
     return out
 
 
-def build_metrics(events: Iterable[RecordedEvent]) -> HandoffMetrics:
-    """The metrics of `events` folded in memory (the reference the read models must equal)."""
+def build_metrics(events: Iterable[RecordedEvent], upto: int | None = None) -> HandoffMetrics:
+    """The metrics of `events` (the global log, in any order) folded in memory: the reference
+    the read models must equal. `upto`: as of that global sequence."""
     state = MetricsState()
     position = 0
     for e in events:
+        if upto is not None and e.sequence > upto:
+            continue
         apply_event(state, e)
         position = max(position, e.sequence)
     return summarise(state.totals, state_latencies(state.handoffs.values()), position)

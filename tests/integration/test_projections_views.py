@@ -10,12 +10,15 @@ import pytest
 from eventsourcing.persistence import IntegrityError, TrackingRecorder
 from eventsourcing.sqlite import SQLiteDatastore
 from eventsourcing.tests.persistence import TrackingRecorderTestCase
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from ledger.envelope import RecordedEvent
 from projections.metrics import build_metrics
 from projections.runner import Runner
 from projections.view_sqlite import SQLiteMetricsView, open_sqlite_view
 from projections.views import Batch, MemoryMetricsView, MetricsView
+from tests.support.event_strategies import global_log
 from tests.support.streams import Stream
 
 
@@ -189,3 +192,27 @@ def test_a_stale_runner_cannot_apply_twice(view: MetricsView) -> None:
     with pytest.raises(IntegrityError):
         view.commit(Batch(events=events[:1], filled=[1]))  # 1 is no pending gap
     assert view.metrics().events == 2
+
+
+@settings(
+    max_examples=15,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(events=global_log(max_conversations=4), cuts=st.lists(st.integers(1, 6), min_size=1))
+def test_sqlite_incremental_equals_fold(
+    tmp_path_factory: pytest.TempPathFactory, events: list[RecordedEvent], cuts: list[int]
+) -> None:
+    view = open_sqlite_view(str(tmp_path_factory.mktemp("h") / "v.db"))
+    try:
+        log = Log(events)
+        visible = 0
+        for n in cuts:  # appends arrive while the runner works
+            visible = min(len(events), visible + n)
+            log.hidden = {e.sequence for e in events[visible:]}
+            Runner(log, view, batch_size=3).step()
+        log.hidden = set()
+        Runner(log, view, batch_size=3).catch_up()
+        assert view.metrics() == build_metrics(events)
+    finally:
+        view.close()

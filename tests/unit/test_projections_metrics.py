@@ -89,3 +89,11 @@ def test_memory_view_runner_equals_the_fold() -> None:
     assert view.metrics() == build_metrics(events)
     assert runner.step() == 0
     assert runner.lag() == 0
+
+
+def test_metrics_point_in_time() -> None:
+    events = scenario()
+    cut = events[len(events) // 2].sequence
+    prefix = [e for e in events if e.sequence <= cut]
+    assert build_metrics(events, upto=cut) == build_metrics(prefix)
+    assert build_metrics(events, upto=cut).position == cut
