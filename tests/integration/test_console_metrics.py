@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import time
 from collections import defaultdict
 from collections.abc import Iterator
 from typing import Any
@@ -20,7 +21,7 @@ from ledger.envelope import RecordedEvent
 from ledger.store import open_ledger
 from projections.metrics import build_metrics
 from tests.support import console_seed
-from tests.support.api_server import ApiServer
+from tests.support.api_server import ApiServer, create_key
 
 PASSWORD = "correct horse battery staple"
 
@@ -126,3 +127,22 @@ def test_metrics_csv_has_the_same_numbers(operator: httpx.Client, db_url: str) -
                 assert float(cell) == pytest.approx(value)
             else:
                 assert cell == str(value)
+
+
+def test_dashboard_equals_the_apis_tracked_read_model(
+    operator: httpx.Client, server: ApiServer, db_url: str
+) -> None:
+    """The console folds in memory; the API serves the tracked read model its background
+    runner maintains. Once the runner has caught up, both say the same."""
+    key = create_key(db_url, name="metrics-reader")
+    deadline = time.monotonic() + 30
+    with server.client(key) as api:
+        while True:
+            served = api.get("/v1/metrics/handoff")
+            assert served.status_code == 200, served.text
+            doc = served.json()
+            if doc.pop("lag") == 0:
+                break
+            assert time.monotonic() < deadline, "the metrics read model did not catch up"
+            time.sleep(0.2)
+    assert operator.get("/console/api/metrics").json()["overall"] == doc
