@@ -9,6 +9,7 @@ from typing import Any
 from channels.errors import NotFound, ServiceUnavailable
 from handoff.service import HandoffService
 from ledger.envelope import RecordedEvent
+from ledger.events import HandoffChannel
 from ledger.store import Ledger
 from projections.context import build_context
 from projections.identity import build_identity
@@ -58,10 +59,15 @@ class HandoffAdapter:
         self._service = service
 
     def accept(
-        self, conversation_id: str, handoff_id: str | None, *, leg_id: str | None
+        self,
+        conversation_id: str,
+        handoff_id: str | None,
+        *,
+        leg_id: str | None,
+        channel: HandoffChannel = "webrtc",
     ) -> Mapping[str, Any]:
         ticket = self._service.request_handoff(
-            conversation_id, "webrtc", handoff_id=handoff_id, leg_id=leg_id
+            conversation_id, channel, handoff_id=handoff_id, leg_id=leg_id
         )
         return {
             "conversation_id": ticket.conversation_id,

@@ -14,6 +14,7 @@ from channels.keys import KeyStore, KeyVerifier, open_key_store
 from channels.live import ChangeFeed, LedgerFeed, LiveHub
 from channels.messaging.service import MessagingService
 from channels.ports import ChatTurns, Handoffs, ReadModels
+from channels.pstn.channel import PstnChannel
 from channels.ratelimit import RateLimiter
 from channels.settings import ChannelSettings
 from channels.tokens import VisitorTokens
@@ -56,6 +57,8 @@ class Services:
     on_close: list[Callable[[], None]] = field(default_factory=list)
     # SMS/WhatsApp webhooks (channels/messaging); mounted by the app factory when set.
     messaging: MessagingService | None = None
+    # PSTN dial-out/inbound (channels/pstn); started and stopped by the app's lifespan.
+    pstn: PstnChannel | None = None
 
     def __post_init__(self) -> None:
         if self.limiters is None:

@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from typing import Any, Protocol
 from uuid import UUID
 
+from ledger.events import HandoffChannel
+
 
 class ReadModels(Protocol):
     """Projections as JSON-ready documents (from `projections/`)."""
@@ -60,5 +62,10 @@ class Handoffs(Protocol):
     the widget as JSON."""
 
     def accept(
-        self, conversation_id: str, handoff_id: str | None, *, leg_id: str | None
+        self,
+        conversation_id: str,
+        handoff_id: str | None,
+        *,
+        leg_id: str | None,
+        channel: HandoffChannel = "webrtc",
     ) -> Mapping[str, Any]: ...

@@ -23,9 +23,13 @@ def create_app(services: Services, *, close_services: bool = True) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         services.hub.attach(services.feeds, asyncio.get_running_loop())
+        if services.pstn is not None:
+            await services.pstn.start()  # binds the SIP listener on this loop
         try:
             yield
         finally:
+            if services.pstn is not None:
+                await services.pstn.stop()
             services.hub.detach()
             if close_services:
                 services.close()

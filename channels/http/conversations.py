@@ -15,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 
 from channels.access import VisitorPrincipal, authorize, require_key
 from channels.errors import Forbidden, InvalidInput, ServiceUnavailable
+from channels.http import messaging_routes
 from channels.http.deps import (
     DirectoryDep,
     OptionalPrincipal,
@@ -290,6 +291,12 @@ async def accept_handoff(
 ) -> HandoffTicketOut:
     handoff_id = body.handoff_id if body else None
     leg_id = principal.leg_id if isinstance(principal, VisitorPrincipal) else None
+    if body is not None and body.channel != "webrtc":
+        await run_in_threadpool(authorize, principal, conversation_id, directory)
+        ticket = await messaging_routes.channel_handoff(
+            services, conversation_id, body.channel, body.phone, handoff_id, leg_id
+        )
+        return HandoffTicketOut.model_validate(ticket)
 
     def accept() -> HandoffTicketOut:
         authorize(principal, conversation_id, directory)

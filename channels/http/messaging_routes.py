@@ -7,14 +7,16 @@ answered with 4xx appends nothing. `install(app, service)` mounts it.
 
 from __future__ import annotations
 
-from typing import Annotated
-from urllib.parse import parse_qsl
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+from urllib.parse import parse_qsl, quote
 
 from fastapi import APIRouter, BackgroundTasks, FastAPI, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from channels.errors import InvalidInput, NotFound, ServiceUnavailable
 from channels.messaging.errors import (
+    InvalidPhoneNumber,
     InvalidSignature,
     MalformedWebhook,
     MessagingError,
@@ -27,7 +29,11 @@ from channels.messaging.service import MessagingService, Received
 from channels.messaging.settings import MessagingSettings
 from channels.messaging.whatsapp_cloud import NAME as WHATSAPP_CLOUD
 from channels.messaging.whatsapp_cloud import WhatsAppCloudProvider
+from channels.pstn.errors import ConversationClosed, NoPhoneNumber, TrunkNotConfigured
 from ledger.errors import InvalidEvent, LedgerError, StoreUnavailable
+
+if TYPE_CHECKING:
+    from channels.bootstrap import Services
 
 router = APIRouter(prefix="/v1/channels", tags=["messaging"])
 
@@ -186,3 +192,62 @@ async def whatsapp_events(request: Request, background: BackgroundTasks) -> Resp
         return results
     recorded = sum(1 for r in results if r.route != "ignored" and not r.duplicate)
     return JSONResponse({"received": len(results), "recorded": recorded})
+
+
+# -- handoffs to phone channels (POST /v1/conversations/{id}/handoffs, channel != webrtc) ---
+
+CONTINUE_TEXT = "Continue my conversation"
+
+
+def continue_link(channel: str, settings: MessagingSettings, token: str) -> str | None:
+    """An `sms:` / click-to-chat link that opens the visitor's app on our number with the
+    handoff token prefilled; sending it joins the conversation (see MessagingService)."""
+    body = quote(f"{CONTINUE_TEXT} {token}")
+    if channel == "sms" and settings.twilio_sms_from:
+        return f"sms:{settings.twilio_sms_from}?&body={body}"
+    if channel == "whatsapp" and settings.twilio_whatsapp_from:
+        digits = settings.twilio_whatsapp_from.lstrip("+")
+        return f"{settings.whatsapp_link_base.rstrip('/')}/{digits}?text={body}"
+    return None
+
+
+async def channel_handoff(
+    services: Services,
+    conversation_id: str,
+    channel: Literal["pstn", "sms", "whatsapp"],
+    phone: str | None,
+    handoff_id: str | None,
+    leg_id: str | None,
+) -> dict[str, Any]:
+    """The caller is already authorised for the conversation."""
+    if channel == "pstn":
+        pstn = services.pstn
+        if pstn is None:
+            raise ServiceUnavailable("PSTN dial-out is not configured")
+        try:
+            started = await pstn.dial(conversation_id, phone)
+        except TrunkNotConfigured as exc:
+            raise ServiceUnavailable(str(exc)) from None
+        except ConversationClosed:
+            raise NotFound("conversation not found") from None
+        except (NoPhoneNumber, InvalidPhoneNumber) as exc:
+            raise InvalidInput(str(exc)) from None
+        return {
+            "conversation_id": conversation_id,
+            "handoff_id": started.handoff_id,
+            "handoff_token": started.token,
+            "expires_at": started.expires_at,
+            "channel": "pstn",
+            "level": started.level,
+            "number": started.number,
+        }
+    handoffs = services.handoffs
+    if handoffs is None:
+        raise ServiceUnavailable("handoffs are not configured")
+
+    def accept() -> dict[str, Any]:
+        return dict(handoffs.accept(conversation_id, handoff_id, leg_id=leg_id, channel=channel))
+
+    ticket = await run_in_threadpool(accept)
+    ticket["link"] = continue_link(channel, MessagingSettings(), ticket["handoff_token"])
+    return ticket

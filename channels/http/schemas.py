@@ -90,6 +90,17 @@ class AcceptHandoff(_Strict):
         max_length=200,
         description="the offer to accept; omitted: the visitor asks for voice unprompted",
     )
+    channel: Literal["webrtc", "pstn", "sms", "whatsapp"] = Field(
+        default="webrtc",
+        description="webrtc: voice in the widget; pstn: Threadline calls the phone; "
+        "sms/whatsapp: a link that continues the conversation by text",
+    )
+    phone: str | None = Field(
+        default=None,
+        min_length=8,
+        max_length=32,
+        description="pstn: E.164 number to call; omitted: the conversation's verified phone",
+    )
 
 
 class HandoffTicketOut(BaseModel):
@@ -99,6 +110,10 @@ class HandoffTicketOut(BaseModel):
     expires_at: str
     channel: str
     level: int = Field(description="verification level the voice leg inherits (0 = none)")
+    number: str | None = Field(default=None, description="pstn: the number being called")
+    link: str | None = Field(
+        default=None, description="sms/whatsapp: opens the visitor's app, prefilled with the token"
+    )
 
 
 class Health(BaseModel):

@@ -28,6 +28,9 @@ class MessagingSettings(BaseSettings):
     whatsapp_phone_number_id: str | None = None
     whatsapp_api_base_url: str = "https://graph.facebook.com/v21.0"
 
+    # "Continue on WhatsApp" links: click-to-chat base URL (the number and text are appended).
+    whatsapp_link_base: str = "https://wa.me"
+
     # The URL the provider signed, when a proxy in front of us rewrites scheme/host/port.
     # Empty: the request's own URL is used.
     public_base_url: str | None = None

@@ -50,9 +50,12 @@ TELEPHONE_RATE = 8000
 
 @dataclass(frozen=True, slots=True)
 class DialStarted:
+    conversation_id: str
     handoff_id: str
     number: str
+    token: str  # also sent in the INVITE; the caller of the API may already hold it
     expires_at: str
+    level: int
 
 
 @dataclass
@@ -139,7 +142,14 @@ class PstnChannel:
             raise NoPhoneNumber("no number given and the conversation has no verified phone")
         ticket = await asyncio.to_thread(self._handoffs.request_handoff, conversation_id, "pstn")
         self._spawn(self._call_out(ticket, target, trunk))
-        return DialStarted(ticket.handoff_id, target, ticket.expires_at.isoformat())
+        return DialStarted(
+            conversation_id,
+            ticket.handoff_id,
+            target,
+            ticket.token,
+            ticket.expires_at.isoformat(),
+            ticket.level,
+        )
 
     async def _call_out(self, ticket: HandoffTicket, number: str, trunk: Address) -> None:
         assert self._sip is not None

@@ -47,3 +47,49 @@ def test_signed_sms_through_threadline_serve(tmp_path: Path) -> None:
         assert [e.data.text for e in visitor] == ["Is my January claim paid?"]  # type: ignore[attr-defined]
     finally:
         ledger.close()
+
+
+def test_continue_by_text_from_chat(tmp_path: Path) -> None:
+    """Chat → "continue by text" link → the visitor sends the prefilled SMS → same conversation."""
+    url = f"sqlite:///{tmp_path / 'threadline.db'}"
+    env = {"THREADLINE_TWILIO_AUTH_TOKEN": TOKEN, "THREADLINE_TWILIO_SMS_FROM": "+15559990000"}
+    with ApiServer(url, tmp_path / "server.log", **env) as server:
+        created = httpx.post(server.base_url + "/v1/conversations", json={})
+        assert created.status_code == 201, created.text
+        cid = created.json()["conversation_id"]
+        visitor = {"Authorization": f"Bearer {created.json()['visitor_token']}"}
+        said = httpx.post(
+            f"{server.base_url}/v1/conversations/{cid}/messages",
+            json={"text": "Hi, I am asking about my January claim"},
+            headers=visitor,
+        )
+        assert said.status_code in (200, 201), said.text
+        handoffs = f"{server.base_url}/v1/conversations/{cid}/handoffs"
+        # No SIP trunk on this server: dial-out is refused and nothing is recorded.
+        before = httpx.get(f"{server.base_url}/v1/conversations/{cid}/events", headers=visitor)
+        refused = httpx.post(handoffs, json={"channel": "pstn"}, headers=visitor)
+        assert refused.status_code == 503
+        after = httpx.get(f"{server.base_url}/v1/conversations/{cid}/events", headers=visitor)
+        assert after.json() == before.json()
+        ticket = httpx.post(handoffs, json={"channel": "sms"}, headers=visitor)
+        assert ticket.status_code == 201, ticket.text
+        link = ticket.json()["link"]
+        assert link.startswith("sms:+15559990000?&body=Continue%20my%20conversation%20tl1.")
+        body = httpx.QueryParams(link.split("?", 1)[1])["body"]
+        form = [("MessageSid", "SM" + "8" * 32), ("From", "+15557770000"), ("Body", body)]
+        endpoint = server.base_url + "/v1/channels/twilio/sms"
+        signature = compute_signature(TOKEN, endpoint, form)
+        sent = httpx.post(endpoint, data=dict(form), headers={"X-Twilio-Signature": signature})
+        assert sent.status_code == 200, sent.text
+    ledger = open_ledger(url)
+    try:
+        events = ledger.read(cid)
+        types = [e.type for e in events]
+        assert "HandoffCompleted" in types
+        sms_leg = [e for e in events if e.type == "LegOpened" and e.data.channel == "sms"]  # type: ignore[attr-defined]
+        assert len(sms_leg) == 1
+        first = next(e.data for e in events if e.type == "HandoffCompleted")
+        assert "january" in first.first_utterance.lower()  # type: ignore[attr-defined]
+        assert len({e.conversation_id for e in ledger.read_all()}) == 1
+    finally:
+        ledger.close()
