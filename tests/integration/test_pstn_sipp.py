@@ -217,3 +217,51 @@ def test_dial_out_through_sipp(ledger: Ledger, tmp_path: Path) -> None:
         assert b"X-Threadline-Handoff-Token: tl1." in invites[0]
         rtp_to_sipp = [d for d in datagrams if d.src_port % 2 == 0 and 31000 <= d.src_port < 32000]
         assert len(rtp_to_sipp) > 200
+
+
+def test_inbound_call_from_the_verified_number(ledger: Ledger, tmp_path: Path) -> None:
+    """sipp calls Threadline from the conversation's verified number: the call joins the
+    conversation with no challenge, RTP flows both ways, and the caller's BYE closes the leg."""
+    import socket
+
+    from tests.support.uvicorn_thread import free_port
+
+    cid = chat_about_january_claim(ledger)
+    visitor_wav(tmp_path, lead_silence_s=0.5)
+    sip_port = free_port(socket.SOCK_DGRAM)
+    settings = PstnSettings(sip_port=sip_port, rtp_port_min=33000, rtp_port_max=33999)
+    handoffs = HandoffService(ledger, signer=Signer(b"q" * 32, tokens.PURPOSE))
+    channel = PstnChannel(settings, handoffs, PhoneDirectory(ledger), voice=voice_factory(ledger))
+
+    async def scenario() -> int:
+        await channel.start()
+        try:
+            sipp = start_uas(
+                "uac_call_in_bye.xml", tmp_path, hold_ms=4_000, target=f"127.0.0.1:{sip_port}"
+            )
+            try:
+                deadline = asyncio.get_running_loop().time() + 30
+                while sipp.process.poll() is None:
+                    assert asyncio.get_running_loop().time() < deadline, "sipp did not finish"
+                    await asyncio.sleep(0.1)
+                await asyncio.wait_for(channel.wait_idle(), timeout=20)
+                return sipp.process.returncode
+            finally:
+                sipp.stop()
+        finally:
+            await channel.stop()
+
+    assert asyncio.run(scenario()) == 0, (tmp_path / "sipp.out").read_text()
+    events = ledger.read(cid)
+    opened = [e for e in events if isinstance(e.data, LegOpened) and e.data.channel == "pstn"]
+    assert len(opened) == 1
+    leg = opened[0].leg_id
+    assert opened[0].data.transport_ref is not None
+    assert opened[0].data.transport_ref.startswith(f"tel:{PHONE};call-id=")
+    on_leg = [e for e in events if e.leg_id == leg]
+    assert not [e for e in on_leg if "Verif" in e.type]  # the number was verified: no challenge
+    assert any(isinstance(e.data, AgentSpoke) for e in on_leg)
+    assert [e.data.reason for e in on_leg if isinstance(e.data, LegClosed)] == ["remote hangup"]
+    frames_out, frames_in = channel.media_stats[leg or ""]
+    assert frames_out > 100
+    assert frames_in > 50

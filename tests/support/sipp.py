@@ -45,8 +45,9 @@ def sipp_available() -> bool:
     return shutil.which("sipp") is not None
 
 
-def start_uas(scenario: str, workdir: Path, *, hold_ms: int) -> Sipp:
-    """One call as UAS on 127.0.0.1: answers, then hangs up after `hold_ms`."""
+def start_uas(scenario: str, workdir: Path, *, hold_ms: int, target: str | None = None) -> Sipp:
+    """One call on 127.0.0.1 that lasts `hold_ms`: as UAS (answers), or as UAC calling
+    `target` (host:port) when given."""
     import socket
 
     port = free_port(socket.SOCK_DGRAM)
@@ -77,6 +78,7 @@ def start_uas(scenario: str, workdir: Path, *, hold_ms: int) -> Sipp:
         "-trace_err",
         "-nostdin",
         "-nd",
+        *([target] if target else []),
     ]
     log = (workdir / "sipp.out").open("wb")
     process = subprocess.Popen(args, cwd=workdir, stdout=log, stderr=subprocess.STDOUT)
