@@ -7,6 +7,7 @@ import typer
 
 from channels import api_cli, demo_cli
 from channels.console import cli as console_cli
+from channels.kafka import cli as kafka_cli
 from ledger import cli as ledger_cli
 from projections import cli as projections_cli
 
@@ -24,6 +25,7 @@ def build() -> typer.Typer:
     api_cli.register(app)
     console_cli.register(app)
     demo_cli.register(app)
+    kafka_cli.register(app)
     return app
 
 

@@ -20,6 +20,7 @@ import contextlib
 import importlib.resources
 import os
 import signal
+import socket
 import subprocess
 import tempfile
 import time
@@ -160,10 +161,13 @@ class TansuBroker:
             if self._proc is None or self._proc.poll() is not None:
                 raise RuntimeError(f"tansu exited during startup:\n{self._log_tail()}")
             try:
+                # Plain TCP first: a refused Kafka client connection logs an ERROR line.
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
                 probe = KafkaConsumer(
                     bootstrap_servers=self.bootstrap,
                     request_timeout_ms=3000,
                     api_version_auto_timeout_ms=2000,
+                    enable_auto_commit=False,
                 )
                 try:
                     probe.topics()

@@ -1,0 +1,102 @@
+"""`threadline relay` and `threadline consume`: long-running processes that stop cleanly on
+SIGTERM/SIGINT (finishing the batch in hand), with /metrics and /healthz when a port is set."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+
+from channels.kafka.errors import StreamError
+from channels.kafka.metrics import MetricsServer, consumer_text, fresh, relay_text
+from channels.kafka.settings import StreamSettings
+from ledger.cli import fail
+from ledger.errors import LedgerError
+
+
+def _settings() -> StreamSettings:
+    try:
+        return StreamSettings()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        fail(f"error: invalid setting {'.'.join(map(str, first['loc']))}: {first['msg']}")
+
+
+def _stop_on_signals() -> threading.Event:
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    return stop
+
+
+def relay(
+    once: Annotated[
+        bool, typer.Option("--once", help="Publish what is in the log now, then exit")
+    ] = False,
+) -> None:
+    """Publish the ledger's global log to Kafka (the outbox relay), from its checkpoint."""
+    from channels.kafka.service import build_relay
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    settings = _settings()
+    try:
+        r = build_relay(settings)
+    except (LedgerError, StreamError) as exc:
+        fail(f"error: {exc}")
+    server: MetricsServer | None = None
+    try:
+        if once:
+            published = r.catch_up()
+            r.refresh_stats()
+            typer.echo(f"published {published} events; position {r.stats.position}")
+            return
+        if settings.relay_metrics_port:
+            server = MetricsServer(
+                settings.metrics_host,
+                settings.relay_metrics_port,
+                lambda: relay_text(r.stats, settings.relay_name),
+                fresh(lambda: r.stats.last_success, 60.0),
+            ).start()
+        r.run(_stop_on_signals())
+    except StreamError as exc:
+        fail(f"error: {exc}")
+    finally:
+        if server is not None:
+            server.close()
+        r.close()
+
+
+def consume() -> None:
+    """Keep the metrics view up to date from the Kafka topic (one consumer group member)."""
+    from channels.kafka.service import build_consumer
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    settings = _settings()
+    try:
+        c = build_consumer(settings)
+    except (StreamError, Exception) as exc:  # a view that cannot open: one line, exit 1
+        fail(f"error: cannot open the consumer's view: {type(exc).__name__}: {exc}")
+    server: MetricsServer | None = None
+    try:
+        if settings.consumer_metrics_port:
+            server = MetricsServer(
+                settings.metrics_host,
+                settings.consumer_metrics_port,
+                lambda: consumer_text(c.stats, c.lag, settings.consumer_group),
+                fresh(lambda: c.last_poll, 60.0),
+            ).start()
+        c.run(_stop_on_signals())
+    finally:
+        if server is not None:
+            server.close()
+        c.close()
+        c.projector.view.close()
+
+
+def register(app: typer.Typer) -> None:
+    app.command("relay")(relay)
+    app.command("consume")(consume)
