@@ -8,6 +8,7 @@ view the API's in-process runner keeps from the global log in the same database.
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 import psycopg
 from eventsourcing.postgres import PostgresDatastore
@@ -15,12 +16,17 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg.sql import SQL, Identifier
 
 from channels.kafka.errors import ConfigurationError
-from projections.view_postgres import PostgresMetricsView
+
+if TYPE_CHECKING:
+    from projections.view_postgres import PostgresMetricsView
 
 _SCHEMA = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 
 
 def open_postgres_consumer_view(url: str, schema: str) -> PostgresMetricsView:
+    # Imported here: a leaf adapter module is loaded only where it is chosen.
+    from projections.view_postgres import PostgresMetricsView
+
     if not _SCHEMA.fullmatch(schema):
         raise ConfigurationError(f"unusable schema name {schema!r}")
     with psycopg.connect(url, autocommit=True, connect_timeout=10) as conn:
