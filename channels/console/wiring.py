@@ -7,6 +7,8 @@ console needs from the inner packages is adapted here to the small ports in
 
 from __future__ import annotations
 
+import logging
+
 from fastapi import FastAPI
 
 from channels.console.adapters import LedgerAudit, ProjectionsAsOf, ProjectionsMetrics
@@ -17,6 +19,8 @@ from channels.console.ports import Auditor, ConversationLog, HandoffMetrics, Poi
 from channels.console.routes import Console, install
 from channels.console.settings import ConsoleSettings
 from ledger.store import Ledger
+
+logger = logging.getLogger(__name__)
 
 
 def open_accounts(database_url: str, settings: ConsoleSettings | None = None) -> OperatorAccounts:
@@ -70,4 +74,9 @@ def mount(
         metrics=metrics,
     )
     install(app, console)
+    if not console.accounts.store.list_operators():
+        logger.warning(
+            "the operator console is at /console; nobody can sign in until an operator "
+            "exists: threadline operators create NAME"
+        )
     return console
