@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -38,8 +39,13 @@ class SQLiteFileCase:
     def setUp(self) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="threadline-es-"))
         self.datastores: list[SQLiteDatastore] = []
+        self.threads_before = set(threading.enumerate())
 
     def tearDown(self) -> None:
+        # eventsourcing's concurrency cases signal their reader threads to stop but do not
+        # join them; closing a connection a reader is still using crashes sqlite3 (SIGSEGV).
+        for thread in set(threading.enumerate()) - self.threads_before:
+            thread.join(timeout=10)
         for datastore in self.datastores:
             datastore.close()
         shutil.rmtree(self.dir, ignore_errors=True)
