@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from json.encoder import encode_basestring  # the C encoder for ensure_ascii=False
 from typing import Any
 
 GENESIS_HASH = "0" * 64
@@ -36,3 +37,26 @@ def loads(raw: bytes | str) -> Any:
 
 def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def scalar(value: str | int | None) -> str:
+    """JSON text of a string, int or null, exactly as `dumps` writes it (hot path: avoids a
+    json.dumps call per envelope field)."""
+    if value is None:
+        return "null"
+    if isinstance(value, str):
+        return str(encode_basestring(value))
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise NotCanonicalError(f"not a string, int or null: {value!r}")
+    return str(value)
+
+
+def join(fields: dict[str, str]) -> bytes:
+    """Canonical JSON of an object whose values are already canonical JSON text and whose
+    keys are plain identifiers: equal to `dumps` of the decoded object, built without
+    re-serialising the values."""
+    body = ",".join(f'"{key}":{fields[key]}' for key in sorted(fields))
+    try:
+        return ("{" + body + "}").encode("utf-8")
+    except UnicodeEncodeError as exc:  # a lone surrogate in a string
+        raise NotCanonicalError(str(exc)) from None

@@ -98,7 +98,7 @@ class Ledger:
         if len(events) > MAX_BATCH:
             raise InvalidEvent(f"a batch holds at most {MAX_BATCH} events")
         drafts = [records.draft(conversation_id, e) for e in events]
-        if len({d.event_id for d in drafts}) < len(drafts):
+        if len(drafts) > 1 and len({d.event_id for d in drafts}) < len(drafts):
             raise InvalidEvent("the same event id appears twice in one batch")
 
         refresh = False
@@ -147,7 +147,7 @@ class Ledger:
     def _seal(
         self, conversation_id: str, position: int, head_hash: str, drafts: list[Draft]
     ) -> list[records.Sealed]:
-        recorded_at = self._clock()
+        recorded_at = records.timestamp(self._clock())
         sealed = []
         prev = head_hash
         for offset, item in enumerate(drafts, start=1):

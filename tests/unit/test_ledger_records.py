@@ -118,3 +118,24 @@ def test_codec_hook_stores_and_hashes_the_encoded_form() -> None:
         codec.forgotten = True  # "erasure": the stored bytes are unchanged, the chain verifies
         assert store.read("c1")[1].data == MessagePosted(role="system", text="[erased]")
         assert audit.verify_conversation(store, "c1") == 2
+
+
+@pytest.mark.parametrize(
+    "text",
+    ['quote " backslash \\ slash /', "tab\tnew\nline\x00\x1f\x7f", "é ü 中文 🎉 \u2028 \ufeff"],
+)
+def test_sealed_bytes_are_exactly_the_canonical_form(text: str) -> None:
+    event = NewEvent(
+        "ToolCalled",
+        {"call_id": "c", "name": text, "arguments": {text: [text, 1.5, -0.0, 10**30, None]}},
+        leg_id='leg "1"',
+        actor="agent é",
+        occurred_at=datetime(2024, 2, 29, 23, 59, 59, tzinfo=UTC),
+    )
+    sealed = seal("c1", 12, "f" * 64, draft("c1", event), NOW, _Identity())
+    assert canonical.dumps(canonical.loads(sealed.stored.state)) == sealed.stored.state
+    body = canonical.loads(sealed.stored.state)
+    assert body.pop("hash") == sealed.hash == canonical.sha256_hex(canonical.dumps(body))
+    assert decode("c1", 12, 1, sealed.stored.state, _Identity()).data.model_dump(mode="json") == (
+        draft("c1", event).data
+    )
