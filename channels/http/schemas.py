@@ -28,6 +28,31 @@ class ConversationCreated(BaseModel):
 
 
 class AppendEvent(_Strict):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "event_id": "3f1c2a4e-8b7d-4c1e-9f2a-5d6e7f809a1b",
+                    "type": "MessagePosted",
+                    "data": {"role": "visitor", "text": "Hi, I have a question about a claim"},
+                },
+                {
+                    "event_id": "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d",
+                    "type": "UtteranceTranscribed",
+                    "data": {
+                        "role": "visitor",
+                        "text": "yes that's the one",
+                        "start_ms": 0,
+                        "end_ms": 1200,
+                        "confidence": 0.92,
+                    },
+                    "leg_id": "leg_voice_1",
+                    "expected_version": 3,
+                },
+            ]
+        },
+    )
     event_id: UUID = Field(description="idempotency key: a repeat returns the original position")
     type: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z][A-Za-z0-9]*$")
     data: dict[str, Any]
@@ -70,6 +95,10 @@ class EventPage(BaseModel):
 
 
 class PostMessage(_Strict):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"text": "Can you check my January claim?"}]},
+    )
     text: str = Field(min_length=1, max_length=8000)
     message_id: UUID = Field(
         default_factory=uuid4, description="idempotency key for the visitor's message"
