@@ -29,7 +29,7 @@ def test_keys_create_prints_the_key_once_and_stores_only_its_hash(tmp_path: Path
     key = created.stdout.strip()
     assert key.startswith("tlk_")
     assert key not in created.stderr
-    secret = key.rsplit("_", 1)[1]
+    secret = key.split("_", 2)[2]
     assert secret.encode() not in (tmp_path / "keys.db").read_bytes()
     store = open_key_store(url)
     try:
