@@ -35,7 +35,7 @@ from ledger.envelope import RecordedEvent
 from projections.context import AgentContext, build_context
 from projections.errors import ProjectionError
 from projections.identity import IdentityState, build_identity
-from projections.service import VIEWS, open_view, runner_for
+from projections.service import TRACKERS, VIEWS, open_view, runner_for
 from projections.transcript import build_transcript, render_text
 from projections.views import TrackedView
 
@@ -232,6 +232,8 @@ def status(
     rows: list[dict[str, Any]] = []
     with ledger_session() as store, _views(sorted(VIEWS)) as views:
         top = store.max_sequence()
+        for name in sorted(TRACKERS):
+            views.append(TRACKERS[name]())  # closed with the read models
         for view in views:
             state = view.tracking()
             rows.append(

@@ -62,6 +62,10 @@ def open_metrics_view(url: str | None = None) -> MetricsView:
 # Cross-conversation read models by name (`threadline projections rebuild NAME`).
 VIEWS: dict[str, Callable[[str | None], TrackedView]] = {METRICS: open_metrics_view}
 
+# Other followers of the global log that are not rebuilt from here (e.g. the Kafka relay's
+# checkpoint, registered by channels.kafka): `threadline projections status` shows them too.
+TRACKERS: dict[str, Callable[[], TrackedView]] = {}
+
 
 def open_view(name: str, url: str | None = None) -> TrackedView:
     try:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+from collections.abc import Callable
 from typing import Annotated
 
 import typer
@@ -31,6 +32,16 @@ def _stop_on_signals() -> threading.Event:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     return stop
+
+
+def _listen(url: str, wake: threading.Event) -> Callable[[], None]:
+    """On PostgreSQL the ledger NOTIFYs at every commit: publish at once instead of at the
+    next poll (the poll stays, for anything a lost notification would miss)."""
+    if not url.startswith(("postgresql://", "postgres://")):
+        return lambda: None
+    from channels.live_postgres import listener
+
+    return listener(url)(wake.set)
 
 
 def relay(
@@ -61,7 +72,12 @@ def relay(
                 lambda: relay_text(r.stats, settings.relay_name),
                 fresh(lambda: r.stats.last_success, 60.0),
             ).start()
-        r.run(_stop_on_signals())
+        wake = threading.Event()
+        stop_listening = _listen(settings.database_url, wake)
+        try:
+            r.run(_stop_on_signals(), wake)
+        finally:
+            stop_listening()
     except StreamError as exc:
         fail(f"error: {exc}")
     finally:
@@ -98,5 +114,8 @@ def consume() -> None:
 
 
 def register(app: typer.Typer) -> None:
+    from channels.kafka.status import register_status
+
+    register_status()
     app.command("relay")(relay)
     app.command("consume")(consume)

@@ -1,0 +1,97 @@
+"""Two API server processes on one PostgreSQL: a live stream opened on one replica carries
+events appended through the other (the global log feed woken by LISTEN/NOTIFY)."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.support.api_server import ApiServer, create_key
+from tests.support.postgres import PostgresCluster
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture(scope="module")
+def database_url(postgres_cluster: PostgresCluster) -> str:
+    return postgres_cluster.create_database(f"replicas_{uuid.uuid4().hex[:12]}")
+
+
+@pytest.fixture(scope="module")
+def replicas(
+    database_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[ApiServer, ApiServer]]:
+    logs = tmp_path_factory.mktemp("replicas")
+    with (
+        ApiServer(database_url, logs / "a.log") as a,
+        ApiServer(database_url, logs / "b.log") as b,
+    ):
+        yield a, b
+
+
+def _sse(response: httpx.Response, count: int) -> list[dict[str, Any]]:
+    events: list[dict[str, Any]] = []
+    data: list[str] = []
+    for line in response.iter_lines():
+        if line.startswith("data:"):
+            data.append(line[5:].strip())
+        elif line == "" and data:
+            events.append(json.loads("\n".join(data)))
+            data = []
+            if len(events) == count:
+                break
+    return events
+
+
+@pytest.mark.parametrize("direction", ["a_to_b", "b_to_a"])
+def test_stream_on_one_replica_carries_appends_made_through_the_other(
+    replicas: tuple[ApiServer, ApiServer], database_url: str, direction: str
+) -> None:
+    a, b = replicas
+    streaming, writing = (b, a) if direction == "a_to_b" else (a, b)
+    key = create_key(database_url, name=f"adapter-{direction}")
+    with writing.client() as c:
+        r = c.post("/v1/conversations", json={"channel": "chat"})
+    assert r.status_code == 201, r.text
+    conv = r.json()
+    cid = conv["conversation_id"]
+    received: list[dict[str, Any]] = []
+    opened = threading.Event()
+
+    def listen() -> None:
+        with (
+            streaming.client(conv["visitor_token"]) as c,
+            c.stream(
+                "GET",
+                f"/v1/conversations/{cid}/stream",
+                headers={"Last-Event-ID": "2"},  # only what comes next
+                timeout=20.0,
+            ) as r,
+        ):
+            assert r.status_code == 200
+            opened.set()
+            received.extend(_sse(r, 3))
+
+    listener = threading.Thread(target=listen)
+    listener.start()
+    assert opened.wait(10)
+    time.sleep(0.3)  # the stream is idle before the other replica writes
+    with writing.client(key) as c:
+        for i in range(3):
+            event = {
+                "event_id": str(uuid.uuid4()),
+                "type": "MessagePosted",
+                "data": {"role": "human", "text": f"via the other replica {i}"},
+            }
+            assert c.post(f"/v1/conversations/{cid}/events", json=event).status_code == 201
+    listener.join(timeout=20)
+    assert not listener.is_alive()
+    assert [e["position"] for e in received] == [3, 4, 5]
+    assert [e["data"]["text"] for e in received] == [f"via the other replica {i}" for i in range(3)]
