@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 
@@ -15,6 +17,15 @@ from channels.http import conversations, errors, messaging_routes, ops, stream
 from channels.http.metrics import HttpMetrics
 from channels.http.middleware import BodyLimit, CountRequests
 from channels.widget import routes as widget
+
+
+def _no_telemetry() -> dict[str, Any]:
+    """Newer FastAPI asks OpenTelemetry's global providers on every request (a few os.environ
+    lookups, ~5% of an append's CPU); Threadline exports its own /metrics, so switch it off
+    where the option exists."""
+    if "telemetry" not in inspect.signature(FastAPI.__init__).parameters:
+        return {}
+    return {"telemetry": {"tracing": False, "metrics": False, "logs": False}}
 
 
 def create_app(services: Services, *, close_services: bool = True) -> FastAPI:
@@ -43,6 +54,7 @@ def create_app(services: Services, *, close_services: bool = True) -> FastAPI:
             '`{"error": code, "detail": message}`; a request answered with 4xx appends nothing.'
         ),
         lifespan=lifespan,
+        **_no_telemetry(),
     )
     app.state.services = services
     app.state.directory = TenantDirectory(services.ledger)
