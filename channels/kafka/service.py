@@ -80,6 +80,7 @@ def build_consumer(settings: StreamSettings, view: MetricsView | None = None) ->
         settings.consumer_group,
         Projector(view if view is not None else open_consumer_view(settings)),
         max_poll_records=settings.consumer_max_poll_records,
+        fetch_max_wait_ms=settings.consumer_fetch_max_wait_ms,
         max_poll_interval_ms=settings.consumer_max_poll_interval_ms,
         session_timeout_ms=settings.consumer_session_timeout_ms,
         heartbeat_interval_ms=settings.consumer_heartbeat_interval_ms,

@@ -38,6 +38,9 @@ class StreamSettings(BaseSettings):
     consumer_schema: str = Field(default="threadline_consumer", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
     consumer_group: str = Field(default="threadline.metrics", min_length=1, max_length=200)
     consumer_max_poll_records: int = Field(default=500, ge=1, le=10_000)
+    # How long the broker may hold a fetch that has too little data. Kafka answers as soon as
+    # one record is there; Tansu holds it this long, so it bounds end-to-end latency there.
+    consumer_fetch_max_wait_ms: int = Field(default=50, ge=0, le=10_000)
     # Group timing. Kafka's defaults suit Kafka; the Tansu test broker needs 5000/6000/1000.
     consumer_max_poll_interval_ms: int = Field(default=300_000, ge=1000)
     consumer_session_timeout_ms: int = Field(default=45_000, ge=1000)
