@@ -113,8 +113,10 @@ def throughput(make_url: object, bootstrap: str, n_conv: int, per: int) -> None:
     print(f"\n1. relay throughput, {total:,} events ({n_conv} conversations)")
     print(f"   read the global log only      {read_rate:>10,.0f} events/s")
     print(f"   bare producer (same records)  {raw_rate:>10,.0f} events/s")
-    print(f"   relay (read+publish+checkpt)  {relay_rate:>10,.0f} events/s"
-          f"   = {relay_rate / raw_rate:.2f}x the bare producer")
+    print(
+        f"   relay (read+publish+checkpt)  {relay_rate:>10,.0f} events/s"
+        f"   = {relay_rate / raw_rate:.2f}x the bare producer"
+    )
 
 
 class TimedProjector(Projector):
@@ -254,15 +256,24 @@ def latency(make_url: object, bootstrap: str, rate: int, seconds: float, writers
     lat = [applied_at[i] - t for i, t in appended_at.items() if i in applied_at]
     missing = len(appended_at) - len(lat)
     base = raw_roundtrip(bootstrap, rate, min(seconds, 5.0))
-    print(f"\n2. append → consumer projection latency, {len(appended_at):,} events "
-          f"at {achieved:,.0f} events/s achieved (target {rate:,}, {writers} writers)")
-    for name, values in (("system (ledger→relay→topic→view)", lat), ("bare Kafka round trip", base)):
-        print(f"   {name:<34} p50 {pct(values, .5) * 1000:7.1f} ms   p99 "
-              f"{pct(values, .99) * 1000:7.1f} ms   max {max(values) * 1000:7.1f} ms"
-              f"   mean {statistics.fmean(values) * 1000:6.1f} ms")
-    print(f"   p99 ratio system / bare Kafka: {pct(lat, .99) / pct(base, .99):.1f}x;"
-          f" goal p99 ≤ 200 ms: {'met' if pct(lat, .99) <= 0.2 else 'NOT met'};"
-          f" events never applied: {missing}")
+    print(
+        f"\n2. append → consumer projection latency, {len(appended_at):,} events "
+        f"at {achieved:,.0f} events/s achieved (target {rate:,}, {writers} writers)"
+    )
+    for name, values in (
+        ("system (ledger→relay→topic→view)", lat),
+        ("bare Kafka round trip", base),
+    ):
+        print(
+            f"   {name:<34} p50 {pct(values, 0.5) * 1000:7.1f} ms   p99 "
+            f"{pct(values, 0.99) * 1000:7.1f} ms   max {max(values) * 1000:7.1f} ms"
+            f"   mean {statistics.fmean(values) * 1000:6.1f} ms"
+        )
+    print(
+        f"   p99 ratio system / bare Kafka: {pct(lat, 0.99) / pct(base, 0.99):.1f}x;"
+        f" goal p99 ≤ 200 ms: {'met' if pct(lat, 0.99) <= 0.2 else 'NOT met'};"
+        f" events never applied: {missing}"
+    )
 
 
 def main() -> None:
@@ -272,7 +283,7 @@ def main() -> None:
     n_conv, per, seconds = (50, 40, 3.0) if args.quick else (200, 100, 15.0)
     with broker() as bootstrap, postgres_server() as make_url:
         throughput(make_url, bootstrap, n_conv, per)
-        latency(make_url, bootstrap, 1000, seconds, writers=4)
+        latency(make_url, bootstrap, 1000, seconds, writers=16)
 
 
 if __name__ == "__main__":

@@ -64,6 +64,8 @@ class Projector:
     def __init__(self, view: MetricsView, stats: ConsumerStats | None = None) -> None:
         self.view = view
         self.stats = stats or ConsumerStats()
+        # The shared position is re-read only after a conflict (another group member).
+        self._position_known = False
 
     def apply(self, events: Sequence[RecordedEvent]) -> int:
         """Applies what is new in `events` (given in partition order) in one transaction;
@@ -92,16 +94,19 @@ class Projector:
                 )
         if not fresh:
             return 0
+        top = max(e.sequence for e in fresh)
         for attempt in range(3):
-            position = self.view.tracking().position
-            top = max(e.sequence for e in fresh)
+            if attempt or not self._position_known:
+                self.stats.view_position = self.view.tracking().position
+                self._position_known = True
+            position = top if top > self.stats.view_position else None
             try:
-                self.view.commit(Batch(events=fresh, position=top if top > position else None))
+                self.view.commit(Batch(events=fresh, position=position))
                 break
             except IntegrityError:
                 # Another consumer of the group moved the shared position meanwhile.
                 if attempt == 2:
                     raise
         self.stats.applied += len(fresh)
-        self.stats.view_position = max(self.stats.view_position, self.view.tracking().position)
+        self.stats.view_position = max(self.stats.view_position, top)
         return len(fresh)

@@ -14,6 +14,7 @@ down) are retried with capped exponential backoff and jitter; nothing advances m
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import threading
@@ -128,6 +129,7 @@ class Relay:
         or the database is what we want during an outage."""
         wake = wake or threading.Event()
         backoff = self.backoff_initial_s
+        refreshed = 0.0
         while not stop.is_set():
             try:
                 self.stats.leader = self.checkpoint.lead()
@@ -135,9 +137,13 @@ class Relay:
                     stop.wait(1.0)  # a standby: another relay holds the checkpoint
                     continue
                 published = self.step()
-                self.refresh_stats()
+                if published or time.monotonic() - refreshed > 1.0:
+                    self.refresh_stats()
+                    refreshed = time.monotonic()
             except Exception as exc:
                 self._failed(exc, backoff)
+                with contextlib.suppress(Exception):  # lag keeps growing during an outage
+                    self.refresh_stats()
                 # Full jitter keeps a fleet of relays from retrying in lock step.
                 stop.wait(backoff * (0.5 + self._rng.random() / 2))
                 backoff = min(backoff * 2, self.backoff_max_s)
