@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
-from channels.errors import InvalidInput, Unauthenticated
+from channels.errors import InvalidInput, ServiceUnavailable, Unauthenticated
 
 _KEY_RE = re.compile(r"^tlk_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$")
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}$")
@@ -98,7 +98,10 @@ class KeyVerifier:
         if cached is not None and cached[0] > now:
             record = cached[1]
         else:
-            found = self._store.get(key_id)
+            try:
+                found = self._store.get(key_id)
+            except Exception as exc:  # the database is down: 503, not a 500 per request
+                raise ServiceUnavailable("the API key store is unavailable") from exc
             if found is None or found.revoked:
                 raise Unauthenticated("unknown or revoked API key")
             record = found

@@ -28,6 +28,7 @@ def _record(row: tuple[str, str, str, str, datetime, bool]) -> ApiKeyRecord:
 
 class PostgresKeyStore:
     def __init__(self, url: str) -> None:
+        self._url = url
         self._lock = threading.Lock()
         self._conn = psycopg.connect(url, autocommit=True)
         # Several processes may start at once; the advisory lock serialises the DDL.
@@ -50,11 +51,16 @@ class PostgresKeyStore:
             )
 
     def get(self, key_id: str) -> ApiKeyRecord | None:
+        query = f"SELECT {_COLUMNS} FROM threadline_api_keys WHERE key_id = %s"  # noqa: S608
         with self._lock:
-            row = self._conn.execute(
-                f"SELECT {_COLUMNS} FROM threadline_api_keys WHERE key_id = %s",  # noqa: S608
-                (key_id,),
-            ).fetchone()
+            try:
+                row = self._conn.execute(query, (key_id,)).fetchone()
+            except psycopg.OperationalError:
+                # The database restarted under a long-lived server: reconnect once, so
+                # authentication does not fail for good (a second failure is raised).
+                self._conn.close()
+                self._conn = psycopg.connect(self._url, autocommit=True)
+                row = self._conn.execute(query, (key_id,)).fetchone()
         return None if row is None else _record(row)
 
     def list(self) -> list[ApiKeyRecord]:

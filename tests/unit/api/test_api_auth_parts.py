@@ -7,7 +7,14 @@ import uuid
 import pytest
 
 from channels.access import KeyPrincipal, TenantDirectory, VisitorPrincipal, authorize
-from channels.errors import Forbidden, InvalidInput, NotFound, RateLimited, Unauthenticated
+from channels.errors import (
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    RateLimited,
+    ServiceUnavailable,
+    Unauthenticated,
+)
 from channels.keys import KeyVerifier, MemoryKeyStore, new_key
 from channels.ratelimit import RateLimiter
 from channels.tokens import VisitorTokens
@@ -124,3 +131,13 @@ def test_access_rules() -> None:
     with pytest.raises(Unauthenticated):
         authorize(None, "a", directory)
     ledger.close()
+
+
+def test_an_unreachable_key_store_is_unavailable_not_unauthenticated() -> None:
+    class Down(MemoryKeyStore):
+        def get(self, key_id: str) -> None:
+            raise OSError("connection refused")
+
+    token, _ = new_key("k", "default")
+    with pytest.raises(ServiceUnavailable):
+        KeyVerifier(Down()).verify(token)
