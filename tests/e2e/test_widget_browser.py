@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import re
 import shutil
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.support.api_server import ROOT, ApiServer
+from tests.support.api_server import ROOT, ApiServer, create_key
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = ROOT / "test-artifacts"
@@ -99,6 +100,41 @@ def test_visitor_chats_in_the_embedded_widget(server: ApiServer, page: object) -
     ticket = page.evaluate("window.tlTicket")
     assert isinstance(ticket, dict)
     assert ticket["handoff_token"].startswith("tl1.")
+
+    # The server dies and comes back: the widget reconnects by itself, resumes after the
+    # last event it showed (no duplicates), and shows what was appended meanwhile — here
+    # an adapter's voice leg and transcribed turn, marked as voice in the same thread.
+    server.kill()
+    expect(page.get_by_role("status")).to_have_text("Reconnecting…", timeout=15_000)
+    server.start()
+    cid = page.evaluate("window.Threadline.client.conversationId")
+    key = create_key(server.database_url, name="voice-adapter")
+    with server.client(key) as c:
+        leg = {
+            "event_id": str(uuid.uuid4()),
+            "type": "LegOpened",
+            "leg_id": "leg_voice",
+            "data": {"channel": "webrtc"},
+        }
+        said = {
+            "event_id": str(uuid.uuid4()),
+            "type": "UtteranceTranscribed",
+            "leg_id": "leg_voice",
+            "data": {
+                "role": "visitor",
+                "text": "said by voice",
+                "start_ms": 0,
+                "end_ms": 900,
+                "confidence": 0.9,
+            },
+        }
+        for body in (leg, said):
+            assert c.post(f"/v1/conversations/{cid}/events", json=body).status_code == 201
+    expect(page.get_by_role("status")).to_have_text("Connected", timeout=20_000)
+    spoken = thread.locator(".tl-visitor").filter(has_text="said by voice")
+    expect(spoken).to_have_count(1, timeout=20_000)
+    expect(spoken).to_contain_text("You · voice")
+    expect(thread.locator(".tl-agent")).to_have_count(3)
 
     ARTIFACTS.mkdir(exist_ok=True)
     shot = ARTIFACTS / "widget-chat.png"

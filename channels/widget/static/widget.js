@@ -268,7 +268,7 @@
     var item = el("li", { "class": "tl-msg tl-" + kind, "data-position": String(position) });
     if (channel && kind !== "system") {
       item.appendChild(el("span", { "class": "tl-channel" },
-        (kind === "visitor" ? "You" : "Agent") + " · " + channel));
+        ({ visitor: "You", agent: "Agent", human: "Advisor" }[kind] || kind) + " · " + channel));
     }
     item.appendChild(document.createTextNode(text));
     ui.thread.appendChild(item);
@@ -277,19 +277,30 @@
   }
 
   var offer = null; /* the handoff currently offered, if any */
+  var legs = {}; /* leg id -> channel, from LegOpened */
+  var channelNames = { chat: "chat", webrtc: "voice", pstn: "phone", sms: "SMS",
+    whatsapp: "WhatsApp" };
+
+  function channelOf(event, fallback) {
+    var channel = (event.leg_id && legs[event.leg_id]) || fallback;
+    return channelNames[channel] || channel;
+  }
 
   function render(event) {
     var d = event.data || {};
     switch (event.type) {
+      case "LegOpened":
+        if (event.leg_id) legs[event.leg_id] = d.channel;
+        break;
       case "MessagePosted":
-        addLine(d.role, d.text, "chat", event.position);
+        addLine(d.role, d.text, channelOf(event, "chat"), event.position);
         break;
       case "UtteranceTranscribed":
-        addLine(d.role, d.text, "voice", event.position);
+        addLine(d.role, d.text, channelOf(event, "webrtc"), event.position);
         break;
       case "AgentSpoke":
-        addLine("agent", d.interrupted && d.spoken_text ? d.spoken_text : d.text, "voice",
-          event.position);
+        addLine("agent", d.interrupted && d.spoken_text ? d.spoken_text : d.text,
+          channelOf(event, "webrtc"), event.position);
         break;
       case "HandoffOffered":
         offer = d.handoff_id;
