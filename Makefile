@@ -39,6 +39,7 @@ bench: $(STAMP) sysdeps
 	$(BIN)/python -m benchmarks.handoff
 	$(BIN)/python -m benchmarks.http --backend sqlite
 	$(BIN)/python -m benchmarks.http --backend postgres
+	$(BIN)/python -m benchmarks.kafka
 
 clean:
 	rm -rf $(VENV) build *.egg-info threadline.db
