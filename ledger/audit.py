@@ -122,8 +122,13 @@ def export_lines(ledger: Ledger, conversation_id: str) -> Iterator[str]:
     while True:
         rows = ledger.recorder.select_conversation(conversation_id, gt=position, limit=PAGE)
         for row in rows:
-            envelope = canonical.loads(row.state)
-            envelope["sequence"] = row.id
+            try:
+                envelope = canonical.loads(row.state)
+                envelope["sequence"] = row.id
+            except (ValueError, TypeError) as exc:
+                raise IntegrityViolation(
+                    conversation_id, row.originator_version, f"unreadable record: {exc}"
+                ) from None
             yield canonical.dumps(envelope).decode("utf-8")
             position = row.originator_version
         if len(rows) < PAGE:

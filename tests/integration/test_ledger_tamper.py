@@ -89,6 +89,18 @@ def test_sqlite_edit_is_detected_at_its_position(
         assert reason in result.stderr
     # The other conversation still verifies on its own.
     assert runner.invoke(build(), ["audit", "verify", "c2"]).exit_code == 0
+    # Exporting a damaged conversation is an error or an export that does not verify (a
+    # whitespace-only edit changes no content: its canonical export verifies).
+    export = runner.invoke(build(), ["audit", "export", "c1"])
+    if edit is _reformat:
+        assert audit.verify_lines(export.stdout.splitlines()).events == 4
+    elif export.exit_code == 0:
+        lines = export.stdout.splitlines()
+        with pytest.raises(IntegrityViolation):
+            audit.verify_lines(lines)
+    else:
+        assert export.exit_code == 1
+        assert export.stderr.startswith("error: conversation c1: position 3")
 
 
 def test_sqlite_deleted_or_moved_rows_are_detected(sqlite_store: tuple[str, Path]) -> None:
