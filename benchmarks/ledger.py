@@ -280,72 +280,77 @@ def bulk_insert(ledger: Ledger, cid: str, template: list[Draft]) -> None:
 
 
 def fill(ledger: Ledger, total: int, target: str, target_events: int = 1000) -> float:
-    """Appends `total` events: conversations of 500 events (one batch each), with the target
-    conversation's events appended 10 at a time in between, spread over the whole store."""
+    """Fills the store with `total` events. The target conversation gets its events in 100
+    chunks of ~10, each after an equal share of filler conversations, so that at any store
+    size it is spread evenly through the whole store, as it would be in production."""
     t0 = time.perf_counter()
     ledger.append(target, started())
-    target_left = target_events - 1
-    others = total - target_events
-    per_conversation = 500
-    conversations = max(1, others // per_conversation)
-    chunk_every = max(1, conversations // max(1, target_left // 10))
+    chunks = 100
+    per_chunk = (target_events - 1) // chunks
+    segment = (total - target_events) // chunks
+    size = max(1, min(500, segment))
     template = [draft("template", started())] + [
-        draft("template", message(i)) for i in range(per_conversation - 1)
+        draft("template", message(i)) for i in range(size - 1)
     ]
-    for c in range(conversations):
-        bulk_insert(ledger, f"fill-{uuid.uuid4().hex}", template)
-        if target_left and c % chunk_every == 0:
-            k = min(10, target_left)
-            ledger.append_batch(target, [message(i) for i in range(k)])
-            target_left -= k
-        if c and c % 200 == 0:
-            print(f"    ... {c * per_conversation:,} events", flush=True)
-    while target_left:
-        k = min(10, target_left)
+    appended = 1
+    for c in range(chunks):
+        left = segment
+        while left > 0:
+            bulk_insert(ledger, f"fill-{uuid.uuid4().hex}", template[: min(size, left)])
+            left -= size
+        k = per_chunk if c < chunks - 1 else target_events - appended
         ledger.append_batch(target, [message(i) for i in range(k)])
-        target_left -= k
+        appended += k
+        if c % 10 == 9:
+            print(f"    ... {(c + 1) * (segment + per_chunk):,} events", flush=True)
     return time.perf_counter() - t0
 
 
-def replay_ms(ledger: Ledger, target: str, repeats: int = 15) -> tuple[float, float]:
-    """Median ms of `read` and of `read` + context fold (warm cache)."""
-    try:
-        from projections.context import build_context
-    except ImportError:  # pragma: no cover - projections not installed
-        build_context = None
-    reads, folds = [], []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        events = ledger.read(target)
-        t1 = time.perf_counter()
-        if build_context is not None:
-            build_context(events)
-        t2 = time.perf_counter()
-        assert len(events) == 1000, len(events)
-        reads.append((t1 - t0) * 1000)
-        folds.append((t2 - t0) * 1000)
-    return statistics.median(reads), statistics.median(folds)
+def replay_once(ledger: Ledger, target: str) -> tuple[float, float]:
+    """ms of `read` and of `read` + context fold."""
+    from projections.context import build_context
+
+    t0 = time.perf_counter()
+    events = ledger.read(target)
+    t1 = time.perf_counter()
+    build_context(events)
+    t2 = time.perf_counter()
+    assert len(events) == 1000, len(events)
+    return (t1 - t0) * 1000, (t2 - t0) * 1000
 
 
-def flatness(backend: str, make_url: Callable[[str], str], small: int, large: int) -> None:
+def flatness(
+    backend: str, make_url: Callable[[str], str], small: int, large: int, repeats: int = 41
+) -> None:
+    """Fills a small and a large store, then replays from them alternately (so that load
+    drift on a shared machine hits both alike) and compares medians (warm caches)."""
     if not large:
         return
-    print(f"\n[{backend}] replay of a 1,000-event conversation (median of 15, warm)")
-    rows = []
-    for total in (small, large):
-        url = make_url(f"flat{total}")
-        with open_ledger(url, group_commit=False) as ledger:
+    print(f"\n[{backend}] replay of a 1,000-event conversation (median of {repeats}, warm)")
+    with ExitStack() as stack:
+        ledgers = {}
+        for total in (small, large):
+            ledger = stack.enter_context(open_ledger(make_url(f"flat{total}"), group_commit=False))
             print(f"  filling {total:,} events ...", flush=True)
             seconds = fill(ledger, total, "target")
             assert ledger.max_sequence() >= total
-            read, fold = replay_ms(ledger, "target")
-            rows.append((total, read, fold))
+            print(f"  filled in {seconds:.0f} s", flush=True)
+            ledgers[total] = ledger
+        samples: dict[int, list[tuple[float, float]]] = {small: [], large: []}
+        for _ in range(repeats + 2):
+            for total, ledger in ledgers.items():
+                samples[total].append(replay_once(ledger, "target"))
+        medians = {}
+        for total in (small, large):
+            runs = samples[total][2:]  # the first rounds warm the caches
+            read = statistics.median(r for r, _ in runs)
+            fold = statistics.median(f for _, f in runs)
+            medians[total] = (read, fold)
             print(
-                f"  {total:>9,} events in store: read {read:6.2f} ms, read + context fold "
-                f"{fold:6.2f} ms   (filled in {seconds:.0f} s)",
-                flush=True,
+                f"  {total:>9,} events in store: read {read:6.2f} ms, "
+                f"read + context fold {fold:6.2f} ms"
             )
-    (_, r_small, f_small), (_, r_large, f_large) = rows
+    (r_small, f_small), (r_large, f_large) = medians[small], medians[large]
     print(
         f"  flatness {large:,} vs {small:,}: read {r_large / r_small:.2f}x, "
         f"read + fold {f_large / f_small:.2f}x"
