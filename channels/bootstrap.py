@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from channels.keys import KeyStore, KeyVerifier, open_key_store
 from channels.live import ChangeFeed, LedgerFeed, LiveHub
 from channels.messaging.service import MessagingService
+from channels.periodic import PeriodicJob
 from channels.ports import ChatTurns, Handoffs, ReadModels
 from channels.pstn.channel import PstnChannel
 from channels.ratelimit import RateLimiter
@@ -59,6 +60,8 @@ class Services:
     messaging: MessagingService | None = None
     # PSTN dial-out/inbound (channels/pstn); started and stopped by the app's lifespan.
     pstn: PstnChannel | None = None
+    # Housekeeping (stale handoff expiry); started and stopped by the app's lifespan.
+    jobs: list[PeriodicJob] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.limiters is None:
@@ -150,7 +153,11 @@ def _wire_optional(services: Services) -> None:
     metrics.start()
     services.on_close.append(metrics.close)
     services.read_models = LedgerReadModels(services.ledger, metrics)
-    services.handoffs = HandoffAdapter(HandoffService(services.ledger))
+    handoffs = HandoffService(services.ledger)
+    services.handoffs = HandoffAdapter(handoffs)
+    interval = services.settings.handoff_expiry_interval_s
+    if interval > 0:
+        services.jobs.append(PeriodicJob("handoff expiry", handoffs.expire_stale, interval))
 
     # The chat agent (offline deterministic unless THREADLINE_AGENT=openai) with its tools
     # on real tables in the same database (`threadline seed` fills the demo data).

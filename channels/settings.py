@@ -34,3 +34,7 @@ class ChannelSettings(BaseSettings):
     # Idle SSE streams send a comment this often so proxies keep them open; the stream also
     # re-reads the ledger then, which bounds the delay if a change notification was lost.
     stream_keepalive_s: float = Field(default=15.0, gt=0)
+
+    # How often the server closes stale handoffs (offers nobody accepted, tokens nobody
+    # redeemed) with HandoffExpired; 0 turns it off (another process does it).
+    handoff_expiry_interval_s: float = Field(default=5.0, ge=0)

@@ -36,9 +36,13 @@ def create_app(services: Services, *, close_services: bool = True) -> FastAPI:
         services.hub.attach(services.feeds, asyncio.get_running_loop())
         if services.pstn is not None:
             await services.pstn.start()  # binds the SIP listener on this loop
+        for job in services.jobs:
+            job.start()
         try:
             yield
         finally:
+            for job in services.jobs:
+                await job.stop()
             if services.pstn is not None:
                 await services.pstn.stop()
             services.hub.detach()
