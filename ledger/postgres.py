@@ -30,6 +30,7 @@ from ledger.settings import LedgerSettings
 
 INSERT_FUNCTION = "threadline_insert_events"
 SCHEMA_LOCK = 0x7468_726C  # advisory lock key ("thrl") serialising schema creation
+POOL_FILL_TIMEOUT_S = 30.0  # generous: a loaded machine may take seconds per connection
 
 
 class PostgresLedgerRecorder(PostgresApplicationRecorder):
@@ -249,6 +250,13 @@ def datastore_from_url(url: str, settings: LedgerSettings | None = None) -> Post
 def open_postgres(url: str) -> Opened:
     datastore = datastore_from_url(url)
     try:
+        # Fill the pool before its first use: fails fast if the minimum cannot connect, and
+        # no connection is still being opened in the background when the ledger is handed
+        # out (a first use before the pool is full also grows it by one more). psycopg_pool
+        # jitters each new connection's lifetime with the global `random` module from its
+        # worker threads, which races the caller's own use of `random` (Hypothesis reports
+        # that as randomness inside its strategies).
+        datastore.pool.open(wait=True, timeout=POOL_FILL_TIMEOUT_S)
         recorder = PostgresLedgerRecorder(datastore)
         recorder.create_table()
     except (PersistenceError, psycopg.Error) as exc:
