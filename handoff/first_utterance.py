@@ -1,7 +1,8 @@
 """The voice agent's first sentence, generated from the agent-context projection of the
 replayed stream (never from anything the widget sends).
 
-It does four things, in order: says the visitor is now on a call with the same agent, names
+It does four things, in order: says how the visitor now reaches the same agent (voice in the
+widget, a phone call the agent placed or the visitor made, a text thread), names
 what they were asking about (the topic phrase and a few key entities: a claim or order
 number, an amount, a product, plus the status a lookup found), acknowledges the verification
 they already passed (or says one is needed), and states the next step.
@@ -17,6 +18,7 @@ from __future__ import annotations
 import re
 from typing import Any, Protocol
 
+from ledger.events import HandoffChannel
 from projections.context_model import AgentContext, Entity, Handoff, ToolCall
 
 MAX_CHARS = 400
@@ -56,12 +58,37 @@ _NEXT_BY_NOUN: dict[str, str] = {
 _ACK_BY_REASON: dict[str, str] = {
     "frustration_spike": "I'm sorry this has taken a while. ",
 }
+# The opening, by the channel the new leg is on. A PSTN handoff is a call the agent placed
+# (dial-out); `inbound=True` is the visitor calling in.
+_OPENING: dict[str, str] = {
+    "webrtc": "Thanks for switching to voice.",
+    "pstn": "Thanks for taking my call.",
+    "sms": "Thanks for continuing by text.",
+    "whatsapp": "Thanks for continuing on WhatsApp.",
+}
+_OPENING_INBOUND = "Thanks for calling."
+_TEXT_CHANNELS = frozenset({"sms", "whatsapp"})
+# Next steps that only make sense when speaking, rephrased for a text thread.
+_NEXT_BY_REASON_TEXT: dict[str, str] = {
+    "compliance_step": "let's take your authorisation now, here in this thread",
+    "explicit_request": "let's work through it here",
+}
 
 
 class UtteranceGenerator(Protocol):
-    def generate(self, context: AgentContext, *, level: int, reason: str | None) -> str:
+    def generate(
+        self,
+        context: AgentContext,
+        *,
+        level: int,
+        reason: str | None,
+        channel: HandoffChannel | None = None,
+        inbound: bool = False,
+    ) -> str:
         """The first thing the agent says on the new leg. `level` is the verification
-        level the leg inherited (0 if none); `reason` why the handoff was offered."""
+        level the leg inherited (0 if none); `reason` why the handoff was offered; `channel`
+        the new leg's channel (default: the latest handoff's, else webrtc); `inbound` the
+        visitor called in rather than the agent dialling out (PSTN)."""
         ...
 
 
@@ -138,12 +165,33 @@ def _handoff_reason(context: AgentContext, reason: str | None) -> str | None:
     return latest.reason if latest else None
 
 
+def leg_channel(context: AgentContext, channel: HandoffChannel | None) -> HandoffChannel:
+    if channel is not None:
+        return channel
+    return context.handoffs[-1].channel if context.handoffs else "webrtc"
+
+
+def opening(channel: HandoffChannel, *, inbound: bool = False) -> str:
+    if channel == "pstn" and inbound:
+        return _OPENING_INBOUND
+    return _OPENING[channel]
+
+
 class OfflineUtterances:
     """Deterministic: the same context, level and reason always give the same sentence."""
 
-    def generate(self, context: AgentContext, *, level: int, reason: str | None) -> str:
+    def generate(
+        self,
+        context: AgentContext,
+        *,
+        level: int,
+        reason: str | None,
+        channel: HandoffChannel | None = None,
+        inbound: bool = False,
+    ) -> str:
         reason = _handoff_reason(context, reason)
-        parts = [_ACK_BY_REASON.get(reason or "", "") + "Thanks for switching to voice."]
+        channel = leg_channel(context, channel)
+        parts = [_ACK_BY_REASON.get(reason or "", "") + opening(channel, inbound=inbound)]
         entities = key_entities(context)
         refs = {e.value.upper() for e in entities if e.kind != "amount"}
         call = _latest_ok_lookup(context)
@@ -169,9 +217,10 @@ class OfflineUtterances:
         else:
             parts.append("Before we go into your account, I'll need to confirm who you are.")
         noun = context.topic.noun if context.topic else ""
-        next_step = _NEXT_BY_REASON.get(reason or "") or _NEXT_BY_NOUN.get(
-            noun, "let's pick up where we left off"
-        )
+        by_reason = _NEXT_BY_REASON.get(reason or "")
+        if channel in _TEXT_CHANNELS:
+            by_reason = _NEXT_BY_REASON_TEXT.get(reason or "", by_reason)
+        next_step = by_reason or _NEXT_BY_NOUN.get(noun, "let's pick up where we left off")
         if reason in _NEXT_BY_REASON and noun in _NEXT_BY_NOUN and not status:
             next_step = f"{_NEXT_BY_NOUN[noun]}, and {next_step}"
         parts.append(next_step[0].upper() + next_step[1:] + ".")

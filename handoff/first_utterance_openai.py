@@ -21,15 +21,19 @@ from handoff.first_utterance import (
     PRIVATE_KINDS,
     OfflineUtterances,
     key_entities,
+    leg_channel,
 )
 from handoff.settings import HandoffSettings
+from ledger.events import HandoffChannel
 from projections.context_model import AgentContext
 
 log = logging.getLogger(__name__)
 
 INSTRUCTION = (
-    "The member just switched from chat to a voice call with you. Say your first sentence "
-    "on the call, two or three short spoken sentences: name what they were asking about "
+    "The member just moved from the web chat to another channel with you (`channel`: "
+    "webrtc = voice in the same widget; pstn = a phone call you placed, or they placed if "
+    "`inbound`; sms/whatsapp = a text thread). Say your first message there, "
+    "two or three short sentences: name what they were asking about "
     "(topic and key details from the summary), acknowledge that they are already verified "
     "if verified_level > 0 (do not ask again), and say the next step. Reply with the spoken "
     "text only."
@@ -42,8 +46,17 @@ class OpenAIUtterances:
         self.client: Any = client or openai.OpenAI(timeout=self.settings.openai_timeout_s)
         self.fallback = OfflineUtterances()
 
-    def summary(self, context: AgentContext, level: int, reason: str | None) -> dict[str, Any]:
+    def summary(
+        self,
+        context: AgentContext,
+        level: int,
+        reason: str | None,
+        channel: HandoffChannel | None = None,
+        inbound: bool = False,
+    ) -> dict[str, Any]:
         return {
+            "channel": leg_channel(context, channel),
+            "inbound": inbound,
             "topic": context.topic.phrase if context.topic else None,
             "key_details": [e.value for e in key_entities(context)],
             "open_questions": [
@@ -54,15 +67,26 @@ class OpenAIUtterances:
             "last_lookup": _last_lookup(context),
         }
 
-    def generate(self, context: AgentContext, *, level: int, reason: str | None) -> str:
-        fallback = self.fallback.generate(context, level=level, reason=reason)
+    def generate(
+        self,
+        context: AgentContext,
+        *,
+        level: int,
+        reason: str | None,
+        channel: HandoffChannel | None = None,
+        inbound: bool = False,
+    ) -> str:
+        fallback = self.fallback.generate(
+            context, level=level, reason=reason, channel=channel, inbound=inbound
+        )
+        summary = self.summary(context, level, reason, channel, inbound)
         try:
             response = self.client.chat.completions.create(
                 model=self.settings.openai_model,
                 messages=[
                     {"role": "system", "content": PERSONA},
                     {"role": "system", "content": INSTRUCTION},
-                    {"role": "user", "content": json.dumps(self.summary(context, level, reason))},
+                    {"role": "user", "content": json.dumps(summary)},
                 ],
                 temperature=0.2,
                 max_tokens=120,

@@ -207,11 +207,13 @@ class HandoffService:
         *,
         conversation_id: str | None = None,
         channel: HandoffChannel | None = None,
+        inbound: bool = False,
     ) -> VoiceLegGrant:
         """Opens the new leg at the inherited level, or raises TokenRejectedError after
         recording VerificationFailed(method=handoff_token, reason) — and nothing else — on
         the conversation the request addressed (`conversation_id`, else the one the token
-        names). `conversation_id`/`channel`, when given, must match the token."""
+        names). `conversation_id`/`channel`, when given, must match the token. `inbound`:
+        the visitor called in with the token (PSTN), which the first utterance reflects."""
         now = self.clock()
         try:
             claims = tokens.verify(self.signer, token, now=now.timestamp())
@@ -240,7 +242,9 @@ class HandoffService:
             subject = ctx.verification.subject
             level = min(claims.level, ctx.verification.level) if subject else 0
             reason = h.reason
-            first = self.utterances.generate(ctx, level=level, reason=reason)
+            first = self.utterances.generate(
+                ctx, level=level, reason=reason, channel=claims.channel, inbound=inbound
+            )
             leg_id = new_leg_id()
             batch = [
                 NewEvent(

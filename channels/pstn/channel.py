@@ -201,6 +201,7 @@ class PstnChannel:
                     ref,
                     conversation_id=invite.headers.get(CONVERSATION_HEADER.lower()),
                     channel="pstn",
+                    inbound=True,
                 )
             except TokenRejectedError:
                 return None  # recorded as VerificationFailed by the handoff service
@@ -225,7 +226,7 @@ class PstnChannel:
     def _first_for(self, conversation_id: str) -> str:
         context = self._handoffs.context(conversation_id)
         return self._handoffs.utterances.generate(
-            context, level=context.verification.level, reason=None
+            context, level=context.verification.level, reason=None, channel="pstn", inbound=True
         )
 
     async def on_call(self, invite: IncomingInvite, handle: CallHandle) -> None:

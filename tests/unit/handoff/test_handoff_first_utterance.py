@@ -6,13 +6,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from handoff.first_utterance import OfflineUtterances
 from handoff.service import HandoffService
 from handoff.signing import Signer
-from ledger.events import IdentityVerified, MessagePosted
+from ledger.events import HandoffChannel, IdentityVerified, MessagePosted
 from ledger.store import open_ledger
 from projections.context import build_context
 from tests.unit.handoff.handoff_helpers import add, january_claim_chat, start_chat
@@ -148,3 +149,77 @@ def test_no_topic_still_refers_to_the_chat() -> None:
     said = OfflineUtterances().generate(build_context(ledger.read("A")), level=0, reason=None)
     assert "chat" in said
     assert "confirm who you are" in said
+
+
+OPENINGS = {
+    "webrtc": "Thanks for switching to voice.",
+    "pstn": "Thanks for taking my call.",
+    "sms": "Thanks for continuing by text.",
+    "whatsapp": "Thanks for continuing on WhatsApp.",
+}
+
+
+@pytest.mark.parametrize("channel", sorted(OPENINGS))
+def test_opening_fits_the_channel_of_the_redeemed_leg(channel: HandoffChannel) -> None:
+    ledger = open_ledger("memory://")
+    service = HandoffService(ledger, signer=Signer(b"u" * 32, "handoff"))
+    january_claim_chat(ledger, "A")
+    said = service.redeem(service.request_handoff("A", channel).token).first_utterance
+    assert said.startswith(OPENINGS[channel])
+    for other, text in OPENINGS.items():
+        if other != channel:
+            assert text not in said
+    assert "January claim CLM-4821" in said
+
+
+def test_the_channel_defaults_to_the_latest_handoffs() -> None:
+    ledger = open_ledger("memory://")
+    service = HandoffService(ledger, signer=Signer(b"u" * 32, "handoff"))
+    january_claim_chat(ledger, "A")
+    service.request_handoff("A", "pstn")
+    said = OfflineUtterances().generate(build_context(ledger.read("A")), level=2, reason=None)
+    assert said.startswith(OPENINGS["pstn"])
+    start_chat(ledger, "B")
+    said = OfflineUtterances().generate(build_context(ledger.read("B")), level=0, reason=None)
+    assert said.startswith(OPENINGS["webrtc"])
+
+
+def test_a_visitor_calling_in_is_thanked_for_calling() -> None:
+    ledger = open_ledger("memory://")
+    january_claim_chat(ledger, "A")
+    ctx = build_context(ledger.read("A"))
+    said = OfflineUtterances().generate(ctx, level=2, reason=None, channel="pstn", inbound=True)
+    assert said.startswith("Thanks for calling.")
+    assert "taking my call" not in said
+    # Inbound means nothing for the widget's own voice leg.
+    widget = OfflineUtterances().generate(ctx, level=2, reason=None, inbound=True)
+    assert widget.startswith(OPENINGS["webrtc"])
+
+
+@pytest.mark.parametrize("channel", ["sms", "whatsapp"])
+def test_text_channels_never_mention_a_call(channel: HandoffChannel) -> None:
+    ledger = open_ledger("memory://")
+    january_claim_chat(ledger, "A")
+    ctx = build_context(ledger.read("A"))
+    said = OfflineUtterances().generate(ctx, level=2, reason="compliance_step", channel=channel)
+    assert "authorisation" in said
+    assert "call" not in said.lower()
+    assert "voice" not in said.lower()
+    spoken = OfflineUtterances().generate(ctx, level=2, reason="compliance_step", channel="pstn")
+    assert "recorded call" in spoken
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(histories, st.sampled_from(sorted(OPENINGS)))
+def test_every_channel_still_names_the_conversation(h: History, channel: HandoffChannel) -> None:
+    ledger = open_ledger("memory://")
+    service = HandoffService(ledger, signer=Signer(b"u" * 32, "handoff"))
+    record(ledger, "A", h)
+    said = service.redeem(service.request_handoff("A", channel).token).first_utterance
+    ledger.close()
+    assert said.startswith(OPENINGS[channel])
+    assert h.phrase in said
+    assert mentions(said, reference(h))
+    assert mentions(said, h.spoken_amount)
+    assert ("already verified" in said) == h.verified
+    assert f"MBR-{h.ref}" not in said

@@ -3,6 +3,7 @@ against a scripted endpoint on loopback."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 
@@ -138,5 +139,10 @@ def test_first_utterance_provider_is_checked_and_falls_back(
         assert gen.generate(ctx, level=2, reason=None) == offline
     summary = endpoint.requests[0]["messages"][-1]["content"]
     assert "January claim" in summary
+    assert json.loads(summary)["channel"] == "webrtc"
+    assert gen.summary(ctx, 2, None, "pstn", True)["channel"] == "pstn"
+    assert gen.fallback.generate(ctx, level=2, reason=None, channel="sms").startswith(
+        "Thanks for continuing by text."
+    )
     assert "MBR-100234" not in summary
     assert "1984" not in summary
