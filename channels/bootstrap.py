@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from channels.keys import KeyStore, KeyVerifier, open_key_store
 from channels.live import ChangeFeed, LedgerFeed, LiveHub
@@ -21,6 +22,9 @@ from channels.settings import ChannelSettings
 from channels.tokens import VisitorTokens
 from handoff.signing import resolve_secret
 from ledger.store import Ledger
+
+if TYPE_CHECKING:
+    from handoff.agent.voice import VoiceAgent
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +53,7 @@ class Services:
     read_models: ReadModels | None = None
     chat: ChatTurns | None = None
     handoffs: Handoffs | None = None
+    voice_agent: VoiceAgent | None = None
     # Sources of "conversation X changed" for live streams; extra ones (a cross-replica
     # PostgreSQL LISTEN/NOTIFY feed) are appended by whoever wires them.
     feeds: list[ChangeFeed] = field(default_factory=list)
@@ -167,4 +172,9 @@ def _wire_optional(services: Services) -> None:
 
     tools = open_tool_backend(services.settings.database_url)
     services.on_close.append(tools.close)
-    services.chat = ChatAgent(services.ledger, build_agent(tools))
+    agent = build_agent(tools)
+    services.chat = ChatAgent(services.ledger, agent)
+    # The voice leg's turns run the same agent (persona, model, tools) as the chat.
+    from handoff.agent.voice import VoiceAgent
+
+    services.voice_agent = VoiceAgent(services.ledger, agent)

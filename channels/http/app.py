@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from channels.access import TenantDirectory
 from channels.bootstrap import Services
 from channels.console.wiring import mount as mount_console
-from channels.http import conversations, errors, messaging_routes, ops, stream
+from channels.http import conversations, errors, messaging_routes, ops, stream, voice_routes
 from channels.http.metrics import HttpMetrics
 from channels.http.middleware import BodyLimit, CountRequests
 from channels.widget import routes as widget
@@ -45,6 +45,7 @@ def create_app(services: Services, *, close_services: bool = True) -> FastAPI:
                 await job.stop()
             if services.pstn is not None:
                 await services.pstn.stop()
+            await voice_routes.shutdown(app)
             services.hub.detach()
             if close_services:
                 services.close()
@@ -69,6 +70,7 @@ def create_app(services: Services, *, close_services: bool = True) -> FastAPI:
     app.include_router(stream.router)
     app.include_router(ops.router)
     app.include_router(widget.router)
+    voice_routes.install(app, services)
     mount_console(app, services.ledger, services.settings.database_url)
     if services.messaging is not None:
         messaging_routes.install(app, services.messaging)

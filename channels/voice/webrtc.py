@@ -123,8 +123,10 @@ class WebRtcLeg:
         peer_timeout_s: float = 5.0,
         connect_timeout_s: float = 15.0,
         on_closed: Callable[[WebRtcLeg, str], Awaitable[None]] | None = None,
+        conversation_id: str | None = None,
     ) -> None:
         self.pipeline = pipeline
+        self.conversation_id = conversation_id
         self.leg_id = pipeline.leg_id
         self.peer_timeout_s = peer_timeout_s
         self.connect_timeout_s = connect_timeout_s

@@ -1,0 +1,103 @@
+"""`/v1/voice/sessions`: the widget's voice leg (WebRTC) on the conversation its handoff
+token names. The token is the credential (single-use, short-lived, bound to the conversation
+and to the verification level reached in chat); closing a leg needs the visitor token."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, FastAPI, Path, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
+
+from channels.access import authorize
+from channels.bootstrap import Services
+from channels.errors import InvalidInput, NotFound, ServiceUnavailable
+from channels.http.deps import DirectoryDep, RequiredPrincipal
+from channels.http.errors import responses
+from channels.voice.errors import InvalidOfferError, LegNotFoundError, VoiceError
+from channels.voice.sessions import MAX_SDP_CHARS, VoiceSessions
+
+router = APIRouter(prefix="/v1/voice", tags=["voice"])
+LegId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+
+
+class VoiceSessionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    handoff_token: str = Field(min_length=1, max_length=4096)
+    sdp: str = Field(min_length=1, max_length=MAX_SDP_CHARS, description="the browser's offer")
+    type: Literal["offer"] = "offer"
+
+
+class VoiceSessionOut(BaseModel):
+    conversation_id: str
+    leg_id: str
+    sdp: str = Field(description="the server's SDP answer (all ICE candidates included)")
+    type: Literal["answer"] = "answer"
+
+
+def install(app: FastAPI, services: Services) -> None:
+    """Adds the routes. The voice turns run `services.voice_agent` (the chat's agent)."""
+    from handoff.service import HandoffService
+
+    voice_agent = services.voice_agent
+    app.state.voice = VoiceSessions(
+        services.ledger,  # type: ignore[arg-type]  # the real store behind the port
+        HandoffService(services.ledger),  # type: ignore[arg-type]
+        agent=voice_agent.handler if voice_agent is not None else None,
+    )
+    app.include_router(router)
+
+
+async def shutdown(app: FastAPI) -> None:
+    sessions: VoiceSessions | None = getattr(app.state, "voice", None)
+    if sessions is not None:
+        await sessions.close_all("server_shutdown")
+
+
+def _sessions(request: Request) -> VoiceSessions:
+    sessions: VoiceSessions | None = getattr(request.app.state, "voice", None)
+    if sessions is None:
+        raise ServiceUnavailable("voice is not configured")
+    return sessions
+
+
+@router.post(
+    "/sessions",
+    status_code=201,
+    response_model=VoiceSessionOut,
+    responses=responses(401, 409, 422, 503),
+    summary="Open the WebRTC voice leg with a handoff token and the browser's SDP offer",
+)
+async def open_session(body: VoiceSessionIn, request: Request) -> VoiceSessionOut:
+    try:
+        opened = await _sessions(request).open(body.handoff_token, body.sdp, body.type)
+    except InvalidOfferError as exc:
+        raise InvalidInput(str(exc)) from None
+    except VoiceError as exc:
+        raise ServiceUnavailable(str(exc)) from None
+    return VoiceSessionOut(
+        conversation_id=opened.conversation_id, leg_id=opened.leg_id, sdp=opened.sdp
+    )
+
+
+@router.delete(
+    "/sessions/{leg_id}",
+    status_code=204,
+    responses=responses(401, 403, 404),
+    summary="Hang up the voice leg (the visitor goes back to typing)",
+)
+async def close_session(
+    leg_id: LegId, request: Request, principal: RequiredPrincipal, directory: DirectoryDep
+) -> Response:
+    sessions = _sessions(request)
+    try:
+        conversation_id = sessions.conversation_of(leg_id)
+    except LegNotFoundError:
+        raise NotFound("no such voice leg") from None
+    await run_in_threadpool(authorize, principal, conversation_id, directory)
+    # It may have closed by itself meanwhile: the outcome the visitor asked for.
+    with contextlib.suppress(LegNotFoundError):
+        await sessions.close(leg_id, "visitor_hangup")
+    return Response(status_code=204)

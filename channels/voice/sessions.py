@@ -1,0 +1,179 @@
+"""Voice sessions: a handoff token and a browser SDP offer in, a live WebRTC leg out.
+
+The one place that wires a leg together: redeem the token (the handoff service appends
+LegOpened, IdentityVerified(handoff_token) and HandoffCompleted with the first utterance),
+build the recognition vocabulary from the replayed context, bind the pipeline's events to the
+conversation, answer the offer and speak the first utterance as soon as media flows.
+aiortc is imported only when the first leg opens.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+from channels.voice.errors import InvalidOfferError, LegNotFoundError, VoiceError
+from channels.voice.pipeline import VoicePipeline
+from channels.voice.ports import EventSink, SpeechToText, TextToSpeech, TurnHandler, VisitorTurn
+from channels.voice.providers import make_stt, make_tts
+from channels.voice.settings import VoiceSettings
+from channels.voice.vocabulary import build_vocabulary
+from ledger.envelope import NewEvent
+
+if TYPE_CHECKING:
+    from channels.voice.webrtc import WebRtcLeg
+    from handoff.service import VoiceLegGrant
+    from ledger.store import Ledger
+    from projections.context_model import AgentContext
+
+log = logging.getLogger(__name__)
+MAX_SDP_CHARS = 32_000
+
+
+class Redeemer(Protocol):
+    def redeem(
+        self,
+        token: str,
+        transport_ref: str | None = None,
+        *,
+        conversation_id: str | None = None,
+        channel: Any = None,
+    ) -> VoiceLegGrant: ...
+
+
+# conversation id, leg id → the agent's reply to one transcribed visitor turn
+AgentFactory = Callable[[str, str], Callable[[str], Awaitable[str | None]]]
+
+
+@dataclass(frozen=True, slots=True)
+class OpenedLeg:
+    conversation_id: str
+    leg_id: str
+    sdp: str
+    first_utterance: str
+
+
+def vocabulary_from_context(context: AgentContext) -> Any:
+    """What the visitor is likely to say: their own chat lines, the topic, the open
+    questions, every entity (by its surface form and its value)."""
+    texts = [t.text for t in context.recent_turns if t.role == "visitor"]
+    if context.topic is not None:
+        texts.append(context.topic.phrase)
+    texts.extend(q.text for q in context.questions)
+    entities = [e.text for e in context.entities] + [e.value for e in context.entities]
+    return build_vocabulary(texts, entities)
+
+
+def ledger_sink(ledger: Ledger, conversation_id: str) -> EventSink:
+    """Appends on a worker thread: the store is blocking and the media loop must not be."""
+
+    async def record(event: NewEvent) -> None:
+        await asyncio.to_thread(ledger.append, conversation_id, event)
+
+    return record
+
+
+class VoiceSessions:
+    def __init__(
+        self,
+        ledger: Ledger,
+        handoffs: Redeemer,
+        *,
+        agent: AgentFactory | None = None,
+        settings: VoiceSettings | None = None,
+        stt: SpeechToText | None = None,
+        tts: TextToSpeech | None = None,
+    ) -> None:
+        self.ledger = ledger
+        self.handoffs = handoffs
+        self.agent = agent
+        self.settings = settings or VoiceSettings()
+        self.stt = stt or make_stt(self.settings)
+        self.tts = tts or make_tts(self.settings)
+        self.legs: dict[str, WebRtcLeg] = {}
+        self._configured = False
+
+    def _configure(self) -> None:
+        if not self._configured:
+            from channels.voice.webrtc import configure_host_addresses
+
+            configure_host_addresses(self.settings.ice_host_addresses)
+            self._configured = True
+
+    async def open(self, handoff_token: str, sdp: str, sdp_type: str) -> OpenedLeg:
+        # Checked before the token is redeemed: a malformed request must not use it up.
+        if sdp_type != "offer" or "m=audio" not in sdp or len(sdp) > MAX_SDP_CHARS:
+            raise InvalidOfferError("expected an SDP offer (type 'offer') with an audio section")
+        if len(self.legs) >= self.settings.voice_max_legs:
+            raise VoiceError("too many voice legs on this server")
+        self._configure()
+        from channels.voice.webrtc import IceConfig, WebRtcLeg
+
+        grant = await asyncio.to_thread(
+            self.handoffs.redeem, handoff_token, "webrtc", channel="webrtc"
+        )
+        cid, leg_id = grant.conversation_id, grant.leg_id
+        pipeline = VoicePipeline(
+            leg_id=leg_id,
+            stt=self.stt,
+            tts=self.tts,
+            on_turn=self._turn_handler(cid, leg_id),
+            record=ledger_sink(self.ledger, cid),
+            vocabulary=vocabulary_from_context(grant.context),
+        )
+        s = self.settings
+        ice = IceConfig(
+            servers=s.ice_servers,
+            username=s.ice_turn_username,
+            credential=s.ice_turn_password.get_secret_value() if s.ice_turn_password else None,
+        )
+        leg = WebRtcLeg(
+            pipeline,
+            ice=ice,
+            peer_timeout_s=s.voice_peer_timeout_s,
+            on_closed=self._forget,
+            conversation_id=cid,
+        )
+        self.legs[leg_id] = leg
+        try:
+            answer = await leg.accept(sdp, "offer", grant.first_utterance)
+        except InvalidOfferError:
+            self.legs.pop(leg_id, None)
+            raise
+        return OpenedLeg(cid, leg_id, answer, grant.first_utterance)
+
+    def conversation_of(self, leg_id: str) -> str:
+        leg = self.legs.get(leg_id)
+        if leg is None:
+            raise LegNotFoundError(f"no live voice leg {leg_id}")
+        return str(leg.conversation_id)
+
+    async def close(self, leg_id: str, reason: str = "visitor_hangup") -> None:
+        leg = self.legs.get(leg_id)
+        if leg is None:
+            raise LegNotFoundError(f"no live voice leg {leg_id}")
+        await leg.close(reason)
+
+    async def close_all(self, reason: str = "server_shutdown") -> None:
+        await asyncio.gather(*(leg.close(reason) for leg in list(self.legs.values())))
+
+    async def _forget(self, leg: WebRtcLeg, reason: str) -> None:
+        self.legs.pop(leg.leg_id, None)
+        log.info("voice leg %s closed: %s", leg.leg_id, reason)
+
+    def _turn_handler(self, conversation_id: str, leg_id: str) -> TurnHandler:
+        if self.agent is None:
+
+            async def silent(turn: VisitorTurn) -> str | None:
+                return None
+
+            return silent
+        reply = self.agent(conversation_id, leg_id)
+
+        async def on_turn(turn: VisitorTurn) -> str | None:
+            return await reply(turn.text)
+
+        return on_turn

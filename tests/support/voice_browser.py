@@ -1,0 +1,162 @@
+"""The real widget in headless Chromium, talking to a real Threadline server, with a fake
+microphone fed from an espeak-ng WAV. Shared by the voice e2e test and benchmarks/voice.py.
+
+Run it inside a loopback-only network namespace (tests/support/netns.py): the server gathers
+ICE candidates on 127.0.0.1 only (THREADLINE_ICE_HOST_ADDRESSES) and Chromium is allowed
+loopback candidates.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+import wave
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from playwright.sync_api import Browser, Page, sync_playwright
+
+from channels.demo import CHAT_BEFORE
+from tests.support.api_server import ROOT, ApiServer, server_env
+from tests.support.browser import CHROMIUM, FLAGS
+
+MIC_RATE = 48_000
+
+
+def fake_mic_wav(path: Path, text: str, lead_silence_s: float) -> Path:
+    """espeak-ng speech padded with leading silence: Chromium starts playing the file at
+    getUserMedia time, before the call is connected."""
+    raw = path.with_suffix(".raw.wav")
+    subprocess.run(["espeak-ng", "-v", "en-us", "-s", "165", "-w", str(raw), text], check=True)
+    subprocess.run(
+        [
+            "sox",
+            str(raw),
+            "-r",
+            str(MIC_RATE),
+            "-c",
+            "1",
+            "-b",
+            "16",
+            str(path),
+            "pad",
+            str(lead_silence_s),
+            "2",
+        ],
+        check=True,
+    )
+    raw.unlink()
+    with wave.open(str(path)) as w:
+        assert w.getframerate() == MIC_RATE
+    return path
+
+
+def seed(database_url: str) -> None:
+    subprocess.run(
+        [sys.executable, "-m", "channels.cli", "seed"],
+        cwd=ROOT,
+        env=server_env(database_url),
+        capture_output=True,
+        timeout=120,
+        check=True,
+    )
+
+
+@contextmanager
+def voice_server(tmp: Path, **env: str) -> Iterator[ApiServer]:
+    database_url = f"sqlite:///{tmp / 'threadline.db'}"
+    seed(database_url)
+    with ApiServer(
+        database_url,
+        tmp / "server.log",
+        access_log=False,
+        THREADLINE_ICE_HOST_ADDRESSES="127.0.0.1",
+        **env,
+    ) as server:
+        yield server
+
+
+@contextmanager
+def chromium_with_mic(wav: Path) -> Iterator[Browser]:
+    flags = [
+        *FLAGS,
+        "--use-fake-ui-for-media-stream",
+        "--use-fake-device-for-media-stream",
+        f"--use-file-for-fake-audio-capture={wav}%noloop",
+        "--allow-loopback-in-peer-connection",
+        "--autoplay-policy=no-user-gesture-required",
+    ]
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=flags, headless=True)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def wait_js(page: Page, expression: str, timeout_s: float = 15.0, arg: Any = None) -> None:
+    """page.wait_for_function evaluates with eval(), which the widget page's CSP forbids
+    (as it should); poll with evaluate (CDP, not subject to the page's CSP) instead."""
+    deadline = time.monotonic() + timeout_s
+    while not page.evaluate(expression, arg):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"not true within {timeout_s}s: {expression}")
+        time.sleep(0.02)
+
+
+def chat_until_offer(page: Page, lines: tuple[str, ...] = CHAT_BEFORE) -> None:
+    for line in lines:
+        page.fill("#tl-input", line)
+        page.press("#tl-input", "Enter")
+        wait_js(
+            page,
+            "n => document.querySelectorAll('.tl-msg.tl-agent').length >= n",
+            arg=lines.index(line) + 1,
+        )
+    page.wait_for_selector(".tl-voice:not(.tl-hangup):not([hidden])", timeout=15_000)
+
+
+def switch_to_voice(page: Page) -> dict[str, Any]:
+    """Clicks the button; returns when the agent's audio reached the browser."""
+    page.click(".tl-voice:not(.tl-hangup)")
+    wait_js(page, "() => window.Threadline.voice.firstAudioAt !== null")
+    result: dict[str, Any] = page.evaluate(
+        """async () => {
+          const v = window.Threadline.voice;
+          const out = { clickToAudioMs: v.firstAudioAt - v.clickAt, legId: v.legId,
+                        conversationId: window.Threadline.client.conversationId,
+                        token: window.Threadline.client.token };
+          (await v.pc.getStats()).forEach(s => {
+            if (s.type === "inbound-rtp" && s.kind === "audio") {
+              out.bytesReceived = s.bytesReceived; out.totalAudioEnergy = s.totalAudioEnergy;
+            }
+            if (s.type === "local-candidate" || s.type === "remote-candidate") {
+              (out.candidates = out.candidates || []).push(s.address || s.ip);
+            }
+          });
+          return out;
+        }"""
+    )
+    return result
+
+
+def events(server: ApiServer, token: str, conversation_id: str) -> list[dict[str, Any]]:
+    with server.client(token) as http:
+        page = http.get(f"/v1/conversations/{conversation_id}/events", params={"limit": 1000})
+        page.raise_for_status()
+        found: list[dict[str, Any]] = page.json()["events"]
+        return found
+
+
+def wait_for_event(
+    server: ApiServer, token: str, conversation_id: str, type_name: str, within: float = 20
+) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + within
+    while True:
+        found = events(server, token, conversation_id)
+        if any(e["type"] == type_name for e in found) or time.monotonic() > deadline:
+            return found
+        time.sleep(0.2)
