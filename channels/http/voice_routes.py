@@ -43,8 +43,8 @@ def install(app: FastAPI, services: Services) -> None:
 
     voice_agent = services.voice_agent
     app.state.voice = VoiceSessions(
-        services.ledger,  # type: ignore[arg-type]  # the real store behind the port
-        HandoffService(services.ledger),  # type: ignore[arg-type]
+        services.ledger,
+        HandoffService(services.ledger),
         agent=voice_agent.handler if voice_agent is not None else None,
     )
     app.include_router(router)
