@@ -59,7 +59,9 @@ def test_switch_to_voice_in_chromium(tmp_path: Path) -> None:
 
 
 def run_scenario(tmp_path: Path) -> None:
-    wav = fake_mic_wav(tmp_path / "mic.wav", SPOKEN, lead_silence_s=4.0)
+    # The fake file starts playing at getUserMedia: the call must be up before the speech
+    # starts, even on a loaded machine.
+    wav = fake_mic_wav(tmp_path / "mic.wav", SPOKEN, lead_silence_s=6.0)
     with voice_server(tmp_path) as server, chromium_with_mic(wav) as browser:
         page = browser.new_page()
         page.goto(f"{server.base_url}/embed?tl_voice_processing=off")

@@ -97,7 +97,7 @@ def chromium_with_mic(wav: Path) -> Iterator[Browser]:
             browser.close()
 
 
-def wait_js(page: Page, expression: str, timeout_s: float = 15.0, arg: Any = None) -> None:
+def wait_js(page: Page, expression: str, timeout_s: float = 30.0, arg: Any = None) -> None:
     """page.wait_for_function evaluates with eval(), which the widget page's CSP forbids
     (as it should); poll with evaluate (CDP, not subject to the page's CSP) instead."""
     deadline = time.monotonic() + timeout_s
