@@ -148,13 +148,13 @@ def _wire_other_processes(services: Services) -> None:
 
 def _wire_optional(services: Services) -> None:
     """Projections, the chat agent and the handoff service, adapted to the API's ports."""
-    from channels.adapters import HandoffAdapter, LedgerReadModels
+    from channels.adapters import HandoffAdapter, LedgerReadModels, ThrottledWakeLog
     from handoff.service import HandoffService
     from projections.service import MetricsService, open_metrics_view
 
-    # Caught up on a daemon thread, woken by every append this process makes (and polling
-    # for appends made by other processes).
-    metrics = MetricsService(services.ledger, open_metrics_view())
+    # Caught up on a daemon thread, woken by this process's appends (thinned) and polling
+    # for appends made by other processes.
+    metrics = MetricsService(ThrottledWakeLog(services.ledger), open_metrics_view())
     metrics.start()
     services.on_close.append(metrics.close)
     services.read_models = LedgerReadModels(services.ledger, metrics)

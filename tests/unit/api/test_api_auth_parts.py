@@ -141,3 +141,19 @@ def test_an_unreachable_key_store_is_unavailable_not_unauthenticated() -> None:
     token, _ = new_key("k", "default")
     with pytest.raises(ServiceUnavailable):
         KeyVerifier(Down()).verify(token)
+
+
+def test_metrics_runner_wakeups_are_thinned_not_lost() -> None:
+    from channels.adapters import ThrottledWakeLog
+
+    ledger = open_ledger("memory://")
+    log = ThrottledWakeLog(ledger, min_interval_s=3600)
+    woken: list[int] = []
+    stop = log.subscribe(lambda events: woken.append(len(events)))
+    for i in range(5):
+        ledger.append(f"c{i}", NewEvent("ConversationStarted", ConversationStarted(channel="chat")))
+    stop()
+    assert woken == [1]  # the first append wakes the runner; the rest wait for its poll
+    assert log.max_sequence() == 5
+    assert len(log.read_all(after=0)) == 5
+    ledger.close()
