@@ -147,5 +147,18 @@ def test_fuzz_operation(fuzz_target: dict[str, Any], label: str, tmp_path: Path)
     finally:
         ledger.close()
     assert failures == []
-    # The fuzzing reached the operation's success path too, not only its error answers.
-    assert any(s < 400 for s in statuses), sorted(statuses)
+    if reachable(label):
+        # The fuzzing reached the operation's success path too, not only its error answers.
+        assert any(s < 400 for s in statuses), sorted(statuses)
+
+
+def reachable(label: str) -> bool:
+    """Operations whose success the fuzzer can reach with the credentials it holds (an API
+    key, a visitor token, a real conversation). Others need what only another party has — a
+    handoff token and a browser's SDP offer (voice sessions), a provider's signature
+    (messaging webhooks) — and are checked for no 5xx and no append only."""
+    path = label.split(" ", 1)[1]
+    return path.startswith(("/v1/conversations", "/v1/metrics")) or path in (
+        "/healthz",
+        "/metrics",
+    )
