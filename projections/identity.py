@@ -8,7 +8,10 @@ at that level — for `IdentityVerified` at a level ≤ the level already reache
 whose method is in `INHERITING_METHODS` (the handoff token a new leg presents) is how a leg
 *inherits* the level: it is recorded on the leg but is not a re-verification (nor is the
 rejection of such a token: that is the system checking a leg, not the visitor re-proving
-anything). A higher level than reached so far is a step-up, not a re-verification.
+anything). A verification whose method is in `DERIVED_METHODS` records a further subject the
+same proof vouches for (the phone on file of a member just verified by KBA, `tel:+E164`, what
+SMS/PSTN legs are matched by): not a re-verification either. A higher level than reached so
+far is a step-up, not a re-verification.
 """
 
 from __future__ import annotations
@@ -23,14 +26,16 @@ from ledger.envelope import RecordedEvent
 from projections.errors import ProjectionError
 
 INHERITING_METHODS = frozenset({"handoff_token"})
+DERIVED_METHODS = frozenset({"phone_on_file"})
 CheckKind = Literal["claimed", "verified", "failed"]
 
 
 def is_reverification(reached: int, data: ev.IdentityVerified | ev.VerificationFailed) -> bool:
     """Whether this check, in a conversation already verified at level `reached`, made the
     visitor prove who they are again. A handoff token (and its rejection) is the system
-    checking a leg, not the visitor re-proving anything."""
-    if data.method in INHERITING_METHODS:
+    checking a leg, not the visitor re-proving anything; a derived subject (the phone on
+    file recorded with a KBA pass) is part of the check that vouched for it."""
+    if data.method in INHERITING_METHODS or data.method in DERIVED_METHODS:
         return False
     if isinstance(data, ev.IdentityVerified):
         return reached >= data.level

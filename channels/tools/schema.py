@@ -11,6 +11,11 @@ TABLES: tuple[str, ...] = (
         last_name TEXT NOT NULL,
         date_of_birth TEXT NOT NULL
     )""",
+    # A table of its own (not a column) so databases seeded before it existed need no ALTER.
+    """CREATE TABLE IF NOT EXISTS tool_member_phones (
+        member_id TEXT PRIMARY KEY REFERENCES tool_members (member_id),
+        phone TEXT NOT NULL
+    )""",
     """CREATE TABLE IF NOT EXISTS tool_plans (
         plan_code TEXT PRIMARY KEY,
         name TEXT NOT NULL,

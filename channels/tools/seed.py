@@ -21,11 +21,15 @@ class DemoMember:
     first_name: str
     last_name: str
     date_of_birth: str
+    phone: str | None = None  # on file, E.164; numbers in the 555-01xx range are fictional
 
 
-DEMO_MEMBER = DemoMember("MBR-100234", "POL-558812", "Dana", "Whitfield", "1984-03-12")
+DEMO_MEMBER = DemoMember(
+    "MBR-100234", "POL-558812", "Dana", "Whitfield", "1984-03-12", "+12025550142"
+)
 OTHER_MEMBERS = (
-    DemoMember("MBR-100871", "POL-771203", "Sam", "Okafor", "1990-11-02"),
+    DemoMember("MBR-100871", "POL-771203", "Sam", "Okafor", "1990-11-02", "+12025550187"),
+    # No phone on file: verifying her records the member subject only.
     DemoMember("MBR-100455", "POL-340019", "Maria", "Lindqvist", "1958-07-28"),
 )
 
@@ -103,6 +107,12 @@ def seed(backend: SqlToolBackend, today: date | None = None, slot_days: int = 10
                 " date_of_birth) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 (m.member_id, m.policy_number, m.first_name, m.last_name, m.date_of_birth),
             )
+            if m.phone:
+                tx.execute(
+                    "INSERT INTO tool_member_phones (member_id, phone) VALUES (?, ?)"
+                    " ON CONFLICT DO NOTHING",
+                    (m.member_id, m.phone),
+                )
         for plan in PLANS:
             tx.execute(
                 "INSERT INTO tool_plans (plan_code, name, base_monthly_cents,"

@@ -93,8 +93,11 @@ class SqlToolBackend(ABC):
             return None
         with self.transaction() as tx:
             rows = tx.rows(
-                "SELECT member_id, policy_number, first_name, date_of_birth FROM tool_members"
-                " WHERE REPLACE(member_id, '-', '') = ? OR REPLACE(policy_number, '-', '') = ?",
+                "SELECT m.member_id, m.policy_number, m.first_name, m.date_of_birth, p.phone"
+                " FROM tool_members m LEFT JOIN tool_member_phones p"
+                " ON p.member_id = m.member_id"
+                " WHERE REPLACE(m.member_id, '-', '') = ?"
+                " OR REPLACE(m.policy_number, '-', '') = ?",
                 (wanted, wanted),
             )
         return Member(*rows[0]) if rows else None

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -52,6 +53,12 @@ log = logging.getLogger(__name__)
 ACTOR = "agent"
 KBA_METHOD = "kba"
 KBA_LEVEL = 2
+# A member verified by KBA whose phone is on file also gets that number recorded as a verified
+# subject (`tel:+E164`, what SMS/PSTN routing matches), at the possession level: the same
+# proof vouches for it, so the identity projection never counts it as a re-verification.
+PHONE_ON_FILE_METHOD = "phone_on_file"
+PHONE_ON_FILE_LEVEL = 1
+_E164 = re.compile(r"\+[1-9][0-9]{7,14}")
 # Account data needs at least knowledge-level verification (a level-1 possession check such
 # as a known phone number is not enough to read claims).
 MEMBER_DATA_LEVEL = 2
@@ -168,6 +175,13 @@ class Agent:
             recorder.add(
                 IdentityVerified(method=KBA_METHOD, level=KBA_LEVEL, subject=member.member_id)
             )
+            if member.phone and _E164.fullmatch(member.phone):
+                on_file = IdentityVerified(
+                    method=PHONE_ON_FILE_METHOD,
+                    level=PHONE_ON_FILE_LEVEL,
+                    subject=f"tel:{member.phone}",
+                )
+                recorder.add(on_file)
             state.member = member
             return Outcome(action, verified=True)
         recorder.add(VerificationFailed(method=KBA_METHOD, reason=reason))

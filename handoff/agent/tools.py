@@ -25,6 +25,9 @@ class Member:
     policy_number: str
     first_name: str
     date_of_birth: str  # ISO date
+    # The member's phone on file (E.164), if any: a verified member's number is recorded as
+    # a second verified subject (tel:+E164) so SMS and PSTN legs can find the conversation.
+    phone: str | None = None
 
 
 class ToolBackend(Protocol):

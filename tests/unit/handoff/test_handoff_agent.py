@@ -78,12 +78,13 @@ def test_claim_question_verification_and_lookup(chat: ChatAgent, ledger: Ledger)
     assert types(ledger, after=v) == [
         "MessagePosted",
         "IdentityClaimed",
-        "IdentityVerified",
+        "IdentityVerified",  # kba, the member
+        "IdentityVerified",  # phone_on_file, tel:+E164 (same proof)
         "ToolCalled",
         "ToolResulted",
         "MessagePosted",
     ]
-    called, resulted = (e.data for e in ledger.read("A", after=v + 3)[:2])
+    called, resulted = (e.data for e in ledger.read("A", after=v + 4)[:2])
     assert called.model_dump()["arguments"] == {"kind": "claim", "month": 1}
     assert resulted.model_dump()["result"][0]["reference"] == "CLM-4821"
     # A follow-up continues the topic without asking again.

@@ -77,6 +77,7 @@ def test_function_calling_turn_is_recorded_like_the_offline_one(
         "MessagePosted",
         "IdentityClaimed",
         "IdentityVerified",
+        "IdentityVerified",  # the phone on file
         "ToolCalled",
         "ToolResulted",
         "MessagePosted",
