@@ -12,13 +12,24 @@ function takes the same EXCLUSIVE lock first, so ids are issued and committed in
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
 import psycopg
-from eventsourcing.persistence import Notification, PersistenceError, StoredEvent
-from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
+from eventsourcing.persistence import (
+    ApplicationRecorder,
+    Notification,
+    PersistenceError,
+    StoredEvent,
+    Subscription,
+)
+from eventsourcing.postgres import (
+    PostgresApplicationRecorder,
+    PostgresDatastore,
+    PostgresSubscription,
+)
 from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Composed, Identifier
@@ -112,6 +123,11 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
             "SELECT event_id, conversation_id, position, digest, sequence "
             "FROM {schema}.{ids} WHERE event_id = ANY(%s)"
         ).format(schema=schema, ids=ids)
+
+    def subscribe(
+        self, gt: int | None = None, topics: Sequence[str] = ()
+    ) -> Subscription[ApplicationRecorder]:
+        return ListenFirstSubscription(recorder=self, gt=gt, topics=topics)
 
     def create_table(self) -> None:
         """Several processes may open a fresh database at once; concurrent CREATE TYPE /
@@ -225,6 +241,45 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
                     key, row["conversation_id"], row["position"], row["digest"], row["sequence"]
                 )
             return found
+
+
+class ListenFirstSubscription(PostgresSubscription):
+    """eventsourcing's subscription, reading only once its LISTEN is in effect.
+
+    eventsourcing (9.5.6) starts the first read and the LISTEN in two threads at once: an
+    event committed after that read but before the LISTEN took effect is never announced,
+    and the subscriber waits forever (seen on a loaded machine in eventsourcing's own
+    `test_insert_subscribe`). PostgreSQL's rule for LISTEN: listen first, then read the
+    state, then rely on notifications."""
+
+    def __init__(
+        self,
+        recorder: PostgresApplicationRecorder,
+        gt: int | None = None,
+        topics: Sequence[str] = (),
+    ) -> None:
+        self._listening = threading.Event()  # before the base class starts the reader thread
+        super().__init__(recorder, gt=gt, topics=topics)
+
+    def _listen(self) -> None:
+        # eventsourcing's loop plus the signal; LISTEN takes effect at once (autocommit).
+        try:
+            with self._recorder.datastore.get_connection() as conn:
+                conn.execute(SQL("LISTEN {0}").format(Identifier(self._recorder.channel_name)))
+                self._listening.set()
+                while not self._has_been_stopped and not self._thread_error:
+                    for _ in conn.notifies(timeout=0.1, stop_after=1):
+                        self._has_been_notified.set()
+        except BaseException as exc:
+            if self._thread_error is None:
+                self._thread_error = exc
+            self.stop()
+        finally:
+            self._listening.set()  # also on failure or stop: the reader must not wait forever
+
+    def _loop_on_pull(self) -> None:
+        self._listening.wait()
+        super()._loop_on_pull()
 
 
 def datastore_from_url(url: str, settings: LedgerSettings | None = None) -> PostgresDatastore:

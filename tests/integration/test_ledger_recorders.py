@@ -7,12 +7,15 @@ from __future__ import annotations
 import shutil
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from unittest import mock
 from uuid import uuid4
 
 import pytest
+from eventsourcing.persistence import StoredEvent
 from eventsourcing.popo import POPOApplicationRecorder
 from eventsourcing.sqlite import SQLiteDatastore
 from eventsourcing.tests.persistence import (
@@ -20,7 +23,7 @@ from eventsourcing.tests.persistence import (
     NonInterleavingNotificationIDsBaseCase,
 )
 
-from ledger.postgres import PostgresLedgerRecorder, datastore_from_url
+from ledger.postgres import ListenFirstSubscription, PostgresLedgerRecorder, datastore_from_url
 from ledger.recorders import POPOLedgerRecorder, SQLiteLedgerRecorder
 
 
@@ -98,6 +101,42 @@ class PostgresCase:
 class TestPostgresLedgerRecorder(PostgresCase, ApplicationRecorderTestCase[PostgresLedgerRecorder]):
     def test_insert_subscribe(self) -> None:
         self.optional_test_insert_subscribe()
+
+    def test_event_committed_while_listen_starts_is_delivered(self) -> None:
+        """A loaded machine may run the LISTEN thread late. eventsourcing's subscription read
+        first and missed the NOTIFY of an event committed in between: it waited forever."""
+        listen = ListenFirstSubscription._listen
+
+        def late_listen(subscription: ListenFirstSubscription) -> None:
+            time.sleep(0.5)
+            listen(subscription)
+
+        recorder = self.create_recorder()
+        first, second = (
+            StoredEvent(self.new_originator_id(), 1, "topic", b"state") for _ in range(2)
+        )
+        recorder.insert_events([first])
+        received: list[str] = []
+        with (
+            mock.patch.object(ListenFirstSubscription, "_listen", late_listen),
+            recorder.subscribe(gt=0) as subscription,
+        ):
+
+            def consume() -> None:
+                for notification in subscription:
+                    received.append(notification.originator_id)
+                    if len(received) == 2:
+                        return
+
+            reader = threading.Thread(target=consume)
+            reader.start()
+            recorder.insert_events([second])  # at once, while the LISTEN is still late
+            reader.join(timeout=20)
+            alive = reader.is_alive()
+            subscription.stop()
+        reader.join(timeout=20)
+        assert not alive, "the second event was never announced"
+        assert received == [first.originator_id, second.originator_id]
 
 
 class TestPostgresLedgerRecorderNonInterleaving(
