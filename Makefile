@@ -40,6 +40,7 @@ bench: $(STAMP) sysdeps
 	$(BIN)/python -m benchmarks.http --backend sqlite
 	$(BIN)/python -m benchmarks.http --backend postgres
 	$(BIN)/python -m benchmarks.kafka
+	$(BIN)/python -m benchmarks.privacy
 
 clean:
-	rm -rf $(VENV) build *.egg-info threadline.db
+	rm -rf $(VENV) build *.egg-info threadline.db threadline.db.key

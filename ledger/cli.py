@@ -19,6 +19,7 @@ import typer
 from rich.console import Console
 
 from ledger import audit
+from ledger.codec import IdentityCodec
 from ledger.envelope import NewEvent
 from ledger.errors import LedgerError
 from ledger.events import json_schemas, model_for
@@ -35,10 +36,12 @@ def fail(message: str, code: int = 1) -> NoReturn:
 
 
 @contextmanager
-def ledger_session() -> Iterator[Ledger]:
-    """Opens the configured ledger and turns ledger errors into one-line CLI errors."""
+def ledger_session(*, stored_form: bool = False) -> Iterator[Ledger]:
+    """Opens the configured ledger and turns ledger errors into one-line CLI errors.
+    `stored_form`: the caller only reads stored bytes (audit), so no data keys are needed:
+    an auditor can verify and export without the master key."""
     try:
-        store = open_ledger()
+        store = open_ledger(codec=IdentityCodec() if stored_form else None)
     except LedgerError as exc:
         fail(f"error: {exc}")
     try:
@@ -149,7 +152,7 @@ def audit_verify(
             f"from {file}"
         )
         return
-    with ledger_session() as store:
+    with ledger_session(stored_form=True) as store:
         if all_:
             result = audit.verify_all(store)
             console.print(
@@ -166,12 +169,15 @@ def audit_export(
     conversation_id: Annotated[str, typer.Argument(help="Conversation id")],
 ) -> None:
     """Write the stored events, with hashes, as JSON Lines (verify with --file)."""
-    with ledger_session() as store:
+    with ledger_session(stored_form=True) as store:
         lines = list(audit.export_lines(store, conversation_id))
     sys.stdout.write("".join(line + "\n" for line in lines))
 
 
 def register(app: typer.Typer) -> None:
+    from ledger.erase_cli import erase
+
     app.command("append")(append)
+    app.command("erase")(erase)
     app.command("schema")(schema)
     app.add_typer(audit_app, name="audit")

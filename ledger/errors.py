@@ -51,3 +51,7 @@ class IntegrityViolation(LedgerError):
 
 class StoreUnavailable(LedgerError):
     """The backing database could not be reached or configured."""
+
+
+class ErasureUnavailable(LedgerError):
+    """The store keeps no encrypted personal data to shred (no master key configured)."""

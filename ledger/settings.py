@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -17,3 +21,16 @@ class LedgerSettings(BaseSettings):
     postgres_pool_size: int = 5
     postgres_max_overflow: int = 10
     postgres_connect_timeout: float = 5.0
+
+    # Crypto-shredding of personal fields (docs/privacy.md). auto: on when a master key is
+    # configured, for an SQLite file (key file generated beside it) and in memory; off, with
+    # a warning, for PostgreSQL without a key. on: refuse to open without a master key.
+    # off: store new data in clear (encrypted data already stored stays readable).
+    privacy: Literal["auto", "on", "off"] = "auto"
+    # THREADLINE_MASTER_KEY, ≥ 32 characters. Deliberately not derived from THREADLINE_SECRET:
+    # a token-signing secret is rotated freely, a master key only by re-wrapping data keys.
+    master_key: SecretStr | None = None
+    master_key_file: Path | None = None
+    # How long a process trusts a cached data key (an erasure by another process is seen
+    # within this time).
+    key_cache_ttl_s: float = Field(default=30.0, ge=0)

@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field
 
 from ledger import events as ledger_events
+from ledger import privacy
 from ledger.events import EventData
 
 
@@ -26,6 +27,7 @@ def register_events() -> None:
     """Registers the types above with the ledger; idempotent. Called by the bootstrap and
     by anything that reads streams containing them."""
     ledger_events.register(MessageDeliveryUpdated)
+    privacy.declare("MessageDeliveryUpdated")  # provider ids and states, no personal data
 
 
 register_events()

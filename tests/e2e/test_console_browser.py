@@ -189,17 +189,18 @@ def test_verify_flags_the_first_tampered_event(
     open_conversation(page, server, cid)
     page.click("#verify")
     expect(page.locator("#verify-result")).to_have_text("Chain intact: 12 events verify.")
-    # Someone edits one stored event directly in the database.
+    # Someone edits one stored event directly in the database (a field stored in clear: the
+    # utterance itself is encrypted, see docs/privacy.md).
     with sqlite3.connect(db_path) as db:
         changed = db.execute(
             "UPDATE stored_events SET state = CAST(REPLACE(CAST(state AS TEXT), "
-            "'Hello again.', 'Hello there.') AS BLOB) "
-            "WHERE originator_id = ? AND originator_version = 7",
-            (cid,),
+            '\'"handoff_id":"h"\', \'"handoff_id":"x"\') AS BLOB) '
+            "WHERE originator_id = ? AND originator_version = 7 AND instr(state, ?) > 0",
+            (cid, b'"handoff_id":"h"'),
         ).rowcount
     assert changed == 1
     page.reload()
-    expect(page.locator('tr[data-position="7"]')).to_contain_text("Hello there.")
+    expect(page.locator('tr[data-position="7"]')).to_contain_text("handoff x completed")
     page.click("#verify")
     expect(page.locator("#verify-result")).to_contain_text("Chain broken at position 7")
     broken = page.locator("#timeline tbody tr.broken")

@@ -39,6 +39,13 @@ def _garbage(state: bytes) -> bytes:
     return b"\x00not json"
 
 
+@pytest.fixture(autouse=True)
+def _clear_text(monkeypatch: pytest.MonkeyPatch) -> None:
+    # These edits target plaintext bytes; tampering with encrypted personal fields is
+    # covered by tests/integration/test_privacy_erasure.py.
+    monkeypatch.setenv("THREADLINE_PRIVACY", "off")
+
+
 @pytest.fixture
 def sqlite_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[str, Path]:
     path = tmp_path / "t.db"

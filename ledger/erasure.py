@@ -1,0 +1,118 @@
+"""Erasure of a data subject by crypto-shredding: for every conversation linked to the
+subject, append `SubjectErased` and destroy the conversation's data key.
+
+Order and crash safety. The event goes first, with an event id derived from (subject,
+conversation, key): if the process dies before the key is destroyed, running the erasure
+again appends nothing new (the id is a repeat) and destroys the key. A conversation without
+an active key is already erased and is skipped, so erasing twice changes nothing. A
+conversation that goes on after an erasure gets a new key; erasing the subject again
+shreds that one too.
+
+`SubjectErased.subject` holds a keyed hash of the subject (`hmac:…`), never the identifier:
+the erasure record must not re-create the data it erases.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from uuid import UUID, uuid5
+
+from ledger.envelope import NewEvent
+from ledger.errors import (
+    ConversationNotFound,
+    ErasureUnavailable,
+    IdempotencyConflict,
+    InvalidEvent,
+)
+from ledger.events import SubjectErased
+from ledger.shredding import ShreddingCodec
+from ledger.store import Ledger
+
+log = logging.getLogger(__name__)
+
+# Namespace of SubjectErased event ids (uuid5), fixed forever: retries must hit the same ids.
+ERASURE_NAMESPACE = UUID("5f0b3c1e-8f5e-4d0a-9a53-2f1b7f1d9c41")
+ACTOR = "system:erasure"
+MAX_SUBJECT = 200
+MAX_REASON = 200
+
+
+@dataclass(frozen=True, slots=True)
+class ErasureReport:
+    subject_ref: str
+    erased: list[str] = field(default_factory=list)  # conversations shredded now
+    already_erased: list[str] = field(default_factory=list)  # nothing left to shred
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "subject_ref": self.subject_ref,
+            "erased": self.erased,
+            "already_erased": self.already_erased,
+        }
+
+
+def _check(subject: object, reason: object) -> tuple[str, str | None]:
+    if (
+        not isinstance(subject, str)
+        or not 1 <= len(subject) <= MAX_SUBJECT
+        or not subject.isprintable()
+        or subject.strip() != subject
+    ):
+        raise InvalidEvent(
+            f"subject must be 1-{MAX_SUBJECT} printable characters without surrounding spaces"
+        )
+    if reason is not None and (not isinstance(reason, str) or not 1 <= len(reason) <= MAX_REASON):
+        raise InvalidEvent(f"reason must be 1-{MAX_REASON} characters")
+    return subject, reason
+
+
+def shredding_codec(ledger: Ledger) -> ShreddingCodec:
+    codec = ledger.codec
+    if not isinstance(codec, ShreddingCodec) or codec.table is None or codec.master is None:
+        raise ErasureUnavailable(
+            "erasure needs encrypted personal data: this store has no master key "
+            "(set THREADLINE_MASTER_KEY, see docs/privacy.md)"
+        )
+    return codec
+
+
+def erase_subject(ledger: Ledger, subject: str, reason: str | None = None) -> ErasureReport:
+    """Shreds every conversation linked to `subject` (an identifier as recorded —
+    visitor reference, identity subject, transport reference — or its bare form, e.g. a
+    phone number without `tel:`). Idempotent. Raises InvalidEvent for a bad subject or
+    reason and ErasureUnavailable when the store does not encrypt personal data."""
+    subject, reason = _check(subject, reason)
+    codec = shredding_codec(ledger)
+    table = codec.table
+    assert table is not None
+    ref = codec.subject_ref(subject)
+    report = ErasureReport(subject_ref=ref)
+    for conversation_id in table.conversations(codec.blinds(subject)):
+        key = table.active_key(conversation_id)
+        if key is None:
+            report.already_erased.append(conversation_id)
+            continue
+        event = NewEvent(
+            "SubjectErased",
+            SubjectErased(subject=ref, reason=reason),
+            event_id=uuid5(ERASURE_NAMESPACE, f"{ref}/{conversation_id}/{key.key_id}"),
+            actor=ACTOR,
+        )
+        try:
+            ledger.append(conversation_id, event)
+        except ConversationNotFound:
+            pass  # the key was made for an append that never committed: nothing to record
+        except IdempotencyConflict:
+            pass  # an interrupted earlier erasure recorded it, with another reason
+        table.destroy(key.key_id, datetime.now(UTC))
+        codec.forget(conversation_id, key.key_id)
+        report.erased.append(conversation_id)
+    log.info(
+        "erasure of %s: %d conversation(s) shredded, %d already erased",
+        ref,
+        len(report.erased),
+        len(report.already_erased),
+    )
+    return report

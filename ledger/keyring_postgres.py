@@ -1,0 +1,223 @@
+"""The key table in the ledger's PostgreSQL database (psycopg; shares the ledger's pool).
+
+A destroyed key's wrapped bytes are set to NULL; PostgreSQL keeps the old row version until
+VACUUM reuses its space, and WAL archives and backups keep it longer. Without the master key
+those copies are useless; docs/privacy.md says how to make them useless for good.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import psycopg
+from eventsourcing.persistence import PersistenceError
+from eventsourcing.postgres import PostgresDatastore
+from psycopg.sql import SQL, Composed, Identifier
+
+from ledger.errors import StoreUnavailable
+from ledger.keyring import (
+    DATA_KEYS_TABLE,
+    ERASED_DIGEST,
+    KEYRING_TABLE,
+    SUBJECTS_TABLE,
+    DataKeyRecord,
+)
+from ledger.recorders import EVENT_IDS_TABLE
+
+# Any constant works; it only has to differ from the other advisory locks of the project.
+_DDL_LOCK = 7205077
+# A new data key and subject links are only needed by events committed *after* them: those
+# commits flush the WAL up to their own record, so these rows are durable whenever an event
+# that depends on them is, and a new conversation waits for one WAL flush, not two.
+_LAZY_COMMIT = "SET LOCAL synchronous_commit = off"
+_COLUMNS = SQL("key_id, conversation_id, master_id, wrapped, created_at, destroyed_at")
+
+
+def _record(row: dict[str, Any]) -> DataKeyRecord:
+    return DataKeyRecord(
+        key_id=row["key_id"],
+        conversation_id=row["conversation_id"],
+        master_id=row["master_id"],
+        wrapped=None if row["wrapped"] is None else bytes(row["wrapped"]),
+        created_at=row["created_at"],
+        destroyed_at=row["destroyed_at"],
+    )
+
+
+class PostgresKeyTable:
+    def __init__(self, datastore: PostgresDatastore, events_table: str = "stored_events") -> None:
+        self.datastore = datastore
+        schema = Identifier(datastore.schema or "public")
+        self._t = {
+            "schema": schema,
+            "keyring": Identifier(KEYRING_TABLE),
+            "keys": Identifier(DATA_KEYS_TABLE),
+            "active": Identifier(f"{DATA_KEYS_TABLE}_active"),
+            "subjects": Identifier(SUBJECTS_TABLE),
+            "events": Identifier(events_table),
+            "ids": Identifier(EVENT_IDS_TABLE),
+            "columns": _COLUMNS,
+        }
+
+    def _sql(self, text: str) -> Composed:
+        return SQL(text).format(**self._t)
+
+    def _run(
+        self, statements: Sequence[tuple[str, Sequence[Any]]], *, write: bool = False
+    ) -> list[dict[str, Any]]:
+        """Runs the statements in one transaction; returns the last one's rows."""
+        rows: list[dict[str, Any]] = []
+        try:
+            with self.datastore.transaction(commit=write) as curs:
+                for text, params in statements:
+                    curs.execute(self._sql(text), params)
+                    rows = curs.fetchall() if curs.description else []
+        except (PersistenceError, psycopg.Error) as exc:
+            raise StoreUnavailable(f"key table: {exc}") from exc
+        return rows
+
+    def create(self) -> None:
+        self._run(
+            [
+                ("SELECT pg_advisory_xact_lock(%s)", (_DDL_LOCK,)),
+                (
+                    "CREATE TABLE IF NOT EXISTS {schema}.{keyring} ("
+                    "id integer PRIMARY KEY CHECK (id = 1), master_id text NOT NULL, "
+                    "created_at timestamptz NOT NULL DEFAULT now())",
+                    (),
+                ),
+                (
+                    "CREATE TABLE IF NOT EXISTS {schema}.{keys} ("
+                    "key_id text PRIMARY KEY, conversation_id text NOT NULL, "
+                    "master_id text NOT NULL, wrapped bytea, created_at timestamptz NOT NULL, "
+                    "destroyed_at timestamptz)",
+                    (),
+                ),
+                (
+                    "CREATE UNIQUE INDEX IF NOT EXISTS {active} ON {schema}.{keys} "
+                    "(conversation_id) WHERE wrapped IS NOT NULL",
+                    (),
+                ),
+                (
+                    "CREATE TABLE IF NOT EXISTS {schema}.{subjects} ("
+                    "blind text NOT NULL, conversation_id text NOT NULL, "
+                    "PRIMARY KEY (blind, conversation_id))",
+                    (),
+                ),
+            ],
+            write=True,
+        )
+
+    def claim_master(self, master_id: str) -> str:
+        rows = self._run(
+            [
+                (
+                    "INSERT INTO {schema}.{keyring} (id, master_id) VALUES (1, %s) "
+                    "ON CONFLICT DO NOTHING",
+                    (master_id,),
+                ),
+                ("SELECT master_id FROM {schema}.{keyring} WHERE id = 1", ()),
+            ],
+            write=True,
+        )
+        recorded: str = rows[0]["master_id"]
+        return recorded
+
+    def recorded_master(self) -> str | None:
+        rows = self._run([("SELECT master_id FROM {schema}.{keyring} WHERE id = 1", ())])
+        return rows[0]["master_id"] if rows else None
+
+    def active_key(self, conversation_id: str) -> DataKeyRecord | None:
+        rows = self._run(
+            [
+                (
+                    "SELECT {columns} FROM {schema}.{keys} "
+                    "WHERE conversation_id = %s AND wrapped IS NOT NULL",
+                    (conversation_id,),
+                )
+            ]
+        )
+        return _record(rows[0]) if rows else None
+
+    def ensure_key(self, candidate: DataKeyRecord, links: Sequence[str] = ()) -> DataKeyRecord:
+        rows = self._run(
+            [
+                (_LAZY_COMMIT, ()),
+                (
+                    "INSERT INTO {schema}.{subjects} (blind, conversation_id) "
+                    "SELECT b, %s FROM unnest(%s::text[]) AS b ON CONFLICT DO NOTHING",
+                    (candidate.conversation_id, list(links)),
+                ),
+                (
+                    "INSERT INTO {schema}.{keys} ({columns}) VALUES (%s, %s, %s, %s, %s, NULL) "
+                    "ON CONFLICT DO NOTHING",
+                    (
+                        candidate.key_id,
+                        candidate.conversation_id,
+                        candidate.master_id,
+                        candidate.wrapped,
+                        candidate.created_at,
+                    ),
+                ),
+                (
+                    "SELECT {columns} FROM {schema}.{keys} "
+                    "WHERE conversation_id = %s AND wrapped IS NOT NULL",
+                    (candidate.conversation_id,),
+                ),
+            ],
+            write=True,
+        )
+        return _record(rows[0])
+
+    def get_key(self, key_id: str) -> DataKeyRecord | None:
+        rows = self._run([("SELECT {columns} FROM {schema}.{keys} WHERE key_id = %s", (key_id,))])
+        return _record(rows[0]) if rows else None
+
+    def link(self, conversation_id: str, blinds: Sequence[str]) -> None:
+        self._run(
+            [
+                (_LAZY_COMMIT, ()),
+                (
+                    "INSERT INTO {schema}.{subjects} (blind, conversation_id) "
+                    "SELECT b, %s FROM unnest(%s::text[]) AS b ON CONFLICT DO NOTHING",
+                    (conversation_id, list(blinds)),
+                ),
+            ],
+            write=True,
+        )
+
+    def conversations(self, blinds: Sequence[str]) -> list[str]:
+        if not blinds:
+            return []
+        rows = self._run(
+            [
+                (
+                    "SELECT DISTINCT conversation_id FROM {schema}.{subjects} "
+                    "WHERE blind = ANY(%s) ORDER BY conversation_id",
+                    (list(blinds),),
+                )
+            ]
+        )
+        return [r["conversation_id"] for r in rows]
+
+    def destroy(self, key_id: str, at: datetime) -> bool:
+        rows = self._run(
+            [
+                (
+                    "WITH gone AS ("
+                    "  UPDATE {schema}.{keys} SET wrapped = NULL, destroyed_at = %s "
+                    "  WHERE key_id = %s AND wrapped IS NOT NULL RETURNING conversation_id"
+                    "), ids AS ("
+                    "  UPDATE {schema}.{ids} SET digest = %s WHERE event_id IN ("
+                    "    SELECT (convert_from(e.state, 'UTF8')::jsonb ->> 'event_id')::uuid "
+                    "    FROM {schema}.{events} e JOIN gone ON e.originator_id = "
+                    "gone.conversation_id)"
+                    ") SELECT conversation_id FROM gone",
+                    (at, key_id, ERASED_DIGEST),
+                )
+            ],
+            write=True,
+        )
+        return bool(rows)

@@ -1,0 +1,222 @@
+"""The key table in the ledger's SQLite database (same file, same connection pool).
+
+Destroying a key runs with `secure_delete` on, so SQLite zeroes the freed bytes of the
+wrapped key, and then truncates the write-ahead log, which would otherwise keep page images
+holding it until the next checkpoint reuses them (best effort: a busy reader may delay it).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from eventsourcing.persistence import PersistenceError
+from eventsourcing.sqlite import SQLiteCursor, SQLiteDatastore
+
+from ledger.errors import StoreUnavailable
+from ledger.keyring import (
+    DATA_KEYS_TABLE,
+    ERASED_DIGEST,
+    KEYRING_TABLE,
+    SUBJECTS_TABLE,
+    DataKeyRecord,
+)
+
+# Table names are module constants, never input (hence the S608 waivers below).
+_CREATE = [
+    f"CREATE TABLE IF NOT EXISTS {KEYRING_TABLE} ("
+    "id INTEGER PRIMARY KEY CHECK (id = 1), master_id TEXT NOT NULL, created_at TEXT NOT NULL)",
+    f"CREATE TABLE IF NOT EXISTS {DATA_KEYS_TABLE} ("
+    "key_id TEXT PRIMARY KEY, conversation_id TEXT NOT NULL, master_id TEXT NOT NULL, "
+    "wrapped BLOB, created_at TEXT NOT NULL, destroyed_at TEXT) WITHOUT ROWID",
+    f"CREATE UNIQUE INDEX IF NOT EXISTS {DATA_KEYS_TABLE}_active "
+    f"ON {DATA_KEYS_TABLE} (conversation_id) WHERE wrapped IS NOT NULL",
+    f"CREATE TABLE IF NOT EXISTS {SUBJECTS_TABLE} ("
+    "blind TEXT NOT NULL, conversation_id TEXT NOT NULL, "
+    "PRIMARY KEY (blind, conversation_id)) WITHOUT ROWID",
+]
+_COLUMNS = "key_id, conversation_id, master_id, wrapped, created_at, destroyed_at"
+
+
+def _ts(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def _record(row: Sequence[Any]) -> DataKeyRecord:
+    return DataKeyRecord(
+        key_id=row[0],
+        conversation_id=row[1],
+        master_id=row[2],
+        wrapped=None if row[3] is None else bytes(row[3]),
+        created_at=datetime.fromisoformat(row[4]),
+        destroyed_at=None if row[5] is None else datetime.fromisoformat(row[5]),
+    )
+
+
+class SQLiteKeyTable:
+    def __init__(self, datastore: SQLiteDatastore, events_table: str, event_ids_table: str) -> None:
+        self.datastore = datastore
+        self.events_table = events_table
+        self.event_ids_table = event_ids_table
+        self._wal = False
+
+    def _run(self, statement: str, params: Sequence[Any] = (), *, write: bool = False) -> Any:
+        try:
+            with self.datastore.transaction(commit=write) as c:
+                c.execute(statement, params)
+                return c.fetchall()
+        except PersistenceError as exc:
+            raise StoreUnavailable(f"key table: {exc}") from exc
+
+    def create(self) -> None:
+        try:
+            with self.datastore.transaction(commit=True) as c:
+                for statement in _CREATE:
+                    c.execute(statement)
+                c.execute("PRAGMA journal_mode")
+                self._wal = str(c.fetchone()[0]).lower() == "wal"
+        except PersistenceError as exc:
+            raise StoreUnavailable(f"cannot create the key table: {exc}") from exc
+
+    @contextmanager
+    def _lazy_commit(self) -> Iterator[SQLiteCursor]:
+        """A write transaction committed without its own fsync. Safe for rows that only
+        events written *later* depend on (a new data key, subject links): in WAL mode every
+        commit appends to the one log, so the later event's synced commit makes these
+        durable too; if no event follows, losing them in a crash loses nothing. This keeps
+        a new conversation at one fsync."""
+        with self.datastore.get_connection(commit=True) as conn:
+            if not self._wal:
+                with conn.transaction(commit=True) as c:
+                    yield c
+                return
+            cursor = conn.cursor()
+            cursor.execute("PRAGMA synchronous")
+            level = int(cursor.fetchone()[0])
+            cursor.execute("PRAGMA synchronous = NORMAL")
+            try:
+                with conn.transaction(commit=True) as c:
+                    yield c
+            finally:
+                conn.cursor().execute(f"PRAGMA synchronous = {level}")
+
+    def claim_master(self, master_id: str) -> str:
+        try:
+            with self.datastore.transaction(commit=True) as c:
+                c.execute(
+                    f"INSERT OR IGNORE INTO {KEYRING_TABLE} VALUES (1, ?, ?)",  # noqa: S608
+                    (master_id, _ts(datetime.now(UTC))),
+                )
+                c.execute(f"SELECT master_id FROM {KEYRING_TABLE} WHERE id = 1")  # noqa: S608
+                recorded: str = c.fetchone()[0]
+                return recorded
+        except PersistenceError as exc:
+            raise StoreUnavailable(f"key table: {exc}") from exc
+
+    def recorded_master(self) -> str | None:
+        rows = self._run(f"SELECT master_id FROM {KEYRING_TABLE} WHERE id = 1")  # noqa: S608
+        return rows[0][0] if rows else None
+
+    def active_key(self, conversation_id: str) -> DataKeyRecord | None:
+        rows = self._run(
+            f"SELECT {_COLUMNS} FROM {DATA_KEYS_TABLE} "  # noqa: S608
+            "WHERE conversation_id = ? AND wrapped IS NOT NULL",
+            (conversation_id,),
+        )
+        return _record(rows[0]) if rows else None
+
+    def ensure_key(self, candidate: DataKeyRecord, links: Sequence[str] = ()) -> DataKeyRecord:
+        try:
+            with self._lazy_commit() as c:
+                if links:
+                    c.executemany(
+                        f"INSERT OR IGNORE INTO {SUBJECTS_TABLE} VALUES (?, ?)",  # noqa: S608
+                        [(b, candidate.conversation_id) for b in links],
+                    )
+                c.execute(
+                    f"INSERT OR IGNORE INTO {DATA_KEYS_TABLE} ({_COLUMNS}) "  # noqa: S608
+                    "VALUES (?, ?, ?, ?, ?, NULL)",
+                    (
+                        candidate.key_id,
+                        candidate.conversation_id,
+                        candidate.master_id,
+                        candidate.wrapped,
+                        _ts(candidate.created_at),
+                    ),
+                )
+                c.execute(
+                    f"SELECT {_COLUMNS} FROM {DATA_KEYS_TABLE} "  # noqa: S608
+                    "WHERE conversation_id = ? AND wrapped IS NOT NULL",
+                    (candidate.conversation_id,),
+                )
+                return _record(c.fetchone())
+        except (PersistenceError, sqlite3.Error) as exc:
+            raise StoreUnavailable(f"key table: {exc}") from exc
+
+    def get_key(self, key_id: str) -> DataKeyRecord | None:
+        rows = self._run(
+            f"SELECT {_COLUMNS} FROM {DATA_KEYS_TABLE} WHERE key_id = ?",  # noqa: S608
+            (key_id,),
+        )
+        return _record(rows[0]) if rows else None
+
+    def link(self, conversation_id: str, blinds: Sequence[str]) -> None:
+        try:
+            with self._lazy_commit() as c:
+                c.executemany(
+                    f"INSERT OR IGNORE INTO {SUBJECTS_TABLE} VALUES (?, ?)",  # noqa: S608
+                    [(b, conversation_id) for b in blinds],
+                )
+        except (PersistenceError, sqlite3.Error) as exc:
+            raise StoreUnavailable(f"key table: {exc}") from exc
+
+    def conversations(self, blinds: Sequence[str]) -> list[str]:
+        if not blinds:
+            return []
+        marks = ",".join("?" * len(blinds))
+        rows = self._run(
+            f"SELECT DISTINCT conversation_id FROM {SUBJECTS_TABLE} "  # noqa: S608
+            f"WHERE blind IN ({marks}) ORDER BY conversation_id",
+            list(blinds),
+        )
+        return [r[0] for r in rows]
+
+    def destroy(self, key_id: str, at: datetime) -> bool:
+        try:
+            with self.datastore.get_connection(commit=True) as conn:
+                conn.cursor().execute("PRAGMA secure_delete = ON")
+                with conn.transaction(commit=True) as c:
+                    c.execute(
+                        f"SELECT conversation_id FROM {DATA_KEYS_TABLE} "  # noqa: S608
+                        "WHERE key_id = ? AND wrapped IS NOT NULL",
+                        (key_id,),
+                    )
+                    row = c.fetchone()
+                    if row is None:
+                        return False
+                    c.execute(
+                        f"UPDATE {DATA_KEYS_TABLE} SET wrapped = NULL, destroyed_at = ? "  # noqa: S608
+                        "WHERE key_id = ?",
+                        (_ts(at), key_id),
+                    )
+                    # By primary key: the event-id table has no conversation index.
+                    c.execute(
+                        f"SELECT state FROM {self.events_table} "  # noqa: S608
+                        "WHERE originator_id = ?",
+                        (row[0],),
+                    )
+                    event_ids = [(json.loads(r[0])["event_id"],) for r in c.fetchall()]
+                    c.executemany(
+                        f"UPDATE {self.event_ids_table} "  # noqa: S608
+                        f"SET digest = '{ERASED_DIGEST}' WHERE event_id = ?",
+                        event_ids,
+                    )
+                # Outside the transaction: checkpoint the WAL and truncate it to zero bytes.
+                conn.cursor().execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            return True
+        except (PersistenceError, sqlite3.Error) as exc:
+            raise StoreUnavailable(f"key table: {exc}") from exc

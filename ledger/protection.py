@@ -1,0 +1,92 @@
+"""Chooses the data codec of a store from settings: crypto-shredding on or off, and which
+master key (see `ledger.masterkey` for where keys come from, docs/privacy.md for why)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from ledger.backends import sqlite_path
+from ledger.errors import StoreUnavailable
+from ledger.keyring import open_key_table
+from ledger.masterkey import MasterKey, create_key_file, ephemeral, read_key_file
+from ledger.settings import LedgerSettings
+from ledger.shredding import ShreddingCodec
+
+log = logging.getLogger(__name__)
+_warned = False
+
+
+def default_key_file(url: str) -> Path | None:
+    """`<database>.key` for an SQLite file store, else None."""
+    if not url.startswith("sqlite:///"):
+        return None
+    name = sqlite_path(url)
+    if name.startswith("file:"):  # in-memory
+        return None
+    return Path(name + ".key")
+
+
+def _in_memory(url: str) -> bool:
+    return url == "memory://" or url == "sqlite:///:memory:"
+
+
+def configured_master(url: str, settings: LedgerSettings) -> MasterKey | None:
+    """The master key the settings name, without creating anything."""
+    if settings.master_key is not None:
+        return MasterKey(settings.master_key.get_secret_value().encode(), "THREADLINE_MASTER_KEY")
+    path = settings.master_key_file or default_key_file(url)
+    if path is not None and path.exists():
+        return read_key_file(path)
+    return None
+
+
+def _new_master(url: str, settings: LedgerSettings) -> MasterKey | None:
+    path = settings.master_key_file or default_key_file(url)
+    if path is not None:
+        return create_key_file(path)
+    if _in_memory(url):
+        return ephemeral()
+    return None
+
+
+def open_codec(url: str, recorder: object, settings: LedgerSettings) -> ShreddingCodec:
+    mode = settings.privacy
+    master = configured_master(url, settings)
+    if master is None and mode == "off":
+        return ShreddingCodec(None, None, encrypt=False)
+    table = open_key_table(recorder)
+    if master is None:
+        recorded = table.recorded_master()
+        if recorded is not None:
+            raise StoreUnavailable(
+                f"this database's personal data is encrypted with master key {recorded} and "
+                "no master key is configured: set THREADLINE_MASTER_KEY or "
+                "THREADLINE_MASTER_KEY_FILE"
+            )
+        master = _new_master(url, settings)
+    if master is None:
+        if mode == "on":
+            raise StoreUnavailable(
+                "THREADLINE_PRIVACY=on needs a master key: set THREADLINE_MASTER_KEY "
+                "or THREADLINE_MASTER_KEY_FILE"
+            )
+        _warn_clear()
+        return ShreddingCodec(None, None, encrypt=False)
+    claimed = table.claim_master(master.master_id)
+    if claimed != master.master_id:
+        raise StoreUnavailable(
+            f"the master key from {master.origin} (id {master.master_id}) is not the one "
+            f"this database's personal data is encrypted with (id {claimed})"
+        )
+    return ShreddingCodec(table, master, encrypt=mode != "off", ttl_s=settings.key_cache_ttl_s)
+
+
+def _warn_clear() -> None:
+    global _warned
+    if not _warned:
+        _warned = True
+        log.warning(
+            "no master key configured: personal data is stored in clear and cannot be "
+            "erased; set THREADLINE_MASTER_KEY (see docs/privacy.md)"
+        )

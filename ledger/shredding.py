@@ -1,0 +1,286 @@
+"""Crypto-shredding codec: personal fields are stored encrypted with their conversation's
+data key, so destroying that key erases them while every hash of the chain still verifies
+(the chain covers the stored, encrypted form).
+
+Stored form of a payload with personal fields (see `ledger.privacy` for which they are)::
+
+    {"role": "visitor", "_pii": {"k": KEY_ID, "f": ["text"], "c": BASE64}}
+
+`c` is AES-256-GCM of the canonical JSON of the personal fields, bound (associated data) to
+the conversation, the event type, the key id and the field names, so a blob cannot be moved
+to another conversation, event type or field set. A payload without personal data (or with
+only null ones) is stored as is. Decoding with a destroyed key puts each field's marker
+(`[erased]`) in place of its value; an unknown key id or a blob that does not authenticate is
+an error (the store reports it as an unreadable record).
+
+Keying: one data key per conversation — the conversation is about one data subject, and
+what the agent says back is that subject's data too. Identifier fields (visitor reference,
+identity subjects, transport references) link the conversation to blinded subject terms;
+`ledger.erasure` destroys the keys of every conversation linked to a subject.
+
+Keys are cached per process for `key_cache_ttl_s`. An erasure made through this codec takes
+effect at once; one made by another process is seen here within the TTL.
+"""
+
+from __future__ import annotations
+
+import binascii
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+from uuid import uuid4
+
+from pydantic_core import from_json, to_json
+
+from ledger import aead, privacy
+from ledger.keyring import DataKeyRecord, KeyTable
+from ledger.masterkey import MasterKey
+
+SEALED = "_pii"  # a payload field can never be named so (pydantic forbids leading "_")
+CACHE_SIZE = 100_000
+NO_KEY_MESSAGE = (
+    "this record holds encrypted personal data and no master key is configured "
+    "(set THREADLINE_MASTER_KEY or THREADLINE_MASTER_KEY_FILE)"
+)
+
+
+class _Lru:
+    """A bounded map of cache entries that expire (the clock is `time.monotonic`)."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._items: OrderedDict[str, tuple[Any, float]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: str, now: float) -> Any:
+        with self._lock:
+            item = self._items.get(key)
+            if item is None:
+                return None
+            if item[1] < now:
+                del self._items[key]
+                return None
+            self._items.move_to_end(key)
+            return item[0]
+
+    def put(self, key: str, value: Any, expires: float) -> None:
+        with self._lock:
+            self._items[key] = (value, expires)
+            self._items.move_to_end(key)
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+
+    def pop(self, key: str) -> None:
+        with self._lock:
+            self._items.pop(key, None)
+
+
+class _Destroyed:
+    """Cache value for a destroyed key (a destroyed key never comes back)."""
+
+
+DESTROYED = _Destroyed()
+
+
+class ShreddingCodec:
+    """`encrypt=False` stores new payloads in clear but still reads encrypted ones (privacy
+    "off" on a database that has them). `keys=None` means no master key: encrypted records
+    cannot be read."""
+
+    def __init__(
+        self,
+        table: KeyTable | None,
+        master: MasterKey | None,
+        *,
+        encrypt: bool = True,
+        ttl_s: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if encrypt and (table is None or master is None):
+            raise ValueError("encryption needs a key table and a master key")
+        self.table = table
+        self.master = master
+        self.encrypt = encrypt
+        self._ttl = ttl_s
+        self._clock = clock
+        self._writers = _Lru(CACHE_SIZE)  # conversation id -> (key id, Sealer)
+        self._readers = _Lru(CACHE_SIZE)  # key id -> Sealer | DESTROYED
+        self._linked = _Lru(CACHE_SIZE)  # blind + conversation id -> True
+
+    def __repr__(self) -> str:
+        return f"ShreddingCodec(encrypt={self.encrypt}, master={self.master!r})"
+
+    # -- DataCodec -----------------------------------------------------------------------
+
+    def encode(self, conversation_id: str, event_type: str, data: dict[str, Any]) -> Any:
+        if not self.encrypt:
+            return data
+        policy = privacy.policy_for(event_type)
+        if policy is None or not policy.personal:
+            return data
+        secret = {k: data[k] for k in policy.ordered if data.get(k) is not None}
+        if not secret:
+            return data
+        links = self._new_links(conversation_id, policy.identifiers, secret)
+        key_id, sealer = self._writer(conversation_id, links)
+        fields = list(secret)  # sorted: `policy.ordered` is
+        blob = sealer.seal(to_json(secret), _aad(conversation_id, event_type, key_id, fields))
+        stored = {k: v for k, v in data.items() if k not in secret}
+        stored[SEALED] = {
+            "k": key_id,
+            "f": fields,
+            "c": binascii.b2a_base64(blob, newline=False).decode("ascii"),
+        }
+        return stored
+
+    def decode(self, conversation_id: str, event_type: str, stored: Any) -> dict[str, Any]:
+        if not isinstance(stored, dict):
+            raise ValueError("stored data is not a JSON object")
+        sealed = stored.get(SEALED)
+        if sealed is None:
+            return stored
+        key_id, fields, blob = _parse_sealed(sealed)
+        data = {k: v for k, v in stored.items() if k != SEALED}
+        sealer = self._reader(conversation_id, key_id)
+        if sealer is DESTROYED:
+            policy = privacy.policy_for(event_type)
+            for name in fields:
+                data[name] = policy.marker(name) if policy else privacy.ERASED
+            return data
+        plain = from_json(sealer.open(blob, _aad(conversation_id, event_type, key_id, fields)))
+        if plain.__class__ is not dict or len(plain) != len(fields):
+            raise ValueError("decrypted personal fields do not match their field list")
+        for name in fields:
+            if name not in plain:
+                raise ValueError("decrypted personal fields do not match their field list")
+        data.update(plain)
+        return data
+
+    # -- subjects and erasure ------------------------------------------------------------
+
+    def blinds(self, subject: str) -> list[str]:
+        """The index terms that `subject` matches, blinded."""
+        master = self._require_master()
+        return sorted(master.blind(t) for t in privacy.identifier_terms(subject))
+
+    def subject_ref(self, subject: str) -> str:
+        """A pseudonymous reference to `subject` for SubjectErased events and reports:
+        stable for one master key, not reversible without it."""
+        return "hmac:" + self._require_master().blind(subject)[:40]
+
+    def forget(self, conversation_id: str, key_id: str) -> None:
+        """Drops a destroyed key from this process's caches."""
+        self._writers.pop(conversation_id)
+        self._readers.put(key_id, DESTROYED, float("inf"))
+
+    # -- keys ----------------------------------------------------------------------------
+
+    def _require_master(self) -> MasterKey:
+        if self.master is None or self.table is None:
+            raise ValueError(NO_KEY_MESSAGE)
+        return self.master
+
+    def _new_links(
+        self, conversation_id: str, names: frozenset[str], secret: dict[str, Any]
+    ) -> list[str]:
+        """Blinded index terms of the identifiers in `secret` not yet linked (as far as
+        this process knows) to the conversation."""
+        if not names:
+            return []
+        assert self.master is not None
+        terms: set[str] = set()
+        for name in names:
+            value = secret.get(name)
+            if isinstance(value, str):
+                terms |= privacy.identifier_terms(value)
+        now = self._clock()
+        return sorted(
+            b
+            for b in (self.master.blind(t) for t in terms)
+            if self._linked.get(f"{b}/{conversation_id}", now) is None
+        )
+
+    def _writer(self, conversation_id: str, links: list[str]) -> tuple[str, aead.Sealer]:
+        """The conversation's active key, created on first use; `links` are written in
+        the same transaction as a new key (one round trip for a new conversation)."""
+        assert self.table is not None
+        assert self.master is not None
+        now = self._clock()
+        cached = self._writers.get(conversation_id, now)
+        if cached is not None:
+            if links:
+                self.table.link(conversation_id, links)
+            key_id, sealer = cached
+        else:
+            key_id = uuid4().hex
+            data_key = aead.new_key()
+            record = self.table.ensure_key(
+                DataKeyRecord(
+                    key_id=key_id,
+                    conversation_id=conversation_id,
+                    master_id=self.master.master_id,
+                    wrapped=self.master.wrap(data_key, key_id, conversation_id),
+                    created_at=datetime.now(UTC),
+                ),
+                links,
+            )
+            key_id = record.key_id
+            sealer = self._unwrap(record, conversation_id)
+            self._writers.put(conversation_id, (key_id, sealer), now + self._ttl)
+            self._readers.put(key_id, sealer, now + self._ttl)
+        for b in links:
+            self._linked.put(f"{b}/{conversation_id}", True, float("inf"))
+        return key_id, sealer
+
+    def _reader(self, conversation_id: str, key_id: str) -> Any:
+        now = self._clock()
+        cached = self._readers.get(key_id, now)
+        if cached is not None:
+            return cached
+        if self.table is None or self.master is None:
+            raise ValueError(NO_KEY_MESSAGE)
+        record = self.table.get_key(key_id)
+        if record is None:
+            raise ValueError(f"data key {key_id} is not in the key table")
+        if record.conversation_id != conversation_id:
+            raise ValueError(f"data key {key_id} belongs to another conversation")
+        if record.wrapped is None:
+            self._readers.put(key_id, DESTROYED, float("inf"))
+            return DESTROYED
+        sealer = self._unwrap(record, conversation_id)
+        self._readers.put(key_id, sealer, now + self._ttl)
+        return sealer
+
+    def _unwrap(self, record: DataKeyRecord, conversation_id: str) -> aead.Sealer:
+        assert self.master is not None
+        assert record.wrapped is not None
+        if record.master_id != self.master.master_id:
+            raise ValueError(
+                f"data key {record.key_id} is wrapped by master key {record.master_id}, "
+                f"not by the configured one ({self.master.master_id})"
+            )
+        return aead.Sealer(self.master.unwrap(record.wrapped, record.key_id, conversation_id))
+
+
+def _aad(conversation_id: str, event_type: str, key_id: str, fields: list[str]) -> bytes:
+    # Unit separators cannot occur in any part: conversation ids, type and field names are
+    # restricted identifiers and key ids are hex.
+    return "\x1f".join(["pii", conversation_id, event_type, key_id, *fields]).encode()
+
+
+def _parse_sealed(sealed: Any) -> tuple[str, list[str], bytes]:
+    try:
+        key_id, fields, text = sealed["k"], sealed["f"], sealed["c"]
+        if len(sealed) != 3 or key_id.__class__ is not str or fields.__class__ is not list:
+            raise TypeError
+        for name in fields:  # the associated data separates parts with \x1f
+            if name.__class__ is not str or "\x1f" in name:
+                raise TypeError
+        if "\x1f" in key_id:
+            raise TypeError
+        return key_id, fields, binascii.a2b_base64(text, strict_mode=True)
+    except (KeyError, TypeError, ValueError):  # binascii.Error is a ValueError
+        raise ValueError("malformed encrypted personal data") from None
