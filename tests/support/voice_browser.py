@@ -107,16 +107,26 @@ def wait_js(page: Page, expression: str, timeout_s: float = 30.0, arg: Any = Non
         time.sleep(0.02)
 
 
-def chat_until_offer(page: Page, lines: tuple[str, ...] = CHAT_BEFORE) -> None:
-    for line in lines:
+def chat_until_offer(page: Page, lines: tuple[str, ...] = CHAT_BEFORE) -> list[float]:
+    """Types each line and waits for the agent's reply; returns each turn's duration (ms,
+    Enter → reply shown) once the "Switch to voice" offer is visible."""
+    turns: list[float] = []
+    start = page.evaluate("() => document.querySelectorAll('.tl-msg.tl-agent').length")
+    for n, line in enumerate(lines, start=1):
+        # The reply can arrive (SSE) before the send cycle ends; Enter does nothing while
+        # the Send button is still disabled.
+        wait_js(page, "() => !window.Threadline.ui.send.disabled")
         page.fill("#tl-input", line)
+        began = time.perf_counter()
         page.press("#tl-input", "Enter")
         wait_js(
             page,
             "n => document.querySelectorAll('.tl-msg.tl-agent').length >= n",
-            arg=lines.index(line) + 1,
+            arg=start + n,
         )
-    page.wait_for_selector(".tl-voice:not(.tl-hangup):not([hidden])", timeout=15_000)
+        turns.append((time.perf_counter() - began) * 1000)
+    page.wait_for_selector(".tl-voice:not(.tl-hangup):not([hidden])", timeout=30_000)
+    return turns
 
 
 def switch_to_voice(page: Page) -> dict[str, Any]:
