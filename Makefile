@@ -38,6 +38,7 @@ bench: $(STAMP) sysdeps
 	$(BIN)/python -m benchmarks.ledger
 	$(BIN)/python -m benchmarks.handoff
 	$(BIN)/python -m benchmarks.http --backend sqlite
+	$(BIN)/python -m benchmarks.voice
 	$(BIN)/python -m benchmarks.http --backend postgres
 	$(BIN)/python -m benchmarks.kafka
 	$(BIN)/python -m benchmarks.privacy
