@@ -1,7 +1,8 @@
 """The one module that wires Threadline's channels from settings: the ledger store, the API key
-table, visitor token signing, live change feeds, projections, the chat agent and the handoff
-service. Entry points (`threadline serve`, tests, benchmarks) call `bootstrap()` and hand the
-result to `channels.http.app.create_app`.
+table, visitor token signing, live change feeds, projections, the chat agent, the handoff
+service, SMS/WhatsApp and, when a SIP trunk is configured, PSTN calls. Entry points
+(`threadline serve`, tests, benchmarks) call `bootstrap()` and hand the result to
+`channels.http.app.create_app`.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING
 
 from channels.keys import KeyStore, KeyVerifier, open_key_store
@@ -24,6 +26,8 @@ from handoff.signing import resolve_secret
 from ledger.store import Ledger
 
 if TYPE_CHECKING:
+    from channels.messaging.directory import PhoneDirectory
+    from channels.voice.ports import SpeechToText, TextToSpeech
     from handoff.agent.voice import VoiceAgent
 
 log = logging.getLogger(__name__)
@@ -54,6 +58,9 @@ class Services:
     chat: ChatTurns | None = None
     handoffs: Handoffs | None = None
     voice_agent: VoiceAgent | None = None
+    # STT/TTS shared by every voice leg (WebRTC and PSTN) when set; the voice routes build
+    # their own from VoiceSettings otherwise.
+    voice_providers: tuple[SpeechToText, TextToSpeech] | None = None
     # Sources of "conversation X changed" for live streams; extra ones (a cross-replica
     # PostgreSQL LISTEN/NOTIFY feed) are appended by whoever wires them.
     feeds: list[ChangeFeed] = field(default_factory=list)
@@ -83,7 +90,7 @@ class Services:
         self.ledger.close()
 
 
-def _wire_messaging(services: Services) -> None:
+def _wire_messaging(services: Services) -> PhoneDirectory:
     """SMS/WhatsApp providers from `THREADLINE_*` settings (a provider whose secrets are not
     set refuses its webhooks with 503). Inbound texts go through the chat agent when wired."""
     from channels.messaging.directory import PhoneDirectory
@@ -101,13 +108,46 @@ def _wire_messaging(services: Services) -> None:
         "whatsapp_cloud": WhatsAppCloudProvider(settings),
     }
     # The ledger object is the real store (it has read_all); the port names only a part.
+    directory = PhoneDirectory(services.ledger)
     services.messaging = MessagingService(
         services.ledger,
-        PhoneDirectory(services.ledger),
+        directory,
         providers,
         turns=services.chat,
         handoffs=HandoffService(services.ledger),
     )
+    return directory
+
+
+def _wire_pstn(services: Services, directory: PhoneDirectory) -> None:
+    """PSTN dial-out and inbound calls when `THREADLINE_PSTN_TRUNK` is set. Calls run the
+    voice pipeline the WebRTC legs run: the same STT/TTS instances, the same agent (with
+    channel=pstn), the vocabulary from the replayed context. SIP/RTP libraries are imported
+    only when the app's lifespan starts the channel."""
+    from channels.pstn.settings import PstnSettings
+
+    settings = PstnSettings()
+    if not settings.trunk:
+        return
+    from channels.voice.phone import PhoneLegs
+    from handoff.service import HandoffService
+
+    stt, tts = voice_providers(services)
+    voice_agent = services.voice_agent
+    agent = partial(voice_agent.handler, channel="pstn") if voice_agent is not None else None
+    legs = PhoneLegs(services.ledger, stt=stt, tts=tts, agent=agent)
+    services.pstn = PstnChannel(settings, HandoffService(services.ledger), directory, voice=legs)
+
+
+def voice_providers(services: Services) -> tuple[SpeechToText, TextToSpeech]:
+    """The server's STT and TTS (from `THREADLINE_STT_PROVIDER`/`TTS_PROVIDER`), built once."""
+    if services.voice_providers is None:
+        from channels.voice.providers import make_stt, make_tts
+        from channels.voice.settings import VoiceSettings
+
+        settings = VoiceSettings()
+        services.voice_providers = (make_stt(settings), make_tts(settings))
+    return services.voice_providers
 
 
 def visitor_tokens(settings: ChannelSettings) -> VisitorTokens:
@@ -129,7 +169,8 @@ def bootstrap(settings: ChannelSettings | None = None) -> Services:
     )
     _wire_other_processes(services)
     _wire_optional(services)
-    _wire_messaging(services)
+    directory = _wire_messaging(services)
+    _wire_pstn(services, directory)
     return services
 
 

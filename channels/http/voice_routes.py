@@ -42,10 +42,13 @@ def install(app: FastAPI, services: Services) -> None:
     from handoff.service import HandoffService
 
     voice_agent = services.voice_agent
+    stt, tts = services.voice_providers or (None, None)  # shared with PSTN calls when wired
     app.state.voice = VoiceSessions(
         services.ledger,
         HandoffService(services.ledger),
         agent=voice_agent.handler if voice_agent is not None else None,
+        stt=stt,
+        tts=tts,
     )
     app.include_router(router)
 

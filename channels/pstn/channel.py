@@ -21,7 +21,7 @@ import asyncio
 import logging
 from collections.abc import Coroutine
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from channels.messaging import phone
 from channels.messaging.directory import PhoneDirectory
@@ -40,6 +40,9 @@ from handoff.errors import HandoffError, TokenRejectedError
 from handoff.service import HandoffService, HandoffTicket, new_leg_id
 from ledger.envelope import NewEvent
 from ledger.events import LegOpened
+
+if TYPE_CHECKING:
+    from projections.context_model import AgentContext
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +67,7 @@ class _Pending:
     leg_id: str
     port: int
     first_utterance: str
+    context: AgentContext
 
 
 class PstnChannel:
@@ -185,7 +189,7 @@ class PstnChannel:
             handle.hangup()
             release_rtp_port(port)
             return
-        await self._run_leg(cid, grant.leg_id, handle, port, grant.first_utterance)
+        await self._run_leg(cid, grant.leg_id, handle, port, grant.first_utterance, grant.context)
 
     # -- inbound ----------------------------------------------------------------------------
 
@@ -206,12 +210,13 @@ class PstnChannel:
             except TokenRejectedError:
                 return None  # recorded as VerificationFailed by the handoff service
             cid, leg_id, first = grant.conversation_id, grant.leg_id, grant.first_utterance
+            context = grant.context
         else:
             found = self._directory.verified_conversation(invite.caller) if invite.caller else None
             if found is None:
                 return None
             cid, leg_id = found, new_leg_id()
-            first = await asyncio.to_thread(self._first_for, cid)
+            first, context = await asyncio.to_thread(self._first_for, cid)
             # The caller's number is the conversation's verified one: no identity event, no
             # challenge, the leg is simply part of the verified conversation.
             opened = LegOpened(channel="pstn", transport_ref=ref)
@@ -220,14 +225,15 @@ class PstnChannel:
             )
         settings = self.settings
         port = reserve_rtp_port(settings.rtp_host, settings.rtp_port_min, settings.rtp_port_max)
-        self._inbound[invite.call_id] = _Pending(cid, leg_id, port, first)
+        self._inbound[invite.call_id] = _Pending(cid, leg_id, port, first, context)
         return (settings.rtp_host, port)
 
-    def _first_for(self, conversation_id: str) -> str:
+    def _first_for(self, conversation_id: str) -> tuple[str, AgentContext]:
         context = self._handoffs.context(conversation_id)
-        return self._handoffs.utterances.generate(
+        first = self._handoffs.utterances.generate(
             context, level=context.verification.level, reason=None, channel="pstn", inbound=True
         )
+        return first, context
 
     async def on_call(self, invite: IncomingInvite, handle: CallHandle) -> None:
         pending = self._inbound.pop(invite.call_id, None)
@@ -241,16 +247,23 @@ class PstnChannel:
                 handle,
                 pending.port,
                 pending.first_utterance,
+                pending.context,
             )
         )
 
     # -- the call ---------------------------------------------------------------------------
 
     async def _run_leg(
-        self, conversation_id: str, leg_id: str, handle: CallHandle, port: int, first: str
+        self,
+        conversation_id: str,
+        leg_id: str,
+        handle: CallHandle,
+        port: int,
+        first: str,
+        context: AgentContext,
     ) -> None:
         assert self._open_media is not None
-        leg = self._voice(conversation_id, leg_id, TELEPHONE_RATE)
+        leg = self._voice(conversation_id, leg_id, TELEPHONE_RATE, context)
         stream = None
         reason = "ended"
         try:

@@ -9,6 +9,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from projections.context_model import AgentContext
+
 Address = tuple[str, int]
 
 
@@ -104,5 +106,7 @@ class VoiceLeg(Protocol):
     async def close(self, reason: str) -> None: ...
 
 
-# (conversation_id, leg_id, output sample rate) -> a started-on-demand voice leg
-VoiceLegFactory = Callable[[str, str, int], VoiceLeg]
+# (conversation_id, leg_id, output sample rate, the context the first utterance came from:
+# its vocabulary biases recognition) -> a started-on-demand voice leg. Called on the event
+# loop: it must not block (the context is handed over so it need not read the ledger).
+VoiceLegFactory = Callable[[str, str, int, AgentContext], VoiceLeg]

@@ -109,7 +109,7 @@ def voice_factory(ledger: Ledger):  # type: ignore[no-untyped-def]
     # talks, or it is (rightly) recorded as interrupted.
     stt, tts = PocketsphinxSTT(), EspeakTTS(words_per_minute=220)
 
-    def make(conversation_id: str, leg_id: str, rate: int) -> VoicePipeline:
+    def make(conversation_id: str, leg_id: str, rate: int, context: object) -> VoicePipeline:
         async def record(event: NewEvent) -> None:
             await asyncio.to_thread(ledger.append, conversation_id, event)
 

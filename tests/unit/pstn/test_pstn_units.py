@@ -30,6 +30,7 @@ from ledger.events import (
     MessagePosted,
 )
 from ledger.store import Ledger, open_ledger
+from projections.context_model import AgentContext
 
 PHONE = "+15551230001"
 SIGNER = Signer(b"u" * 32, tokens.PURPOSE)
@@ -196,7 +197,8 @@ def channel(
 ) -> tuple[PstnChannel, list[FakeLeg]]:
     legs: list[FakeLeg] = []
 
-    def voice(cid: str, leg_id: str, rate: int) -> FakeLeg:
+    def voice(cid: str, leg_id: str, rate: int, context: AgentContext) -> FakeLeg:
+        assert context.conversation_id == cid
         assert rate == 8000
         legs.append(FakeLeg())
         return legs[-1]

@@ -1,0 +1,81 @@
+"""bootstrap() turns PSTN on only with a trunk, and the calls run the WebRTC legs' voice stack:
+the same STT/TTS instances, the chat's agent (channel=pstn), the conversation's vocabulary."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from contextlib import contextmanager
+from uuid import uuid4
+
+import pytest
+
+from channels.bootstrap import Services, bootstrap
+from channels.http.app import create_app
+from channels.settings import ChannelSettings
+from channels.voice.phone import PhoneLegs
+from channels.voice.pipeline import VoicePipeline
+from handoff.service import HandoffService
+from ledger.envelope import NewEvent
+from ledger.events import ConversationStarted, LegOpened, MessagePosted
+
+
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    for name in ("THREADLINE_PSTN_TRUNK", "THREADLINE_STT_PROVIDER", "THREADLINE_TTS_PROVIDER"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("THREADLINE_SECRET", "wiring-secret-0123456789abcdef-0123")
+    return monkeypatch
+
+
+@contextmanager
+def served() -> Iterator[Services]:
+    services = bootstrap(ChannelSettings(database_url="memory://"))
+    try:
+        yield services
+    finally:
+        services.close()
+
+
+def test_no_trunk_no_pstn(env: pytest.MonkeyPatch) -> None:
+    with served() as services:
+        assert services.pstn is None
+
+
+def test_a_trunk_wires_pstn_on_the_webrtc_voice_stack(env: pytest.MonkeyPatch) -> None:
+    env.setenv("THREADLINE_PSTN_TRUNK", "127.0.0.1:5099")
+    with served() as services:
+        assert services.pstn is not None
+        assert services.pstn.settings.trunk_address() == ("127.0.0.1", 5099)
+        legs = services.pstn._voice
+        assert isinstance(legs, PhoneLegs)
+        assert services.voice_providers == (legs.stt, legs.tts)
+        app = create_app(services, close_services=False)
+        assert (app.state.voice.stt, app.state.voice.tts) == (legs.stt, legs.tts)
+        assert legs.agent is not None
+        handler = legs.agent("c-1", "leg-1")
+        assert handler.channel == "pstn"  # type: ignore[attr-defined]
+        assert handler.voice is services.voice_agent  # type: ignore[attr-defined]
+
+        cid = str(uuid4())
+        services.ledger.append_batch(
+            cid,
+            [
+                NewEvent("ConversationStarted", ConversationStarted(channel="chat")),
+                NewEvent("LegOpened", LegOpened(channel="chat"), leg_id="c1"),
+                NewEvent(
+                    "MessagePosted",
+                    MessagePosted(role="visitor", text="about my January claim please"),
+                    leg_id="c1",
+                ),
+            ],
+        )
+        context = HandoffService(services.ledger).context(cid)
+
+        async def build() -> VoicePipeline:
+            return legs(cid, "leg-1", 8000, context)
+
+        pipeline = asyncio.run(build())
+        assert pipeline.playback.sample_rate == 8000
+        assert pipeline.vocabulary is not None
+        assert "january" in " ".join(pipeline.vocabulary.phrases)
