@@ -106,8 +106,10 @@ def voice_factory(ledger: Ledger):  # type: ignore[no-untyped-def]
     from channels.voice.vocabulary import build_vocabulary
 
     # A brisk voice keeps the test short; the first sentence must finish before the callee
-    # talks, or it is (rightly) recorded as interrupted.
-    stt, tts = PocketsphinxSTT(), EspeakTTS(words_per_minute=220)
+    # talks (10.3 s after the answer), or it is (rightly) recorded as interrupted. At 220
+    # words a minute it took 8.5-9 s (synthesis and RTP pacing stretch it under load): too
+    # little margin. At 340 it ends after ~5 s, leaving the rest of the lead silence spare.
+    stt, tts = PocketsphinxSTT(), EspeakTTS(words_per_minute=340)
 
     def make(conversation_id: str, leg_id: str, rate: int, context: object) -> VoicePipeline:
         async def record(event: NewEvent) -> None:
@@ -236,8 +238,10 @@ def test_inbound_call_from_the_verified_number(ledger: Ledger, tmp_path: Path) -
     async def scenario() -> int:
         await channel.start()
         try:
+            # The caller hangs up after a fixed time; the frames sent in it depend on how
+            # punctually a loaded machine runs the 20 ms sender (4 s gave 95 of 200 once).
             sipp = start_uas(
-                "uac_call_in_bye.xml", tmp_path, hold_ms=4_000, target=f"127.0.0.1:{sip_port}"
+                "uac_call_in_bye.xml", tmp_path, hold_ms=6_000, target=f"127.0.0.1:{sip_port}"
             )
             try:
                 deadline = asyncio.get_running_loop().time() + 30
