@@ -27,7 +27,6 @@ from __future__ import annotations
 import binascii
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -47,31 +46,28 @@ NO_KEY_MESSAGE = (
 )
 
 
-class _Lru:
-    """A bounded map of cache entries that expire (the clock is `time.monotonic`)."""
+class _Cache:
+    """A bounded map of expiring entries (times from `time.monotonic`). Reads take no lock
+    (a dict lookup is atomic in CPython, and this is the replay hot path); writes do, and
+    evict the oldest entries beyond `size`."""
 
     def __init__(self, size: int) -> None:
         self._size = size
-        self._items: OrderedDict[str, tuple[Any, float]] = OrderedDict()
+        self._items: dict[str, tuple[Any, float]] = {}
         self._lock = threading.Lock()
 
     def get(self, key: str, now: float) -> Any:
-        with self._lock:
-            item = self._items.get(key)
-            if item is None:
-                return None
-            if item[1] < now:
-                del self._items[key]
-                return None
-            self._items.move_to_end(key)
-            return item[0]
+        item = self._items.get(key)
+        if item is None or item[1] < now:
+            return None
+        return item[0]
 
     def put(self, key: str, value: Any, expires: float) -> None:
         with self._lock:
+            self._items.pop(key, None)  # re-inserted last: evicted last
             self._items[key] = (value, expires)
-            self._items.move_to_end(key)
             while len(self._items) > self._size:
-                self._items.popitem(last=False)
+                del self._items[next(iter(self._items))]
 
     def pop(self, key: str) -> None:
         with self._lock:
@@ -106,9 +102,9 @@ class ShreddingCodec:
         self.encrypt = encrypt
         self._ttl = ttl_s
         self._clock = clock
-        self._writers = _Lru(CACHE_SIZE)  # conversation id -> (key id, Sealer)
-        self._readers = _Lru(CACHE_SIZE)  # key id -> Sealer | DESTROYED
-        self._linked = _Lru(CACHE_SIZE)  # blind + conversation id -> True
+        self._writers = _Cache(CACHE_SIZE)  # conversation id -> (key id, Sealer)
+        self._readers = _Cache(CACHE_SIZE)  # key id -> Sealer | DESTROYED
+        self._linked = _Cache(CACHE_SIZE)  # blind + conversation id -> True
 
     def __repr__(self) -> str:
         return f"ShreddingCodec(encrypt={self.encrypt}, master={self.master!r})"
