@@ -176,8 +176,10 @@ def audit_export(
 
 def register(app: typer.Typer) -> None:
     from ledger.erase_cli import erase
+    from ledger.privacy_cli import privacy_app
 
     app.command("append")(append)
     app.command("erase")(erase)
     app.command("schema")(schema)
     app.add_typer(audit_app, name="audit")
+    app.add_typer(privacy_app, name="privacy")

@@ -55,3 +55,7 @@ class StoreUnavailable(LedgerError):
 
 class ErasureUnavailable(LedgerError):
     """The store keeps no encrypted personal data to shred (no master key configured)."""
+
+
+class KeyRotationUnavailable(LedgerError):
+    """The master key cannot be rotated as configured (no key, or no previous key given)."""

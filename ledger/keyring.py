@@ -36,15 +36,37 @@ class DataKeyRecord:
     destroyed_at: datetime | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class KeyringState:
+    """The database's master key fingerprint and its subject-index key, wrapped by that
+    master key (None in databases made before the index key was stored)."""
+
+    master_id: str
+    index_key: bytes | None
+
+
 class KeyTable(Protocol):
     def create(self) -> None:
         """Creates the tables if missing (safe when several processes start at once)."""
 
-    def claim_master(self, master_id: str) -> str:
-        """Records `master_id` as the database's master key unless one is recorded; returns
-        the recorded one."""
+    def keyring_state(self) -> KeyringState | None: ...
 
-    def recorded_master(self) -> str | None: ...
+    def claim_master(self, master_id: str, index_key: bytes) -> KeyringState:
+        """Records the master key and wrapped index key unless a master key is recorded;
+        returns what is recorded."""
+
+    def store_index(self, master_id: str, index_key: bytes) -> None:
+        """Stores the wrapped index key where it is missing (an upgrade)."""
+
+    def set_master(self, old_id: str, new_id: str, index_key: bytes) -> bool:
+        """Ends a rotation: the database's master key becomes `new_id`, if it was `old_id`."""
+
+    def active_keys_after(self, after: str, limit: int) -> list[DataKeyRecord]:
+        """Active keys with key id > `after`, in key id order (rotation pages through)."""
+
+    def rewrap(self, updates: Sequence[tuple[str, str, str, bytes]]) -> int:
+        """(key id, old master id, new master id, new wrapped key): updates each key that is
+        still active and still wrapped by the old master; returns how many were updated."""
 
     def active_key(self, conversation_id: str) -> DataKeyRecord | None: ...
 
@@ -69,7 +91,7 @@ class MemoryKeyTable:
 
     def __init__(self, forget_digests: Callable[[str], None] | None = None) -> None:
         self._lock = threading.Lock()
-        self._master: str | None = None
+        self._state: KeyringState | None = None
         self._keys: dict[str, DataKeyRecord] = {}
         self._active: dict[str, str] = {}
         self._index: dict[str, set[str]] = {}
@@ -78,14 +100,41 @@ class MemoryKeyTable:
     def create(self) -> None:
         pass
 
-    def claim_master(self, master_id: str) -> str:
-        with self._lock:
-            if self._master is None:
-                self._master = master_id
-            return self._master
+    def keyring_state(self) -> KeyringState | None:
+        return self._state
 
-    def recorded_master(self) -> str | None:
-        return self._master
+    def claim_master(self, master_id: str, index_key: bytes) -> KeyringState:
+        with self._lock:
+            if self._state is None:
+                self._state = KeyringState(master_id, index_key)
+            return self._state
+
+    def store_index(self, master_id: str, index_key: bytes) -> None:
+        with self._lock:
+            if self._state == KeyringState(master_id, None):
+                self._state = KeyringState(master_id, index_key)
+
+    def set_master(self, old_id: str, new_id: str, index_key: bytes) -> bool:
+        with self._lock:
+            if self._state is None or self._state.master_id != old_id:
+                return False
+            self._state = KeyringState(new_id, index_key)
+            return True
+
+    def active_keys_after(self, after: str, limit: int) -> list[DataKeyRecord]:
+        with self._lock:
+            ids = sorted(k for k in self._active.values() if k > after)[:limit]
+            return [self._keys[k] for k in ids]
+
+    def rewrap(self, updates: Sequence[tuple[str, str, str, bytes]]) -> int:
+        done = 0
+        with self._lock:
+            for key_id, old_id, new_id, wrapped in updates:
+                record = self._keys.get(key_id)
+                if record is not None and record.wrapped is not None and record.master_id == old_id:
+                    self._keys[key_id] = replace(record, master_id=new_id, wrapped=wrapped)
+                    done += 1
+        return done
 
     def active_key(self, conversation_id: str) -> DataKeyRecord | None:
         with self._lock:

@@ -23,6 +23,7 @@ from ledger.keyring import (
     KEYRING_TABLE,
     SUBJECTS_TABLE,
     DataKeyRecord,
+    KeyringState,
 )
 from ledger.recorders import EVENT_IDS_TABLE
 
@@ -33,6 +34,11 @@ _DDL_LOCK = 7205077
 # that depends on them is, and a new conversation waits for one WAL flush, not two.
 _LAZY_COMMIT = "SET LOCAL synchronous_commit = off"
 _COLUMNS = SQL("key_id, conversation_id, master_id, wrapped, created_at, destroyed_at")
+
+
+def _state(row: dict[str, Any]) -> KeyringState:
+    index_key = row["index_key"]
+    return KeyringState(row["master_id"], None if index_key is None else bytes(index_key))
 
 
 def _record(row: dict[str, Any]) -> DataKeyRecord:
@@ -85,7 +91,11 @@ class PostgresKeyTable:
                 (
                     "CREATE TABLE IF NOT EXISTS {schema}.{keyring} ("
                     "id integer PRIMARY KEY CHECK (id = 1), master_id text NOT NULL, "
-                    "created_at timestamptz NOT NULL DEFAULT now())",
+                    "created_at timestamptz NOT NULL DEFAULT now(), index_key bytea)",
+                    (),
+                ),
+                (  # tables made before the index key was stored
+                    "ALTER TABLE {schema}.{keyring} ADD COLUMN IF NOT EXISTS index_key bytea",
                     (),
                 ),
                 (
@@ -110,24 +120,83 @@ class PostgresKeyTable:
             write=True,
         )
 
-    def claim_master(self, master_id: str) -> str:
+    def keyring_state(self) -> KeyringState | None:
+        rows = self._run([("SELECT master_id, index_key FROM {schema}.{keyring} WHERE id = 1", ())])
+        return _state(rows[0]) if rows else None
+
+    def claim_master(self, master_id: str, index_key: bytes) -> KeyringState:
         rows = self._run(
             [
                 (
-                    "INSERT INTO {schema}.{keyring} (id, master_id) VALUES (1, %s) "
-                    "ON CONFLICT DO NOTHING",
-                    (master_id,),
+                    "INSERT INTO {schema}.{keyring} (id, master_id, index_key) "
+                    "VALUES (1, %s, %s) ON CONFLICT DO NOTHING",
+                    (master_id, index_key),
                 ),
-                ("SELECT master_id FROM {schema}.{keyring} WHERE id = 1", ()),
+                ("SELECT master_id, index_key FROM {schema}.{keyring} WHERE id = 1", ()),
             ],
             write=True,
         )
-        recorded: str = rows[0]["master_id"]
-        return recorded
+        return _state(rows[0])
 
-    def recorded_master(self) -> str | None:
-        rows = self._run([("SELECT master_id FROM {schema}.{keyring} WHERE id = 1", ())])
-        return rows[0]["master_id"] if rows else None
+    def store_index(self, master_id: str, index_key: bytes) -> None:
+        self._run(
+            [
+                (
+                    "UPDATE {schema}.{keyring} SET index_key = %s "
+                    "WHERE id = 1 AND master_id = %s AND index_key IS NULL",
+                    (index_key, master_id),
+                )
+            ],
+            write=True,
+        )
+
+    def set_master(self, old_id: str, new_id: str, index_key: bytes) -> bool:
+        rows = self._run(
+            [
+                (
+                    "UPDATE {schema}.{keyring} SET master_id = %s, index_key = %s "
+                    "WHERE id = 1 AND master_id = %s RETURNING id",
+                    (new_id, index_key, old_id),
+                )
+            ],
+            write=True,
+        )
+        return bool(rows)
+
+    def active_keys_after(self, after: str, limit: int) -> list[DataKeyRecord]:
+        rows = self._run(
+            [
+                (
+                    "SELECT {columns} FROM {schema}.{keys} "
+                    "WHERE key_id > %s AND wrapped IS NOT NULL ORDER BY key_id LIMIT %s",
+                    (after, limit),
+                )
+            ]
+        )
+        return [_record(r) for r in rows]
+
+    def rewrap(self, updates: Sequence[tuple[str, str, str, bytes]]) -> int:
+        if not updates:
+            return 0
+        rows = self._run(
+            [
+                (
+                    "UPDATE {schema}.{keys} AS k SET master_id = u.new_id, wrapped = u.wrapped "
+                    "FROM unnest(%s::text[], %s::text[], %s::text[], %s::bytea[]) "
+                    "AS u(key_id, old_id, new_id, wrapped) "
+                    "WHERE k.key_id = u.key_id AND k.master_id = u.old_id "
+                    "AND k.wrapped IS NOT NULL RETURNING k.key_id",
+                    (
+                        [u[0] for u in updates],
+                        [u[1] for u in updates],
+                        [u[2] for u in updates],
+                        [u[3] for u in updates],
+                    ),
+                )
+            ],
+            write=True,
+        )
+        return len(rows)
 
     def active_key(self, conversation_id: str) -> DataKeyRecord | None:
         rows = self._run(

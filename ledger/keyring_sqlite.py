@@ -24,12 +24,14 @@ from ledger.keyring import (
     KEYRING_TABLE,
     SUBJECTS_TABLE,
     DataKeyRecord,
+    KeyringState,
 )
 
 # Table names are module constants, never input (hence the S608 waivers below).
 _CREATE = [
     f"CREATE TABLE IF NOT EXISTS {KEYRING_TABLE} ("
-    "id INTEGER PRIMARY KEY CHECK (id = 1), master_id TEXT NOT NULL, created_at TEXT NOT NULL)",
+    "id INTEGER PRIMARY KEY CHECK (id = 1), master_id TEXT NOT NULL, created_at TEXT NOT NULL, "
+    "index_key BLOB)",
     f"CREATE TABLE IF NOT EXISTS {DATA_KEYS_TABLE} ("
     "key_id TEXT PRIMARY KEY, conversation_id TEXT NOT NULL, master_id TEXT NOT NULL, "
     "wrapped BLOB, created_at TEXT NOT NULL, destroyed_at TEXT) WITHOUT ROWID",
@@ -44,6 +46,10 @@ _COLUMNS = "key_id, conversation_id, master_id, wrapped, created_at, destroyed_a
 
 def _ts(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def _state(row: Sequence[Any]) -> KeyringState:
+    return KeyringState(row[0], None if row[1] is None else bytes(row[1]))
 
 
 def _record(row: Sequence[Any]) -> DataKeyRecord:
@@ -77,6 +83,9 @@ class SQLiteKeyTable:
             with self.datastore.transaction(commit=True) as c:
                 for statement in _CREATE:
                     c.execute(statement)
+                c.execute(f"PRAGMA table_info({KEYRING_TABLE})")
+                if "index_key" not in {row[1] for row in c.fetchall()}:  # made before it
+                    c.execute(f"ALTER TABLE {KEYRING_TABLE} ADD COLUMN index_key BLOB")
                 c.execute("PRAGMA journal_mode")
                 self._wal = str(c.fetchone()[0]).lower() == "wal"
         except PersistenceError as exc:
@@ -104,22 +113,69 @@ class SQLiteKeyTable:
             finally:
                 conn.cursor().execute(f"PRAGMA synchronous = {level}")
 
-    def claim_master(self, master_id: str) -> str:
+    def keyring_state(self) -> KeyringState | None:
+        rows = self._run(
+            f"SELECT master_id, index_key FROM {KEYRING_TABLE} WHERE id = 1"  # noqa: S608
+        )
+        return _state(rows[0]) if rows else None
+
+    def claim_master(self, master_id: str, index_key: bytes) -> KeyringState:
         try:
             with self.datastore.transaction(commit=True) as c:
                 c.execute(
-                    f"INSERT OR IGNORE INTO {KEYRING_TABLE} VALUES (1, ?, ?)",  # noqa: S608
-                    (master_id, _ts(datetime.now(UTC))),
+                    f"INSERT OR IGNORE INTO {KEYRING_TABLE} "  # noqa: S608
+                    "(id, master_id, created_at, index_key) VALUES (1, ?, ?, ?)",
+                    (master_id, _ts(datetime.now(UTC)), index_key),
                 )
-                c.execute(f"SELECT master_id FROM {KEYRING_TABLE} WHERE id = 1")  # noqa: S608
-                recorded: str = c.fetchone()[0]
-                return recorded
+                c.execute(
+                    f"SELECT master_id, index_key FROM {KEYRING_TABLE} WHERE id = 1"  # noqa: S608
+                )
+                return _state(c.fetchone())
         except PersistenceError as exc:
             raise StoreUnavailable(f"key table: {exc}") from exc
 
-    def recorded_master(self) -> str | None:
-        rows = self._run(f"SELECT master_id FROM {KEYRING_TABLE} WHERE id = 1")  # noqa: S608
-        return rows[0][0] if rows else None
+    def store_index(self, master_id: str, index_key: bytes) -> None:
+        self._run(
+            f"UPDATE {KEYRING_TABLE} SET index_key = ? "  # noqa: S608
+            "WHERE id = 1 AND master_id = ? AND index_key IS NULL",
+            (index_key, master_id),
+            write=True,
+        )
+
+    def set_master(self, old_id: str, new_id: str, index_key: bytes) -> bool:
+        try:
+            with self.datastore.transaction(commit=True) as c:
+                c.execute(
+                    f"UPDATE {KEYRING_TABLE} SET master_id = ?, index_key = ? "  # noqa: S608
+                    "WHERE id = 1 AND master_id = ?",
+                    (new_id, index_key, old_id),
+                )
+                return bool(c.sqlite_cursor.rowcount)
+        except PersistenceError as exc:
+            raise StoreUnavailable(f"key table: {exc}") from exc
+
+    def active_keys_after(self, after: str, limit: int) -> list[DataKeyRecord]:
+        rows = self._run(
+            f"SELECT {_COLUMNS} FROM {DATA_KEYS_TABLE} "  # noqa: S608
+            "WHERE key_id > ? AND wrapped IS NOT NULL ORDER BY key_id LIMIT ?",
+            (after, limit),
+        )
+        return [_record(r) for r in rows]
+
+    def rewrap(self, updates: Sequence[tuple[str, str, str, bytes]]) -> int:
+        done = 0
+        try:
+            with self.datastore.transaction(commit=True) as c:
+                for key_id, old_id, new_id, wrapped in updates:
+                    c.execute(
+                        f"UPDATE {DATA_KEYS_TABLE} SET master_id = ?, wrapped = ? "  # noqa: S608
+                        "WHERE key_id = ? AND master_id = ? AND wrapped IS NOT NULL",
+                        (new_id, wrapped, key_id, old_id),
+                    )
+                    done += c.sqlite_cursor.rowcount
+        except PersistenceError as exc:
+            raise StoreUnavailable(f"key table: {exc}") from exc
+        return done
 
     def active_key(self, conversation_id: str) -> DataKeyRecord | None:
         rows = self._run(

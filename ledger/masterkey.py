@@ -4,11 +4,13 @@ Material, in order of precedence: `THREADLINE_MASTER_KEY`, else the key file
 `THREADLINE_MASTER_KEY_FILE`, else — for an SQLite file database — the file
 `<database>.key` beside it, generated on first use (mode 0600). `THREADLINE_SECRET` is not
 used: token-signing secrets get rotated, and rotating a master key means re-wrapping every
-data key. An in-memory store
-gets a random per-process key. Three subkeys are derived with HKDF: the key-encryption key,
-the subject-index key (blinds identifiers) and a public fingerprint (`master_id`) that the
-database records so that opening it with another master key is refused instead of writing
-data nobody can read together.
+data key. An in-memory store gets a random per-process key.
+
+Two subkeys are derived with HKDF: the key-encryption key (it wraps the data keys and the
+subject-index key) and a public fingerprint (`master_id`) that the database records, so
+that opening it with another master key is refused instead of writing data nobody can read
+together. `THREADLINE_MASTER_KEY_PREVIOUS` names the key
+being rotated away from (see `ledger.rotation`).
 
 The material is never logged or put in an error message.
 """
@@ -50,8 +52,16 @@ class MasterKey:
     def unwrap(self, wrapped: bytes, key_id: str, conversation_id: str) -> bytes:
         return self._kek.open(wrapped, self._aad(key_id, conversation_id))
 
-    def blind(self, term: str) -> str:
-        return aead.blind(self._index, term)
+    def legacy_index_key(self) -> bytes:
+        """The subject-index key of databases made before the index key was stored wrapped
+        (it was derived from the master key; it is stored wrapped on first open)."""
+        return self._index
+
+    def wrap_index(self, index_key: bytes) -> bytes:
+        return self._kek.seal(index_key, b"subject-index-key")
+
+    def unwrap_index(self, wrapped: bytes) -> bytes:
+        return self._kek.open(wrapped, b"subject-index-key")
 
 
 def ephemeral() -> MasterKey:

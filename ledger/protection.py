@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from ledger import aead
 from ledger.backends import sqlite_path
 from ledger.errors import StoreUnavailable
 from ledger.keyring import open_key_table
@@ -57,11 +58,11 @@ def open_codec(url: str, recorder: object, settings: LedgerSettings) -> Shreddin
         return ShreddingCodec(None, None, encrypt=False)
     table = open_key_table(recorder)
     if master is None:
-        recorded = table.recorded_master()
-        if recorded is not None:
+        state = table.keyring_state()
+        if state is not None:
             raise StoreUnavailable(
-                f"this database's personal data is encrypted with master key {recorded} and "
-                "no master key is configured: set THREADLINE_MASTER_KEY or "
+                f"this database's personal data is encrypted with master key {state.master_id} "
+                "and no master key is configured: set THREADLINE_MASTER_KEY or "
                 "THREADLINE_MASTER_KEY_FILE"
             )
         master = _new_master(url, settings)
@@ -73,13 +74,39 @@ def open_codec(url: str, recorder: object, settings: LedgerSettings) -> Shreddin
             )
         _warn_clear()
         return ShreddingCodec(None, None, encrypt=False)
-    claimed = table.claim_master(master.master_id)
-    if claimed != master.master_id:
+    previous = None
+    if settings.master_key_previous is not None:
+        material = settings.master_key_previous.get_secret_value().encode()
+        previous = MasterKey(material, "THREADLINE_MASTER_KEY_PREVIOUS")
+    state = table.keyring_state() or table.claim_master(
+        master.master_id, master.wrap_index(aead.new_key())
+    )
+    # The database's master key is the configured one, or the previous one while a rotation
+    # (ledger.rotation) has not finished.
+    owner = {m.master_id: m for m in (previous, master) if m is not None}.get(state.master_id)
+    if owner is None:
         raise StoreUnavailable(
             f"the master key from {master.origin} (id {master.master_id}) is not the one "
-            f"this database's personal data is encrypted with (id {claimed})"
+            f"this database's personal data is encrypted with (id {state.master_id})"
         )
-    return ShreddingCodec(table, master, encrypt=mode != "off", ttl_s=settings.key_cache_ttl_s)
+    if state.index_key is None:  # a database made before the index key was stored
+        index_key = owner.legacy_index_key()
+        table.store_index(owner.master_id, owner.wrap_index(index_key))
+    else:
+        try:
+            index_key = owner.unwrap_index(state.index_key)
+        except aead.DecryptionFailed:
+            raise StoreUnavailable(
+                f"the subject-index key does not unwrap with master key {owner.master_id}"
+            ) from None
+    return ShreddingCodec(
+        table,
+        master,
+        encrypt=mode != "off",
+        index_key=index_key,
+        previous=previous,
+        ttl_s=settings.key_cache_ttl_s,
+    )
 
 
 def _warn_clear() -> None:

@@ -31,6 +31,8 @@ class LedgerSettings(BaseSettings):
     # a token-signing secret is rotated freely, a master key only by re-wrapping data keys.
     master_key: SecretStr | None = None
     master_key_file: Path | None = None
+    # During a master key rotation (docs/privacy.md): the key being replaced.
+    master_key_previous: SecretStr | None = None
     # How long a process trusts a cached data key (an erasure by another process is seen
     # within this time).
     key_cache_ttl_s: float = Field(default=30.0, ge=0)

@@ -92,13 +92,21 @@ class ShreddingCodec:
         master: MasterKey | None,
         *,
         encrypt: bool = True,
+        index_key: bytes | None = None,
+        previous: MasterKey | None = None,
         ttl_s: float = 30.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        """`index_key` blinds identifiers (default: the master key's legacy derived one);
+        `previous` is the master key being rotated away from: keys still wrapped by it are
+        read, new keys are wrapped by `master`."""
         if encrypt and (table is None or master is None):
             raise ValueError("encryption needs a key table and a master key")
         self.table = table
         self.master = master
+        self.previous = previous
+        self._masters = {m.master_id: m for m in (previous, master) if m is not None}
+        self._index_key = index_key or (master.legacy_index_key() if master else None)
         self.encrypt = encrypt
         self._ttl = ttl_s
         self._clock = clock
@@ -159,13 +167,22 @@ class ShreddingCodec:
 
     def blinds(self, subject: str) -> list[str]:
         """The index terms that `subject` matches, blinded."""
-        master = self._require_master()
-        return sorted(master.blind(t) for t in privacy.identifier_terms(subject))
+        return sorted(self._blind(t) for t in privacy.identifier_terms(subject))
 
     def subject_ref(self, subject: str) -> str:
         """A pseudonymous reference to `subject` for SubjectErased events and reports:
-        stable for one master key, not reversible without it."""
-        return "hmac:" + self._require_master().blind(subject)[:40]
+        stable for the database (master key rotations keep it), not reversible without
+        its index key."""
+        return "hmac:" + self._blind(subject)[:40]
+
+    @property
+    def index_key(self) -> bytes:
+        self._require_master()
+        assert self._index_key is not None
+        return self._index_key
+
+    def _blind(self, term: str) -> str:
+        return aead.blind(self.index_key, term)
 
     def forget(self, conversation_id: str, key_id: str) -> None:
         """Drops a destroyed key from this process's caches."""
@@ -186,7 +203,6 @@ class ShreddingCodec:
         this process knows) to the conversation."""
         if not names:
             return []
-        assert self.master is not None
         terms: set[str] = set()
         for name in names:
             value = secret.get(name)
@@ -195,7 +211,7 @@ class ShreddingCodec:
         now = self._clock()
         return sorted(
             b
-            for b in (self.master.blind(t) for t in terms)
+            for b in (self._blind(t) for t in terms)
             if self._linked.get(f"{b}/{conversation_id}", now) is None
         )
 
@@ -251,14 +267,15 @@ class ShreddingCodec:
         return sealer
 
     def _unwrap(self, record: DataKeyRecord, conversation_id: str) -> aead.Sealer:
-        assert self.master is not None
         assert record.wrapped is not None
-        if record.master_id != self.master.master_id:
+        master = self._masters.get(record.master_id)
+        if master is None:
+            configured = ", ".join(self._masters) or "none"
             raise ValueError(
                 f"data key {record.key_id} is wrapped by master key {record.master_id}, "
-                f"not by the configured one ({self.master.master_id})"
+                f"not by a configured one ({configured})"
             )
-        return aead.Sealer(self.master.unwrap(record.wrapped, record.key_id, conversation_id))
+        return aead.Sealer(master.unwrap(record.wrapped, record.key_id, conversation_id))
 
 
 def _aad(conversation_id: str, event_type: str, key_id: str, fields: list[str]) -> bytes:
