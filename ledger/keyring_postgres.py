@@ -31,8 +31,9 @@ from ledger.recorders import EVENT_IDS_TABLE
 _DDL_LOCK = 7205077
 # A new data key and subject links are only needed by events committed *after* them: those
 # commits flush the WAL up to their own record, so these rows are durable whenever an event
-# that depends on them is, and a new conversation waits for one WAL flush, not two.
-_LAZY_COMMIT = "SET LOCAL synchronous_commit = off"
+# that depends on them is, and they are committed without waiting for a WAL flush
+# (synchronous_commit off for that statement's transaction only).
+_LAZY_CTE = "lazy AS (SELECT set_config('synchronous_commit', 'off', true) AS v)"
 _COLUMNS = SQL("key_id, conversation_id, master_id, wrapped, created_at, destroyed_at")
 
 
@@ -65,6 +66,7 @@ class PostgresKeyTable:
             "events": Identifier(events_table),
             "ids": Identifier(EVENT_IDS_TABLE),
             "columns": _COLUMNS,
+            "lazy": SQL(_LAZY_CTE),
         }
 
     def _sql(self, text: str) -> Composed:
@@ -83,6 +85,15 @@ class PostgresKeyTable:
         except (PersistenceError, psycopg.Error) as exc:
             raise StoreUnavailable(f"key table: {exc}") from exc
         return rows
+
+    def _one(self, text: str, params: Sequence[Any]) -> list[dict[str, Any]]:
+        """One statement in autocommit mode: one round trip, its own transaction."""
+        try:
+            with self.datastore.get_connection() as conn, conn.cursor() as curs:
+                curs.execute(self._sql(text), params, prepare=True)
+                return curs.fetchall() if curs.description else []
+        except (PersistenceError, psycopg.Error) as exc:
+            raise StoreUnavailable(f"key table: {exc}") from exc
 
     def create(self) -> None:
         self._run(
@@ -211,50 +222,47 @@ class PostgresKeyTable:
         return _record(rows[0]) if rows else None
 
     def ensure_key(self, candidate: DataKeyRecord, links: Sequence[str] = ()) -> DataKeyRecord:
-        rows = self._run(
-            [
-                (_LAZY_COMMIT, ()),
-                (
-                    "INSERT INTO {schema}.{subjects} (blind, conversation_id) "
-                    "SELECT b, %s FROM unnest(%s::text[]) AS b ON CONFLICT DO NOTHING",
-                    (candidate.conversation_id, list(links)),
-                ),
-                (
-                    "INSERT INTO {schema}.{keys} ({columns}) VALUES (%s, %s, %s, %s, %s, NULL) "
-                    "ON CONFLICT DO NOTHING",
-                    (
-                        candidate.key_id,
-                        candidate.conversation_id,
-                        candidate.master_id,
-                        candidate.wrapped,
-                        candidate.created_at,
-                    ),
-                ),
-                (
-                    "SELECT {columns} FROM {schema}.{keys} "
-                    "WHERE conversation_id = %s AND wrapped IS NOT NULL",
-                    (candidate.conversation_id,),
-                ),
-            ],
-            write=True,
+        # One statement, one round trip (a new conversation's only extra one): the links
+        # and the key in data-modifying CTEs, committed lazily (see _LAZY_CTE).
+        rows = self._one(
+            "WITH {lazy}, "
+            "links AS (INSERT INTO {schema}.{subjects} (blind, conversation_id) "
+            "  SELECT b, %s FROM unnest(%s::text[]) AS b, lazy ON CONFLICT DO NOTHING), "
+            "ins AS (INSERT INTO {schema}.{keys} ({columns}) "
+            "  SELECT %s, %s, %s, %s, %s, NULL FROM lazy ON CONFLICT DO NOTHING "
+            "  RETURNING {columns}) "
+            "SELECT {columns} FROM ins",
+            (
+                candidate.conversation_id,
+                list(links),
+                candidate.key_id,
+                candidate.conversation_id,
+                candidate.master_id,
+                candidate.wrapped,
+                candidate.created_at,
+            ),
         )
-        return _record(rows[0])
+        if rows:
+            return _record(rows[0])
+        # Another process created the conversation's key first (committed, since our
+        # insert waited for it): this new statement sees it.
+        existing = self.active_key(candidate.conversation_id)
+        if existing is None:
+            raise StoreUnavailable(
+                f"key table: no active key for conversation {candidate.conversation_id}"
+            )
+        return existing
 
     def get_key(self, key_id: str) -> DataKeyRecord | None:
         rows = self._run([("SELECT {columns} FROM {schema}.{keys} WHERE key_id = %s", (key_id,))])
         return _record(rows[0]) if rows else None
 
     def link(self, conversation_id: str, blinds: Sequence[str]) -> None:
-        self._run(
-            [
-                (_LAZY_COMMIT, ()),
-                (
-                    "INSERT INTO {schema}.{subjects} (blind, conversation_id) "
-                    "SELECT b, %s FROM unnest(%s::text[]) AS b ON CONFLICT DO NOTHING",
-                    (conversation_id, list(blinds)),
-                ),
-            ],
-            write=True,
+        self._one(
+            "WITH {lazy} "
+            "INSERT INTO {schema}.{subjects} (blind, conversation_id) "
+            "SELECT b, %s FROM unnest(%s::text[]) AS b, lazy ON CONFLICT DO NOTHING",
+            (conversation_id, list(blinds)),
         )
 
     def conversations(self, blinds: Sequence[str]) -> list[str]:
