@@ -137,11 +137,14 @@ class PstnChannel:
         trunk = self.settings.trunk_address()
         if trunk is None:
             raise TrunkNotConfigured("THREADLINE_PSTN_TRUNK is not set")
-        if not self._directory.is_open(conversation_id):
+        # The directory catches up on the global log (a store read): off the event loop,
+        # which carries other calls' RTP.
+        if not await asyncio.to_thread(self._directory.is_open, conversation_id):
             raise ConversationClosed(f"conversation {conversation_id} is not open")
-        target = (
-            phone.normalize(number) if number else self._directory.verified_phone(conversation_id)
-        )
+        if number:
+            target: str | None = phone.normalize(number)
+        else:
+            target = await asyncio.to_thread(self._directory.verified_phone, conversation_id)
         if target is None:
             raise NoPhoneNumber("no number given and the conversation has no verified phone")
         ticket = await asyncio.to_thread(self._handoffs.request_handoff, conversation_id, "pstn")
@@ -212,7 +215,11 @@ class PstnChannel:
             cid, leg_id, first = grant.conversation_id, grant.leg_id, grant.first_utterance
             context = grant.context
         else:
-            found = self._directory.verified_conversation(invite.caller) if invite.caller else None
+            found = (
+                await asyncio.to_thread(self._directory.verified_conversation, invite.caller)
+                if invite.caller
+                else None
+            )
             if found is None:
                 return None
             cid, leg_id = found, new_leg_id()
