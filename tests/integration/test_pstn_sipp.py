@@ -209,10 +209,13 @@ def test_dial_out_through_sipp(ledger: Ledger, tmp_path: Path) -> None:
     assert [e.data.text for e in heard] == ["yes please"]  # type: ignore[attr-defined]
 
     if capture is not None:
-        # Capture proof (tcpdump on lo, root only): the X- headers are on the wire.
+        # Capture proof (tcpdump on lo, root only): the X- headers are on the wire. lo is
+        # shared with whatever else runs on the machine: only datagrams to this test's sipp.
         datagrams = udp_datagrams(pcap)
         invites = [
-            d.payload for d in datagrams if d.payload.startswith(b"INVITE sip:+15551230001@")
+            d.payload
+            for d in datagrams
+            if d.dst_port == sipp.port and d.payload.startswith(b"INVITE sip:+15551230001@")
         ]
         assert invites, "no INVITE captured"
         assert f"X-Threadline-Conversation-Id: {cid}".encode() in invites[0]
