@@ -36,7 +36,7 @@ from psycopg.sql import SQL, Composed, Identifier
 
 from ledger.backends import Opened, redact
 from ledger.errors import StoreUnavailable
-from ledger.recorders import EVENT_IDS_TABLE, EventIdRecord
+from ledger.recorders import EVENT_IDS_TABLE, EventIdRecord, notification_from_row
 from ledger.settings import LedgerSettings
 
 INSERT_FUNCTION = "threadline_insert_events"
@@ -218,16 +218,7 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
             conn.cursor(row_factory=tuple_row, binary=True) as curs,
         ):
             curs.execute(statement, params, prepare=True)
-            return [
-                Notification(
-                    id=row[0],
-                    originator_id=row[1],
-                    originator_version=row[2],
-                    topic=row[3],
-                    state=row[4],
-                )
-                for row in curs.fetchall()
-            ]
+            return [notification_from_row(row) for row in curs.fetchall()]
 
     def lookup_event_ids(self, event_ids: Sequence[str]) -> dict[str, EventIdRecord]:
         if not event_ids:

@@ -18,6 +18,14 @@ from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor, SQLite
 EVENT_IDS_TABLE = "threadline_event_ids"
 
 
+def notification_from_row(row: Sequence[Any]) -> Notification:
+    """A `(sequence, conversation_id, position, topic, state)` row, as the SQL backends
+    select it, as an eventsourcing Notification."""
+    return Notification(
+        id=row[0], originator_id=row[1], originator_version=row[2], topic=row[3], state=row[4]
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class EventIdRecord:
     """Idempotency key of a stored event. `sequence` is filled in by the recorder."""
@@ -196,16 +204,7 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
             params.append(limit)
         with self.datastore.transaction(commit=False) as c:
             c.execute(statement, params)
-            return [
-                Notification(
-                    id=row[0],
-                    originator_id=row[1],
-                    originator_version=row[2],
-                    topic=row[3],
-                    state=row[4],
-                )
-                for row in c.fetchall()
-            ]
+            return [notification_from_row(row) for row in c.fetchall()]
 
     def lookup_event_ids(self, event_ids: Sequence[str]) -> dict[str, EventIdRecord]:
         if not event_ids:
