@@ -11,10 +11,16 @@ RUN apt-get update \
 RUN python -m venv /opt/threadline
 WORKDIR /src
 COPY pyproject.toml README.md ./
+# threadline/ holds the import root and links to the package folders beside it.
+COPY threadline threadline
 COPY ledger ledger
 COPY projections projections
 COPY handoff handoff
+COPY agent agent
+COPY access access
+COPY streaming streaming
 COPY channels channels
+COPY app app
 RUN /opt/threadline/bin/pip install --upgrade pip \
  && /opt/threadline/bin/pip install ".[postgres,kafka,voice,openai,pstn]"
 

@@ -29,17 +29,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from channels.tools import open_tool_backend  # noqa: E402
-from channels.tools.seed import seed  # noqa: E402
-from handoff.agent.chat import ChatAgent  # noqa: E402
-from handoff.agent.factory import build_agent  # noqa: E402
-from handoff.first_utterance import OfflineUtterances  # noqa: E402
-from handoff.service import HandoffService  # noqa: E402
-from handoff.signing import Signer  # noqa: E402
-from ledger.envelope import NewEvent  # noqa: E402
-from ledger.events import ConversationStarted, LegOpened, MessagePosted  # noqa: E402
-from ledger.store import Ledger, open_ledger  # noqa: E402
-from projections.context import build_context  # noqa: E402
+from threadline.agent.chat import ChatAgent  # noqa: E402
+from threadline.agent.factory import build_agent  # noqa: E402
+from threadline.agent.sqltools import open_tool_backend  # noqa: E402
+from threadline.agent.sqltools.seed import seed  # noqa: E402
+from threadline.handoff.first_utterance import OfflineUtterances  # noqa: E402
+from threadline.handoff.service import HandoffService  # noqa: E402
+from threadline.handoff.signing import Signer  # noqa: E402
+from threadline.ledger.envelope import NewEvent  # noqa: E402
+from threadline.ledger.events import ConversationStarted, LegOpened, MessagePosted  # noqa: E402
+from threadline.ledger.store import Ledger, open_ledger  # noqa: E402
+from threadline.projections.context import build_context  # noqa: E402
 
 CHAT = (
     "Hi, I have a question about my January claim.",

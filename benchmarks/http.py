@@ -25,10 +25,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from ledger.envelope import NewEvent  # noqa: E402
-from ledger.events import ConversationStarted, MessagePosted  # noqa: E402
-from ledger.store import open_ledger  # noqa: E402
 from tests.support.api_server import ApiServer, create_key  # noqa: E402
+from threadline.ledger.envelope import NewEvent  # noqa: E402
+from threadline.ledger.events import ConversationStarted, MessagePosted  # noqa: E402
+from threadline.ledger.store import open_ledger  # noqa: E402
 
 
 def baseline(url: str, seconds: float) -> float:
@@ -148,12 +148,12 @@ class InProcessServer:
 
         import uvicorn
 
-        from channels.bootstrap import Services
-        from channels.http.app import create_app
-        from channels.keys import MemoryKeyStore, new_key
-        from channels.settings import ChannelSettings
-        from channels.tokens import VisitorTokens
         from tests.support.api_server import free_port
+        from threadline.access.keys import MemoryKeyStore, new_key
+        from threadline.access.tokens import VisitorTokens
+        from threadline.app.bootstrap import Services
+        from threadline.channels.http.app import create_app
+        from threadline.channels.settings import ChannelSettings
 
         keys = MemoryKeyStore()
         self.key, record = new_key("bench", "default")

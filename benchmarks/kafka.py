@@ -33,13 +33,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.ledger import postgres_server  # noqa: E402
-from channels.kafka.envelope import encode  # noqa: E402
-from channels.kafka.projector import Projector  # noqa: E402
-from channels.kafka.service import build_consumer, build_relay, open_consumer_view  # noqa: E402
-from channels.kafka.settings import StreamSettings  # noqa: E402
-from ledger.envelope import NewEvent, RecordedEvent  # noqa: E402
-from ledger.store import Ledger, open_ledger  # noqa: E402
 from tests.support.streaming import GROUP_TIMING, seed  # noqa: E402
+from threadline.ledger.envelope import NewEvent, RecordedEvent  # noqa: E402
+from threadline.ledger.store import Ledger, open_ledger  # noqa: E402
+from threadline.streaming.envelope import encode  # noqa: E402
+from threadline.streaming.projector import Projector  # noqa: E402
+from threadline.streaming.service import build_consumer, build_relay, open_consumer_view  # noqa: E402
+from threadline.streaming.settings import StreamSettings  # noqa: E402
 
 
 @contextlib.contextmanager
@@ -75,7 +75,7 @@ def read_everything(ledger: Ledger) -> list[RecordedEvent]:
 def raw_produce(bootstrap: str, topic: str, events: Sequence[RecordedEvent]) -> float:
     from kafka import KafkaProducer
 
-    from channels.kafka.producer import KafkaPublisher
+    from threadline.streaming.producer import KafkaPublisher
 
     pub = KafkaPublisher(bootstrap, topic, partitions=12)
     pub.ensure_topic()
@@ -205,7 +205,7 @@ def latency(make_url: object, bootstrap: str, rate: int, seconds: float, writers
     consumer = build_consumer(s, view)
     applied_at: dict[uuid.UUID, float] = {}
     consumer.projector = TimedProjector(consumer.projector, applied_at)
-    from channels.live_postgres import listener
+    from threadline.channels.live_postgres import listener
 
     stop, wake = threading.Event(), threading.Event()
     stop_listening = listener(url)(wake.set)

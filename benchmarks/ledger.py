@@ -37,11 +37,11 @@ sys.path.insert(0, str(ROOT))
 
 from eventsourcing.persistence import StoredEvent  # noqa: E402
 
-from ledger.canonical import GENESIS_HASH  # noqa: E402
-from ledger.envelope import NewEvent  # noqa: E402
-from ledger.recorders import EventIdRecord  # noqa: E402
-from ledger.records import Draft, draft, seal, timestamp  # noqa: E402
-from ledger.store import Ledger, open_ledger  # noqa: E402
+from threadline.ledger.canonical import GENESIS_HASH  # noqa: E402
+from threadline.ledger.envelope import NewEvent  # noqa: E402
+from threadline.ledger.recorders import EventIdRecord  # noqa: E402
+from threadline.ledger.records import Draft, draft, seal, timestamp  # noqa: E402
+from threadline.ledger.store import Ledger, open_ledger  # noqa: E402
 
 TEXT = "I'd like to change the delivery address on my order, it is 4711-22 from last week."
 STATE = b'{"data":{"role":"visitor","text":"' + TEXT.encode() + b'"}' + b"x" * 420 + b"}"
@@ -266,7 +266,12 @@ def bulk_insert(ledger: Ledger, cid: str, template: list[Draft]) -> None:
     sealed = []
     for position, item in enumerate(template, start=1):
         s = seal(
-            cid, position, prev, replace(item, event_id=uuid.uuid4()), recorded_at, ledger.codec
+            cid,
+            position,
+            prev,
+            replace(item, event_id=uuid.uuid4()),
+            recorded_at,
+            ledger.codec,
         )
         sealed.append(s)
         prev = s.hash
@@ -308,7 +313,7 @@ def fill(ledger: Ledger, total: int, target: str, target_events: int = 1000) -> 
 
 def replay_once(ledger: Ledger, target: str) -> tuple[float, float]:
     """ms of `read` and of `read` + context fold."""
-    from projections.context import build_context
+    from threadline.projections.context import build_context
 
     t0 = time.perf_counter()
     events = ledger.read(target)
@@ -413,7 +418,7 @@ def run_postgres(n: int, small: int, large: int) -> None:
     from eventsourcing.postgres import PostgresApplicationRecorder
     from psycopg.conninfo import conninfo_to_dict
 
-    from ledger.postgres import datastore_from_url
+    from threadline.ledger.postgres import datastore_from_url
 
     with postgres_server() as make_url:
         url = make_url("append")

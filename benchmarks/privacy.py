@@ -33,13 +33,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from ledger.codec import DataCodec, IdentityCodec  # noqa: E402
-from ledger.envelope import NewEvent  # noqa: E402
-from ledger.erasure import erase_subject  # noqa: E402
-from ledger.keyring import MemoryKeyTable  # noqa: E402
-from ledger.masterkey import MasterKey  # noqa: E402
-from ledger.shredding import ShreddingCodec  # noqa: E402
-from ledger.store import Ledger, open_ledger  # noqa: E402
+from threadline.ledger.codec import DataCodec, IdentityCodec  # noqa: E402
+from threadline.ledger.envelope import NewEvent  # noqa: E402
+from threadline.ledger.erasure import erase_subject  # noqa: E402
+from threadline.ledger.keyring import MemoryKeyTable  # noqa: E402
+from threadline.ledger.masterkey import MasterKey  # noqa: E402
+from threadline.ledger.shredding import ShreddingCodec  # noqa: E402
+from threadline.ledger.store import Ledger, open_ledger  # noqa: E402
 
 MODES = ("clear", "encrypted")
 Op = Callable[[int], object]

@@ -32,14 +32,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.ledger import postgres_server  # noqa: E402
-from ledger.envelope import NewEvent, RecordedEvent  # noqa: E402
-from ledger.store import Ledger, open_ledger  # noqa: E402
-from projections.context import AgentContext, build_context  # noqa: E402
-from projections.identity import build_identity  # noqa: E402
-from projections.metrics import build_metrics  # noqa: E402
-from projections.service import open_metrics_view, runner_for  # noqa: E402
-from projections.text import clear_cache  # noqa: E402
-from projections.transcript import build_transcript  # noqa: E402
+from threadline.ledger.envelope import NewEvent, RecordedEvent  # noqa: E402
+from threadline.ledger.store import Ledger, open_ledger  # noqa: E402
+from threadline.projections.context import AgentContext, build_context  # noqa: E402
+from threadline.projections.identity import build_identity  # noqa: E402
+from threadline.projections.metrics import build_metrics  # noqa: E402
+from threadline.projections.service import open_metrics_view, runner_for  # noqa: E402
+from threadline.projections.text import clear_cache  # noqa: E402
+from threadline.projections.transcript import build_transcript  # noqa: E402
 
 VISITOR = [
     "Hi, I have a question about my January claim.",
@@ -130,7 +130,7 @@ def conversation_events(n_events: int, seed: int = 7) -> list[NewEvent]:
 
 def recorded(conversation_id: str, new: list[NewEvent]) -> list[RecordedEvent]:
     """RecordedEvents built without a store (the fold's input, minus I/O)."""
-    from ledger.events import parse_data
+    from threadline.ledger.events import parse_data
 
     t0 = datetime(2025, 1, 6, tzinfo=UTC)
     return [

@@ -40,10 +40,10 @@ def pct(values: list[float], q: float) -> float:
 
 
 async def providers(phrases: int) -> dict[str, float]:
-    from channels.voice.stt_pocketsphinx import PocketsphinxSTT
-    from channels.voice.tts_espeak import EspeakTTS
-    from channels.voice.vocabulary import build_vocabulary, normalize
     from tests.support.voice_contract import CHAT, SPOKEN
+    from threadline.channels.voice.stt_pocketsphinx import PocketsphinxSTT
+    from threadline.channels.voice.tts_espeak import EspeakTTS
+    from threadline.channels.voice.vocabulary import build_vocabulary, normalize
 
     vocabulary = build_vocabulary(CHAT, ["January claim", "water damage"])
     texts = [SPOKEN[i % len(SPOKEN)] for i in range(phrases)]

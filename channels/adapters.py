@@ -1,5 +1,5 @@
 """Adapters from inner packages (projections, handoff) to the ports the HTTP surface uses
-(`channels.ports`). Kept apart from `bootstrap` so each adapter is small and testable."""
+(`threadline.channels.ports`). Kept apart from `bootstrap` so each adapter is small and testable."""
 
 from __future__ import annotations
 
@@ -8,15 +8,15 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from channels.errors import NotFound, ServiceUnavailable
-from handoff.service import HandoffService
-from ledger.envelope import RecordedEvent
-from ledger.events import HandoffChannel
-from ledger.store import Ledger
-from projections.context import build_context
-from projections.identity import build_identity
-from projections.service import MetricsService
-from projections.transcript import build_transcript
+from threadline.access.errors import NotFound, ServiceUnavailable
+from threadline.handoff.service import HandoffService
+from threadline.ledger.envelope import RecordedEvent
+from threadline.ledger.events import HandoffChannel
+from threadline.ledger.store import Ledger
+from threadline.projections.context import build_context
+from threadline.projections.identity import build_identity
+from threadline.projections.service import MetricsService
+from threadline.projections.transcript import build_transcript
 
 
 class LedgerReadModels:

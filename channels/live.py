@@ -16,7 +16,7 @@ import contextlib
 from collections.abc import Callable, Iterable, Sequence
 from typing import Protocol
 
-from ledger.envelope import RecordedEvent
+from threadline.ledger.envelope import RecordedEvent
 
 OnChange = Callable[[str], None]
 Unsubscribe = Callable[[], None]

@@ -5,7 +5,7 @@ never sees.
 A daemon thread follows `read_all` from the log's head and reports each new event's
 conversation. It polls (`poll_interval_s`, only a `max_sequence()` query when nothing is new)
 and can be woken early by a database notification (`wake`, e.g. PostgreSQL LISTEN — see
-`channels.live_postgres`). Streams treat reports as wake-ups and re-read the ledger, so a
+`threadline.channels.live_postgres`). Streams treat reports as wake-ups and re-read the ledger, so a
 report that comes twice (also seen in-process) or late costs nothing but a read.
 """
 
@@ -15,8 +15,8 @@ import logging
 import threading
 from collections.abc import Callable
 
-from channels.live import OnChange, Unsubscribe
-from ledger.store import Ledger
+from threadline.channels.live import OnChange, Unsubscribe
+from threadline.ledger.store import Ledger
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """PostgreSQL LISTEN for the global log feed: the ledger's append function NOTIFYs its
 channel at every commit, so other replicas' appends reach live streams at once instead of at
-the next poll. The only file of `channels.live*` that imports psycopg."""
+the next poll. The only file of `threadline.channels.live*` that imports psycopg."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ Stop = Callable[[], None]
 
 
 def listener(url: str, channel: str = DEFAULT_CHANNEL) -> Callable[[Wake], Stop]:
-    """A `channels.live_log.Listener`: LISTEN on its own connection, wake on NOTIFY."""
+    """A `threadline.channels.live_log.Listener`: LISTEN on its own connection, wake on NOTIFY."""
 
     def start(wake: Wake) -> Stop:
         stopping = threading.Event()

@@ -1,4 +1,4 @@
-"""The small interfaces the HTTP surface depends on; `channels.bootstrap` plugs the real
+"""The small interfaces the HTTP surface depends on; `threadline.app.bootstrap` plugs the real
 implementations (ledger store, projections, the chat agent, the handoff service) into them.
 
 Routes only ever see these, so a provider can change without touching the API, and unit tests
@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any, Protocol
 from uuid import UUID
 
-from ledger.events import HandoffChannel
+from threadline.ledger.events import HandoffChannel
 
 
 class ReadModels(Protocol):

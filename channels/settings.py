@@ -14,7 +14,7 @@ class ChannelSettings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
 
-    # Visitor tokens are signed with THREADLINE_SECRET (read by `handoff.settings`).
+    # Visitor tokens are signed with THREADLINE_SECRET (read by `threadline.handoff.settings`).
     visitor_token_ttl_s: int = Field(default=24 * 3600, ge=60)
     # Tenant given to conversations started without an API key (the embedded widget).
     public_tenant: str = Field(default="default", min_length=1, max_length=64)

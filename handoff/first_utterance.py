@@ -18,8 +18,8 @@ from __future__ import annotations
 import re
 from typing import Any, Protocol
 
-from ledger.events import HandoffChannel
-from projections.context_model import AgentContext, Entity, Handoff, ToolCall
+from threadline.ledger.events import HandoffChannel
+from threadline.projections.context_model import AgentContext, Entity, Handoff, ToolCall
 
 MAX_CHARS = 400
 
@@ -226,14 +226,3 @@ class OfflineUtterances:
         parts.append(next_step[0].upper() + next_step[1:] + ".")
         text = _clean(" ".join(parts))
         return text if len(text) <= MAX_CHARS else text[: MAX_CHARS - 1].rsplit(" ", 1)[0] + "…"
-
-
-def default_generator() -> UtteranceGenerator:
-    """The generator chosen by `THREADLINE_FIRST_UTTERANCE` (offline unless "openai")."""
-    from handoff.settings import HandoffSettings
-
-    if HandoffSettings().first_utterance == "openai":
-        from handoff.first_utterance_openai import OpenAIUtterances
-
-        return OpenAIUtterances()
-    return OfflineUtterances()

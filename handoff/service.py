@@ -22,19 +22,19 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import NoReturn
 
-from handoff import tokens
-from handoff.errors import (
+from threadline.handoff import tokens
+from threadline.handoff.errors import (
     HandoffNotAllowedError,
     TokenError,
     TokenRejectedError,
     UnknownConversationError,
 )
-from handoff.first_utterance import OfflineUtterances, UtteranceGenerator
-from handoff.settings import HandoffSettings
-from handoff.signing import Signer
-from ledger.envelope import NewEvent, RecordedEvent
-from ledger.errors import ConcurrencyConflict, IdempotencyConflict, LedgerError
-from ledger.events import (
+from threadline.handoff.first_utterance import OfflineUtterances, UtteranceGenerator
+from threadline.handoff.settings import HandoffSettings
+from threadline.handoff.signing import Signer
+from threadline.ledger.envelope import NewEvent, RecordedEvent
+from threadline.ledger.errors import ConcurrencyConflict, IdempotencyConflict, LedgerError
+from threadline.ledger.events import (
     EventData,
     HandoffAccepted,
     HandoffChannel,
@@ -46,9 +46,9 @@ from ledger.events import (
     LegOpened,
     VerificationFailed,
 )
-from ledger.store import Ledger
-from projections.context import build_context
-from projections.context_model import AgentContext, Handoff
+from threadline.ledger.store import Ledger
+from threadline.projections.context import build_context
+from threadline.projections.context_model import AgentContext, Handoff
 
 log = logging.getLogger(__name__)
 

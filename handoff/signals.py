@@ -27,7 +27,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ledger.events import EscalationSignalDetected, SignalKind
+from threadline.ledger.events import EscalationSignalDetected, SignalKind
 
 DETECTION_FLOOR = 0.3
 DEFAULT_THRESHOLD = 0.6

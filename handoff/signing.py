@@ -20,8 +20,8 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
-from handoff.errors import ConfigurationError, TokenError
-from handoff.settings import HandoffSettings
+from threadline.handoff.errors import ConfigurationError, TokenError
+from threadline.handoff.settings import HandoffSettings
 
 log = logging.getLogger(__name__)
 

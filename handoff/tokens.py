@@ -1,11 +1,11 @@
 """Handoff tokens: what lets a new voice (or other) leg join a conversation at the
 verification level the visitor already reached in chat.
 
-A token is signed (see `handoff.signing`), short-lived and bound to one conversation, one
+A token is signed (see `threadline.handoff.signing`), short-lived and bound to one conversation, one
 handoff id, one channel and one level. It is *single use*, but that is not decided here: a
 token is spent when its handoff is completed in the conversation stream, so the stream —
 shared by every replica and durable across restarts — is the only record of use
-(`handoff.service.HandoffService.redeem` checks it).
+(`threadline.handoff.service.HandoffService.redeem` checks it).
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, cast, get_args
 
-from handoff.errors import TokenError
-from handoff.signing import Signer, peek
-from ledger.events import HandoffChannel
+from threadline.handoff.errors import TokenError
+from threadline.handoff.signing import Signer, peek
+from threadline.ledger.events import HandoffChannel
 
 PURPOSE = "handoff"
 _CHANNELS = frozenset(get_args(HandoffChannel))

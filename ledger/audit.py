@@ -19,9 +19,9 @@ from typing import Any
 
 from eventsourcing.persistence import Notification
 
-from ledger import canonical
-from ledger.errors import ConversationNotFound, IntegrityViolation
-from ledger.store import Ledger
+from threadline.ledger import canonical
+from threadline.ledger.errors import ConversationNotFound, IntegrityViolation
+from threadline.ledger.store import Ledger
 
 PAGE = 1000
 

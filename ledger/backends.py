@@ -10,8 +10,8 @@ from uuid import uuid4
 
 from eventsourcing.persistence import PersistenceError
 
-from ledger.errors import StoreUnavailable
-from ledger.recorders import LedgerRecorder, POPOLedgerRecorder, SQLiteLedgerRecorder
+from threadline.ledger.errors import StoreUnavailable
+from threadline.ledger.recorders import LedgerRecorder, POPOLedgerRecorder, SQLiteLedgerRecorder
 
 Opened = tuple[LedgerRecorder, Callable[[], None]]
 
@@ -32,7 +32,7 @@ def open_recorder(url: str) -> Opened:
     if scheme == "sqlite":
         return _open_sqlite(url)
     if scheme in ("postgresql", "postgres"):
-        from ledger.postgres import open_postgres
+        from threadline.ledger.postgres import open_postgres
 
         return open_postgres(url)
     raise StoreUnavailable(

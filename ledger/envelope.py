@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid4
 
-from ledger.events import EventData
+from threadline.ledger.events import EventData
 
 
 @dataclass(frozen=True, slots=True)

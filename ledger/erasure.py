@@ -19,16 +19,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from uuid import UUID, uuid5
 
-from ledger.envelope import NewEvent
-from ledger.errors import (
+from threadline.ledger.envelope import NewEvent
+from threadline.ledger.errors import (
     ConversationNotFound,
     ErasureUnavailable,
     IdempotencyConflict,
     InvalidEvent,
 )
-from ledger.events import SubjectErased
-from ledger.shredding import ShreddingCodec
-from ledger.store import Ledger
+from threadline.ledger.events import SubjectErased
+from threadline.ledger.shredding import ShreddingCodec
+from threadline.ledger.store import Ledger
 
 log = logging.getLogger(__name__)
 

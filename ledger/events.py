@@ -1,6 +1,6 @@
 """Event payload schemas (pydantic v2) and the registry that maps type names to them.
 
-The envelope (ids, positions, hashes) lives in `ledger.envelope`; here is only what an
+The envelope (ids, positions, hashes) lives in `threadline.ledger.envelope`; here is only what an
 event *says*. Payloads are immutable and reject unknown fields, so a typo in an adapter is
 an error, not silently stored data. Old schema versions are upgraded by `ledger.upcasting`
 when read, never rewritten in storage.
@@ -13,7 +13,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from ledger.errors import InvalidEvent, UnknownEventType
+from threadline.ledger.errors import InvalidEvent, UnknownEventType
 
 Role = Literal["visitor", "agent", "human", "system"]
 Channel = Literal["chat", "webrtc", "sms", "whatsapp", "pstn"]

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from eventsourcing.persistence import IntegrityError, StoredEvent
 
-from ledger.recorders import EventIdRecord, LedgerRecorder
+from threadline.ledger.recorders import EventIdRecord, LedgerRecorder
 
 MAX_GROUP_EVENTS = 1000
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Protocol
 
-from ledger.errors import StoreUnavailable
+from threadline.ledger.errors import StoreUnavailable
 
 KEYRING_TABLE = "threadline_keyring"
 DATA_KEYS_TABLE = "threadline_data_keys"
@@ -190,19 +190,19 @@ def _forget_popo_digests(recorder: Any) -> Callable[[str], None]:
 
 def open_key_table(recorder: object) -> KeyTable:
     """The key table in the same database as `recorder`."""
-    from ledger.recorders import POPOLedgerRecorder, SQLiteLedgerRecorder
+    from threadline.ledger.recorders import POPOLedgerRecorder, SQLiteLedgerRecorder
 
     table: KeyTable
     if isinstance(recorder, POPOLedgerRecorder):
         table = MemoryKeyTable(_forget_popo_digests(recorder))
     elif isinstance(recorder, SQLiteLedgerRecorder):
-        from ledger.keyring_sqlite import SQLiteKeyTable
+        from threadline.ledger.keyring_sqlite import SQLiteKeyTable
 
         table = SQLiteKeyTable(
             recorder.datastore, recorder.events_table_name, recorder.ids_table_name
         )
     elif type(recorder).__name__ == "PostgresLedgerRecorder":
-        from ledger.keyring_postgres import PostgresKeyTable
+        from threadline.ledger.keyring_postgres import PostgresKeyTable
 
         table = PostgresKeyTable(recorder.datastore)  # type: ignore[attr-defined]
     else:

@@ -16,8 +16,8 @@ from eventsourcing.persistence import PersistenceError
 from eventsourcing.postgres import PostgresDatastore
 from psycopg.sql import SQL, Composed, Identifier
 
-from ledger.errors import StoreUnavailable
-from ledger.keyring import (
+from threadline.ledger.errors import StoreUnavailable
+from threadline.ledger.keyring import (
     DATA_KEYS_TABLE,
     ERASED_DIGEST,
     KEYRING_TABLE,
@@ -25,7 +25,7 @@ from ledger.keyring import (
     DataKeyRecord,
     KeyringState,
 )
-from ledger.recorders import EVENT_IDS_TABLE
+from threadline.ledger.recorders import EVENT_IDS_TABLE
 
 # Any constant works; it only has to differ from the other advisory locks of the project.
 _DDL_LOCK = 7205077

@@ -17,8 +17,8 @@ from typing import Any
 from eventsourcing.persistence import PersistenceError
 from eventsourcing.sqlite import SQLiteCursor, SQLiteDatastore
 
-from ledger.errors import StoreUnavailable
-from ledger.keyring import (
+from threadline.ledger.errors import StoreUnavailable
+from threadline.ledger.keyring import (
     DATA_KEYS_TABLE,
     ERASED_DIGEST,
     KEYRING_TABLE,

@@ -10,7 +10,7 @@ Two subkeys are derived with HKDF: the key-encryption key (it wraps the data key
 subject-index key) and a public fingerprint (`master_id`) that the database records, so
 that opening it with another master key is refused instead of writing data nobody can read
 together. `THREADLINE_MASTER_KEY_PREVIOUS` names the key
-being rotated away from (see `ledger.rotation`).
+being rotated away from (see `threadline.ledger.rotation`).
 
 The material is never logged or put in an error message.
 """
@@ -22,8 +22,8 @@ import os
 import secrets
 from pathlib import Path
 
-from ledger import aead, canonical
-from ledger.errors import StoreUnavailable
+from threadline.ledger import aead, canonical
+from threadline.ledger.errors import StoreUnavailable
 
 MIN_MATERIAL = 32
 

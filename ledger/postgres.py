@@ -34,10 +34,10 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Composed, Identifier
 
-from ledger.backends import Opened, redact
-from ledger.errors import StoreUnavailable
-from ledger.recorders import EVENT_IDS_TABLE, EventIdRecord, notification_from_row
-from ledger.settings import LedgerSettings
+from threadline.ledger.backends import Opened, redact
+from threadline.ledger.errors import StoreUnavailable
+from threadline.ledger.recorders import EVENT_IDS_TABLE, EventIdRecord, notification_from_row
+from threadline.ledger.settings import LedgerSettings
 
 INSERT_FUNCTION = "threadline_insert_events"
 SCHEMA_LOCK = 0x7468_726C  # advisory lock key ("thrl") serialising schema creation

@@ -1,7 +1,7 @@
 """Which payload fields are personal data, per event type (the crypto-shredding policy).
 
 Personal fields are stored encrypted with their conversation's data key (see
-`ledger.shredding`); destroying that key erases them. *Identifier* fields are personal
+`threadline.ledger.shredding`); destroying that key erases them. *Identifier* fields are personal
 fields that name the data subject (a visitor reference, an identity subject, a phone number
 in a transport reference): they also link the conversation to that subject in the blinded
 subject index, which is how `erase SUBJECT` finds the conversations to shred.

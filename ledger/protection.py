@@ -1,18 +1,18 @@
 """Chooses the data codec of a store from settings: crypto-shredding on or off, and which
-master key (see `ledger.masterkey` for where keys come from, docs/privacy.md for why)."""
+master key (see `threadline.ledger.masterkey` for where keys come from, docs/privacy.md for why)."""
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
 
-from ledger import aead
-from ledger.backends import sqlite_path
-from ledger.errors import StoreUnavailable
-from ledger.keyring import open_key_table
-from ledger.masterkey import MasterKey, create_key_file, ephemeral, read_key_file
-from ledger.settings import LedgerSettings
-from ledger.shredding import ShreddingCodec
+from threadline.ledger import aead
+from threadline.ledger.backends import sqlite_path
+from threadline.ledger.errors import StoreUnavailable
+from threadline.ledger.keyring import open_key_table
+from threadline.ledger.masterkey import MasterKey, create_key_file, ephemeral, read_key_file
+from threadline.ledger.settings import LedgerSettings
+from threadline.ledger.shredding import ShreddingCodec
 
 log = logging.getLogger(__name__)
 _warned = False
@@ -82,7 +82,7 @@ def open_codec(url: str, recorder: object, settings: LedgerSettings) -> Shreddin
         master.master_id, master.wrap_index(aead.new_key())
     )
     # The database's master key is the configured one, or the previous one while a rotation
-    # (ledger.rotation) has not finished.
+    # (threadline.ledger.rotation) has not finished.
     owner = {m.master_id: m for m in (previous, master) if m is not None}.get(state.master_id)
     if owner is None:
         raise StoreUnavailable(

@@ -18,12 +18,12 @@ from uuid import UUID
 from eventsourcing.persistence import StoredEvent
 from pydantic_core import from_json
 
-from ledger import canonical
-from ledger.codec import DataCodec
-from ledger.envelope import NewEvent, RecordedEvent
-from ledger.errors import IntegrityViolation, InvalidEvent
-from ledger.events import EVENT_TYPES, EventData, OpaqueData, parse_data
-from ledger.upcasting import upcast
+from threadline.ledger import canonical
+from threadline.ledger.codec import DataCodec
+from threadline.ledger.envelope import NewEvent, RecordedEvent
+from threadline.ledger.errors import IntegrityViolation, InvalidEvent
+from threadline.ledger.events import EVENT_TYPES, EventData, OpaqueData, parse_data
+from threadline.ledger.upcasting import upcast
 
 CONVERSATION_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}")
 MAX_REF = 200

@@ -16,9 +16,9 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from ledger.errors import KeyRotationUnavailable
-from ledger.shredding import ShreddingCodec
-from ledger.store import Ledger
+from threadline.ledger.errors import KeyRotationUnavailable
+from threadline.ledger.shredding import ShreddingCodec
+from threadline.ledger.store import Ledger
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 data key, so destroying that key erases them while every hash of the chain still verifies
 (the chain covers the stored, encrypted form).
 
-Stored form of a payload with personal fields (see `ledger.privacy` for which they are)::
+Stored form of a payload with personal fields (see `threadline.ledger.privacy` for which they are)::
 
     {"role": "visitor", "_pii": {"k": KEY_ID, "f": ["text"], "c": BASE64}}
 
@@ -16,7 +16,7 @@ an error (the store reports it as an unreadable record).
 Keying: one data key per conversation — the conversation is about one data subject, and
 what the agent says back is that subject's data too. Identifier fields (visitor reference,
 identity subjects, transport references) link the conversation to blinded subject terms;
-`ledger.erasure` destroys the keys of every conversation linked to a subject.
+`threadline.ledger.erasure` destroys the keys of every conversation linked to a subject.
 
 Keys are cached per process for `key_cache_ttl_s`. An erasure made through this codec takes
 effect at once; one made by another process is seen here within the TTL.
@@ -34,9 +34,9 @@ from uuid import uuid4
 
 from pydantic_core import from_json, to_json
 
-from ledger import aead, privacy
-from ledger.keyring import DataKeyRecord, KeyTable
-from ledger.masterkey import MasterKey
+from threadline.ledger import aead, privacy
+from threadline.ledger.keyring import DataKeyRecord, KeyTable
+from threadline.ledger.masterkey import MasterKey
 
 SEALED = "_pii"  # a payload field can never be named so (pydantic forbids leading "_")
 CACHE_SIZE = 100_000

@@ -20,11 +20,11 @@ from typing import TYPE_CHECKING
 
 from eventsourcing.persistence import IntegrityError, Notification, PersistenceError
 
-from ledger import records
-from ledger.canonical import GENESIS_HASH
-from ledger.codec import DataCodec, IdentityCodec
-from ledger.envelope import AppendResult, NewEvent, RecordedEvent
-from ledger.errors import (
+from threadline.ledger import records
+from threadline.ledger.canonical import GENESIS_HASH
+from threadline.ledger.codec import DataCodec, IdentityCodec
+from threadline.ledger.envelope import AppendResult, NewEvent, RecordedEvent
+from threadline.ledger.errors import (
     ConcurrencyConflict,
     ConversationAlreadyStarted,
     ConversationNotFound,
@@ -32,12 +32,12 @@ from ledger.errors import (
     InvalidEvent,
     StoreUnavailable,
 )
-from ledger.groupcommit import GroupCommitter
-from ledger.keyring import ERASED_DIGEST
-from ledger.recorders import EventIdRecord, LedgerRecorder
+from threadline.ledger.groupcommit import GroupCommitter
+from threadline.ledger.keyring import ERASED_DIGEST
+from threadline.ledger.recorders import EventIdRecord, LedgerRecorder
 
 if TYPE_CHECKING:
-    from ledger.records import Draft
+    from threadline.ledger.records import Draft
 
 log = logging.getLogger(__name__)
 
@@ -387,14 +387,14 @@ def open_ledger(
     """Opens the store named by `url` (default: `THREADLINE_DATABASE_URL`). Group commit
     (default: `THREADLINE_GROUP_COMMIT`, on) applies to the durable backends. Without an
     explicit `codec`, personal fields are encrypted as the settings say (ledger.protection)."""
-    from ledger.backends import open_recorder
-    from ledger.settings import LedgerSettings
+    from threadline.ledger.backends import open_recorder
+    from threadline.ledger.settings import LedgerSettings
 
     settings = LedgerSettings()
     url = settings.database_url if url is None else url
     recorder, close = open_recorder(url)
     if codec is None:
-        from ledger.protection import open_codec
+        from threadline.ledger.protection import open_codec
 
         try:
             codec = open_codec(url, recorder, settings)

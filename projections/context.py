@@ -12,9 +12,9 @@ from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from ledger import events as ev
-from ledger.envelope import RecordedEvent
-from projections.context_model import (
+from threadline.ledger import events as ev
+from threadline.ledger.envelope import RecordedEvent
+from threadline.projections.context_model import (
     MAX_ENTITIES,
     MAX_HANDOFFS,
     MAX_LEGS,
@@ -36,9 +36,9 @@ from projections.context_model import (
     TurnKind,
     Verification,
 )
-from projections.entities import EntityKind, Found
-from projections.errors import ProjectionError
-from projections.text import TextFacts, analyse
+from threadline.projections.entities import EntityKind, Found
+from threadline.projections.errors import ProjectionError
+from threadline.projections.text import TextFacts, analyse
 
 __all__ = [
     "MAX_TURNS",

@@ -11,8 +11,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, JsonValue
 
-from ledger import events as ev
-from projections.entities import EntityKind
+from threadline.ledger import events as ev
+from threadline.projections.entities import EntityKind
 
 MAX_TURNS = 20
 MAX_ENTITIES = 64

@@ -21,9 +21,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from ledger import events as ev
-from ledger.envelope import RecordedEvent
-from projections.errors import ProjectionError
+from threadline.ledger import events as ev
+from threadline.ledger.envelope import RecordedEvent
+from threadline.projections.errors import ProjectionError
 
 INHERITING_METHODS = frozenset({"handoff_token"})
 DERIVED_METHODS = frozenset({"phone_on_file"})

@@ -14,7 +14,7 @@ Definitions (documented in docs/projections.md):
   recorded after the first switch, "without switch" the last CSAT of a never-switched one;
 - *post-switch resolution rate*: switched conversations resolved after a switch / switched;
 - *re-verification rate*: switched conversations with a re-verification (as defined in
-  `projections.identity`) after a switch / switched;
+  `threadline.projections.identity`) after a switch / switched;
 - the handoff funnel counts handoffs that reached each stage; latencies are between the
   `occurred_at` of the offer, acceptance and completion events.
 """
@@ -28,9 +28,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from ledger import events as ev
-from ledger.envelope import RecordedEvent
-from projections.identity import is_reverification
+from threadline.ledger import events as ev
+from threadline.ledger.envelope import RecordedEvent
+from threadline.projections.identity import is_reverification
 
 QUANTILES = (0.5, 0.9, 0.95, 0.99)
 TRANSITIONS = ("offer_to_accept", "accept_to_complete", "offer_to_complete")

@@ -6,7 +6,7 @@ from zero) never looks like a counter reset in the middle of a scrape.
 
 from __future__ import annotations
 
-from projections.metrics import QUANTILES, HandoffMetrics
+from threadline.projections.metrics import QUANTILES, HandoffMetrics
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 

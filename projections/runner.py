@@ -25,14 +25,14 @@ from typing import Protocol
 
 from eventsourcing.persistence import IntegrityError
 
-from ledger.envelope import RecordedEvent
-from projections.views import Batch, TrackedView, TrackingState
+from threadline.ledger.envelope import RecordedEvent
+from threadline.projections.views import Batch, TrackedView, TrackingState
 
 log = logging.getLogger(__name__)
 
 
 class GlobalLog(Protocol):
-    """What a runner reads: `ledger.store.Ledger` satisfies it."""
+    """What a runner reads: `threadline.ledger.store.Ledger` satisfies it."""
 
     def read_all(self, after: int = 0, limit: int = 500) -> list[RecordedEvent]: ...
 

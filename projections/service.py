@@ -12,12 +12,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from ledger.envelope import RecordedEvent
-from projections.errors import ProjectionError, UnknownProjectionError
-from projections.prometheus import render
-from projections.runner import BackgroundRunner, GlobalLog, Runner
-from projections.settings import ProjectionSettings
-from projections.views import METRICS, MemoryMetricsView, MetricsView, TrackedView
+from threadline.ledger.envelope import RecordedEvent
+from threadline.projections.errors import ProjectionError, UnknownProjectionError
+from threadline.projections.prometheus import render
+from threadline.projections.runner import BackgroundRunner, GlobalLog, Runner
+from threadline.projections.settings import ProjectionSettings
+from threadline.projections.views import METRICS, MemoryMetricsView, MetricsView, TrackedView
 
 Listener = Callable[[list[RecordedEvent]], None]
 
@@ -32,7 +32,7 @@ def view_url(url: str | None = None, settings: ProjectionSettings | None = None)
     settings = settings or ProjectionSettings()
     if settings.projections_database_url:
         return settings.projections_database_url
-    from ledger.settings import LedgerSettings
+    from threadline.ledger.settings import LedgerSettings
 
     return LedgerSettings().database_url
 
@@ -45,12 +45,12 @@ def open_metrics_view(url: str | None = None) -> MetricsView:
     if url == "memory://":
         return MemoryMetricsView()
     if scheme == "sqlite":
-        from ledger.backends import sqlite_path
-        from projections.view_sqlite import open_sqlite_view
+        from threadline.ledger.backends import sqlite_path
+        from threadline.projections.view_sqlite import open_sqlite_view
 
         return open_sqlite_view(sqlite_path(url))
     if scheme in ("postgresql", "postgres"):
-        from projections.view_postgres import open_postgres_view
+        from threadline.projections.view_postgres import open_postgres_view
 
         return open_postgres_view(url)
     raise ProjectionError(
@@ -63,7 +63,7 @@ def open_metrics_view(url: str | None = None) -> MetricsView:
 VIEWS: dict[str, Callable[[str | None], TrackedView]] = {METRICS: open_metrics_view}
 
 # Other followers of the global log that are not rebuilt from here (e.g. the Kafka relay's
-# checkpoint, registered by channels.kafka): `threadline projections status` shows them too.
+# checkpoint, registered by threadline.streaming): `threadline projections status` shows them too.
 TRACKERS: dict[str, Callable[[], TrackedView]] = {}
 
 

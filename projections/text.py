@@ -12,8 +12,8 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-from projections.entities import Found, extract, words
-from projections.topics import answers, questions, topic_phrase
+from threadline.projections.entities import Found, extract, words
+from threadline.projections.topics import answers, questions, topic_phrase
 
 CACHE_SIZE = 16384
 CACHE_TEXT_LIMIT = 1000

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from projections.entities import MONTHS, words
+from threadline.projections.entities import MONTHS, words
 
 # Canonical noun for each surface form (plurals and synonyms fold onto one noun).
 TOPIC_NOUNS: dict[str, str] = {

@@ -15,9 +15,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from ledger import events as ev
-from ledger.envelope import RecordedEvent
-from projections.errors import ProjectionError
+from threadline.ledger import events as ev
+from threadline.ledger.envelope import RecordedEvent
+from threadline.projections.errors import ProjectionError
 
 EntryKind = Literal[
     "message",

@@ -1,6 +1,6 @@
 """The metrics read model on PostgreSQL (a leaf backend file: psycopg via eventsourcing).
 
-Same tables and statements as SQLite (`projections.view_sql`); the position is kept in
+Same tables and statements as SQLite (`threadline.projections.view_sql`); the position is kept in
 eventsourcing's single-row tracking table `projection_tracking`. A commit first locks the
 view's totals row (`SELECT … FOR UPDATE`), so two runners of one view take turns and the
 second one's stale batch fails its checks instead of applying twice.
@@ -20,8 +20,8 @@ from eventsourcing.persistence import Tracking
 from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
 from psycopg.sql import SQL, Composed
 
-from projections.errors import ProjectionError
-from projections.view_sql import SqlMetricsView
+from threadline.projections.errors import ProjectionError
+from threadline.projections.view_sql import SqlMetricsView
 
 TRACKING_TABLE = "projection_tracking"
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
@@ -94,7 +94,7 @@ def _composed(statement: str) -> Composed:
 
 
 def open_postgres_view(url: str) -> PostgresMetricsView:
-    from ledger.postgres import datastore_from_url
+    from threadline.ledger.postgres import datastore_from_url
 
     view = PostgresMetricsView(datastore_from_url(url))
     view.create_table()

@@ -24,7 +24,7 @@ from typing import Any
 
 from eventsourcing.persistence import Tracking
 
-from projections.metrics import (
+from threadline.projections.metrics import (
     TRANSITIONS,
     ConversationFacts,
     HandoffFacts,
@@ -32,7 +32,7 @@ from projections.metrics import (
     Totals,
     apply_event,
 )
-from projections.views import Batch, MetricsView, TrackingState, check_batch
+from threadline.projections.views import Batch, MetricsView, TrackingState, check_batch
 
 CHUNK = 500  # ids per IN (...) list: well under SQLite's and psycopg's parameter limits
 

@@ -17,7 +17,7 @@ from typing import Any
 from eventsourcing.persistence import Tracking
 from eventsourcing.sqlite import SQLiteCursor, SQLiteDatastore, SQLiteTrackingRecorder
 
-from projections.view_sql import SqlMetricsView
+from threadline.projections.view_sql import SqlMetricsView
 
 
 class SQLiteMetricsView(SqlMetricsView, SQLiteTrackingRecorder):

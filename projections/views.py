@@ -5,7 +5,7 @@ A read model stores its state *and* how far it has read the global log in one tr
 losing or double-counting an event. Tracking here is more than eventsourcing's single
 "max notification id": it also keeps the *gaps* below that position — sequences not seen yet
 because the transaction that took them may still commit (or has rolled back) — so an event
-committed later with a lower number is still applied, once (see `projections.runner`).
+committed later with a lower number is still applied, once (see `threadline.projections.runner`).
 
 Every implementation is also an eventsourcing `TrackingRecorder` (`insert_tracking`,
 `max_tracking_id`), and is checked by eventsourcing's `TrackingRecorderTestCase`.
@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from eventsourcing.persistence import IntegrityError, Tracking
 from eventsourcing.popo import POPOTrackingRecorder
 
-from ledger.envelope import RecordedEvent
-from projections.metrics import (
+from threadline.ledger.envelope import RecordedEvent
+from threadline.projections.metrics import (
     ConversationFacts,
     HandoffFacts,
     HandoffMetrics,

@@ -8,19 +8,19 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from channels.console.ports import ChainReport
-from ledger import audit
-from ledger.envelope import RecordedEvent
-from ledger.errors import ConversationNotFound, IntegrityViolation
-from ledger.store import Ledger
-from projections.context import build_context
-from projections.identity import build_identity
-from projections.metrics import MetricsState, fold_metrics, state_latencies, summarise
-from projections.transcript import build_transcript
+from threadline.channels.console.ports import ChainReport
+from threadline.ledger import audit
+from threadline.ledger.envelope import RecordedEvent
+from threadline.ledger.errors import ConversationNotFound, IntegrityViolation
+from threadline.ledger.store import Ledger
+from threadline.projections.context import build_context
+from threadline.projections.identity import build_identity
+from threadline.projections.metrics import MetricsState, fold_metrics, state_latencies, summarise
+from threadline.projections.transcript import build_transcript
 
 
 class LedgerAudit:
-    """`ledger.audit`: the same hash-chain check and export as `threadline audit`."""
+    """`threadline.ledger.audit`: the same hash-chain check and export as `threadline audit`."""
 
     def __init__(self, ledger: Ledger) -> None:
         self._ledger = ledger
@@ -52,7 +52,7 @@ class ProjectionsAsOf:
 
 
 class ProjectionsMetricsFold:
-    """`projections.metrics` folded incrementally: the same state, totals and summary as
+    """`threadline.projections.metrics` folded incrementally: the same state, totals and summary as
     `build_metrics` and the tracked read models."""
 
     def __init__(self) -> None:

@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 from fastapi import Request
 
-from channels.console.operators import OperatorAccounts
+from threadline.channels.console.operators import OperatorAccounts
 
 COOKIE = "threadline_console"
 COOKIE_PATH = "/console"

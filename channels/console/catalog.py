@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Protocol
 
-from ledger.envelope import RecordedEvent
+from threadline.ledger.envelope import RecordedEvent
 
 CHANNELS = ("chat", "webrtc", "sms", "whatsapp", "pstn")
 

@@ -16,8 +16,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from channels.console.ports import ConversationLog, HandoffMetrics, MetricsAccumulator
-from ledger.envelope import RecordedEvent
+from threadline.channels.console.ports import ConversationLog, HandoffMetrics, MetricsAccumulator
+from threadline.ledger.envelope import RecordedEvent
 
 BATCH = 500
 

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
-from channels.console import passwords
-from channels.console.errors import (
+from threadline.channels.console import passwords
+from threadline.channels.console.errors import (
     AuthenticationFailed,
     InvalidOperator,
     OperatorExists,

@@ -8,8 +8,8 @@ from contextlib import contextmanager
 import psycopg
 from psycopg import errors as pg_errors
 
-from channels.console.errors import OperatorStoreUnavailable
-from channels.console.operators_sql import SqlOperatorStore
+from threadline.channels.console.errors import OperatorStoreUnavailable
+from threadline.channels.console.operators_sql import SqlOperatorStore
 
 
 class PostgresOperatorStore(SqlOperatorStore):

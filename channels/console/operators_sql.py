@@ -15,8 +15,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from channels.console.errors import OperatorExists, OperatorNotFound, OperatorStoreUnavailable
-from channels.console.operators import MemoryOperatorStore, Operator, OperatorStore, Session
+from threadline.channels.console.errors import (
+    OperatorExists,
+    OperatorNotFound,
+    OperatorStoreUnavailable,
+)
+from threadline.channels.console.operators import (
+    MemoryOperatorStore,
+    Operator,
+    OperatorStore,
+    Session,
+)
 
 SCHEMA = (
     """CREATE TABLE IF NOT EXISTS console_operators (
@@ -189,7 +198,7 @@ def open_operator_store(url: str) -> OperatorStore:
         except sqlite3.Error as exc:
             raise OperatorStoreUnavailable(f"cannot open {path}: {exc}") from None
     if url.startswith(("postgresql://", "postgres://")):
-        from channels.console.operators_postgres import PostgresOperatorStore
+        from threadline.channels.console.operators_postgres import PostgresOperatorStore
 
         return PostgresOperatorStore(url)
     scheme = url.split(":", 1)[0]

@@ -8,7 +8,7 @@ from functools import cache
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-from channels.console.errors import InvalidOperator
+from threadline.channels.console.errors import InvalidOperator
 
 MIN_LENGTH = 12
 MAX_LENGTH = 1024

@@ -10,11 +10,11 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from ledger.envelope import RecordedEvent
+from threadline.ledger.envelope import RecordedEvent
 
 
 class ConversationLog(Protocol):
-    """The read side of `ledger.store.Ledger`."""
+    """The read side of `threadline.ledger.store.Ledger`."""
 
     def read(
         self,

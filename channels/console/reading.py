@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from channels.console.ports import ConversationLog
-from ledger.envelope import RecordedEvent
-from ledger.errors import IntegrityViolation
+from threadline.channels.console.ports import ConversationLog
+from threadline.ledger.envelope import RecordedEvent
+from threadline.ledger.errors import IntegrityViolation
 
 # A bound on how many unreadable records one view reports before giving up.
 MAX_UNREADABLE = 50

@@ -16,18 +16,18 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from channels.console import auth
-from channels.console.catalog import Catalog
-from channels.console.catalog import Query as ListQuery
-from channels.console.dashboard import Dashboard
-from channels.console.errors import AuthenticationFailed, TooManyAttempts
-from channels.console.masking import mask_data, mask_whole
-from channels.console.operators import OperatorAccounts
-from channels.console.ports import Auditor, ConversationLog, PointInTime
-from channels.console.reading import read_conversation
-from channels.console.settings import ConsoleSettings
-from channels.console.timeline import build_timeline
-from ledger.errors import ConversationNotFound
+from threadline.channels.console import auth
+from threadline.channels.console.catalog import Catalog
+from threadline.channels.console.catalog import Query as ListQuery
+from threadline.channels.console.dashboard import Dashboard
+from threadline.channels.console.errors import AuthenticationFailed, TooManyAttempts
+from threadline.channels.console.masking import mask_data, mask_whole
+from threadline.channels.console.operators import OperatorAccounts
+from threadline.channels.console.ports import Auditor, ConversationLog, PointInTime
+from threadline.channels.console.reading import read_conversation
+from threadline.channels.console.settings import ConsoleSettings
+from threadline.channels.console.timeline import build_timeline
+from threadline.ledger.errors import ConversationNotFound
 
 STATIC = Path(__file__).parent / "static"
 # What the login form itself needs before anyone is logged in.

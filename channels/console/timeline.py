@@ -11,8 +11,8 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from channels.console.masking import mask_data, mask_whole
-from ledger.envelope import RecordedEvent
+from threadline.channels.console.masking import mask_data, mask_whole
+from threadline.ledger.envelope import RecordedEvent
 
 CONVERSATION_LANE = "conversation"
 

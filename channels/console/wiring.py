@@ -2,7 +2,7 @@
 
 `mount(app, ledger, database_url)` is the one call the app factory makes; everything the
 console needs from the inner packages is adapted here to the small ports in
-`channels.console.ports`.
+`threadline.channels.console.ports`.
 """
 
 from __future__ import annotations
@@ -11,14 +11,14 @@ import logging
 
 from fastapi import FastAPI
 
-from channels.console.adapters import LedgerAudit, ProjectionsAsOf, ProjectionsMetrics
-from channels.console.dashboard import Dashboard
-from channels.console.operators import LoginThrottle, OperatorAccounts
-from channels.console.operators_sql import open_operator_store
-from channels.console.ports import Auditor, ConversationLog, HandoffMetrics, PointInTime
-from channels.console.routes import Console, install
-from channels.console.settings import ConsoleSettings
-from ledger.store import Ledger
+from threadline.channels.console.adapters import LedgerAudit, ProjectionsAsOf, ProjectionsMetrics
+from threadline.channels.console.dashboard import Dashboard
+from threadline.channels.console.operators import LoginThrottle, OperatorAccounts
+from threadline.channels.console.operators_sql import open_operator_store
+from threadline.channels.console.ports import Auditor, ConversationLog, HandoffMetrics, PointInTime
+from threadline.channels.console.routes import Console, install
+from threadline.channels.console.settings import ConsoleSettings
+from threadline.ledger.store import Ledger
 
 logger = logging.getLogger(__name__)
 

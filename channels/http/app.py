@@ -10,13 +10,20 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from channels.access import TenantDirectory
-from channels.bootstrap import Services
-from channels.console.wiring import mount as mount_console
-from channels.http import conversations, errors, messaging_routes, ops, stream, voice_routes
-from channels.http.metrics import HttpMetrics
-from channels.http.middleware import BodyLimit, CountRequests
-from channels.widget import routes as widget
+from threadline.access.policy import TenantDirectory
+from threadline.channels.console.wiring import mount as mount_console
+from threadline.channels.http import (
+    conversations,
+    errors,
+    messaging_routes,
+    ops,
+    stream,
+    voice_routes,
+)
+from threadline.channels.http.metrics import HttpMetrics
+from threadline.channels.http.middleware import BodyLimit, CountRequests
+from threadline.channels.services import Services
+from threadline.channels.widget import routes as widget
 
 
 def _no_telemetry() -> dict[str, Any]:

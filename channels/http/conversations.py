@@ -13,18 +13,18 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from channels.access import VisitorPrincipal, authorize, require_key
-from channels.errors import Forbidden, InvalidInput, ServiceUnavailable
-from channels.http import messaging_routes
-from channels.http.deps import (
+from threadline.access.errors import Forbidden, InvalidInput, ServiceUnavailable
+from threadline.access.policy import VisitorPrincipal, authorize, require_key
+from threadline.channels.http import messaging_routes
+from threadline.channels.http.deps import (
     DirectoryDep,
     OptionalPrincipal,
     RequiredPrincipal,
     ServicesDep,
     client_address,
 )
-from channels.http.errors import responses
-from channels.http.schemas import (
+from threadline.channels.http.errors import responses
+from threadline.channels.http.schemas import (
     AcceptHandoff,
     Appended,
     AppendEvent,
@@ -36,8 +36,8 @@ from channels.http.schemas import (
     PostMessage,
     StartConversation,
 )
-from ledger.envelope import NewEvent
-from ledger.events import ConversationStarted, LegOpened, parse_data
+from threadline.ledger.envelope import NewEvent
+from threadline.ledger.events import ConversationStarted, LegOpened, parse_data
 
 router = APIRouter(prefix="/v1/conversations", tags=["conversations"])
 

@@ -7,10 +7,10 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from channels.access import KeyPrincipal, Principal, TenantDirectory, VisitorPrincipal
-from channels.bootstrap import Services
-from channels.errors import Unauthenticated
-from channels.keys import looks_like_key
+from threadline.access.errors import Unauthenticated
+from threadline.access.keys import looks_like_key
+from threadline.access.policy import KeyPrincipal, Principal, TenantDirectory, VisitorPrincipal
+from threadline.channels.services import Services
 
 bearer = HTTPBearer(
     auto_error=False,

@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from channels.errors import (
+from threadline.access.errors import (
     ChannelError,
     Forbidden,
     InvalidInput,
@@ -24,7 +24,7 @@ from channels.errors import (
     ServiceUnavailable,
     Unauthenticated,
 )
-from handoff.errors import (
+from threadline.handoff.errors import (
     AgentError,
     ConfigurationError,
     HandoffError,
@@ -32,7 +32,7 @@ from handoff.errors import (
     TokenError,
     UnknownConversationError,
 )
-from ledger.errors import (
+from threadline.ledger.errors import (
     ConcurrencyConflict,
     ConversationNotFound,
     IdempotencyConflict,

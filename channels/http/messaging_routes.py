@@ -14,8 +14,8 @@ from fastapi import APIRouter, BackgroundTasks, FastAPI, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from channels.errors import InvalidInput, NotFound, ServiceUnavailable
-from channels.messaging.errors import (
+from threadline.access.errors import InvalidInput, NotFound, ServiceUnavailable
+from threadline.channels.messaging.errors import (
     InvalidPhoneNumber,
     InvalidSignature,
     MalformedWebhook,
@@ -24,16 +24,16 @@ from channels.messaging.errors import (
     UnknownProviderMessage,
     VerificationRefused,
 )
-from channels.messaging.provider import MessagingChannel, WebhookRequest
-from channels.messaging.service import MessagingService, Received
-from channels.messaging.settings import MessagingSettings
-from channels.messaging.whatsapp_cloud import NAME as WHATSAPP_CLOUD
-from channels.messaging.whatsapp_cloud import WhatsAppCloudProvider
-from channels.pstn.errors import ConversationClosed, NoPhoneNumber, TrunkNotConfigured
-from ledger.errors import InvalidEvent, LedgerError, StoreUnavailable
+from threadline.channels.messaging.provider import MessagingChannel, WebhookRequest
+from threadline.channels.messaging.service import MessagingService, Received
+from threadline.channels.messaging.settings import MessagingSettings
+from threadline.channels.messaging.whatsapp_cloud import NAME as WHATSAPP_CLOUD
+from threadline.channels.messaging.whatsapp_cloud import WhatsAppCloudProvider
+from threadline.channels.pstn.errors import ConversationClosed, NoPhoneNumber, TrunkNotConfigured
+from threadline.ledger.errors import InvalidEvent, LedgerError, StoreUnavailable
 
 if TYPE_CHECKING:
-    from channels.bootstrap import Services
+    from threadline.channels.services import Services
 
 router = APIRouter(prefix="/v1/channels", tags=["messaging"])
 

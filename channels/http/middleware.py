@@ -11,8 +11,8 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from channels.http.errors import error_response
-from channels.http.metrics import HttpMetrics
+from threadline.channels.http.errors import error_response
+from threadline.channels.http.metrics import HttpMetrics
 
 
 class BodyLimit:

@@ -9,13 +9,13 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 from starlette.concurrency import run_in_threadpool
 
-from channels.access import require_key
-from channels.errors import ServiceUnavailable
-from channels.http.deps import RequiredPrincipal, ServicesDep
-from channels.http.errors import error_response, responses
-from channels.http.metrics import HttpMetrics
-from channels.http.schemas import Health
-from ledger.errors import LedgerError
+from threadline.access.errors import ServiceUnavailable
+from threadline.access.policy import require_key
+from threadline.channels.http.deps import RequiredPrincipal, ServicesDep
+from threadline.channels.http.errors import error_response, responses
+from threadline.channels.http.metrics import HttpMetrics
+from threadline.channels.http.schemas import Health
+from threadline.ledger.errors import LedgerError
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["operations"])

@@ -18,12 +18,12 @@ from fastapi import APIRouter, Header, Query
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from channels.access import Principal, TenantDirectory, authorize
-from channels.bootstrap import Services
-from channels.errors import InvalidInput
-from channels.http.conversations import ConversationId
-from channels.http.deps import DirectoryDep, RequiredPrincipal, ServicesDep
-from channels.http.errors import responses
+from threadline.access.errors import InvalidInput
+from threadline.access.policy import Principal, TenantDirectory, authorize
+from threadline.channels.http.conversations import ConversationId
+from threadline.channels.http.deps import DirectoryDep, RequiredPrincipal, ServicesDep
+from threadline.channels.http.errors import responses
+from threadline.channels.services import Services
 
 router = APIRouter(prefix="/v1/conversations", tags=["stream"])
 

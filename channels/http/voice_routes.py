@@ -11,13 +11,13 @@ from fastapi import APIRouter, FastAPI, Path, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from channels.access import authorize
-from channels.bootstrap import Services
-from channels.errors import InvalidInput, NotFound, ServiceUnavailable
-from channels.http.deps import DirectoryDep, RequiredPrincipal
-from channels.http.errors import responses
-from channels.voice.errors import InvalidOfferError, LegNotFoundError, VoiceError
-from channels.voice.sessions import MAX_SDP_CHARS, VoiceSessions
+from threadline.access.errors import InvalidInput, NotFound, ServiceUnavailable
+from threadline.access.policy import authorize
+from threadline.channels.http.deps import DirectoryDep, RequiredPrincipal
+from threadline.channels.http.errors import responses
+from threadline.channels.services import Services
+from threadline.channels.voice.errors import InvalidOfferError, LegNotFoundError, VoiceError
+from threadline.channels.voice.sessions import MAX_SDP_CHARS, VoiceSessions
 
 router = APIRouter(prefix="/v1/voice", tags=["voice"])
 LegId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
@@ -39,13 +39,14 @@ class VoiceSessionOut(BaseModel):
 
 def install(app: FastAPI, services: Services) -> None:
     """Adds the routes. The voice turns run `services.voice_agent` (the chat's agent)."""
-    from handoff.service import HandoffService
+    from threadline.handoff.service import HandoffService
 
+    handoffs = services.handoff_service or HandoffService(services.ledger)
     voice_agent = services.voice_agent
     stt, tts = services.voice_providers or (None, None)  # shared with PSTN calls when wired
     app.state.voice = VoiceSessions(
         services.ledger,
-        HandoffService(services.ledger),
+        handoffs,
         agent=voice_agent.handler if voice_agent is not None else None,
         stt=stt,
         tts=tts,

@@ -18,10 +18,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from channels.messaging import phone
-from channels.messaging.events import MessageDeliveryUpdated
-from ledger.envelope import RecordedEvent
-from ledger.events import IdentityVerified, LegClosed, LegOpened
+from threadline.channels.messaging import phone
+from threadline.channels.messaging.events import MessageDeliveryUpdated
+from threadline.ledger.envelope import RecordedEvent
+from threadline.ledger.events import IdentityVerified, LegClosed, LegOpened
 
 PAGE = 500
 THREAD_CHANNELS = ("sms", "whatsapp")

@@ -6,9 +6,9 @@ from typing import Literal
 
 from pydantic import Field
 
-from ledger import events as ledger_events
-from ledger import privacy
-from ledger.events import EventData
+from threadline.ledger import events as ledger_events
+from threadline.ledger import privacy
+from threadline.ledger.events import EventData
 
 
 class MessageDeliveryUpdated(EventData):

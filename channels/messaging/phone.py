@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from channels.messaging.errors import InvalidPhoneNumber
+from threadline.channels.messaging.errors import InvalidPhoneNumber
 
 _E164 = re.compile(r"\+[1-9][0-9]{7,14}")
 _SEPARATORS = re.compile(r"[\s().-]")

@@ -26,11 +26,15 @@ from dataclasses import dataclass
 from typing import Literal, Protocol
 from uuid import UUID
 
-from channels.messaging import ids, phone
-from channels.messaging.directory import PhoneDirectory
-from channels.messaging.errors import DeliveryFailed, MalformedWebhook, ProviderNotConfigured
-from channels.messaging.events import MessageDeliveryUpdated
-from channels.messaging.provider import (
+from threadline.channels.messaging import ids, phone
+from threadline.channels.messaging.directory import PhoneDirectory
+from threadline.channels.messaging.errors import (
+    DeliveryFailed,
+    MalformedWebhook,
+    ProviderNotConfigured,
+)
+from threadline.channels.messaging.events import MessageDeliveryUpdated
+from threadline.channels.messaging.provider import (
     DeliveryReport,
     InboundMessage,
     MessagingChannel,
@@ -39,12 +43,12 @@ from channels.messaging.provider import (
     WebhookItem,
     WebhookRequest,
 )
-from handoff import tokens
-from handoff.errors import TokenRejectedError
-from handoff.service import HandoffService
-from ledger.envelope import AppendResult, NewEvent, RecordedEvent
-from ledger.errors import IdempotencyConflict
-from ledger.events import (
+from threadline.handoff import tokens
+from threadline.handoff.errors import TokenRejectedError
+from threadline.handoff.service import HandoffService
+from threadline.ledger.envelope import AppendResult, NewEvent, RecordedEvent
+from threadline.ledger.errors import IdempotencyConflict
+from threadline.ledger.events import (
     ConversationStarted,
     EventData,
     LegOpened,
@@ -58,7 +62,7 @@ Route = Literal["token", "thread", "verified", "new", "status", "ignored"]
 
 
 class Store(Protocol):
-    """The subset of `ledger.store.Ledger` used here."""
+    """The subset of `threadline.ledger.store.Ledger` used here."""
 
     def append_batch(
         self, conversation_id: str, events: Sequence[NewEvent], expected_version: int | None = None
@@ -82,7 +86,7 @@ class TurnOutcome(Protocol):
 
 
 class VisitorTurns(Protocol):
-    """The chat agent (same shape as `channels.ports.ChatTurns`): records the visitor's
+    """The chat agent (same shape as `threadline.channels.ports.ChatTurns`): records the visitor's
     message idempotently on `message_id`, runs the agent, returns its reply."""
 
     def visitor_turn(

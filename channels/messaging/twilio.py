@@ -7,15 +7,15 @@ import re
 
 import httpx
 
-from channels.messaging import phone, twilio_signature
-from channels.messaging.errors import (
+from threadline.channels.messaging import phone, twilio_signature
+from threadline.channels.messaging.errors import (
     DeliveryFailed,
     InvalidPhoneNumber,
     InvalidSignature,
     MalformedWebhook,
     ProviderNotConfigured,
 )
-from channels.messaging.provider import (
+from threadline.channels.messaging.provider import (
     DeliveryReport,
     InboundMessage,
     MessagingChannel,
@@ -24,7 +24,7 @@ from channels.messaging.provider import (
     WebhookRequest,
     as_state,
 )
-from channels.messaging.settings import MessagingSettings
+from threadline.channels.messaging.settings import MessagingSettings
 
 NAME = "twilio"
 SIGNATURE_HEADER = "x-twilio-signature"

@@ -12,8 +12,8 @@ from typing import Any
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from channels.messaging import phone
-from channels.messaging.errors import (
+from threadline.channels.messaging import phone
+from threadline.channels.messaging.errors import (
     DeliveryFailed,
     InvalidPhoneNumber,
     InvalidSignature,
@@ -21,7 +21,7 @@ from channels.messaging.errors import (
     ProviderNotConfigured,
     VerificationRefused,
 )
-from channels.messaging.provider import (
+from threadline.channels.messaging.provider import (
     DeliveryReport,
     DeliveryState,
     InboundMessage,
@@ -30,7 +30,7 @@ from channels.messaging.provider import (
     WebhookItem,
     WebhookRequest,
 )
-from channels.messaging.settings import MessagingSettings
+from threadline.channels.messaging.settings import MessagingSettings
 
 NAME = "whatsapp_cloud"
 SIGNATURE_HEADER = "x-hub-signature-256"

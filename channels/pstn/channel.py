@@ -23,11 +23,16 @@ from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from channels.messaging import phone
-from channels.messaging.directory import PhoneDirectory
-from channels.pstn.errors import CallFailed, ConversationClosed, NoPhoneNumber, TrunkNotConfigured
-from channels.pstn.media import MediaBridge, release_rtp_port, reserve_rtp_port
-from channels.pstn.ports import (
+from threadline.channels.messaging import phone
+from threadline.channels.messaging.directory import PhoneDirectory
+from threadline.channels.pstn.errors import (
+    CallFailed,
+    ConversationClosed,
+    NoPhoneNumber,
+    TrunkNotConfigured,
+)
+from threadline.channels.pstn.media import MediaBridge, release_rtp_port, reserve_rtp_port
+from threadline.channels.pstn.ports import (
     Address,
     CallHandle,
     IncomingInvite,
@@ -35,14 +40,14 @@ from channels.pstn.ports import (
     SipAgent,
     VoiceLegFactory,
 )
-from channels.pstn.settings import PstnSettings
-from handoff.errors import HandoffError, TokenRejectedError
-from handoff.service import HandoffService, HandoffTicket, new_leg_id
-from ledger.envelope import NewEvent
-from ledger.events import LegOpened
+from threadline.channels.pstn.settings import PstnSettings
+from threadline.handoff.errors import HandoffError, TokenRejectedError
+from threadline.handoff.service import HandoffService, HandoffTicket, new_leg_id
+from threadline.ledger.envelope import NewEvent
+from threadline.ledger.events import LegOpened
 
 if TYPE_CHECKING:
-    from projections.context_model import AgentContext
+    from threadline.projections.context_model import AgentContext
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +102,7 @@ class PstnChannel:
     async def start(self) -> None:
         """Binds the SIP listener; the libraries are imported here, not at import time."""
         if self._sip is None:
-            from channels.pstn.sip_aiosipua import AiosipuaAgent
+            from threadline.channels.pstn.sip_aiosipua import AiosipuaAgent
 
             self._sip = AiosipuaAgent(
                 self.settings.sip_host,
@@ -108,7 +113,7 @@ class PstnChannel:
                 on_call=self.on_call,
             )
         if self._open_media is None:
-            from channels.pstn.rtp_aiortp import open_stream
+            from threadline.channels.pstn.rtp_aiortp import open_stream
 
             self._open_media = open_stream
         await self._sip.start()

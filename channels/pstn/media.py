@@ -10,9 +10,9 @@ import socket
 import threading
 import time
 
-from channels.pstn.audio import FRAME_MS, fit_frame, upsample_2x
-from channels.pstn.errors import NoMediaPort
-from channels.pstn.ports import MediaStream, VoiceLeg
+from threadline.channels.pstn.audio import FRAME_MS, fit_frame, upsample_2x
+from threadline.channels.pstn.errors import NoMediaPort
+from threadline.channels.pstn.ports import MediaStream, VoiceLeg
 
 log = logging.getLogger(__name__)
 

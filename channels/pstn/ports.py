@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from projections.context_model import AgentContext
+from threadline.projections.context_model import AgentContext
 
 Address = tuple[str, int]
 
@@ -93,7 +93,7 @@ MediaOpener = Callable[[Address, MediaOffer], Awaitable[MediaStream]]
 
 
 class VoiceLeg(Protocol):
-    """What `channels.voice.pipeline.VoicePipeline` offers a transport."""
+    """What `threadline.channels.voice.pipeline.VoicePipeline` offers a transport."""
 
     def start(self) -> None: ...
 

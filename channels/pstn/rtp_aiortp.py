@@ -8,7 +8,7 @@ from typing import Any
 
 import aiortp
 
-from channels.pstn.ports import Address, MediaOffer
+from threadline.channels.pstn.ports import Address, MediaOffer
 
 
 class AiortpStream:

@@ -18,10 +18,10 @@ from aiosipua.message import SipRequest
 from aiosipua.sdp import SdpMessage
 from aiosipua.transport import UdpSipTransport
 
-from channels.messaging import phone
-from channels.messaging.errors import InvalidPhoneNumber
-from channels.pstn.errors import CallFailed
-from channels.pstn.ports import (
+from threadline.channels.messaging import phone
+from threadline.channels.messaging.errors import InvalidPhoneNumber
+from threadline.channels.pstn.errors import CallFailed
+from threadline.channels.pstn.ports import (
     Address,
     CallHandle,
     CallStarted,

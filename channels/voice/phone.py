@@ -1,5 +1,5 @@
 """Voice legs for telephone transports (PSTN): the same pipeline, providers and agent as the
-WebRTC legs in `sessions.py`, built per call by the PSTN channel (`channels.pstn.ports.
+WebRTC legs in `sessions.py`, built per call by the PSTN channel (`threadline.channels.pstn.ports.
 VoiceLegFactory`). Nothing here touches media: the PSTN channel moves the RTP frames."""
 
 from __future__ import annotations
@@ -7,13 +7,13 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
-from channels.voice.pipeline import VoicePipeline
-from channels.voice.ports import SpeechToText, TextToSpeech, TurnHandler, VisitorTurn
-from channels.voice.sessions import ledger_sink, vocabulary_from_context
+from threadline.channels.voice.pipeline import VoicePipeline
+from threadline.channels.voice.ports import SpeechToText, TextToSpeech, TurnHandler, VisitorTurn
+from threadline.channels.voice.sessions import ledger_sink, vocabulary_from_context
 
 if TYPE_CHECKING:
-    from ledger.store import Ledger
-    from projections.context_model import AgentContext
+    from threadline.ledger.store import Ledger
+    from threadline.projections.context_model import AgentContext
 
 # conversation id, leg id → the agent's reply to one transcribed caller turn
 PhoneAgent = Callable[[str, str], Callable[[str], Awaitable[str | None]]]

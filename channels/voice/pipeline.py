@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from channels.voice.playback import FRAME_MS, Playback, Utterance, spoken_prefix
-from channels.voice.ports import (
+from threadline.channels.voice.playback import FRAME_MS, Playback, Utterance, spoken_prefix
+from threadline.channels.voice.ports import (
     SAMPLE_WIDTH,
     EventSink,
     SpeechEnded,
@@ -36,9 +36,9 @@ from channels.voice.ports import (
     Vocabulary,
     VoiceActivityDetector,
 )
-from channels.voice.vad import EnergyVad
-from ledger.envelope import NewEvent
-from ledger.events import AgentSpoke, EventData, LegClosed, UtteranceTranscribed
+from threadline.channels.voice.vad import EnergyVad
+from threadline.ledger.envelope import NewEvent
+from threadline.ledger.events import AgentSpoke, EventData, LegClosed, UtteranceTranscribed
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
-from channels.voice.ports import SAMPLE_WIDTH
+from threadline.channels.voice.ports import SAMPLE_WIDTH
 
 FRAME_MS = 20
 

@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-from ledger.envelope import NewEvent
+from threadline.ledger.envelope import NewEvent
 
 SAMPLE_WIDTH = 2  # bytes per s16 sample
 

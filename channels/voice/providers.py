@@ -3,9 +3,9 @@ importing the voice package never loads an SDK that is not used."""
 
 from __future__ import annotations
 
-from channels.voice.errors import ProviderUnavailableError
-from channels.voice.ports import SpeechToText, TextToSpeech
-from channels.voice.settings import VoiceSettings
+from threadline.channels.voice.errors import ProviderUnavailableError
+from threadline.channels.voice.ports import SpeechToText, TextToSpeech
+from threadline.channels.voice.settings import VoiceSettings
 
 
 def _openai_key(settings: VoiceSettings) -> str:
@@ -16,21 +16,21 @@ def _openai_key(settings: VoiceSettings) -> str:
 
 def make_stt(settings: VoiceSettings) -> SpeechToText:
     if settings.stt_provider == "openai":
-        from channels.voice.stt_openai import OpenAISTT
+        from threadline.channels.voice.stt_openai import OpenAISTT
 
         return OpenAISTT(
             base_url=settings.openai_base_url,
             api_key=_openai_key(settings),
             model=settings.openai_stt_model,
         )
-    from channels.voice.stt_pocketsphinx import PocketsphinxSTT
+    from threadline.channels.voice.stt_pocketsphinx import PocketsphinxSTT
 
     return PocketsphinxSTT()
 
 
 def make_tts(settings: VoiceSettings) -> TextToSpeech:
     if settings.tts_provider == "openai":
-        from channels.voice.tts_openai import OpenAITTS
+        from threadline.channels.voice.tts_openai import OpenAITTS
 
         return OpenAITTS(
             base_url=settings.openai_base_url,
@@ -38,6 +38,6 @@ def make_tts(settings: VoiceSettings) -> TextToSpeech:
             model=settings.openai_tts_model,
             voice=settings.openai_tts_voice,
         )
-    from channels.voice.tts_espeak import EspeakTTS
+    from threadline.channels.voice.tts_espeak import EspeakTTS
 
     return EspeakTTS(settings.espeak_voice, settings.espeak_words_per_minute)

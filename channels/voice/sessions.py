@@ -15,19 +15,25 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from channels.voice.errors import InvalidOfferError, LegNotFoundError, VoiceError
-from channels.voice.pipeline import VoicePipeline
-from channels.voice.ports import EventSink, SpeechToText, TextToSpeech, TurnHandler, VisitorTurn
-from channels.voice.providers import make_stt, make_tts
-from channels.voice.settings import VoiceSettings
-from channels.voice.vocabulary import build_vocabulary
-from ledger.envelope import NewEvent
+from threadline.channels.voice.errors import InvalidOfferError, LegNotFoundError, VoiceError
+from threadline.channels.voice.pipeline import VoicePipeline
+from threadline.channels.voice.ports import (
+    EventSink,
+    SpeechToText,
+    TextToSpeech,
+    TurnHandler,
+    VisitorTurn,
+)
+from threadline.channels.voice.providers import make_stt, make_tts
+from threadline.channels.voice.settings import VoiceSettings
+from threadline.channels.voice.vocabulary import build_vocabulary
+from threadline.ledger.envelope import NewEvent
 
 if TYPE_CHECKING:
-    from channels.voice.webrtc import WebRtcLeg
-    from handoff.service import VoiceLegGrant
-    from ledger.store import Ledger
-    from projections.context_model import AgentContext
+    from threadline.channels.voice.webrtc import WebRtcLeg
+    from threadline.handoff.service import VoiceLegGrant
+    from threadline.ledger.store import Ledger
+    from threadline.projections.context_model import AgentContext
 
 log = logging.getLogger(__name__)
 MAX_SDP_CHARS = 32_000
@@ -98,7 +104,7 @@ class VoiceSessions:
 
     def _configure(self) -> None:
         if not self._configured:
-            from channels.voice.webrtc import configure_host_addresses
+            from threadline.channels.voice.webrtc import configure_host_addresses
 
             configure_host_addresses(self.settings.ice_host_addresses)
             self._configured = True
@@ -110,7 +116,7 @@ class VoiceSessions:
         if len(self.legs) >= self.settings.voice_max_legs:
             raise VoiceError("too many voice legs on this server")
         self._configure()
-        from channels.voice.webrtc import IceConfig, WebRtcLeg
+        from threadline.channels.voice.webrtc import IceConfig, WebRtcLeg
 
         grant = await asyncio.to_thread(
             self.handoffs.redeem, handoff_token, "webrtc", channel="webrtc"

@@ -12,8 +12,8 @@ import math
 import wave
 from typing import Any
 
-from channels.voice.errors import ProviderUnavailableError, SpeechToTextError
-from channels.voice.ports import Transcript, Vocabulary
+from threadline.channels.voice.errors import ProviderUnavailableError, SpeechToTextError
+from threadline.channels.voice.ports import Transcript, Vocabulary
 
 UNKNOWN_CONFIDENCE = 0.5
 _MAX_PROMPT_CHARS = 800

@@ -32,9 +32,9 @@ from typing import Any
 
 import numpy as np
 
-from channels.voice.errors import ProviderUnavailableError, SpeechToTextError
-from channels.voice.ports import Transcript, Vocabulary
-from channels.voice.vad import rms_dbfs
+from threadline.channels.voice.errors import ProviderUnavailableError, SpeechToTextError
+from threadline.channels.voice.ports import Transcript, Vocabulary
+from threadline.channels.voice.vad import rms_dbfs
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +90,7 @@ class PocketsphinxSTT:
     def _transcribe(
         self, pcm: bytes, sample_rate: int, vocabulary: Vocabulary | None
     ) -> Transcript:
-        from channels.voice.audio_av import resample  # PyAV is loaded only when used
+        from threadline.channels.voice.audio_av import resample  # PyAV is loaded only when used
 
         decoder = self._load()
         pcm16 = resample(pcm, sample_rate, RATE)

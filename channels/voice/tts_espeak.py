@@ -12,7 +12,7 @@ import shutil
 import subprocess
 import wave
 
-from channels.voice.errors import ProviderUnavailableError, TextToSpeechError
+from threadline.channels.voice.errors import ProviderUnavailableError, TextToSpeechError
 
 _TIMEOUT_S = 10.0
 
@@ -44,7 +44,7 @@ class EspeakTTS:
                 f"espeak-ng exited {result.returncode}: {result.stderr[:200]!r}"
             )
         out = result.stdout
-        from channels.voice.audio_av import resample  # PyAV is loaded only when used
+        from threadline.channels.voice.audio_av import resample  # PyAV is loaded only when used
 
         pcm, rate = _read_wav(out)
         # libswresample is quick (~1 ms per second of audio): not worth a thread hop.

@@ -6,7 +6,7 @@ to the rate the transport wants.
 
 from __future__ import annotations
 
-from channels.voice.errors import ProviderUnavailableError, TextToSpeechError
+from threadline.channels.voice.errors import ProviderUnavailableError, TextToSpeechError
 
 OPENAI_PCM_RATE = 24_000
 
@@ -45,7 +45,7 @@ class OpenAITTS:
             pcm = response.content
         except OpenAIError as exc:
             raise TextToSpeechError(f"openai speech failed: {type(exc).__name__}") from exc
-        from channels.voice.audio_av import resample  # PyAV is loaded only when used
+        from threadline.channels.voice.audio_av import resample  # PyAV is loaded only when used
 
         pcm = pcm[: len(pcm) - len(pcm) % 2]
         return resample(pcm, OPENAI_PCM_RATE, sample_rate)

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from channels.voice.ports import SAMPLE_WIDTH, SpeechEnded, SpeechStarted, VadEvent
+from threadline.channels.voice.ports import SAMPLE_WIDTH, SpeechEnded, SpeechStarted, VadEvent
 
 FRAME_MS = 20
 

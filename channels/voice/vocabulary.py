@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from channels.voice.ports import Vocabulary
+from threadline.channels.voice.ports import Vocabulary
 
 # Short answers and intents a visitor says on any topic, in any conversation.
 COMMON_PHRASES: tuple[str, ...] = (

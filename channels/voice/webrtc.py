@@ -32,9 +32,9 @@ from aiortc import (
 )
 from aiortc.mediastreams import MediaStreamError
 
-from channels.voice.errors import InvalidOfferError
-from channels.voice.pipeline import INBOUND_RATE, VoicePipeline
-from channels.voice.playback import FRAME_MS
+from threadline.channels.voice.errors import InvalidOfferError
+from threadline.channels.voice.pipeline import INBOUND_RATE, VoicePipeline
+from threadline.channels.voice.playback import FRAME_MS
 
 log = logging.getLogger(__name__)
 
@@ -216,7 +216,7 @@ class WebRtcLeg:
             self._spawn(self.close("connect_timeout"), "close")
 
     async def _consume(self, track: MediaStreamTrack) -> None:
-        from channels.voice.audio_av import Resampler
+        from threadline.channels.voice.audio_av import Resampler
 
         resampler = Resampler(INBOUND_RATE)
         reason = "peer_disconnected"

@@ -11,11 +11,11 @@ from importlib import resources
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, Response
 
-from channels.errors import NotFound
+from threadline.access.errors import NotFound
 
 router = APIRouter(include_in_schema=False)
 
-_STATIC = resources.files("channels.widget") / "static"
+_STATIC = resources.files("threadline.channels.widget") / "static"
 _CSP = "default-src 'self'; style-src 'self' 'unsafe-inline'"
 _HEADERS = {"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"}
 

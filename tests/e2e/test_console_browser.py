@@ -13,14 +13,14 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from channels.console.wiring import open_accounts
-from ledger import audit
-from ledger.store import open_ledger
-from projections.metrics import build_metrics
-from projections.transcript import build_transcript
 from tests.support import console_seed
 from tests.support.api_server import ROOT, ApiServer, server_env
 from tests.support.browser import artifact, chromium
+from threadline.channels.console.wiring import open_accounts
+from threadline.ledger import audit
+from threadline.ledger.store import open_ledger
+from threadline.projections.metrics import build_metrics
+from threadline.projections.transcript import build_transcript
 
 pytestmark = pytest.mark.browser
 
@@ -252,7 +252,7 @@ def test_the_products_own_chat_voice_chat_demo_in_the_console(
     env = server_env(url)
     for command in (["seed"], ["demo"]):
         done = subprocess.run(
-            [sys.executable, "-m", "channels.cli", *command],
+            [sys.executable, "-m", "threadline.app.cli", *command],
             cwd=ROOT,
             env=env,
             capture_output=True,

@@ -6,13 +6,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-from channels.keys import KeyVerifier, open_key_store
 from tests.support.api_server import ROOT, server_env
+from threadline.access.keys import KeyVerifier, open_key_store
 
 
 def threadline(url: str, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "channels.cli", *args],
+        [sys.executable, "-m", "threadline.app.cli", *args],
         cwd=ROOT,
         env=server_env(url),
         capture_output=True,

@@ -12,9 +12,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from ledger.audit import verify_all
-from ledger.store import open_ledger
 from tests.support.api_server import ApiServer, create_key
+from threadline.ledger.audit import verify_all
+from threadline.ledger.store import open_ledger
 
 CLIENTS = 20
 

@@ -12,10 +12,10 @@ from typing import Any
 import httpx
 import pytest
 
-from ledger.envelope import NewEvent
-from ledger.events import MessagePosted
-from ledger.store import open_ledger
 from tests.support.api_server import ApiServer, create_key
+from threadline.ledger.envelope import NewEvent
+from threadline.ledger.events import MessagePosted
+from threadline.ledger.store import open_ledger
 
 BACKENDS = [
     pytest.param("sqlite", id="sqlite"),

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from channels.live_log import GlobalLogFeed
-from ledger.envelope import NewEvent
-from ledger.events import ConversationStarted
-from ledger.store import open_ledger
+from threadline.channels.live_log import GlobalLogFeed
+from threadline.ledger.envelope import NewEvent
+from threadline.ledger.events import ConversationStarted
+from threadline.ledger.store import open_ledger
 
 
 def started() -> NewEvent:
@@ -44,7 +44,7 @@ def test_global_log_feed_reports_appends_of_other_writers(tmp_path: Path) -> Non
 
 @pytest.mark.postgres
 def test_postgres_listen_wakes_the_feed_at_once(fresh_postgres_url: str) -> None:
-    from channels.live_postgres import listener
+    from threadline.channels.live_postgres import listener
 
     reader, writer = open_ledger(fresh_postgres_url), open_ledger(fresh_postgres_url)
     got = threading.Event()

@@ -14,13 +14,13 @@ import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from channels.bootstrap import Services
-from channels.http.app import create_app
-from channels.keys import MemoryKeyStore
-from channels.settings import ChannelSettings
-from channels.tokens import VisitorTokens
-from ledger.store import open_ledger
 from tests.support.api_server import ApiServer, create_key
+from threadline.access.keys import MemoryKeyStore
+from threadline.access.tokens import VisitorTokens
+from threadline.app.bootstrap import Services
+from threadline.channels.http.app import create_app
+from threadline.channels.settings import ChannelSettings
+from threadline.ledger.store import open_ledger
 
 MAX_EXAMPLES = 30  # per operation; keeps the whole run well under a minute
 

@@ -15,13 +15,13 @@ import httpx
 import pytest
 from fastapi.routing import APIRoute
 
-from channels.console import routes
-from ledger.store import open_ledger
-from projections.context import build_context
-from projections.identity import build_identity
-from projections.transcript import build_transcript
 from tests.support import console_seed
 from tests.support.api_server import ROOT, ApiServer, create_key, server_env
+from threadline.channels.console import routes
+from threadline.ledger.store import open_ledger
+from threadline.projections.context import build_context
+from threadline.projections.identity import build_identity
+from threadline.projections.transcript import build_transcript
 
 PASSWORD = "correct horse battery staple"
 CID = "conv-chat-voice-chat"
@@ -35,7 +35,7 @@ def create_operator(
         [
             sys.executable,
             "-m",
-            "channels.console.cli",
+            "threadline.app.commands.operators",
             "operators",
             "create",
             name,

@@ -1,5 +1,5 @@
 """The dashboard's figures are the metrics projection's own numbers on the same data:
-`/console/api/metrics` and its CSV, from a real server, against `projections.metrics.
+`/console/api/metrics` and its CSV, from a real server, against `threadline.projections.metrics.
 build_metrics` run here over the same SQLite database."""
 
 from __future__ import annotations
@@ -15,13 +15,13 @@ from typing import Any
 import httpx
 import pytest
 
-from channels.console.dashboard import flatten, overall_rows
-from channels.console.wiring import open_accounts
-from ledger.envelope import RecordedEvent
-from ledger.store import open_ledger
-from projections.metrics import build_metrics
 from tests.support import console_seed
 from tests.support.api_server import ApiServer, create_key
+from threadline.channels.console.dashboard import flatten, overall_rows
+from threadline.channels.console.wiring import open_accounts
+from threadline.ledger.envelope import RecordedEvent
+from threadline.ledger.store import open_ledger
+from threadline.projections.metrics import build_metrics
 
 PASSWORD = "correct horse battery staple"
 

@@ -9,9 +9,18 @@ from pathlib import Path
 
 import pytest
 
-from channels.console.errors import OperatorExists, OperatorNotFound, OperatorStoreUnavailable
-from channels.console.operators import MemoryOperatorStore, Operator, OperatorStore, Session
-from channels.console.operators_sql import SqliteOperatorStore, open_operator_store
+from threadline.channels.console.errors import (
+    OperatorExists,
+    OperatorNotFound,
+    OperatorStoreUnavailable,
+)
+from threadline.channels.console.operators import (
+    MemoryOperatorStore,
+    Operator,
+    OperatorStore,
+    Session,
+)
+from threadline.channels.console.operators_sql import SqliteOperatorStore, open_operator_store
 
 T0 = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
 

@@ -17,7 +17,7 @@ def threadline(*args: str, env: dict[str, str] | None = None) -> subprocess.Comp
     full_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
     full_env.pop("THREADLINE_DATABASE_URL", None)
     return subprocess.run(
-        [sys.executable, "-m", "channels.cli", *args],
+        [sys.executable, "-m", "threadline.app.cli", *args],
         capture_output=True,
         text=True,
         env=full_env,

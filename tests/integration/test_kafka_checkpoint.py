@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from eventsourcing.persistence import IntegrityError
 
-from channels.kafka.checkpoint_postgres import PostgresCheckpoint
-from ledger.store import open_ledger
-from projections.views import Batch, TrackingState
 from tests.support.streaming import seed, wait_for
+from threadline.ledger.store import open_ledger
+from threadline.projections.views import Batch, TrackingState
+from threadline.streaming.checkpoint_postgres import PostgresCheckpoint
 
 pytestmark = pytest.mark.postgres
 ROOT = Path(__file__).resolve().parents[2]
@@ -58,7 +58,7 @@ def _cli(url: str, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith("THREADLINE_")}
     base.update(THREADLINE_DATABASE_URL=url, PYTHONPATH=str(ROOT), **env)
     return subprocess.run(
-        [sys.executable, "-m", "channels.cli", *args],
+        [sys.executable, "-m", "threadline.app.cli", *args],
         env=base,
         capture_output=True,
         text=True,

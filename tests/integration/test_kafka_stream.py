@@ -16,17 +16,17 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from channels.kafka.checkpoint import open_checkpoint
-from channels.kafka.envelope import decode
-from channels.kafka.projector import Projector
-from channels.kafka.service import build_consumer, build_relay, open_consumer_view
-from channels.kafka.settings import StreamSettings
-from ledger.envelope import NewEvent, RecordedEvent
-from ledger.store import Ledger, open_ledger
-from projections.metrics import build_metrics
-from projections.views import MemoryMetricsView, MetricsView
 from tests.support.streaming import GROUP_TIMING, read_topic, seed, wait_for
 from tests.support.tansu import TansuBroker
+from threadline.ledger.envelope import NewEvent, RecordedEvent
+from threadline.ledger.store import Ledger, open_ledger
+from threadline.projections.metrics import build_metrics
+from threadline.projections.views import MemoryMetricsView, MetricsView
+from threadline.streaming.checkpoint import open_checkpoint
+from threadline.streaming.envelope import decode
+from threadline.streaming.projector import Projector
+from threadline.streaming.service import build_consumer, build_relay, open_consumer_view
+from threadline.streaming.settings import StreamSettings
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 ROOT = Path(__file__).resolve().parents[2]
@@ -116,7 +116,7 @@ def test_relay_killed_mid_stream_loses_nothing_and_duplicates_only_the_unacked_t
 ) -> None:
     seed(ledger, conversations=200, per_conversation=50)
     env = _env(fresh_postgres_url, kafka_bootstrap, kafka_topic, THREADLINE_RELAY_BATCH_SIZE="50")
-    cmd = [sys.executable, "-m", "channels.cli", "relay"]
+    cmd = [sys.executable, "-m", "threadline.app.cli", "relay"]
     open_checkpoint(fresh_postgres_url).close()  # creates the table the test polls
     proc = subprocess.Popen(cmd, env=env, stderr=subprocess.DEVNULL, cwd=ROOT)
     checkpoint = 0
@@ -214,8 +214,8 @@ def test_broker_outage_of_30_s_appends_succeed_relay_backs_off_and_catches_up(
 
 CRASHING_CONSUMER = """
 import os, sys
-from channels.kafka.service import build_consumer
-from channels.kafka.settings import StreamSettings
+from threadline.streaming.service import build_consumer
+from threadline.streaming.settings import StreamSettings
 consumer = build_consumer(StreamSettings(**GROUP_TIMING))
 def crash(applied):
     if applied:

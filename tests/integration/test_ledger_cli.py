@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from channels.cli import build
-from ledger.store import open_ledger
+from threadline.app.cli import build
+from threadline.ledger.store import open_ledger
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -164,7 +164,7 @@ def test_schema_prints_json_schemas(db_url: str) -> None:
 def test_console_script_entry_point(db_url: str) -> None:
     """The real process: exit status and stderr as a shell sees them."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    cmd = [sys.executable, "-m", "channels.cli", "append", "c1", "MessagePosted"]
+    cmd = [sys.executable, "-m", "threadline.app.cli", "append", "c1", "MessagePosted"]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False, timeout=60)
     assert proc.returncode == 1
     assert proc.stderr.strip().startswith("error: ")

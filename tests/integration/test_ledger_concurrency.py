@@ -11,10 +11,6 @@ from typing import Any
 
 import pytest
 
-from ledger import audit
-from ledger.envelope import AppendResult
-from ledger.errors import ConcurrencyConflict
-from ledger.store import Ledger, open_ledger
 from tests.support.ledgers import (  # noqa: F401
     ledger,
     ledger_url_any,
@@ -22,6 +18,10 @@ from tests.support.ledgers import (  # noqa: F401
     race_worker,
     started,
 )
+from threadline.ledger import audit
+from threadline.ledger.envelope import AppendResult
+from threadline.ledger.errors import ConcurrencyConflict
+from threadline.ledger.store import Ledger, open_ledger
 
 THREADS = 6
 ROUNDS = 15

@@ -11,9 +11,10 @@ from uuid import uuid4
 import pytest
 from eventsourcing.persistence import StoredEvent
 
-from ledger import audit, canonical
-from ledger.envelope import NewEvent, RecordedEvent
-from ledger.errors import (
+from tests.support.ledgers import ledger, ledger_url_any, message, started  # noqa: F401
+from threadline.ledger import audit, canonical
+from threadline.ledger.envelope import NewEvent, RecordedEvent
+from threadline.ledger.errors import (
     ConcurrencyConflict,
     ConversationAlreadyStarted,
     ConversationNotFound,
@@ -21,10 +22,9 @@ from ledger.errors import (
     InvalidEvent,
     UnknownEventType,
 )
-from ledger.events import MessagePosted, OpaqueData
-from ledger.store import Ledger
-from ledger.upcasting import _UPCASTERS, register_upcaster
-from tests.support.ledgers import ledger, ledger_url_any, message, started  # noqa: F401
+from threadline.ledger.events import MessagePosted, OpaqueData
+from threadline.ledger.store import Ledger
+from threadline.ledger.upcasting import _UPCASTERS, register_upcaster
 
 pytestmark = pytest.mark.usefixtures("ledger_url_any")
 
@@ -66,7 +66,7 @@ def test_hash_chain_links_each_event_to_the_previous(ledger: Ledger) -> None:  #
     for prev, cur in itertools.pairwise(events):
         assert cur.prev_hash == prev.hash
     # The hash is the sha256 of the canonical stored envelope without `hash` and `sequence`
-    # (stored: personal fields may be encrypted there, see ledger.shredding).
+    # (stored: personal fields may be encrypted there, see threadline.ledger.shredding).
     (row,) = ledger.recorder.select_conversation("c1", gt=1, limit=1)
     body = canonical.loads(row.state)
     del body["hash"]

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from ledger import audit
-from ledger.store import open_ledger
 from tests.support.ledgers import crash_worker, message, started
+from threadline.ledger import audit
+from threadline.ledger.store import open_ledger
 
 
 @pytest.mark.parametrize(

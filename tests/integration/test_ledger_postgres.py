@@ -9,10 +9,10 @@ import psycopg
 import pytest
 from typer.testing import CliRunner
 
-from channels.cli import build
-from ledger.records import draft, seal
-from ledger.store import open_ledger
 from tests.support.ledgers import message, started
+from threadline.app.cli import build
+from threadline.ledger.records import draft, seal
+from threadline.ledger.store import open_ledger
 
 pytestmark = pytest.mark.postgres
 

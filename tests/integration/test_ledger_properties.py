@@ -10,12 +10,12 @@ from uuid import uuid4
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ledger import audit
-from ledger.envelope import AppendResult, NewEvent
-from ledger.errors import ConcurrencyConflict
-from ledger.events import parse_data
-from ledger.store import Ledger
 from tests.support.ledgers import ledger, ledger_url_any, started  # noqa: F401
+from threadline.ledger import audit
+from threadline.ledger.envelope import AppendResult, NewEvent
+from threadline.ledger.errors import ConcurrencyConflict
+from threadline.ledger.events import parse_data
+from threadline.ledger.store import Ledger
 
 roles = st.sampled_from(["visitor", "agent", "human", "system"])
 text = st.text(min_size=1, max_size=40)

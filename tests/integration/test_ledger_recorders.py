@@ -23,8 +23,12 @@ from eventsourcing.tests.persistence import (
     NonInterleavingNotificationIDsBaseCase,
 )
 
-from ledger.postgres import ListenFirstSubscription, PostgresLedgerRecorder, datastore_from_url
-from ledger.recorders import POPOLedgerRecorder, SQLiteLedgerRecorder
+from threadline.ledger.postgres import (
+    ListenFirstSubscription,
+    PostgresLedgerRecorder,
+    datastore_from_url,
+)
+from threadline.ledger.recorders import POPOLedgerRecorder, SQLiteLedgerRecorder
 
 
 class TestPOPOLedgerRecorder(ApplicationRecorderTestCase[POPOApplicationRecorder]):

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from ledger.errors import ConcurrencyConflict, StoreUnavailable
-from ledger.store import open_ledger
 from tests.support.ledgers import message, started
+from threadline.ledger.errors import ConcurrencyConflict, StoreUnavailable
+from threadline.ledger.store import open_ledger
 
 
 def test_events_survive_reopen(tmp_path: Path) -> None:

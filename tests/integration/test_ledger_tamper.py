@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from channels.cli import build
-from ledger import audit, canonical
-from ledger.errors import IntegrityViolation
-from ledger.store import open_ledger
 from tests.support.ledgers import message, started
+from threadline.app.cli import build
+from threadline.ledger import audit, canonical
+from threadline.ledger.errors import IntegrityViolation
+from threadline.ledger.store import open_ledger
 
 Edit = Callable[[bytes], bytes]
 
@@ -127,7 +127,7 @@ def test_sqlite_deleted_or_moved_rows_are_detected(sqlite_store: tuple[str, Path
 def test_memory_edit_is_detected() -> None:
     from eventsourcing.persistence import StoredEvent
 
-    from ledger.recorders import POPOLedgerRecorder
+    from threadline.ledger.recorders import POPOLedgerRecorder
 
     with open_ledger("memory://") as store:
         store.append_batch("c1", [started(), message("one"), message("two")])

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import httpx
 
-from channels.messaging.twilio_signature import compute_signature
-from ledger.store import open_ledger
 from tests.support.api_server import ApiServer
+from threadline.channels.messaging.twilio_signature import compute_signature
+from threadline.ledger.store import open_ledger
 
 TOKEN = "served-auth-token"
 

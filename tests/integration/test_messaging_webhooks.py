@@ -16,26 +16,26 @@ import pytest
 from fastapi import FastAPI
 from pydantic import SecretStr
 
-from channels.http.messaging_routes import install
-from channels.messaging.directory import PhoneDirectory
-from channels.messaging.service import MessagingService
-from channels.messaging.settings import MessagingSettings
-from channels.messaging.twilio import TwilioProvider
-from channels.messaging.twilio_signature import compute_signature
-from channels.messaging.whatsapp_cloud import WhatsAppCloudProvider, signature_for
-from handoff import tokens
-from handoff.service import HandoffService
-from handoff.signing import Signer
-from ledger.envelope import NewEvent, RecordedEvent
-from ledger.events import (
+from tests.support.fake_provider import FakeProvider, fake_provider
+from tests.support.uvicorn_thread import serve
+from threadline.channels.http.messaging_routes import install
+from threadline.channels.messaging.directory import PhoneDirectory
+from threadline.channels.messaging.service import MessagingService
+from threadline.channels.messaging.settings import MessagingSettings
+from threadline.channels.messaging.twilio import TwilioProvider
+from threadline.channels.messaging.twilio_signature import compute_signature
+from threadline.channels.messaging.whatsapp_cloud import WhatsAppCloudProvider, signature_for
+from threadline.handoff import tokens
+from threadline.handoff.service import HandoffService
+from threadline.handoff.signing import Signer
+from threadline.ledger.envelope import NewEvent, RecordedEvent
+from threadline.ledger.events import (
     ConversationStarted,
     IdentityVerified,
     LegOpened,
     MessagePosted,
 )
-from ledger.store import Ledger, open_ledger
-from tests.support.fake_provider import FakeProvider, fake_provider
-from tests.support.uvicorn_thread import serve
+from threadline.ledger.store import Ledger, open_ledger
 
 TOKEN = "integration-auth-token"
 APP_SECRET = "integration-app-secret"

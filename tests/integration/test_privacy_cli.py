@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from channels.cli import build
-from ledger import privacy
-from ledger.erasure import erase_subject
-from ledger.errors import ErasureUnavailable, StoreUnavailable
-from ledger.store import open_ledger
+from threadline.app.cli import build
+from threadline.ledger import privacy
+from threadline.ledger.erasure import erase_subject
+from threadline.ledger.errors import ErasureUnavailable, StoreUnavailable
+from threadline.ledger.store import open_ledger
 
 PHONE = "+15550001111"
 
@@ -160,7 +160,7 @@ def test_postgres_without_a_master_key(
     with pytest.raises(StoreUnavailable, match="needs a master key"):
         open_ledger(fresh_postgres_url)
     monkeypatch.setenv("THREADLINE_PRIVACY", "auto")
-    from ledger.envelope import NewEvent
+    from threadline.ledger.envelope import NewEvent
 
     with open_ledger(fresh_postgres_url) as store:
         store.append("c1", NewEvent("ConversationStarted", {"channel": "sms"}))

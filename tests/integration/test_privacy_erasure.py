@@ -15,16 +15,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ledger import audit, privacy
-from ledger.envelope import NewEvent, RecordedEvent
-from ledger.erasure import erase_subject
-from ledger.events import MessagePosted
-from ledger.keyring import ERASED_DIGEST
-from ledger.shredding import ShreddingCodec
-from ledger.store import Ledger, open_ledger
-from projections.context import build_context
-from projections.transcript import build_transcript, render_text
 from tests.support.ledgers import BACKENDS, ledger_url
+from threadline.ledger import audit, privacy
+from threadline.ledger.envelope import NewEvent, RecordedEvent
+from threadline.ledger.erasure import erase_subject
+from threadline.ledger.events import MessagePosted
+from threadline.ledger.keyring import ERASED_DIGEST
+from threadline.ledger.shredding import ShreddingCodec
+from threadline.ledger.store import Ledger, open_ledger
+from threadline.projections.context import build_context
+from threadline.projections.transcript import build_transcript, render_text
 
 
 class Person:
@@ -368,8 +368,8 @@ def test_tampering_with_an_encrypted_field_is_detected(
 ) -> None:
     import sqlite3
 
-    from ledger import canonical
-    from ledger.errors import IntegrityViolation
+    from threadline.ledger import canonical
+    from threadline.ledger.errors import IntegrityViolation
 
     monkeypatch.setenv("THREADLINE_MASTER_KEY", secrets.token_urlsafe(32))
     url = f"sqlite:///{tmp_path / 't.db'}"

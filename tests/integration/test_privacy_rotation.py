@@ -12,16 +12,16 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from channels.cli import build
-from ledger import privacy
-from ledger.envelope import NewEvent
-from ledger.erasure import erase_subject
-from ledger.errors import KeyRotationUnavailable, StoreUnavailable
-from ledger.masterkey import MasterKey
-from ledger.rotation import rotate_master_key
-from ledger.shredding import ShreddingCodec
-from ledger.store import Ledger, open_ledger
 from tests.support.ledgers import BACKENDS, ledger_url
+from threadline.app.cli import build
+from threadline.ledger import privacy
+from threadline.ledger.envelope import NewEvent
+from threadline.ledger.erasure import erase_subject
+from threadline.ledger.errors import KeyRotationUnavailable, StoreUnavailable
+from threadline.ledger.masterkey import MasterKey
+from threadline.ledger.rotation import rotate_master_key
+from threadline.ledger.shredding import ShreddingCodec
+from threadline.ledger.store import Ledger, open_ledger
 
 OLD, NEW = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
 

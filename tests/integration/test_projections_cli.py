@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from channels.cli import build
-from ledger.envelope import NewEvent
-from ledger.store import open_ledger
-from projections.service import open_metrics_view
+from threadline.app.cli import build
+from threadline.ledger.envelope import NewEvent
+from threadline.ledger.store import open_ledger
+from threadline.projections.service import open_metrics_view
 
 
 @pytest.fixture

@@ -9,11 +9,11 @@ import textwrap
 import time
 from pathlib import Path
 
-from ledger.envelope import NewEvent
-from ledger.store import Ledger, open_ledger
-from projections.metrics import build_metrics
-from projections.runner import BackgroundRunner, Runner
-from projections.view_sqlite import SQLiteMetricsView, open_sqlite_view
+from threadline.ledger.envelope import NewEvent
+from threadline.ledger.store import Ledger, open_ledger
+from threadline.projections.metrics import build_metrics
+from threadline.projections.runner import BackgroundRunner, Runner
+from threadline.projections.view_sqlite import SQLiteMetricsView, open_sqlite_view
 
 
 def read_everything(ledger: Ledger) -> list:  # type: ignore[type-arg]
@@ -87,9 +87,9 @@ def test_runner_follows_a_sqlite_ledger_and_wakes_on_appends(tmp_path: Path) -> 
 CHILD = textwrap.dedent(
     """
     import os, sys
-    from ledger.store import open_ledger
-    from projections.runner import Runner
-    from projections.view_sqlite import SQLiteMetricsView, open_sqlite_view
+    from threadline.ledger.store import open_ledger
+    from threadline.projections.runner import Runner
+    from threadline.projections.view_sqlite import SQLiteMetricsView, open_sqlite_view
 
     ledger = open_ledger(sys.argv[1])
     view = open_sqlite_view(sys.argv[2])

@@ -13,13 +13,13 @@ from eventsourcing.tests.persistence import TrackingRecorderTestCase
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ledger.envelope import RecordedEvent
-from projections.metrics import build_metrics
-from projections.runner import Runner
-from projections.view_sqlite import SQLiteMetricsView, open_sqlite_view
-from projections.views import Batch, MemoryMetricsView, MetricsView
 from tests.support.event_strategies import global_log
 from tests.support.streams import Stream
+from threadline.ledger.envelope import RecordedEvent
+from threadline.projections.metrics import build_metrics
+from threadline.projections.runner import Runner
+from threadline.projections.view_sqlite import SQLiteMetricsView, open_sqlite_view
+from threadline.projections.views import Batch, MemoryMetricsView, MetricsView
 
 
 class SQLiteViewTrackingContract(TrackingRecorderTestCase):
@@ -48,7 +48,7 @@ class PostgresViewTrackingContract(TrackingRecorderTestCase):
     url: str
 
     def create_recorder(self) -> TrackingRecorder:
-        from projections.view_postgres import open_postgres_view
+        from threadline.projections.view_postgres import open_postgres_view
 
         view = open_postgres_view(self.url)
         self.addCleanup(view.close)
@@ -63,7 +63,7 @@ def open_view(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> M
         return MemoryMetricsView()
     if backend == "sqlite":
         return open_sqlite_view(str(tmp_path / "v.db"))
-    from projections.view_postgres import open_postgres_view
+    from threadline.projections.view_postgres import open_postgres_view
 
     return open_postgres_view(request.getfixturevalue("fresh_postgres_url"))
 

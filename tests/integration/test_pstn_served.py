@@ -20,12 +20,12 @@ from typing import Any
 
 import pytest
 
-from channels.demo import CHAT_BEFORE
-from channels.tools.seed import DEMO_MEMBER
 from tests.support.api_server import ApiServer
 from tests.support.sipp import sipp_available, start_uas
 from tests.support.uvicorn_thread import free_port
 from tests.support.voice_browser import seed
+from threadline.agent.sqltools.seed import DEMO_MEMBER
+from threadline.app.demo import CHAT_BEFORE
 
 pytestmark = [
     pytest.mark.voice,

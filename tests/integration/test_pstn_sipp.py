@@ -20,14 +20,16 @@ from uuid import uuid4
 
 import pytest
 
-from channels.messaging.directory import PhoneDirectory
-from channels.pstn.channel import PstnChannel
-from channels.pstn.settings import PstnSettings
-from handoff import tokens
-from handoff.service import HandoffService
-from handoff.signing import Signer
-from ledger.envelope import NewEvent
-from ledger.events import (
+from tests.support.pcap import udp_datagrams
+from tests.support.sipp import sipp_available, start_uas
+from threadline.channels.messaging.directory import PhoneDirectory
+from threadline.channels.pstn.channel import PstnChannel
+from threadline.channels.pstn.settings import PstnSettings
+from threadline.handoff import tokens
+from threadline.handoff.service import HandoffService
+from threadline.handoff.signing import Signer
+from threadline.ledger.envelope import NewEvent
+from threadline.ledger.events import (
     AgentSpoke,
     ConversationStarted,
     HandoffCompleted,
@@ -36,9 +38,7 @@ from ledger.events import (
     LegOpened,
     MessagePosted,
 )
-from ledger.store import Ledger, open_ledger
-from tests.support.pcap import udp_datagrams
-from tests.support.sipp import sipp_available, start_uas
+from threadline.ledger.store import Ledger, open_ledger
 
 pytestmark = [
     pytest.mark.voice,
@@ -47,7 +47,7 @@ pytestmark = [
 ]
 
 # The voice pipeline (channels/voice) is the one WebRTC uses; without it there is no leg to run.
-pytest.importorskip("channels.voice.pipeline")
+pytest.importorskip("threadline.channels.voice.pipeline")
 
 PHONE = "+15551230001"
 SCENARIO = "uas_answer_stream_bye.xml"
@@ -100,10 +100,10 @@ def visitor_wav(workdir: Path, lead_silence_s: float) -> None:
 
 
 def voice_factory(ledger: Ledger):  # type: ignore[no-untyped-def]
-    from channels.voice.pipeline import VoicePipeline
-    from channels.voice.stt_pocketsphinx import PocketsphinxSTT
-    from channels.voice.tts_espeak import EspeakTTS
-    from channels.voice.vocabulary import build_vocabulary
+    from threadline.channels.voice.pipeline import VoicePipeline
+    from threadline.channels.voice.stt_pocketsphinx import PocketsphinxSTT
+    from threadline.channels.voice.tts_espeak import EspeakTTS
+    from threadline.channels.voice.vocabulary import build_vocabulary
 
     # A brisk voice keeps the test short; the first sentence must finish before the callee
     # talks (10.3 s after the answer), or it is (rightly) recorded as interrupted. At 220

@@ -40,7 +40,7 @@ def create_key(database_url: str, name: str = "test", tenant: str = "default") -
         [
             sys.executable,
             "-m",
-            "channels.api_cli",
+            "threadline.app.commands.serve",
             "keys",
             "create",
             "--name",
@@ -76,7 +76,7 @@ class ApiServer:
             [
                 sys.executable,
                 "-m",
-                "channels.api_cli",
+                "threadline.app.commands.serve",
                 "serve",
                 "--port",
                 str(self.port),

@@ -7,8 +7,8 @@ import os
 
 from fastapi import FastAPI
 
-from channels.console.wiring import mount
-from ledger.store import open_ledger
+from threadline.channels.console.wiring import mount
+from threadline.ledger.store import open_ledger
 
 
 def create() -> FastAPI:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from ledger.envelope import NewEvent
-from ledger.store import Ledger
+from threadline.ledger.envelope import NewEvent
+from threadline.ledger.store import Ledger
 
 T0 = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)
 

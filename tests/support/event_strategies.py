@@ -8,9 +8,9 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from ledger.envelope import RecordedEvent
-from ledger.events import OpaqueData
 from tests.support.streams import Stream
+from threadline.ledger.envelope import RecordedEvent
+from threadline.ledger.events import OpaqueData
 
 TEXTS = [
     "Hi, I have a question about my January claim.",

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from ledger.envelope import NewEvent
-from ledger.store import Ledger, open_ledger
+from threadline.ledger.envelope import NewEvent
+from threadline.ledger.store import Ledger, open_ledger
 
 BACKENDS = [
     pytest.param("memory", id="memory"),
@@ -56,7 +56,7 @@ def message(text: str = "hello", role: str = "visitor", **kw: Any) -> NewEvent:
 def race_worker(url: str, conversation_id: str, barrier: Any, results: Any, rounds: int) -> None:
     """Runs in a separate process: first one racing append at expected version 1 (exactly
     one process may win), then `rounds` appends with read-version/retry-on-conflict."""
-    from ledger.errors import ConcurrencyConflict
+    from threadline.ledger.errors import ConcurrencyConflict
 
     store = open_ledger(url)
     try:

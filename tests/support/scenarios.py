@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from ledger.envelope import RecordedEvent
-from projections.metrics import HandoffMetrics
 from tests.support.streams import Stream
+from threadline.ledger.envelope import RecordedEvent
+from threadline.projections.metrics import HandoffMetrics
 
 
 def chat_only(csat: int | None, resolved: bool = True) -> Stream:

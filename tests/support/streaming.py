@@ -7,8 +7,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ledger.envelope import NewEvent, RecordedEvent
-from ledger.store import Ledger
+from threadline.ledger.envelope import NewEvent, RecordedEvent
+from threadline.ledger.store import Ledger
 
 # Consumer-group timing the Tansu broker needs (see tests/support/tansu.py).
 GROUP_TIMING = {

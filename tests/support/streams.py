@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from ledger.envelope import RecordedEvent
-from ledger.events import EventData, parse_data
+from threadline.ledger.envelope import RecordedEvent
+from threadline.ledger.events import EventData, parse_data
 
 T0 = datetime(2025, 1, 6, 9, 0, tzinfo=UTC)
 _sequence = itertools.count(1)

@@ -18,8 +18,8 @@ import numpy as np
 from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
 
-from channels.voice.webrtc import configure_host_addresses
-from ledger.envelope import NewEvent
+from threadline.channels.voice.webrtc import configure_host_addresses
+from threadline.ledger.envelope import NewEvent
 
 RATE = 48_000
 FRAME = RATE // 50

@@ -19,9 +19,9 @@ from typing import Any
 
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from channels.demo import CHAT_BEFORE
 from tests.support.api_server import ROOT, ApiServer, server_env
 from tests.support.browser import CHROMIUM, FLAGS
+from threadline.app.demo import CHAT_BEFORE
 
 MIC_RATE = 48_000
 
@@ -56,7 +56,7 @@ def fake_mic_wav(path: Path, text: str, lead_silence_s: float) -> Path:
 
 def seed(database_url: str) -> None:
     subprocess.run(
-        [sys.executable, "-m", "channels.cli", "seed"],
+        [sys.executable, "-m", "threadline.app.cli", "seed"],
         cwd=ROOT,
         env=server_env(database_url),
         capture_output=True,

@@ -11,9 +11,9 @@ import asyncio
 import numpy as np
 import pytest
 
-from channels.voice.ports import SpeechToText, TextToSpeech
-from channels.voice.tts_espeak import EspeakTTS
-from channels.voice.vocabulary import build_vocabulary, normalize
+from threadline.channels.voice.ports import SpeechToText, TextToSpeech
+from threadline.channels.voice.tts_espeak import EspeakTTS
+from threadline.channels.voice.vocabulary import build_vocabulary, normalize
 
 CHAT = [
     "I have a question about my January claim.",

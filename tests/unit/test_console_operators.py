@@ -6,13 +6,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from channels.console import passwords
-from channels.console.errors import (
+from threadline.channels.console import passwords
+from threadline.channels.console.errors import (
     AuthenticationFailed,
     InvalidOperator,
     TooManyAttempts,
 )
-from channels.console.operators import (
+from threadline.channels.console.operators import (
     LoginThrottle,
     MemoryOperatorStore,
     Operator,

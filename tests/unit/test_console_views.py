@@ -10,14 +10,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from channels.console import masking
-from channels.console.catalog import Catalog, Query
-from channels.console.dashboard import Dashboard, charts, flatten, overall_rows
-from channels.console.timeline import build_timeline
-from ledger.envelope import RecordedEvent
-from ledger.errors import IntegrityViolation
-from ledger.store import Ledger, open_ledger
 from tests.support import console_seed
+from threadline.channels.console import masking
+from threadline.channels.console.catalog import Catalog, Query
+from threadline.channels.console.dashboard import Dashboard, charts, flatten, overall_rows
+from threadline.channels.console.timeline import build_timeline
+from threadline.ledger.envelope import RecordedEvent
+from threadline.ledger.errors import IntegrityViolation
+from threadline.ledger.store import Ledger, open_ledger
 
 
 @pytest.fixture
@@ -179,7 +179,7 @@ def test_timeline_shows_unreadable_records_in_place(ledger: Ledger) -> None:
 
 
 def test_reading_continues_past_an_unreadable_record(ledger: Ledger) -> None:
-    from channels.console.reading import read_conversation
+    from threadline.channels.console.reading import read_conversation
 
     console_seed.chat_only(ledger, "c1")
 

@@ -6,11 +6,11 @@ import json
 
 import pytest
 
-from channels.kafka.envelope import ENVELOPE_VERSION, decode, encode
-from channels.kafka.errors import BadMessage
-from ledger.envelope import NewEvent
-from ledger.events import OpaqueData
-from ledger.store import open_ledger
+from threadline.ledger.envelope import NewEvent
+from threadline.ledger.events import OpaqueData
+from threadline.ledger.store import open_ledger
+from threadline.streaming.envelope import ENVELOPE_VERSION, decode, encode
+from threadline.streaming.errors import BadMessage
 
 
 def recorded():  # type: ignore[no-untyped-def]

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import httpx
 
-from channels.kafka.metrics import MetricsServer, consumer_text, relay_text
-from channels.kafka.projector import ConsumerStats
-from channels.kafka.relay import RelayStats
+from threadline.streaming.metrics import MetricsServer, consumer_text, relay_text
+from threadline.streaming.projector import ConsumerStats
+from threadline.streaming.relay import RelayStats
 
 
 def test_relay_text_reports_lag_failures_and_backoff() -> None:

@@ -7,12 +7,12 @@ from random import Random
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from channels.kafka.projector import Projector
-from ledger.envelope import RecordedEvent
-from ledger.store import open_ledger
-from projections.metrics import build_metrics
-from projections.views import MemoryMetricsView
 from tests.support.streaming import seed
+from threadline.ledger.envelope import RecordedEvent
+from threadline.ledger.store import open_ledger
+from threadline.projections.metrics import build_metrics
+from threadline.projections.views import MemoryMetricsView
+from threadline.streaming.projector import Projector
 
 LEDGER = open_ledger("memory://")
 seed(LEDGER, conversations=6, per_conversation=12, chunk=4)

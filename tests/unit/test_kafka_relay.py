@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 from eventsourcing.persistence import IntegrityError
 
-from channels.kafka.checkpoint import Checkpoint, MemoryCheckpoint, SqliteCheckpoint
-from channels.kafka.errors import PublishFailed
-from channels.kafka.relay import Relay
-from ledger.envelope import NewEvent, RecordedEvent
-from ledger.store import Ledger, open_ledger
-from projections.views import Batch, TrackingState
+from threadline.ledger.envelope import NewEvent, RecordedEvent
+from threadline.ledger.store import Ledger, open_ledger
+from threadline.projections.views import Batch, TrackingState
+from threadline.streaming.checkpoint import Checkpoint, MemoryCheckpoint, SqliteCheckpoint
+from threadline.streaming.errors import PublishFailed
+from threadline.streaming.relay import Relay
 
 
 class FakePublisher:

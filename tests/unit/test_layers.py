@@ -1,5 +1,8 @@
 """The design card's layering, checked from the source: imports point inward only
-(channels → handoff → projections → ledger) and vendor SDKs live only in leaf adapter files."""
+(app → channels → streaming → access → agent → handoff → projections → ledger, the card's
+channels → handoff → projections → ledger with the homes of issue 13 in between), every import
+of ours goes through the one name `threadline`, and vendor SDKs live only in leaf adapter
+files."""
 
 from __future__ import annotations
 
@@ -9,7 +12,16 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-LAYERS = ["ledger", "projections", "handoff", "channels"]  # inner → outer
+LAYERS = [  # inner → outer
+    "ledger",
+    "projections",
+    "handoff",
+    "agent",
+    "access",
+    "streaming",
+    "channels",
+    "app",
+]
 VENDORS = {
     "aiortc",
     "av",
@@ -24,14 +36,23 @@ VENDORS = {
 WEB_OR_MEDIA = {"fastapi", "starlette", "uvicorn", "aiortc", "av", "httpx"}
 
 
-def _imports(path: Path) -> set[str]:
+def _dotted_imports(path: Path) -> set[str]:
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
     names: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
-            names.update(alias.name.split(".")[0] for alias in node.names)
+            names.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names.add(node.module.split(".")[0])
+            names.add(node.module)
+    return names
+
+
+def _imports(path: Path) -> set[str]:
+    """Top-level names imported; `threadline.X` counts as the layer X."""
+    names: set[str] = set()
+    for dotted in _dotted_imports(path):
+        parts = dotted.split(".")
+        names.add(parts[1] if parts[0] == "threadline" and len(parts) > 1 else parts[0])
     return names
 
 
@@ -55,6 +76,20 @@ def test_ledger_imports_no_web_or_media_framework() -> None:
         str(p.relative_to(ROOT)): sorted(_imports(p) & WEB_OR_MEDIA)
         for p in _modules("ledger")
         if _imports(p) & WEB_OR_MEDIA
+    }
+    assert offenders == {}
+
+
+def test_every_import_of_ours_goes_through_threadline() -> None:
+    """`import ledger` would load a second copy of a module beside `threadline.ledger`."""
+    ours = set(LAYERS)
+    offenders = {
+        str(path.relative_to(ROOT)): sorted(
+            d for d in _dotted_imports(path) if d.split(".")[0] in ours
+        )
+        for path in [*ROOT.glob("tests/**/*.py"), *ROOT.glob("benchmarks/*.py")]
+        + [p for package in LAYERS for p in _modules(package)]
+        if any(d.split(".")[0] in ours for d in _dotted_imports(path))
     }
     assert offenders == {}
 
@@ -83,7 +118,7 @@ def test_vendor_sdks_only_in_leaf_adapter_files() -> None:
     for path in all_modules:
         if not (_imports(path) & VENDORS):
             continue
-        dotted = ".".join(path.relative_to(ROOT).with_suffix("").parts)
+        dotted = ".".join(("threadline", *path.relative_to(ROOT).with_suffix("").parts))
         if dotted in imported_by_us or path.name == "__init__.py":
             offenders.append(dotted)
     assert offenders == []

@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 from eventsourcing.persistence import IntegrityError, StoredEvent
 
-from ledger.envelope import AppendResult
-from ledger.errors import ConcurrencyConflict
-from ledger.groupcommit import GroupCommitter
-from ledger.recorders import EventIdRecord, POPOLedgerRecorder
-from ledger.store import Ledger
 from tests.support.ledgers import message, started
+from threadline.ledger.envelope import AppendResult
+from threadline.ledger.errors import ConcurrencyConflict
+from threadline.ledger.groupcommit import GroupCommitter
+from threadline.ledger.recorders import EventIdRecord, POPOLedgerRecorder
+from threadline.ledger.store import Ledger
 
 
 class GatedRecorder(POPOLedgerRecorder):

@@ -7,13 +7,13 @@ from typing import Any
 
 import pytest
 
-from ledger import audit, canonical
-from ledger.envelope import NewEvent
-from ledger.errors import IntegrityViolation, InvalidEvent
-from ledger.events import MessagePosted
-from ledger.records import decode, draft, seal
-from ledger.store import open_ledger
-from ledger.upcasting import upcast
+from threadline.ledger import audit, canonical
+from threadline.ledger.envelope import NewEvent
+from threadline.ledger.errors import IntegrityViolation, InvalidEvent
+from threadline.ledger.events import MessagePosted
+from threadline.ledger.records import decode, draft, seal
+from threadline.ledger.store import open_ledger
+from threadline.ledger.upcasting import upcast
 
 NOW = datetime(2025, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
 

@@ -1,4 +1,4 @@
-"""channels.periodic: housekeeping runs on schedule, survives failures, stops cleanly."""
+"""threadline.channels.periodic: housekeeping runs on schedule, survives failures, stops cleanly."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from channels.periodic import PeriodicJob
+from threadline.channels.periodic import PeriodicJob
 
 
 def test_runs_repeatedly_and_survives_failures(caplog: pytest.LogCaptureFixture) -> None:
@@ -30,7 +30,7 @@ def test_runs_repeatedly_and_survives_failures(caplog: pytest.LogCaptureFixture)
         await job.stop()
         return job
 
-    with caplog.at_level(logging.ERROR, logger="channels.periodic"):
+    with caplog.at_level(logging.ERROR, logger="threadline.channels.periodic"):
         job = asyncio.run(scenario())
     assert job.runs >= 2
     assert job.failures >= 2
@@ -73,7 +73,7 @@ def test_a_run_stuck_past_the_timeout_is_abandoned(caplog: pytest.LogCaptureFixt
         await job.stop(timeout_s=0.05)
         release.set()  # lets asyncio.run's executor shutdown finish
 
-    with caplog.at_level(logging.WARNING, logger="channels.periodic"):
+    with caplog.at_level(logging.WARNING, logger="threadline.channels.periodic"):
         asyncio.run(scenario())
     assert any("still running" in r.getMessage() for r in caplog.records)
 

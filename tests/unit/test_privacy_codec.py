@@ -15,13 +15,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from channels.messaging import events as messaging_events
-from ledger import canonical, privacy
-from ledger.errors import StoreUnavailable
-from ledger.events import EVENT_TYPES, parse_data
-from ledger.keyring import MemoryKeyTable
-from ledger.masterkey import MasterKey, create_key_file, read_key_file
-from ledger.shredding import SEALED, ShreddingCodec
+from threadline.channels.messaging import events as messaging_events
+from threadline.ledger import canonical, privacy
+from threadline.ledger.errors import StoreUnavailable
+from threadline.ledger.events import EVENT_TYPES, parse_data
+from threadline.ledger.keyring import MemoryKeyTable
+from threadline.ledger.masterkey import MasterKey, create_key_file, read_key_file
+from threadline.ledger.shredding import SEALED, ShreddingCodec
 
 # Every personal field present and non-null, values that are easy to look for.
 SAMPLES: dict[str, dict[str, Any]] = {

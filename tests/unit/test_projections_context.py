@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import json
 
-from ledger.events import EventData, OpaqueData
-from projections.context import MAX_TURNS, AgentContext, build_context
 from tests.support.streams import Stream
+from threadline.ledger.events import EventData, OpaqueData
+from threadline.projections.context import MAX_TURNS, AgentContext, build_context
 
 
 class FutureThing(EventData):
@@ -278,7 +278,7 @@ def test_a_passing_mention_does_not_change_the_topic() -> None:
 
 
 def test_text_analysis_is_memoised_and_pure() -> None:
-    from projections.text import analyse, clear_cache
+    from threadline.projections.text import analyse, clear_cache
 
     clear_cache()
     first = analyse("Where is order 55120?")

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from projections.entities import extract
-from projections.topics import answers, questions, topic_phrase
+from threadline.projections.entities import extract
+from threadline.projections.topics import answers, questions, topic_phrase
 
 
 def pairs(text: str) -> list[tuple[str, str]]:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from ledger.envelope import RecordedEvent
-from ledger.events import OpaqueData
-from projections.metrics import build_metrics, percentile
-from projections.runner import Runner
-from projections.views import MemoryMetricsView
 from tests.support.scenarios import check_scenario, scenario
 from tests.support.streams import Stream
+from threadline.ledger.envelope import RecordedEvent
+from threadline.ledger.events import OpaqueData
+from threadline.projections.metrics import build_metrics, percentile
+from threadline.projections.runner import Runner
+from threadline.projections.views import MemoryMetricsView
 
 
 class ListLog:

@@ -7,14 +7,14 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ledger.envelope import RecordedEvent
-from projections.context import build_context
-from projections.identity import build_identity
-from projections.metrics import build_metrics
-from projections.runner import Runner
-from projections.transcript import build_transcript
-from projections.views import MemoryMetricsView
 from tests.support.event_strategies import build, conversation, global_log
+from threadline.ledger.envelope import RecordedEvent
+from threadline.projections.context import build_context
+from threadline.projections.identity import build_identity
+from threadline.projections.metrics import build_metrics
+from threadline.projections.runner import Runner
+from threadline.projections.transcript import build_transcript
+from threadline.projections.views import MemoryMetricsView
 
 FOLDS: list[Any] = [build_context, build_transcript, build_identity]
 
@@ -34,7 +34,7 @@ def test_two_chunks_fold_like_one(steps: list[Any], cut: int) -> None:
 @settings(max_examples=40, deadline=None)
 @given(steps=conversation)
 def test_context_round_trips_through_json(steps: list[Any]) -> None:
-    from projections.context import AgentContext
+    from threadline.projections.context import AgentContext
 
     ctx = build_context(build(steps).events)
     assert AgentContext.model_validate_json(ctx.model_dump_json()) == ctx

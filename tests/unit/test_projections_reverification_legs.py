@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import pytest
 
-from ledger.events import IdentityVerified, VerificationFailed
-from projections.identity import build_identity, is_reverification
-from projections.metrics import build_metrics
 from tests.support.streams import Stream
+from threadline.ledger.events import IdentityVerified, VerificationFailed
+from threadline.projections.identity import build_identity, is_reverification
+from threadline.projections.metrics import build_metrics
 
 PHONE = "+12025550142"
 

@@ -5,16 +5,16 @@ from pathlib import Path
 
 import pytest
 
-from ledger.envelope import NewEvent
-from ledger.store import open_ledger
-from projections.errors import ProjectionError, UnknownProjectionError
-from projections.metrics import build_metrics
-from projections.prometheus import render
-from projections.service import MetricsService, open_metrics_view, open_view
-from projections.settings import ProjectionSettings
-from projections.view_sqlite import SQLiteMetricsView
-from projections.views import MemoryMetricsView
 from tests.support.scenarios import scenario
+from threadline.ledger.envelope import NewEvent
+from threadline.ledger.store import open_ledger
+from threadline.projections.errors import ProjectionError, UnknownProjectionError
+from threadline.projections.metrics import build_metrics
+from threadline.projections.prometheus import render
+from threadline.projections.service import MetricsService, open_metrics_view, open_view
+from threadline.projections.settings import ProjectionSettings
+from threadline.projections.view_sqlite import SQLiteMetricsView
+from threadline.projections.views import MemoryMetricsView
 
 
 def test_prometheus_text_has_every_figure() -> None:

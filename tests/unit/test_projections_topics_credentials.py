@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from projections.topics import topic_phrase
+from threadline.projections.topics import topic_phrase
 
 
 @pytest.mark.parametrize(

@@ -1,9 +1,9 @@
 from __future__ import annotations
 
-from ledger.events import OpaqueData
-from projections.identity import build_identity
-from projections.transcript import build_transcript, render_text
 from tests.support.streams import Stream
+from threadline.ledger.events import OpaqueData
+from threadline.projections.identity import build_identity
+from threadline.projections.transcript import build_transcript, render_text
 
 
 def story() -> Stream:

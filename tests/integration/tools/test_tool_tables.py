@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from channels.tools import open_tool_backend
-from channels.tools.seed import DEMO_MEMBER, OTHER_MEMBERS, seed
-from channels.tools.sql import SqlToolBackend
-from handoff.agent.tools import run_tool
-from handoff.errors import ToolError
+from threadline.agent.sqltools import open_tool_backend
+from threadline.agent.sqltools.seed import DEMO_MEMBER, OTHER_MEMBERS, seed
+from threadline.agent.sqltools.sql import SqlToolBackend
+from threadline.agent.tools import run_tool
+from threadline.handoff.errors import ToolError
 
 TODAY = date(2026, 11, 20)  # a Friday
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)

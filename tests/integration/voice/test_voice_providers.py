@@ -6,10 +6,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from channels.voice.ports import SpeechToText, TextToSpeech
-from channels.voice.stt_pocketsphinx import PocketsphinxSTT
-from channels.voice.tts_espeak import EspeakTTS
 from tests.support.voice_contract import SpeechToTextContract, TextToSpeechContract
+from threadline.channels.voice.ports import SpeechToText, TextToSpeech
+from threadline.channels.voice.stt_pocketsphinx import PocketsphinxSTT
+from threadline.channels.voice.tts_espeak import EspeakTTS
 
 pytestmark = [pytest.mark.voice, pytest.mark.anyio]
 

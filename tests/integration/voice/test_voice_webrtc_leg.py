@@ -8,12 +8,6 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from channels.voice.pipeline import VoicePipeline
-from channels.voice.ports import VisitorTurn
-from channels.voice.stt_pocketsphinx import PocketsphinxSTT
-from channels.voice.tts_espeak import EspeakTTS
-from channels.voice.vocabulary import build_vocabulary
-from channels.voice.webrtc import WebRtcLeg
 from tests.support.voice import (
     RATE,
     BrowserPeer,
@@ -22,6 +16,12 @@ from tests.support.voice import (
     loopback_only,
     silence,
 )
+from threadline.channels.voice.pipeline import VoicePipeline
+from threadline.channels.voice.ports import VisitorTurn
+from threadline.channels.voice.stt_pocketsphinx import PocketsphinxSTT
+from threadline.channels.voice.tts_espeak import EspeakTTS
+from threadline.channels.voice.vocabulary import build_vocabulary
+from threadline.channels.voice.webrtc import WebRtcLeg
 
 pytestmark = [pytest.mark.voice, pytest.mark.anyio, pytest.mark.timeout(60)]
 

@@ -6,8 +6,7 @@ import uuid
 
 import pytest
 
-from channels.access import KeyPrincipal, TenantDirectory, VisitorPrincipal, authorize
-from channels.errors import (
+from threadline.access.errors import (
     Forbidden,
     InvalidInput,
     NotFound,
@@ -15,13 +14,14 @@ from channels.errors import (
     ServiceUnavailable,
     Unauthenticated,
 )
-from channels.keys import KeyVerifier, MemoryKeyStore, new_key
-from channels.ratelimit import RateLimiter
-from channels.tokens import VisitorTokens
-from handoff.signing import Signer
-from ledger.envelope import NewEvent
-from ledger.events import ConversationStarted, LegOpened
-from ledger.store import open_ledger
+from threadline.access.keys import KeyVerifier, MemoryKeyStore, new_key
+from threadline.access.policy import KeyPrincipal, TenantDirectory, VisitorPrincipal, authorize
+from threadline.access.ratelimit import RateLimiter
+from threadline.access.tokens import VisitorTokens
+from threadline.handoff.signing import Signer
+from threadline.ledger.envelope import NewEvent
+from threadline.ledger.events import ConversationStarted, LegOpened
+from threadline.ledger.store import open_ledger
 
 SECRET = b"s" * 32
 
@@ -144,7 +144,7 @@ def test_an_unreachable_key_store_is_unavailable_not_unauthenticated() -> None:
 
 
 def test_metrics_runner_wakeups_are_thinned_not_lost() -> None:
-    from channels.adapters import ThrottledWakeLog
+    from threadline.channels.adapters import ThrottledWakeLog
 
     ledger = open_ledger("memory://")
     log = ThrottledWakeLog(ledger, min_interval_s=3600)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ledger.envelope import NewEvent
-from ledger.events import (
+from threadline.ledger.envelope import NewEvent
+from threadline.ledger.events import (
     ConversationStarted,
     EventData,
     HandoffOffered,
@@ -14,7 +14,7 @@ from ledger.events import (
     ToolCalled,
     ToolResulted,
 )
-from ledger.store import Ledger
+from threadline.ledger.store import Ledger
 
 CHAT_LEG = "leg_chat"
 

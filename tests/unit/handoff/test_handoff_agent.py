@@ -11,20 +11,20 @@ from uuid import uuid4
 
 import pytest
 
-from channels.tools import open_tool_backend
-from channels.tools.seed import seed
-from channels.tools.sql import SqlToolBackend
-from handoff.agent.chat import ChatAgent
-from handoff.agent.core import OFFER_SENTENCE, Agent
-from handoff.agent.factory import build_agent
-from handoff.agent.offline import OfflineModel
-from handoff.agent.voice import VoiceAgent
-from handoff.service import HandoffService
-from handoff.signing import Signer
-from ledger.errors import InvalidEvent
-from ledger.events import HandoffDeclined, LegOpened
-from ledger.store import Ledger, open_ledger
 from tests.unit.handoff.handoff_helpers import CHAT_LEG, add, start_chat
+from threadline.agent.chat import ChatAgent
+from threadline.agent.core import OFFER_SENTENCE, Agent
+from threadline.agent.factory import build_agent
+from threadline.agent.offline import OfflineModel
+from threadline.agent.sqltools import open_tool_backend
+from threadline.agent.sqltools.seed import seed
+from threadline.agent.sqltools.sql import SqlToolBackend
+from threadline.agent.voice import VoiceAgent
+from threadline.handoff.service import HandoffService
+from threadline.handoff.signing import Signer
+from threadline.ledger.errors import InvalidEvent
+from threadline.ledger.events import HandoffDeclined, LegOpened
+from threadline.ledger.store import Ledger, open_ledger
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 

@@ -10,13 +10,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from handoff.first_utterance import OfflineUtterances
-from handoff.service import HandoffService
-from handoff.signing import Signer
-from ledger.events import HandoffChannel, IdentityVerified, MessagePosted
-from ledger.store import open_ledger
-from projections.context import build_context
 from tests.unit.handoff.handoff_helpers import add, january_claim_chat, start_chat
+from threadline.handoff.first_utterance import OfflineUtterances
+from threadline.handoff.service import HandoffService
+from threadline.handoff.signing import Signer
+from threadline.ledger.events import HandoffChannel, IdentityVerified, MessagePosted
+from threadline.ledger.store import open_ledger
+from threadline.projections.context import build_context
 
 NOUNS = {  # topic noun -> reference prefix the entity extractor knows
     "claim": "CLM",

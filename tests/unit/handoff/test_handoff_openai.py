@@ -10,18 +10,18 @@ from datetime import UTC, date, datetime
 import openai
 import pytest
 
-from channels.tools import open_tool_backend
-from channels.tools.seed import seed
-from channels.tools.sql import SqlToolBackend
-from handoff.agent.chat import ChatAgent
-from handoff.agent.core import Agent
-from handoff.agent.offline import OfflineModel
-from handoff.agent.openai_model import OpenAIModel
-from handoff.first_utterance_openai import OpenAIUtterances
-from ledger.store import Ledger, open_ledger
-from projections.context import build_context
 from tests.unit.handoff.fake_openai import FakeOpenAI, fake_openai, text, tool_call
 from tests.unit.handoff.handoff_helpers import CHAT_LEG, january_claim_chat, start_chat
+from threadline.agent.chat import ChatAgent
+from threadline.agent.core import Agent
+from threadline.agent.first_utterance_openai import OpenAIUtterances
+from threadline.agent.offline import OfflineModel
+from threadline.agent.openai_model import OpenAIModel
+from threadline.agent.sqltools import open_tool_backend
+from threadline.agent.sqltools.seed import seed
+from threadline.agent.sqltools.sql import SqlToolBackend
+from threadline.ledger.store import Ledger, open_ledger
+from threadline.projections.context import build_context
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 

@@ -7,12 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from handoff.errors import HandoffNotAllowedError, TokenRejectedError, UnknownConversationError
-from handoff.service import HandoffService
-from handoff.settings import HandoffSettings
-from handoff.signing import Signer
-from ledger.store import Ledger, open_ledger
 from tests.unit.handoff.handoff_helpers import january_claim_chat, start_chat
+from threadline.handoff.errors import (
+    HandoffNotAllowedError,
+    TokenRejectedError,
+    UnknownConversationError,
+)
+from threadline.handoff.service import HandoffService
+from threadline.handoff.settings import HandoffSettings
+from threadline.handoff.signing import Signer
+from threadline.ledger.store import Ledger, open_ledger
 
 SIGNER = Signer(b"s" * 32, "handoff")
 

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from handoff.signals import DEFAULT_THRESHOLD, detect, should_offer, similarity
+from threadline.handoff.signals import DEFAULT_THRESHOLD, detect, should_offer, similarity
 
 
 def kinds(text: str, **kw: object) -> dict[str, float]:

@@ -5,10 +5,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import SecretStr
 
-from handoff import signing
-from handoff.errors import ConfigurationError, TokenError
-from handoff.settings import HandoffSettings
-from handoff.signing import Signer
+from threadline.handoff import signing
+from threadline.handoff.errors import ConfigurationError, TokenError
+from threadline.handoff.settings import HandoffSettings
+from threadline.handoff.signing import Signer
 
 SECRET = b"k" * 32
 NOW = 1_700_000_000.0

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import pytest
 
-from handoff import tokens
-from handoff.errors import TokenError
-from handoff.signing import Signer
+from threadline.handoff import tokens
+from threadline.handoff.errors import TokenError
+from threadline.handoff.signing import Signer
 
 NOW = 1_700_000_000.0
 SIGNER = Signer(b"t" * 32, tokens.PURPOSE)

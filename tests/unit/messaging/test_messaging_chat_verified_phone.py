@@ -10,26 +10,26 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from channels.messaging.directory import PhoneDirectory
-from channels.messaging.provider import InboundMessage
-from channels.messaging.service import MessagingService
-from channels.tools import open_tool_backend
-from channels.tools.seed import DEMO_MEMBER, OTHER_MEMBERS
-from channels.tools.seed import seed as seed_tools
-from channels.tools.sql import SqlToolBackend
-from handoff import tokens
-from handoff.agent.chat import ChatAgent
-from handoff.agent.factory import build_agent
-from handoff.agent.voice import VoiceAgent
-from handoff.service import HandoffService
-from handoff.signing import Signer
-from ledger.events import IdentityVerified, LegOpened
-from ledger.store import Ledger, open_ledger
-from projections.context import build_context
-from projections.identity import build_identity
-from projections.metrics import build_metrics
 from tests.unit.handoff.handoff_helpers import CHAT_LEG, add, start_chat
 from tests.unit.messaging.test_messaging_service import FakeProvider
+from threadline.agent.chat import ChatAgent
+from threadline.agent.factory import build_agent
+from threadline.agent.sqltools import open_tool_backend
+from threadline.agent.sqltools.seed import DEMO_MEMBER, OTHER_MEMBERS
+from threadline.agent.sqltools.seed import seed as seed_tools
+from threadline.agent.sqltools.sql import SqlToolBackend
+from threadline.agent.voice import VoiceAgent
+from threadline.channels.messaging.directory import PhoneDirectory
+from threadline.channels.messaging.provider import InboundMessage
+from threadline.channels.messaging.service import MessagingService
+from threadline.handoff import tokens
+from threadline.handoff.service import HandoffService
+from threadline.handoff.signing import Signer
+from threadline.ledger.events import IdentityVerified, LegOpened
+from threadline.ledger.store import Ledger, open_ledger
+from threadline.projections.context import build_context
+from threadline.projections.identity import build_identity
+from threadline.projections.metrics import build_metrics
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 SIGNER = Signer(b"k" * 32, tokens.PURPOSE)

@@ -4,11 +4,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from channels.messaging import ids, phone
-from channels.messaging.errors import InvalidPhoneNumber
-from channels.messaging.events import MessageDeliveryUpdated, register_events
-from ledger import events as ledger_events
-from ledger.errors import InvalidEvent
+from threadline.channels.messaging import ids, phone
+from threadline.channels.messaging.errors import InvalidPhoneNumber
+from threadline.channels.messaging.events import MessageDeliveryUpdated, register_events
+from threadline.ledger import events as ledger_events
+from threadline.ledger.errors import InvalidEvent
 
 
 @given(st.text(min_size=1, max_size=40), st.text(min_size=1, max_size=40))

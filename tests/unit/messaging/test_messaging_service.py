@@ -8,22 +8,22 @@ from uuid import uuid4
 
 import pytest
 
-from channels.messaging import ids
-from channels.messaging.directory import PhoneDirectory
-from channels.messaging.provider import DeliveryReport, InboundMessage, SentMessage
-from channels.messaging.service import MessagingService
-from handoff import tokens
-from handoff.service import HandoffService
-from handoff.signing import Signer
-from ledger.envelope import NewEvent
-from ledger.events import (
+from threadline.channels.messaging import ids
+from threadline.channels.messaging.directory import PhoneDirectory
+from threadline.channels.messaging.provider import DeliveryReport, InboundMessage, SentMessage
+from threadline.channels.messaging.service import MessagingService
+from threadline.handoff import tokens
+from threadline.handoff.service import HandoffService
+from threadline.handoff.signing import Signer
+from threadline.ledger.envelope import NewEvent
+from threadline.ledger.events import (
     ConversationResolved,
     ConversationStarted,
     IdentityVerified,
     LegOpened,
     MessagePosted,
 )
-from ledger.store import Ledger, open_ledger
+from threadline.ledger.store import Ledger, open_ledger
 
 PHONE = "+15551230001"
 SIGNER = Signer(b"k" * 32, tokens.PURPOSE)

@@ -6,17 +6,17 @@ from urllib.parse import parse_qsl
 import pytest
 from pydantic import SecretStr
 
-from channels.messaging.errors import (
+from tests.support.fake_provider import fake_provider
+from threadline.channels.messaging.errors import (
     DeliveryFailed,
     InvalidSignature,
     MalformedWebhook,
     ProviderNotConfigured,
 )
-from channels.messaging.provider import DeliveryReport, InboundMessage, WebhookRequest
-from channels.messaging.settings import MessagingSettings
-from channels.messaging.twilio import TwilioProvider
-from channels.messaging.twilio_signature import compute_signature
-from tests.support.fake_provider import fake_provider
+from threadline.channels.messaging.provider import DeliveryReport, InboundMessage, WebhookRequest
+from threadline.channels.messaging.settings import MessagingSettings
+from threadline.channels.messaging.twilio import TwilioProvider
+from threadline.channels.messaging.twilio_signature import compute_signature
 
 TOKEN = "test-auth-token"
 URL = "https://hooks.example.test/v1/channels/twilio/sms"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from channels.messaging.twilio_signature import (
+from threadline.channels.messaging.twilio_signature import (
     body_sha256,
     compute_signature,
     url_variants,

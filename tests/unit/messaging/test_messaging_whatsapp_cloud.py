@@ -7,17 +7,17 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from channels.messaging.errors import (
+from tests.support.fake_provider import fake_provider
+from threadline.channels.messaging.errors import (
     DeliveryFailed,
     InvalidSignature,
     MalformedWebhook,
     ProviderNotConfigured,
     VerificationRefused,
 )
-from channels.messaging.provider import DeliveryReport, InboundMessage, WebhookRequest
-from channels.messaging.settings import MessagingSettings
-from channels.messaging.whatsapp_cloud import WhatsAppCloudProvider, signature_for
-from tests.support.fake_provider import fake_provider
+from threadline.channels.messaging.provider import DeliveryReport, InboundMessage, WebhookRequest
+from threadline.channels.messaging.settings import MessagingSettings
+from threadline.channels.messaging.whatsapp_cloud import WhatsAppCloudProvider, signature_for
 
 SECRET = "app-secret"
 URL = "https://hooks.example.test/v1/channels/whatsapp"

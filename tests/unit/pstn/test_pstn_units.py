@@ -10,27 +10,32 @@ from uuid import uuid4
 
 import pytest
 
-from channels.messaging.directory import PhoneDirectory
-from channels.pstn.audio import FRAME_BYTES, fit_frame, upsample_2x
-from channels.pstn.channel import CONVERSATION_HEADER, TOKEN_HEADER, PstnChannel
-from channels.pstn.errors import CallFailed, ConversationClosed, NoPhoneNumber, TrunkNotConfigured
-from channels.pstn.media import MediaBridge, release_rtp_port, reserve_rtp_port
-from channels.pstn.ports import Address, CallHandle, IncomingInvite, MediaOffer
-from channels.pstn.settings import PstnSettings
-from channels.pstn.sip_aiosipua import chosen_media, sdp_offer
-from handoff import tokens
-from handoff.service import HandoffService
-from handoff.signing import Signer
-from ledger.envelope import NewEvent
-from ledger.events import (
+from threadline.channels.messaging.directory import PhoneDirectory
+from threadline.channels.pstn.audio import FRAME_BYTES, fit_frame, upsample_2x
+from threadline.channels.pstn.channel import CONVERSATION_HEADER, TOKEN_HEADER, PstnChannel
+from threadline.channels.pstn.errors import (
+    CallFailed,
+    ConversationClosed,
+    NoPhoneNumber,
+    TrunkNotConfigured,
+)
+from threadline.channels.pstn.media import MediaBridge, release_rtp_port, reserve_rtp_port
+from threadline.channels.pstn.ports import Address, CallHandle, IncomingInvite, MediaOffer
+from threadline.channels.pstn.settings import PstnSettings
+from threadline.channels.pstn.sip_aiosipua import chosen_media, sdp_offer
+from threadline.handoff import tokens
+from threadline.handoff.service import HandoffService
+from threadline.handoff.signing import Signer
+from threadline.ledger.envelope import NewEvent
+from threadline.ledger.events import (
     ConversationResolved,
     ConversationStarted,
     IdentityVerified,
     LegOpened,
     MessagePosted,
 )
-from ledger.store import Ledger, open_ledger
-from projections.context_model import AgentContext
+from threadline.ledger.store import Ledger, open_ledger
+from threadline.projections.context_model import AgentContext
 
 PHONE = "+15551230001"
 SIGNER = Signer(b"u" * 32, tokens.PURPOSE)

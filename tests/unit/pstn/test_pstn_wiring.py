@@ -10,14 +10,14 @@ from uuid import uuid4
 
 import pytest
 
-from channels.bootstrap import Services, bootstrap
-from channels.http.app import create_app
-from channels.settings import ChannelSettings
-from channels.voice.phone import PhoneLegs
-from channels.voice.pipeline import VoicePipeline
-from handoff.service import HandoffService
-from ledger.envelope import NewEvent
-from ledger.events import ConversationStarted, LegOpened, MessagePosted
+from threadline.app.bootstrap import Services, bootstrap
+from threadline.channels.http.app import create_app
+from threadline.channels.settings import ChannelSettings
+from threadline.channels.voice.phone import PhoneLegs
+from threadline.channels.voice.pipeline import VoicePipeline
+from threadline.handoff.service import HandoffService
+from threadline.ledger.envelope import NewEvent
+from threadline.ledger.events import ConversationStarted, LegOpened, MessagePosted
 
 
 @pytest.fixture

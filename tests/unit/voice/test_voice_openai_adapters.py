@@ -7,11 +7,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from channels.voice.errors import SpeechToTextError, TextToSpeechError
-from channels.voice.ports import SpeechToText, TextToSpeech, Vocabulary
-from channels.voice.stt_openai import UNKNOWN_CONFIDENCE, OpenAISTT
-from channels.voice.tts_openai import OpenAITTS
 from tests.support.fake_openai_audio import FakeAudioAPI, fake_openai_audio
+from threadline.channels.voice.errors import SpeechToTextError, TextToSpeechError
+from threadline.channels.voice.ports import SpeechToText, TextToSpeech, Vocabulary
+from threadline.channels.voice.stt_openai import UNKNOWN_CONFIDENCE, OpenAISTT
+from threadline.channels.voice.tts_openai import OpenAITTS
 
 pytestmark = pytest.mark.anyio
 KEY = "test-key-not-a-secret"

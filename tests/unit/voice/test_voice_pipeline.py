@@ -7,13 +7,19 @@ import struct
 
 import pytest
 
-from channels.voice.errors import SpeechToTextError
-from channels.voice.pipeline import VoicePipeline
-from channels.voice.playback import spoken_prefix
-from channels.voice.ports import SpeechEnded, SpeechStarted, Transcript, VisitorTurn, Vocabulary
-from channels.voice.vad import EnergyVad, rms_dbfs
-from channels.voice.vocabulary import build_vocabulary, normalize, number_words
 from tests.support.voice import RecordingSink, eventually
+from threadline.channels.voice.errors import SpeechToTextError
+from threadline.channels.voice.pipeline import VoicePipeline
+from threadline.channels.voice.playback import spoken_prefix
+from threadline.channels.voice.ports import (
+    SpeechEnded,
+    SpeechStarted,
+    Transcript,
+    VisitorTurn,
+    Vocabulary,
+)
+from threadline.channels.voice.vad import EnergyVad, rms_dbfs
+from threadline.channels.voice.vocabulary import build_vocabulary, normalize, number_words
 
 pytestmark = pytest.mark.anyio
 RATE = 16_000

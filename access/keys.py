@@ -1,0 +1,165 @@
+"""Adapter API keys: `tlk_<key id>_<secret>`, shown once, stored as a SHA-256 hash.
+
+The secret part is 256 random bits, so a fast hash is enough (a slow KDF protects guessable
+passwords, not random keys); lookups go by the public key id, and the hash is compared in
+constant time. Each key belongs to one tenant.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Protocol
+
+from threadline.access.errors import InvalidInput, ServiceUnavailable, Unauthenticated
+
+_KEY_RE = re.compile(r"^tlk_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$")
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}$")
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKeyRecord:
+    key_id: str
+    name: str
+    tenant: str
+    secret_hash: str
+    created_at: datetime
+    revoked: bool = False
+
+
+class KeyStore(Protocol):
+    """Where key records live (the deployment's database)."""
+
+    def add(self, record: ApiKeyRecord) -> None: ...
+
+    def get(self, key_id: str) -> ApiKeyRecord | None: ...
+
+    def list(self) -> list[ApiKeyRecord]: ...
+
+    def revoke(self, key_id: str) -> bool: ...
+
+    def close(self) -> None: ...
+
+
+def hash_secret(secret: str) -> str:
+    return hashlib.sha256(secret.encode("ascii")).hexdigest()
+
+
+def new_key(name: str, tenant: str) -> tuple[str, ApiKeyRecord]:
+    """Returns (the key to show once, the record to store)."""
+    if not NAME_RE.match(name):
+        raise InvalidInput("key name: 1-64 letters, digits, space, '.', '_' or '-'")
+    if not NAME_RE.match(tenant):
+        raise InvalidInput("tenant: 1-64 letters, digits, space, '.', '_' or '-'")
+    key_id = secrets.token_hex(8)
+    secret = secrets.token_urlsafe(32)
+    record = ApiKeyRecord(
+        key_id=key_id,
+        name=name,
+        tenant=tenant,
+        secret_hash=hash_secret(secret),
+        created_at=datetime.now(UTC),
+    )
+    return f"tlk_{key_id}_{secret}", record
+
+
+def looks_like_key(token: str) -> bool:
+    return token.startswith("tlk_")
+
+
+class KeyVerifier:
+    """Verifies presented keys against the store, caching good records briefly so a request
+    does not cost a database round trip; a revocation takes effect within `cache_s`."""
+
+    def __init__(
+        self, store: KeyStore, cache_s: float = 30.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._store = store
+        self._cache_s = cache_s
+        self._clock = clock
+        self._cache: dict[str, tuple[float, ApiKeyRecord]] = {}
+        self._lock = threading.Lock()
+
+    def verify(self, token: str) -> ApiKeyRecord:
+        match = _KEY_RE.match(token)
+        if match is None:
+            raise Unauthenticated("malformed API key")
+        key_id, secret = match.groups()
+        now = self._clock()
+        with self._lock:
+            cached = self._cache.get(key_id)
+        if cached is not None and cached[0] > now:
+            record = cached[1]
+        else:
+            try:
+                found = self._store.get(key_id)
+            except Exception as exc:  # the database is down: 503, not a 500 per request
+                raise ServiceUnavailable("the API key store is unavailable") from exc
+            if found is None or found.revoked:
+                raise Unauthenticated("unknown or revoked API key")
+            record = found
+            with self._lock:
+                if len(self._cache) > 10_000:
+                    self._cache.clear()
+                self._cache[key_id] = (now + self._cache_s, record)
+        if not hmac.compare_digest(record.secret_hash, hash_secret(secret)):
+            raise Unauthenticated("unknown or revoked API key")
+        return record
+
+
+class MemoryKeyStore:
+    def __init__(self) -> None:
+        self._records: dict[str, ApiKeyRecord] = {}
+        self._lock = threading.Lock()
+
+    def add(self, record: ApiKeyRecord) -> None:
+        with self._lock:
+            self._records[record.key_id] = record
+
+    def get(self, key_id: str) -> ApiKeyRecord | None:
+        with self._lock:
+            return self._records.get(key_id)
+
+    def list(self) -> list[ApiKeyRecord]:
+        with self._lock:
+            return sorted(self._records.values(), key=lambda r: r.created_at)
+
+    def revoke(self, key_id: str) -> bool:
+        with self._lock:
+            record = self._records.get(key_id)
+            if record is None:
+                return False
+            self._records[key_id] = ApiKeyRecord(
+                record.key_id,
+                record.name,
+                record.tenant,
+                record.secret_hash,
+                record.created_at,
+                revoked=True,
+            )
+            return True
+
+    def close(self) -> None:
+        pass
+
+
+def open_key_store(database_url: str) -> KeyStore:
+    """The key table lives in the same database as the ledger."""
+    if database_url.startswith("memory://") or database_url == "sqlite:///:memory:":
+        return MemoryKeyStore()
+    if database_url.startswith("sqlite:///"):
+        from threadline.access.keys_sqlite import SQLiteKeyStore
+
+        return SQLiteKeyStore(database_url.removeprefix("sqlite:///"))
+    if database_url.startswith(("postgresql://", "postgres://")):
+        from threadline.access.keys_postgres import PostgresKeyStore
+
+        return PostgresKeyStore(database_url)
+    raise InvalidInput(f"unsupported database URL scheme: {database_url.split(':', 1)[0]}")

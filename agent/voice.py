@@ -1,0 +1,86 @@
+"""The voice side of the agent, for the media pipeline.
+
+The pipeline records what was heard (UtteranceTranscribed) and what was said (AgentSpoke,
+with barge-in) itself; this wrapper runs the same agent on the transcribed text and appends
+only the agent's own steps (signals, identity, tools) between the two. Voice legs never get
+a handoff offer (they are the voice channel).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from uuid import uuid4
+
+from threadline.agent.core import Agent, AgentTurn
+from threadline.handoff.errors import AgentError
+from threadline.ledger.errors import ConcurrencyConflict
+from threadline.ledger.events import Channel
+from threadline.ledger.store import Ledger
+from threadline.projections.context import build_context
+
+MAX_ATTEMPTS = 8
+
+
+class VoiceAgent:
+    def __init__(self, ledger: Ledger, agent: Agent) -> None:
+        self.ledger = ledger
+        self.agent = agent
+
+    def turn(
+        self,
+        conversation_id: str,
+        leg_id: str,
+        text: str,
+        *,
+        turn_key: str | None = None,
+        turn_position: int | None = None,
+        channel: Channel = "webrtc",
+    ) -> AgentTurn:
+        """Runs the agent on a transcribed utterance, appends its steps, returns the turn
+        (speak `turn.reply`, then record AgentSpoke). Blocking: call it off the event loop."""
+        key = turn_key or f"voice-{uuid4()}"
+        for _ in range(MAX_ATTEMPTS):
+            ctx = build_context(self.ledger.read(conversation_id))
+            turn = self.agent.respond(
+                ctx, text, channel=channel, turn_key=key, leg_id=leg_id, turn_position=turn_position
+            )
+            if not turn.events:
+                return turn
+            try:
+                self.ledger.append_batch(
+                    conversation_id, turn.events, expected_version=ctx.last_position
+                )
+            except ConcurrencyConflict:
+                continue
+            return turn
+        raise AgentError("the conversation is too busy; please say that again")
+
+    def handler(
+        self, conversation_id: str, leg_id: str, channel: Channel = "webrtc"
+    ) -> VoiceTurnHandler:
+        return VoiceTurnHandler(self, conversation_id, leg_id, channel)
+
+
+class VoiceTurnHandler:
+    """`await handler(text)` → the reply to speak. Runs the blocking agent in a thread so
+    the media loop never stalls (see the voice notes: a blocking call stalls RTP)."""
+
+    def __init__(self, voice: VoiceAgent, conversation_id: str, leg_id: str, channel: Channel):
+        self.voice = voice
+        self.conversation_id = conversation_id
+        self.leg_id = leg_id
+        self.channel = channel
+
+    async def __call__(
+        self, text: str, *, turn_key: str | None = None, turn_position: int | None = None
+    ) -> str:
+        turn = await asyncio.to_thread(
+            self.voice.turn,
+            self.conversation_id,
+            self.leg_id,
+            text,
+            turn_key=turn_key,
+            turn_position=turn_position,
+            channel=self.channel,
+        )
+        return turn.reply

@@ -1,0 +1,1 @@
+"""The composition root (`bootstrap`), the `threadline` command line and the demo."""

@@ -1,0 +1,178 @@
+"""The one module that wires Threadline's channels from settings: the ledger store, the API key
+table, visitor token signing, live change feeds, projections, the chat agent, the handoff
+service, SMS/WhatsApp and, when a SIP trunk is configured, PSTN calls. Entry points
+(`threadline serve`, tests, benchmarks) call `bootstrap()` and hand the result to
+`threadline.channels.http.app.create_app`.
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import partial
+from typing import TYPE_CHECKING
+
+from threadline.access.keys import open_key_store
+from threadline.access.tokens import VisitorTokens
+from threadline.channels.messaging.service import MessagingService
+from threadline.channels.periodic import PeriodicJob
+from threadline.channels.pstn.channel import PstnChannel
+from threadline.channels.services import Services
+from threadline.channels.settings import ChannelSettings
+from threadline.handoff.signing import resolve_secret
+
+if TYPE_CHECKING:
+    from threadline.channels.messaging.directory import PhoneDirectory
+    from threadline.channels.voice.ports import SpeechToText, TextToSpeech
+    from threadline.handoff.service import HandoffService
+
+log = logging.getLogger(__name__)
+
+
+def _wire_messaging(services: Services) -> PhoneDirectory:
+    """SMS/WhatsApp providers from `THREADLINE_*` settings (a provider whose secrets are not
+    set refuses its webhooks with 503). Inbound texts go through the chat agent when wired."""
+    from threadline.channels.messaging.directory import PhoneDirectory
+    from threadline.channels.messaging.events import register_events
+    from threadline.channels.messaging.provider import MessagingProvider
+    from threadline.channels.messaging.settings import MessagingSettings
+    from threadline.channels.messaging.twilio import TwilioProvider
+    from threadline.channels.messaging.whatsapp_cloud import WhatsAppCloudProvider
+
+    register_events()
+    settings = MessagingSettings()
+    providers: dict[str, MessagingProvider] = {
+        "twilio": TwilioProvider(settings),
+        "whatsapp_cloud": WhatsAppCloudProvider(settings),
+    }
+    # The ledger object is the real store (it has read_all); the port names only a part.
+    directory = PhoneDirectory(services.ledger)
+    services.messaging = MessagingService(
+        services.ledger,
+        directory,
+        providers,
+        turns=services.chat,
+        handoffs=handoff_service(services),
+    )
+    return directory
+
+
+def _wire_pstn(services: Services, directory: PhoneDirectory) -> None:
+    """PSTN dial-out and inbound calls when `THREADLINE_PSTN_TRUNK` is set. Calls run the
+    voice pipeline the WebRTC legs run: the same STT/TTS instances, the same agent (with
+    channel=pstn), the vocabulary from the replayed context. SIP/RTP libraries are imported
+    only when the app's lifespan starts the channel."""
+    from threadline.channels.pstn.settings import PstnSettings
+
+    settings = PstnSettings()
+    if not settings.trunk:
+        return
+    from threadline.channels.voice.phone import PhoneLegs
+
+    stt, tts = voice_providers(services)
+    voice_agent = services.voice_agent
+    agent = partial(voice_agent.handler, channel="pstn") if voice_agent is not None else None
+    legs = PhoneLegs(services.ledger, stt=stt, tts=tts, agent=agent)
+    services.pstn = PstnChannel(settings, handoff_service(services), directory, voice=legs)
+
+
+def voice_providers(services: Services) -> tuple[SpeechToText, TextToSpeech]:
+    """The server's STT and TTS (from `THREADLINE_STT_PROVIDER`/`TTS_PROVIDER`), built once."""
+    if services.voice_providers is None:
+        from threadline.channels.voice.providers import make_stt, make_tts
+        from threadline.channels.voice.settings import VoiceSettings
+
+        settings = VoiceSettings()
+        services.voice_providers = (make_stt(settings), make_tts(settings))
+    return services.voice_providers
+
+
+def handoff_service(services: Services) -> HandoffService:
+    """The process's one handoff service, with the first-utterance generator that
+    `THREADLINE_FIRST_UTTERANCE` chooses (offline unless "openai")."""
+    if services.handoff_service is None:
+        from threadline.handoff.first_utterance import OfflineUtterances, UtteranceGenerator
+        from threadline.handoff.service import HandoffService
+        from threadline.handoff.settings import HandoffSettings
+
+        settings = HandoffSettings()
+        generator: UtteranceGenerator
+        if settings.first_utterance == "openai":
+            from threadline.agent.first_utterance_openai import OpenAIUtterances
+
+            generator = OpenAIUtterances()
+        else:
+            generator = OfflineUtterances()
+        services.handoff_service = HandoffService(
+            services.ledger, settings=settings, utterances=generator
+        )
+    return services.handoff_service
+
+
+def visitor_tokens(settings: ChannelSettings) -> VisitorTokens:
+    return VisitorTokens(resolve_secret(), settings.visitor_token_ttl_s)
+
+
+def bootstrap(settings: ChannelSettings | None = None) -> Services:
+    settings = settings or ChannelSettings()
+    from threadline.ledger.store import open_ledger
+
+    ledger = open_ledger(settings.database_url)
+    try:
+        keys = open_key_store(settings.database_url)
+    except BaseException:
+        ledger.close()
+        raise
+    services = Services(
+        settings=settings, ledger=ledger, keys=keys, tokens=visitor_tokens(settings)
+    )
+    _wire_other_processes(services)
+    _wire_optional(services)
+    directory = _wire_messaging(services)
+    _wire_pstn(services, directory)
+    return services
+
+
+def _wire_other_processes(services: Services) -> None:
+    """Live streams also see appends made by other processes (replicas, CLI, workers)."""
+    from threadline.channels.live_log import GlobalLogFeed
+
+    url = services.settings.database_url
+    listen = None
+    if url.startswith(("postgresql://", "postgres://")):
+        from threadline.channels.live_postgres import listener
+
+        listen = listener(url)
+    services.feeds.append(GlobalLogFeed(services.ledger, listener=listen))
+
+
+def _wire_optional(services: Services) -> None:
+    """Projections, the chat agent and the handoff service, adapted to the API's ports."""
+    from threadline.channels.adapters import HandoffAdapter, LedgerReadModels, ThrottledWakeLog
+    from threadline.projections.service import MetricsService, open_metrics_view
+
+    # Caught up on a daemon thread, woken by this process's appends (thinned) and polling
+    # for appends made by other processes.
+    metrics = MetricsService(ThrottledWakeLog(services.ledger), open_metrics_view())
+    metrics.start()
+    services.on_close.append(metrics.close)
+    services.read_models = LedgerReadModels(services.ledger, metrics)
+    handoffs = handoff_service(services)
+    services.handoffs = HandoffAdapter(handoffs)
+    interval = services.settings.handoff_expiry_interval_s
+    if interval > 0:
+        services.jobs.append(PeriodicJob("handoff expiry", handoffs.expire_stale, interval))
+
+    # The chat agent (offline deterministic unless THREADLINE_AGENT=openai) with its tools
+    # on real tables in the same database (`threadline seed` fills the demo data).
+    from threadline.agent.chat import ChatAgent
+    from threadline.agent.factory import build_agent
+    from threadline.agent.sqltools import open_tool_backend
+
+    tools = open_tool_backend(services.settings.database_url)
+    services.on_close.append(tools.close)
+    agent = build_agent(tools)
+    services.chat = ChatAgent(services.ledger, agent)
+    # The voice leg's turns run the same agent (persona, model, tools) as the chat.
+    from threadline.agent.voice import VoiceAgent
+
+    services.voice_agent = VoiceAgent(services.ledger, agent)

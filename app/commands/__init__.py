@@ -1,0 +1,1 @@
+"""One module per `threadline` command group; `threadline.app.cli` mounts each `register(app)`."""

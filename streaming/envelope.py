@@ -1,0 +1,103 @@
+"""The record a Threadline event becomes on the topic (documented in docs/scaling.md).
+
+- key: the conversation id (UTF-8), so all events of one conversation land on one partition
+  in order;
+- value: the event envelope as compact JSON — `RecordedEvent.to_json()` plus
+  `"envelope_version": 1` (the format of this wrapper; `schema_version` is the payload's);
+- headers: `type`, `event_id`, `conversation_id`, `sequence`, `content-type`, so routers and
+  filters need not parse the value.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from threadline.ledger.envelope import RecordedEvent
+from threadline.ledger.events import EVENT_TYPES, EventData, OpaqueData
+from threadline.ledger.upcasting import upcast
+from threadline.streaming.errors import BadMessage
+
+ENVELOPE_VERSION = 1
+CONTENT_TYPE = b"application/vnd.threadline.event+json;v=1"
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    key: bytes
+    value: bytes
+    headers: list[tuple[str, bytes]]
+
+
+def encode(event: RecordedEvent) -> Message:
+    doc = event.to_json()
+    doc["envelope_version"] = ENVELOPE_VERSION
+    return Message(
+        key=event.conversation_id.encode(),
+        value=json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode(),
+        headers=[
+            ("type", event.type.encode()),
+            ("event_id", str(event.event_id).encode()),
+            ("conversation_id", event.conversation_id.encode()),
+            ("sequence", str(event.sequence).encode()),
+            ("content-type", CONTENT_TYPE),
+        ],
+    )
+
+
+def decode(value: bytes | None) -> RecordedEvent:
+    """The envelope back as a RecordedEvent. A payload type this process does not know (or a
+    newer version of it) becomes `OpaqueData`, as in the ledger: readers skip it."""
+    if value is None:
+        raise BadMessage("empty record value")
+    try:
+        doc = json.loads(value)
+        if not isinstance(doc, dict):
+            raise TypeError("not an object")
+        if int(doc.get("envelope_version", 0)) > ENVELOPE_VERSION:
+            raise BadMessage(f"envelope_version {doc['envelope_version']} is newer than this")
+        return RecordedEvent(
+            UUID(doc["event_id"]),
+            _text(doc["conversation_id"]),
+            _int(doc["position"]),
+            _int(doc["sequence"]),
+            _text(doc["type"]),
+            _payload(doc["type"], _int(doc["schema_version"]), doc["data"]),
+            datetime.fromisoformat(doc["occurred_at"]),
+            datetime.fromisoformat(doc["recorded_at"]),
+            doc.get("leg_id"),
+            doc.get("actor"),
+            _int(doc["schema_version"]),
+            _text(doc["prev_hash"]),
+            _text(doc["hash"]),
+        )
+    except BadMessage:
+        raise
+    except Exception as exc:  # whatever the parsers raised: one error for a bad record
+        raise BadMessage(f"not a Threadline event envelope: {type(exc).__name__}: {exc}") from None
+
+
+def _payload(event_type: str, version: int, data: Any) -> EventData:
+    if not isinstance(data, dict):
+        raise TypeError("data is not an object")
+    model = EVENT_TYPES.get(event_type)
+    if model is None or version > model.schema_version:
+        return OpaqueData.model_validate(data)
+    if version < model.schema_version:
+        data = upcast(event_type, version, model.schema_version, data)
+    return model.model_validate(data)
+
+
+def _int(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise TypeError(f"{value!r} is not a non-negative integer")
+    return value
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str) or not value:
+        raise TypeError(f"{value!r} is not a non-empty string")
+    return value

@@ -1,0 +1,87 @@
+"""Wiring: a relay or a consumer from `StreamSettings` (the CLI and the tests use these)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from threadline.ledger.store import Ledger, open_ledger
+from threadline.projections.views import MemoryMetricsView, MetricsView
+from threadline.streaming.checkpoint import open_checkpoint
+from threadline.streaming.errors import ConfigurationError
+from threadline.streaming.projector import Projector
+from threadline.streaming.relay import Relay
+from threadline.streaming.settings import StreamSettings
+
+if TYPE_CHECKING:
+    from threadline.streaming.consumer import KafkaEventConsumer
+
+
+def build_relay(settings: StreamSettings, ledger: Ledger | None = None) -> Relay:
+    from threadline.streaming.producer import KafkaPublisher
+
+    source = ledger if ledger is not None else open_ledger(settings.database_url)
+    publisher = KafkaPublisher(
+        settings.kafka_bootstrap_servers,
+        settings.kafka_topic,
+        idempotence=settings.kafka_idempotence,
+        ack_timeout_s=settings.relay_ack_timeout_s,
+        partitions=settings.kafka_partitions,
+        replication_factor=settings.kafka_replication_factor,
+    )
+    return Relay(
+        source,
+        open_checkpoint(settings.database_url, settings.relay_name),
+        publisher,
+        batch_size=settings.relay_batch_size,
+        gap_timeout_s=settings.relay_gap_timeout_s,
+        poll_interval_s=settings.relay_poll_interval_s,
+        backoff_initial_s=settings.relay_backoff_initial_s,
+        backoff_max_s=settings.relay_backoff_max_s,
+        close_source=ledger is None,
+    )
+
+
+def consumer_view_url(settings: StreamSettings) -> str:
+    if settings.consumer_database_url:
+        return settings.consumer_database_url
+    from threadline.projections.settings import ProjectionSettings
+
+    return ProjectionSettings().projections_database_url or settings.database_url
+
+
+def open_consumer_view(settings: StreamSettings) -> MetricsView:
+    url = consumer_view_url(settings)
+    scheme = url.split(":", 1)[0].lower() if ":" in url else ""
+    if url == "memory://":
+        return MemoryMetricsView()
+    if scheme in ("postgresql", "postgres"):
+        from threadline.streaming.consumer_view_postgres import open_postgres_consumer_view
+
+        return open_postgres_consumer_view(url, settings.consumer_schema)
+    if scheme == "sqlite":
+        if url == settings.database_url:
+            raise ConfigurationError(
+                "on SQLite the consumer's view needs its own file: set "
+                "THREADLINE_CONSUMER_DATABASE_URL (the ledger's file holds the API's view)"
+            )
+        from threadline.ledger.backends import sqlite_path
+        from threadline.projections.view_sqlite import open_sqlite_view
+
+        return open_sqlite_view(sqlite_path(url))
+    raise ConfigurationError("unsupported consumer database URL")
+
+
+def build_consumer(settings: StreamSettings, view: MetricsView | None = None) -> KafkaEventConsumer:
+    from threadline.streaming.consumer import KafkaEventConsumer
+
+    return KafkaEventConsumer(
+        settings.kafka_bootstrap_servers,
+        settings.kafka_topic,
+        settings.consumer_group,
+        Projector(view if view is not None else open_consumer_view(settings)),
+        max_poll_records=settings.consumer_max_poll_records,
+        fetch_max_wait_ms=settings.consumer_fetch_max_wait_ms,
+        max_poll_interval_ms=settings.consumer_max_poll_interval_ms,
+        session_timeout_ms=settings.consumer_session_timeout_ms,
+        heartbeat_interval_ms=settings.consumer_heartbeat_interval_ms,
+    )

@@ -1,0 +1,67 @@
+"""The relay's checkpoint and the consumer's view in `threadline projections status`.
+
+Registered only when Kafka is configured (`THREADLINE_KAFKA_BOOTSTRAP_SERVERS` set), so a
+status call on a single-process install opens nothing extra. Lag there is in global
+sequence numbers (ledger max − position); the consumer's per-partition lag in records is
+on its /metrics endpoint (`threadline_consumer_lag_messages`).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+from threadline.projections.errors import ProjectionError
+from threadline.projections.service import TRACKERS
+from threadline.projections.views import Batch, TrackedView, TrackingState
+from threadline.streaming.settings import StreamSettings
+
+ENV = "THREADLINE_KAFKA_BOOTSTRAP_SERVERS"
+
+
+class _ReadOnly(TrackedView):
+    def __init__(
+        self, name: str, tracking: Callable[[], TrackingState], close: Callable[[], None]
+    ) -> None:
+        self.name = name
+        self._tracking = tracking
+        self._close = close
+
+    def tracking(self) -> TrackingState:
+        return self._tracking()
+
+    def commit(self, batch: Batch) -> None:
+        raise ProjectionError(f"{self.name} is not a read model of this process")
+
+    def reset(self) -> None:
+        raise ProjectionError(f"{self.name} cannot be rebuilt from here")
+
+    def close(self) -> None:
+        self._close()
+
+
+def relay_status() -> TrackedView:
+    from threadline.streaming.checkpoint import open_checkpoint
+
+    s = StreamSettings()
+    try:
+        checkpoint = open_checkpoint(s.database_url, s.relay_name)
+    except Exception as exc:  # one line for the CLI, whatever the backend raised
+        raise ProjectionError(f"relay checkpoint: {type(exc).__name__}: {exc}") from None
+    return _ReadOnly("kafka.relay", checkpoint.tracking, checkpoint.close)
+
+
+def consumer_status() -> TrackedView:
+    from threadline.streaming.service import open_consumer_view
+
+    try:
+        view = open_consumer_view(StreamSettings())
+    except Exception as exc:
+        raise ProjectionError(f"consumer view: {type(exc).__name__}: {exc}") from None
+    return _ReadOnly("kafka.consumer", view.tracking, view.close)
+
+
+def register_status() -> None:
+    if os.environ.get(ENV):
+        TRACKERS["kafka.relay"] = relay_status
+        TRACKERS["kafka.consumer"] = consumer_status
