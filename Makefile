@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit sysdeps bench clean
+.PHONY: run test lint typecheck unit sysdeps bench bench-quick clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,14 +34,13 @@ test: sysdeps $(STAMP) lint typecheck
 unit: $(STAMP)
 	$(BIN)/pytest -q tests/unit
 
+# One table: each figure, its baseline in the same run, the ratio and the goal.
 bench: $(STAMP) sysdeps
-	$(BIN)/python -m benchmarks.ledger
-	$(BIN)/python -m benchmarks.handoff
-	$(BIN)/python -m benchmarks.http --backend sqlite
-	$(BIN)/python -m benchmarks.voice
-	$(BIN)/python -m benchmarks.http --backend postgres
-	$(BIN)/python -m benchmarks.kafka
-	$(BIN)/python -m benchmarks.privacy
+	$(BIN)/python -m benchmarks.table
+
+# Under a minute; compares with benchmarks/recorded-quick.json (not part of `make test`).
+bench-quick: $(STAMP)
+	$(BIN)/python -m benchmarks.table --quick
 
 clean:
 	rm -rf $(VENV) build *.egg-info threadline.db threadline.db.key

@@ -29,6 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.report import Figure, emit  # noqa: E402
 from threadline.agent.chat import ChatAgent  # noqa: E402
 from threadline.agent.factory import build_agent  # noqa: E402
 from threadline.agent.sqltools import open_tool_backend  # noqa: E402
@@ -142,6 +143,12 @@ def main() -> None:
         p50, p95 = ms(samples)
         print(f"{name:<34}{p50:>9.2f}{p95:>9.2f}{p50 / base50:>13.1f}x")
     print(f"(baseline p95 {base95:.2f} ms)")
+    base = "Ledger.append p50"
+    emit(Figure("chat turn p50, offline agent", ms(turns)[0], "ms", base50, base, goal_max=15))
+    first50 = statistics.median(firsts) * 1000
+    first99 = sorted(firsts)[int(0.99 * (len(firsts) - 1))] * 1000
+    emit(Figure("first utterance p50, offline", first50, "ms", base50, base, goal_max=20))
+    emit(Figure("first utterance p99, offline", first99, "ms", base50, base, goal_max=20))
 
 
 if __name__ == "__main__":

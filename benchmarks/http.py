@@ -25,6 +25,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.report import Figure, emit  # noqa: E402
 from tests.support.api_server import ApiServer, create_key  # noqa: E402
 from threadline.ledger.envelope import NewEvent  # noqa: E402
 from threadline.ledger.events import ConversationStarted, MessagePosted  # noqa: E402
@@ -258,6 +259,30 @@ def main() -> None:
                 url = cluster.create_database("bench")
                 result = run(url, args.seconds, args.connections, args.conversations, workdir)
     print(json.dumps({"backend": args.backend, **result}, indent=2))
+    pg = args.backend == "postgres"
+    direct = result["baseline_direct_appends_per_s"]
+    emit(
+        Figure(
+            f"HTTP append, server CPU per event, {args.backend}",
+            result["server_cpu_ms_per_append"],
+            "ms",
+            baseline=1000 / direct if direct else None,
+            baseline_name="direct Ledger.append time, 1 thread",
+            goal_max=1.0 if pg else 0.7,
+        )
+    )
+    emit(
+        Figure(
+            f"HTTP appends/s, {args.connections} clients, {args.backend}",
+            result["appends_per_s"],
+            "appends/s",
+            baseline=direct,
+            baseline_name="direct Ledger.append, 1 thread",
+            goal_min=1000 if pg else 1500,
+        )
+    )
+    if result["errors"]:
+        emit(Figure(f"HTTP append errors, {args.backend}", result["errors"], "errors", goal_max=0))
 
 
 if __name__ == "__main__":

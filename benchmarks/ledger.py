@@ -37,6 +37,7 @@ sys.path.insert(0, str(ROOT))
 
 from eventsourcing.persistence import StoredEvent  # noqa: E402
 
+from benchmarks.report import Figure, emit  # noqa: E402
 from threadline.ledger.canonical import GENESIS_HASH  # noqa: E402
 from threadline.ledger.envelope import NewEvent  # noqa: E402
 from threadline.ledger.recorders import EventIdRecord  # noqa: E402
@@ -106,6 +107,18 @@ def report_appends(backend: str, results: list[Result]) -> None:
     ours = results[0]
     for r in results[1:]:
         print(f"  threadline time per append vs {r.name}: {r.rate / ours.rate:.2f}x")
+    recorder = next((r for r in results if r.name.endswith("ApplicationRecorder")), None)
+    if recorder is not None:
+        emit(
+            Figure(
+                f"ledger append, 1 thread, {backend}",
+                1000 / ours.rate,
+                "ms",
+                baseline=1000 / recorder.rate,
+                baseline_name=recorder.name,
+                ratio_max=1.1,
+            )
+        )
 
 
 # -- append benchmarks -----------------------------------------------------------------------
@@ -359,6 +372,17 @@ def flatness(
     print(
         f"  flatness {large:,} vs {small:,}: read {r_large / r_small:.2f}x, "
         f"read + fold {f_large / f_small:.2f}x"
+    )
+    emit(
+        Figure(
+            f"replay 1,000 events → agent context, {large:,} stored, {backend}",
+            f_large,
+            "ms",
+            baseline=f_small,
+            baseline_name=f"same, {small:,} stored",
+            goal_max=5.0,
+            ratio_max=1.2,
+        )
     )
 
 

@@ -32,6 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.ledger import postgres_server  # noqa: E402
+from benchmarks.report import Figure, emit  # noqa: E402
 from threadline.ledger.envelope import NewEvent, RecordedEvent  # noqa: E402
 from threadline.ledger.store import Ledger, open_ledger  # noqa: E402
 from threadline.projections.context import AgentContext, build_context  # noqa: E402
@@ -204,6 +205,17 @@ def bench_context(n_events: int, repeats: int) -> None:
             ledger.close()
     print(f"\n== agent context, {n_events}-event conversation ({repeats} runs; goal ≤ 10 ms) ==")
     floor_cpu = rows[0][3]
+    by_name = {name: median for name, median, _, _ in rows}
+    emit(
+        Figure(
+            f"agent context fold, {n_events} events in memory (warm)",
+            by_name["agent context, warm (a rebuild)"],
+            "ms",
+            baseline=by_name["bare dispatch loop (floor)"],
+            baseline_name="bare dispatch loop",
+            goal_max=5.0,
+        )
+    )
     print(f"{'':36} {'median ms':>10} {'p90 ms':>8} {'CPU ms':>8} {'× floor':>8}")
     for name, median, p90, cpu in rows:
         print(f"{name:36} {median:10.2f} {p90:8.2f} {cpu:8.2f} {cpu / floor_cpu:8.1f}")

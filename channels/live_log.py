@@ -49,9 +49,9 @@ class GlobalLogFeed:
             while not self._stop.is_set():
                 try:
                     if self._ledger.max_sequence() > cursor:
-                        for event in self._ledger.read_all(after=cursor, limit=self._batch):
-                            on_change(event.conversation_id)
-                            cursor = max(cursor, event.sequence)
+                        for sequence, cid in self._ledger.read_all_ids(cursor, self._batch):
+                            on_change(cid)
+                            cursor = max(cursor, sequence)
                         continue
                 except Exception:  # a database hiccup must not end live streams for good
                     log.exception("global log feed: read failed; retrying")

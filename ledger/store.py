@@ -279,6 +279,18 @@ class Ledger:
             raise StoreUnavailable(f"read failed: {exc}") from exc
         return [self._decode(r) for r in rows]
 
+    def read_all_ids(self, after: int = 0, limit: int = 500) -> list[tuple[int, str]]:
+        """(sequence, conversation id) of the global log after `after`, without decoding or
+        decrypting any payload: what a follower that only reports "conversation X changed"
+        needs (decoding every event there cost ~8% of the server's CPU under append load)."""
+        _check_count("after", after)
+        _check_count("limit", limit, minimum=1, maximum=MAX_READ)
+        try:
+            rows = self.recorder.select_notifications(after, limit, inclusive_of_start=False)
+        except PersistenceError as exc:
+            raise StoreUnavailable(f"read failed: {exc}") from exc
+        return [(r.id, str(r.originator_id)) for r in rows]
+
     def max_sequence(self) -> int:
         try:
             return self.recorder.max_notification_id() or 0

@@ -255,6 +255,10 @@ def test_global_log_is_ordered_by_sequence(ledger: Ledger) -> None:  # noqa: F81
     assert ledger.max_sequence() == sequences[-1]
     assert [e.sequence for e in ledger.read_all(after=sequences[1], limit=1)] == [sequences[2]]
     assert ledger.read_all(after=sequences[-1]) == []
+    # The id-only read is the same log, without decoding a payload.
+    assert ledger.read_all_ids() == [(e.sequence, e.conversation_id) for e in log]
+    assert ledger.read_all_ids(sequences[1], 1) == [(sequences[2], "a")]
+    assert ledger.read_all_ids(sequences[-1]) == []
 
 
 def test_subscribers_get_events_after_commit(ledger: Ledger) -> None:  # noqa: F811
