@@ -1,8 +1,9 @@
-"""The one module that wires Threadline's channels from settings: the ledger store, the API key
-table, visitor token signing, live change feeds, projections, the chat agent, the handoff
-service, SMS/WhatsApp and, when a SIP trunk is configured, PSTN calls. Entry points
-(`threadline serve`, tests, benchmarks) call `bootstrap()` and hand the result to
-`threadline.channels.http.app.create_app`.
+"""The one module that wires Threadline's channels from the root `Settings`: the ledger store,
+the API key table, visitor token signing, live change feeds, projections, the chat agent,
+the handoff service, SMS/WhatsApp and, when a SIP trunk is configured, PSTN calls. Entry
+points (`threadline serve`, tests, benchmarks) call `bootstrap(settings)` and hand the result
+to `threadline.channels.http.app.create_app`. Each part gets its own section of the one
+configuration; nothing below reads the environment.
 """
 
 from __future__ import annotations
@@ -13,11 +14,11 @@ from typing import TYPE_CHECKING
 
 from threadline.access.keys import open_key_store
 from threadline.access.tokens import VisitorTokens
+from threadline.app.settings import Settings, current
 from threadline.channels.messaging.service import MessagingService
 from threadline.channels.periodic import PeriodicJob
 from threadline.channels.pstn.channel import PstnChannel
 from threadline.channels.services import Services
-from threadline.channels.settings import ChannelSettings
 from threadline.handoff.signing import resolve_secret
 
 if TYPE_CHECKING:
@@ -34,12 +35,11 @@ def _wire_messaging(services: Services) -> PhoneDirectory:
     from threadline.channels.messaging.directory import PhoneDirectory
     from threadline.channels.messaging.events import register_events
     from threadline.channels.messaging.provider import MessagingProvider
-    from threadline.channels.messaging.settings import MessagingSettings
     from threadline.channels.messaging.twilio import TwilioProvider
     from threadline.channels.messaging.whatsapp_cloud import WhatsAppCloudProvider
 
     register_events()
-    settings = MessagingSettings()
+    settings = services.messaging_settings
     providers: dict[str, MessagingProvider] = {
         "twilio": TwilioProvider(settings),
         "whatsapp_cloud": WhatsAppCloudProvider(settings),
@@ -56,14 +56,12 @@ def _wire_messaging(services: Services) -> PhoneDirectory:
     return directory
 
 
-def _wire_pstn(services: Services, directory: PhoneDirectory) -> None:
+def _wire_pstn(services: Services, directory: PhoneDirectory, config: Settings) -> None:
     """PSTN dial-out and inbound calls when `THREADLINE_PSTN_TRUNK` is set. Calls run the
     voice pipeline the WebRTC legs run: the same STT/TTS instances, the same agent (with
     channel=pstn), the vocabulary from the replayed context. SIP/RTP libraries are imported
     only when the app's lifespan starts the channel."""
-    from threadline.channels.pstn.settings import PstnSettings
-
-    settings = PstnSettings()
+    settings = config.pstn
     if not settings.trunk:
         return
     from threadline.channels.voice.phone import PhoneLegs
@@ -79,27 +77,25 @@ def voice_providers(services: Services) -> tuple[SpeechToText, TextToSpeech]:
     """The server's STT and TTS (from `THREADLINE_STT_PROVIDER`/`TTS_PROVIDER`), built once."""
     if services.voice_providers is None:
         from threadline.channels.voice.providers import make_stt, make_tts
-        from threadline.channels.voice.settings import VoiceSettings
 
-        settings = VoiceSettings()
+        settings = services.voice_settings
         services.voice_providers = (make_stt(settings), make_tts(settings))
     return services.voice_providers
 
 
-def handoff_service(services: Services) -> HandoffService:
+def handoff_service(services: Services, config: Settings | None = None) -> HandoffService:
     """The process's one handoff service, with the first-utterance generator that
     `THREADLINE_FIRST_UTTERANCE` chooses (offline unless "openai")."""
     if services.handoff_service is None:
         from threadline.handoff.first_utterance import OfflineUtterances, UtteranceGenerator
         from threadline.handoff.service import HandoffService
-        from threadline.handoff.settings import HandoffSettings
 
-        settings = HandoffSettings()
+        settings = (config or current()).handoff
         generator: UtteranceGenerator
         if settings.first_utterance == "openai":
             from threadline.agent.first_utterance_openai import OpenAIUtterances
 
-            generator = OpenAIUtterances()
+            generator = OpenAIUtterances(settings=settings)
         else:
             generator = OfflineUtterances()
         services.handoff_service = HandoffService(
@@ -108,27 +104,37 @@ def handoff_service(services: Services) -> HandoffService:
     return services.handoff_service
 
 
-def visitor_tokens(settings: ChannelSettings) -> VisitorTokens:
-    return VisitorTokens(resolve_secret(), settings.visitor_token_ttl_s)
+def visitor_tokens(config: Settings) -> VisitorTokens:
+    return VisitorTokens(resolve_secret(config.handoff), config.channels.visitor_token_ttl_s)
 
 
-def bootstrap(settings: ChannelSettings | None = None) -> Services:
-    settings = settings or ChannelSettings()
+def bootstrap(config: Settings | None = None) -> Services:
+    """Everything the server runs on, from `config` (default: this process's environment,
+    read once)."""
+    config = config or current()
+    settings = config.channels
     from threadline.ledger.store import open_ledger
 
-    ledger = open_ledger(settings.database_url)
+    ledger = open_ledger(settings.database_url, settings=config.ledger)
     try:
         keys = open_key_store(settings.database_url)
     except BaseException:
         ledger.close()
         raise
     services = Services(
-        settings=settings, ledger=ledger, keys=keys, tokens=visitor_tokens(settings)
+        settings=settings,
+        ledger=ledger,
+        keys=keys,
+        tokens=visitor_tokens(config),
+        voice_settings=config.voice,
+        messaging_settings=config.messaging,
+        console_settings=config.console,
     )
+    handoff_service(services, config)
     _wire_other_processes(services)
-    _wire_optional(services)
+    _wire_optional(services, config)
     directory = _wire_messaging(services)
-    _wire_pstn(services, directory)
+    _wire_pstn(services, directory, config)
     return services
 
 
@@ -145,14 +151,15 @@ def _wire_other_processes(services: Services) -> None:
     services.feeds.append(GlobalLogFeed(services.ledger, listener=listen))
 
 
-def _wire_optional(services: Services) -> None:
+def _wire_optional(services: Services, config: Settings) -> None:
     """Projections, the chat agent and the handoff service, adapted to the API's ports."""
     from threadline.channels.adapters import HandoffAdapter, LedgerReadModels, ThrottledWakeLog
-    from threadline.projections.service import MetricsService, open_metrics_view
+    from threadline.projections.service import MetricsService, open_metrics_view, view_url
 
     # Caught up on a daemon thread, woken by this process's appends (thinned) and polling
     # for appends made by other processes.
-    metrics = MetricsService(ThrottledWakeLog(services.ledger), open_metrics_view())
+    view = open_metrics_view(view_url(config.projections, config.ledger.database_url))
+    metrics = MetricsService(ThrottledWakeLog(services.ledger), view, config.projections)
     metrics.start()
     services.on_close.append(metrics.close)
     services.read_models = LedgerReadModels(services.ledger, metrics)
@@ -170,7 +177,7 @@ def _wire_optional(services: Services) -> None:
 
     tools = open_tool_backend(services.settings.database_url)
     services.on_close.append(tools.close)
-    agent = build_agent(tools)
+    agent = build_agent(tools, config.handoff)
     services.chat = ChatAgent(services.ledger, agent)
     # The voice leg's turns run the same agent (persona, model, tools) as the chat.
     from threadline.agent.voice import VoiceAgent

@@ -3,8 +3,11 @@
 
 from __future__ import annotations
 
+import sys
+
 import typer
 
+from threadline.app.commands import config as config_cli
 from threadline.app.commands import demo as demo_cli
 from threadline.app.commands import ledger as ledger_cli
 from threadline.app.commands import operators as console_cli
@@ -27,10 +30,19 @@ def build() -> typer.Typer:
     console_cli.register(app)
     demo_cli.register(app)
     kafka_cli.register(app)
+    config_cli.register(app)
     return app
 
 
 def main() -> None:
+    # The configuration is read (and a misspelt variable refused) before any command runs.
+    from threadline.app.settings import current
+    from threadline.handoff.errors import ConfigurationError
+
+    try:
+        current()
+    except ConfigurationError as exc:
+        sys.exit(f"error: {exc}")
     build()()
 
 

@@ -11,11 +11,14 @@ from typing import TYPE_CHECKING
 from threadline.access.keys import KeyStore, KeyVerifier
 from threadline.access.ratelimit import RateLimiter
 from threadline.access.tokens import VisitorTokens
+from threadline.channels.console.settings import ConsoleSettings
 from threadline.channels.live import ChangeFeed, LedgerFeed, LiveHub
 from threadline.channels.messaging.service import MessagingService
+from threadline.channels.messaging.settings import MessagingSettings
 from threadline.channels.ports import ChatTurns, Handoffs, ReadModels
 from threadline.channels.pstn.channel import PstnChannel
 from threadline.channels.settings import ChannelSettings
+from threadline.channels.voice.settings import VoiceSettings
 from threadline.ledger.store import Ledger
 
 if TYPE_CHECKING:
@@ -69,6 +72,10 @@ class Services:
     pstn: PstnChannel | None = None
     # Housekeeping (stale handoff expiry); started and stopped by the app's lifespan.
     jobs: list[PeriodicJob] = field(default_factory=list)
+    # The sections of the root configuration the HTTP surface's channels read.
+    voice_settings: VoiceSettings = field(default_factory=VoiceSettings)
+    messaging_settings: MessagingSettings = field(default_factory=MessagingSettings)
+    console_settings: ConsoleSettings = field(default_factory=ConsoleSettings)
 
     def __post_init__(self) -> None:
         if self.limiters is None:

@@ -1,13 +1,16 @@
-"""Channel settings (HTTP API, widget, auth limits), from `THREADLINE_*` environment variables."""
+"""Channel settings (HTTP API, widget, auth limits): one section of the root `Settings`
+(`threadline.app.settings`), read from `THREADLINE_*` variables there and passed down."""
 
 from __future__ import annotations
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from typing import ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field
 
 
-class ChannelSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="THREADLINE_", extra="ignore")
+class ChannelSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    ENV_PREFIX: ClassVar[str] = "THREADLINE_"
 
     # Same variable the ledger reads; the API key table lives in the same database.
     database_url: str = "sqlite:///threadline.db"

@@ -1,15 +1,16 @@
-"""Handoff and agent settings, from `THREADLINE_*` environment variables."""
+"""Handoff and agent settings: one section of the root `Settings` (`threadline.app.settings`), read
+from `THREADLINE_*` variables there and passed down."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 
-class HandoffSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="THREADLINE_", extra="ignore")
+class HandoffSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    ENV_PREFIX: ClassVar[str] = "THREADLINE_"
 
     # Key material for every signed token (handoff and visitor). Required when more than
     # one process serves the same database; unset means an ephemeral per-process key.

@@ -12,6 +12,7 @@ from eventsourcing.persistence import PersistenceError
 
 from threadline.ledger.errors import StoreUnavailable
 from threadline.ledger.recorders import LedgerRecorder, POPOLedgerRecorder, SQLiteLedgerRecorder
+from threadline.ledger.settings import LedgerSettings
 
 Opened = tuple[LedgerRecorder, Callable[[], None]]
 
@@ -25,7 +26,7 @@ def redact(url: str) -> str:
     return parts._replace(netloc=netloc).geturl()
 
 
-def open_recorder(url: str) -> Opened:
+def open_recorder(url: str, settings: LedgerSettings | None = None) -> Opened:
     scheme = url.split(":", 1)[0].lower() if ":" in url else ""
     if url == "memory://":
         return POPOLedgerRecorder(), lambda: None
@@ -34,7 +35,7 @@ def open_recorder(url: str) -> Opened:
     if scheme in ("postgresql", "postgres"):
         from threadline.ledger.postgres import open_postgres
 
-        return open_postgres(url)
+        return open_postgres(url, settings)
     raise StoreUnavailable(
         f"unsupported database URL {redact(url)!r}: use memory://, sqlite:///PATH "
         "or postgresql://USER@HOST:PORT/DB"

@@ -293,8 +293,8 @@ def datastore_from_url(url: str, settings: LedgerSettings | None = None) -> Post
     )
 
 
-def open_postgres(url: str) -> Opened:
-    datastore = datastore_from_url(url)
+def open_postgres(url: str, settings: LedgerSettings | None = None) -> Opened:
+    datastore = datastore_from_url(url, settings)
     try:
         # Fill the pool before its first use: fails fast if the minimum cannot connect, and
         # no connection is still being opened in the background when the ledger is handed

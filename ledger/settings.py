@@ -1,16 +1,21 @@
-"""Ledger settings, from `THREADLINE_*` environment variables."""
+"""Ledger settings: one section of the root `Settings` (`threadline.app.settings`), read from
+`THREADLINE_*` variables there and passed down."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 
-class LedgerSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="THREADLINE_", extra="ignore")
+class LedgerSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    ENV_PREFIX: ClassVar[str] = "THREADLINE_"
+    # Internal tuning: kept for tests and embedding code, not settable from the environment.
+    TUNING: ClassVar[frozenset[str]] = frozenset(
+        {"postgres_max_overflow", "postgres_connect_timeout"}
+    )
 
     # sqlite:///relative/or/absolute/path, sqlite:///:memory:, memory://, postgresql://...
     database_url: str = "sqlite:///threadline.db"

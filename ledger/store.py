@@ -38,6 +38,7 @@ from threadline.ledger.recorders import EventIdRecord, LedgerRecorder
 
 if TYPE_CHECKING:
     from threadline.ledger.records import Draft
+    from threadline.ledger.settings import LedgerSettings
 
 log = logging.getLogger(__name__)
 
@@ -394,17 +395,22 @@ def _check_count(name: str, value: object, minimum: int = 0, maximum: int | None
 
 
 def open_ledger(
-    url: str | None = None, *, codec: DataCodec | None = None, group_commit: bool | None = None
+    url: str | None = None,
+    *,
+    settings: LedgerSettings | None = None,
+    codec: DataCodec | None = None,
+    group_commit: bool | None = None,
 ) -> Ledger:
-    """Opens the store named by `url` (default: `THREADLINE_DATABASE_URL`). Group commit
-    (default: `THREADLINE_GROUP_COMMIT`, on) applies to the durable backends. Without an
-    explicit `codec`, personal fields are encrypted as the settings say (ledger.protection)."""
+    """Opens the store named by `url` (default: `settings.database_url`). Group commit
+    (default: `settings.group_commit`, on) applies to the durable backends. Without an
+    explicit `codec`, personal fields are encrypted as the settings say (ledger.protection).
+    `settings` comes from the root configuration; without it, the built-in defaults."""
     from threadline.ledger.backends import open_recorder
     from threadline.ledger.settings import LedgerSettings
 
-    settings = LedgerSettings()
+    settings = settings or LedgerSettings()
     url = settings.database_url if url is None else url
-    recorder, close = open_recorder(url)
+    recorder, close = open_recorder(url, settings)
     if codec is None:
         from threadline.ledger.protection import open_codec
 

@@ -26,21 +26,14 @@ class SubscribableLog(GlobalLog, Protocol):
     def subscribe(self, listener: Listener) -> Callable[[], None]: ...
 
 
-def view_url(url: str | None = None, settings: ProjectionSettings | None = None) -> str:
-    if url is not None:
-        return url
-    settings = settings or ProjectionSettings()
-    if settings.projections_database_url:
-        return settings.projections_database_url
-    from threadline.ledger.settings import LedgerSettings
-
-    return LedgerSettings().database_url
+def view_url(settings: ProjectionSettings, database_url: str) -> str:
+    """Where the read models live: THREADLINE_PROJECTIONS_DATABASE_URL, else the ledger's
+    database."""
+    return settings.projections_database_url or database_url
 
 
-def open_metrics_view(url: str | None = None) -> MetricsView:
-    """The metrics read model at `url` (default: THREADLINE_PROJECTIONS_DATABASE_URL, else
-    the ledger's database), with its tables created."""
-    url = view_url(url)
+def open_metrics_view(url: str) -> MetricsView:
+    """The metrics read model at `url` (see `view_url`), with its tables created."""
     scheme = url.split(":", 1)[0].lower() if ":" in url else ""
     if url == "memory://":
         return MemoryMetricsView()
@@ -60,14 +53,14 @@ def open_metrics_view(url: str | None = None) -> MetricsView:
 
 
 # Cross-conversation read models by name (`threadline projections rebuild NAME`).
-VIEWS: dict[str, Callable[[str | None], TrackedView]] = {METRICS: open_metrics_view}
+VIEWS: dict[str, Callable[[str], TrackedView]] = {METRICS: open_metrics_view}
 
 # Other followers of the global log that are not rebuilt from here (e.g. the Kafka relay's
 # checkpoint, registered by threadline.streaming): `threadline projections status` shows them too.
 TRACKERS: dict[str, Callable[[], TrackedView]] = {}
 
 
-def open_view(name: str, url: str | None = None) -> TrackedView:
+def open_view(name: str, url: str) -> TrackedView:
     try:
         opener = VIEWS[name]
     except KeyError:
@@ -95,12 +88,12 @@ class MetricsService:
     def __init__(
         self,
         log: SubscribableLog,
-        view: MetricsView | None = None,
+        view: MetricsView,
         settings: ProjectionSettings | None = None,
     ) -> None:
         self.settings = settings or ProjectionSettings()
         self.log = log
-        self.view = view if view is not None else open_metrics_view()
+        self.view = view
         self.runner = runner_for(log, self.view, self.settings)
         self._background = BackgroundRunner(
             self.runner, log.subscribe, poll_interval_s=self.settings.projections_poll_interval_s

@@ -1,13 +1,20 @@
-"""Projection settings, from `THREADLINE_*` environment variables."""
+"""Projection settings: one section of the root `Settings` (`threadline.app.settings`), read from
+`THREADLINE_*` variables there and passed down."""
 
 from __future__ import annotations
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from typing import ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field
 
 
-class ProjectionSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="THREADLINE_", extra="ignore")
+class ProjectionSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    ENV_PREFIX: ClassVar[str] = "THREADLINE_"
+    # Internal tuning: kept for tests and embedding code, not settable from the environment.
+    TUNING: ClassVar[frozenset[str]] = frozenset(
+        {"projections_gap_timeout_s", "projections_max_gaps", "projections_batch_size"}
+    )
 
     # Where read models live; default: the ledger's own database (THREADLINE_DATABASE_URL).
     projections_database_url: str | None = None

@@ -42,11 +42,8 @@ def build_relay(settings: StreamSettings, ledger: Ledger | None = None) -> Relay
 
 
 def consumer_view_url(settings: StreamSettings) -> str:
-    if settings.consumer_database_url:
-        return settings.consumer_database_url
-    from threadline.projections.settings import ProjectionSettings
-
-    return ProjectionSettings().projections_database_url or settings.database_url
+    """THREADLINE_CONSUMER_DATABASE_URL, else the ledger's database (its own schema)."""
+    return settings.consumer_database_url or settings.database_url
 
 
 def open_consumer_view(settings: StreamSettings) -> MetricsView:

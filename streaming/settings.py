@@ -1,13 +1,30 @@
-"""Relay and consumer settings, from `THREADLINE_*` environment variables."""
+"""Relay and consumer settings: one section of the root `Settings` (`threadline.app.settings`),
+read from `THREADLINE_*` variables there and passed down."""
 
 from __future__ import annotations
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from typing import ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field
 
 
-class StreamSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="THREADLINE_", extra="ignore")
+class StreamSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    ENV_PREFIX: ClassVar[str] = "THREADLINE_"
+    # Internal tuning: kept for tests and embedding code, not settable from the environment.
+    TUNING: ClassVar[frozenset[str]] = frozenset(
+        {
+            "relay_backoff_initial_s",
+            "relay_backoff_max_s",
+            "relay_ack_timeout_s",
+            "relay_gap_timeout_s",
+            "consumer_fetch_max_wait_ms",
+            "consumer_max_poll_interval_ms",
+            "consumer_session_timeout_ms",
+            "consumer_heartbeat_interval_ms",
+            "consumer_max_poll_records",
+        }
+    )
 
     # The ledger (read by the relay; its checkpoint lives in the same database).
     database_url: str = "sqlite:///threadline.db"

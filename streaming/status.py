@@ -8,15 +8,12 @@ on its /metrics endpoint (`threadline_consumer_lag_messages`).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 
 from threadline.projections.errors import ProjectionError
 from threadline.projections.service import TRACKERS
 from threadline.projections.views import Batch, TrackedView, TrackingState
 from threadline.streaming.settings import StreamSettings
-
-ENV = "THREADLINE_KAFKA_BOOTSTRAP_SERVERS"
 
 
 class _ReadOnly(TrackedView):
@@ -40,10 +37,9 @@ class _ReadOnly(TrackedView):
         self._close()
 
 
-def relay_status() -> TrackedView:
+def relay_status(s: StreamSettings) -> TrackedView:
     from threadline.streaming.checkpoint import open_checkpoint
 
-    s = StreamSettings()
     try:
         checkpoint = open_checkpoint(s.database_url, s.relay_name)
     except Exception as exc:  # one line for the CLI, whatever the backend raised
@@ -51,17 +47,17 @@ def relay_status() -> TrackedView:
     return _ReadOnly("kafka.relay", checkpoint.tracking, checkpoint.close)
 
 
-def consumer_status() -> TrackedView:
+def consumer_status(s: StreamSettings) -> TrackedView:
     from threadline.streaming.service import open_consumer_view
 
     try:
-        view = open_consumer_view(StreamSettings())
+        view = open_consumer_view(s)
     except Exception as exc:
         raise ProjectionError(f"consumer view: {type(exc).__name__}: {exc}") from None
     return _ReadOnly("kafka.consumer", view.tracking, view.close)
 
 
-def register_status() -> None:
-    if os.environ.get(ENV):
-        TRACKERS["kafka.relay"] = relay_status
-        TRACKERS["kafka.consumer"] = consumer_status
+def register_status(settings: StreamSettings) -> None:
+    if "kafka_bootstrap_servers" in settings.model_fields_set:
+        TRACKERS["kafka.relay"] = lambda: relay_status(settings)
+        TRACKERS["kafka.consumer"] = lambda: consumer_status(settings)

@@ -11,11 +11,7 @@ from __future__ import annotations
 from threadline.agent.sqltools.sql import SqlToolBackend
 
 
-def open_tool_backend(url: str | None = None) -> SqlToolBackend:
-    if url is None:
-        from threadline.ledger.settings import LedgerSettings
-
-        url = LedgerSettings().database_url
+def open_tool_backend(url: str) -> SqlToolBackend:
     if url.startswith(("postgresql://", "postgres://", "postgresql+psycopg://")):
         from threadline.agent.sqltools.postgres import PostgresToolBackend
 

@@ -23,9 +23,9 @@ def _fail(message: str) -> None:
 def _url(database_url: str | None) -> str:
     if database_url:
         return database_url
-    from threadline.ledger.settings import LedgerSettings
+    from threadline.app.commands.ledger import config
 
-    return LedgerSettings().database_url
+    return config().ledger.database_url
 
 
 def seed(database_url: DatabaseOption = None) -> None:
@@ -62,9 +62,12 @@ def demo(
 
     if voice not in VOICE_LEGS:
         _fail(f"unknown voice driver {voice!r}; choose from {', '.join(sorted(VOICE_LEGS))}")
+    from threadline.app.commands.ledger import config
+
+    settings = config()
     url = _url(database_url)
     try:
-        ledger = open_ledger(url)
+        ledger = open_ledger(url, settings=settings.ledger)
         tools = open_tool_backend(url)
     except Exception as exc:
         _fail(f"cannot open {url.split(':', 1)[0]} database: {type(exc).__name__}: {exc}")
@@ -72,7 +75,11 @@ def demo(
     try:
         demo_data(tools)
         result = run_demo(
-            ledger, tools, build_agent(tools), HandoffService(ledger), VOICE_LEGS[voice]()
+            ledger,
+            tools,
+            build_agent(tools, settings.handoff),
+            HandoffService(ledger, settings=settings.handoff),
+            VOICE_LEGS[voice](),
         )
     finally:
         tools.close()

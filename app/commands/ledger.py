@@ -18,6 +18,8 @@ from uuid import UUID
 import typer
 from rich.console import Console
 
+from threadline.app.settings import Settings, current
+from threadline.handoff.errors import ConfigurationError
 from threadline.ledger import audit
 from threadline.ledger.codec import IdentityCodec
 from threadline.ledger.envelope import NewEvent
@@ -35,13 +37,24 @@ def fail(message: str, code: int = 1) -> NoReturn:
     raise typer.Exit(code)
 
 
+def config() -> Settings:
+    """This process's configuration; a bad or unknown variable ends the command with one
+    line (read once: every command of the process shares it)."""
+    try:
+        return current()
+    except ConfigurationError as exc:
+        fail(f"error: {exc}", code=2)
+
+
 @contextmanager
 def ledger_session(*, stored_form: bool = False) -> Iterator[Ledger]:
     """Opens the configured ledger and turns ledger errors into one-line CLI errors.
     `stored_form`: the caller only reads stored bytes (audit), so no data keys are needed:
     an auditor can verify and export without the master key."""
     try:
-        store = open_ledger(codec=IdentityCodec() if stored_form else None)
+        store = open_ledger(
+            settings=config().ledger, codec=IdentityCodec() if stored_form else None
+        )
     except LedgerError as exc:
         fail(f"error: {exc}")
     try:

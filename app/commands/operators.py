@@ -13,11 +13,10 @@ from typing import Annotated
 
 import typer
 
+from threadline.app.commands.ledger import config
 from threadline.channels.console.errors import ConsoleError
 from threadline.channels.console.operators import OperatorAccounts
-from threadline.channels.console.settings import ConsoleSettings
 from threadline.channels.console.wiring import open_accounts
-from threadline.ledger.settings import LedgerSettings
 
 operators_app = typer.Typer(
     help="Console operator accounts (argon2id-hashed passwords).", no_args_is_help=True
@@ -30,7 +29,8 @@ def _fail(message: str) -> None:
 
 
 def _accounts() -> OperatorAccounts:
-    return open_accounts(LedgerSettings().database_url, ConsoleSettings())
+    settings = config()
+    return open_accounts(settings.ledger.database_url, settings.console)
 
 
 def _read_password(password_stdin: bool) -> str:

@@ -30,12 +30,12 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from threadline.app.commands.ledger import fail, ledger_session
+from threadline.app.commands.ledger import config, fail, ledger_session
 from threadline.ledger.envelope import RecordedEvent
 from threadline.projections.context import AgentContext, build_context
 from threadline.projections.errors import ProjectionError
 from threadline.projections.identity import IdentityState, build_identity
-from threadline.projections.service import TRACKERS, VIEWS, open_view, runner_for
+from threadline.projections.service import TRACKERS, VIEWS, open_view, runner_for, view_url
 from threadline.projections.transcript import build_transcript, render_text
 from threadline.projections.views import TrackedView
 
@@ -177,7 +177,10 @@ def _views(names: list[str]) -> Iterator[list[TrackedView]]:
     opened: list[TrackedView] = []
     try:
         for name in names:
-            opened.append(open_view(name))
+            settings = config()
+            opened.append(
+                open_view(name, view_url(settings.projections, settings.ledger.database_url))
+            )
         yield opened
     except ProjectionError as exc:
         fail(f"error: {exc}")
@@ -198,7 +201,7 @@ def rebuild(
         for view in views:
             started = time.perf_counter()
             view.reset()
-            runner = runner_for(store, view)
+            runner = runner_for(store, view, config().projections)
             target = store.max_sequence()
             with Progress(
                 TextColumn(f"rebuilding {view.name}"),
@@ -229,6 +232,9 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output")] = False,
 ) -> None:
     """Each read model's position, lag behind the global log, and pending gaps."""
+    from threadline.streaming.status import register_status
+
+    register_status(config().stream)
     rows: list[dict[str, Any]] = []
     with ledger_session() as store, _views(sorted(VIEWS)) as views:
         top = store.max_sequence()

@@ -9,7 +9,7 @@ import typer
 
 from threadline.access.errors import ChannelError
 from threadline.access.keys import new_key, open_key_store
-from threadline.channels.settings import ChannelSettings
+from threadline.app.commands.ledger import config as _config
 
 keys_app = typer.Typer(help="Adapter API keys (shown once, stored hashed).", no_args_is_help=True)
 
@@ -31,10 +31,11 @@ def serve(
     from threadline.app.bootstrap import bootstrap
     from threadline.channels.http.app import create_app
 
-    settings = ChannelSettings()
+    config = _config()
+    settings = config.channels
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
-        services = bootstrap(settings)
+        services = bootstrap(config)
     except Exception as exc:  # a one-line reason, not a traceback, for a bad configuration
         _fail(f"cannot start: {type(exc).__name__}: {exc}")
         return
@@ -63,7 +64,7 @@ def create_key(
     ),
 ) -> None:
     """Create an API key and print it once (only its hash is stored)."""
-    settings = ChannelSettings()
+    settings = _config().channels
     try:
         token, record = new_key(name, tenant)
         store = open_key_store(settings.database_url)
@@ -88,7 +89,7 @@ def create_key(
 @keys_app.command("list")
 def list_keys() -> None:
     """List keys (ids, names, tenants; never secrets)."""
-    store = open_key_store(ChannelSettings().database_url)
+    store = open_key_store(_config().channels.database_url)
     try:
         for r in store.list():
             state = "revoked" if r.revoked else "active"
@@ -102,7 +103,7 @@ def revoke_key(
     key_id: Annotated[str, typer.Argument(help="the key id shown by `keys list`")],
 ) -> None:
     """Revoke a key (takes effect within 30 s on running servers)."""
-    store = open_key_store(ChannelSettings().database_url)
+    store = open_key_store(_config().channels.database_url)
     try:
         if not store.revoke(key_id):
             _fail(f"no key with id {key_id}")

@@ -10,9 +10,8 @@ from collections.abc import Callable
 from typing import Annotated
 
 import typer
-from pydantic import ValidationError
 
-from threadline.app.commands.ledger import fail
+from threadline.app.commands.ledger import config, fail
 from threadline.ledger.errors import LedgerError
 from threadline.streaming.errors import StreamError
 from threadline.streaming.metrics import MetricsServer, consumer_text, fresh, relay_text
@@ -20,11 +19,7 @@ from threadline.streaming.settings import StreamSettings
 
 
 def _settings() -> StreamSettings:
-    try:
-        return StreamSettings()
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        fail(f"error: invalid setting {'.'.join(map(str, first['loc']))}: {first['msg']}")
+    return config().stream
 
 
 def _stop_on_signals() -> threading.Event:
@@ -114,8 +109,5 @@ def consume() -> None:
 
 
 def register(app: typer.Typer) -> None:
-    from threadline.streaming.status import register_status
-
-    register_status()
     app.command("relay")(relay)
     app.command("consume")(consume)

@@ -1,13 +1,16 @@
-"""Console settings, from `THREADLINE_CONSOLE_*` environment variables."""
+"""Console settings: one section of the root `Settings` (`threadline.app.settings`), read from
+`THREADLINE_CONSOLE_*` variables there and passed down."""
 
 from __future__ import annotations
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from typing import ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field
 
 
-class ConsoleSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="THREADLINE_CONSOLE_", extra="ignore")
+class ConsoleSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    ENV_PREFIX: ClassVar[str] = "THREADLINE_CONSOLE_"
 
     # Where operator accounts and sessions live; empty means the ledger's database
     # (THREADLINE_DATABASE_URL), so one backup holds both.

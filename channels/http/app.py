@@ -78,9 +78,11 @@ def create_app(services: Services, *, close_services: bool = True) -> FastAPI:
     app.include_router(ops.router)
     app.include_router(widget.router)
     voice_routes.install(app, services)
-    mount_console(app, services.ledger, services.settings.database_url)
+    mount_console(
+        app, services.ledger, services.settings.database_url, settings=services.console_settings
+    )
     if services.messaging is not None:
-        messaging_routes.install(app, services.messaging)
+        messaging_routes.install(app, services.messaging, services.messaging_settings)
     app.add_middleware(BodyLimit, max_bytes=services.settings.max_body_bytes)
     app.add_middleware(CountRequests, metrics=metrics)
     return app

@@ -42,11 +42,13 @@ EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 FORM = "application/x-www-form-urlencoded"
 
 
-def install(app: FastAPI, service: MessagingService, *, public_base_url: str | None = None) -> None:
+def install(
+    app: FastAPI, service: MessagingService, settings: MessagingSettings | None = None
+) -> None:
+    settings = settings or MessagingSettings()
     app.state.messaging = service
-    if public_base_url is None:
-        public_base_url = MessagingSettings().public_base_url
-    app.state.messaging_public_base_url = public_base_url
+    app.state.messaging_settings = settings
+    app.state.messaging_public_base_url = settings.public_base_url
     app.include_router(router)
 
 
@@ -249,5 +251,5 @@ async def channel_handoff(
         return dict(handoffs.accept(conversation_id, handoff_id, leg_id=leg_id, channel=channel))
 
     ticket = await run_in_threadpool(accept)
-    ticket["link"] = continue_link(channel, MessagingSettings(), ticket["handoff_token"])
+    ticket["link"] = continue_link(channel, services.messaging_settings, ticket["handoff_token"])
     return ticket

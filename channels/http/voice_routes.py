@@ -50,6 +50,7 @@ def install(app: FastAPI, services: Services) -> None:
         agent=voice_agent.handler if voice_agent is not None else None,
         stt=stt,
         tts=tts,
+        settings=services.voice_settings,
     )
     app.include_router(router)
 

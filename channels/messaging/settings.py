@@ -1,16 +1,21 @@
-"""Messaging settings, from `THREADLINE_*` environment variables.
+"""Messaging settings: one section of the root `Settings` (`threadline.app.settings`), read from
+`THREADLINE_*` variables there and passed down.
 
 Secrets are `SecretStr` so they never show up in a repr or a log line.
 """
 
 from __future__ import annotations
 
-from pydantic import SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from typing import ClassVar
+
+from pydantic import BaseModel, ConfigDict, SecretStr
 
 
-class MessagingSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="THREADLINE_", extra="ignore")
+class MessagingSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    ENV_PREFIX: ClassVar[str] = "THREADLINE_"
+    # Internal tuning: kept for tests and embedding code, not settable from the environment.
+    TUNING: ClassVar[frozenset[str]] = frozenset({"provider_timeout_s", "whatsapp_link_base"})
 
     # Twilio (or any Twilio-compatible provider): webhooks are signed with the auth token.
     twilio_auth_token: SecretStr | None = None

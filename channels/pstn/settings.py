@@ -1,13 +1,16 @@
-"""PSTN settings, from `THREADLINE_PSTN_*` environment variables."""
+"""PSTN settings: one section of the root `Settings` (`threadline.app.settings`), read from
+`THREADLINE_PSTN_*` variables there and passed down."""
 
 from __future__ import annotations
 
-from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from typing import ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
-class PstnSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="THREADLINE_PSTN_", extra="ignore")
+class PstnSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    ENV_PREFIX: ClassVar[str] = "THREADLINE_PSTN_"
 
     # The SIP trunk (host:port) outbound INVITEs go to: sip:+NUMBER@trunk. Empty: no dial-out.
     trunk: str | None = None

@@ -1,4 +1,5 @@
-"""Voice leg settings, from `THREADLINE_*` environment variables.
+"""Voice leg settings: one section of the root `Settings` (`threadline.app.settings`), read from
+`THREADLINE_*` variables there and passed down.
 
 `THREADLINE_ICE_HOST_ADDRESSES` (comma-separated) is the list of local addresses aiortc gathers
 host candidates on. aioice normally enumerates every interface *except* 127.0.0.1, so a
@@ -9,10 +10,10 @@ empty by default: aiortc would otherwise contact a public STUN server.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
-from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic_settings import NoDecode
 
 CsvList = Annotated[tuple[str, ...], NoDecode]
 
@@ -23,8 +24,9 @@ def _split_csv(value: object) -> object:
     return value
 
 
-class VoiceSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="THREADLINE_", extra="ignore")
+class VoiceSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    ENV_PREFIX: ClassVar[str] = "THREADLINE_"
 
     stt_provider: Literal["pocketsphinx", "openai"] = "pocketsphinx"
     tts_provider: Literal["espeak", "openai"] = "espeak"

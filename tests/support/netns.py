@@ -8,7 +8,7 @@ import os
 import shutil
 import subprocess
 
-FLAG = "THREADLINE_IN_NETNS"
+FLAG = "TL_TEST_IN_NETNS"
 
 
 def inside() -> bool:

@@ -30,7 +30,7 @@ import pytest
 
 from tests.support.reaper import Reaper
 
-PG_BIN = Path(os.environ.get("THREADLINE_TEST_PG_BIN", "/usr/lib/postgresql/15/bin"))
+PG_BIN = Path(os.environ.get("TL_TEST_PG_BIN", "/usr/lib/postgresql/15/bin"))
 _USER = "threadline"
 
 

@@ -98,9 +98,11 @@ def test_short_secret_is_a_configuration_error() -> None:
         signing.resolve_secret(HandoffSettings(secret=SecretStr("short")))
 
 
-def test_secret_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("THREADLINE_SECRET", "e" * 40)
-    assert signing.resolve_secret() == b"e" * 40
+def test_secret_from_the_configuration_tree() -> None:
+    from threadline.app.settings import load_settings
+
+    settings = load_settings({"THREADLINE_SECRET": "e" * 40})
+    assert signing.resolve_secret(settings.handoff) == b"e" * 40
 
 
 def test_unset_secret_is_ephemeral_but_stable_in_process(

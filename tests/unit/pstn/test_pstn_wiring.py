@@ -10,9 +10,10 @@ from uuid import uuid4
 
 import pytest
 
-from threadline.app.bootstrap import Services, bootstrap
+from threadline.app.bootstrap import bootstrap
+from threadline.app.settings import load_settings
 from threadline.channels.http.app import create_app
-from threadline.channels.settings import ChannelSettings
+from threadline.channels.services import Services
 from threadline.channels.voice.phone import PhoneLegs
 from threadline.channels.voice.pipeline import VoicePipeline
 from threadline.handoff.service import HandoffService
@@ -21,30 +22,31 @@ from threadline.ledger.events import ConversationStarted, LegOpened, MessagePost
 
 
 @pytest.fixture
-def env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
-    for name in ("THREADLINE_PSTN_TRUNK", "THREADLINE_STT_PROVIDER", "THREADLINE_TTS_PROVIDER"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("THREADLINE_SECRET", "wiring-secret-0123456789abcdef-0123")
-    return monkeypatch
+def env() -> dict[str, str]:
+    """The process environment the server would be started with."""
+    return {
+        "THREADLINE_DATABASE_URL": "memory://",
+        "THREADLINE_SECRET": "wiring-secret-0123456789abcdef-0123",
+    }
 
 
 @contextmanager
-def served() -> Iterator[Services]:
-    services = bootstrap(ChannelSettings(database_url="memory://"))
+def served(env: dict[str, str]) -> Iterator[Services]:
+    services = bootstrap(load_settings(env))
     try:
         yield services
     finally:
         services.close()
 
 
-def test_no_trunk_no_pstn(env: pytest.MonkeyPatch) -> None:
-    with served() as services:
+def test_no_trunk_no_pstn(env: dict[str, str]) -> None:
+    with served(env) as services:
         assert services.pstn is None
 
 
-def test_a_trunk_wires_pstn_on_the_webrtc_voice_stack(env: pytest.MonkeyPatch) -> None:
-    env.setenv("THREADLINE_PSTN_TRUNK", "127.0.0.1:5099")
-    with served() as services:
+def test_a_trunk_wires_pstn_on_the_webrtc_voice_stack(env: dict[str, str]) -> None:
+    env["THREADLINE_PSTN_TRUNK"] = "127.0.0.1:5099"
+    with served(env) as services:
         assert services.pstn is not None
         assert services.pstn.settings.trunk_address() == ("127.0.0.1", 5099)
         legs = services.pstn._voice
