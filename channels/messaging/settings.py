@@ -15,7 +15,7 @@ class MessagingSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
     ENV_PREFIX: ClassVar[str] = "THREADLINE_"
     # Internal tuning: kept for tests and embedding code, not settable from the environment.
-    TUNING: ClassVar[frozenset[str]] = frozenset({"provider_timeout_s", "whatsapp_link_base"})
+    TUNING: ClassVar[frozenset[str]] = frozenset({"provider_timeout_s"})
 
     # Twilio (or any Twilio-compatible provider): webhooks are signed with the auth token.
     twilio_auth_token: SecretStr | None = None

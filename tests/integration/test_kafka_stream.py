@@ -214,9 +214,9 @@ def test_broker_outage_of_30_s_appends_succeed_relay_backs_off_and_catches_up(
 
 CRASHING_CONSUMER = """
 import os, sys
+from threadline.app.settings import load_settings
 from threadline.streaming.service import build_consumer
-from threadline.streaming.settings import StreamSettings
-consumer = build_consumer(StreamSettings(**GROUP_TIMING))
+consumer = build_consumer(load_settings().stream.model_copy(update=GROUP_TIMING))
 def crash(applied):
     if applied:
         os._exit(17)  # after the view transaction, before the offset commit

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from tests.support.ledgers import open_configured
 from threadline.app.cli import build
-from threadline.ledger.store import open_ledger
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -45,7 +45,7 @@ def test_append_prints_position_and_sequence(db_url: str) -> None:
     assert code == 0
     assert "position 2" in out
     assert "sequence 2" in out
-    (event,) = open_ledger(db_url).read("c1", after=1)
+    (event,) = open_configured(db_url).read("c1", after=1)
     assert (event.leg_id, event.actor) == ("leg-1", "visitor")
 
 
@@ -95,7 +95,7 @@ def test_errors_are_one_line_on_stderr_and_append_nothing(
     assert message in err
     assert err.count("\n") == 1
     assert out == ""
-    assert open_ledger(db_url).max_sequence() == 1
+    assert open_configured(db_url).max_sequence() == 1
 
 
 def test_replay_lists_events_in_order(db_url: str) -> None:

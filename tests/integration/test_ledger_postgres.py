@@ -9,10 +9,9 @@ import psycopg
 import pytest
 from typer.testing import CliRunner
 
-from tests.support.ledgers import message, started
+from tests.support.ledgers import message, open_configured, started
 from threadline.app.cli import build
 from threadline.ledger.records import draft, seal
-from threadline.ledger.store import open_ledger
 
 pytestmark = pytest.mark.postgres
 
@@ -20,7 +19,7 @@ pytestmark = pytest.mark.postgres
 @pytest.fixture
 def pg_url(fresh_postgres_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.setenv("THREADLINE_DATABASE_URL", fresh_postgres_url)
-    with open_ledger(fresh_postgres_url) as store:
+    with open_configured(fresh_postgres_url) as store:
         store.append_batch("c1", [started(), message("one"), message("two"), message("three")])
     return fresh_postgres_url
 
@@ -65,7 +64,7 @@ def test_editing_stored_bytes_fails_audit_at_that_position(
 def test_writers_are_serialised_so_ids_commit_in_issue_order(pg_url: str) -> None:
     """A transaction holding issued notification ids blocks the next writer until it
     commits: a reader paging by id can never skip an id that commits later."""
-    with open_ledger(pg_url) as store:
+    with open_configured(pg_url) as store:
         head = store.read("c1")[-1]
         recorder = store.recorder
         sealed = seal(
@@ -113,7 +112,7 @@ def test_many_processes_may_open_a_fresh_database_at_once(fresh_postgres_url: st
     def opener() -> None:
         barrier.wait(timeout=30)
         try:
-            open_ledger(fresh_postgres_url).close()
+            open_configured(fresh_postgres_url).close()
         except BaseException as exc:
             errors.append(exc)
 
@@ -130,7 +129,7 @@ def test_open_returns_a_full_pool_with_nothing_still_connecting(pg_url: str) -> 
     each new connection's lifetime jitter from the global `random` module in its worker
     threads, which raced Hypothesis in the caller (intermittent HypothesisDeprecationWarning
     in the PostgreSQL fuzzing). Opening lazily also grew the pool by one at first use."""
-    store = open_ledger(pg_url)
+    store = open_configured(pg_url)
     try:
         stats = store.recorder.datastore.pool.get_stats()  # type: ignore[attr-defined]
         assert stats["pool_size"] == stats["pool_available"] == stats["pool_min"]

@@ -7,16 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.ledgers import message, started
+from tests.support.ledgers import message, open_configured, started
 from threadline.ledger.errors import ConcurrencyConflict, StoreUnavailable
-from threadline.ledger.store import open_ledger
 
 
 def test_events_survive_reopen(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'l.db'}"
-    with open_ledger(url) as first:
+    with open_configured(url) as first:
         first.append_batch("c1", [started(), message("a")])
-    with open_ledger(url) as second:
+    with open_configured(url) as second:
         assert [e.position for e in second.read("c1")] == [1, 2]
         assert second.append("c1", message("b"), expected_version=2).position == 3
         assert second.read("c1")[2].prev_hash == second.read("c1")[1].hash
@@ -24,7 +23,7 @@ def test_events_survive_reopen(tmp_path: Path) -> None:
 
 def test_two_ledgers_on_one_file_do_not_lose_or_fork(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'l.db'}"
-    with open_ledger(url) as a, open_ledger(url) as b:
+    with open_configured(url) as a, open_configured(url) as b:
         a.append("c1", started())
         assert b.append("c1", message("from b")).position == 2
         # a's cached head (1) is stale: without expected version it retries on the fresh head,
@@ -42,13 +41,13 @@ def test_default_url_comes_from_the_environment(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("THREADLINE_DATABASE_URL", f"sqlite:///{tmp_path / 'env.db'}")
-    with open_ledger() as store:
+    with open_configured() as store:
         store.append("c1", started())
     assert (tmp_path / "env.db").exists()
 
 
 def test_shared_memory_sqlite_url() -> None:
-    with open_ledger("sqlite:///:memory:") as store:
+    with open_configured("sqlite:///:memory:") as store:
         store.append("c1", started())
         assert store.version("c1") == 1
 
@@ -59,10 +58,10 @@ def test_shared_memory_sqlite_url() -> None:
 )
 def test_bad_urls_are_a_clear_error(url: str) -> None:
     with pytest.raises(StoreUnavailable):
-        open_ledger(url)
+        open_configured(url)
 
 
 def test_bad_url_message_hides_the_password() -> None:
     with pytest.raises(StoreUnavailable) as info:
-        open_ledger("mysql://user:s3cret@localhost/db")
+        open_configured("mysql://user:s3cret@localhost/db")
     assert "s3cret" not in str(info.value)

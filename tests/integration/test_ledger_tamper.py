@@ -10,11 +10,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from tests.support.ledgers import message, started
+from tests.support.ledgers import message, open_configured, started
 from threadline.app.cli import build
 from threadline.ledger import audit, canonical
 from threadline.ledger.errors import IntegrityViolation
-from threadline.ledger.store import open_ledger
 
 Edit = Callable[[bytes], bytes]
 
@@ -51,7 +50,7 @@ def sqlite_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[str, 
     path = tmp_path / "t.db"
     url = f"sqlite:///{path}"
     monkeypatch.setenv("THREADLINE_DATABASE_URL", url)
-    with open_ledger(url) as store:
+    with open_configured(url) as store:
         store.append_batch("c1", [started(), message("one"), message("two"), message("three")])
         store.append_batch("c2", [started(), message("other")])
     return url, path
@@ -116,10 +115,10 @@ def test_sqlite_deleted_or_moved_rows_are_detected(sqlite_store: tuple[str, Path
     con.execute("DELETE FROM stored_events WHERE originator_id='c1' AND originator_version=2")
     con.commit()
     con.close()
-    with open_ledger(url) as store, pytest.raises(IntegrityViolation) as info:
+    with open_configured(url) as store, pytest.raises(IntegrityViolation) as info:
         audit.verify_conversation(store, "c1")
     assert info.value.position == 2
-    with open_ledger(url) as store, pytest.raises(IntegrityViolation) as info:
+    with open_configured(url) as store, pytest.raises(IntegrityViolation) as info:
         audit.verify_all(store)
     assert (info.value.conversation_id, info.value.position) == ("c1", 2)
 
@@ -129,7 +128,7 @@ def test_memory_edit_is_detected() -> None:
 
     from threadline.ledger.recorders import POPOLedgerRecorder
 
-    with open_ledger("memory://") as store:
+    with open_configured("memory://") as store:
         store.append_batch("c1", [started(), message("one"), message("two")])
         recorder = store.recorder
         assert isinstance(recorder, POPOLedgerRecorder)

@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from tests.support.ledgers import open_configured
 from threadline.app.cli import build
 from threadline.ledger import privacy
 from threadline.ledger.erasure import erase_subject
 from threadline.ledger.errors import ErasureUnavailable, StoreUnavailable
-from threadline.ledger.store import open_ledger
 
 PHONE = "+15550001111"
 
@@ -108,7 +108,7 @@ def test_bad_input_is_one_line_and_changes_nothing(
     assert out == ""
     assert err.count("\n") == 1
     assert message in err
-    with open_ledger() as store:
+    with open_configured() as store:
         assert (store.version("c1"), store.version("c2")) == (2, 2)
         assert store.read("c1")[1].data.text == "I am Jane Roe"  # type: ignore[attr-defined]
 
@@ -130,7 +130,7 @@ def test_a_wrong_master_key_is_refused(db: Path, monkeypatch: pytest.MonkeyPatch
     assert code == 1
     assert "is not the one this database" in err
     with pytest.raises(StoreUnavailable):
-        open_ledger()
+        open_configured()
     monkeypatch.setenv("THREADLINE_MASTER_KEY", "short")
     code, _, err = run("replay", "c1")
     assert (code, "≥ 32" in err) == (1, True)
@@ -158,11 +158,11 @@ def test_postgres_without_a_master_key(
     monkeypatch.delenv("THREADLINE_MASTER_KEY_FILE", raising=False)
     monkeypatch.setenv("THREADLINE_PRIVACY", "on")
     with pytest.raises(StoreUnavailable, match="needs a master key"):
-        open_ledger(fresh_postgres_url)
+        open_configured(fresh_postgres_url)
     monkeypatch.setenv("THREADLINE_PRIVACY", "auto")
     from threadline.ledger.envelope import NewEvent
 
-    with open_ledger(fresh_postgres_url) as store:
+    with open_configured(fresh_postgres_url) as store:
         store.append("c1", NewEvent("ConversationStarted", {"channel": "sms"}))
         store.append("c1", NewEvent("MessagePosted", {"role": "visitor", "text": "clear"}))
         assert b'"text":"clear"' in store.recorder.select_conversation("c1")[1].state
@@ -170,7 +170,7 @@ def test_postgres_without_a_master_key(
             erase_subject(store, PHONE)
     # Configuring a key later encrypts from then on; older records stay readable.
     monkeypatch.setenv("THREADLINE_MASTER_KEY", secrets.token_urlsafe(32))
-    with open_ledger(fresh_postgres_url) as store:
+    with open_configured(fresh_postgres_url) as store:
         store.append("c1", NewEvent("MessagePosted", {"role": "visitor", "text": "sealed"}))
         assert b"sealed" not in store.recorder.select_conversation("c1")[2].state
         assert [e.data.text for e in store.read("c1")[1:]] == ["clear", "sealed"]  # type: ignore[attr-defined]

@@ -15,14 +15,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.support.ledgers import BACKENDS, ledger_url
+from tests.support.ledgers import BACKENDS, ledger_url, open_configured
 from threadline.ledger import audit, privacy
 from threadline.ledger.envelope import NewEvent, RecordedEvent
 from threadline.ledger.erasure import erase_subject
 from threadline.ledger.events import MessagePosted
 from threadline.ledger.keyring import ERASED_DIGEST
 from threadline.ledger.shredding import ShreddingCodec
-from threadline.ledger.store import Ledger, open_ledger
+from threadline.ledger.store import Ledger
 from threadline.projections.context import build_context
 from threadline.projections.transcript import build_transcript, render_text
 
@@ -103,7 +103,7 @@ def durable_url(
 
 @pytest.fixture
 def store(url: str) -> Iterator[Ledger]:
-    with open_ledger(url) as ledger:
+    with open_configured(url) as ledger:
         yield ledger
 
 
@@ -286,7 +286,7 @@ def test_other_processes_see_the_erasure(durable_url: str, monkeypatch: pytest.M
     url = durable_url
     monkeypatch.setenv("THREADLINE_KEY_CACHE_TTL_S", "0")
     alice = Person("alice")
-    with open_ledger(url) as reader, open_ledger(url) as eraser:
+    with open_configured(url) as reader, open_configured(url) as eraser:
         chat(reader, "c-alice", alice)
         assert alice.text in texts(reader.read("c-alice"))
         erase_subject(eraser, f"tel:{alice.phone}")
@@ -296,7 +296,7 @@ def test_other_processes_see_the_erasure(durable_url: str, monkeypatch: pytest.M
 
 def test_concurrent_first_appends_agree_on_one_key(durable_url: str) -> None:
     url = durable_url
-    ledgers = [open_ledger(url) for _ in range(4)]
+    ledgers = [open_configured(url) for _ in range(4)]
     try:
         ledgers[0].append("c1", NewEvent("ConversationStarted", {"channel": "chat"}))
         barrier = threading.Barrier(len(ledgers))
@@ -312,7 +312,7 @@ def test_concurrent_first_appends_agree_on_one_key(durable_url: str) -> None:
             t.join()
         stored = ledgers[0].recorder.select_conversation("c1", gt=1)
         assert len({s.state.split(b'"k":"')[1][:32] for s in stored}) == 1
-        with open_ledger(url) as fresh:
+        with open_configured(url) as fresh:
             assert sorted(e.data.text for e in fresh.read("c1")[1:]) == [  # type: ignore[attr-defined]
                 "m0",
                 "m1",
@@ -339,7 +339,7 @@ def test_concurrent_first_appends_agree_on_one_key(durable_url: str) -> None:
 def test_erasure_shreds_exactly_the_conversations_linked_to_the_subject(
     owners: list[set[str]], victim: str
 ) -> None:
-    with open_ledger("memory://") as store:
+    with open_configured("memory://") as store:
         for i, subjects in enumerate(owners):
             cid = f"c{i}"
             store.append(cid, NewEvent("ConversationStarted", {"channel": "chat"}))
@@ -374,7 +374,7 @@ def test_tampering_with_an_encrypted_field_is_detected(
     monkeypatch.setenv("THREADLINE_MASTER_KEY", secrets.token_urlsafe(32))
     url = f"sqlite:///{tmp_path / 't.db'}"
     alice = Person("alice")
-    with open_ledger(url) as store:
+    with open_configured(url) as store:
         chat(store, "c-alice", alice)
 
     def edit(position: int, rehash: bool) -> None:
@@ -399,12 +399,12 @@ def test_tampering_with_an_encrypted_field_is_detected(
             con.close()
 
     edit(7, rehash=True)  # the last event: no successor's prev_hash to betray it...
-    with open_ledger(url) as store:
+    with open_configured(url) as store:
         assert audit.verify_conversation(store, "c-alice") == 7
         with pytest.raises(IntegrityViolation) as info:  # ...but the ciphertext does
             store.read("c-alice")
         assert (info.value.position, "authenticate" in info.value.reason) == (7, True)
     edit(3, rehash=False)
-    with open_ledger(url) as store, pytest.raises(IntegrityViolation) as info:
+    with open_configured(url) as store, pytest.raises(IntegrityViolation) as info:
         audit.verify_conversation(store, "c-alice")
     assert (info.value.position, "hash does not match" in info.value.reason) == (3, True)

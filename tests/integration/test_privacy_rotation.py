@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from tests.support.ledgers import BACKENDS, ledger_url
+from tests.support.ledgers import BACKENDS, ledger_url, open_configured
 from threadline.app.cli import build
 from threadline.ledger import privacy
 from threadline.ledger.envelope import NewEvent
@@ -21,7 +21,7 @@ from threadline.ledger.errors import KeyRotationUnavailable, StoreUnavailable
 from threadline.ledger.masterkey import MasterKey
 from threadline.ledger.rotation import rotate_master_key
 from threadline.ledger.shredding import ShreddingCodec
-from threadline.ledger.store import Ledger, open_ledger
+from threadline.ledger.store import Ledger
 
 OLD, NEW = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
 
@@ -66,14 +66,14 @@ def test_rotation_rewraps_everything_and_keeps_erasure_working(
     url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     old_id, new_id = MasterKey(OLD.encode(), "").master_id, MasterKey(NEW.encode(), "").master_id
-    with open_ledger(url) as store:
+    with open_configured(url) as store:
         for i in range(5):
             converse(store, f"c{i}", f"+1555000000{i}", f"text {i}")
         erase_subject(store, "+15550000000")  # c0: destroyed before the rotation
         ref_before = erase_subject(store, "+19999999999").subject_ref
 
     use(monkeypatch, NEW, previous=OLD)
-    with open_ledger(url) as store:  # mid-rotation: both keys readable, new keys under NEW
+    with open_configured(url) as store:  # mid-rotation: both keys readable, new keys under NEW
         assert text_of(store, "c1") == "text 1"
         converse(store, "c5", "+15550000005", "text 5")
         assert table_of(store).active_key("c5").master_id == new_id
@@ -83,7 +83,7 @@ def test_rotation_rewraps_everything_and_keeps_erasure_working(
         assert rotate_master_key(store).rewrapped == 0  # idempotent
 
     use(monkeypatch, NEW)
-    with open_ledger(url) as store:
+    with open_configured(url) as store:
         table = table_of(store)
         assert table.keyring_state().master_id == new_id
         assert {k.master_id for k in table.active_keys_after("", 100)} == {new_id}
@@ -97,31 +97,31 @@ def test_rotation_rewraps_everything_and_keeps_erasure_working(
 
     use(monkeypatch, OLD)
     with pytest.raises(StoreUnavailable, match="is not the one"):
-        open_ledger(url)
+        open_configured(url)
 
 
 def test_rotation_needs_the_previous_key(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    with open_ledger(url) as store:
+    with open_configured(url) as store:
         converse(store, "c1", "+15550000001", "hello")
         assert rotate_master_key(store).rewrapped == 0  # the configured key is the database's
     use(monkeypatch, NEW)
     with pytest.raises(StoreUnavailable, match="is not the one"):
-        open_ledger(url)
+        open_configured(url)
     use(monkeypatch, NEW, previous=secrets.token_urlsafe(32))  # not the database's key
     with pytest.raises(StoreUnavailable, match="is not the one"):
-        open_ledger(url)
+        open_configured(url)
     use(monkeypatch, OLD, previous=NEW)  # backwards: NEW never was the database's key
-    with open_ledger(url) as store:
+    with open_configured(url) as store:
         assert rotate_master_key(store).completed
         assert text_of(store, "c1") == "hello"
 
 
 def test_an_interrupted_rotation_resumes(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    with open_ledger(url) as store:
+    with open_configured(url) as store:
         for i in range(5):
             converse(store, f"c{i}", f"+1555000000{i}", f"text {i}")
     use(monkeypatch, NEW, previous=OLD)
-    with open_ledger(url) as store:
+    with open_configured(url) as store:
         table = table_of(store)
         real = table.rewrap
         calls = [0]
@@ -140,7 +140,7 @@ def test_an_interrupted_rotation_resumes(url: str, monkeypatch: pytest.MonkeyPat
         report = rotate_master_key(store, page=2)
         assert (report.rewrapped, report.completed) == (3, True)
     use(monkeypatch, NEW)
-    with open_ledger(url) as store:
+    with open_configured(url) as store:
         assert [text_of(store, f"c{i}") for i in range(5)] == [f"text {i}" for i in range(5)]
 
 
@@ -148,7 +148,7 @@ def test_rotation_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("THREADLINE_DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
     monkeypatch.setenv("THREADLINE_MASTER_KEY", OLD)
     monkeypatch.delenv("THREADLINE_MASTER_KEY_PREVIOUS", raising=False)
-    with open_ledger() as store:
+    with open_configured() as store:
         converse(store, "c1", "+15550000001", "hello")
     runner = CliRunner()
     result = runner.invoke(build(), ["privacy", "rotate"])
@@ -171,7 +171,7 @@ def test_rotation_without_encryption_is_refused(
 ) -> None:
     monkeypatch.setenv("THREADLINE_PRIVACY", "off")
     monkeypatch.delenv("THREADLINE_MASTER_KEY", raising=False)
-    store = open_ledger(f"sqlite:///{tmp_path / 'clear.db'}")
+    store = open_configured(f"sqlite:///{tmp_path / 'clear.db'}")
     with store, pytest.raises(KeyRotationUnavailable):
         rotate_master_key(store)
 
@@ -184,7 +184,7 @@ def test_a_database_made_before_the_index_key_was_stored_is_upgraded(
     monkeypatch.setenv("THREADLINE_MASTER_KEY", OLD)
     url = f"sqlite:///{tmp_path / 'legacy.db'}"
     master = MasterKey(OLD.encode(), "")
-    with open_ledger(url) as store:
+    with open_configured(url) as store:
         # As the first version wrote it: identifiers blinded with the derived index key,
         # and no index key in the keyring row.
         codec = store.codec
@@ -193,6 +193,6 @@ def test_a_database_made_before_the_index_key_was_stored_is_upgraded(
         converse(store, "c1", "+15550000001", "hello")
     with sqlite3.connect(tmp_path / "legacy.db") as db:
         db.execute("UPDATE threadline_keyring SET index_key = NULL")
-    with open_ledger(url) as store:
+    with open_configured(url) as store:
         assert table_of(store).keyring_state().index_key is not None  # stored, wrapped
         assert erase_subject(store, "+15550000001").erased == ["c1"]

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from tests.support.ledgers import open_configured
 from threadline.app.cli import build
 from threadline.ledger.envelope import NewEvent
-from threadline.ledger.store import open_ledger
 from threadline.projections.service import open_metrics_view
 
 
@@ -19,7 +19,7 @@ def db_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     url = f"sqlite:///{tmp_path / 'cli.db'}"
     monkeypatch.setenv("THREADLINE_DATABASE_URL", url)
     monkeypatch.delenv("THREADLINE_PROJECTIONS_DATABASE_URL", raising=False)
-    ledger = open_ledger(url)
+    ledger = open_configured(url)
     append = ledger.append
     append("c1", NewEvent("ConversationStarted", {"channel": "chat"}))
     append("c1", NewEvent("LegOpened", {"channel": "chat"}, leg_id="chat-1"))

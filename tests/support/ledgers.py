@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from threadline.app.settings import load_settings
 from threadline.ledger.envelope import NewEvent
 from threadline.ledger.store import Ledger, open_ledger
 
@@ -45,6 +46,12 @@ def ledger(ledger_url_any: str) -> Iterator[Ledger]:
         store.close()
 
 
+def open_configured(url: str | None = None, **kwargs: Any) -> Ledger:
+    """`open_ledger` with the ledger section read from this process's environment now: the
+    test (or worker process) is the composition root, configured by `monkeypatch.setenv`."""
+    return open_ledger(url, settings=load_settings().ledger, **kwargs)
+
+
 def started(channel: str = "chat", **kw: Any) -> NewEvent:
     return NewEvent("ConversationStarted", {"channel": channel}, **kw)
 
@@ -58,7 +65,7 @@ def race_worker(url: str, conversation_id: str, barrier: Any, results: Any, roun
     one process may win), then `rounds` appends with read-version/retry-on-conflict."""
     from threadline.ledger.errors import ConcurrencyConflict
 
-    store = open_ledger(url)
+    store = open_configured(url)
     try:
         barrier.wait(timeout=60)
         try:
@@ -87,7 +94,7 @@ def crash_worker(url: str, journal: str, ready: Any) -> None:
     the parent SIGKILLs this process at an arbitrary moment."""
     import os
 
-    store = open_ledger(url)
+    store = open_configured(url)
     with open(journal, "a", encoding="utf-8") as log:
         i = 0
         while True:
