@@ -10,7 +10,7 @@ from uuid import uuid4
 
 from eventsourcing.persistence import PersistenceError
 
-from threadline.ledger.errors import StoreUnavailable
+from threadline.ledger.errors import StoreUnavailableError
 from threadline.ledger.recorders import LedgerRecorder, POPOLedgerRecorder, SQLiteLedgerRecorder
 
 Opened = tuple[LedgerRecorder, Callable[[], None]]
@@ -35,7 +35,7 @@ def open_recorder(url: str) -> Opened:
         from threadline.ledger.postgres import open_postgres
 
         return open_postgres(url)
-    raise StoreUnavailable(
+    raise StoreUnavailableError(
         f"unsupported database URL {redact(url)!r}: use memory://, sqlite:///PATH "
         "or postgresql://USER@HOST:PORT/DB"
     )
@@ -45,7 +45,7 @@ def sqlite_path(url: str) -> str:
     """`sqlite:///rel/path`, `sqlite:////abs/path`, `sqlite:///:memory:` → SQLite db name."""
     prefix = "sqlite:///"
     if not url.startswith(prefix) or len(url) == len(prefix):
-        raise StoreUnavailable(f"invalid SQLite URL {url!r}: use sqlite:///PATH")
+        raise StoreUnavailableError(f"invalid SQLite URL {url!r}: use sqlite:///PATH")
     path = url[len(prefix) :]
     if path == ":memory:":
         # A named shared-cache memory database, so that the pool's connections share it.
@@ -60,12 +60,12 @@ def _open_sqlite(url: str) -> Opened:
     if not db_name.startswith("file:"):
         parent = Path(db_name).parent
         if not parent.is_dir():
-            raise StoreUnavailable(f"cannot open {url!r}: directory {parent} does not exist")
+            raise StoreUnavailableError(f"cannot open {url!r}: directory {parent} does not exist")
     datastore = SQLiteDatastore(db_name=db_name, originator_id_type="text")
     try:
         recorder = SQLiteLedgerRecorder(datastore)
         recorder.create_table()
     except PersistenceError as exc:
         datastore.close()
-        raise StoreUnavailable(f"cannot open {url!r}: {exc}") from exc
+        raise StoreUnavailableError(f"cannot open {url!r}: {exc}") from exc
     return recorder, datastore.close

@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Protocol
 
-from threadline.ledger.errors import StoreUnavailable
+from threadline.ledger.errors import StoreUnavailableError
 
 KEYRING_TABLE = "threadline_keyring"
 DATA_KEYS_TABLE = "threadline_data_keys"
@@ -206,6 +206,6 @@ def open_key_table(recorder: object) -> KeyTable:
 
         table = PostgresKeyTable(recorder.datastore)  # type: ignore[attr-defined]
     else:
-        raise StoreUnavailable(f"no key table for a {type(recorder).__name__}")
+        raise StoreUnavailableError(f"no key table for a {type(recorder).__name__}")
     table.create()
     return table

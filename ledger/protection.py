@@ -8,7 +8,7 @@ from pathlib import Path
 
 from threadline.ledger import aead
 from threadline.ledger.backends import sqlite_path
-from threadline.ledger.errors import StoreUnavailable
+from threadline.ledger.errors import StoreUnavailableError
 from threadline.ledger.keyring import open_key_table
 from threadline.ledger.masterkey import MasterKey, create_key_file, ephemeral, read_key_file
 from threadline.ledger.settings import LedgerSettings
@@ -60,7 +60,7 @@ def open_codec(url: str, recorder: object, settings: LedgerSettings) -> Shreddin
     if master is None:
         state = table.keyring_state()
         if state is not None:
-            raise StoreUnavailable(
+            raise StoreUnavailableError(
                 f"this database's personal data is encrypted with master key {state.master_id} "
                 "and no master key is configured: set THREADLINE_MASTER_KEY or "
                 "THREADLINE_MASTER_KEY_FILE"
@@ -68,7 +68,7 @@ def open_codec(url: str, recorder: object, settings: LedgerSettings) -> Shreddin
         master = _new_master(url, settings)
     if master is None:
         if mode == "on":
-            raise StoreUnavailable(
+            raise StoreUnavailableError(
                 "THREADLINE_PRIVACY=on needs a master key: set THREADLINE_MASTER_KEY "
                 "or THREADLINE_MASTER_KEY_FILE"
             )
@@ -85,7 +85,7 @@ def open_codec(url: str, recorder: object, settings: LedgerSettings) -> Shreddin
     # (threadline.ledger.rotation) has not finished.
     owner = {m.master_id: m for m in (previous, master) if m is not None}.get(state.master_id)
     if owner is None:
-        raise StoreUnavailable(
+        raise StoreUnavailableError(
             f"the master key from {master.origin} (id {master.master_id}) is not the one "
             f"this database's personal data is encrypted with (id {state.master_id})"
         )
@@ -95,8 +95,8 @@ def open_codec(url: str, recorder: object, settings: LedgerSettings) -> Shreddin
     else:
         try:
             index_key = owner.unwrap_index(state.index_key)
-        except aead.DecryptionFailed:
-            raise StoreUnavailable(
+        except aead.DecryptionFailedError:
+            raise StoreUnavailableError(
                 f"the subject-index key does not unwrap with master key {owner.master_id}"
             ) from None
     return ShreddingCodec(

@@ -19,7 +19,7 @@ import threading
 from abc import ABC, abstractmethod
 
 from threadline.projections.views import Batch, TrackingState, check_batch
-from threadline.streaming.errors import ConfigurationError
+from threadline.streaming.errors import StreamConfigurationError
 
 T_POSITIONS = "relay_checkpoints"
 T_GAPS = "relay_gaps"
@@ -148,4 +148,4 @@ def open_checkpoint(url: str, name: str = "relay") -> Checkpoint:
         from threadline.streaming.checkpoint_postgres import PostgresCheckpoint
 
         return PostgresCheckpoint(url, name)
-    raise ConfigurationError("unsupported database URL for the relay checkpoint")
+    raise StreamConfigurationError("unsupported database URL for the relay checkpoint")

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from threadline.ledger.store import Ledger, open_ledger
 from threadline.projections.views import MemoryMetricsView, MetricsView
 from threadline.streaming.checkpoint import open_checkpoint
-from threadline.streaming.errors import ConfigurationError
+from threadline.streaming.errors import StreamConfigurationError
 from threadline.streaming.projector import Projector
 from threadline.streaming.relay import Relay
 from threadline.streaming.settings import StreamSettings
@@ -60,7 +60,7 @@ def open_consumer_view(settings: StreamSettings) -> MetricsView:
         return open_postgres_consumer_view(url, settings.consumer_schema)
     if scheme == "sqlite":
         if url == settings.database_url:
-            raise ConfigurationError(
+            raise StreamConfigurationError(
                 "on SQLite the consumer's view needs its own file: set "
                 "THREADLINE_CONSUMER_DATABASE_URL (the ledger's file holds the API's view)"
             )
@@ -68,7 +68,7 @@ def open_consumer_view(settings: StreamSettings) -> MetricsView:
         from threadline.projections.view_sqlite import open_sqlite_view
 
         return open_sqlite_view(sqlite_path(url))
-    raise ConfigurationError("unsupported consumer database URL")
+    raise StreamConfigurationError("unsupported consumer database URL")
 
 
 def build_consumer(settings: StreamSettings, view: MetricsView | None = None) -> KafkaEventConsumer:

@@ -29,9 +29,9 @@ from uuid import UUID
 from threadline.channels.messaging import ids, phone
 from threadline.channels.messaging.directory import PhoneDirectory
 from threadline.channels.messaging.errors import (
-    DeliveryFailed,
-    MalformedWebhook,
-    ProviderNotConfigured,
+    DeliveryFailedError,
+    MalformedWebhookError,
+    ProviderNotConfiguredError,
 )
 from threadline.channels.messaging.events import MessageDeliveryUpdated
 from threadline.channels.messaging.provider import (
@@ -47,7 +47,7 @@ from threadline.handoff import tokens
 from threadline.handoff.errors import TokenRejectedError
 from threadline.handoff.service import HandoffService
 from threadline.ledger.envelope import AppendResult, NewEvent, RecordedEvent
-from threadline.ledger.errors import IdempotencyConflict
+from threadline.ledger.errors import IdempotencyConflictError
 from threadline.ledger.events import (
     ConversationStarted,
     EventData,
@@ -133,7 +133,9 @@ class MessagingService:
         try:
             return self._providers[name]
         except KeyError:
-            raise ProviderNotConfigured(f"messaging provider {name!r} is not configured") from None
+            raise ProviderNotConfiguredError(
+                f"messaging provider {name!r} is not configured"
+            ) from None
 
     # -- inbound --------------------------------------------------------------------------
 
@@ -153,9 +155,11 @@ class MessagingService:
         items = provider.parse(request)
         for item in items:
             if reports_only and not isinstance(item, DeliveryReport):
-                raise MalformedWebhook("a status callback must carry a MessageStatus")
+                raise MalformedWebhookError("a status callback must carry a MessageStatus")
             if channel is not None and isinstance(item, InboundMessage) and item.channel != channel:
-                raise MalformedWebhook(f"a {item.channel} message sent to the {channel} endpoint")
+                raise MalformedWebhookError(
+                    f"a {item.channel} message sent to the {channel} endpoint"
+                )
         return [self.record(item) for item in items]
 
     def record(self, item: WebhookItem) -> Received:
@@ -209,7 +213,7 @@ class MessagingService:
             if prelude:
                 self._store.append_batch(conversation_id, prelude)
             return self._visitor_message(msg, route, conversation_id, leg_id, text, message_id)
-        except IdempotencyConflict:
+        except IdempotencyConflictError:
             # Recorded before under a different routing (the conversation has changed since):
             # the provider is retrying a message we already have.
             return Received(route, None, duplicate=True, channel=msg.channel)
@@ -370,6 +374,6 @@ class MessagingService:
                 received.to,
                 received.reply,
             )
-        except (DeliveryFailed, ProviderNotConfigured) as exc:
+        except (DeliveryFailedError, ProviderNotConfiguredError) as exc:
             log.warning("reply on %s not delivered: %s", received.conversation_id, exc)
             return None

@@ -97,7 +97,7 @@ def run_crash(database_url: str, log: Path) -> None:
         server.stop()
     ledger = open_ledger(database_url)
     try:
-        result = verify_all(ledger)  # raises IntegrityViolation on a broken chain
+        result = verify_all(ledger)  # raises IntegrityViolationError on a broken chain
         assert result.events >= 2 * len(cids) + len(acked)
     finally:
         ledger.close()
