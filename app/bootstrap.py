@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from threadline.access.keys import open_key_store
 from threadline.access.tokens import VisitorTokens
+from threadline.app.events import register_event_types
 from threadline.channels.messaging.service import MessagingService
 from threadline.channels.periodic import PeriodicJob
 from threadline.channels.pstn.channel import PstnChannel
@@ -32,13 +33,11 @@ def _wire_messaging(services: Services) -> PhoneDirectory:
     """SMS/WhatsApp providers from `THREADLINE_*` settings (a provider whose secrets are not
     set refuses its webhooks with 503). Inbound texts go through the chat agent when wired."""
     from threadline.channels.messaging.directory import PhoneDirectory
-    from threadline.channels.messaging.events import register_events
     from threadline.channels.messaging.provider import MessagingProvider
     from threadline.channels.messaging.settings import MessagingSettings
     from threadline.channels.messaging.twilio import TwilioProvider
     from threadline.channels.messaging.whatsapp_cloud import WhatsAppCloudProvider
 
-    register_events()
     settings = MessagingSettings()
     providers: dict[str, MessagingProvider] = {
         "twilio": TwilioProvider(settings),
@@ -113,6 +112,7 @@ def visitor_tokens(settings: ChannelSettings) -> VisitorTokens:
 
 
 def bootstrap(settings: ChannelSettings | None = None) -> Services:
+    register_event_types()
     settings = settings or ChannelSettings()
     from threadline.ledger.store import open_ledger
 

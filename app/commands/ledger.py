@@ -21,7 +21,7 @@ from rich.console import Console
 from threadline.ledger import audit
 from threadline.ledger.codec import IdentityCodec
 from threadline.ledger.envelope import NewEvent
-from threadline.ledger.errors import LedgerError
+from threadline.ledger.errors import ThreadlineError
 from threadline.ledger.events import json_schemas, model_for
 from threadline.ledger.store import Ledger, open_ledger
 
@@ -42,11 +42,11 @@ def ledger_session(*, stored_form: bool = False) -> Iterator[Ledger]:
     an auditor can verify and export without the master key."""
     try:
         store = open_ledger(codec=IdentityCodec() if stored_form else None)
-    except LedgerError as exc:
+    except ThreadlineError as exc:
         fail(f"error: {exc}")
     try:
         yield store
-    except LedgerError as exc:
+    except ThreadlineError as exc:
         fail(f"error: {exc}")
     finally:
         store.close()
@@ -55,7 +55,7 @@ def ledger_session(*, stored_form: bool = False) -> Iterator[Ledger]:
 def guarded(fn: Callable[[], T]) -> T:
     try:
         return fn()
-    except LedgerError as exc:
+    except ThreadlineError as exc:
         fail(f"error: {exc}")
 
 

@@ -13,7 +13,7 @@ import typer
 from pydantic import ValidationError
 
 from threadline.app.commands.ledger import fail
-from threadline.ledger.errors import LedgerError
+from threadline.ledger.errors import ThreadlineError
 from threadline.streaming.errors import StreamError
 from threadline.streaming.metrics import MetricsServer, consumer_text, fresh, relay_text
 from threadline.streaming.settings import StreamSettings
@@ -56,7 +56,7 @@ def relay(
     settings = _settings()
     try:
         r = build_relay(settings)
-    except (LedgerError, StreamError) as exc:
+    except ThreadlineError as exc:
         fail(f"error: {exc}")
     server: MetricsServer | None = None
     try:
