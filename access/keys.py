@@ -23,6 +23,7 @@ from threadline.access.errors import (
     ServiceUnavailableError,
     UnauthenticatedError,
 )
+from threadline.ledger.backends import Backend, Kind
 
 _KEY_RE = re.compile(r"^tlk_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$")
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}$")
@@ -156,14 +157,14 @@ class MemoryKeyStore:
 
 def open_key_store(database_url: str) -> KeyStore:
     """The key table lives in the same database as the ledger."""
-    if database_url.startswith("memory://") or database_url == "sqlite:///:memory:":
+    backend = Backend.parse(database_url)
+    if backend.in_memory:
         return MemoryKeyStore()
-    if database_url.startswith("sqlite:///"):
+    if backend.kind is Kind.SQLITE:
         from threadline.access.keys_sqlite import SQLiteKeyStore
 
-        return SQLiteKeyStore(database_url.removeprefix("sqlite:///"))
-    if database_url.startswith(("postgresql://", "postgres://")):
-        from threadline.access.keys_postgres import PostgresKeyStore
+        assert backend.path is not None
+        return SQLiteKeyStore(backend.path)
+    from threadline.access.keys_postgres import PostgresKeyStore
 
-        return PostgresKeyStore(database_url)
-    raise InvalidInputError(f"unsupported database URL scheme: {database_url.split(':', 1)[0]}")
+    return PostgresKeyStore(backend.dsn)

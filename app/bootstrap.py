@@ -20,6 +20,7 @@ from threadline.channels.pstn.channel import PstnChannel
 from threadline.channels.services import Services
 from threadline.channels.settings import ChannelSettings
 from threadline.handoff.signing import resolve_secret
+from threadline.ledger.backends import Backend, Kind
 
 if TYPE_CHECKING:
     from threadline.channels.messaging.directory import PhoneDirectory
@@ -138,7 +139,7 @@ def _wire_other_processes(services: Services) -> None:
 
     url = services.settings.database_url
     listen = None
-    if url.startswith(("postgresql://", "postgres://")):
+    if Backend.parse(url).kind is Kind.POSTGRES:
         from threadline.channels.live_postgres import listener
 
         listen = listener(url)

@@ -7,7 +7,7 @@ import logging
 from pathlib import Path
 
 from threadline.ledger import aead
-from threadline.ledger.backends import sqlite_path
+from threadline.ledger.backends import Backend, Kind, sqlite_path
 from threadline.ledger.errors import StoreUnavailableError
 from threadline.ledger.keyring import open_key_table
 from threadline.ledger.masterkey import MasterKey, create_key_file, ephemeral, read_key_file
@@ -20,16 +20,12 @@ _warned = False
 
 def default_key_file(url: str) -> Path | None:
     """`<database>.key` for an SQLite file store, else None."""
-    if not url.startswith("sqlite:///"):
+    if Backend.parse(url).kind is not Kind.SQLITE:
         return None
     name = sqlite_path(url)
     if name.startswith("file:"):  # in-memory
         return None
     return Path(name + ".key")
-
-
-def _in_memory(url: str) -> bool:
-    return url == "memory://" or url == "sqlite:///:memory:"
 
 
 def configured_master(url: str, settings: LedgerSettings) -> MasterKey | None:
@@ -46,7 +42,7 @@ def _new_master(url: str, settings: LedgerSettings) -> MasterKey | None:
     path = settings.master_key_file or default_key_file(url)
     if path is not None:
         return create_key_file(path)
-    if _in_memory(url):
+    if Backend.parse(url).in_memory:
         return ephemeral()
     return None
 
@@ -56,7 +52,7 @@ def open_codec(url: str, recorder: object, settings: LedgerSettings) -> Shreddin
     master = configured_master(url, settings)
     if master is None and mode == "off":
         return ShreddingCodec(None, None, encrypt=False)
-    table = open_key_table(recorder)
+    table = open_key_table(recorder, Backend.parse(url).kind)
     if master is None:
         state = table.keyring_state()
         if state is not None:

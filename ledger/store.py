@@ -391,7 +391,7 @@ def open_ledger(
     """Opens the store named by `url` (default: `THREADLINE_DATABASE_URL`). Group commit
     (default: `THREADLINE_GROUP_COMMIT`, on) applies to the durable backends. Without an
     explicit `codec`, personal fields are encrypted as the settings say (ledger.protection)."""
-    from threadline.ledger.backends import open_recorder
+    from threadline.ledger.backends import Backend, Kind, open_recorder
     from threadline.ledger.settings import LedgerSettings
 
     settings = LedgerSettings()
@@ -406,5 +406,5 @@ def open_ledger(
             close()
             raise
     if group_commit is None:
-        group_commit = settings.group_commit and url != "memory://"
+        group_commit = settings.group_commit and Backend.parse(url).kind is not Kind.MEMORY
     return Ledger(recorder, codec=codec, close=close, group_commit=group_commit)

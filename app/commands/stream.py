@@ -13,6 +13,7 @@ import typer
 from pydantic import ValidationError
 
 from threadline.app.commands.ledger import fail
+from threadline.ledger.backends import Backend, Kind
 from threadline.ledger.errors import ThreadlineError
 from threadline.streaming.errors import StreamError
 from threadline.streaming.metrics import MetricsServer, consumer_text, fresh, relay_text
@@ -37,7 +38,7 @@ def _stop_on_signals() -> threading.Event:
 def _listen(url: str, wake: threading.Event) -> Callable[[], None]:
     """On PostgreSQL the ledger NOTIFYs at every commit: publish at once instead of at the
     next poll (the poll stays, for anything a lost notification would miss)."""
-    if not url.startswith(("postgresql://", "postgres://")):
+    if Backend.parse(url).kind is not Kind.POSTGRES:
         return lambda: None
     from threadline.channels.live_postgres import listener
 

@@ -26,6 +26,8 @@ from threadline.channels.console.operators import (
     OperatorStore,
     Session,
 )
+from threadline.ledger.backends import Backend, Kind
+from threadline.ledger.errors import StoreUnavailableError
 
 SCHEMA = (
     """CREATE TABLE IF NOT EXISTS console_operators (
@@ -187,19 +189,18 @@ class SqliteOperatorStore(SqlOperatorStore):
 
 def open_operator_store(url: str) -> OperatorStore:
     """The store for a database URL: `memory://`, `sqlite:///path` or `postgresql://...`."""
-    if url in ("memory://", "sqlite:///:memory:"):
+    try:
+        backend = Backend.parse(url)
+    except StoreUnavailableError as exc:
+        raise OperatorStoreUnavailableError(f"operator store: {exc}") from None
+    if backend.in_memory:
         return MemoryOperatorStore()
-    if url.startswith("sqlite:///"):
-        path = url.removeprefix("sqlite:///")
-        if not path:
-            raise OperatorStoreUnavailableError("sqlite URL has no path")
+    if backend.kind is Kind.SQLITE:
+        path = backend.path or ""
         try:
             return SqliteOperatorStore(path)
         except sqlite3.Error as exc:
             raise OperatorStoreUnavailableError(f"cannot open {path}: {exc}") from None
-    if url.startswith(("postgresql://", "postgres://")):
-        from threadline.channels.console.operators_postgres import PostgresOperatorStore
+    from threadline.channels.console.operators_postgres import PostgresOperatorStore
 
-        return PostgresOperatorStore(url)
-    scheme = url.split(":", 1)[0]
-    raise OperatorStoreUnavailableError(f"unsupported operator store URL scheme {scheme!r}")
+    return PostgresOperatorStore(backend.dsn)
