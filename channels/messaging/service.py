@@ -18,6 +18,7 @@ appends nothing new and sends no second reply.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import threading
@@ -353,8 +354,12 @@ class MessagingService:
             message_event_id=str(message_event_id) if message_event_id else None,
         )
         event_id = ids.status_event_id(sent.provider, sent.provider_message_id, sent.status)
-        self._store.append_batch(
-            conversation_id, [NewEvent("MessageDeliveryUpdated", update, event_id, leg_id)]
+        # The append waits on the database (and on group commit): off the event loop, so
+        # other requests and live streams keep being served meanwhile.
+        await asyncio.to_thread(
+            self._store.append_batch,
+            conversation_id,
+            [NewEvent("MessageDeliveryUpdated", update, event_id, leg_id)],
         )
         return sent
 
