@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support.api_server import ApiServer, create_key
+from harness.api_server import ApiServer, create_key
 from threadline.ledger.audit import verify_all
 from threadline.ledger.store import open_ledger
 
