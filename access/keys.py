@@ -18,7 +18,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
-from threadline.access.errors import InvalidInput, ServiceUnavailable, Unauthenticated
+from threadline.access.errors import (
+    InvalidInputError,
+    ServiceUnavailableError,
+    UnauthenticatedError,
+)
+from threadline.ledger.backends import Backend, Kind
 
 _KEY_RE = re.compile(r"^tlk_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$")
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}$")
@@ -55,9 +60,9 @@ def hash_secret(secret: str) -> str:
 def new_key(name: str, tenant: str) -> tuple[str, ApiKeyRecord]:
     """Returns (the key to show once, the record to store)."""
     if not NAME_RE.match(name):
-        raise InvalidInput("key name: 1-64 letters, digits, space, '.', '_' or '-'")
+        raise InvalidInputError("key name: 1-64 letters, digits, space, '.', '_' or '-'")
     if not NAME_RE.match(tenant):
-        raise InvalidInput("tenant: 1-64 letters, digits, space, '.', '_' or '-'")
+        raise InvalidInputError("tenant: 1-64 letters, digits, space, '.', '_' or '-'")
     key_id = secrets.token_hex(8)
     secret = secrets.token_urlsafe(32)
     record = ApiKeyRecord(
@@ -90,7 +95,7 @@ class KeyVerifier:
     def verify(self, token: str) -> ApiKeyRecord:
         match = _KEY_RE.match(token)
         if match is None:
-            raise Unauthenticated("malformed API key")
+            raise UnauthenticatedError("malformed API key")
         key_id, secret = match.groups()
         now = self._clock()
         with self._lock:
@@ -101,16 +106,16 @@ class KeyVerifier:
             try:
                 found = self._store.get(key_id)
             except Exception as exc:  # the database is down: 503, not a 500 per request
-                raise ServiceUnavailable("the API key store is unavailable") from exc
+                raise ServiceUnavailableError("the API key store is unavailable") from exc
             if found is None or found.revoked:
-                raise Unauthenticated("unknown or revoked API key")
+                raise UnauthenticatedError("unknown or revoked API key")
             record = found
             with self._lock:
                 if len(self._cache) > 10_000:
                     self._cache.clear()
                 self._cache[key_id] = (now + self._cache_s, record)
         if not hmac.compare_digest(record.secret_hash, hash_secret(secret)):
-            raise Unauthenticated("unknown or revoked API key")
+            raise UnauthenticatedError("unknown or revoked API key")
         return record
 
 
@@ -152,14 +157,14 @@ class MemoryKeyStore:
 
 def open_key_store(database_url: str) -> KeyStore:
     """The key table lives in the same database as the ledger."""
-    if database_url.startswith("memory://") or database_url == "sqlite:///:memory:":
+    backend = Backend.parse(database_url)
+    if backend.in_memory:
         return MemoryKeyStore()
-    if database_url.startswith("sqlite:///"):
+    if backend.kind is Kind.SQLITE:
         from threadline.access.keys_sqlite import SQLiteKeyStore
 
-        return SQLiteKeyStore(database_url.removeprefix("sqlite:///"))
-    if database_url.startswith(("postgresql://", "postgres://")):
-        from threadline.access.keys_postgres import PostgresKeyStore
+        assert backend.path is not None
+        return SQLiteKeyStore(backend.path)
+    from threadline.access.keys_postgres import PostgresKeyStore
 
-        return PostgresKeyStore(database_url)
-    raise InvalidInput(f"unsupported database URL scheme: {database_url.split(':', 1)[0]}")
+    return PostgresKeyStore(backend.dsn)

@@ -12,7 +12,7 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 
-from threadline.access.errors import Forbidden, NotFound, Unauthenticated
+from threadline.access.errors import ForbiddenError, NotFoundError, UnauthenticatedError
 from threadline.ledger.events import ConversationStarted
 from threadline.ledger.store import Ledger
 
@@ -76,20 +76,20 @@ def authorize(
 ) -> None:
     """Raises unless `principal` may act on `conversation_id` (which must exist)."""
     if principal is None:
-        raise Unauthenticated("missing credentials: send Authorization: Bearer <token>")
+        raise UnauthenticatedError("missing credentials: send Authorization: Bearer <token>")
     if isinstance(principal, VisitorPrincipal):
         if principal.conversation_id != conversation_id:
-            raise Forbidden("this visitor token is for another conversation")
+            raise ForbiddenError("this visitor token is for another conversation")
         if directory.tenant_of(conversation_id) is None:
-            raise NotFound("conversation not found")
+            raise NotFoundError("conversation not found")
         return
     if directory.tenant_of(conversation_id) != principal.tenant:
-        raise NotFound("conversation not found")
+        raise NotFoundError("conversation not found")
 
 
 def require_key(principal: Principal | None) -> KeyPrincipal:
     if principal is None:
-        raise Unauthenticated("missing credentials: send Authorization: Bearer <API key>")
+        raise UnauthenticatedError("missing credentials: send Authorization: Bearer <API key>")
     if not isinstance(principal, KeyPrincipal):
-        raise Forbidden("this endpoint needs an adapter API key")
+        raise ForbiddenError("this endpoint needs an adapter API key")
     return principal

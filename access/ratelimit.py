@@ -11,7 +11,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 
-from threadline.access.errors import RateLimited
+from threadline.access.errors import RateLimitedError
 
 
 class RateLimiter:
@@ -31,14 +31,14 @@ class RateLimiter:
         self._lock = threading.Lock()
 
     def check(self, principal: str, cost: float = 1.0) -> None:
-        """Takes `cost` tokens or raises RateLimited (taking nothing)."""
+        """Takes `cost` tokens or raises RateLimitedError (taking nothing)."""
         now = self._clock()
         with self._lock:
             tokens, last = self._buckets.pop(principal, (self._burst, now))
             tokens = min(self._burst, tokens + (now - last) * self._rate)
             if tokens < cost:
                 self._buckets[principal] = (tokens, now)
-                raise RateLimited((cost - tokens) / self._rate)
+                raise RateLimitedError((cost - tokens) / self._rate)
             self._buckets[principal] = (tokens - cost, now)
             while len(self._buckets) > self._max:
                 self._buckets.popitem(last=False)

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from threadline.access.errors import Unauthenticated
+from threadline.access.errors import UnauthenticatedError
 from threadline.handoff.errors import TokenError
 from threadline.handoff.signing import Signer
 
@@ -43,8 +43,8 @@ class VisitorTokens:
         try:
             raw = self._signer.verify(token, now=self._clock())
         except TokenError as exc:
-            raise Unauthenticated(f"visitor token rejected: {exc.reason}") from None
+            raise UnauthenticatedError(f"visitor token rejected: {exc.reason}") from None
         cid, leg, tenant = raw.get("cid"), raw.get("leg"), raw.get("ten")
         if not (isinstance(cid, str) and isinstance(leg, str) and isinstance(tenant, str)):
-            raise Unauthenticated("visitor token rejected: malformed")
+            raise UnauthenticatedError("visitor token rejected: malformed")
         return VisitorClaims(cid, leg, tenant, int(raw["exp"]))

@@ -16,7 +16,7 @@ from uuid import UUID, uuid4
 from threadline.agent.core import Agent, event_id
 from threadline.handoff.errors import AgentError
 from threadline.ledger.envelope import NewEvent
-from threadline.ledger.errors import ConcurrencyConflict, IdempotencyConflict
+from threadline.ledger.errors import ConcurrencyConflictError, IdempotencyConflictError
 from threadline.ledger.events import Channel, HandoffOffered, MessagePosted, parse_data
 from threadline.ledger.store import Ledger
 from threadline.projections.context import build_context
@@ -67,7 +67,7 @@ class ChatAgent:
             conversation_id,
             NewEvent(
                 "MessagePosted",
-                # parse_data turns a bad text into the ledger's InvalidEvent (a 4xx at the edge)
+                # parse_data: a bad text is the ledger's InvalidEventError (a 4xx at the edge)
                 parse_data("MessagePosted", {"role": "visitor", "text": text}),
                 event_id=message_id,
                 leg_id=leg_id,
@@ -102,9 +102,9 @@ class ChatAgent:
                 self.ledger.append_batch(
                     conversation_id, [*turn.events, reply], expected_version=ctx.last_position
                 )
-            except ConcurrencyConflict:
+            except ConcurrencyConflictError:
                 continue
-            except IdempotencyConflict:
+            except IdempotencyConflictError:
                 # Another worker answered this very message first; its answer stands.
                 done = self._recorded(conversation_id, posted.position, message_id)
                 if done is None:

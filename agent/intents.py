@@ -59,7 +59,6 @@ _NOT_RIDER = frozenset({"a", "the", "with", "any", "some", "no", "and", "plus", 
 _DEDUCTIBLE = _rx(
     r"(?:\$\s?([\d,]+)\s*(?:deductible|excess))|(?:(?:deductible|excess)\s+(?:of\s+)?\$?\s?([\d,]+))"
 )
-_YES = _rx(r"^\s*(?:yes|yeah|yep|sure|ok(?:ay)?|please|go ahead|sounds good)\b")
 
 
 def intents(text: str) -> list[Intent]:
@@ -77,10 +76,6 @@ def intents_besides_credentials(text: str) -> list[Intent]:
     """Intents of a turn that gave credentials, not counting "policy number" as a question
     about the policy."""
     return intents(_CREDENTIAL_WORDS.sub(" ", text))
-
-
-def is_yes(text: str) -> bool:
-    return _YES.search(text) is not None
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,7 @@ from uuid import uuid4
 
 from threadline.agent.core import Agent, AgentTurn
 from threadline.handoff.errors import AgentError
-from threadline.ledger.errors import ConcurrencyConflict
+from threadline.ledger.errors import ConcurrencyConflictError
 from threadline.ledger.events import Channel
 from threadline.ledger.store import Ledger
 from threadline.projections.context import build_context
@@ -50,7 +50,7 @@ class VoiceAgent:
                 self.ledger.append_batch(
                     conversation_id, turn.events, expected_version=ctx.last_position
                 )
-            except ConcurrencyConflict:
+            except ConcurrencyConflictError:
                 continue
             return turn
         raise AgentError("the conversation is too busy; please say that again")

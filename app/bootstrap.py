@@ -14,12 +14,14 @@ from typing import TYPE_CHECKING
 
 from threadline.access.keys import open_key_store
 from threadline.access.tokens import VisitorTokens
+from threadline.app.events import register_event_types
 from threadline.app.settings import Settings, current
 from threadline.channels.messaging.service import MessagingService
 from threadline.channels.periodic import PeriodicJob
 from threadline.channels.pstn.channel import PstnChannel
 from threadline.channels.services import Services
 from threadline.handoff.signing import resolve_secret
+from threadline.ledger.backends import Backend, Kind
 
 if TYPE_CHECKING:
     from threadline.channels.messaging.directory import PhoneDirectory
@@ -33,12 +35,10 @@ def _wire_messaging(services: Services) -> PhoneDirectory:
     """SMS/WhatsApp providers from `THREADLINE_*` settings (a provider whose secrets are not
     set refuses its webhooks with 503). Inbound texts go through the chat agent when wired."""
     from threadline.channels.messaging.directory import PhoneDirectory
-    from threadline.channels.messaging.events import register_events
     from threadline.channels.messaging.provider import MessagingProvider
     from threadline.channels.messaging.twilio import TwilioProvider
     from threadline.channels.messaging.whatsapp_cloud import WhatsAppCloudProvider
 
-    register_events()
     settings = services.messaging_settings
     providers: dict[str, MessagingProvider] = {
         "twilio": TwilioProvider(settings),
@@ -111,6 +111,7 @@ def visitor_tokens(config: Settings) -> VisitorTokens:
 def bootstrap(config: Settings | None = None) -> Services:
     """Everything the server runs on, from `config` (default: this process's environment,
     read once)."""
+    register_event_types()
     config = config or current()
     settings = config.channels
     from threadline.ledger.store import open_ledger
@@ -144,7 +145,7 @@ def _wire_other_processes(services: Services) -> None:
 
     url = services.settings.database_url
     listen = None
-    if url.startswith(("postgresql://", "postgres://")):
+    if Backend.parse(url).kind is Kind.POSTGRES:
         from threadline.channels.live_postgres import listener
 
         listen = listener(url)

@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.report import Figure, emit  # noqa: E402
-from tests.support.api_server import ApiServer, create_key  # noqa: E402
+from harness.api_server import ApiServer, create_key  # noqa: E402
 from threadline.ledger.envelope import NewEvent  # noqa: E402
 from threadline.ledger.events import ConversationStarted, MessagePosted  # noqa: E402
 from threadline.ledger.store import open_ledger  # noqa: E402
@@ -149,7 +149,7 @@ class InProcessServer:
 
         import uvicorn
 
-        from tests.support.api_server import free_port
+        from harness.api_server import free_port
         from threadline.access.keys import MemoryKeyStore, new_key
         from threadline.access.tokens import VisitorTokens
         from threadline.app.bootstrap import Services
@@ -253,7 +253,7 @@ def main() -> None:
             url = f"sqlite:///{workdir / 'bench.db'}"
             result = run(url, args.seconds, args.connections, args.conversations, workdir)
         else:
-            from tests.support.postgres import PostgresCluster
+            from harness.postgres import PostgresCluster
 
             with PostgresCluster() as cluster:
                 url = cluster.create_database("bench")

@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.ledger import postgres_server  # noqa: E402
-from tests.support.streaming import GROUP_TIMING, seed  # noqa: E402
+from harness.streaming import GROUP_TIMING, seed  # noqa: E402
 from threadline.ledger.envelope import NewEvent, RecordedEvent  # noqa: E402
 from threadline.ledger.store import Ledger, open_ledger  # noqa: E402
 from threadline.streaming.envelope import encode  # noqa: E402
@@ -48,7 +48,7 @@ def broker() -> Iterator[str]:
     if existing:
         yield existing
         return
-    from tests.support.tansu import TansuBroker
+    from harness.tansu import TansuBroker
 
     with TansuBroker() as b:
         yield b.bootstrap

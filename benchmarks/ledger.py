@@ -11,7 +11,7 @@ Per backend, in one run (these machines are noisy, so only same-run ratios mean 
    with 1M events in the store (flatness ratio). The conversation's events are scattered
    through the store, as they would be in production (appended between other traffic).
 
-PostgreSQL: a throwaway cluster (tests/support/postgres.py) unless
+PostgreSQL: a throwaway cluster (harness/postgres.py) unless
 TL_BENCH_POSTGRES_URL names a server. Not part of `make test`.
 """
 
@@ -432,7 +432,7 @@ def postgres_server() -> Iterator[Callable[[str], str]]:
 
         yield make_existing
         return
-    from tests.support.postgres import PostgresCluster
+    from harness.postgres import PostgresCluster
 
     with PostgresCluster() as cluster:
         yield lambda name: cluster.create_database(f"bench_{name}")

@@ -12,7 +12,7 @@ that machine noise hits both alike; the ratios are what to read:
 4. codec only: encode + decode of one MessagePosted in memory (µs), without the database.
 5. erase: `erase_subject` of a subject linked to 20 conversations (ms per conversation).
 
-PostgreSQL: a throwaway cluster (tests/support/postgres.py) unless
+PostgreSQL: a throwaway cluster (harness/postgres.py) unless
 TL_BENCH_POSTGRES_URL names a server. Not part of `make test`.
 """
 
@@ -88,7 +88,7 @@ def postgres_server() -> Iterator[Callable[[str], str]]:
 
         yield make_existing
         return
-    from tests.support.postgres import PostgresCluster
+    from harness.postgres import PostgresCluster
 
     with PostgresCluster() as cluster:
         yield lambda name: cluster.create_database(f"bench_{name}_{uuid.uuid4().hex[:8]}")

@@ -11,7 +11,7 @@
    fold (`build_metrics`).
 
 These machines are noisy: only same-run ratios mean anything. PostgreSQL: a throwaway
-cluster (tests/support/postgres.py) unless TL_BENCH_POSTGRES_URL names a server.
+cluster (harness/postgres.py) unless TL_BENCH_POSTGRES_URL names a server.
 Not part of `make test`.
 """
 

@@ -31,7 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.support import netns  # noqa: E402
+from harness import netns  # noqa: E402
 
 
 def pct(values: list[float], q: float) -> float:
@@ -40,7 +40,7 @@ def pct(values: list[float], q: float) -> float:
 
 
 async def providers(phrases: int) -> dict[str, float]:
-    from tests.support.voice_contract import CHAT, SPOKEN
+    from harness.voice_phrases import CHAT, SPOKEN
     from threadline.channels.voice.stt_pocketsphinx import PocketsphinxSTT
     from threadline.channels.voice.tts_espeak import EspeakTTS
     from threadline.channels.voice.vocabulary import build_vocabulary, normalize
@@ -73,7 +73,7 @@ async def providers(phrases: int) -> dict[str, float]:
 
 
 def browser_runs(runs: int) -> dict[str, list[float]]:
-    from tests.support.voice_browser import (
+    from harness.voice_browser import (
         chat_until_offer,
         chromium_with_mic,
         switch_to_voice,

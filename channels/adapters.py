@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from threadline.access.errors import NotFound, ServiceUnavailable
+from threadline.access.errors import NotFoundError, ServiceUnavailableError
 from threadline.handoff.service import HandoffService
 from threadline.ledger.envelope import RecordedEvent
 from threadline.ledger.events import HandoffChannel
@@ -31,7 +31,7 @@ class LedgerReadModels:
     def _events(self, conversation_id: str, upto: int | None) -> list[RecordedEvent]:
         events = self._ledger.read(conversation_id, upto=upto)
         if not events:
-            raise NotFound("conversation not found")
+            raise NotFoundError("conversation not found")
         return events
 
     def context(self, conversation_id: str, upto: int | None = None) -> Mapping[str, Any]:
@@ -45,7 +45,7 @@ class LedgerReadModels:
 
     def handoff_metrics(self) -> Mapping[str, Any]:
         if self._metrics is None:
-            raise ServiceUnavailable("the handoff metrics read model is not configured")
+            raise ServiceUnavailableError("the handoff metrics read model is not configured")
         return self._metrics.handoff_metrics()
 
     def metrics_text(self) -> str:

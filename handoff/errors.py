@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from threadline.ledger.errors import ThreadlineError
 
-class HandoffError(Exception):
+
+class HandoffError(ThreadlineError):
     """Root of every error the handoff package raises on purpose."""
 
 

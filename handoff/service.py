@@ -7,7 +7,7 @@
 The stream is the only state. Every decision reads the conversation, folds it into the
 agent context, and appends with the version it read as the expected version, so two
 replicas (or two tabs) racing for the same handoff cannot both win: the loser gets a
-ConcurrencyConflict, re-reads, and now sees the handoff completed. That is also what makes
+ConcurrencyConflictError, re-reads, and now sees the handoff completed. That is also what makes
 a token single-use across restarts and replicas — a token is spent exactly when its
 handoff is completed in the stream.
 """
@@ -33,7 +33,7 @@ from threadline.handoff.first_utterance import OfflineUtterances, UtteranceGener
 from threadline.handoff.settings import HandoffSettings
 from threadline.handoff.signing import Signer
 from threadline.ledger.envelope import NewEvent, RecordedEvent
-from threadline.ledger.errors import ConcurrencyConflict, IdempotencyConflict, LedgerError
+from threadline.ledger.errors import ConcurrencyConflictError, IdempotencyConflictError, LedgerError
 from threadline.ledger.events import (
     EventData,
     HandoffAccepted,
@@ -166,7 +166,7 @@ class HandoffService:
             batch.append(self._event(HandoffAccepted(handoff_id=chosen, channel=channel), leg_id))
             try:
                 self.ledger.append_batch(conversation_id, batch, expected_version=ctx.last_position)
-            except ConcurrencyConflict:
+            except ConcurrencyConflictError:
                 continue
             now = self.clock()
             ttl = self.settings.handoff_token_ttl_s
@@ -195,7 +195,7 @@ class HandoffService:
             try:
                 self.ledger.append(conversation_id, event, expected_version=ctx.last_position)
                 return True
-            except ConcurrencyConflict:
+            except ConcurrencyConflictError:
                 continue
         return False
 
@@ -276,9 +276,9 @@ class HandoffService:
             )
             try:
                 self.ledger.append_batch(cid, batch, expected_version=ctx.last_position)
-            except ConcurrencyConflict:
+            except ConcurrencyConflictError:
                 continue
-            except IdempotencyConflict:
+            except IdempotencyConflictError:
                 self._reject(cid, "replayed")
             return VoiceLegGrant(cid, claims.handoff_id, leg_id, claims.channel, level, first, ctx)
         raise HandoffNotAllowedError("the conversation is too busy to hand off; try again")
@@ -350,7 +350,7 @@ class HandoffService:
             try:
                 self.ledger.append(cid, event, expected_version=ctx.last_position)
                 return True
-            except ConcurrencyConflict:
+            except ConcurrencyConflictError:
                 continue
         return False
 

@@ -16,11 +16,13 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from threadline.ledger.errors import LedgerError
+
 KEY_BYTES = 32
 NONCE_BYTES = 12
 
 
-class DecryptionFailed(ValueError):
+class DecryptionFailedError(LedgerError, ValueError):
     """Wrong key, or the blob or its associated data was altered."""
 
 
@@ -63,8 +65,8 @@ class Sealer:
 
     def open(self, blob: bytes, aad: bytes) -> bytes:
         if len(blob) < NONCE_BYTES + 16:
-            raise DecryptionFailed("ciphertext is too short")
+            raise DecryptionFailedError("ciphertext is too short")
         try:
             return self._aead.decrypt(blob[:NONCE_BYTES], blob[NONCE_BYTES:], aad)
         except InvalidTag:
-            raise DecryptionFailed("ciphertext does not authenticate") from None
+            raise DecryptionFailedError("ciphertext does not authenticate") from None

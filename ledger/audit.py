@@ -20,7 +20,7 @@ from typing import Any
 from eventsourcing.persistence import Notification
 
 from threadline.ledger import canonical
-from threadline.ledger.errors import ConversationNotFound, IntegrityViolation
+from threadline.ledger.errors import ConversationNotFoundError, IntegrityViolationError
 from threadline.ledger.store import Ledger
 
 PAGE = 1000
@@ -37,8 +37,8 @@ def check_envelope(
 ) -> str:
     """Checks one parsed envelope (without `sequence`) and returns its hash."""
 
-    def fail(reason: str) -> IntegrityViolation:
-        return IntegrityViolation(conversation_id, position, reason)
+    def fail(reason: str) -> IntegrityViolationError:
+        return IntegrityViolationError(conversation_id, position, reason)
 
     if not isinstance(envelope, dict):
         raise fail("record is not a JSON object")
@@ -63,25 +63,27 @@ def check_envelope(
 
 def check_stored(conversation_id: str, position: int, prev_hash: str, row: Notification) -> str:
     if str(row.originator_id) != conversation_id:
-        raise IntegrityViolation(conversation_id, position, "row of another conversation")
+        raise IntegrityViolationError(conversation_id, position, "row of another conversation")
     if row.originator_version != position:
-        raise IntegrityViolation(
+        raise IntegrityViolationError(
             conversation_id, position, f"missing; next stored position is {row.originator_version}"
         )
     try:
         envelope = canonical.loads(row.state)
         exact = canonical.dumps(envelope) == bytes(row.state)
     except (ValueError, canonical.NotCanonicalError) as exc:
-        raise IntegrityViolation(conversation_id, position, f"unreadable record: {exc}") from None
+        raise IntegrityViolationError(
+            conversation_id, position, f"unreadable record: {exc}"
+        ) from None
     if not exact:
-        raise IntegrityViolation(
+        raise IntegrityViolationError(
             conversation_id, position, "stored bytes differ from their canonical form"
         )
     return check_envelope(conversation_id, position, prev_hash, envelope, row.topic)
 
 
 def verify_conversation(ledger: Ledger, conversation_id: str) -> int:
-    """Returns the number of events verified; raises IntegrityViolation at the first break."""
+    """Returns the number of events verified; raises IntegrityViolationError at the first break."""
     position, prev = 0, canonical.GENESIS_HASH
     while True:
         rows = ledger.recorder.select_conversation(conversation_id, gt=position, limit=PAGE)
@@ -91,7 +93,7 @@ def verify_conversation(ledger: Ledger, conversation_id: str) -> int:
         if len(rows) < PAGE:
             break
     if position == 0:
-        raise ConversationNotFound(f"conversation {conversation_id} does not exist")
+        raise ConversationNotFoundError(f"conversation {conversation_id} does not exist")
     return position
 
 
@@ -126,7 +128,7 @@ def export_lines(ledger: Ledger, conversation_id: str) -> Iterator[str]:
                 envelope = canonical.loads(row.state)
                 envelope["sequence"] = row.id
             except (ValueError, TypeError) as exc:
-                raise IntegrityViolation(
+                raise IntegrityViolationError(
                     conversation_id, row.originator_version, f"unreadable record: {exc}"
                 ) from None
             yield canonical.dumps(envelope).decode("utf-8")
@@ -134,7 +136,7 @@ def export_lines(ledger: Ledger, conversation_id: str) -> Iterator[str]:
         if len(rows) < PAGE:
             break
     if position == 0:
-        raise ConversationNotFound(f"conversation {conversation_id} does not exist")
+        raise ConversationNotFoundError(f"conversation {conversation_id} does not exist")
 
 
 def verify_lines(lines: Iterable[str]) -> AuditResult:
@@ -147,9 +149,9 @@ def verify_lines(lines: Iterable[str]) -> AuditResult:
         try:
             envelope = json.loads(line)
         except ValueError as exc:
-            raise IntegrityViolation("?", 0, f"line {number} is not JSON: {exc}") from None
+            raise IntegrityViolationError("?", 0, f"line {number} is not JSON: {exc}") from None
         if not isinstance(envelope, dict) or not isinstance(envelope.get("conversation_id"), str):
-            raise IntegrityViolation("?", 0, f"line {number} is not an exported event")
+            raise IntegrityViolationError("?", 0, f"line {number} is not an exported event")
         envelope.pop("sequence", None)
         conversation_id = envelope["conversation_id"]
         position, prev = heads.get(conversation_id, (0, canonical.GENESIS_HASH))

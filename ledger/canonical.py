@@ -9,10 +9,12 @@ import json
 from json.encoder import encode_basestring  # the C encoder for ensure_ascii=False
 from typing import Any
 
+from threadline.ledger.errors import LedgerError
+
 GENESIS_HASH = "0" * 64
 
 
-class NotCanonicalError(ValueError):
+class NotCanonicalError(LedgerError, ValueError):
     """The value cannot be written as canonical JSON (NaN, a non-string key, a lone surrogate)."""
 
 

@@ -21,10 +21,10 @@ from uuid import UUID, uuid5
 
 from threadline.ledger.envelope import NewEvent
 from threadline.ledger.errors import (
-    ConversationNotFound,
-    ErasureUnavailable,
-    IdempotencyConflict,
-    InvalidEvent,
+    ConversationNotFoundError,
+    ErasureUnavailableError,
+    IdempotencyConflictError,
+    InvalidEventError,
 )
 from threadline.ledger.events import SubjectErased
 from threadline.ledger.shredding import ShreddingCodec
@@ -60,18 +60,18 @@ def _check(subject: object, reason: object) -> tuple[str, str | None]:
         or not subject.isprintable()
         or subject.strip() != subject
     ):
-        raise InvalidEvent(
+        raise InvalidEventError(
             f"subject must be 1-{MAX_SUBJECT} printable characters without surrounding spaces"
         )
     if reason is not None and (not isinstance(reason, str) or not 1 <= len(reason) <= MAX_REASON):
-        raise InvalidEvent(f"reason must be 1-{MAX_REASON} characters")
+        raise InvalidEventError(f"reason must be 1-{MAX_REASON} characters")
     return subject, reason
 
 
 def shredding_codec(ledger: Ledger) -> ShreddingCodec:
     codec = ledger.codec
     if not isinstance(codec, ShreddingCodec) or codec.table is None or codec.master is None:
-        raise ErasureUnavailable(
+        raise ErasureUnavailableError(
             "erasure needs encrypted personal data: this store has no master key "
             "(set THREADLINE_MASTER_KEY, see docs/privacy.md)"
         )
@@ -81,8 +81,8 @@ def shredding_codec(ledger: Ledger) -> ShreddingCodec:
 def erase_subject(ledger: Ledger, subject: str, reason: str | None = None) -> ErasureReport:
     """Shreds every conversation linked to `subject` (an identifier as recorded —
     visitor reference, identity subject, transport reference — or its bare form, e.g. a
-    phone number without `tel:`). Idempotent. Raises InvalidEvent for a bad subject or
-    reason and ErasureUnavailable when the store does not encrypt personal data."""
+    phone number without `tel:`). Idempotent. Raises InvalidEventError for a bad subject or
+    reason and ErasureUnavailableError when the store does not encrypt personal data."""
     subject, reason = _check(subject, reason)
     codec = shredding_codec(ledger)
     table = codec.table
@@ -102,9 +102,9 @@ def erase_subject(ledger: Ledger, subject: str, reason: str | None = None) -> Er
         )
         try:
             ledger.append(conversation_id, event)
-        except ConversationNotFound:
+        except ConversationNotFoundError:
             pass  # the key was made for an append that never committed: nothing to record
-        except IdempotencyConflict:
+        except IdempotencyConflictError:
             pass  # an interrupted earlier erasure recorded it, with another reason
         table.destroy(key.key_id, datetime.now(UTC))
         codec.forget(conversation_id, key.key_id)

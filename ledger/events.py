@@ -13,7 +13,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from threadline.ledger.errors import InvalidEvent, UnknownEventType
+from threadline.ledger.errors import InvalidEventError, UnknownEventTypeError
 
 Role = Literal["visitor", "agent", "human", "system"]
 Channel = Literal["chat", "webrtc", "sms", "whatsapp", "pstn"]
@@ -188,7 +188,7 @@ def model_for(type_name: str) -> type[EventData]:
     try:
         return EVENT_TYPES[type_name]
     except KeyError:
-        raise UnknownEventType(f"unknown event type {type_name!r}") from None
+        raise UnknownEventTypeError(f"unknown event type {type_name!r}") from None
 
 
 def parse_data(type_name: str, data: Mapping[str, Any] | EventData) -> EventData:
@@ -196,14 +196,14 @@ def parse_data(type_name: str, data: Mapping[str, Any] | EventData) -> EventData
     model = model_for(type_name)
     if isinstance(data, EventData):
         if not isinstance(data, model):
-            raise InvalidEvent(f"payload is a {type(data).__name__}, not {type_name}")
+            raise InvalidEventError(f"payload is a {type(data).__name__}, not {type_name}")
         return data
     if not isinstance(data, Mapping):
-        raise InvalidEvent(f"{type_name}: data must be a JSON object")
+        raise InvalidEventError(f"{type_name}: data must be a JSON object")
     try:
         return model.model_validate(dict(data))
     except ValidationError as exc:
-        raise InvalidEvent(f"{type_name}: {describe(exc)}") from None
+        raise InvalidEventError(f"{type_name}: {describe(exc)}") from None
 
 
 def describe(exc: ValidationError) -> str:

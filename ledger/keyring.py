@@ -18,7 +18,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Protocol
 
-from threadline.ledger.errors import StoreUnavailable
+from threadline.ledger.backends import Kind
+from threadline.ledger.errors import StoreUnavailableError
 
 KEYRING_TABLE = "threadline_keyring"
 DATA_KEYS_TABLE = "threadline_data_keys"
@@ -188,24 +189,29 @@ def _forget_popo_digests(recorder: Any) -> Callable[[str], None]:
     return forget
 
 
-def open_key_table(recorder: object) -> KeyTable:
-    """The key table in the same database as `recorder`."""
+def open_key_table(recorder: object, kind: Kind) -> KeyTable:
+    """The key table in the same database as `recorder`, which `open_recorder` opened for a
+    URL of this `kind` (the dispatch is the URL's, as for every other store)."""
     from threadline.ledger.recorders import POPOLedgerRecorder, SQLiteLedgerRecorder
 
     table: KeyTable
-    if isinstance(recorder, POPOLedgerRecorder):
+    if kind is Kind.MEMORY and isinstance(recorder, POPOLedgerRecorder):
         table = MemoryKeyTable(_forget_popo_digests(recorder))
-    elif isinstance(recorder, SQLiteLedgerRecorder):
+    elif kind is Kind.SQLITE and isinstance(recorder, SQLiteLedgerRecorder):
         from threadline.ledger.keyring_sqlite import SQLiteKeyTable
 
         table = SQLiteKeyTable(
             recorder.datastore, recorder.events_table_name, recorder.ids_table_name
         )
-    elif type(recorder).__name__ == "PostgresLedgerRecorder":
+    elif kind is Kind.POSTGRES:
+        # psycopg is loaded already: the recorder runs on it.
         from threadline.ledger.keyring_postgres import PostgresKeyTable
+        from threadline.ledger.postgres import PostgresLedgerRecorder
 
-        table = PostgresKeyTable(recorder.datastore)  # type: ignore[attr-defined]
+        if not isinstance(recorder, PostgresLedgerRecorder):
+            raise StoreUnavailableError(f"no key table for a {type(recorder).__name__}")
+        table = PostgresKeyTable(recorder.datastore)
     else:
-        raise StoreUnavailable(f"no key table for a {type(recorder).__name__}")
+        raise StoreUnavailableError(f"no key table for a {type(recorder).__name__}")
     table.create()
     return table

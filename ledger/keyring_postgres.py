@@ -16,7 +16,7 @@ from eventsourcing.persistence import PersistenceError
 from eventsourcing.postgres import PostgresDatastore
 from psycopg.sql import SQL, Composed, Identifier
 
-from threadline.ledger.errors import StoreUnavailable
+from threadline.ledger.errors import StoreUnavailableError
 from threadline.ledger.keyring import (
     DATA_KEYS_TABLE,
     ERASED_DIGEST,
@@ -83,7 +83,7 @@ class PostgresKeyTable:
                     curs.execute(self._sql(text), params)
                     rows = curs.fetchall() if curs.description else []
         except (PersistenceError, psycopg.Error) as exc:
-            raise StoreUnavailable(f"key table: {exc}") from exc
+            raise StoreUnavailableError(f"key table: {exc}") from exc
         return rows
 
     def _one(self, text: str, params: Sequence[Any]) -> list[dict[str, Any]]:
@@ -93,7 +93,7 @@ class PostgresKeyTable:
                 curs.execute(self._sql(text), params, prepare=True)
                 return curs.fetchall() if curs.description else []
         except (PersistenceError, psycopg.Error) as exc:
-            raise StoreUnavailable(f"key table: {exc}") from exc
+            raise StoreUnavailableError(f"key table: {exc}") from exc
 
     def create(self) -> None:
         self._run(
@@ -248,7 +248,7 @@ class PostgresKeyTable:
         # insert waited for it): this new statement sees it.
         existing = self.active_key(candidate.conversation_id)
         if existing is None:
-            raise StoreUnavailable(
+            raise StoreUnavailableError(
                 f"key table: no active key for conversation {candidate.conversation_id}"
             )
         return existing

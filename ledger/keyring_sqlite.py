@@ -17,7 +17,7 @@ from typing import Any
 from eventsourcing.persistence import PersistenceError
 from eventsourcing.sqlite import SQLiteCursor, SQLiteDatastore
 
-from threadline.ledger.errors import StoreUnavailable
+from threadline.ledger.errors import StoreUnavailableError
 from threadline.ledger.keyring import (
     DATA_KEYS_TABLE,
     ERASED_DIGEST,
@@ -76,7 +76,7 @@ class SQLiteKeyTable:
                 c.execute(statement, params)
                 return c.fetchall()
         except PersistenceError as exc:
-            raise StoreUnavailable(f"key table: {exc}") from exc
+            raise StoreUnavailableError(f"key table: {exc}") from exc
 
     def create(self) -> None:
         try:
@@ -89,7 +89,7 @@ class SQLiteKeyTable:
                 c.execute("PRAGMA journal_mode")
                 self._wal = str(c.fetchone()[0]).lower() == "wal"
         except PersistenceError as exc:
-            raise StoreUnavailable(f"cannot create the key table: {exc}") from exc
+            raise StoreUnavailableError(f"cannot create the key table: {exc}") from exc
 
     @contextmanager
     def _lazy_commit(self) -> Iterator[SQLiteCursor]:
@@ -132,7 +132,7 @@ class SQLiteKeyTable:
                 )
                 return _state(c.fetchone())
         except PersistenceError as exc:
-            raise StoreUnavailable(f"key table: {exc}") from exc
+            raise StoreUnavailableError(f"key table: {exc}") from exc
 
     def store_index(self, master_id: str, index_key: bytes) -> None:
         self._run(
@@ -152,7 +152,7 @@ class SQLiteKeyTable:
                 )
                 return bool(c.sqlite_cursor.rowcount)
         except PersistenceError as exc:
-            raise StoreUnavailable(f"key table: {exc}") from exc
+            raise StoreUnavailableError(f"key table: {exc}") from exc
 
     def active_keys_after(self, after: str, limit: int) -> list[DataKeyRecord]:
         rows = self._run(
@@ -174,7 +174,7 @@ class SQLiteKeyTable:
                     )
                     done += c.sqlite_cursor.rowcount
         except PersistenceError as exc:
-            raise StoreUnavailable(f"key table: {exc}") from exc
+            raise StoreUnavailableError(f"key table: {exc}") from exc
         return done
 
     def active_key(self, conversation_id: str) -> DataKeyRecord | None:
@@ -211,7 +211,7 @@ class SQLiteKeyTable:
                 )
                 return _record(c.fetchone())
         except (PersistenceError, sqlite3.Error) as exc:
-            raise StoreUnavailable(f"key table: {exc}") from exc
+            raise StoreUnavailableError(f"key table: {exc}") from exc
 
     def get_key(self, key_id: str) -> DataKeyRecord | None:
         rows = self._run(
@@ -228,7 +228,7 @@ class SQLiteKeyTable:
                     [(b, conversation_id) for b in blinds],
                 )
         except (PersistenceError, sqlite3.Error) as exc:
-            raise StoreUnavailable(f"key table: {exc}") from exc
+            raise StoreUnavailableError(f"key table: {exc}") from exc
 
     def conversations(self, blinds: Sequence[str]) -> list[str]:
         if not blinds:
@@ -275,4 +275,4 @@ class SQLiteKeyTable:
                 conn.cursor().execute("PRAGMA wal_checkpoint(TRUNCATE)")
             return True
         except (PersistenceError, sqlite3.Error) as exc:
-            raise StoreUnavailable(f"key table: {exc}") from exc
+            raise StoreUnavailableError(f"key table: {exc}") from exc

@@ -23,7 +23,7 @@ import secrets
 from pathlib import Path
 
 from threadline.ledger import aead, canonical
-from threadline.ledger.errors import StoreUnavailable
+from threadline.ledger.errors import StoreUnavailableError
 
 MIN_MATERIAL = 32
 
@@ -33,7 +33,9 @@ class MasterKey:
 
     def __init__(self, material: bytes, origin: str) -> None:
         if len(material) < MIN_MATERIAL:
-            raise StoreUnavailable(f"the master key ({origin}) must be ≥ {MIN_MATERIAL} characters")
+            raise StoreUnavailableError(
+                f"the master key ({origin}) must be ≥ {MIN_MATERIAL} characters"
+            )
         self._kek = aead.Sealer(aead.derive(material, "threadline/data-key-wrap"))
         self._index = aead.derive(material, "threadline/subject-index")
         self.master_id = aead.derive(material, "threadline/master-id")[:8].hex()
@@ -72,9 +74,11 @@ def read_key_file(path: Path) -> MasterKey:
     try:
         text = path.read_text(encoding="utf-8").strip()
     except OSError as exc:
-        raise StoreUnavailable(f"cannot read the master key file {path}: {exc.strerror}") from None
+        raise StoreUnavailableError(
+            f"cannot read the master key file {path}: {exc.strerror}"
+        ) from None
     except UnicodeDecodeError:
-        raise StoreUnavailable(f"the master key file {path} is not text") from None
+        raise StoreUnavailableError(f"the master key file {path} is not text") from None
     return MasterKey(text.encode("utf-8"), f"key file {path}")
 
 
@@ -82,7 +86,7 @@ def create_key_file(path: Path) -> MasterKey:
     """Writes a new random key to `path` unless it exists (then reads it): the file appears
     whole or not at all, and of two processes racing to create it, both use the winner's."""
     if not path.parent.is_dir():
-        raise StoreUnavailable(f"cannot create the master key file {path}: no such directory")
+        raise StoreUnavailableError(f"cannot create the master key file {path}: no such directory")
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -95,7 +99,7 @@ def create_key_file(path: Path) -> MasterKey:
             os.link(tmp, path)  # never replaces an existing key
         _fsync_dir(path.parent)
     except OSError as exc:
-        raise StoreUnavailable(
+        raise StoreUnavailableError(
             f"cannot create the master key file {path}: {exc.strerror}"
         ) from None
     finally:

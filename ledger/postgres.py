@@ -35,7 +35,7 @@ from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Composed, Identifier
 
 from threadline.ledger.backends import Opened, redact
-from threadline.ledger.errors import StoreUnavailable
+from threadline.ledger.errors import StoreUnavailableError
 from threadline.ledger.recorders import EVENT_IDS_TABLE, EventIdRecord, notification_from_row
 from threadline.ledger.settings import LedgerSettings
 
@@ -278,7 +278,7 @@ def datastore_from_url(url: str, settings: LedgerSettings | None = None) -> Post
     try:
         params = conninfo_to_dict(url)
     except psycopg.ProgrammingError as exc:
-        raise StoreUnavailable(f"invalid PostgreSQL URL {redact(url)!r}: {exc}") from None
+        raise StoreUnavailableError(f"invalid PostgreSQL URL {redact(url)!r}: {exc}") from None
     return PostgresDatastore(
         dbname=str(params.get("dbname") or ""),
         host=str(params.get("host") or "localhost"),
@@ -307,5 +307,5 @@ def open_postgres(url: str, settings: LedgerSettings | None = None) -> Opened:
         recorder.create_table()
     except (PersistenceError, psycopg.Error) as exc:
         datastore.close()
-        raise StoreUnavailable(f"cannot open {redact(url)!r}: {exc}") from exc
+        raise StoreUnavailableError(f"cannot open {redact(url)!r}: {exc}") from exc
     return recorder, datastore.close

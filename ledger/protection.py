@@ -7,8 +7,8 @@ import logging
 from pathlib import Path
 
 from threadline.ledger import aead
-from threadline.ledger.backends import sqlite_path
-from threadline.ledger.errors import StoreUnavailable
+from threadline.ledger.backends import Backend, Kind, sqlite_path
+from threadline.ledger.errors import StoreUnavailableError
 from threadline.ledger.keyring import open_key_table
 from threadline.ledger.masterkey import MasterKey, create_key_file, ephemeral, read_key_file
 from threadline.ledger.settings import LedgerSettings
@@ -20,16 +20,12 @@ _warned = False
 
 def default_key_file(url: str) -> Path | None:
     """`<database>.key` for an SQLite file store, else None."""
-    if not url.startswith("sqlite:///"):
+    if Backend.parse(url).kind is not Kind.SQLITE:
         return None
     name = sqlite_path(url)
     if name.startswith("file:"):  # in-memory
         return None
     return Path(name + ".key")
-
-
-def _in_memory(url: str) -> bool:
-    return url == "memory://" or url == "sqlite:///:memory:"
 
 
 def configured_master(url: str, settings: LedgerSettings) -> MasterKey | None:
@@ -46,7 +42,7 @@ def _new_master(url: str, settings: LedgerSettings) -> MasterKey | None:
     path = settings.master_key_file or default_key_file(url)
     if path is not None:
         return create_key_file(path)
-    if _in_memory(url):
+    if Backend.parse(url).in_memory:
         return ephemeral()
     return None
 
@@ -56,11 +52,11 @@ def open_codec(url: str, recorder: object, settings: LedgerSettings) -> Shreddin
     master = configured_master(url, settings)
     if master is None and mode == "off":
         return ShreddingCodec(None, None, encrypt=False)
-    table = open_key_table(recorder)
+    table = open_key_table(recorder, Backend.parse(url).kind)
     if master is None:
         state = table.keyring_state()
         if state is not None:
-            raise StoreUnavailable(
+            raise StoreUnavailableError(
                 f"this database's personal data is encrypted with master key {state.master_id} "
                 "and no master key is configured: set THREADLINE_MASTER_KEY or "
                 "THREADLINE_MASTER_KEY_FILE"
@@ -68,7 +64,7 @@ def open_codec(url: str, recorder: object, settings: LedgerSettings) -> Shreddin
         master = _new_master(url, settings)
     if master is None:
         if mode == "on":
-            raise StoreUnavailable(
+            raise StoreUnavailableError(
                 "THREADLINE_PRIVACY=on needs a master key: set THREADLINE_MASTER_KEY "
                 "or THREADLINE_MASTER_KEY_FILE"
             )
@@ -85,7 +81,7 @@ def open_codec(url: str, recorder: object, settings: LedgerSettings) -> Shreddin
     # (threadline.ledger.rotation) has not finished.
     owner = {m.master_id: m for m in (previous, master) if m is not None}.get(state.master_id)
     if owner is None:
-        raise StoreUnavailable(
+        raise StoreUnavailableError(
             f"the master key from {master.origin} (id {master.master_id}) is not the one "
             f"this database's personal data is encrypted with (id {state.master_id})"
         )
@@ -95,8 +91,8 @@ def open_codec(url: str, recorder: object, settings: LedgerSettings) -> Shreddin
     else:
         try:
             index_key = owner.unwrap_index(state.index_key)
-        except aead.DecryptionFailed:
-            raise StoreUnavailable(
+        except aead.DecryptionFailedError:
+            raise StoreUnavailableError(
                 f"the subject-index key does not unwrap with master key {owner.master_id}"
             ) from None
     return ShreddingCodec(

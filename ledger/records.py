@@ -21,7 +21,7 @@ from pydantic_core import from_json
 from threadline.ledger import canonical
 from threadline.ledger.codec import DataCodec
 from threadline.ledger.envelope import NewEvent, RecordedEvent
-from threadline.ledger.errors import IntegrityViolation, InvalidEvent
+from threadline.ledger.errors import IntegrityViolationError, InvalidEventError
 from threadline.ledger.events import EVENT_TYPES, EventData, OpaqueData, parse_data
 from threadline.ledger.upcasting import upcast
 
@@ -31,7 +31,7 @@ MAX_REF = 200
 
 def check_conversation_id(conversation_id: object) -> str:
     if not isinstance(conversation_id, str) or not CONVERSATION_ID.fullmatch(conversation_id):
-        raise InvalidEvent(
+        raise InvalidEventError(
             f"invalid conversation id {conversation_id!r}: 1-128 characters of "
             "letters, digits and . _ : @ - (starting with a letter or digit)"
         )
@@ -42,7 +42,7 @@ def _check_ref(name: str, value: object) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str) or not 1 <= len(value) <= MAX_REF or not value.isprintable():
-        raise InvalidEvent(f"{name} must be 1-{MAX_REF} printable characters or null")
+        raise InvalidEventError(f"{name} must be 1-{MAX_REF} printable characters or null")
     return value
 
 
@@ -102,26 +102,26 @@ _NON_FINITE_CACHE: dict[type[EventData], bool] = {}
 
 def draft(conversation_id: str, event: object) -> Draft:
     if not isinstance(event, NewEvent):
-        raise InvalidEvent(f"expected a NewEvent, got {type(event).__name__}")
+        raise InvalidEventError(f"expected a NewEvent, got {type(event).__name__}")
     if not isinstance(event.type, str):
-        raise InvalidEvent("event type must be a string")
+        raise InvalidEventError("event type must be a string")
     payload = parse_data(event.type, event.data)
     event_id = event.event_id
     if not isinstance(event_id, UUID):
         try:
             event_id = UUID(str(event_id))
         except ValueError:
-            raise InvalidEvent(f"event_id {event_id!r} is not a UUID") from None
+            raise InvalidEventError(f"event_id {event_id!r} is not a UUID") from None
     occurred_at = event.occurred_at
     if occurred_at is not None and (
         not isinstance(occurred_at, datetime) or occurred_at.utcoffset() is None
     ):
-        raise InvalidEvent("occurred_at must be a timezone-aware datetime")
+        raise InvalidEventError("occurred_at must be a timezone-aware datetime")
     leg_id = _check_ref("leg_id", event.leg_id)
     actor = _check_ref("actor", event.actor)
     model = type(payload)
     if _may_hold_non_finite(model) and not _finite(payload.model_dump()):
-        raise InvalidEvent(f"{event.type}: NaN and infinite numbers are not valid JSON")
+        raise InvalidEventError(f"{event.type}: NaN and infinite numbers are not valid JSON")
     data = payload.model_dump(mode="json")
     try:
         data_json = canonical.dumps(data).decode("utf-8")
@@ -137,7 +137,7 @@ def draft(conversation_id: str, event: object) -> Draft:
             )
         )
     except canonical.NotCanonicalError as exc:
-        raise InvalidEvent(f"{event.type}: data is not representable as JSON: {exc}") from None
+        raise InvalidEventError(f"{event.type}: data is not representable as JSON: {exc}") from None
     return Draft(
         event_id,
         event.type,
@@ -193,7 +193,7 @@ def seal(
         digest = canonical.sha256_hex((head + tail).encode("utf-8"))
         state = (head + f',"hash":"{digest}"' + tail).encode("utf-8")
     except (canonical.NotCanonicalError, UnicodeEncodeError) as exc:
-        raise InvalidEvent(f"{item.type}: stored form is not canonical JSON: {exc}") from None
+        raise InvalidEventError(f"{item.type}: stored form is not canonical JSON: {exc}") from None
     stored = StoredEvent(
         originator_id=conversation_id, originator_version=position, topic=item.type, state=state
     )
@@ -208,14 +208,16 @@ def stored_hash(conversation_id: str, position: int, state: bytes) -> str:
             raise TypeError("hash is not a string")
         return value
     except (ValueError, KeyError, TypeError) as exc:
-        raise IntegrityViolation(conversation_id, position, f"unreadable record: {exc}") from None
+        raise IntegrityViolationError(
+            conversation_id, position, f"unreadable record: {exc}"
+        ) from None
 
 
 def decode(
     conversation_id: str, position: int, sequence: int, state: bytes, codec: DataCodec
 ) -> RecordedEvent:
     """Stored bytes → RecordedEvent, upcasting old payload versions. An unknown type is read
-    as `OpaqueData`; anything unreadable is an IntegrityViolation naming the position."""
+    as `OpaqueData`; anything unreadable is an IntegrityViolationError naming the position."""
     try:
         # pydantic-core's parser: ~3x faster than json.loads on the replay path. Audit
         # verification parses with the stdlib (ledger.canonical), which defines the bytes.
@@ -247,9 +249,9 @@ def decode(
             env["prev_hash"],
             env["hash"],
         )
-    except IntegrityViolation:
+    except IntegrityViolationError:
         raise
     except Exception as exc:  # any malformed stored record, whatever the parser raised
-        raise IntegrityViolation(
+        raise IntegrityViolationError(
             conversation_id, position, f"unreadable record: {type(exc).__name__}: {exc}"
         ) from None

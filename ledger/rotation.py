@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from threadline.ledger.errors import KeyRotationUnavailable
+from threadline.ledger.errors import KeyRotationUnavailableError
 from threadline.ledger.shredding import ShreddingCodec
 from threadline.ledger.store import Ledger
 
@@ -45,7 +45,7 @@ class RotationReport:
 def rotate_master_key(ledger: Ledger, page: int = PAGE) -> RotationReport:
     codec = ledger.codec
     if not isinstance(codec, ShreddingCodec) or codec.table is None or codec.master is None:
-        raise KeyRotationUnavailable("this store has no master key to rotate")
+        raise KeyRotationUnavailableError("this store has no master key to rotate")
     table, new = codec.table, codec.master
     state = table.keyring_state()
     assert state is not None  # a codec with a master key has claimed the keyring
@@ -55,7 +55,7 @@ def rotate_master_key(ledger: Ledger, page: int = PAGE) -> RotationReport:
         return RotationReport(new.master_id, new.master_id, 0, True)
     old = codec.previous
     if old is None or old.master_id != state.master_id:
-        raise KeyRotationUnavailable(
+        raise KeyRotationUnavailableError(
             f"set THREADLINE_MASTER_KEY_PREVIOUS to the database's current master key "
             f"(id {state.master_id}) and THREADLINE_MASTER_KEY to the new one"
         )

@@ -5,7 +5,7 @@ Append algorithm. The head (position, hash) of each recently used conversation i
 memory, and the cache is never trusted for correctness: the unique (conversation, position)
 key in the database is. When an insert collides, the event ids are looked up first (a repeat
 returns the original result, whatever the caller's expected version), then a caller that
-gave an expected version gets a ConcurrencyConflict, and one that did not is retried on the
+gave an expected version gets a ConcurrencyConflictError, and one that did not is retried on the
 fresh head. Several processes may share one database.
 """
 
@@ -25,12 +25,12 @@ from threadline.ledger.canonical import GENESIS_HASH
 from threadline.ledger.codec import DataCodec, IdentityCodec
 from threadline.ledger.envelope import AppendResult, NewEvent, RecordedEvent
 from threadline.ledger.errors import (
-    ConcurrencyConflict,
-    ConversationAlreadyStarted,
-    ConversationNotFound,
-    IdempotencyConflict,
-    InvalidEvent,
-    StoreUnavailable,
+    ConcurrencyConflictError,
+    ConversationAlreadyStartedError,
+    ConversationNotFoundError,
+    IdempotencyConflictError,
+    InvalidEventError,
+    StoreUnavailableError,
 )
 from threadline.ledger.groupcommit import GroupCommitter
 from threadline.ledger.keyring import ERASED_DIGEST
@@ -94,14 +94,16 @@ class Ledger:
             or not isinstance(expected_version, int)
             or expected_version < 0
         ):
-            raise InvalidEvent(f"expected version must be an integer ≥ 0, not {expected_version!r}")
+            raise InvalidEventError(
+                f"expected version must be an integer ≥ 0, not {expected_version!r}"
+            )
         if not events:
-            raise InvalidEvent("nothing to append")
+            raise InvalidEventError("nothing to append")
         if len(events) > MAX_BATCH:
-            raise InvalidEvent(f"a batch holds at most {MAX_BATCH} events")
+            raise InvalidEventError(f"a batch holds at most {MAX_BATCH} events")
         drafts = [records.draft(conversation_id, e) for e in events]
         if len(drafts) > 1 and len({d.event_id for d in drafts}) < len(drafts):
-            raise InvalidEvent("the same event id appears twice in one batch")
+            raise InvalidEventError("the same event id appears twice in one batch")
 
         refresh = False
         for _ in range(MAX_ATTEMPTS):
@@ -113,7 +115,7 @@ class Ledger:
                 duplicate = self._duplicates(conversation_id, drafts)
                 if duplicate is not None:
                     return duplicate
-                raise ConcurrencyConflict(conversation_id, expected_version, position)
+                raise ConcurrencyConflictError(conversation_id, expected_version, position)
             shape_error = _shape_error(conversation_id, position, drafts)
             if shape_error is not None:
                 if not refresh and position > 0:
@@ -133,7 +135,9 @@ class Ledger:
                 refresh = True
                 if expected_version is not None:
                     actual, _ = self._head(conversation_id, refresh=True)
-                    raise ConcurrencyConflict(conversation_id, expected_version, actual) from None
+                    raise ConcurrencyConflictError(
+                        conversation_id, expected_version, actual
+                    ) from None
                 continue
             last = sealed[-1]
             self._remember(conversation_id, last.stored.originator_version, last.hash)
@@ -144,7 +148,7 @@ class Ledger:
             self._notify(conversation_id, sealed, sequences)
             return results
         actual, _ = self._head(conversation_id, refresh=True)
-        raise ConcurrencyConflict(conversation_id, position, actual)
+        raise ConcurrencyConflictError(conversation_id, position, actual)
 
     def _seal(
         self, conversation_id: str, position: int, head_hash: str, drafts: list[Draft]
@@ -179,26 +183,26 @@ class Ledger:
         except IntegrityError:
             raise
         except PersistenceError as exc:
-            raise StoreUnavailable(f"append failed: {exc}") from exc
+            raise StoreUnavailableError(f"append failed: {exc}") from exc
         if sequences is None or len(sequences) != len(sealed):
-            raise StoreUnavailable("the recorder did not return sequence numbers")
+            raise StoreUnavailableError("the recorder did not return sequence numbers")
         return list(sequences)
 
     def _duplicates(self, conversation_id: str, drafts: list[Draft]) -> list[AppendResult] | None:
         """The original results when every event id of the batch is already recorded with
-        the same payload; IdempotencyConflict when an id is recorded with another payload
+        the same payload; IdempotencyConflictError when an id is recorded with another payload
         or only part of the batch is recorded; None when no id is recorded."""
         try:
             found = self.recorder.lookup_event_ids([str(d.event_id) for d in drafts])
         except PersistenceError as exc:
-            raise StoreUnavailable(f"read failed: {exc}") from exc
+            raise StoreUnavailableError(f"read failed: {exc}") from exc
         if not found:
             return None
         results = []
         for d in drafts:
             rec = found.get(str(d.event_id))
             if rec is None:
-                raise IdempotencyConflict(
+                raise IdempotencyConflictError(
                     f"conversation {conversation_id}: part of this batch is already recorded "
                     f"(event {next(iter(found))}), the rest is not"
                 )
@@ -213,7 +217,7 @@ class Ledger:
                     if rec.conversation_id == conversation_id
                     else f"in conversation {rec.conversation_id}"
                 )
-                raise IdempotencyConflict(f"event {d.event_id} is already recorded {where}")
+                raise IdempotencyConflictError(f"event {d.event_id} is already recorded {where}")
             results.append(
                 AppendResult(conversation_id, d.event_id, rec.position, rec.sequence, True)
             )
@@ -277,7 +281,7 @@ class Ledger:
         try:
             rows = self.recorder.select_notifications(after, limit, inclusive_of_start=False)
         except PersistenceError as exc:
-            raise StoreUnavailable(f"read failed: {exc}") from exc
+            raise StoreUnavailableError(f"read failed: {exc}") from exc
         return [self._decode(r) for r in rows]
 
     def read_all_ids(self, after: int = 0, limit: int = 500) -> list[tuple[int, str]]:
@@ -289,14 +293,14 @@ class Ledger:
         try:
             rows = self.recorder.select_notifications(after, limit, inclusive_of_start=False)
         except PersistenceError as exc:
-            raise StoreUnavailable(f"read failed: {exc}") from exc
+            raise StoreUnavailableError(f"read failed: {exc}") from exc
         return [(r.id, str(r.originator_id)) for r in rows]
 
     def max_sequence(self) -> int:
         try:
             return self.recorder.max_notification_id() or 0
         except PersistenceError as exc:
-            raise StoreUnavailable(f"read failed: {exc}") from exc
+            raise StoreUnavailableError(f"read failed: {exc}") from exc
 
     def _select(
         self,
@@ -312,7 +316,7 @@ class Ledger:
                 conversation_id, gt=gt, lte=lte, desc=desc, limit=limit
             )
         except PersistenceError as exc:
-            raise StoreUnavailable(f"read failed: {exc}") from exc
+            raise StoreUnavailableError(f"read failed: {exc}") from exc
 
     def _decode(self, row: Notification) -> RecordedEvent:
         return records.decode(
@@ -377,11 +381,11 @@ def _shape_error(conversation_id: str, position: int, drafts: list[Draft]) -> Ex
     for offset, d in enumerate(drafts, start=1):
         at = position + offset
         if at == 1 and d.type != START:
-            return ConversationNotFound(
+            return ConversationNotFoundError(
                 f"conversation {conversation_id} does not exist (start it with {START})"
             )
         if at > 1 and d.type == START:
-            return ConversationAlreadyStarted(
+            return ConversationAlreadyStartedError(
                 f"conversation {conversation_id} is already started ({START} at position {at})"
             )
     return None
@@ -389,9 +393,9 @@ def _shape_error(conversation_id: str, position: int, drafts: list[Draft]) -> Ex
 
 def _check_count(name: str, value: object, minimum: int = 0, maximum: int | None = None) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise InvalidEvent(f"{name} must be an integer ≥ {minimum}, not {value!r}")
+        raise InvalidEventError(f"{name} must be an integer ≥ {minimum}, not {value!r}")
     if maximum is not None and value > maximum:
-        raise InvalidEvent(f"{name} must be ≤ {maximum}")
+        raise InvalidEventError(f"{name} must be ≤ {maximum}")
 
 
 def open_ledger(
@@ -405,7 +409,7 @@ def open_ledger(
     (default: `settings.group_commit`, on) applies to the durable backends. Without an
     explicit `codec`, personal fields are encrypted as the settings say (ledger.protection).
     `settings` comes from the root configuration; without it, the built-in defaults."""
-    from threadline.ledger.backends import open_recorder
+    from threadline.ledger.backends import Backend, Kind, open_recorder
     from threadline.ledger.settings import LedgerSettings
 
     settings = settings or LedgerSettings()
@@ -420,5 +424,5 @@ def open_ledger(
             close()
             raise
     if group_commit is None:
-        group_commit = settings.group_commit and url != "memory://"
+        group_commit = settings.group_commit and Backend.parse(url).kind is not Kind.MEMORY
     return Ledger(recorder, codec=codec, close=close, group_commit=group_commit)

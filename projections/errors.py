@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from threadline.ledger.errors import ThreadlineError
 
-class ProjectionError(Exception):
+
+class ProjectionError(ThreadlineError):
     """Root of every error projections raise on purpose."""
 
 

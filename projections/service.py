@@ -12,7 +12,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from threadline.ledger.backends import Backend, Kind, sqlite_path
 from threadline.ledger.envelope import RecordedEvent
+from threadline.ledger.errors import StoreUnavailableError
 from threadline.projections.errors import ProjectionError, UnknownProjectionError
 from threadline.projections.prometheus import render
 from threadline.projections.runner import BackgroundRunner, GlobalLog, Runner
@@ -34,22 +36,19 @@ def view_url(settings: ProjectionSettings, database_url: str) -> str:
 
 def open_metrics_view(url: str) -> MetricsView:
     """The metrics read model at `url` (see `view_url`), with its tables created."""
-    scheme = url.split(":", 1)[0].lower() if ":" in url else ""
-    if url == "memory://":
+    try:
+        backend = Backend.parse(url)
+    except StoreUnavailableError as exc:
+        raise ProjectionError(f"projections database: {exc}") from None
+    if backend.kind is Kind.MEMORY:
         return MemoryMetricsView()
-    if scheme == "sqlite":
-        from threadline.ledger.backends import sqlite_path
+    if backend.kind is Kind.SQLITE:
         from threadline.projections.view_sqlite import open_sqlite_view
 
         return open_sqlite_view(sqlite_path(url))
-    if scheme in ("postgresql", "postgres"):
-        from threadline.projections.view_postgres import open_postgres_view
+    from threadline.projections.view_postgres import open_postgres_view
 
-        return open_postgres_view(url)
-    raise ProjectionError(
-        "unsupported projections database URL: use memory://, sqlite:///PATH or "
-        "postgresql://USER@HOST:PORT/DB"
-    )
+    return open_postgres_view(backend.dsn)
 
 
 # Cross-conversation read models by name (`threadline projections rebuild NAME`).

@@ -18,8 +18,10 @@ import sqlite3
 import threading
 from abc import ABC, abstractmethod
 
+from threadline.ledger.backends import Backend, Kind, sqlite_path
+from threadline.ledger.errors import StoreUnavailableError
 from threadline.projections.views import Batch, TrackingState, check_batch
-from threadline.streaming.errors import ConfigurationError
+from threadline.streaming.errors import StreamConfigurationError
 
 T_POSITIONS = "relay_checkpoints"
 T_GAPS = "relay_gaps"
@@ -137,15 +139,14 @@ class SqliteCheckpoint(Checkpoint):
 
 def open_checkpoint(url: str, name: str = "relay") -> Checkpoint:
     """The checkpoint in the ledger's own database (`url` is THREADLINE_DATABASE_URL)."""
-    scheme = url.split(":", 1)[0].lower() if ":" in url else ""
-    if url == "memory://":
+    try:
+        backend = Backend.parse(url)
+    except StoreUnavailableError as exc:
+        raise StreamConfigurationError(f"relay checkpoint: {exc}") from None
+    if backend.kind is Kind.MEMORY:
         return MemoryCheckpoint(name)
-    if scheme == "sqlite":
-        from threadline.ledger.backends import sqlite_path
-
+    if backend.kind is Kind.SQLITE:
         return SqliteCheckpoint(sqlite_path(url), name)
-    if scheme in ("postgresql", "postgres"):
-        from threadline.streaming.checkpoint_postgres import PostgresCheckpoint
+    from threadline.streaming.checkpoint_postgres import PostgresCheckpoint
 
-        return PostgresCheckpoint(url, name)
-    raise ConfigurationError("unsupported database URL for the relay checkpoint")
+    return PostgresCheckpoint(backend.dsn, name)

@@ -20,7 +20,7 @@ from kafka.errors import CommitFailedError, KafkaError
 
 from threadline.ledger.envelope import RecordedEvent
 from threadline.streaming.envelope import decode
-from threadline.streaming.errors import BadMessage
+from threadline.streaming.errors import BadMessageError
 from threadline.streaming.projector import Projector
 
 log = logging.getLogger(__name__)
@@ -81,7 +81,7 @@ class KafkaEventConsumer:
             for r in records:
                 try:
                     events.append(decode(r.value))
-                except BadMessage as exc:
+                except BadMessageError as exc:
                     # A poison record must not stall the partition; it is counted and logged.
                     self.stats.bad_records += 1
                     log.error("skipping %s offset %d: %s", tp, r.offset, exc)

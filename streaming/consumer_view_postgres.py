@@ -15,7 +15,7 @@ from eventsourcing.postgres import PostgresDatastore
 from psycopg.conninfo import conninfo_to_dict
 from psycopg.sql import SQL, Identifier
 
-from threadline.streaming.errors import ConfigurationError
+from threadline.streaming.errors import StreamConfigurationError
 
 if TYPE_CHECKING:
     from threadline.projections.view_postgres import PostgresMetricsView
@@ -28,7 +28,7 @@ def open_postgres_consumer_view(url: str, schema: str) -> PostgresMetricsView:
     from threadline.projections.view_postgres import PostgresMetricsView
 
     if not _SCHEMA.fullmatch(schema):
-        raise ConfigurationError(f"unusable schema name {schema!r}")
+        raise StreamConfigurationError(f"unusable schema name {schema!r}")
     with psycopg.connect(url, autocommit=True, connect_timeout=10) as conn:
         conn.execute(SQL("CREATE SCHEMA IF NOT EXISTS {}").format(Identifier(schema)))
     params = conninfo_to_dict(url)

@@ -19,7 +19,7 @@ from uuid import UUID
 from threadline.ledger.envelope import RecordedEvent
 from threadline.ledger.events import EVENT_TYPES, EventData, OpaqueData
 from threadline.ledger.upcasting import upcast
-from threadline.streaming.errors import BadMessage
+from threadline.streaming.errors import BadMessageError
 
 ENVELOPE_VERSION = 1
 CONTENT_TYPE = b"application/vnd.threadline.event+json;v=1"
@@ -52,13 +52,13 @@ def decode(value: bytes | None) -> RecordedEvent:
     """The envelope back as a RecordedEvent. A payload type this process does not know (or a
     newer version of it) becomes `OpaqueData`, as in the ledger: readers skip it."""
     if value is None:
-        raise BadMessage("empty record value")
+        raise BadMessageError("empty record value")
     try:
         doc = json.loads(value)
         if not isinstance(doc, dict):
             raise TypeError("not an object")
         if int(doc.get("envelope_version", 0)) > ENVELOPE_VERSION:
-            raise BadMessage(f"envelope_version {doc['envelope_version']} is newer than this")
+            raise BadMessageError(f"envelope_version {doc['envelope_version']} is newer than this")
         return RecordedEvent(
             UUID(doc["event_id"]),
             _text(doc["conversation_id"]),
@@ -74,10 +74,12 @@ def decode(value: bytes | None) -> RecordedEvent:
             _text(doc["prev_hash"]),
             _text(doc["hash"]),
         )
-    except BadMessage:
+    except BadMessageError:
         raise
     except Exception as exc:  # whatever the parsers raised: one error for a bad record
-        raise BadMessage(f"not a Threadline event envelope: {type(exc).__name__}: {exc}") from None
+        raise BadMessageError(
+            f"not a Threadline event envelope: {type(exc).__name__}: {exc}"
+        ) from None
 
 
 def _payload(event_type: str, version: int, data: Any) -> EventData:

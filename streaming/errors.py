@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+from threadline.ledger.errors import ThreadlineError
 
-class StreamError(Exception):
+
+class StreamError(ThreadlineError):
     """Root of every error `threadline.streaming` raises on purpose."""
 
 
-class PublishFailed(StreamError):
+class PublishFailedError(StreamError):
     """The broker did not acknowledge every event of a batch; nothing was checkpointed."""
 
 
-class BadMessage(StreamError):
+class BadMessageError(StreamError):
     """A record on the topic is not a Threadline event envelope."""
 
 
-class ConfigurationError(StreamError):
+class StreamConfigurationError(StreamError):
     """Settings that cannot work (unknown database URL scheme, no bootstrap servers...)."""

@@ -12,7 +12,7 @@ from threadline.ledger.envelope import RecordedEvent
 class Publisher(Protocol):
     def publish(self, events: Sequence[RecordedEvent]) -> None:
         """Returns once the broker acknowledged every event (acks=all), in order per
-        conversation; raises `PublishFailed` otherwise (some may have been written)."""
+        conversation; raises `PublishFailedError` otherwise (some may have been written)."""
         ...
 
     def close(self) -> None: ...

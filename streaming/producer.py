@@ -20,7 +20,7 @@ from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from threadline.ledger.envelope import RecordedEvent
 from threadline.streaming.envelope import encode
-from threadline.streaming.errors import PublishFailed
+from threadline.streaming.errors import PublishFailedError
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +103,7 @@ class KafkaPublisher:
                 f.get(timeout=0)  # raises the delivery error, if any
         except (KafkaError, OSError, ValueError) as exc:
             self._discard()
-            raise PublishFailed(f"{type(exc).__name__}: {exc}") from exc
+            raise PublishFailedError(f"{type(exc).__name__}: {exc}") from exc
 
     def _discard(self) -> None:
         producer, self._producer = self._producer, None

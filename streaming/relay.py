@@ -67,7 +67,7 @@ class _RelayView(TrackedView):
 
     def commit(self, batch: Batch) -> None:
         if batch.events:
-            self.publisher.publish(batch.events)  # PublishFailed: checkpoint untouched
+            self.publisher.publish(batch.events)  # PublishFailedError: checkpoint untouched
         self.checkpoint.record(batch)
         self.stats.published += len(batch.events)
         self.stats.batches += 1

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from threadline.ledger.backends import Backend, Kind, sqlite_path
+from threadline.ledger.errors import StoreUnavailableError
 from threadline.ledger.store import Ledger, open_ledger
 from threadline.projections.views import MemoryMetricsView, MetricsView
 from threadline.streaming.checkpoint import open_checkpoint
-from threadline.streaming.errors import ConfigurationError
+from threadline.streaming.errors import StreamConfigurationError
 from threadline.streaming.projector import Projector
 from threadline.streaming.relay import Relay
 from threadline.streaming.settings import StreamSettings
@@ -48,24 +50,24 @@ def consumer_view_url(settings: StreamSettings) -> str:
 
 def open_consumer_view(settings: StreamSettings) -> MetricsView:
     url = consumer_view_url(settings)
-    scheme = url.split(":", 1)[0].lower() if ":" in url else ""
-    if url == "memory://":
+    try:
+        backend = Backend.parse(url)
+    except StoreUnavailableError as exc:
+        raise StreamConfigurationError(f"consumer database: {exc}") from None
+    if backend.kind is Kind.MEMORY:
         return MemoryMetricsView()
-    if scheme in ("postgresql", "postgres"):
+    if backend.kind is Kind.POSTGRES:
         from threadline.streaming.consumer_view_postgres import open_postgres_consumer_view
 
-        return open_postgres_consumer_view(url, settings.consumer_schema)
-    if scheme == "sqlite":
-        if url == settings.database_url:
-            raise ConfigurationError(
-                "on SQLite the consumer's view needs its own file: set "
-                "THREADLINE_CONSUMER_DATABASE_URL (the ledger's file holds the API's view)"
-            )
-        from threadline.ledger.backends import sqlite_path
-        from threadline.projections.view_sqlite import open_sqlite_view
+        return open_postgres_consumer_view(backend.dsn, settings.consumer_schema)
+    if url == settings.database_url:
+        raise StreamConfigurationError(
+            "on SQLite the consumer's view needs its own file: set "
+            "THREADLINE_CONSUMER_DATABASE_URL (the ledger's file holds the API's view)"
+        )
+    from threadline.projections.view_sqlite import open_sqlite_view
 
-        return open_sqlite_view(sqlite_path(url))
-    raise ConfigurationError("unsupported consumer database URL")
+    return open_sqlite_view(sqlite_path(url))
 
 
 def build_consumer(settings: StreamSettings, view: MetricsView | None = None) -> KafkaEventConsumer:

@@ -9,17 +9,18 @@ the demo data the `threadline seed` command and the demo use.
 from __future__ import annotations
 
 from threadline.agent.sqltools.sql import SqlToolBackend
+from threadline.ledger.backends import Backend, Kind
 
 
 def open_tool_backend(url: str) -> SqlToolBackend:
-    if url.startswith(("postgresql://", "postgres://", "postgresql+psycopg://")):
+    backend = Backend.parse(url)
+    if backend.kind is Kind.POSTGRES:
         from threadline.agent.sqltools.postgres import PostgresToolBackend
 
-        return PostgresToolBackend(url.replace("postgresql+psycopg://", "postgresql://", 1))
+        return PostgresToolBackend(backend.dsn)
     from threadline.agent.sqltools.sqlite import SqliteToolBackend
 
-    if url.startswith("memory://") or url in ("sqlite://", "sqlite:///:memory:"):
+    if backend.in_memory:
         return SqliteToolBackend(":memory:")
-    if url.startswith("sqlite:///"):
-        return SqliteToolBackend(url[len("sqlite:///") :])
-    raise ValueError(f"unsupported database URL scheme: {url.split(':', 1)[0]}")
+    assert backend.path is not None
+    return SqliteToolBackend(backend.path)

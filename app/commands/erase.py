@@ -14,7 +14,7 @@ import typer
 
 from threadline.app.commands.ledger import console, fail, ledger_session
 from threadline.ledger.erasure import erase_subject
-from threadline.ledger.errors import InvalidEvent
+from threadline.ledger.errors import InvalidEventError
 
 
 def erase(
@@ -36,7 +36,7 @@ def erase(
     with ledger_session() as store:
         try:
             report = erase_subject(store, subject, reason)
-        except InvalidEvent as exc:
+        except InvalidEventError as exc:
             fail(f"error: {exc}", code=2)
     if as_json:
         typer.echo(json.dumps(report.to_json()))

@@ -23,7 +23,7 @@ from threadline.handoff.errors import ConfigurationError
 from threadline.ledger import audit
 from threadline.ledger.codec import IdentityCodec
 from threadline.ledger.envelope import NewEvent
-from threadline.ledger.errors import LedgerError
+from threadline.ledger.errors import ThreadlineError
 from threadline.ledger.events import json_schemas, model_for
 from threadline.ledger.store import Ledger, open_ledger
 
@@ -55,11 +55,11 @@ def ledger_session(*, stored_form: bool = False) -> Iterator[Ledger]:
         store = open_ledger(
             settings=config().ledger, codec=IdentityCodec() if stored_form else None
         )
-    except LedgerError as exc:
+    except ThreadlineError as exc:
         fail(f"error: {exc}")
     try:
         yield store
-    except LedgerError as exc:
+    except ThreadlineError as exc:
         fail(f"error: {exc}")
     finally:
         store.close()
@@ -68,7 +68,7 @@ def ledger_session(*, stored_form: bool = False) -> Iterator[Ledger]:
 def guarded(fn: Callable[[], T]) -> T:
     try:
         return fn()
-    except LedgerError as exc:
+    except ThreadlineError as exc:
         fail(f"error: {exc}")
 
 

@@ -30,13 +30,13 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from threadline.app.commands import render
 from threadline.app.commands.ledger import config, fail, ledger_session
-from threadline.ledger.envelope import RecordedEvent
 from threadline.projections.context import AgentContext, build_context
 from threadline.projections.errors import ProjectionError
 from threadline.projections.identity import IdentityState, build_identity
 from threadline.projections.service import TRACKERS, VIEWS, open_view, runner_for, view_url
-from threadline.projections.transcript import build_transcript, render_text
+from threadline.projections.transcript import build_transcript
 from threadline.projections.views import TrackedView
 
 console = Console(highlight=False, soft_wrap=True)
@@ -57,8 +57,13 @@ def replay(
     view: Annotated[
         View, typer.Option("--as", help="events, or a projection as of --upto")
     ] = View.events,
+    wide: Annotated[
+        bool, typer.Option("--wide", help="Full lines, not cut to the terminal's width")
+    ] = False,
 ) -> None:
-    """Print a conversation (as of --upto): its events, transcript, agent context or identity."""
+    """Print a conversation (as of --upto): its events, transcript, agent context or identity.
+
+    Events are one line each, cut to the terminal's width; `--wide` or `--json` print all."""
     if upto is not None and upto < 1:
         fail("error: --upto must be ≥ 1", code=2)
     with ledger_session() as store:
@@ -70,11 +75,17 @@ def replay(
             for event in events:
                 typer.echo(json.dumps(event.to_json(), ensure_ascii=False))
         else:
-            console.print(_table(conversation_id, events))
+            console.print(f"conversation {conversation_id}: {len(events)} events", markup=False)
+            for line in render.event_lines(events, None if wide else console.width):
+                console.print(line, markup=False)
         return
     if view is View.transcript:
         transcript = build_transcript(events)
-        typer.echo(transcript.model_dump_json(indent=2) if as_json else render_text(transcript))
+        if as_json:
+            typer.echo(transcript.model_dump_json(indent=2))
+        else:
+            for line in render.transcript_lines(transcript, None if wide else console.width):
+                console.print(line, markup=False)
     elif view is View.context:
         ctx = build_context(events)
         if as_json:
@@ -87,23 +98,6 @@ def replay(
             typer.echo(state.model_dump_json(indent=2))
         else:
             _print_identity(state)
-
-
-def _table(conversation_id: str, events: list[RecordedEvent]) -> Table:
-    table = Table(title=f"conversation {conversation_id}", title_justify="left")
-    for column in ("pos", "seq", "type", "leg", "actor", "occurred_at", "data"):
-        table.add_column(column, overflow="fold")
-    for e in events:
-        table.add_row(
-            str(e.position),
-            str(e.sequence),
-            e.type,
-            e.leg_id or "",
-            e.actor or "",
-            e.occurred_at.isoformat(timespec="seconds"),
-            json.dumps(e.data.model_dump(mode="json"), ensure_ascii=False),
-        )
-    return table
 
 
 def _print_context(ctx: AgentContext) -> None:

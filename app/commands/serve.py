@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from threadline.access.errors import ChannelError
+from threadline.access.errors import RequestError
 from threadline.access.keys import new_key, open_key_store
 from threadline.app.commands.ledger import config as _config
 
@@ -72,7 +72,7 @@ def create_key(
             store.add(record)
         finally:
             store.close()
-    except ChannelError as exc:
+    except RequestError as exc:
         _fail(str(exc))
         return
     except Exception as exc:  # database errors: one line, never the key

@@ -12,7 +12,8 @@ from typing import Annotated
 import typer
 
 from threadline.app.commands.ledger import config, fail
-from threadline.ledger.errors import LedgerError
+from threadline.ledger.backends import Backend, Kind
+from threadline.ledger.errors import ThreadlineError
 from threadline.streaming.errors import StreamError
 from threadline.streaming.metrics import MetricsServer, consumer_text, fresh, relay_text
 from threadline.streaming.settings import StreamSettings
@@ -32,7 +33,7 @@ def _stop_on_signals() -> threading.Event:
 def _listen(url: str, wake: threading.Event) -> Callable[[], None]:
     """On PostgreSQL the ledger NOTIFYs at every commit: publish at once instead of at the
     next poll (the poll stays, for anything a lost notification would miss)."""
-    if not url.startswith(("postgresql://", "postgres://")):
+    if Backend.parse(url).kind is not Kind.POSTGRES:
         return lambda: None
     from threadline.channels.live_postgres import listener
 
@@ -51,7 +52,7 @@ def relay(
     settings = _settings()
     try:
         r = build_relay(settings)
-    except (LedgerError, StreamError) as exc:
+    except ThreadlineError as exc:
         fail(f"error: {exc}")
     server: MetricsServer | None = None
     try:

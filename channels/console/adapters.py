@@ -11,7 +11,7 @@ from typing import Any
 from threadline.channels.console.ports import ChainReport
 from threadline.ledger import audit
 from threadline.ledger.envelope import RecordedEvent
-from threadline.ledger.errors import ConversationNotFound, IntegrityViolation
+from threadline.ledger.errors import ConversationNotFoundError, IntegrityViolationError
 from threadline.ledger.store import Ledger
 from threadline.projections.context import build_context
 from threadline.projections.identity import build_identity
@@ -28,14 +28,14 @@ class LedgerAudit:
     def verify(self, conversation_id: str) -> ChainReport:
         try:
             checked = audit.verify_conversation(self._ledger, conversation_id)
-        except IntegrityViolation as exc:
+        except IntegrityViolationError as exc:
             return ChainReport(conversation_id, exc.position - 1, exc.position, exc.reason)
         return ChainReport(conversation_id, checked, None, None)
 
     def export_lines(self, conversation_id: str) -> Iterator[str]:
-        """Raises ConversationNotFound (before yielding anything) for an unknown id."""
+        """Raises ConversationNotFoundError (before yielding anything) for an unknown id."""
         if self._ledger.version(conversation_id) == 0:
-            raise ConversationNotFound(f"conversation {conversation_id} does not exist")
+            raise ConversationNotFoundError(f"conversation {conversation_id} does not exist")
         return audit.export_lines(self._ledger, conversation_id)
 
 

@@ -12,13 +12,14 @@ from urllib.parse import urlsplit
 
 from fastapi import Request
 
+from threadline.channels.console.errors import ConsoleError
 from threadline.channels.console.operators import OperatorAccounts
 
 COOKIE = "threadline_console"
 COOKIE_PATH = "/console"
 
 
-class Denied(Exception):
+class DeniedError(ConsoleError):
     """Raised when the console refuses a request; `mount` installs the handler that renders
     it (the login form for pages, JSON for data endpoints)."""
 
@@ -44,15 +45,15 @@ def operator_of(request: Request, accounts: OperatorAccounts) -> str | None:
     return accounts.resolve(request.cookies.get(COOKIE))
 
 
-def deny(request: Request, *, page: bool) -> Denied:
+def deny(request: Request, *, page: bool) -> DeniedError:
     if other_credentials(request):
-        return Denied(
+        return DeniedError(
             403,
             "forbidden",
             "the console needs an operator login; visitor tokens and API keys do not open it",
             page,
         )
-    return Denied(401, "unauthenticated", "operator login required", page)
+    return DeniedError(401, "unauthenticated", "operator login required", page)
 
 
 def same_origin(request: Request) -> bool:

@@ -2,28 +2,30 @@
 
 from __future__ import annotations
 
+from threadline.ledger.errors import ThreadlineError
 
-class ConsoleError(Exception):
+
+class ConsoleError(ThreadlineError):
     """Root of every error the console raises on purpose."""
 
 
-class InvalidOperator(ConsoleError):
+class InvalidOperatorError(ConsoleError):
     """An operator name or password does not meet the rules."""
 
 
-class OperatorExists(ConsoleError):
+class OperatorExistsError(ConsoleError):
     """An operator of that name already exists."""
 
 
-class OperatorNotFound(ConsoleError):
+class OperatorNotFoundError(ConsoleError):
     """No operator of that name."""
 
 
-class AuthenticationFailed(ConsoleError):
+class AuthenticationFailedError(ConsoleError):
     """Wrong name or password (deliberately not saying which)."""
 
 
-class TooManyAttempts(ConsoleError):
+class TooManyAttemptsError(ConsoleError):
     """Too many failed logins for this name or address; retry after `retry_after` seconds."""
 
     def __init__(self, retry_after: int) -> None:
@@ -31,5 +33,5 @@ class TooManyAttempts(ConsoleError):
         self.retry_after = retry_after
 
 
-class OperatorStoreUnavailable(ConsoleError):
+class OperatorStoreUnavailableError(ConsoleError):
     """The operator store's URL is not usable."""

@@ -20,11 +20,11 @@ from typing import Protocol
 
 from threadline.channels.console import passwords
 from threadline.channels.console.errors import (
-    AuthenticationFailed,
-    InvalidOperator,
-    OperatorExists,
-    OperatorNotFound,
-    TooManyAttempts,
+    AuthenticationFailedError,
+    InvalidOperatorError,
+    OperatorExistsError,
+    OperatorNotFoundError,
+    TooManyAttemptsError,
 )
 
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
@@ -55,17 +55,17 @@ class OperatorStore(Protocol):
     """Where accounts and sessions live. Every implementation passes the same contract tests."""
 
     def add_operator(self, operator: Operator) -> None:
-        """Raises OperatorExists when the name is taken."""
+        """Raises OperatorExistsError when the name is taken."""
 
     def get_operator(self, name: str) -> Operator | None: ...
 
     def list_operators(self) -> list[Operator]: ...
 
     def set_password_hash(self, name: str, password_hash: str) -> None:
-        """Raises OperatorNotFound."""
+        """Raises OperatorNotFoundError."""
 
     def delete_operator(self, name: str) -> None:
-        """Deletes the operator and every session of theirs; raises OperatorNotFound."""
+        """Deletes the operator and every session of theirs; raises OperatorNotFoundError."""
 
     def add_session(self, session: Session) -> None: ...
 
@@ -89,7 +89,7 @@ class MemoryOperatorStore:
     def add_operator(self, operator: Operator) -> None:
         with self._lock:
             if operator.name in self._operators:
-                raise OperatorExists(f"operator {operator.name!r} already exists")
+                raise OperatorExistsError(f"operator {operator.name!r} already exists")
             self._operators[operator.name] = operator
 
     def get_operator(self, name: str) -> Operator | None:
@@ -104,13 +104,13 @@ class MemoryOperatorStore:
         with self._lock:
             current = self._operators.get(name)
             if current is None:
-                raise OperatorNotFound(f"no operator {name!r}")
+                raise OperatorNotFoundError(f"no operator {name!r}")
             self._operators[name] = Operator(name, password_hash, current.created_at)
 
     def delete_operator(self, name: str) -> None:
         with self._lock:
             if self._operators.pop(name, None) is None:
-                raise OperatorNotFound(f"no operator {name!r}")
+                raise OperatorNotFoundError(f"no operator {name!r}")
             self._drop_sessions_locked(name)
 
     def add_session(self, session: Session) -> None:
@@ -150,7 +150,7 @@ def token_digest(token: str) -> str:
 
 def check_name(name: str) -> str:
     if not NAME_RE.fullmatch(name):
-        raise InvalidOperator(
+        raise InvalidOperatorError(
             "operator name must be 2-64 characters of a-z, 0-9, '.', '_' or '-', "
             "starting with a letter or digit"
         )
@@ -177,7 +177,7 @@ class LoginThrottle:
                 recent = self._recent_locked(key, now)
                 if len(recent) >= self._max:
                     wait = (recent[0] + self._window - now).total_seconds()
-                    raise TooManyAttempts(max(1, int(wait) + 1))
+                    raise TooManyAttemptsError(max(1, int(wait) + 1))
 
     def fail(self, *keys: str) -> None:
         now = self._clock()
@@ -224,14 +224,14 @@ class OperatorAccounts:
         self.store.delete_operator(name)
 
     def login(self, name: str, password: str, client: str = "unknown") -> str:
-        """Returns a new session token; raises AuthenticationFailed or TooManyAttempts."""
+        """Returns a new session token; raises AuthenticationFailedError or TooManyAttemptsError."""
         keys = (f"name:{name}", f"client:{client}")
         self._throttle.check(*keys)
         operator = self.store.get_operator(name) if NAME_RE.fullmatch(name) else None
         stored = operator.password_hash if operator else None
         if not passwords.verify_password(stored, password) or operator is None:
             self._throttle.fail(*keys)
-            raise AuthenticationFailed("wrong operator name or password")
+            raise AuthenticationFailedError("wrong operator name or password")
         self._throttle.succeed(keys[0])
         if passwords.needs_rehash(operator.password_hash):
             self.store.set_password_hash(name, passwords.hash_password(password))

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 import psycopg
 from psycopg import errors as pg_errors
 
-from threadline.channels.console.errors import OperatorStoreUnavailable
+from threadline.channels.console.errors import OperatorStoreUnavailableError
 from threadline.channels.console.operators_sql import SqlOperatorStore
 
 
@@ -20,7 +20,9 @@ class PostgresOperatorStore(SqlOperatorStore):
         try:
             self.create_schema()
         except psycopg.OperationalError as exc:
-            raise OperatorStoreUnavailable(f"cannot reach the operator database: {exc}") from None
+            raise OperatorStoreUnavailableError(
+                f"cannot reach the operator database: {exc}"
+            ) from None
 
     @contextmanager
     def _transaction(self) -> Iterator[psycopg.Cursor[tuple[object, ...]]]:

@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from threadline.channels.console.errors import (
-    OperatorExists,
-    OperatorNotFound,
-    OperatorStoreUnavailable,
+    OperatorExistsError,
+    OperatorNotFoundError,
+    OperatorStoreUnavailableError,
 )
 from threadline.channels.console.operators import (
     MemoryOperatorStore,
@@ -26,6 +26,8 @@ from threadline.channels.console.operators import (
     OperatorStore,
     Session,
 )
+from threadline.ledger.backends import Backend, Kind
+from threadline.ledger.errors import StoreUnavailableError
 
 SCHEMA = (
     """CREATE TABLE IF NOT EXISTS console_operators (
@@ -88,7 +90,7 @@ class SqlOperatorStore(ABC):
             )
         except Exception as exc:
             if self._is_unique_violation(exc):
-                raise OperatorExists(f"operator {operator.name!r} already exists") from None
+                raise OperatorExistsError(f"operator {operator.name!r} already exists") from None
             raise
 
     def get_operator(self, name: str) -> Operator | None:
@@ -110,14 +112,14 @@ class SqlOperatorStore(ABC):
             (password_hash, name),
         )
         if updated == 0:
-            raise OperatorNotFound(f"no operator {name!r}")
+            raise OperatorNotFoundError(f"no operator {name!r}")
 
     def delete_operator(self, name: str) -> None:
         with self._transaction() as cur:
             cur.execute(self._sql("DELETE FROM console_sessions WHERE operator = ?"), (name,))
             cur.execute(self._sql("DELETE FROM console_operators WHERE name = ?"), (name,))
             if cur.rowcount == 0:
-                raise OperatorNotFound(f"no operator {name!r}")
+                raise OperatorNotFoundError(f"no operator {name!r}")
 
     def add_session(self, session: Session) -> None:
         self._run(
@@ -187,19 +189,18 @@ class SqliteOperatorStore(SqlOperatorStore):
 
 def open_operator_store(url: str) -> OperatorStore:
     """The store for a database URL: `memory://`, `sqlite:///path` or `postgresql://...`."""
-    if url in ("memory://", "sqlite:///:memory:"):
+    try:
+        backend = Backend.parse(url)
+    except StoreUnavailableError as exc:
+        raise OperatorStoreUnavailableError(f"operator store: {exc}") from None
+    if backend.in_memory:
         return MemoryOperatorStore()
-    if url.startswith("sqlite:///"):
-        path = url.removeprefix("sqlite:///")
-        if not path:
-            raise OperatorStoreUnavailable("sqlite URL has no path")
+    if backend.kind is Kind.SQLITE:
+        path = backend.path or ""
         try:
             return SqliteOperatorStore(path)
         except sqlite3.Error as exc:
-            raise OperatorStoreUnavailable(f"cannot open {path}: {exc}") from None
-    if url.startswith(("postgresql://", "postgres://")):
-        from threadline.channels.console.operators_postgres import PostgresOperatorStore
+            raise OperatorStoreUnavailableError(f"cannot open {path}: {exc}") from None
+    from threadline.channels.console.operators_postgres import PostgresOperatorStore
 
-        return PostgresOperatorStore(url)
-    scheme = url.split(":", 1)[0]
-    raise OperatorStoreUnavailable(f"unsupported operator store URL scheme {scheme!r}")
+    return PostgresOperatorStore(backend.dsn)

@@ -8,7 +8,7 @@ from functools import cache
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-from threadline.channels.console.errors import InvalidOperator
+from threadline.channels.console.errors import InvalidOperatorError
 
 MIN_LENGTH = 12
 MAX_LENGTH = 1024
@@ -25,11 +25,11 @@ def _dummy_hash() -> str:
 
 def check_policy(password: str) -> None:
     if len(password) < MIN_LENGTH:
-        raise InvalidOperator(f"password must be at least {MIN_LENGTH} characters")
+        raise InvalidOperatorError(f"password must be at least {MIN_LENGTH} characters")
     if len(password) > MAX_LENGTH:
-        raise InvalidOperator(f"password must be at most {MAX_LENGTH} characters")
+        raise InvalidOperatorError(f"password must be at most {MAX_LENGTH} characters")
     if password.strip() != password:
-        raise InvalidOperator("password must not start or end with whitespace")
+        raise InvalidOperatorError("password must not start or end with whitespace")
 
 
 def hash_password(password: str) -> str:

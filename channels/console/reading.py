@@ -1,6 +1,6 @@
 """Reading a conversation for display even when part of it does not decode.
 
-The ledger raises `IntegrityViolation` for a stored record it cannot read (tampered bytes,
+The ledger raises `IntegrityViolationError` for a stored record it cannot read (tampered bytes,
 corruption). An auditor still needs to see everything around it, so the console reads past
 such a record and reports its position instead of failing the whole page.
 """
@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from threadline.channels.console.ports import ConversationLog
 from threadline.ledger.envelope import RecordedEvent
-from threadline.ledger.errors import IntegrityViolation
+from threadline.ledger.errors import IntegrityViolationError
 
 # A bound on how many unreadable records one view reports before giving up.
 MAX_UNREADABLE = 50
@@ -32,7 +32,7 @@ def read_conversation(
         try:
             out.events.extend(log.read(conversation_id, after=after, upto=upto))
             return out
-        except IntegrityViolation as exc:
+        except IntegrityViolationError as exc:
             if exc.conversation_id != conversation_id or len(out.unreadable) >= MAX_UNREADABLE:
                 raise
             # Everything before the bad record reads; take it, note the bad one, go on after it.

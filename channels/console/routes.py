@@ -20,14 +20,14 @@ from threadline.channels.console import auth
 from threadline.channels.console.catalog import Catalog
 from threadline.channels.console.catalog import Query as ListQuery
 from threadline.channels.console.dashboard import Dashboard
-from threadline.channels.console.errors import AuthenticationFailed, TooManyAttempts
+from threadline.channels.console.errors import AuthenticationFailedError, TooManyAttemptsError
 from threadline.channels.console.masking import mask_data, mask_whole
 from threadline.channels.console.operators import OperatorAccounts
 from threadline.channels.console.ports import Auditor, ConversationLog, PointInTime
 from threadline.channels.console.reading import read_conversation
 from threadline.channels.console.settings import ConsoleSettings
 from threadline.channels.console.timeline import build_timeline
-from threadline.ledger.errors import ConversationNotFound
+from threadline.ledger.errors import ConversationNotFoundError
 
 STATIC = Path(__file__).parent / "static"
 # What the login form itself needs before anyone is logged in.
@@ -135,9 +135,9 @@ async def login(request: Request, body: Login, console: ConsoleDep) -> Response:
     client = request.client.host if request.client else "unknown"
     try:
         token = await run_in_threadpool(console.accounts.login, body.name, body.password, client)
-    except TooManyAttempts as exc:
+    except TooManyAttemptsError as exc:
         return _error(429, "rate_limited", str(exc), **{"Retry-After": str(exc.retry_after)})
-    except AuthenticationFailed as exc:
+    except AuthenticationFailedError as exc:
         return _error(401, "unauthenticated", str(exc))
     response = JSONResponse({"operator": body.name}, headers=SECURITY_HEADERS)
     response.set_cookie(
@@ -298,7 +298,7 @@ def audit_export(conversation_id: str, _: Operator, console: ConsoleDep) -> Resp
         return _error(503, "unavailable", "the ledger audit is not wired")
     try:
         lines = console.auditor.export_lines(conversation_id)
-    except ConversationNotFound:
+    except ConversationNotFoundError:
         return _error(404, "not_found", f"no conversation {conversation_id!r}")
     safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in conversation_id)
     return StreamingResponse(
@@ -341,10 +341,10 @@ def install(app: FastAPI, console: Console) -> None:
     app.state.console = console
 
     async def denied(_: Request, exc: Exception) -> Response:
-        assert isinstance(exc, auth.Denied)
+        assert isinstance(exc, auth.DeniedError)
         if exc.page:
             return _login_form(exc.status)
         return _error(exc.status, exc.error, exc.detail)
 
-    app.add_exception_handler(auth.Denied, denied)
+    app.add_exception_handler(auth.DeniedError, denied)
     app.include_router(router)

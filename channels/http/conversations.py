@@ -13,7 +13,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from threadline.access.errors import Forbidden, InvalidInput, ServiceUnavailable
+from threadline.access.errors import ForbiddenError, InvalidInputError, ServiceUnavailableError
 from threadline.access.policy import VisitorPrincipal, authorize, require_key
 from threadline.channels.http import messaging_routes
 from threadline.channels.http.deps import (
@@ -69,10 +69,10 @@ async def start_conversation(
 ) -> ConversationCreated:
     body = body or StartConversation()
     if isinstance(principal, VisitorPrincipal):
-        raise Forbidden("a visitor token cannot start another conversation")
+        raise ForbiddenError("a visitor token cannot start another conversation")
     if principal is None:
         if not services.settings.allow_anonymous_conversations:
-            raise Forbidden("starting a conversation needs an adapter API key")
+            raise ForbiddenError("starting a conversation needs an adapter API key")
         assert services.limiters is not None
         services.limiters.anonymous.check(client_address(request))
         tenant, actor = services.settings.public_tenant, "visitor"
@@ -120,7 +120,7 @@ async def append_event(
     principal: RequiredPrincipal,
 ) -> Appended:
     key = require_key(principal)
-    data = parse_data(body.type, body.data)  # InvalidEvent -> 422 before anything is touched
+    data = parse_data(body.type, body.data)  # InvalidEventError -> 422 before anything is touched
 
     def append() -> Appended:
         authorize(key, conversation_id, directory)
@@ -187,7 +187,7 @@ async def _projection(
         authorize(principal, conversation_id, directory)
         models = services.read_models
         if models is None:
-            raise ServiceUnavailable("projections are not configured")
+            raise ServiceUnavailableError("projections are not configured")
         return dict(getattr(models, which)(conversation_id, upto))
 
     return await run_in_threadpool(build)
@@ -249,16 +249,16 @@ async def post_message(
     principal: RequiredPrincipal,
 ) -> MessageReply:
     if len(body.text) > services.settings.max_text_chars:
-        raise InvalidInput(f"text: at most {services.settings.max_text_chars} characters")
+        raise InvalidInputError(f"text: at most {services.settings.max_text_chars} characters")
     if not body.text.strip():
-        raise InvalidInput("text: must not be blank")
+        raise InvalidInputError("text: must not be blank")
     leg_id = principal.leg_id if isinstance(principal, VisitorPrincipal) else None
 
     def turn() -> MessageReply:
         authorize(principal, conversation_id, directory)
         chat = services.chat
         if chat is None:
-            raise ServiceUnavailable("the chat agent is not configured")
+            raise ServiceUnavailableError("the chat agent is not configured")
         result = chat.visitor_turn(
             conversation_id, body.text, leg_id=leg_id, message_id=body.message_id
         )
@@ -302,7 +302,7 @@ async def accept_handoff(
         authorize(principal, conversation_id, directory)
         handoffs = services.handoffs
         if handoffs is None:
-            raise ServiceUnavailable("handoffs are not configured")
+            raise ServiceUnavailableError("handoffs are not configured")
         ticket = handoffs.accept(conversation_id, handoff_id, leg_id=leg_id)
         return HandoffTicketOut.model_validate(dict(ticket))
 

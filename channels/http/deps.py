@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from threadline.access.errors import Unauthenticated
+from threadline.access.errors import UnauthenticatedError
 from threadline.access.keys import looks_like_key
 from threadline.access.policy import KeyPrincipal, Principal, TenantDirectory, VisitorPrincipal
 from threadline.channels.services import Services
@@ -49,7 +49,7 @@ async def optional_principal(
     if credentials is None:
         if request.headers.get("authorization"):
             limiters.anonymous.check(client_address(request))
-            raise Unauthenticated("Authorization header must be 'Bearer <token>'")
+            raise UnauthenticatedError("Authorization header must be 'Bearer <token>'")
         return None
     token = credentials.credentials
     principal: Principal
@@ -60,7 +60,7 @@ async def optional_principal(
         else:
             claims = services.tokens.verify(token)
             principal = VisitorPrincipal(claims.conversation_id, claims.leg_id, claims.tenant)
-    except Unauthenticated:
+    except UnauthenticatedError:
         # Failed guesses spend the caller's address budget, which slows brute force.
         limiters.anonymous.check(client_address(request))
         raise
@@ -75,7 +75,7 @@ async def required_principal(
     principal: Annotated[Principal | None, Depends(optional_principal)],
 ) -> Principal:
     if principal is None:
-        raise Unauthenticated("missing credentials: send Authorization: Bearer <token>")
+        raise UnauthenticatedError("missing credentials: send Authorization: Bearer <token>")
     return principal
 
 

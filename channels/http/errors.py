@@ -1,7 +1,8 @@
 """The API edge: every error becomes a JSON body `{"error": code, "detail": message}`.
 
-Ledger and channel errors are mapped here and nowhere else. Unexpected exceptions are logged
-(without request headers or bodies, which may carry secrets) and answered with a bare 500.
+Every `ThreadlineError` is mapped here (the one status table) and nowhere else. Unexpected
+exceptions are logged (without request headers or bodies, which may carry secrets) and
+answered with a bare 500.
 """
 
 from __future__ import annotations
@@ -16,13 +17,12 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from threadline.access.errors import (
-    ChannelError,
-    Forbidden,
-    InvalidInput,
-    NotFound,
-    RateLimited,
-    ServiceUnavailable,
-    Unauthenticated,
+    ForbiddenError,
+    InvalidInputError,
+    NotFoundError,
+    RateLimitedError,
+    ServiceUnavailableError,
+    UnauthenticatedError,
 )
 from threadline.handoff.errors import (
     AgentError,
@@ -33,13 +33,13 @@ from threadline.handoff.errors import (
     UnknownConversationError,
 )
 from threadline.ledger.errors import (
-    ConcurrencyConflict,
-    ConversationNotFound,
-    IdempotencyConflict,
-    IntegrityViolation,
-    InvalidEvent,
-    LedgerError,
-    StoreUnavailable,
+    ConcurrencyConflictError,
+    ConversationNotFoundError,
+    IdempotencyConflictError,
+    IntegrityViolationError,
+    InvalidEventError,
+    StoreUnavailableError,
+    ThreadlineError,
 )
 
 log = logging.getLogger(__name__)
@@ -52,18 +52,18 @@ class ErrorBody(BaseModel):
 
 # (exception class, status, code); the first match wins, so subclasses come first.
 _MAPPING: list[tuple[type[Exception], int, str]] = [
-    (Unauthenticated, 401, "unauthenticated"),
-    (Forbidden, 403, "forbidden"),
-    (NotFound, 404, "not_found"),
-    (ConversationNotFound, 404, "not_found"),
-    (RateLimited, 429, "rate_limited"),
-    (InvalidInput, 422, "invalid_input"),
-    (InvalidEvent, 422, "invalid_event"),
-    (ConcurrencyConflict, 409, "version_conflict"),
-    (IdempotencyConflict, 409, "idempotency_conflict"),
-    (ServiceUnavailable, 503, "unavailable"),
-    (StoreUnavailable, 503, "store_unavailable"),
-    (IntegrityViolation, 500, "integrity_violation"),
+    (UnauthenticatedError, 401, "unauthenticated"),
+    (ForbiddenError, 403, "forbidden"),
+    (NotFoundError, 404, "not_found"),
+    (ConversationNotFoundError, 404, "not_found"),
+    (RateLimitedError, 429, "rate_limited"),
+    (InvalidInputError, 422, "invalid_input"),
+    (InvalidEventError, 422, "invalid_event"),
+    (ConcurrencyConflictError, 409, "version_conflict"),
+    (IdempotencyConflictError, 409, "idempotency_conflict"),
+    (ServiceUnavailableError, 503, "unavailable"),
+    (StoreUnavailableError, 503, "store_unavailable"),
+    (IntegrityViolationError, 500, "integrity_violation"),
     (UnknownConversationError, 404, "not_found"),
     (HandoffNotAllowedError, 409, "handoff_not_allowed"),
     (TokenError, 401, "unauthenticated"),
@@ -97,11 +97,11 @@ def _mapped(exc: Exception) -> JSONResponse:
         if isinstance(exc, cls):
             headers: dict[str, str] = {}
             extra: dict[str, Any] = {}
-            if isinstance(exc, Unauthenticated | TokenError):
+            if isinstance(exc, UnauthenticatedError | TokenError):
                 headers["WWW-Authenticate"] = "Bearer"
-            if isinstance(exc, RateLimited):
+            if isinstance(exc, RateLimitedError):
                 headers["Retry-After"] = str(max(1, round(exc.retry_after_s + 0.5)))
-            if isinstance(exc, ConcurrencyConflict):
+            if isinstance(exc, ConcurrencyConflictError):
                 extra = {"expected_version": exc.expected, "actual_version": exc.actual}
             if status >= 500:
                 log.error("%s: %s", type(exc).__name__, exc)
@@ -122,7 +122,7 @@ def _validation_detail(exc: RequestValidationError) -> tuple[str, list[dict[str,
 
 
 def install(app: FastAPI) -> None:
-    async def on_channel_or_ledger(_: Request, exc: Exception) -> JSONResponse:
+    async def on_threadline(_: Request, exc: Exception) -> JSONResponse:
         return _mapped(exc)
 
     async def on_http(_: Request, exc: Exception) -> JSONResponse:
@@ -139,9 +139,7 @@ def install(app: FastAPI) -> None:
     async def on_unexpected(_: Request, exc: Exception) -> JSONResponse:
         return _mapped(exc)
 
-    app.add_exception_handler(ChannelError, on_channel_or_ledger)
-    app.add_exception_handler(LedgerError, on_channel_or_ledger)
-    app.add_exception_handler(HandoffError, on_channel_or_ledger)
+    app.add_exception_handler(ThreadlineError, on_threadline)
     app.add_exception_handler(StarletteHTTPException, on_http)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(Exception, on_unexpected)

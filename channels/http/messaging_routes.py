@@ -14,23 +14,27 @@ from fastapi import APIRouter, BackgroundTasks, FastAPI, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from threadline.access.errors import InvalidInput, NotFound, ServiceUnavailable
+from threadline.access.errors import InvalidInputError, NotFoundError, ServiceUnavailableError
 from threadline.channels.messaging.errors import (
-    InvalidPhoneNumber,
-    InvalidSignature,
-    MalformedWebhook,
+    InvalidPhoneNumberError,
+    InvalidSignatureError,
+    MalformedWebhookError,
     MessagingError,
-    ProviderNotConfigured,
-    UnknownProviderMessage,
-    VerificationRefused,
+    ProviderNotConfiguredError,
+    UnknownProviderMessageError,
+    VerificationRefusedError,
 )
 from threadline.channels.messaging.provider import MessagingChannel, WebhookRequest
 from threadline.channels.messaging.service import MessagingService, Received
 from threadline.channels.messaging.settings import MessagingSettings
 from threadline.channels.messaging.whatsapp_cloud import NAME as WHATSAPP_CLOUD
 from threadline.channels.messaging.whatsapp_cloud import WhatsAppCloudProvider
-from threadline.channels.pstn.errors import ConversationClosed, NoPhoneNumber, TrunkNotConfigured
-from threadline.ledger.errors import InvalidEvent, LedgerError, StoreUnavailable
+from threadline.channels.pstn.errors import (
+    ConversationClosedError,
+    NoPhoneNumberError,
+    TrunkNotConfiguredError,
+)
+from threadline.ledger.errors import InvalidEventError, LedgerError, StoreUnavailableError
 
 if TYPE_CHECKING:
     from threadline.channels.services import Services
@@ -61,17 +65,17 @@ def _error(status: int, code: str, detail: str) -> JSONResponse:
 
 
 def _map(exc: Exception) -> JSONResponse:
-    if isinstance(exc, InvalidSignature | VerificationRefused):
+    if isinstance(exc, InvalidSignatureError | VerificationRefusedError):
         return _error(403, "forbidden", str(exc))
-    if isinstance(exc, MalformedWebhook):
+    if isinstance(exc, MalformedWebhookError):
         return _error(400, "malformed_webhook", str(exc))
-    if isinstance(exc, UnknownProviderMessage):
+    if isinstance(exc, UnknownProviderMessageError):
         return _error(404, "unknown_message", str(exc))
-    if isinstance(exc, ProviderNotConfigured):
+    if isinstance(exc, ProviderNotConfiguredError):
         return _error(503, "not_configured", str(exc))
-    if isinstance(exc, InvalidEvent):
+    if isinstance(exc, InvalidEventError):
         return _error(422, "invalid_event", str(exc))
-    if isinstance(exc, StoreUnavailable):
+    if isinstance(exc, StoreUnavailableError):
         return _error(503, "store_unavailable", "the event store is unavailable")
     return _error(500, "internal", type(exc).__name__)
 
@@ -176,7 +180,7 @@ async def whatsapp_handshake(
     try:
         provider = service.provider(WHATSAPP_CLOUD)
         if not isinstance(provider, WhatsAppCloudProvider):
-            raise ProviderNotConfigured("the WhatsApp Cloud provider is not configured")
+            raise ProviderNotConfiguredError("the WhatsApp Cloud provider is not configured")
         return PlainTextResponse(provider.verify_subscription(mode, token, challenge))
     except MessagingError as exc:
         return _map(exc)
@@ -225,15 +229,15 @@ async def channel_handoff(
     if channel == "pstn":
         pstn = services.pstn
         if pstn is None:
-            raise ServiceUnavailable("PSTN dial-out is not configured")
+            raise ServiceUnavailableError("PSTN dial-out is not configured")
         try:
             started = await pstn.dial(conversation_id, phone)
-        except TrunkNotConfigured as exc:
-            raise ServiceUnavailable(str(exc)) from None
-        except ConversationClosed:
-            raise NotFound("conversation not found") from None
-        except (NoPhoneNumber, InvalidPhoneNumber) as exc:
-            raise InvalidInput(str(exc)) from None
+        except TrunkNotConfiguredError as exc:
+            raise ServiceUnavailableError(str(exc)) from None
+        except ConversationClosedError:
+            raise NotFoundError("conversation not found") from None
+        except (NoPhoneNumberError, InvalidPhoneNumberError) as exc:
+            raise InvalidInputError(str(exc)) from None
         return {
             "conversation_id": conversation_id,
             "handoff_id": started.handoff_id,
@@ -245,7 +249,7 @@ async def channel_handoff(
         }
     handoffs = services.handoffs
     if handoffs is None:
-        raise ServiceUnavailable("handoffs are not configured")
+        raise ServiceUnavailableError("handoffs are not configured")
 
     def accept() -> dict[str, Any]:
         return dict(handoffs.accept(conversation_id, handoff_id, leg_id=leg_id, channel=channel))

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 from starlette.concurrency import run_in_threadpool
 
-from threadline.access.errors import ServiceUnavailable
+from threadline.access.errors import ServiceUnavailableError
 from threadline.access.policy import require_key
 from threadline.channels.http.deps import RequiredPrincipal, ServicesDep
 from threadline.channels.http.errors import error_response, responses
@@ -60,5 +60,5 @@ async def handoff_metrics(services: ServicesDep, principal: RequiredPrincipal) -
     require_key(principal)
     models = services.read_models
     if models is None:
-        raise ServiceUnavailable("projections are not configured")
+        raise ServiceUnavailableError("projections are not configured")
     return dict(await run_in_threadpool(models.handoff_metrics))

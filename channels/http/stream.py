@@ -18,7 +18,7 @@ from fastapi import APIRouter, Header, Query
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from threadline.access.errors import InvalidInput
+from threadline.access.errors import InvalidInputError
 from threadline.access.policy import Principal, TenantDirectory, authorize
 from threadline.channels.http.conversations import ConversationId
 from threadline.channels.http.deps import DirectoryDep, RequiredPrincipal, ServicesDep
@@ -67,9 +67,9 @@ def _resume_point(last_event_id: str | None, after: int | None) -> int:
         try:
             value = int(last_event_id.strip())
         except ValueError:
-            raise InvalidInput("Last-Event-ID must be an event position (integer)") from None
+            raise InvalidInputError("Last-Event-ID must be an event position (integer)") from None
         if value < 0:
-            raise InvalidInput("Last-Event-ID must not be negative")
+            raise InvalidInputError("Last-Event-ID must not be negative")
         return value
     return after or 0
 

@@ -11,7 +11,7 @@ from fastapi import APIRouter, FastAPI, Path, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from threadline.access.errors import InvalidInput, NotFound, ServiceUnavailable
+from threadline.access.errors import InvalidInputError, NotFoundError, ServiceUnavailableError
 from threadline.access.policy import authorize
 from threadline.channels.http.deps import DirectoryDep, RequiredPrincipal
 from threadline.channels.http.errors import responses
@@ -64,7 +64,7 @@ async def shutdown(app: FastAPI) -> None:
 def _sessions(request: Request) -> VoiceSessions:
     sessions: VoiceSessions | None = getattr(request.app.state, "voice", None)
     if sessions is None:
-        raise ServiceUnavailable("voice is not configured")
+        raise ServiceUnavailableError("voice is not configured")
     return sessions
 
 
@@ -79,9 +79,9 @@ async def open_session(body: VoiceSessionIn, request: Request) -> VoiceSessionOu
     try:
         opened = await _sessions(request).open(body.handoff_token, body.sdp, body.type)
     except InvalidOfferError as exc:
-        raise InvalidInput(str(exc)) from None
+        raise InvalidInputError(str(exc)) from None
     except VoiceError as exc:
-        raise ServiceUnavailable(str(exc)) from None
+        raise ServiceUnavailableError(str(exc)) from None
     return VoiceSessionOut(
         conversation_id=opened.conversation_id, leg_id=opened.leg_id, sdp=opened.sdp
     )
@@ -100,7 +100,7 @@ async def close_session(
     try:
         conversation_id = sessions.conversation_of(leg_id)
     except LegNotFoundError:
-        raise NotFound("no such voice leg") from None
+        raise NotFoundError("no such voice leg") from None
     await run_in_threadpool(authorize, principal, conversation_id, directory)
     # It may have closed by itself meanwhile: the outcome the visitor asked for.
     with contextlib.suppress(LegNotFoundError):

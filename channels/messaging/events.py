@@ -24,10 +24,8 @@ class MessageDeliveryUpdated(EventData):
 
 
 def register_events() -> None:
-    """Registers the types above with the ledger; idempotent. Called by the bootstrap and
-    by anything that reads streams containing them."""
+    """Registers the types above with the ledger; idempotent. Importing this module does not
+    register anything: the composition root (`threadline.app.events.register_event_types`,
+    called by the bootstrap and the CLI) does, once at start-up."""
     ledger_events.register(MessageDeliveryUpdated)
     privacy.declare("MessageDeliveryUpdated")  # provider ids and states, no personal data
-
-
-register_events()

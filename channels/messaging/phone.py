@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from threadline.channels.messaging.errors import InvalidPhoneNumber
+from threadline.channels.messaging.errors import InvalidPhoneNumberError
 
 _E164 = re.compile(r"\+[1-9][0-9]{7,14}")
 _SEPARATORS = re.compile(r"[\s().-]")
@@ -25,7 +25,7 @@ def normalize(raw: str, *, assume_plus: bool = False) -> str:
     if assume_plus and text.isdigit():
         text = "+" + text
     if not _E164.fullmatch(text):
-        raise InvalidPhoneNumber(f"not an E.164 phone number: {raw[:40]!r}")
+        raise InvalidPhoneNumberError(f"not an E.164 phone number: {raw[:40]!r}")
     return text
 
 
@@ -35,7 +35,7 @@ def parse_subject(subject: str) -> str | None:
         return None
     try:
         return normalize(subject)
-    except InvalidPhoneNumber:
+    except InvalidPhoneNumberError:
         return None
 
 

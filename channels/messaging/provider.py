@@ -74,13 +74,14 @@ class MessagingProvider(Protocol):
     def name(self) -> str: ...
 
     def authenticate(self, request: WebhookRequest) -> None:
-        """Raises `InvalidSignature` (or `ProviderNotConfigured`) unless the request is genuine."""
+        """Raises `InvalidSignatureError` (or `ProviderNotConfiguredError`) unless the request
+        is genuine."""
 
     def parse(self, request: WebhookRequest) -> list[WebhookItem]:
-        """Raises `MalformedWebhook` when the body cannot be understood."""
+        """Raises `MalformedWebhookError` when the body cannot be understood."""
 
     async def send(self, channel: MessagingChannel, to: str, text: str) -> SentMessage:
-        """Sends `text` to the E.164 number `to`; raises `DeliveryFailed`."""
+        """Sends `text` to the E.164 number `to`; raises `DeliveryFailedError`."""
 
 
 def as_state(value: str) -> DeliveryState | None:

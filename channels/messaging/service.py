@@ -18,6 +18,7 @@ appends nothing new and sends no second reply.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import threading
@@ -29,9 +30,9 @@ from uuid import UUID
 from threadline.channels.messaging import ids, phone
 from threadline.channels.messaging.directory import PhoneDirectory
 from threadline.channels.messaging.errors import (
-    DeliveryFailed,
-    MalformedWebhook,
-    ProviderNotConfigured,
+    DeliveryFailedError,
+    MalformedWebhookError,
+    ProviderNotConfiguredError,
 )
 from threadline.channels.messaging.events import MessageDeliveryUpdated
 from threadline.channels.messaging.provider import (
@@ -47,7 +48,7 @@ from threadline.handoff import tokens
 from threadline.handoff.errors import TokenRejectedError
 from threadline.handoff.service import HandoffService
 from threadline.ledger.envelope import AppendResult, NewEvent, RecordedEvent
-from threadline.ledger.errors import IdempotencyConflict
+from threadline.ledger.errors import IdempotencyConflictError
 from threadline.ledger.events import (
     ConversationStarted,
     EventData,
@@ -133,7 +134,9 @@ class MessagingService:
         try:
             return self._providers[name]
         except KeyError:
-            raise ProviderNotConfigured(f"messaging provider {name!r} is not configured") from None
+            raise ProviderNotConfiguredError(
+                f"messaging provider {name!r} is not configured"
+            ) from None
 
     # -- inbound --------------------------------------------------------------------------
 
@@ -153,9 +156,11 @@ class MessagingService:
         items = provider.parse(request)
         for item in items:
             if reports_only and not isinstance(item, DeliveryReport):
-                raise MalformedWebhook("a status callback must carry a MessageStatus")
+                raise MalformedWebhookError("a status callback must carry a MessageStatus")
             if channel is not None and isinstance(item, InboundMessage) and item.channel != channel:
-                raise MalformedWebhook(f"a {item.channel} message sent to the {channel} endpoint")
+                raise MalformedWebhookError(
+                    f"a {item.channel} message sent to the {channel} endpoint"
+                )
         return [self.record(item) for item in items]
 
     def record(self, item: WebhookItem) -> Received:
@@ -209,7 +214,7 @@ class MessagingService:
             if prelude:
                 self._store.append_batch(conversation_id, prelude)
             return self._visitor_message(msg, route, conversation_id, leg_id, text, message_id)
-        except IdempotencyConflict:
+        except IdempotencyConflictError:
             # Recorded before under a different routing (the conversation has changed since):
             # the provider is retrying a message we already have.
             return Received(route, None, duplicate=True, channel=msg.channel)
@@ -349,8 +354,12 @@ class MessagingService:
             message_event_id=str(message_event_id) if message_event_id else None,
         )
         event_id = ids.status_event_id(sent.provider, sent.provider_message_id, sent.status)
-        self._store.append_batch(
-            conversation_id, [NewEvent("MessageDeliveryUpdated", update, event_id, leg_id)]
+        # The append waits on the database (and on group commit): off the event loop, so
+        # other requests and live streams keep being served meanwhile.
+        await asyncio.to_thread(
+            self._store.append_batch,
+            conversation_id,
+            [NewEvent("MessageDeliveryUpdated", update, event_id, leg_id)],
         )
         return sent
 
@@ -370,6 +379,6 @@ class MessagingService:
                 received.to,
                 received.reply,
             )
-        except (DeliveryFailed, ProviderNotConfigured) as exc:
+        except (DeliveryFailedError, ProviderNotConfiguredError) as exc:
             log.warning("reply on %s not delivered: %s", received.conversation_id, exc)
             return None

@@ -9,11 +9,11 @@ import httpx
 
 from threadline.channels.messaging import phone, twilio_signature
 from threadline.channels.messaging.errors import (
-    DeliveryFailed,
-    InvalidPhoneNumber,
-    InvalidSignature,
-    MalformedWebhook,
-    ProviderNotConfigured,
+    DeliveryFailedError,
+    InvalidPhoneNumberError,
+    InvalidSignatureError,
+    MalformedWebhookError,
+    ProviderNotConfiguredError,
 )
 from threadline.channels.messaging.provider import (
     DeliveryReport,
@@ -48,7 +48,7 @@ class TwilioProvider:
     def _token(self) -> str:
         token = self._settings.twilio_auth_token
         if token is None or not token.get_secret_value():
-            raise ProviderNotConfigured("THREADLINE_TWILIO_AUTH_TOKEN is not set")
+            raise ProviderNotConfiguredError("THREADLINE_TWILIO_AUTH_TOKEN is not set")
         return token.get_secret_value()
 
     def authenticate(self, request: WebhookRequest) -> None:
@@ -61,13 +61,13 @@ class TwilioProvider:
             body=None if request.form else request.body,
         )
         if not ok:
-            raise InvalidSignature("X-Twilio-Signature does not match")
+            raise InvalidSignatureError("X-Twilio-Signature does not match")
 
     def parse(self, request: WebhookRequest) -> list[WebhookItem]:
         form = _single_values(request.form)
         sid = form.get("MessageSid") or form.get("SmsSid")
         if not sid or not _SID.fullmatch(sid):
-            raise MalformedWebhook("MessageSid is missing or invalid")
+            raise MalformedWebhookError("MessageSid is missing or invalid")
         status = form.get("MessageStatus")
         if status is not None and status != "received":
             return [self._report(form, sid, status)]
@@ -76,36 +76,36 @@ class TwilioProvider:
     def _inbound(self, form: dict[str, str], sid: str) -> InboundMessage:
         raw_from = form.get("From")
         if not raw_from:
-            raise MalformedWebhook("From is missing")
+            raise MalformedWebhookError("From is missing")
         channel: MessagingChannel = (
             "whatsapp" if raw_from.lower().startswith("whatsapp:") else "sms"
         )
         try:
             from_number = phone.normalize(raw_from)
             to_number = phone.normalize(form["To"]) if form.get("To") else None
-        except InvalidPhoneNumber as exc:
-            raise MalformedWebhook(str(exc)) from None
+        except InvalidPhoneNumberError as exc:
+            raise MalformedWebhookError(str(exc)) from None
         text = form.get("Body", "")
         if not text.strip():
             media = form.get("NumMedia", "0")
             if not media.isdigit() or int(media) == 0:
-                raise MalformedWebhook("Body is empty and the message carries no media")
+                raise MalformedWebhookError("Body is empty and the message carries no media")
             text = f"[{int(media)} media attachment(s)]"
         if len(text) > MAX_BODY_CHARS:
-            raise MalformedWebhook(f"Body is longer than {MAX_BODY_CHARS} characters")
+            raise MalformedWebhookError(f"Body is longer than {MAX_BODY_CHARS} characters")
         return InboundMessage(NAME, channel, sid, from_number, to_number, text)
 
     def _report(self, form: dict[str, str], sid: str, status: str) -> DeliveryReport:
         state = as_state(status)
         if state is None:
-            raise MalformedWebhook(f"unknown MessageStatus {status[:32]!r}")
+            raise MalformedWebhookError(f"unknown MessageStatus {status[:32]!r}")
         recipient = form.get("To", "")
         channel: MessagingChannel = (
             "whatsapp" if recipient.lower().startswith("whatsapp:") else "sms"
         )
         error_code = form.get("ErrorCode") or None
         if error_code is not None and len(error_code) > 64:
-            raise MalformedWebhook("ErrorCode is too long")
+            raise MalformedWebhookError("ErrorCode is too long")
         return DeliveryReport(NAME, channel, sid, state, error_code)
 
     async def send(self, channel: MessagingChannel, to: str, text: str) -> SentMessage:
@@ -115,7 +115,7 @@ class TwilioProvider:
             settings.twilio_whatsapp_from if channel == "whatsapp" else settings.twilio_sms_from
         )
         if not sid or not sender:
-            raise ProviderNotConfigured(
+            raise ProviderNotConfiguredError(
                 f"Twilio account sid and {channel} sender number must be set to send"
             )
         prefix = "whatsapp:" if channel == "whatsapp" else ""
@@ -129,15 +129,17 @@ class TwilioProvider:
             ) as client:
                 response = await client.post(url, data=data, auth=(sid, self._token()))
         except httpx.HTTPError as exc:
-            raise DeliveryFailed(NAME, f"request failed: {type(exc).__name__}") from None
+            raise DeliveryFailedError(NAME, f"request failed: {type(exc).__name__}") from None
         if response.status_code >= 300:
-            raise DeliveryFailed(NAME, _error_message(response), response.status_code)
+            raise DeliveryFailedError(NAME, _error_message(response), response.status_code)
         try:
             body = response.json()
             message_sid = str(body["sid"])
             status = str(body.get("status", "queued"))
         except (ValueError, KeyError, TypeError):
-            raise DeliveryFailed(NAME, "unexpected response body", response.status_code) from None
+            raise DeliveryFailedError(
+                NAME, "unexpected response body", response.status_code
+            ) from None
         state = as_state(status) or "queued"
         return SentMessage(NAME, channel, message_sid, state, to)
 
@@ -147,7 +149,7 @@ def _single_values(pairs: tuple[tuple[str, str], ...]) -> dict[str, str]:
     out: dict[str, str] = {}
     for name, value in pairs:
         if name in out:
-            raise MalformedWebhook(f"field {name[:40]!r} is repeated")
+            raise MalformedWebhookError(f"field {name[:40]!r} is repeated")
         out[name] = value
     return out
 

@@ -14,12 +14,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from threadline.channels.messaging import phone
 from threadline.channels.messaging.errors import (
-    DeliveryFailed,
-    InvalidPhoneNumber,
-    InvalidSignature,
-    MalformedWebhook,
-    ProviderNotConfigured,
-    VerificationRefused,
+    DeliveryFailedError,
+    InvalidPhoneNumberError,
+    InvalidSignatureError,
+    MalformedWebhookError,
+    ProviderNotConfiguredError,
+    VerificationRefusedError,
 )
 from threadline.channels.messaging.provider import (
     DeliveryReport,
@@ -117,32 +117,32 @@ class WhatsAppCloudProvider:
         """The GET handshake: echo `hub.challenge` when the verify token matches."""
         expected = self._settings.whatsapp_verify_token
         if expected is None or not expected.get_secret_value():
-            raise ProviderNotConfigured("THREADLINE_WHATSAPP_VERIFY_TOKEN is not set")
+            raise ProviderNotConfiguredError("THREADLINE_WHATSAPP_VERIFY_TOKEN is not set")
         if mode != "subscribe" or token is None or not challenge:
-            raise VerificationRefused("not a subscription handshake")
+            raise VerificationRefusedError("not a subscription handshake")
         if not hmac.compare_digest(token.encode(), expected.get_secret_value().encode()):
-            raise VerificationRefused("verify token does not match")
+            raise VerificationRefusedError("verify token does not match")
         if len(challenge) > 200:
-            raise VerificationRefused("challenge is too long")
+            raise VerificationRefusedError("challenge is too long")
         return challenge
 
     def authenticate(self, request: WebhookRequest) -> None:
         secret = self._settings.whatsapp_app_secret
         if secret is None or not secret.get_secret_value():
-            raise ProviderNotConfigured("THREADLINE_WHATSAPP_APP_SECRET is not set")
+            raise ProviderNotConfiguredError("THREADLINE_WHATSAPP_APP_SECRET is not set")
         given = request.headers.get(SIGNATURE_HEADER, "")
         expected = signature_for(secret.get_secret_value(), request.body)
         if not given or not hmac.compare_digest(given.strip().encode(), expected.encode()):
-            raise InvalidSignature("X-Hub-Signature-256 does not match")
+            raise InvalidSignatureError("X-Hub-Signature-256 does not match")
 
     def parse(self, request: WebhookRequest) -> list[WebhookItem]:
         try:
             payload = _Payload.model_validate(json.loads(request.body))
         except (ValueError, ValidationError) as exc:
             kind = type(exc).__name__
-            raise MalformedWebhook(f"not a WhatsApp webhook payload: {kind}") from None
+            raise MalformedWebhookError(f"not a WhatsApp webhook payload: {kind}") from None
         if payload.object != "whatsapp_business_account":
-            raise MalformedWebhook(f"unexpected object {payload.object[:40]!r}")
+            raise MalformedWebhookError(f"unexpected object {payload.object[:40]!r}")
         items: list[WebhookItem] = []
         for entry in payload.entry:
             for change in entry.changes:
@@ -155,11 +155,13 @@ class WhatsAppCloudProvider:
 
     async def send(self, channel: MessagingChannel, to: str, text: str) -> SentMessage:
         if channel != "whatsapp":
-            raise DeliveryFailed(NAME, f"cannot send {channel} messages")
+            raise DeliveryFailedError(NAME, f"cannot send {channel} messages")
         settings = self._settings
         token = settings.whatsapp_access_token
         if token is None or not settings.whatsapp_phone_number_id:
-            raise ProviderNotConfigured("WhatsApp access token and phone number id must be set")
+            raise ProviderNotConfiguredError(
+                "WhatsApp access token and phone number id must be set"
+            )
         base = settings.whatsapp_api_base_url.rstrip("/")
         url = f"{base}/{settings.whatsapp_phone_number_id}/messages"
         body = {
@@ -176,13 +178,15 @@ class WhatsAppCloudProvider:
             ) as client:
                 response = await client.post(url, json=body, headers=headers)
         except httpx.HTTPError as exc:
-            raise DeliveryFailed(NAME, f"request failed: {type(exc).__name__}") from None
+            raise DeliveryFailedError(NAME, f"request failed: {type(exc).__name__}") from None
         if response.status_code >= 300:
-            raise DeliveryFailed(NAME, f"HTTP {response.status_code}", response.status_code)
+            raise DeliveryFailedError(NAME, f"HTTP {response.status_code}", response.status_code)
         try:
             message_id = str(response.json()["messages"][0]["id"])
         except (ValueError, KeyError, IndexError, TypeError):
-            raise DeliveryFailed(NAME, "unexpected response body", response.status_code) from None
+            raise DeliveryFailedError(
+                NAME, "unexpected response body", response.status_code
+            ) from None
         return SentMessage(NAME, "whatsapp", message_id, "queued", to)
 
 
@@ -191,31 +195,31 @@ def _business_number(metadata: _Metadata | None) -> str | None:
         return None
     try:
         return phone.normalize(metadata.display_phone_number, assume_plus=True)
-    except InvalidPhoneNumber:
+    except InvalidPhoneNumberError:
         return None
 
 
 def _inbound(message: _Message, to_number: str | None) -> InboundMessage:
     try:
         sender = phone.normalize(message.from_, assume_plus=True)
-    except InvalidPhoneNumber as exc:
-        raise MalformedWebhook(str(exc)) from None
+    except InvalidPhoneNumberError as exc:
+        raise MalformedWebhookError(str(exc)) from None
     if message.type == "text":
         if message.text is None or not message.text.body.strip():
-            raise MalformedWebhook("text message without a body")
+            raise MalformedWebhookError("text message without a body")
         text = message.text.body
     else:
         # Media, location, reactions...: recorded as a marker so the thread shows something came.
         text = f"[{message.type} message]"
     if len(text) > MAX_BODY_CHARS:
-        raise MalformedWebhook(f"text is longer than {MAX_BODY_CHARS} characters")
+        raise MalformedWebhookError(f"text is longer than {MAX_BODY_CHARS} characters")
     return InboundMessage(NAME, "whatsapp", message.id, sender, to_number, text)
 
 
 def _report(status: _Status) -> DeliveryReport:
     state = _STATUS.get(status.status)
     if state is None:
-        raise MalformedWebhook(f"unknown status {status.status[:32]!r}")
+        raise MalformedWebhookError(f"unknown status {status.status[:32]!r}")
     error: Any = status.errors[0].code if status.errors else None
     return DeliveryReport(
         NAME, "whatsapp", status.id, state, str(error)[:64] if error is not None else None

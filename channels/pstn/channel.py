@@ -26,10 +26,10 @@ from typing import TYPE_CHECKING, Any
 from threadline.channels.messaging import phone
 from threadline.channels.messaging.directory import PhoneDirectory
 from threadline.channels.pstn.errors import (
-    CallFailed,
-    ConversationClosed,
-    NoPhoneNumber,
-    TrunkNotConfigured,
+    CallFailedError,
+    ConversationClosedError,
+    NoPhoneNumberError,
+    TrunkNotConfiguredError,
 )
 from threadline.channels.pstn.media import MediaBridge, release_rtp_port, reserve_rtp_port
 from threadline.channels.pstn.ports import (
@@ -141,17 +141,17 @@ class PstnChannel:
         """Records the handoff (offer/acceptance) and starts the call in the background."""
         trunk = self.settings.trunk_address()
         if trunk is None:
-            raise TrunkNotConfigured("THREADLINE_PSTN_TRUNK is not set")
+            raise TrunkNotConfiguredError("THREADLINE_PSTN_TRUNK is not set")
         # The directory catches up on the global log (a store read): off the event loop,
         # which carries other calls' RTP.
         if not await asyncio.to_thread(self._directory.is_open, conversation_id):
-            raise ConversationClosed(f"conversation {conversation_id} is not open")
+            raise ConversationClosedError(f"conversation {conversation_id} is not open")
         if number:
             target: str | None = phone.normalize(number)
         else:
             target = await asyncio.to_thread(self._directory.verified_phone, conversation_id)
         if target is None:
-            raise NoPhoneNumber("no number given and the conversation has no verified phone")
+            raise NoPhoneNumberError("no number given and the conversation has no verified phone")
         ticket = await asyncio.to_thread(self._handoffs.request_handoff, conversation_id, "pstn")
         self._spawn(self._call_out(ticket, target, trunk))
         return DialStarted(
@@ -177,7 +177,7 @@ class PstnChannel:
                 codecs=settings.codecs,
                 timeout_s=settings.answer_timeout_s,
             )
-        except CallFailed as exc:
+        except CallFailedError as exc:
             release_rtp_port(port)
             reason = exc.reason[:200]
             await asyncio.to_thread(self._handoffs.decline, cid, ticket.handoff_id, reason=reason)

@@ -2,24 +2,26 @@
 
 from __future__ import annotations
 
+from threadline.ledger.errors import ThreadlineError
 
-class PstnError(Exception):
+
+class PstnError(ThreadlineError):
     """Root of every error the PSTN channel raises on purpose."""
 
 
-class TrunkNotConfigured(PstnError):
+class TrunkNotConfiguredError(PstnError):
     """No SIP trunk address is configured (`THREADLINE_PSTN_TRUNK`)."""
 
 
-class NoPhoneNumber(PstnError):
+class NoPhoneNumberError(PstnError):
     """Neither a number was given nor does the conversation have a verified one."""
 
 
-class ConversationClosed(PstnError):
+class ConversationClosedError(PstnError):
     """The conversation is unknown or resolved: nothing to dial for."""
 
 
-class CallFailed(PstnError):
+class CallFailedError(PstnError):
     """The far end rejected the call or did not answer in time."""
 
     def __init__(self, reason: str, status: int | None = None) -> None:
@@ -28,5 +30,5 @@ class CallFailed(PstnError):
         self.status = status
 
 
-class NoMediaPort(PstnError):
+class NoMediaPortError(PstnError):
     """No free RTP port pair in the configured range."""

@@ -11,7 +11,7 @@ import threading
 import time
 
 from threadline.channels.pstn.audio import FRAME_MS, fit_frame, upsample_2x
-from threadline.channels.pstn.errors import NoMediaPort
+from threadline.channels.pstn.errors import NoMediaPortError
 from threadline.channels.pstn.ports import MediaStream, VoiceLeg
 
 log = logging.getLogger(__name__)
@@ -42,7 +42,7 @@ def reserve_rtp_port(host: str, low: int, high: int) -> int:
                     s.close()
             _reserved.add(port)
             return port
-    raise NoMediaPort(f"no free RTP port pair in {low}-{high} on {host}")
+    raise NoMediaPortError(f"no free RTP port pair in {low}-{high} on {host}")
 
 
 def release_rtp_port(port: int) -> None:

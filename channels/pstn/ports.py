@@ -68,7 +68,7 @@ class SipAgent(Protocol):
         codecs: tuple[int, ...],
         timeout_s: float,
     ) -> CallHandle:
-        """INVITE sip:NUMBER@trunk; returns once answered, raises CallFailed otherwise."""
+        """INVITE sip:NUMBER@trunk; returns once answered, raises CallFailedError otherwise."""
         ...
 
 

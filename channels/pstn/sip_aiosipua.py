@@ -19,8 +19,8 @@ from aiosipua.sdp import SdpMessage
 from aiosipua.transport import UdpSipTransport
 
 from threadline.channels.messaging import phone
-from threadline.channels.messaging.errors import InvalidPhoneNumber
-from threadline.channels.pstn.errors import CallFailed
+from threadline.channels.messaging.errors import InvalidPhoneNumberError
+from threadline.channels.pstn.errors import CallFailedError
 from threadline.channels.pstn.ports import (
     Address,
     CallHandle,
@@ -93,7 +93,7 @@ def _caller(call: IncomingCall) -> str | None:
         return None
     try:
         return phone.normalize(user)
-    except InvalidPhoneNumber:
+    except InvalidPhoneNumberError:
         return None
 
 
@@ -164,14 +164,14 @@ class AiosipuaAgent:
             await call.wait_answered(timeout=timeout_s)
         except TimeoutError:
             self._uac.send_cancel(call)
-            raise CallFailed("no answer") from None
+            raise CallFailedError("no answer") from None
         except RuntimeError:
             code, reason = call._reject_code, call._reject_reason
-            raise CallFailed(f"rejected: {code} {reason}", code) from None
+            raise CallFailedError(f"rejected: {code} {reason}", code) from None
         media = chosen_media(call.sdp_answer, codecs)
         if media is None:
             call.hangup(self._uac)
-            raise CallFailed("the answer has no G.711 audio we offered")
+            raise CallFailedError("the answer has no G.711 audio we offered")
         handle = CallHandle(call.call_id, media, hangup=lambda: self._hangup_outbound(call.call_id))
         self._calls[call.call_id] = handle
         return handle

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from threadline.ledger.errors import ThreadlineError
 
-class VoiceError(Exception):
+
+class VoiceError(ThreadlineError):
     """Root of every error the voice package raises on purpose."""
 
 

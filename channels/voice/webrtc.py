@@ -138,7 +138,6 @@ class WebRtcLeg:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._closing: asyncio.Task[None] | None = None
         self._got_track = asyncio.Event()
-        self._closed = asyncio.Event()
 
     async def accept(self, sdp: str, sdp_type: str = "offer", first_utterance: str = "") -> str:
         """Answers the browser's offer; returns the answer SDP. The first utterance is
@@ -183,12 +182,8 @@ class WebRtcLeg:
         except Exception as exc:  # a half-open transport must not keep the leg alive
             log.warning("voice leg %s: closing peer connection: %s", self.leg_id, exc)
         await self.pipeline.close(reason)
-        self._closed.set()
         if self._on_closed is not None:
             await self._on_closed(self, reason)
-
-    async def wait_closed(self) -> None:
-        await self._closed.wait()
 
     # -- callbacks and tasks ---------------------------------------------------------------
 

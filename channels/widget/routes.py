@@ -11,7 +11,7 @@ from importlib import resources
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, Response
 
-from threadline.access.errors import NotFound
+from threadline.access.errors import NotFoundError
 
 router = APIRouter(include_in_schema=False)
 
@@ -34,7 +34,7 @@ async def widget_js() -> Response:
 async def widget_module(module: str) -> Response:
     """Optional modules loaded by the widget (e.g. the voice leg), one file each."""
     if not module.replace("-", "").isalnum() or not (_STATIC / f"{module}.js").is_file():
-        raise NotFound("no such widget module")
+        raise NotFoundError("no such widget module")
     return Response(_read(f"{module}.js"), media_type="text/javascript", headers=_HEADERS)
 
 

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
+from harness.api_server import ROOT, ApiServer, server_env
+from harness.browser import artifact, chromium
 from tests.support import console_seed
-from tests.support.api_server import ROOT, ApiServer, server_env
-from tests.support.browser import artifact, chromium
 from threadline.channels.console.wiring import open_accounts
 from threadline.ledger import audit
 from threadline.ledger.store import open_ledger

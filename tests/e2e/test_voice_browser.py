@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import netns
-from tests.support.browser import artifact
-from tests.support.voice_browser import (
+from harness import netns
+from harness.browser import artifact
+from harness.voice_browser import (
     chat_until_offer,
     chromium_with_mic,
     events,

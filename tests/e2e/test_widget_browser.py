@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.api_server import ROOT, ApiServer, create_key
+from harness.api_server import ROOT, ApiServer, create_key
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = ROOT / "test-artifacts"

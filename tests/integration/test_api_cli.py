@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.support.api_server import ROOT, server_env
+from harness.api_server import ROOT, server_env
 from threadline.access.keys import KeyVerifier, open_key_store
 
 

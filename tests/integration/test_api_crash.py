@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support.api_server import ApiServer, create_key
+from harness.api_server import ApiServer, create_key
 from threadline.ledger.audit import verify_all
 from threadline.ledger.store import open_ledger
 
@@ -97,7 +97,7 @@ def run_crash(database_url: str, log: Path) -> None:
         server.stop()
     ledger = open_ledger(database_url)
     try:
-        result = verify_all(ledger)  # raises IntegrityViolation on a broken chain
+        result = verify_all(ledger)  # raises IntegrityViolationError on a broken chain
         assert result.events >= 2 * len(cids) + len(acked)
     finally:
         ledger.close()

@@ -7,7 +7,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from tests.support.api_server import ApiServer, create_key
+from harness.api_server import ApiServer, create_key
 
 
 def _types(server: ApiServer, key: str, cid: str) -> list[dict[str, Any]]:

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support.api_server import ApiServer, create_key
+from harness.api_server import ApiServer, create_key
 from threadline.ledger.envelope import NewEvent
 from threadline.ledger.events import MessagePosted
 from threadline.ledger.store import open_ledger

@@ -14,7 +14,7 @@ import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from tests.support.api_server import ApiServer, create_key
+from harness.api_server import ApiServer, create_key
 from threadline.access.keys import MemoryKeyStore
 from threadline.access.tokens import VisitorTokens
 from threadline.app.bootstrap import Services

@@ -15,8 +15,8 @@ import httpx
 import pytest
 from fastapi.routing import APIRoute
 
+from harness.api_server import ROOT, ApiServer, create_key, server_env
 from tests.support import console_seed
-from tests.support.api_server import ROOT, ApiServer, create_key, server_env
 from threadline.channels.console import routes
 from threadline.ledger.store import open_ledger
 from threadline.projections.context import build_context

@@ -15,8 +15,8 @@ from typing import Any
 import httpx
 import pytest
 
+from harness.api_server import ApiServer, create_key
 from tests.support import console_seed
-from tests.support.api_server import ApiServer, create_key
 from threadline.channels.console.dashboard import flatten, overall_rows
 from threadline.channels.console.wiring import open_accounts
 from threadline.ledger.envelope import RecordedEvent

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from threadline.channels.console.errors import (
-    OperatorExists,
-    OperatorNotFound,
-    OperatorStoreUnavailable,
+    OperatorExistsError,
+    OperatorNotFoundError,
+    OperatorStoreUnavailableError,
 )
 from threadline.channels.console.operators import (
     MemoryOperatorStore,
@@ -43,7 +43,7 @@ def test_store_adds_and_reads_operators(store: OperatorStore) -> None:
     assert store.get_operator("bob") == Operator("bob", "h1", T0)
     assert store.get_operator("carol") is None
     assert [op.name for op in store.list_operators()] == ["alice", "bob"]
-    with pytest.raises(OperatorExists):
+    with pytest.raises(OperatorExistsError):
         store.add_operator(Operator("bob", "other", T0))
     assert store.get_operator("bob") == Operator("bob", "h1", T0)
 
@@ -52,7 +52,7 @@ def test_store_changes_password_hash(store: OperatorStore) -> None:
     store.add_operator(Operator("bob", "h1", T0))
     store.set_password_hash("bob", "h2")
     assert store.get_operator("bob") == Operator("bob", "h2", T0)
-    with pytest.raises(OperatorNotFound):
+    with pytest.raises(OperatorNotFoundError):
         store.set_password_hash("nobody", "h")
 
 
@@ -73,7 +73,7 @@ def test_store_sessions_expire_and_go_with_their_operator(store: OperatorStore) 
     store.delete_operator("amy")
     assert store.get_session("d3") is None
     assert store.get_operator("amy") is None
-    with pytest.raises(OperatorNotFound):
+    with pytest.raises(OperatorNotFoundError):
         store.delete_operator("amy")
 
 
@@ -97,9 +97,9 @@ def test_sqlite_store_survives_reopening(tmp_path: Path) -> None:
 def test_open_operator_store_by_url(tmp_path: Path) -> None:
     assert isinstance(open_operator_store("memory://"), MemoryOperatorStore)
     assert isinstance(open_operator_store(f"sqlite:///{tmp_path}/x.db"), SqliteOperatorStore)
-    with pytest.raises(OperatorStoreUnavailable):
+    with pytest.raises(OperatorStoreUnavailableError):
         open_operator_store("mysql://x")
-    with pytest.raises(OperatorStoreUnavailable):
+    with pytest.raises(OperatorStoreUnavailableError):
         open_operator_store(f"sqlite:///{tmp_path}/missing-dir/x.db")
 
 
@@ -112,5 +112,5 @@ def test_postgres_store_is_chosen_by_url_and_survives_reopening(fresh_postgres_u
 
 
 def test_unreachable_postgres_is_a_clear_error() -> None:
-    with pytest.raises(OperatorStoreUnavailable):
+    with pytest.raises(OperatorStoreUnavailableError):
         open_operator_store("postgresql://nobody@127.0.0.1:1/none?connect_timeout=1")

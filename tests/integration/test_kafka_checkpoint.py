@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from eventsourcing.persistence import IntegrityError
 
-from tests.support.streaming import seed, wait_for
+from harness.streaming import seed, wait_for
 from threadline.ledger.store import open_ledger
 from threadline.projections.views import Batch, TrackingState
 from threadline.streaming.checkpoint_postgres import PostgresCheckpoint

@@ -16,8 +16,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tests.support.streaming import GROUP_TIMING, read_topic, seed, wait_for
-from tests.support.tansu import TansuBroker
+from harness.streaming import GROUP_TIMING, read_topic, seed, wait_for
+from harness.tansu import TansuBroker
 from threadline.ledger.envelope import NewEvent, RecordedEvent
 from threadline.ledger.store import Ledger, open_ledger
 from threadline.projections.metrics import build_metrics

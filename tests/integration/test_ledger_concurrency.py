@@ -1,5 +1,5 @@
 """Concurrent appends to one conversation with expected versions: no lost or duplicated
-events, every loser sees a ConcurrencyConflict. Threads on every backend; separate processes
+events, every loser sees a ConcurrencyConflictError. Threads on every backend; separate processes
 on an SQLite file (and PostgreSQL)."""
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from tests.support.ledgers import (  # noqa: F401
 )
 from threadline.ledger import audit
 from threadline.ledger.envelope import AppendResult
-from threadline.ledger.errors import ConcurrencyConflict
+from threadline.ledger.errors import ConcurrencyConflictError
 from threadline.ledger.store import Ledger, open_ledger
 
 THREADS = 6
@@ -50,7 +50,7 @@ def test_threads_racing_on_one_expected_version(ledger: Ledger) -> None:  # noqa
     for t in threads:
         t.join(timeout=60)
     winners = [o for o in outcomes if isinstance(o, AppendResult)]
-    losers = [o for o in outcomes if isinstance(o, ConcurrencyConflict)]
+    losers = [o for o in outcomes if isinstance(o, ConcurrencyConflictError)]
     assert len(winners) == 1
     assert len(losers) == THREADS - 1
     assert all((c.expected, c.actual) == (1, 2) for c in losers)
@@ -73,7 +73,7 @@ def test_threads_retrying_on_conflict_lose_nothing(ledger: Ledger) -> None:  # n
                 try:
                     ledger.append("c1", event, expected_version=ledger.version("c1"))
                     break
-                except ConcurrencyConflict:
+                except ConcurrencyConflictError:
                     seen += 1
             mine.append(str(event.event_id))
         with lock:

@@ -15,12 +15,12 @@ from tests.support.ledgers import ledger, ledger_url_any, message, started  # no
 from threadline.ledger import audit, canonical
 from threadline.ledger.envelope import NewEvent, RecordedEvent
 from threadline.ledger.errors import (
-    ConcurrencyConflict,
-    ConversationAlreadyStarted,
-    ConversationNotFound,
-    IdempotencyConflict,
-    InvalidEvent,
-    UnknownEventType,
+    ConcurrencyConflictError,
+    ConversationAlreadyStartedError,
+    ConversationNotFoundError,
+    IdempotencyConflictError,
+    InvalidEventError,
+    UnknownEventTypeError,
 )
 from threadline.ledger.events import MessagePosted, OpaqueData
 from threadline.ledger.store import Ledger
@@ -76,12 +76,12 @@ def test_hash_chain_links_each_event_to_the_previous(ledger: Ledger) -> None:  #
 def test_stale_expected_version_is_a_conflict_and_appends_nothing(ledger: Ledger) -> None:  # noqa: F811
     ledger.append("c1", started())
     ledger.append("c1", message("a"), expected_version=1)
-    with pytest.raises(ConcurrencyConflict) as info:
+    with pytest.raises(ConcurrencyConflictError) as info:
         ledger.append("c1", message("b"), expected_version=1)
     assert (info.value.expected, info.value.actual) == (1, 2)
-    with pytest.raises(ConcurrencyConflict):
+    with pytest.raises(ConcurrencyConflictError):
         ledger.append("c1", message("c"), expected_version=5)
-    with pytest.raises(ConcurrencyConflict):
+    with pytest.raises(ConcurrencyConflictError):
         ledger.append("c2", started(), expected_version=1)
     assert ledger.version("c1") == 2
     assert ledger.read("c2") == []
@@ -89,7 +89,7 @@ def test_stale_expected_version_is_a_conflict_and_appends_nothing(ledger: Ledger
 
 def test_expected_version_zero_creates_only_once(ledger: Ledger) -> None:  # noqa: F811
     ledger.append("c1", started(), expected_version=0)
-    with pytest.raises(ConcurrencyConflict):
+    with pytest.raises(ConcurrencyConflictError):
         ledger.append("c1", started(), expected_version=0)
 
 
@@ -124,26 +124,26 @@ def test_same_event_id_with_other_payload_is_an_error(ledger: Ledger) -> None:  
     event = message("original")
     ledger.append("c1", event)
     changed = NewEvent("MessagePosted", {"role": "visitor", "text": "edited"}, event.event_id)
-    with pytest.raises(IdempotencyConflict, match="different payload"):
+    with pytest.raises(IdempotencyConflictError, match="different payload"):
         ledger.append("c1", changed)
-    with pytest.raises(IdempotencyConflict, match="conversation c1"):
+    with pytest.raises(IdempotencyConflictError, match="conversation c1"):
         ledger.append("c2", event)
     other_actor = NewEvent(event.type, event.data, event.event_id, actor="someone")
-    with pytest.raises(IdempotencyConflict):
+    with pytest.raises(IdempotencyConflictError):
         ledger.append("c1", other_actor)
     assert ledger.version("c1") == 2
     assert ledger.version("c2") == 1
 
 
 def test_conversation_must_start_with_conversation_started(ledger: Ledger) -> None:  # noqa: F811
-    with pytest.raises(ConversationNotFound):
+    with pytest.raises(ConversationNotFoundError):
         ledger.append("c1", message())
-    with pytest.raises(ConversationNotFound):
+    with pytest.raises(ConversationNotFoundError):
         ledger.append_batch("c1", [message(), started()])
     ledger.append("c1", started())
-    with pytest.raises(ConversationAlreadyStarted):
+    with pytest.raises(ConversationAlreadyStartedError):
         ledger.append("c1", started())
-    with pytest.raises(ConversationAlreadyStarted):
+    with pytest.raises(ConversationAlreadyStartedError):
         ledger.append_batch("c1", [message(), started()])
     assert ledger.version("c1") == 1
 
@@ -153,9 +153,9 @@ def test_batches_are_atomic(ledger: Ledger) -> None:  # noqa: F811
     assert [r.position for r in results] == [1, 2, 3]
     assert [r.sequence for r in results] == sorted({r.sequence for r in results})
     bad = NewEvent("MessagePosted", {"role": "robot", "text": "x"})
-    with pytest.raises(InvalidEvent):
+    with pytest.raises(InvalidEventError):
         ledger.append_batch("c1", [message("c"), bad])
-    with pytest.raises(ConcurrencyConflict):
+    with pytest.raises(ConcurrencyConflictError):
         ledger.append_batch("c1", [message("d"), message("e")], expected_version=2)
     assert ledger.version("c1") == 3
 
@@ -167,7 +167,7 @@ def test_repeated_batch_is_a_duplicate_and_a_partial_repeat_is_an_error(ledger: 
     assert [(r.position, r.sequence, r.duplicate) for r in again] == [
         (r.position, r.sequence, True) for r in first
     ]
-    with pytest.raises(IdempotencyConflict, match="part of this batch"):
+    with pytest.raises(IdempotencyConflictError, match="part of this batch"):
         ledger.append_batch("c1", [batch[1], message("new")])
     assert ledger.version("c1") == 2
 
@@ -175,29 +175,29 @@ def test_repeated_batch_is_a_duplicate_and_a_partial_repeat_is_an_error(ledger: 
 @pytest.mark.parametrize(
     ("kwargs", "error"),
     [
-        ({"conversation_id": ""}, InvalidEvent),
-        ({"conversation_id": "has space"}, InvalidEvent),
-        ({"conversation_id": "x" * 129}, InvalidEvent),
-        ({"event": NewEvent("NoSuchEvent", {})}, UnknownEventType),
-        ({"event": NewEvent("MessagePosted", {"role": "visitor"})}, InvalidEvent),
+        ({"conversation_id": ""}, InvalidEventError),
+        ({"conversation_id": "has space"}, InvalidEventError),
+        ({"conversation_id": "x" * 129}, InvalidEventError),
+        ({"event": NewEvent("NoSuchEvent", {})}, UnknownEventTypeError),
+        ({"event": NewEvent("MessagePosted", {"role": "visitor"})}, InvalidEventError),
         (
             {"event": NewEvent("MessagePosted", {"role": "visitor", "text": "x", "y": 1})},
-            InvalidEvent,
+            InvalidEventError,
         ),
-        ({"event": NewEvent("MessagePosted", ["not", "a", "dict"])}, InvalidEvent),  # type: ignore[arg-type]
-        ({"event": message(occurred_at=datetime(2024, 1, 1))}, InvalidEvent),
-        ({"event": message(leg_id="")}, InvalidEvent),
-        ({"event": message(actor="a\nb")}, InvalidEvent),
-        ({"expected_version": -1}, InvalidEvent),
-        ({"expected_version": True}, InvalidEvent),
-        ({"event": "not an event"}, InvalidEvent),
+        ({"event": NewEvent("MessagePosted", ["not", "a", "dict"])}, InvalidEventError),  # type: ignore[arg-type]
+        ({"event": message(occurred_at=datetime(2024, 1, 1))}, InvalidEventError),
+        ({"event": message(leg_id="")}, InvalidEventError),
+        ({"event": message(actor="a\nb")}, InvalidEventError),
+        ({"expected_version": -1}, InvalidEventError),
+        ({"expected_version": True}, InvalidEventError),
+        ({"event": "not an event"}, InvalidEventError),
         (
             {
                 "event": NewEvent(
                     "ToolCalled", {"call_id": "1", "name": "n", "arguments": {"x": float("nan")}}
                 )
             },
-            InvalidEvent,
+            InvalidEventError,
         ),
     ],
 )
@@ -215,10 +215,10 @@ def test_bad_input_is_rejected_and_appends_nothing(
 
 
 def test_batch_input_errors(ledger: Ledger) -> None:  # noqa: F811
-    with pytest.raises(InvalidEvent, match="nothing"):
+    with pytest.raises(InvalidEventError, match="nothing"):
         ledger.append_batch("c1", [])
     event = started()
-    with pytest.raises(InvalidEvent, match="twice"):
+    with pytest.raises(InvalidEventError, match="twice"):
         ledger.append_batch("c1", [event, event])
     assert ledger.max_sequence() == 0
 
@@ -230,9 +230,9 @@ def test_read_ranges(ledger: Ledger) -> None:  # noqa: F811
     assert [e.position for e in ledger.read("c1", after=2, upto=5)] == [3, 4, 5]
     assert [e.position for e in ledger.read("c1", after=2, limit=2)] == [3, 4]
     assert ledger.read("c1", after=7) == []
-    with pytest.raises(InvalidEvent):
+    with pytest.raises(InvalidEventError):
         ledger.read("c1", after=-1)
-    with pytest.raises(InvalidEvent):
+    with pytest.raises(InvalidEventError):
         ledger.read("c1", limit=0)
 
 

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from tests.support.ledgers import ledger, ledger_url_any, started  # noqa: F401
 from threadline.ledger import audit
 from threadline.ledger.envelope import AppendResult, NewEvent
-from threadline.ledger.errors import ConcurrencyConflict
+from threadline.ledger.errors import ConcurrencyConflictError
 from threadline.ledger.events import parse_data
 from threadline.ledger.store import Ledger
 
@@ -104,7 +104,7 @@ def test_appends_replay_exactly(ledger: Ledger, ops: list[tuple[str, Any, str]])
             continue
         try:
             results = ledger.append_batch(conversation_id, arg, expected_version=version)
-        except ConcurrencyConflict:
+        except ConcurrencyConflictError:
             assert mode == "stale"
             continue
         assert mode != "stale"

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.ledgers import message, open_configured, started
-from threadline.ledger.errors import ConcurrencyConflict, StoreUnavailable
+from threadline.ledger.errors import ConcurrencyConflictError, StoreUnavailableError
 
 
 def test_events_survive_reopen(tmp_path: Path) -> None:
@@ -30,7 +30,7 @@ def test_two_ledgers_on_one_file_do_not_lose_or_fork(tmp_path: Path) -> None:
         assert a.append("c1", message("from a")).position == 3
         # with a stale expected version it sees a conflict.
         b.append("c1", message("b again"))
-        with pytest.raises(ConcurrencyConflict):
+        with pytest.raises(ConcurrencyConflictError):
             a.append("c1", message("lost"), expected_version=3)
         events = a.read("c1")
         assert [e.position for e in events] == [1, 2, 3, 4]
@@ -57,11 +57,11 @@ def test_shared_memory_sqlite_url() -> None:
     ["mysql://x/y", "sqlite://", "sqlite:///", "nonsense", "sqlite:////no/such/dir/x.db"],
 )
 def test_bad_urls_are_a_clear_error(url: str) -> None:
-    with pytest.raises(StoreUnavailable):
+    with pytest.raises(StoreUnavailableError):
         open_configured(url)
 
 
 def test_bad_url_message_hides_the_password() -> None:
-    with pytest.raises(StoreUnavailable) as info:
+    with pytest.raises(StoreUnavailableError) as info:
         open_configured("mysql://user:s3cret@localhost/db")
     assert "s3cret" not in str(info.value)

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from tests.support.ledgers import message, open_configured, started
 from threadline.app.cli import build
 from threadline.ledger import audit, canonical
-from threadline.ledger.errors import IntegrityViolation
+from threadline.ledger.errors import IntegrityViolationError
 
 Edit = Callable[[bytes], bytes]
 
@@ -102,7 +102,7 @@ def test_sqlite_edit_is_detected_at_its_position(
         assert audit.verify_lines(export.stdout.splitlines()).events == 4
     elif export.exit_code == 0:
         lines = export.stdout.splitlines()
-        with pytest.raises(IntegrityViolation):
+        with pytest.raises(IntegrityViolationError):
             audit.verify_lines(lines)
     else:
         assert export.exit_code == 1
@@ -115,10 +115,10 @@ def test_sqlite_deleted_or_moved_rows_are_detected(sqlite_store: tuple[str, Path
     con.execute("DELETE FROM stored_events WHERE originator_id='c1' AND originator_version=2")
     con.commit()
     con.close()
-    with open_configured(url) as store, pytest.raises(IntegrityViolation) as info:
+    with open_configured(url) as store, pytest.raises(IntegrityViolationError) as info:
         audit.verify_conversation(store, "c1")
     assert info.value.position == 2
-    with open_configured(url) as store, pytest.raises(IntegrityViolation) as info:
+    with open_configured(url) as store, pytest.raises(IntegrityViolationError) as info:
         audit.verify_all(store)
     assert (info.value.conversation_id, info.value.position) == ("c1", 2)
 
@@ -137,6 +137,6 @@ def test_memory_edit_is_detected() -> None:
         recorder._stored_events[index] = StoredEvent(
             s.originator_id, s.originator_version, s.topic, _replace_text(s.state)
         )
-        with pytest.raises(IntegrityViolation) as info:
+        with pytest.raises(IntegrityViolationError) as info:
             audit.verify_conversation(store, "c1")
         assert info.value.position == 3

@@ -13,8 +13,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support.api_server import ApiServer, create_key
-from tests.support.postgres import PostgresCluster
+from harness.api_server import ApiServer, create_key
+from harness.postgres import PostgresCluster
 
 pytestmark = pytest.mark.postgres
 

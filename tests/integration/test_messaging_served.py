@@ -6,7 +6,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.support.api_server import ApiServer
+from harness.api_server import ApiServer
 from threadline.channels.messaging.twilio_signature import compute_signature
 from threadline.ledger.store import open_ledger
 

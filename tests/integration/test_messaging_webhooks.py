@@ -18,6 +18,7 @@ from pydantic import SecretStr
 
 from tests.support.fake_provider import FakeProvider, fake_provider
 from tests.support.uvicorn_thread import serve
+from threadline.app.events import register_event_types
 from threadline.channels.http.messaging_routes import install
 from threadline.channels.messaging.directory import PhoneDirectory
 from threadline.channels.messaging.service import MessagingService
@@ -59,6 +60,7 @@ class Env:
 
 @pytest.fixture
 def env(tmp_path: Path) -> Iterator[Env]:
+    register_event_types()  # this fixture is its own composition root
     ledger = open_ledger(f"sqlite:///{tmp_path / 'ledger.db'}")
     with fake_provider(
         reply={"sid": "SMreply0000000000000000000000000001", "status": "queued"}

@@ -17,7 +17,7 @@ from tests.support.ledgers import open_configured
 from threadline.app.cli import build
 from threadline.ledger import privacy
 from threadline.ledger.erasure import erase_subject
-from threadline.ledger.errors import ErasureUnavailable, StoreUnavailable
+from threadline.ledger.errors import ErasureUnavailableError, StoreUnavailableError
 
 PHONE = "+15550001111"
 
@@ -129,7 +129,7 @@ def test_a_wrong_master_key_is_refused(db: Path, monkeypatch: pytest.MonkeyPatch
     code, _, err = run("erase", PHONE)
     assert code == 1
     assert "is not the one this database" in err
-    with pytest.raises(StoreUnavailable):
+    with pytest.raises(StoreUnavailableError):
         open_configured()
     monkeypatch.setenv("THREADLINE_MASTER_KEY", "short")
     code, _, err = run("replay", "c1")
@@ -157,7 +157,7 @@ def test_postgres_without_a_master_key(
     monkeypatch.delenv("THREADLINE_MASTER_KEY", raising=False)
     monkeypatch.delenv("THREADLINE_MASTER_KEY_FILE", raising=False)
     monkeypatch.setenv("THREADLINE_PRIVACY", "on")
-    with pytest.raises(StoreUnavailable, match="needs a master key"):
+    with pytest.raises(StoreUnavailableError, match="needs a master key"):
         open_configured(fresh_postgres_url)
     monkeypatch.setenv("THREADLINE_PRIVACY", "auto")
     from threadline.ledger.envelope import NewEvent
@@ -166,7 +166,7 @@ def test_postgres_without_a_master_key(
         store.append("c1", NewEvent("ConversationStarted", {"channel": "sms"}))
         store.append("c1", NewEvent("MessagePosted", {"role": "visitor", "text": "clear"}))
         assert b'"text":"clear"' in store.recorder.select_conversation("c1")[1].state
-        with pytest.raises(ErasureUnavailable):
+        with pytest.raises(ErasureUnavailableError):
             erase_subject(store, PHONE)
     # Configuring a key later encrypts from then on; older records stay readable.
     monkeypatch.setenv("THREADLINE_MASTER_KEY", secrets.token_urlsafe(32))

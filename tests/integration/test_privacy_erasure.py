@@ -369,7 +369,7 @@ def test_tampering_with_an_encrypted_field_is_detected(
     import sqlite3
 
     from threadline.ledger import canonical
-    from threadline.ledger.errors import IntegrityViolation
+    from threadline.ledger.errors import IntegrityViolationError
 
     monkeypatch.setenv("THREADLINE_MASTER_KEY", secrets.token_urlsafe(32))
     url = f"sqlite:///{tmp_path / 't.db'}"
@@ -401,10 +401,10 @@ def test_tampering_with_an_encrypted_field_is_detected(
     edit(7, rehash=True)  # the last event: no successor's prev_hash to betray it...
     with open_configured(url) as store:
         assert audit.verify_conversation(store, "c-alice") == 7
-        with pytest.raises(IntegrityViolation) as info:  # ...but the ciphertext does
+        with pytest.raises(IntegrityViolationError) as info:  # ...but the ciphertext does
             store.read("c-alice")
         assert (info.value.position, "authenticate" in info.value.reason) == (7, True)
     edit(3, rehash=False)
-    with open_configured(url) as store, pytest.raises(IntegrityViolation) as info:
+    with open_configured(url) as store, pytest.raises(IntegrityViolationError) as info:
         audit.verify_conversation(store, "c-alice")
     assert (info.value.position, "hash does not match" in info.value.reason) == (3, True)

@@ -17,7 +17,7 @@ from threadline.app.cli import build
 from threadline.ledger import privacy
 from threadline.ledger.envelope import NewEvent
 from threadline.ledger.erasure import erase_subject
-from threadline.ledger.errors import KeyRotationUnavailable, StoreUnavailable
+from threadline.ledger.errors import KeyRotationUnavailableError, StoreUnavailableError
 from threadline.ledger.masterkey import MasterKey
 from threadline.ledger.rotation import rotate_master_key
 from threadline.ledger.shredding import ShreddingCodec
@@ -96,7 +96,7 @@ def test_rotation_rewraps_everything_and_keeps_erasure_working(
         assert text_of(store, "c3") == privacy.ERASED
 
     use(monkeypatch, OLD)
-    with pytest.raises(StoreUnavailable, match="is not the one"):
+    with pytest.raises(StoreUnavailableError, match="is not the one"):
         open_configured(url)
 
 
@@ -105,10 +105,10 @@ def test_rotation_needs_the_previous_key(url: str, monkeypatch: pytest.MonkeyPat
         converse(store, "c1", "+15550000001", "hello")
         assert rotate_master_key(store).rewrapped == 0  # the configured key is the database's
     use(monkeypatch, NEW)
-    with pytest.raises(StoreUnavailable, match="is not the one"):
+    with pytest.raises(StoreUnavailableError, match="is not the one"):
         open_configured(url)
     use(monkeypatch, NEW, previous=secrets.token_urlsafe(32))  # not the database's key
-    with pytest.raises(StoreUnavailable, match="is not the one"):
+    with pytest.raises(StoreUnavailableError, match="is not the one"):
         open_configured(url)
     use(monkeypatch, OLD, previous=NEW)  # backwards: NEW never was the database's key
     with open_configured(url) as store:
@@ -172,7 +172,7 @@ def test_rotation_without_encryption_is_refused(
     monkeypatch.setenv("THREADLINE_PRIVACY", "off")
     monkeypatch.delenv("THREADLINE_MASTER_KEY", raising=False)
     store = open_configured(f"sqlite:///{tmp_path / 'clear.db'}")
-    with store, pytest.raises(KeyRotationUnavailable):
+    with store, pytest.raises(KeyRotationUnavailableError):
         rotate_master_key(store)
 
 

@@ -20,10 +20,10 @@ from typing import Any
 
 import pytest
 
-from tests.support.api_server import ApiServer
+from harness.api_server import ApiServer
+from harness.voice_browser import seed
 from tests.support.sipp import sipp_available, start_uas
 from tests.support.uvicorn_thread import free_port
-from tests.support.voice_browser import seed
 from threadline.agent.sqltools.seed import DEMO_MEMBER
 from threadline.app.demo import CHAT_BEFORE
 

@@ -6,7 +6,7 @@ import pytest
 from kafka import KafkaConsumer, KafkaProducer
 from kafka.admin import KafkaAdminClient, NewTopic
 
-from tests.support.tansu import TansuBroker
+from harness.tansu import TansuBroker
 
 pytestmark = pytest.mark.kafka
 

@@ -63,7 +63,7 @@ def message(text: str = "hello", role: str = "visitor", **kw: Any) -> NewEvent:
 def race_worker(url: str, conversation_id: str, barrier: Any, results: Any, rounds: int) -> None:
     """Runs in a separate process: first one racing append at expected version 1 (exactly
     one process may win), then `rounds` appends with read-version/retry-on-conflict."""
-    from threadline.ledger.errors import ConcurrencyConflict
+    from threadline.ledger.errors import ConcurrencyConflictError
 
     store = open_configured(url)
     try:
@@ -71,7 +71,7 @@ def race_worker(url: str, conversation_id: str, barrier: Any, results: Any, roun
         try:
             store.append(conversation_id, message("race"), expected_version=1)
             results.put(("race", "won"))
-        except ConcurrencyConflict:
+        except ConcurrencyConflictError:
             results.put(("race", "conflict"))
         conflicts = 0
         for i in range(rounds):
@@ -81,7 +81,7 @@ def race_worker(url: str, conversation_id: str, barrier: Any, results: Any, roun
                 try:
                     store.append(conversation_id, event, expected_version=version)
                     break
-                except ConcurrencyConflict:
+                except ConcurrencyConflictError:
                     conflicts += 1
             results.put(("appended", str(event.event_id)))
         results.put(("conflicts", conflicts))

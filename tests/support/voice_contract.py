@@ -11,27 +11,12 @@ import asyncio
 import numpy as np
 import pytest
 
+from harness.voice_phrases import CHAT, SPOKEN
 from threadline.channels.voice.ports import SpeechToText, TextToSpeech
 from threadline.channels.voice.tts_espeak import EspeakTTS
 from threadline.channels.voice.vocabulary import build_vocabulary, normalize
 
-CHAT = [
-    "I have a question about my January claim.",
-    "It was for water damage in the kitchen.",
-    "The claim number is 48213.",
-]
 VOCABULARY = build_vocabulary(CHAT, ["January claim", "water damage"])
-SPOKEN = [
-    "I have a question about my January claim",
-    "it was for water damage in the kitchen",
-    "the claim number is 48213",
-    "about my January claim",
-    "yes please",
-    "no thank you",
-    "I want to talk to a person",
-    "how long will it take",
-    "goodbye",
-]
 
 
 def rms(pcm: bytes) -> float:

@@ -8,9 +8,9 @@ import pytest
 
 from threadline.channels.console import passwords
 from threadline.channels.console.errors import (
-    AuthenticationFailed,
-    InvalidOperator,
-    TooManyAttempts,
+    AuthenticationFailedError,
+    InvalidOperatorError,
+    TooManyAttemptsError,
 )
 from threadline.channels.console.operators import (
     LoginThrottle,
@@ -45,7 +45,7 @@ def test_password_hash_is_argon2id_and_verifies() -> None:
 
 @pytest.mark.parametrize("bad", ["short", " leading space pw", "x" * 1025])
 def test_password_policy(bad: str) -> None:
-    with pytest.raises(InvalidOperator):
+    with pytest.raises(InvalidOperatorError):
         passwords.hash_password(bad)
 
 
@@ -57,7 +57,7 @@ def accounts(clock: FakeClock, ttl: int = 3600, max_failures: int = 3) -> Operat
 
 @pytest.mark.parametrize("bad", ["", "A", "Bob", "-bob", "bob smith", "x" * 65, "bob/../x"])
 def test_operator_names_are_checked(bad: str) -> None:
-    with pytest.raises(InvalidOperator):
+    with pytest.raises(InvalidOperatorError):
         accounts(FakeClock()).create(bad, PASSWORD)
 
 
@@ -94,7 +94,7 @@ def test_removed_operator_or_new_password_ends_sessions() -> None:
     assert acc.resolve(bob) is None
     acc.delete("amy")
     assert acc.resolve(amy) is None
-    with pytest.raises(AuthenticationFailed):
+    with pytest.raises(AuthenticationFailedError):
         acc.login("bob", PASSWORD)
     assert acc.resolve(acc.login("bob", PASSWORD + " two")) == "bob"
 
@@ -111,7 +111,7 @@ def test_wrong_name_or_password_fails_alike() -> None:
     acc = accounts(FakeClock(), max_failures=100)
     acc.create("bob", PASSWORD)
     for name, pw in [("bob", "wrong password!"), ("nobody", PASSWORD), ("BAD NAME", PASSWORD)]:
-        with pytest.raises(AuthenticationFailed) as exc:
+        with pytest.raises(AuthenticationFailedError) as exc:
             acc.login(name, pw)
         assert str(exc.value) == "wrong operator name or password"
 
@@ -121,9 +121,9 @@ def test_failed_logins_are_throttled_then_released() -> None:
     acc = accounts(clock, max_failures=3)
     acc.create("bob", PASSWORD)
     for _ in range(3):
-        with pytest.raises(AuthenticationFailed):
+        with pytest.raises(AuthenticationFailedError):
             acc.login("bob", "wrong password!", "10.9.9.9")
-    with pytest.raises(TooManyAttempts) as exc:
+    with pytest.raises(TooManyAttemptsError) as exc:
         acc.login("bob", PASSWORD, "127.0.0.2")  # even the right password, from elsewhere
     assert 1 <= exc.value.retry_after <= 61
     clock.now += timedelta(seconds=61)

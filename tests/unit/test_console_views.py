@@ -16,7 +16,7 @@ from threadline.channels.console.catalog import Catalog, Query
 from threadline.channels.console.dashboard import Dashboard, charts, flatten, overall_rows
 from threadline.channels.console.timeline import build_timeline
 from threadline.ledger.envelope import RecordedEvent
-from threadline.ledger.errors import IntegrityViolation
+from threadline.ledger.errors import IntegrityViolationError
 from threadline.ledger.store import Ledger, open_ledger
 
 
@@ -193,7 +193,7 @@ def test_reading_continues_past_an_unreadable_record(ledger: Ledger) -> None:
         ) -> list[RecordedEvent]:
             got = ledger.read(conversation_id, after=after, upto=upto, limit=limit)
             if any(e.position == 4 for e in got):
-                raise IntegrityViolation(conversation_id, 4, "unreadable record")
+                raise IntegrityViolationError(conversation_id, 4, "unreadable record")
             return got
 
         def read_all(self, after: int = 0, limit: int = 500) -> list[RecordedEvent]:

@@ -10,7 +10,7 @@ from threadline.ledger.envelope import NewEvent
 from threadline.ledger.events import OpaqueData
 from threadline.ledger.store import open_ledger
 from threadline.streaming.envelope import ENVELOPE_VERSION, decode, encode
-from threadline.streaming.errors import BadMessage
+from threadline.streaming.errors import BadMessageError
 
 
 def recorded():  # type: ignore[no-untyped-def]
@@ -56,12 +56,12 @@ def test_unknown_type_or_newer_payload_version_is_opaque_not_an_error() -> None:
     ],
 )
 def test_bad_records_raise_one_error_type(value: bytes | None) -> None:
-    with pytest.raises(BadMessage):
+    with pytest.raises(BadMessageError):
         decode(value)
 
 
 def test_negative_position_is_rejected() -> None:
     doc = json.loads(encode(recorded()[0]).value)
     doc["position"] = -1
-    with pytest.raises(BadMessage):
+    with pytest.raises(BadMessageError):
         decode(json.dumps(doc).encode())

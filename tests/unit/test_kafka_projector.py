@@ -7,7 +7,7 @@ from random import Random
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.support.streaming import seed
+from harness.streaming import seed
 from threadline.ledger.envelope import RecordedEvent
 from threadline.ledger.store import open_ledger
 from threadline.projections.metrics import build_metrics

@@ -15,7 +15,7 @@ from threadline.ledger.envelope import NewEvent, RecordedEvent
 from threadline.ledger.store import Ledger, open_ledger
 from threadline.projections.views import Batch, TrackingState
 from threadline.streaming.checkpoint import Checkpoint, MemoryCheckpoint, SqliteCheckpoint
-from threadline.streaming.errors import PublishFailed
+from threadline.streaming.errors import PublishFailedError
 from threadline.streaming.relay import Relay
 
 
@@ -28,7 +28,7 @@ class FakePublisher:
         if self.fail:
             self.fail -= 1
             self.published.extend(events[: len(events) // 2])  # a half-written batch
-            raise PublishFailed("broker unavailable")
+            raise PublishFailedError("broker unavailable")
         self.published.extend(events)
 
     def close(self) -> None:
@@ -57,7 +57,7 @@ def test_position_moves_only_after_the_broker_acknowledged(checkpoint: Checkpoin
     ledger, pub = filled(), FakePublisher()
     relay = Relay(ledger, checkpoint, pub, batch_size=10)
     pub.fail = 1
-    with pytest.raises(PublishFailed):
+    with pytest.raises(PublishFailedError):
         relay.step()
     assert checkpoint.tracking().position == 0
     assert relay.catch_up() == 30
@@ -150,7 +150,7 @@ def test_run_backs_off_while_publishing_fails_then_catches_up() -> None:
     assert relay.stats.failures == 4
     assert max(seen_backoff) == 0.04  # doubled up to the cap
     assert relay.stats.consecutive_failures == 0
-    assert relay.stats.last_error == "PublishFailed: broker unavailable"
+    assert relay.stats.last_error == "PublishFailedError: broker unavailable"
 
 
 def test_events_are_published_in_global_order() -> None:

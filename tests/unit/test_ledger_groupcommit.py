@@ -12,7 +12,7 @@ from eventsourcing.persistence import IntegrityError, StoredEvent
 
 from tests.support.ledgers import message, started
 from threadline.ledger.envelope import AppendResult
-from threadline.ledger.errors import ConcurrencyConflict
+from threadline.ledger.errors import ConcurrencyConflictError
 from threadline.ledger.groupcommit import GroupCommitter
 from threadline.ledger.recorders import EventIdRecord, POPOLedgerRecorder
 from threadline.ledger.store import Ledger
@@ -89,7 +89,7 @@ def test_ledger_with_group_commit_reports_conflicts_per_append() -> None:
         barrier.wait(10)
         try:
             outcomes.append(ledger.append("c1", message(), expected_version=1))
-        except ConcurrencyConflict as exc:
+        except ConcurrencyConflictError as exc:
             outcomes.append(exc)
 
     threads = [threading.Thread(target=racer) for _ in range(4)]
@@ -99,6 +99,6 @@ def test_ledger_with_group_commit_reports_conflicts_per_append() -> None:
         t.join(10)
     ledger.close()
     assert sum(isinstance(o, AppendResult) for o in outcomes) == 1
-    assert sum(isinstance(o, ConcurrencyConflict) for o in outcomes) == 3
+    assert sum(isinstance(o, ConcurrencyConflictError) for o in outcomes) == 3
     with pytest.raises(RuntimeError, match="closed"):
         GroupCommitter.insert(ledger._committer, *_event("x", 1, 9))  # type: ignore[arg-type]

@@ -9,7 +9,7 @@ import pytest
 
 from threadline.ledger import audit, canonical
 from threadline.ledger.envelope import NewEvent
-from threadline.ledger.errors import IntegrityViolation, InvalidEvent
+from threadline.ledger.errors import IntegrityViolationError, InvalidEventError
 from threadline.ledger.events import MessagePosted
 from threadline.ledger.records import decode, draft, seal
 from threadline.ledger.store import open_ledger
@@ -57,7 +57,7 @@ def test_digest_ignores_occurred_at_but_not_the_payload() -> None:
 
 
 def test_unreadable_or_unupcastable_records_are_integrity_violations() -> None:
-    with pytest.raises(IntegrityViolation) as info:
+    with pytest.raises(IntegrityViolationError) as info:
         decode("c1", 4, 1, b"{not json", _Identity())
     assert info.value.position == 4
     item = draft("c1", NewEvent("MessagePosted", {"role": "agent", "text": "hi"}))
@@ -65,14 +65,14 @@ def test_unreadable_or_unupcastable_records_are_integrity_violations() -> None:
         seal("c1", 1, canonical.GENESIS_HASH, item, NOW, _Identity()).stored.state
     )
     state["schema_version"] = 0  # an old version nobody registered an upcaster for
-    with pytest.raises(IntegrityViolation, match="no upcaster"):
+    with pytest.raises(IntegrityViolationError, match="no upcaster"):
         decode("c1", 1, 1, canonical.dumps(state), _Identity())
     with pytest.raises(LookupError):
         upcast("MessagePosted", 0, 1, {})
 
 
 def test_non_json_payload_values_are_rejected() -> None:
-    with pytest.raises(InvalidEvent, match="NaN"):
+    with pytest.raises(InvalidEventError, match="NaN"):
         draft("c1", NewEvent("ToolResulted", {"call_id": "1", "result": [float("inf")]}))
 
 

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from threadline.channels.messaging import events as messaging_events
 from threadline.ledger import canonical, privacy
-from threadline.ledger.errors import StoreUnavailable
+from threadline.ledger.errors import StoreUnavailableError
 from threadline.ledger.events import EVENT_TYPES, parse_data
 from threadline.ledger.keyring import MemoryKeyTable
 from threadline.ledger.masterkey import MasterKey, create_key_file, read_key_file
@@ -254,7 +254,7 @@ def test_any_payload_round_trips(text: str, arguments: dict[str, Any]) -> None:
 
 
 def test_master_key_material_is_checked_and_never_shown() -> None:
-    with pytest.raises(StoreUnavailable, match="≥ 32"):
+    with pytest.raises(StoreUnavailableError, match="≥ 32"):
         MasterKey(b"short", "THREADLINE_MASTER_KEY")
     key = MasterKey(b"s" * 40, "THREADLINE_MASTER_KEY")
     assert "sss" not in repr(key)
@@ -281,8 +281,8 @@ def test_key_file_is_private_and_racing_creators_share_one_key(tmp_path: Path) -
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
     assert read_key_file(path).master_id == ids[0]
     assert [p.name for p in tmp_path.iterdir()] == ["db.key"]  # no temp files left
-    with pytest.raises(StoreUnavailable, match="no such directory"):
+    with pytest.raises(StoreUnavailableError, match="no such directory"):
         create_key_file(tmp_path / "missing" / "db.key")
     (tmp_path / "short.key").write_text("abc\n")
-    with pytest.raises(StoreUnavailable, match="≥ 32"):
+    with pytest.raises(StoreUnavailableError, match="≥ 32"):
         read_key_file(tmp_path / "short.key")

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support.api_server import ApiServer
+from harness.api_server import ApiServer
 from tests.support.voice import BrowserPeer, eventually, loopback_only
 
 pytestmark = [pytest.mark.voice, pytest.mark.timeout(120)]

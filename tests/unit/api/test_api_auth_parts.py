@@ -7,12 +7,12 @@ import uuid
 import pytest
 
 from threadline.access.errors import (
-    Forbidden,
-    InvalidInput,
-    NotFound,
-    RateLimited,
-    ServiceUnavailable,
-    Unauthenticated,
+    ForbiddenError,
+    InvalidInputError,
+    NotFoundError,
+    RateLimitedError,
+    ServiceUnavailableError,
+    UnauthenticatedError,
 )
 from threadline.access.keys import KeyVerifier, MemoryKeyStore, new_key
 from threadline.access.policy import KeyPrincipal, TenantDirectory, VisitorPrincipal, authorize
@@ -41,7 +41,7 @@ def test_visitor_token_round_trip_and_expiry() -> None:
     claims = tokens.verify(token)
     assert (claims.conversation_id, claims.leg_id, claims.tenant) == ("c1", "leg1", "default")
     clock.now += 61
-    with pytest.raises(Unauthenticated, match="expired"):
+    with pytest.raises(UnauthenticatedError, match="expired"):
         tokens.verify(token)
 
 
@@ -51,12 +51,12 @@ def test_visitor_token_rejects_tampering_other_keys_and_other_purposes() -> None
     version, body, mac = token.split(".")
     forged = f"{version}.{body[:-2]}AA.{mac}"
     for bad in [forged, token + "x", "", "tl1..", "nope"]:
-        with pytest.raises(Unauthenticated):
+        with pytest.raises(UnauthenticatedError):
             tokens.verify(bad)
-    with pytest.raises(Unauthenticated):
+    with pytest.raises(UnauthenticatedError):
         VisitorTokens(b"t" * 32, ttl_s=60).verify(token)
     handoff_token = Signer(SECRET, "handoff").issue({"cid": "c1"}, now=1e9, ttl_s=60)
-    with pytest.raises(Unauthenticated):
+    with pytest.raises(UnauthenticatedError):
         tokens.verify(handoff_token)
 
 
@@ -69,9 +69,9 @@ def test_api_keys_are_stored_hashed_and_verified() -> None:
     verifier = KeyVerifier(store)
     assert verifier.verify(token).tenant == "acme"
     wrong = token[:-1] + ("A" if token[-1] != "A" else "B")
-    with pytest.raises(Unauthenticated):
+    with pytest.raises(UnauthenticatedError):
         verifier.verify(wrong)
-    with pytest.raises(Unauthenticated):
+    with pytest.raises(UnauthenticatedError):
         verifier.verify("tlk_" + "0" * 16 + "_" + "A" * 43)
 
 
@@ -84,13 +84,13 @@ def test_revoked_key_stops_working_after_the_cache_window() -> None:
     verifier.verify(token)
     assert store.revoke(record.key_id)
     clock.now += 31
-    with pytest.raises(Unauthenticated):
+    with pytest.raises(UnauthenticatedError):
         verifier.verify(token)
 
 
 @pytest.mark.parametrize("name", ["", "bad/name", "x" * 65, " lead"])
 def test_key_names_are_checked(name: str) -> None:
-    with pytest.raises(InvalidInput):
+    with pytest.raises(InvalidInputError):
         new_key(name, "default")
 
 
@@ -99,7 +99,7 @@ def test_rate_limiter_refills_and_keys_are_independent() -> None:
     limiter = RateLimiter(rate_per_s=2.0, burst=3, clock=clock)
     for _ in range(3):
         limiter.check("a")
-    with pytest.raises(RateLimited) as info:
+    with pytest.raises(RateLimitedError) as info:
         limiter.check("a")
     assert info.value.retry_after_s == pytest.approx(0.5)
     limiter.check("b")
@@ -120,15 +120,15 @@ def test_access_rules() -> None:
     directory = TenantDirectory(ledger)
     visitor = VisitorPrincipal("a", "l", "default")
     authorize(visitor, "a", directory)
-    with pytest.raises(Forbidden):
+    with pytest.raises(ForbiddenError):
         authorize(visitor, "b", directory)
     key = KeyPrincipal("k", "adapter", "default")
     authorize(key, "a", directory)
-    with pytest.raises(NotFound):
+    with pytest.raises(NotFoundError):
         authorize(key, "b", directory)
-    with pytest.raises(NotFound):
+    with pytest.raises(NotFoundError):
         authorize(key, uuid.uuid4().hex, directory)
-    with pytest.raises(Unauthenticated):
+    with pytest.raises(UnauthenticatedError):
         authorize(None, "a", directory)
     ledger.close()
 
@@ -139,7 +139,7 @@ def test_an_unreachable_key_store_is_unavailable_not_unauthenticated() -> None:
             raise OSError("connection refused")
 
     token, _ = new_key("k", "default")
-    with pytest.raises(ServiceUnavailable):
+    with pytest.raises(ServiceUnavailableError):
         KeyVerifier(Down()).verify(token)
 
 

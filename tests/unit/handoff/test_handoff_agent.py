@@ -22,7 +22,7 @@ from threadline.agent.sqltools.sql import SqlToolBackend
 from threadline.agent.voice import VoiceAgent
 from threadline.handoff.service import HandoffService
 from threadline.handoff.signing import Signer
-from threadline.ledger.errors import InvalidEvent
+from threadline.ledger.errors import InvalidEventError
 from threadline.ledger.events import HandoffDeclined, LegOpened
 from threadline.ledger.store import Ledger, open_ledger
 
@@ -205,15 +205,15 @@ def test_duplicate_message_returns_the_recorded_reply(chat: ChatAgent, ledger: L
 def test_a_turn_interrupted_after_the_visitor_message_is_completed_on_retry(
     ledger: Ledger, tools: SqlToolBackend
 ) -> None:
-    class Crash(Exception):
+    class CrashError(Exception):
         pass
 
     class CrashingAgent(Agent):
         def respond(self, *args: Any, **kwargs: Any) -> Any:
-            raise Crash
+            raise CrashError
 
     message_id = uuid4()
-    with pytest.raises(Crash):
+    with pytest.raises(CrashError):
         ChatAgent(ledger, CrashingAgent(OfflineModel(), tools)).visitor_turn(
             "A", "Hello", leg_id=CHAT_LEG, message_id=message_id
         )
@@ -278,6 +278,6 @@ def test_bad_visitor_text_is_invalid_and_appends_nothing(
     chat: ChatAgent, ledger: Ledger, text: str
 ) -> None:
     v = ledger.version("A")
-    with pytest.raises(InvalidEvent):
+    with pytest.raises(InvalidEventError):
         chat.visitor_turn("A", text, leg_id=CHAT_LEG)
     assert ledger.version("A") == v

@@ -5,10 +5,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from threadline.channels.messaging import ids, phone
-from threadline.channels.messaging.errors import InvalidPhoneNumber
+from threadline.channels.messaging.errors import InvalidPhoneNumberError
 from threadline.channels.messaging.events import MessageDeliveryUpdated, register_events
 from threadline.ledger import events as ledger_events
-from threadline.ledger.errors import InvalidEvent
+from threadline.ledger.errors import InvalidEventError
 
 
 @given(st.text(min_size=1, max_size=40), st.text(min_size=1, max_size=40))
@@ -46,7 +46,7 @@ def test_normalize(raw: str, expected: str) -> None:
 
 @pytest.mark.parametrize("raw", ["15551230001", "+0555", "+1555123000123456", "abc", "", "+1-"])
 def test_normalize_rejects(raw: str) -> None:
-    with pytest.raises(InvalidPhoneNumber):
+    with pytest.raises(InvalidPhoneNumberError):
         phone.normalize(raw)
 
 
@@ -71,7 +71,7 @@ def test_delivery_event_is_registered_and_validated() -> None:
         },
     )
     assert isinstance(data, MessageDeliveryUpdated)
-    with pytest.raises(InvalidEvent):
+    with pytest.raises(InvalidEventError):
         ledger_events.parse_data(
             "MessageDeliveryUpdated",
             {"provider": "twilio", "channel": "sms", "provider_message_id": "SM1", "status": "?"},

@@ -8,10 +8,10 @@ from pydantic import SecretStr
 
 from tests.support.fake_provider import fake_provider
 from threadline.channels.messaging.errors import (
-    DeliveryFailed,
-    InvalidSignature,
-    MalformedWebhook,
-    ProviderNotConfigured,
+    DeliveryFailedError,
+    InvalidSignatureError,
+    MalformedWebhookError,
+    ProviderNotConfiguredError,
 )
 from threadline.channels.messaging.provider import DeliveryReport, InboundMessage, WebhookRequest
 from threadline.channels.messaging.settings import MessagingSettings
@@ -52,13 +52,13 @@ def test_whatsapp_prefix_sets_channel() -> None:
 
 
 def test_bad_signature_and_missing_token() -> None:
-    with pytest.raises(InvalidSignature):
+    with pytest.raises(InvalidSignatureError):
         TwilioProvider(settings()).authenticate(request(SMS, signature="bogus"))
-    with pytest.raises(InvalidSignature):
+    with pytest.raises(InvalidSignatureError):
         TwilioProvider(settings()).authenticate(
             WebhookRequest(URL, {}, b"", tuple(SMS))  # no header at all
         )
-    with pytest.raises(ProviderNotConfigured):
+    with pytest.raises(ProviderNotConfiguredError):
         TwilioProvider(MessagingSettings()).authenticate(request(SMS))
 
 
@@ -76,7 +76,7 @@ def test_bad_signature_and_missing_token() -> None:
     ],
 )
 def test_malformed_forms_are_refused(form: list[tuple[str, str]]) -> None:
-    with pytest.raises(MalformedWebhook):
+    with pytest.raises(MalformedWebhookError):
         TwilioProvider(settings()).parse(request(form))
 
 
@@ -150,9 +150,9 @@ def test_send_errors_are_delivery_failures() -> None:
                 twilio_api_base_url=fake.base_url,
             )
         )
-        with pytest.raises(DeliveryFailed) as info:
+        with pytest.raises(DeliveryFailedError) as info:
             asyncio.run(provider.send("sms", "+15551230001", "hi"))
     assert info.value.status_code == 400
     assert "not valid" in info.value.reason
-    with pytest.raises(ProviderNotConfigured):
+    with pytest.raises(ProviderNotConfiguredError):
         asyncio.run(TwilioProvider(settings()).send("sms", "+15551230001", "hi"))

@@ -9,11 +9,11 @@ from pydantic import SecretStr
 
 from tests.support.fake_provider import fake_provider
 from threadline.channels.messaging.errors import (
-    DeliveryFailed,
-    InvalidSignature,
-    MalformedWebhook,
-    ProviderNotConfigured,
-    VerificationRefused,
+    DeliveryFailedError,
+    InvalidSignatureError,
+    MalformedWebhookError,
+    ProviderNotConfiguredError,
+    VerificationRefusedError,
 )
 from threadline.channels.messaging.provider import DeliveryReport, InboundMessage, WebhookRequest
 from threadline.channels.messaging.settings import MessagingSettings
@@ -79,11 +79,11 @@ def test_signed_payload_is_parsed() -> None:
 def test_signature_covers_the_raw_body() -> None:
     raw = json.dumps(TEXT).encode()
     signed = signature_for(SECRET, raw)
-    with pytest.raises(InvalidSignature):
+    with pytest.raises(InvalidSignatureError):
         provider().authenticate(request(raw + b" ", signature=signed))
-    with pytest.raises(InvalidSignature):
+    with pytest.raises(InvalidSignatureError):
         provider().authenticate(WebhookRequest(URL, {}, raw))
-    with pytest.raises(ProviderNotConfigured):
+    with pytest.raises(ProviderNotConfiguredError):
         WhatsAppCloudProvider(MessagingSettings()).authenticate(request(raw))
 
 
@@ -117,7 +117,7 @@ def test_statuses_become_delivery_reports() -> None:
     ],
 )
 def test_malformed_payloads_are_refused(body: bytes) -> None:
-    with pytest.raises(MalformedWebhook):
+    with pytest.raises(MalformedWebhookError):
         provider().parse(request(body))
 
 
@@ -137,9 +137,9 @@ def test_verify_token_handshake() -> None:
         ("subscribe", None, "1"),
         ("subscribe", "verify-me", None),
     ]:
-        with pytest.raises(VerificationRefused):
+        with pytest.raises(VerificationRefusedError):
             provider().verify_subscription(mode, token, challenge)
-    with pytest.raises(ProviderNotConfigured):
+    with pytest.raises(ProviderNotConfiguredError):
         WhatsAppCloudProvider(MessagingSettings()).verify_subscription("subscribe", "x", "1")
 
 
@@ -168,5 +168,5 @@ def test_send_failure() -> None:
             whatsapp_phone_number_id="PN1",
             whatsapp_api_base_url=fake.base_url,
         )
-        with pytest.raises(DeliveryFailed):
+        with pytest.raises(DeliveryFailedError):
             asyncio.run(p.send("whatsapp", "+15551230001", "hello"))

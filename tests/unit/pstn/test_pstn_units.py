@@ -14,10 +14,10 @@ from threadline.channels.messaging.directory import PhoneDirectory
 from threadline.channels.pstn.audio import FRAME_BYTES, fit_frame, upsample_2x
 from threadline.channels.pstn.channel import CONVERSATION_HEADER, TOKEN_HEADER, PstnChannel
 from threadline.channels.pstn.errors import (
-    CallFailed,
-    ConversationClosed,
-    NoPhoneNumber,
-    TrunkNotConfigured,
+    CallFailedError,
+    ConversationClosedError,
+    NoPhoneNumberError,
+    TrunkNotConfiguredError,
 )
 from threadline.channels.pstn.media import MediaBridge, release_rtp_port, reserve_rtp_port
 from threadline.channels.pstn.ports import Address, CallHandle, IncomingInvite, MediaOffer
@@ -148,7 +148,7 @@ def test_media_bridge_paces_frames_and_detects_a_dead_peer() -> None:
 class ScriptedSip:
     """Stands in for the SIP library: the SIP exchange itself is tested against sipp."""
 
-    def __init__(self, fail: CallFailed | None = None) -> None:
+    def __init__(self, fail: CallFailedError | None = None) -> None:
         self.fail = fail
         self.dialed: list[tuple[str, Address, Mapping[str, str]]] = []
 
@@ -254,7 +254,7 @@ def test_dial_out_uses_the_verified_number_and_signs_the_headers(store: Ledger) 
 
 def test_a_refused_call_declines_the_handoff(store: Ledger) -> None:
     cid = conversation(store)
-    pstn, legs = channel(store, ScriptedSip(fail=CallFailed("rejected: 486 Busy Here", 486)))
+    pstn, legs = channel(store, ScriptedSip(fail=CallFailedError("rejected: 486 Busy Here", 486)))
 
     async def run() -> None:
         await pstn.dial(cid, "+15557770000")
@@ -273,11 +273,11 @@ def test_dial_refusals_append_nothing(store: Ledger) -> None:
     store.append(closed, NewEvent("ConversationResolved", ConversationResolved()))
     pstn, _ = channel(store, ScriptedSip())
     before = store.max_sequence()
-    with pytest.raises(NoPhoneNumber):
+    with pytest.raises(NoPhoneNumberError):
         asyncio.run(pstn.dial(unverified))
-    with pytest.raises(ConversationClosed):
+    with pytest.raises(ConversationClosedError):
         asyncio.run(pstn.dial(closed))
-    with pytest.raises(ConversationClosed):
+    with pytest.raises(ConversationClosedError):
         asyncio.run(pstn.dial(str(uuid4())))
     no_trunk = PstnChannel(
         PstnSettings(),
@@ -285,7 +285,7 @@ def test_dial_refusals_append_nothing(store: Ledger) -> None:
         PhoneDirectory(store),
         voice=None,  # type: ignore[arg-type]
     )
-    with pytest.raises(TrunkNotConfigured):
+    with pytest.raises(TrunkNotConfiguredError):
         asyncio.run(no_trunk.dial(unverified, PHONE))
     assert store.max_sequence() == before
 

@@ -1,7 +1,7 @@
 """The real widget in headless Chromium, talking to a real Threadline server, with a fake
 microphone fed from an espeak-ng WAV. Shared by the voice e2e test and benchmarks/voice.py.
 
-Run it inside a loopback-only network namespace (tests/support/netns.py): the server gathers
+Run it inside a loopback-only network namespace (harness/netns.py): the server gathers
 ICE candidates on 127.0.0.1 only (THREADLINE_ICE_HOST_ADDRESSES) and Chromium is allowed
 loopback candidates.
 """
@@ -19,8 +19,8 @@ from typing import Any
 
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from tests.support.api_server import ROOT, ApiServer, server_env
-from tests.support.browser import CHROMIUM, FLAGS
+from harness.api_server import ROOT, ApiServer, server_env
+from harness.browser import CHROMIUM, FLAGS
 from threadline.app.demo import CHAT_BEFORE
 
 MIC_RATE = 48_000

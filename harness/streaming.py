@@ -10,7 +10,7 @@ from typing import Any
 from threadline.ledger.envelope import NewEvent, RecordedEvent
 from threadline.ledger.store import Ledger
 
-# Consumer-group timing the Tansu broker needs (see tests/support/tansu.py).
+# Consumer-group timing the Tansu broker needs (see harness/tansu.py).
 GROUP_TIMING = {
     "consumer_max_poll_interval_ms": 5000,
     "consumer_session_timeout_ms": 6000,
