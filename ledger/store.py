@@ -207,10 +207,12 @@ class Ledger:
                 d.digest,
                 ERASED_DIGEST,
             ):
+                # Never name the other conversation: it may be another tenant's, and the
+                # caller may be anonymous (a chat message_id is an event id).
                 where = (
                     "with a different payload"
                     if rec.conversation_id == conversation_id
-                    else f"in conversation {rec.conversation_id}"
+                    else "elsewhere; choose another event id"
                 )
                 raise IdempotencyConflict(f"event {d.event_id} is already recorded {where}")
             results.append(

@@ -482,3 +482,44 @@ def test_stream_sees_appends_from_another_process(
     listener.join(timeout=20)
     assert not listener.is_alive()
     assert [e["data"]["text"] for e in received] == ["from elsewhere"]
+
+
+def test_tenants_learn_nothing_of_each_other(
+    server: ApiServer, key: str, other_tenant_key: str
+) -> None:
+    """Issue 17, class 7: an event-id clash does not name another tenant's conversation (nor
+    does a chat message_id clash, reachable anonymously), and `/v1/metrics/handoff` counts
+    only the key's own tenant."""
+    mine = start(server, key)["conversation_id"]
+    with server.client(other_tenant_key) as c:
+        theirs = c.post("/v1/conversations", json={"channel": "chat"}).json()
+        before = c.get("/v1/metrics/handoff").json()
+    event = message("mine")
+    with server.client(key) as c:
+        assert c.post(f"/v1/conversations/{mine}/events", json=event).status_code == 201
+    with server.client(other_tenant_key) as c:
+        cid = theirs["conversation_id"]
+        clash = c.post(f"/v1/conversations/{cid}/events", json=event)
+    assert clash.status_code == 409, clash.text
+    assert mine not in clash.text
+    visitor = start(server)
+    with server.client(visitor["visitor_token"]) as c:
+        posted = c.post(
+            f"/v1/conversations/{visitor['conversation_id']}/messages",
+            json={"text": "hi", "message_id": event["event_id"]},
+        )
+    assert posted.status_code == 409, posted.text
+    assert mine not in posted.text
+    # A handoff offered in the first tenant changes nothing in the other's figures.
+    offer = {
+        "event_id": str(uuid.uuid4()),
+        "type": "HandoffOffered",
+        "data": {"handoff_id": "h-tenant", "channel": "webrtc"},
+    }
+    with server.client(key) as c:
+        assert c.post(f"/v1/conversations/{mine}/events", json=offer).status_code == 201
+        assert c.get("/v1/metrics/handoff").json()["funnel"]["offered"] >= 1
+    with server.client(other_tenant_key) as c:
+        after = c.get("/v1/metrics/handoff").json()
+    assert after["funnel"] == before["funnel"]
+    assert after["conversations"] == before["conversations"]
