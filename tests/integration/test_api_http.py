@@ -523,3 +523,28 @@ def test_tenants_learn_nothing_of_each_other(
         after = c.get("/v1/metrics/handoff").json()
     assert after["funnel"] == before["funnel"]
     assert after["conversations"] == before["conversations"]
+
+
+def test_credentials_in_a_query_string_never_reach_the_log(server: ApiServer, key: str) -> None:
+    """Issue 17, class 8: refused, and not written to the access log (or any other)."""
+    visitor = start(server)["visitor_token"]
+    cid = "0" * 32
+    with server.client() as c:
+        for query in [
+            f"api_key={key}",
+            f"access_token={visitor}&limit=5",
+            f"x=1&token={visitor}",
+            f"key={key}",
+            f"anything={visitor}",
+        ]:
+            r = c.get(f"/v1/conversations/{cid}/events?{query}")
+            assert r.status_code in {401, 422}, r.text
+        assert c.get("/healthz").status_code == 200
+    time.sleep(0.2)  # the access line is written after the response
+    text = server.log_path.read_text(errors="replace")
+    assert "/v1/conversations/" in text  # the access log is on and has these requests
+    assert key not in text
+    assert key.split("_")[-1] not in text
+    assert visitor not in text
+    assert visitor.split(".")[-1] not in text
+    assert "[redacted]" in text
