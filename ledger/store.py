@@ -45,6 +45,9 @@ Listener = Callable[[list[RecordedEvent]], None]
 START = "ConversationStarted"
 MAX_BATCH = 1000
 MAX_READ = 10_000
+# Positions and sequences beyond this are refused as input: 2**53 is exact in JSON numbers
+# and far inside a 64-bit database integer (a larger one ended in OverflowError).
+MAX_POSITION = 2**53
 HEAD_CACHE_SIZE = 100_000
 # Without an expected version, an append is retried on the fresh head after a collision;
 # this bounds the retries under pathological contention.
@@ -91,7 +94,7 @@ class Ledger:
         if expected_version is not None and (
             isinstance(expected_version, bool)
             or not isinstance(expected_version, int)
-            or expected_version < 0
+            or not 0 <= expected_version <= MAX_POSITION
         ):
             raise InvalidEvent(f"expected version must be an integer ≥ 0, not {expected_version!r}")
         if not events:
@@ -376,10 +379,10 @@ def _shape_error(conversation_id: str, position: int, drafts: list[Draft]) -> Ex
     return None
 
 
-def _check_count(name: str, value: object, minimum: int = 0, maximum: int | None = None) -> None:
+def _check_count(name: str, value: object, minimum: int = 0, maximum: int = MAX_POSITION) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise InvalidEvent(f"{name} must be an integer ≥ {minimum}, not {value!r}")
-    if maximum is not None and value > maximum:
+    if value > maximum:  # beyond what a database integer (or a JSON number) holds exactly
         raise InvalidEvent(f"{name} must be ≤ {maximum}")
 
 

@@ -548,3 +548,74 @@ def test_credentials_in_a_query_string_never_reach_the_log(server: ApiServer, ke
     assert visitor not in text
     assert visitor.split(".")[-1] not in text
     assert "[redacted]" in text
+
+
+AGENT_LINE = {"role": "agent", "text": "a"}
+
+
+def _nested(depth: int) -> dict[str, Any]:
+    value: dict[str, Any] = {}
+    for _ in range(depth):
+        value = {"a": value}
+    return value
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        # 900-deep tool arguments (was RecursionError → 500)
+        {"type": "ToolCalled", "data": {"call_id": "c1", "name": "t", "arguments": _nested(900)}},
+        # a lone surrogate in an argument key (was stored altered)
+        {"type": "ToolCalled", "data": {"call_id": "c2", "name": "t", "arguments": {"\ud800": 1}}},
+        {"type": "MessagePosted", "data": {"role": "visitor", "text": "x\udfff"}},
+        # expected_version must be an integer, not true or "3"
+        {"type": "MessagePosted", "data": AGENT_LINE, "expected_version": True},
+        {"type": "MessagePosted", "data": AGENT_LINE, "expected_version": "3"},
+        {
+            "type": "MessagePosted",
+            "data": {"role": "agent", "text": "a"},
+            "expected_version": 2**64,
+        },
+    ],
+)
+def test_hostile_event_bodies_are_4xx_and_append_nothing(
+    server: ApiServer, key: str, body: dict[str, Any]
+) -> None:
+    """Issue 17, class 6: bounded depth, valid Unicode, strict integers; never a 5xx."""
+    cid = start(server, key)["conversation_id"]
+    before = events_of(server, key, cid)
+    payload = json.dumps({"event_id": str(uuid.uuid4()), **body})  # keeps lone surrogates
+    with server.client(key) as c:
+        r = c.post(
+            f"/v1/conversations/{cid}/events",
+            content=payload,
+            headers={"Content-Type": "application/json"},
+        )
+    assert r.status_code == 422, r.text
+    assert events_of(server, key, cid) == before
+
+
+@pytest.mark.parametrize("text", ["\u200b\u200c\u200d", "\ufeff \u2060", "\u200e\u200f", "a\ud800"])
+def test_invisible_or_invalid_chat_text_is_refused(server: ApiServer, text: str) -> None:
+    conv = start(server)
+    cid = conv["conversation_id"]
+    with server.client(conv["visitor_token"]) as c:
+        r = c.post(
+            f"/v1/conversations/{cid}/messages",
+            content=json.dumps({"text": text}),
+            headers={"Content-Type": "application/json"},
+        )
+    assert r.status_code == 422, r.text
+    assert [e["type"] for e in events_of(server, conv["visitor_token"], cid)] == [
+        "ConversationStarted",
+        "LegOpened",
+    ]
+
+
+@pytest.mark.parametrize("last_event_id", ["9" * 30, str(2**63), "-1", "1e9", "x"])
+def test_out_of_range_last_event_id_is_422(server: ApiServer, last_event_id: str) -> None:
+    conv = start(server)
+    cid = conv["conversation_id"]
+    with server.client(conv["visitor_token"]) as c:
+        r = c.get(f"/v1/conversations/{cid}/stream", headers={"Last-Event-ID": last_event_id})
+    assert r.status_code == 422, r.text

@@ -128,7 +128,7 @@ def test_same_event_id_with_other_payload_is_an_error(ledger: Ledger) -> None:  
         ledger.append("c1", changed)
     with pytest.raises(IdempotencyConflict, match="elsewhere") as clash:
         ledger.append("c2", event)
-    assert "c1" not in str(clash.value)  # the other conversation may be another tenant's
+    assert "conversation c1" not in str(clash.value)  # it may be another tenant's
     other_actor = NewEvent(event.type, event.data, event.event_id, actor="someone")
     with pytest.raises(IdempotencyConflict):
         ledger.append("c1", other_actor)
