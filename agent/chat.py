@@ -18,6 +18,7 @@ from threadline.handoff.errors import AgentError
 from threadline.ledger.envelope import NewEvent
 from threadline.ledger.errors import ConcurrencyConflictError, IdempotencyConflictError
 from threadline.ledger.events import Channel, HandoffOffered, MessagePosted, parse_data
+from threadline.ledger.serial import ConversationLocks
 from threadline.ledger.store import Ledger
 from threadline.projections.context import build_context
 
@@ -47,6 +48,9 @@ class ChatAgent:
     def __init__(self, ledger: Ledger, agent: Agent) -> None:
         self.ledger = ledger
         self.agent = agent
+        # Turns on one conversation are queued (each sees the one before it answered), so
+        # simultaneous messages are answered one after another instead of racing.
+        self._turns = ConversationLocks()
 
     def respond(
         self, conversation_id: str, text: str, leg_id: str | None = None, channel: Channel = "chat"
@@ -63,6 +67,12 @@ class ChatAgent:
         message_id: UUID | None = None,
     ) -> ChatTurn:
         message_id = message_id or uuid4()
+        with self._turns.hold(conversation_id):
+            return self._turn(conversation_id, text, leg_id, message_id)
+
+    def _turn(
+        self, conversation_id: str, text: str, leg_id: str | None, message_id: UUID
+    ) -> ChatTurn:
         posted = self.ledger.append(
             conversation_id,
             NewEvent(
@@ -78,7 +88,7 @@ class ChatAgent:
             done = self._recorded(conversation_id, posted.position, message_id)
             if done is not None:
                 return done
-        for _ in range(MAX_ATTEMPTS):
+        for attempt in range(1, MAX_ATTEMPTS + 1):
             ctx = build_context(self.ledger.read(conversation_id))
             channel: Channel = next(
                 (leg.channel for leg in ctx.legs if leg.leg_id == leg_id), "chat"
@@ -98,9 +108,12 @@ class ChatAgent:
                 leg_id=leg_id,
                 actor="agent",
             )
+            # Other writers (another process, a voice leg) kept getting in first: the last
+            # attempt answers at the head rather than leave the stored message unanswered.
+            expected = ctx.last_position if attempt < MAX_ATTEMPTS else None
             try:
                 self.ledger.append_batch(
-                    conversation_id, [*turn.events, reply], expected_version=ctx.last_position
+                    conversation_id, [*turn.events, reply], expected_version=expected
                 )
             except ConcurrencyConflictError:
                 continue
@@ -111,7 +124,9 @@ class ChatAgent:
                     raise
                 return done
             return ChatTurn(posted.position, turn.reply, posted.duplicate, turn.handoff_offered)
-        raise AgentError("the conversation is too busy; please send the message again")
+        raise AgentError(
+            "the conversation is too busy; please send the message again"
+        )  # unreachable
 
     def _recorded(self, conversation_id: str, position: int, message_id: UUID) -> ChatTurn | None:
         reply_id, offer = reply_event_id(message_id), offer_id(message_id)

@@ -52,6 +52,7 @@ def _wire_messaging(services: Services) -> PhoneDirectory:
         providers,
         turns=services.chat,
         handoffs=handoff_service(services),
+        failed_auth=services.limiters.failed_auth if services.limiters else None,
     )
     return directory
 

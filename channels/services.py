@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from threadline.access.authfail import FailedAuthGate
 from threadline.access.keys import KeyStore, KeyVerifier
 from threadline.access.ratelimit import RateLimiter
 from threadline.access.tokens import VisitorTokens
@@ -33,6 +34,8 @@ class Limiters:
     visitor: RateLimiter
     key: RateLimiter
     anonymous: RateLimiter
+    # Failed authentications (bad keys, visitor or handoff tokens, continue-tokens).
+    failed_auth: FailedAuthGate
 
     @classmethod
     def from_settings(cls, settings: ChannelSettings) -> Limiters:
@@ -40,6 +43,9 @@ class Limiters:
             visitor=RateLimiter(settings.visitor_rate_per_s, settings.visitor_burst),
             key=RateLimiter(settings.key_rate_per_s, settings.key_burst),
             anonymous=RateLimiter(settings.anonymous_rate_per_s, settings.anonymous_burst),
+            failed_auth=FailedAuthGate(
+                RateLimiter(settings.failed_auth_rate_per_s, settings.failed_auth_burst)
+            ),
         )
 
 

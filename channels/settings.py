@@ -33,6 +33,10 @@ class ChannelSettings(BaseModel):
     key_burst: int = Field(default=10000, ge=1)
     anonymous_rate_per_s: float = Field(default=2.0, gt=0)
     anonymous_burst: int = Field(default=30, ge=1)
+    # Failed authentications per client address (or SMS/WhatsApp sender): past the burst the
+    # caller gets 429 before its next credential is looked at.
+    failed_auth_rate_per_s: float = Field(default=0.5, gt=0)
+    failed_auth_burst: int = Field(default=20, ge=1)
 
     # Idle SSE streams send a comment this often so proxies keep them open; the stream also
     # re-reads the ledger then, which bounds the delay if a change notification was lost.

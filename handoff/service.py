@@ -63,6 +63,9 @@ EXPIRY_GRACE_S = 5
 _HANDOFF_TYPES = frozenset(
     {"HandoffOffered", "HandoffAccepted", "HandoffCompleted", "HandoffExpired", "HandoffDeclined"}
 )
+# Reasons `tokens.verify` gives only after the signature verified: such a token was issued
+# by us, so its refusal may be recorded on the conversation it names.
+VERIFIED_REJECTIONS = frozenset({"expired"})
 _IDS = uuid.UUID("6f1c9a52-3d0e-4f5b-9a3e-2f7c1d8b4e60")
 
 
@@ -125,6 +128,8 @@ class HandoffService:
         self._expiry_lock = threading.Lock()
         self._scanned = 0
         self._deadlines: dict[tuple[str, str], datetime] = {}
+        # Tokens refused because their signature did not verify (never recorded as events).
+        self.unverified_tokens = 0
 
     # -- reading --------------------------------------------------------------------------
     def context(self, conversation_id: str) -> AgentContext:
@@ -212,12 +217,22 @@ class HandoffService:
         """Opens the new leg at the inherited level, or raises TokenRejectedError after
         recording VerificationFailed(method=handoff_token, reason) — and nothing else — on
         the conversation the request addressed (`conversation_id`, else the one the token
-        names). `conversation_id`/`channel`, when given, must match the token. `inbound`:
-        the visitor called in with the token (PSTN), which the first utterance reflects."""
+        names); a token whose signature fails is refused with nothing recorded.
+        `conversation_id`/`channel`, when given, must match the token. `inbound`: the
+        visitor called in with the token (PSTN), which the first utterance reflects."""
         now = self.clock()
         try:
             claims = tokens.verify(self.signer, token, now=now.timestamp())
         except TokenError as exc:
+            if exc.reason not in VERIFIED_REJECTIONS:
+                # Its signature failed: nothing it claims is trusted, not even which
+                # conversation it names, so nothing is recorded anywhere (an attacker
+                # could otherwise write into any conversation, in any tenant).
+                self.unverified_tokens += 1
+                log.warning("handoff token refused before verification: %s", exc.reason)
+                raise TokenRejectedError(
+                    exc.reason, f"handoff token rejected: {exc.reason}"
+                ) from None
             target = conversation_id or tokens.addressed_conversation(token)
             self._reject(target, exc.reason)
         if conversation_id is not None and claims.conversation_id != conversation_id:

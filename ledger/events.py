@@ -13,6 +13,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from threadline.ledger import bounds
 from threadline.ledger.errors import InvalidEventError, UnknownEventTypeError
 
 Role = Literal["visitor", "agent", "human", "system"]
@@ -200,6 +201,7 @@ def parse_data(type_name: str, data: Mapping[str, Any] | EventData) -> EventData
         return data
     if not isinstance(data, Mapping):
         raise InvalidEventError(f"{type_name}: data must be a JSON object")
+    bounds.check_data(data)  # before the (recursive) validation sees it
     try:
         return model.model_validate(dict(data))
     except ValidationError as exc:

@@ -16,9 +16,10 @@ from typing import Any
 from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
+from pydantic import BaseModel
 from pydantic_core import from_json
 
-from threadline.ledger import canonical
+from threadline.ledger import bounds, canonical
 from threadline.ledger.codec import DataCodec
 from threadline.ledger.envelope import NewEvent, RecordedEvent
 from threadline.ledger.errors import IntegrityViolationError, InvalidEventError
@@ -123,6 +124,8 @@ def draft(conversation_id: str, event: object) -> Draft:
     if _may_hold_non_finite(model) and not _finite(payload.model_dump()):
         raise InvalidEventError(f"{event.type}: NaN and infinite numbers are not valid JSON")
     data = payload.model_dump(mode="json")
+    if isinstance(event.data, BaseModel):
+        bounds.check_data(data)  # built in process: its raw form was not checked
     try:
         data_json = canonical.dumps(data).decode("utf-8")
         digest = canonical.sha256_hex(

@@ -6,13 +6,18 @@ memory, and the cache is never trusted for correctness: the unique (conversation
 key in the database is. When an insert collides, the event ids are looked up first (a repeat
 returns the original result, whatever the caller's expected version), then a caller that
 gave an expected version gets a ConcurrencyConflictError, and one that did not is retried on the
-fresh head. Several processes may share one database.
+fresh head. Several processes may share one database. Within a process, appends to one
+conversation are queued on its lock (`ledger.serial`), so only another process can collide,
+and an append without an expected version always lands at the head (a ConcurrencyConflictError
+is only ever the answer to a stale expected version).
 """
 
 from __future__ import annotations
 
 import logging
+import random
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -35,6 +40,7 @@ from threadline.ledger.errors import (
 from threadline.ledger.groupcommit import GroupCommitter
 from threadline.ledger.keyring import ERASED_DIGEST
 from threadline.ledger.recorders import EventIdRecord, LedgerRecorder
+from threadline.ledger.serial import ConversationLocks
 
 if TYPE_CHECKING:
     from threadline.ledger.records import Draft
@@ -46,10 +52,14 @@ Listener = Callable[[list[RecordedEvent]], None]
 START = "ConversationStarted"
 MAX_BATCH = 1000
 MAX_READ = 10_000
+# Positions and sequences beyond this are refused as input: 2**53 is exact in JSON numbers
+# and far inside a 64-bit database integer (a larger one ended in OverflowError).
+MAX_POSITION = 2**53
 HEAD_CACHE_SIZE = 100_000
-# Without an expected version, an append is retried on the fresh head after a collision;
-# this bounds the retries under pathological contention.
-MAX_ATTEMPTS = 100
+# Without an expected version, an append collides only with another process (appends in
+# this process are queued per conversation) and is retried on the fresh head; past this
+# much time of losing it answers StoreUnavailableError (503), never a ConcurrencyConflictError.
+APPEND_PATIENCE_S = 30.0
 
 
 class Ledger:
@@ -69,6 +79,7 @@ class Ledger:
         self._clock = clock or (lambda: datetime.now(UTC))
         self._heads: OrderedDict[str, tuple[int, str]] = OrderedDict()
         self._heads_lock = threading.Lock()
+        self._serial = ConversationLocks()
         self._listeners: list[Listener] = []
         self._listeners_lock = threading.Lock()
         self._closed = False
@@ -92,7 +103,7 @@ class Ledger:
         if expected_version is not None and (
             isinstance(expected_version, bool)
             or not isinstance(expected_version, int)
-            or expected_version < 0
+            or not 0 <= expected_version <= MAX_POSITION
         ):
             raise InvalidEventError(
                 f"expected version must be an integer ≥ 0, not {expected_version!r}"
@@ -105,8 +116,17 @@ class Ledger:
         if len(drafts) > 1 and len({d.event_id for d in drafts}) < len(drafts):
             raise InvalidEventError("the same event id appears twice in one batch")
 
+        with self._serial.hold(conversation_id):
+            return self._append_serialised(conversation_id, drafts, expected_version)
+
+    def _append_serialised(
+        self, conversation_id: str, drafts: list[Draft], expected_version: int | None
+    ) -> list[AppendResult]:
+        """Called holding the conversation's lock: only another process can collide."""
         refresh = False
-        for _ in range(MAX_ATTEMPTS):
+        deadline = time.monotonic() + APPEND_PATIENCE_S
+        collisions = 0
+        while True:
             position, head_hash = self._head(conversation_id, refresh=refresh)
             if expected_version is not None and position != expected_version:
                 if not refresh:
@@ -138,6 +158,15 @@ class Ledger:
                     raise ConcurrencyConflictError(
                         conversation_id, expected_version, actual
                     ) from None
+                # Another process took this position. Without an expected version the append
+                # belongs at the head, whatever it is now: try again there (never a conflict),
+                # after a short random pause so that the processes fall out of step.
+                collisions += 1
+                if time.monotonic() > deadline:
+                    raise StoreUnavailableError(
+                        f"conversation {conversation_id} is too busy: try again"
+                    ) from None
+                time.sleep(random.uniform(0, min(0.05, 0.001 * 2**collisions)))
                 continue
             last = sealed[-1]
             self._remember(conversation_id, last.stored.originator_version, last.hash)
@@ -147,8 +176,6 @@ class Ledger:
             ]
             self._notify(conversation_id, sealed, sequences)
             return results
-        actual, _ = self._head(conversation_id, refresh=True)
-        raise ConcurrencyConflictError(conversation_id, position, actual)
 
     def _seal(
         self, conversation_id: str, position: int, head_hash: str, drafts: list[Draft]
@@ -212,10 +239,12 @@ class Ledger:
                 d.digest,
                 ERASED_DIGEST,
             ):
+                # Never name the other conversation: it may be another tenant's, and the
+                # caller may be anonymous (a chat message_id is an event id).
                 where = (
                     "with a different payload"
                     if rec.conversation_id == conversation_id
-                    else f"in conversation {rec.conversation_id}"
+                    else "elsewhere; choose another event id"
                 )
                 raise IdempotencyConflictError(f"event {d.event_id} is already recorded {where}")
             results.append(
@@ -391,10 +420,10 @@ def _shape_error(conversation_id: str, position: int, drafts: list[Draft]) -> Ex
     return None
 
 
-def _check_count(name: str, value: object, minimum: int = 0, maximum: int | None = None) -> None:
+def _check_count(name: str, value: object, minimum: int = 0, maximum: int = MAX_POSITION) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise InvalidEventError(f"{name} must be an integer ≥ {minimum}, not {value!r}")
-    if maximum is not None and value > maximum:
+    if value > maximum:  # beyond what a database integer (or a JSON number) holds exactly
         raise InvalidEventError(f"{name} must be ≤ {maximum}")
 
 

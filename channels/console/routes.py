@@ -214,7 +214,7 @@ def conversations(
     outcome: Annotated[str | None, Query(max_length=64)] = None,
     status: Annotated[str | None, Query(pattern="^(open|resolved)$")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=2**53)] = 0,
     mask: bool | None = None,
 ) -> JSONResponse:
     page = console.catalog.search(
@@ -268,7 +268,7 @@ def as_of(
     conversation_id: str,
     _: Operator,
     console: ConsoleDep,
-    position: Annotated[int, Query(ge=1)],
+    position: Annotated[int, Query(ge=1, le=2**53)],
     mask: bool | None = None,
 ) -> JSONResponse:
     if bad := _bad_id(conversation_id):

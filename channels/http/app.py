@@ -22,6 +22,7 @@ from threadline.channels.http import (
 )
 from threadline.channels.http.metrics import HttpMetrics
 from threadline.channels.http.middleware import BodyLimit, CountRequests
+from threadline.channels.http.redact import install_log_redaction
 from threadline.channels.services import Services
 from threadline.channels.widget import routes as widget
 
@@ -40,6 +41,7 @@ def create_app(services: Services, *, close_services: bool = True) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        install_log_redaction()  # again: the server configured its log handlers by now
         services.hub.attach(services.feeds, asyncio.get_running_loop())
         if services.pstn is not None:
             await services.pstn.start()  # binds the SIP listener on this loop
@@ -68,6 +70,7 @@ def create_app(services: Services, *, close_services: bool = True) -> FastAPI:
         lifespan=lifespan,
         **_no_telemetry(),
     )
+    install_log_redaction()
     app.state.services = services
     app.state.directory = TenantDirectory(services.ledger)
     metrics = HttpMetrics()

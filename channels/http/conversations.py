@@ -36,6 +36,7 @@ from threadline.channels.http.schemas import (
     PostMessage,
     StartConversation,
 )
+from threadline.channels.http.text import has_lone_surrogate, is_blank
 from threadline.ledger.envelope import NewEvent
 from threadline.ledger.events import ConversationStarted, LegOpened, parse_data
 
@@ -250,8 +251,10 @@ async def post_message(
 ) -> MessageReply:
     if len(body.text) > services.settings.max_text_chars:
         raise InvalidInputError(f"text: at most {services.settings.max_text_chars} characters")
-    if not body.text.strip():
-        raise InvalidInputError("text: must not be blank")
+    if has_lone_surrogate(body.text):
+        raise InvalidInputError("text: not valid Unicode (a lone surrogate)")
+    if is_blank(body.text):
+        raise InvalidInputError("text: must have a visible character")
     leg_id = principal.leg_id if isinstance(principal, VisitorPrincipal) else None
 
     def turn() -> MessageReply:

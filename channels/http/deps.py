@@ -46,9 +46,11 @@ async def optional_principal(
     limiters = services.limiters
     assert limiters is not None
     assert services.key_verifier is not None
+    gate, address = limiters.failed_auth, client_address(request)
     if credentials is None:
         if request.headers.get("authorization"):
-            limiters.anonymous.check(client_address(request))
+            gate.check(address)
+            gate.failed(address)
             raise UnauthenticatedError("Authorization header must be 'Bearer <token>'")
         return None
     token = credentials.credentials
@@ -61,8 +63,11 @@ async def optional_principal(
             claims = services.tokens.verify(token)
             principal = VisitorPrincipal(claims.conversation_id, claims.leg_id, claims.tenant)
     except UnauthenticatedError:
-        # Failed guesses spend the caller's address budget, which slows brute force.
-        limiters.anonymous.check(client_address(request))
+        # Failed guesses spend the caller's address budget (429 once it is spent), which
+        # slows brute force; a valid credential from the same address still works, since
+        # checking one writes nothing.
+        gate.check(address)
+        gate.failed(address)
         raise
     if isinstance(principal, KeyPrincipal):
         limiters.key.check(principal.key_id)

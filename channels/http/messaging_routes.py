@@ -7,6 +7,7 @@ answered with 4xx appends nothing. `install(app, service)` mounts it.
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 from urllib.parse import parse_qsl, quote
 
@@ -14,7 +15,12 @@ from fastapi import APIRouter, BackgroundTasks, FastAPI, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from threadline.access.errors import InvalidInputError, NotFoundError, ServiceUnavailableError
+from threadline.access.errors import (
+    InvalidInputError,
+    NotFoundError,
+    RateLimitedError,
+    ServiceUnavailableError,
+)
 from threadline.channels.messaging.errors import (
     InvalidPhoneNumberError,
     InvalidSignatureError,
@@ -119,6 +125,12 @@ async def _receive(
         results = await run_in_threadpool(receive)
     except (MessagingError, LedgerError) as exc:
         return _map(exc)
+    except RateLimitedError as exc:
+        return JSONResponse(
+            {"error": "rate_limited", "detail": str(exc)},
+            status_code=429,
+            headers={"Retry-After": str(max(1, math.ceil(exc.retry_after_s)))},
+        )
     for received in results:
         if received.reply is not None:
             background.add_task(service.reply, provider, received)

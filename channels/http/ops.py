@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -15,6 +16,7 @@ from threadline.channels.http.deps import RequiredPrincipal, ServicesDep
 from threadline.channels.http.errors import error_response, responses
 from threadline.channels.http.metrics import HttpMetrics
 from threadline.channels.http.schemas import Health
+from threadline.channels.http.tenant_metrics import TenantMetrics
 from threadline.ledger.errors import LedgerError
 
 log = logging.getLogger(__name__)
@@ -54,11 +56,32 @@ async def prometheus(request: Request, services: ServicesDep) -> PlainTextRespon
     responses={**responses(401, 403, 429, 503)},
     tags=["metrics"],
 )
-async def handoff_metrics(services: ServicesDep, principal: RequiredPrincipal) -> dict[str, Any]:
+async def handoff_metrics(
+    request: Request, services: ServicesDep, principal: RequiredPrincipal
+) -> dict[str, Any]:
     """Channel switches, CSAT after a switch, re-verification rate, offer → accept →
-    complete funnel and latencies (adapter API key required)."""
-    require_key(principal)
-    models = services.read_models
-    if models is None:
+    complete funnel and latencies of the key's own tenant (adapter API key required)."""
+    key = require_key(principal)
+    if services.read_models is None:
         raise ServiceUnavailableError("projections are not configured")
-    return dict(await run_in_threadpool(models.handoff_metrics))
+    per_tenant = _tenant_metrics(request, services)
+
+    def read() -> dict[str, Any]:
+        doc = per_tenant.metrics(key.tenant).model_dump(mode="json")
+        # Events appended since the fold caught up (it reads up to the head on every call).
+        doc["lag"] = max(0, services.ledger.max_sequence() - int(doc["position"]))
+        return doc
+
+    return await run_in_threadpool(read)
+
+
+_TENANT_METRICS_LOCK = threading.Lock()
+
+
+def _tenant_metrics(request: Request, services: ServicesDep) -> TenantMetrics:
+    with _TENANT_METRICS_LOCK:
+        found: TenantMetrics | None = getattr(request.app.state, "tenant_metrics", None)
+        if found is None:
+            found = TenantMetrics(services.ledger)
+            request.app.state.tenant_metrics = found
+        return found

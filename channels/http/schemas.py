@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Literal
 from uuid import UUID, uuid4
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt
 
 Channel = Literal["chat", "webrtc", "sms", "whatsapp", "pstn"]
 
@@ -57,7 +57,8 @@ class AppendEvent(_Strict):
     type: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z][A-Za-z0-9]*$")
     data: dict[str, Any]
     leg_id: str | None = Field(default=None, min_length=1, max_length=200)
-    expected_version: int | None = Field(
+    # Strict: `true` and "3" are refused, not read as 1 and 3.
+    expected_version: StrictInt | None = Field(
         default=None, ge=0, le=2**53, description="optimistic concurrency: 409 if stale"
     )
     occurred_at: AwareDatetime | None = Field(

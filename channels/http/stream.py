@@ -24,6 +24,7 @@ from threadline.channels.http.conversations import ConversationId
 from threadline.channels.http.deps import DirectoryDep, RequiredPrincipal, ServicesDep
 from threadline.channels.http.errors import responses
 from threadline.channels.services import Services
+from threadline.ledger.store import MAX_POSITION
 
 router = APIRouter(prefix="/v1/conversations", tags=["stream"])
 
@@ -68,8 +69,8 @@ def _resume_point(last_event_id: str | None, after: int | None) -> int:
             value = int(last_event_id.strip())
         except ValueError:
             raise InvalidInputError("Last-Event-ID must be an event position (integer)") from None
-        if value < 0:
-            raise InvalidInputError("Last-Event-ID must not be negative")
+        if not 0 <= value <= MAX_POSITION:
+            raise InvalidInputError(f"Last-Event-ID must be an event position (0..{MAX_POSITION})")
         return value
     return after or 0
 

@@ -13,11 +13,17 @@ from starlette.concurrency import run_in_threadpool
 
 from threadline.access.errors import InvalidInputError, NotFoundError, ServiceUnavailableError
 from threadline.access.policy import authorize
-from threadline.channels.http.deps import DirectoryDep, RequiredPrincipal
+from threadline.channels.http.deps import (
+    DirectoryDep,
+    RequiredPrincipal,
+    ServicesDep,
+    client_address,
+)
 from threadline.channels.http.errors import responses
 from threadline.channels.services import Services
 from threadline.channels.voice.errors import InvalidOfferError, LegNotFoundError, VoiceError
 from threadline.channels.voice.sessions import MAX_SDP_CHARS, VoiceSessions
+from threadline.handoff.errors import TokenRejectedError
 
 router = APIRouter(prefix="/v1/voice", tags=["voice"])
 LegId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
@@ -72,14 +78,22 @@ def _sessions(request: Request) -> VoiceSessions:
     "/sessions",
     status_code=201,
     response_model=VoiceSessionOut,
-    responses=responses(401, 409, 422, 503),
+    responses=responses(401, 409, 422, 429, 503),
     summary="Open the WebRTC voice leg with a handoff token and the browser's SDP offer",
 )
-async def open_session(body: VoiceSessionIn, request: Request) -> VoiceSessionOut:
+async def open_session(
+    body: VoiceSessionIn, request: Request, services: ServicesDep
+) -> VoiceSessionOut:
+    assert services.limiters is not None
+    gate, address = services.limiters.failed_auth, client_address(request)
+    gate.check(address)  # before the token is looked at: a throttled caller causes nothing
     try:
         opened = await _sessions(request).open(body.handoff_token, body.sdp, body.type)
     except InvalidOfferError as exc:
         raise InvalidInputError(str(exc)) from None
+    except TokenRejectedError:
+        gate.failed(address)
+        raise
     except VoiceError as exc:
         raise ServiceUnavailableError(str(exc)) from None
     return VoiceSessionOut(

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Literal, Protocol
 from uuid import UUID
 
+from threadline.access.authfail import FailedAuthGate
 from threadline.channels.messaging import ids, phone
 from threadline.channels.messaging.directory import PhoneDirectory
 from threadline.channels.messaging.errors import (
@@ -116,12 +117,16 @@ class MessagingService:
         *,
         turns: VisitorTurns | None = None,
         handoffs: HandoffService | None = None,
+        failed_auth: FailedAuthGate | None = None,
     ) -> None:
         self._store = store
         self._directory = directory
         self._providers = dict(providers)
         self._turns = turns
         self._handoffs = handoffs
+        # Refused continue-tokens spend the sender's failure budget; past it (429) the
+        # sender's token-bearing messages are refused before anything is looked at.
+        self._failed_auth = failed_auth
         # Routing reads the directory then appends: one inbound message at a time per
         # process, so two messages from a new number do not start two conversations.
         self._lock = threading.Lock()
@@ -161,6 +166,10 @@ class MessagingService:
                 raise MalformedWebhookError(
                     f"a {item.channel} message sent to the {channel} endpoint"
                 )
+        if self._failed_auth is not None:
+            for item in items:
+                if isinstance(item, InboundMessage) and TOKEN_PATTERN.search(item.text):
+                    self._failed_auth.check(_sender(item))
         return [self.record(item) for item in items]
 
     def record(self, item: WebhookItem) -> Received:
@@ -270,6 +279,8 @@ class MessagingService:
         try:
             grant = self._handoffs.redeem(token, ref, channel=msg.channel)
         except TokenRejectedError as exc:
+            if self._failed_auth is not None:
+                self._failed_auth.failed(_sender(msg))  # RateLimitedError: nothing more recorded
             return exc.reason
         cid, leg_id = grant.conversation_id, grant.leg_id
         batch = []
@@ -382,3 +393,8 @@ class MessagingService:
         except (DeliveryFailedError, ProviderNotConfiguredError) as exc:
             log.warning("reply on %s not delivered: %s", received.conversation_id, exc)
             return None
+
+
+def _sender(msg: InboundMessage) -> str:
+    """The failure budget's key: the claimed sender (the webhook itself is authenticated)."""
+    return f"{msg.channel}:{msg.from_number}"

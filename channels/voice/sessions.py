@@ -116,8 +116,12 @@ class VoiceSessions:
         if len(self.legs) >= self.settings.voice_max_legs:
             raise VoiceError("too many voice legs on this server")
         self._configure()
+        from threadline.channels.voice.offer_check import check_offer
         from threadline.channels.voice.webrtc import IceConfig, WebRtcLeg
 
+        # The whole offer is negotiated before the token is redeemed: redeeming appends the
+        # leg and spends the token, which a request that ends in 422 must not do.
+        await check_offer(sdp)
         grant = await asyncio.to_thread(
             self.handoffs.redeem, handoff_token, "webrtc", channel="webrtc"
         )

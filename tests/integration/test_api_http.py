@@ -482,3 +482,140 @@ def test_stream_sees_appends_from_another_process(
     listener.join(timeout=20)
     assert not listener.is_alive()
     assert [e["data"]["text"] for e in received] == ["from elsewhere"]
+
+
+def test_tenants_learn_nothing_of_each_other(
+    server: ApiServer, key: str, other_tenant_key: str
+) -> None:
+    """Issue 17, class 7: an event-id clash does not name another tenant's conversation (nor
+    does a chat message_id clash, reachable anonymously), and `/v1/metrics/handoff` counts
+    only the key's own tenant."""
+    mine = start(server, key)["conversation_id"]
+    with server.client(other_tenant_key) as c:
+        theirs = c.post("/v1/conversations", json={"channel": "chat"}).json()
+        before = c.get("/v1/metrics/handoff").json()
+    event = message("mine")
+    with server.client(key) as c:
+        assert c.post(f"/v1/conversations/{mine}/events", json=event).status_code == 201
+    with server.client(other_tenant_key) as c:
+        cid = theirs["conversation_id"]
+        clash = c.post(f"/v1/conversations/{cid}/events", json=event)
+    assert clash.status_code == 409, clash.text
+    assert mine not in clash.text
+    visitor = start(server)
+    with server.client(visitor["visitor_token"]) as c:
+        posted = c.post(
+            f"/v1/conversations/{visitor['conversation_id']}/messages",
+            json={"text": "hi", "message_id": event["event_id"]},
+        )
+    assert posted.status_code == 409, posted.text
+    assert mine not in posted.text
+    # A handoff offered in the first tenant changes nothing in the other's figures.
+    offer = {
+        "event_id": str(uuid.uuid4()),
+        "type": "HandoffOffered",
+        "data": {"handoff_id": "h-tenant", "channel": "webrtc"},
+    }
+    with server.client(key) as c:
+        assert c.post(f"/v1/conversations/{mine}/events", json=offer).status_code == 201
+        assert c.get("/v1/metrics/handoff").json()["funnel"]["offered"] >= 1
+    with server.client(other_tenant_key) as c:
+        after = c.get("/v1/metrics/handoff").json()
+    assert after["funnel"] == before["funnel"]
+    assert after["conversations"] == before["conversations"]
+
+
+def test_credentials_in_a_query_string_never_reach_the_log(server: ApiServer, key: str) -> None:
+    """Issue 17, class 8: refused, and not written to the access log (or any other)."""
+    visitor = start(server)["visitor_token"]
+    cid = "0" * 32
+    with server.client() as c:
+        for query in [
+            f"api_key={key}",
+            f"access_token={visitor}&limit=5",
+            f"x=1&token={visitor}",
+            f"key={key}",
+            f"anything={visitor}",
+        ]:
+            r = c.get(f"/v1/conversations/{cid}/events?{query}")
+            assert r.status_code in {401, 422}, r.text
+        assert c.get("/healthz").status_code == 200
+    time.sleep(0.2)  # the access line is written after the response
+    text = server.log_path.read_text(errors="replace")
+    assert "/v1/conversations/" in text  # the access log is on and has these requests
+    assert key not in text
+    assert key.split("_")[-1] not in text
+    assert visitor not in text
+    assert visitor.split(".")[-1] not in text
+    assert "[redacted]" in text
+
+
+AGENT_LINE = {"role": "agent", "text": "a"}
+
+
+def _nested(depth: int) -> dict[str, Any]:
+    value: dict[str, Any] = {}
+    for _ in range(depth):
+        value = {"a": value}
+    return value
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        # 900-deep tool arguments (was RecursionError → 500)
+        {"type": "ToolCalled", "data": {"call_id": "c1", "name": "t", "arguments": _nested(900)}},
+        # a lone surrogate in an argument key (was stored altered)
+        {"type": "ToolCalled", "data": {"call_id": "c2", "name": "t", "arguments": {"\ud800": 1}}},
+        {"type": "MessagePosted", "data": {"role": "visitor", "text": "x\udfff"}},
+        # expected_version must be an integer, not true or "3"
+        {"type": "MessagePosted", "data": AGENT_LINE, "expected_version": True},
+        {"type": "MessagePosted", "data": AGENT_LINE, "expected_version": "3"},
+        {
+            "type": "MessagePosted",
+            "data": {"role": "agent", "text": "a"},
+            "expected_version": 2**64,
+        },
+    ],
+)
+def test_hostile_event_bodies_are_4xx_and_append_nothing(
+    server: ApiServer, key: str, body: dict[str, Any]
+) -> None:
+    """Issue 17, class 6: bounded depth, valid Unicode, strict integers; never a 5xx."""
+    cid = start(server, key)["conversation_id"]
+    before = events_of(server, key, cid)
+    payload = json.dumps({"event_id": str(uuid.uuid4()), **body})  # keeps lone surrogates
+    with server.client(key) as c:
+        r = c.post(
+            f"/v1/conversations/{cid}/events",
+            content=payload,
+            headers={"Content-Type": "application/json"},
+        )
+    assert r.status_code == 422, r.text
+    assert events_of(server, key, cid) == before
+
+
+@pytest.mark.parametrize("text", ["\u200b\u200c\u200d", "\ufeff \u2060", "\u200e\u200f", "a\ud800"])
+def test_invisible_or_invalid_chat_text_is_refused(server: ApiServer, text: str) -> None:
+    conv = start(server)
+    cid = conv["conversation_id"]
+    with server.client(conv["visitor_token"]) as c:
+        r = c.post(
+            f"/v1/conversations/{cid}/messages",
+            content=json.dumps({"text": text}),
+            headers={"Content-Type": "application/json"},
+        )
+    assert r.status_code == 422, r.text
+    assert [e["type"] for e in events_of(server, conv["visitor_token"], cid)] == [
+        "ConversationStarted",
+        "LegOpened",
+    ]
+
+
+@pytest.mark.parametrize("last_event_id", ["9" * 30, str(2**63), "-1", "1e9", "x"])
+def test_out_of_range_last_event_id_is_422(server: ApiServer, last_event_id: str) -> None:
+    conv = start(server)
+    cid = conv["conversation_id"]
+    with server.client(conv["visitor_token"]) as c:
+        r = c.get(f"/v1/conversations/{cid}/stream", headers={"Last-Event-ID": last_event_id})
+    assert r.status_code == 422, r.text

@@ -162,3 +162,54 @@ def reachable(label: str) -> bool:
         "/healthz",
         "/metrics",
     )
+
+
+def test_fuzz_sse_resume_headers(fuzz_target: dict[str, Any]) -> None:
+    """`Last-Event-ID` is input too (a huge one once aborted the stream with OverflowError):
+    any value is a 200 stream or a JSON 4xx, never a 5xx."""
+    server: ApiServer = fuzz_target["server"]
+    conversation = fuzz_target["conversation"]
+    url = f"{server.base_url}/v1/conversations/{conversation['conversation_id']}/stream"
+    auth = {"Authorization": f"Bearer {conversation['visitor_token']}"}
+    failures: list[str] = []
+
+    @settings(max_examples=40, deadline=None, database=None, derandomize=True)
+    @given(
+        value=st.integers(min_value=-(2**80), max_value=2**80).map(str)
+        | st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=40)
+        | st.sampled_from(["9" * 32, str(2**63), str(2**53 + 1), " 1", "1_0", "+5"]),
+        after=st.none() | st.integers(min_value=-5, max_value=2**64),
+    )
+    def check(value: str, after: int | None) -> None:
+        params = {} if after is None else {"after": after}
+        headers = {**auth, "Last-Event-ID": value}
+        try:
+            with (
+                httpx.Client(timeout=httpx.Timeout(5, read=0.5)) as client,
+                client.stream("GET", url, headers=headers, params=params) as response,
+            ):
+                status, content_type, text = _stream_status(response)
+                if status == 200 and not _stays_open(response):
+                    failures.append(f"{value!r} after={after} -> 200, then the stream ended")
+        except httpx.LocalProtocolError:
+            return  # not sendable (e.g. surrounding spaces): nothing reached the server
+        if status >= 500:
+            failures.append(f"{value!r} after={after} -> {status}: {text[:200]}")
+        elif status != 200 and not content_type.startswith("application/json"):
+            failures.append(f"{value!r} -> {status}: error body is not JSON")
+
+    check()
+    assert failures == []
+
+
+def _stays_open(response: httpx.Response) -> bool:
+    """A live stream sends what it has, then waits: a read that times out. One that ends
+    (or breaks) by itself was aborted by the server."""
+    try:
+        for _ in response.iter_bytes():
+            pass
+    except httpx.ReadTimeout:
+        return True
+    except httpx.RemoteProtocolError:
+        return False
+    return False

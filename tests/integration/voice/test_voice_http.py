@@ -66,6 +66,10 @@ def offer_sdp() -> str:
         {"sdp": "m=audio 9 UDP/TLS/RTP/SAVPF 111", "type": "answer"},
         {"type": "offer"},
         {"sdp": "x" * 40_000, "type": "offer"},
+        # Has an audio section, but nothing can answer it (no ICE credentials, no codec):
+        # refused before the token is redeemed (issue 17, class 1).
+        {"sdp": "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\n", "type": "offer"},
+        {"sdp": "m=audio\r\n", "type": "offer"},
     ],
 )
 def test_bad_requests_are_422_append_nothing_and_keep_the_token(
@@ -144,3 +148,23 @@ def test_hanging_up_needs_the_visitor_and_a_live_leg(server: ApiServer) -> None:
         assert http.delete("/v1/voice/sessions/leg_nope").status_code == 404
     with server.client() as http:
         assert http.delete("/v1/voice/sessions/leg_nope").status_code in {401, 404}
+
+
+def test_forged_tokens_append_nothing_and_hit_the_failed_auth_limit(server: ApiServer) -> None:
+    """Last in the module: it spends this client address's failure budget (issue 17,
+    class 2). A forged token naming a real conversation writes nothing there."""
+    conv, token = conversation_with_ticket(server)
+    version, payload, mac = token.split(".")
+    forged = f"{version}.{payload}.{'A' if mac[0] != 'A' else 'B'}{mac[1:]}"
+    before = stream(server, conv)
+    sdp = offer_sdp()
+    with server.client() as http:
+        statuses = [
+            http.post(
+                "/v1/voice/sessions", json={"handoff_token": forged, "sdp": sdp, "type": "offer"}
+            ).status_code
+            for _ in range(40)
+        ]
+    assert set(statuses) <= {401, 429}
+    assert statuses[-1] == 429
+    assert stream(server, conv) == before

@@ -6,6 +6,7 @@ import uuid
 
 import pytest
 
+from threadline.access.authfail import FailedAuthGate
 from threadline.access.errors import (
     ForbiddenError,
     InvalidInputError,
@@ -157,3 +158,19 @@ def test_metrics_runner_wakeups_are_thinned_not_lost() -> None:
     assert log.max_sequence() == 5
     assert len(log.read_all(after=0)) == 5
     ledger.close()
+
+
+def test_failed_auth_gate_refuses_before_the_next_attempt_until_refilled() -> None:
+    clock = Clock()
+    gate = FailedAuthGate(RateLimiter(1.0, 2, clock=clock), clock=clock)
+    gate.check("1.2.3.4")
+    gate.failed("1.2.3.4")
+    gate.failed("1.2.3.4")
+    with pytest.raises(RateLimitedError):
+        gate.failed("1.2.3.4")
+    with pytest.raises(RateLimitedError):
+        gate.check("1.2.3.4")  # refused before its next credential is even looked at
+    gate.check("5.6.7.8")
+    clock.now += 2
+    gate.check("1.2.3.4")
+    assert gate.failures == 3

@@ -12,7 +12,7 @@ from uuid import uuid4
 import pytest
 
 from tests.unit.handoff.handoff_helpers import CHAT_LEG, add, start_chat
-from threadline.agent.chat import ChatAgent
+from threadline.agent.chat import ChatAgent, reply_event_id
 from threadline.agent.core import OFFER_SENTENCE, Agent
 from threadline.agent.factory import build_agent
 from threadline.agent.offline import OfflineModel
@@ -281,3 +281,36 @@ def test_bad_visitor_text_is_invalid_and_appends_nothing(
     with pytest.raises(InvalidEventError):
         chat.visitor_turn("A", text, leg_id=CHAT_LEG)
     assert ledger.version("A") == v
+
+
+def test_simultaneous_messages_are_queued_and_every_one_answered(
+    tools: SqlToolBackend, tmp_path: Any
+) -> None:
+    """Issue 17, class 11: 20 messages at once on one conversation, each stored and each
+    answered (none "too busy"), on a durable store where the appends take real time."""
+    store = open_ledger(f"sqlite:///{tmp_path / 'turns.db'}")
+    start_chat(store, "A")
+    chat = ChatAgent(store, build_agent(tools, clock=lambda: NOW))
+    barrier = threading.Barrier(20)
+    errors: list[Exception] = []
+    ids = [uuid4() for _ in range(20)]
+
+    def visitor(n: int) -> None:
+        barrier.wait(timeout=30)
+        try:
+            chat.visitor_turn("A", f"question {n}", leg_id=CHAT_LEG, message_id=ids[n])
+        except Exception as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=visitor, args=(n,)) for n in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    try:
+        assert errors == []
+        recorded = {e.event_id for e in store.read("A")}
+        assert set(ids) <= recorded
+        assert {reply_event_id(i) for i in ids} <= recorded
+    finally:
+        store.close()

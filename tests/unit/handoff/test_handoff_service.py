@@ -112,18 +112,24 @@ def test_expired_token(ledger: Ledger, service: HandoffService, clock: Clock) ->
     assert types(ledger, "A", v) == ["VerificationFailed"]
 
 
-def test_forged_token_recorded_on_the_conversation_it_names(
+def test_forged_token_appends_nothing_anywhere_and_is_counted(
     ledger: Ledger, service: HandoffService, clock: Clock
 ) -> None:
+    """Its claims are untrusted: recording on the conversation it names would let anyone
+    write into any conversation (issue 17, class 2)."""
     january_claim_chat(ledger, "A")
     service.request_handoff("A")
     forger = HandoffService(ledger, signer=Signer(b"f" * 32, "handoff"), clock=clock)
     forged = forger.request_handoff("A").token  # right shape, wrong key
-    v = ledger.version("A")
-    with pytest.raises(TokenRejectedError) as err:
-        service.redeem(forged)
-    assert err.value.reason == "forged"
-    assert types(ledger, "A", v) == ["VerificationFailed"]
+    head = ledger.max_sequence()
+    for _ in range(100):
+        with pytest.raises(TokenRejectedError) as err:
+            service.redeem(forged)
+        assert err.value.reason == "forged"
+    with pytest.raises(TokenRejectedError):
+        service.redeem(forged, conversation_id="A")  # even where the request addresses it
+    assert ledger.max_sequence() == head
+    assert service.unverified_tokens == 101
 
 
 def test_cross_conversation_token(ledger: Ledger, service: HandoffService) -> None:

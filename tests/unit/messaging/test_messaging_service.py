@@ -8,6 +8,9 @@ from uuid import uuid4
 
 import pytest
 
+from threadline.access.authfail import FailedAuthGate
+from threadline.access.errors import RateLimitedError
+from threadline.access.ratelimit import RateLimiter
 from threadline.channels.messaging import ids
 from threadline.channels.messaging.directory import PhoneDirectory
 from threadline.channels.messaging.provider import DeliveryReport, InboundMessage, SentMessage
@@ -46,6 +49,17 @@ class FakeProvider:
     async def send(self, channel: str, to: str, text: str) -> SentMessage:
         self.sent.append((channel, to, text))
         return SentMessage("twilio", "sms", f"SMout{len(self.sent)}", "queued", to)
+
+
+class ParsingProvider(FakeProvider):
+    """A provider whose (already authenticated) webhook carries one message."""
+
+    def __init__(self, message: InboundMessage) -> None:
+        super().__init__()
+        self.message = message
+
+    def parse(self, request: object) -> list[object]:
+        return [self.message]
 
 
 @pytest.fixture
@@ -197,16 +211,40 @@ def test_token_is_single_use_and_bound_to_channel(store: Ledger) -> None:
     assert wrong.route == "new"
 
 
-def test_forged_token_is_refused_and_recorded_where_it_pointed(store: Ledger) -> None:
+def test_forged_token_is_refused_and_recorded_nowhere(store: Ledger) -> None:
     cid = chat_conversation(store, verified_phone=None)
     real = token_for(store, cid)
     forged = real[:-4] + ("AAAA" if not real.endswith("AAAA") else "BBBB")
+    before = store.version(cid)
     got = service(store).record(sms("SM1", f"go {forged}", "+15557770000"))
     assert got.route == "new"
-    assert all(e.type != "HandoffCompleted" for e in store.read(cid))
-    reasons = [e.data for e in store.read(cid) if e.type == "VerificationFailed"]
-    assert [r.reason for r in reasons] == ["forged"]  # type: ignore[attr-defined]
+    assert store.version(cid) == before  # its claims are not trusted: nothing written there
     assert "tl1." not in str([e.data for e in store.read(got.conversation_id or "")])
+
+
+def test_refused_continue_tokens_hit_the_failed_auth_limit(store: Ledger) -> None:
+    cid = chat_conversation(store, verified_phone=None)
+    real = token_for(store, cid)
+    forged = real[:-4] + ("AAAA" if not real.endswith("AAAA") else "BBBB")
+    gate = FailedAuthGate(RateLimiter(0.001, 3))
+    provider = ParsingProvider(sms("SMf4", f"go {forged}", "+15557770000"))
+    svc = MessagingService(
+        store,
+        PhoneDirectory(store),
+        {"twilio": provider},  # type: ignore[dict-item]
+        handoffs=HandoffService(store, signer=SIGNER),
+        failed_auth=gate,
+    )
+    for i in range(3):
+        svc.record(sms(f"SMf{i}", f"go {forged}", "+15557770000"))
+    with pytest.raises(RateLimitedError):
+        svc.record(sms("SMf3", f"go {forged}", "+15557770000"))
+    head = store.max_sequence()
+    with pytest.raises(RateLimitedError):  # refused before anything is looked at or recorded
+        svc.receive("twilio", None)  # type: ignore[arg-type]
+    assert store.max_sequence() == head
+    # Another sender, and token-less messages, are not affected.
+    assert svc.record(sms("SMok", "hello", "+15554440000")).route == "new"
 
 
 def test_delivery_reports_follow_sent_messages(store: Ledger) -> None:

@@ -1,0 +1,63 @@
+"""The failed-authentication gate: what slows a caller guessing tokens or keys.
+
+Each failure spends one unit of the caller's budget (a `RateLimiter`, per client address or
+per sender number); once it is spent the caller is refused (429) *before* its next token is
+even looked at, until the budget has refilled. Checking before the attempt is what keeps a
+throttled caller from making the server do (or record) anything. Successful authentications
+cost nothing here: they are charged by the ordinary per-principal limits.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+
+from threadline.access.errors import RateLimitedError
+from threadline.access.ratelimit import RateLimiter
+
+log = logging.getLogger(__name__)
+
+
+class FailedAuthGate:
+    def __init__(
+        self,
+        limiter: RateLimiter,
+        *,
+        max_blocked: int = 100_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._limiter = limiter
+        self._clock = clock
+        self._max = max_blocked
+        self._blocked: OrderedDict[str, float] = OrderedDict()  # principal -> until
+        self._lock = threading.Lock()
+        self.failures = 0  # every failed authentication this process saw
+
+    def check(self, principal: str) -> None:
+        """Raises RateLimitedError if `principal` spent its failure budget (not yet refilled)."""
+        now = self._clock()
+        with self._lock:
+            until = self._blocked.get(principal)
+            if until is None:
+                return
+            if now < until:
+                raise RateLimitedError(until - now)
+            del self._blocked[principal]
+
+    def failed(self, principal: str) -> None:
+        """Records one failed authentication; raises RateLimitedError when that spent the budget."""
+        with self._lock:
+            self.failures += 1
+        try:
+            self._limiter.check(principal)
+        except RateLimitedError as exc:
+            with self._lock:
+                self._blocked[principal] = self._clock() + exc.retry_after_s
+                self._blocked.move_to_end(principal)
+                while len(self._blocked) > self._max:
+                    self._blocked.popitem(last=False)
+            log.warning("failed-authentication limit reached; refusing %.0f s", exc.retry_after_s)
+            raise
