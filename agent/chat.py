@@ -10,11 +10,12 @@ if the process died between the two appends, the repeat runs the agent and recor
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from uuid import UUID, uuid4
 
-from threadline.agent.core import Agent, event_id
+from threadline.agent.core import Agent, AgentTurn, event_id
 from threadline.handoff.errors import AgentError
+from threadline.handoff.human import HumanDesk
 from threadline.ledger.envelope import NewEvent
 from threadline.ledger.errors import ConcurrencyConflict, IdempotencyConflict
 from threadline.ledger.events import Channel, HandoffOffered, MessagePosted, parse_data
@@ -44,9 +45,10 @@ def offer_id(message_id: UUID) -> str:
 
 
 class ChatAgent:
-    def __init__(self, ledger: Ledger, agent: Agent) -> None:
+    def __init__(self, ledger: Ledger, agent: Agent, desk: HumanDesk | None = None) -> None:
         self.ledger = ledger
         self.agent = agent
+        self.desk = desk  # a person can take over (handoff/human.py); None: AI only
 
     def respond(
         self, conversation_id: str, text: str, leg_id: str | None = None, channel: Channel = "chat"
@@ -79,18 +81,28 @@ class ChatAgent:
             if done is not None:
                 return done
         for _ in range(MAX_ATTEMPTS):
-            ctx = build_context(self.ledger.read(conversation_id))
+            stream = self.ledger.read(conversation_id)
+            ctx = build_context(stream)
+            held = self.desk.intercept(stream, text) if self.desk else None
+            if held is not None and held.reply is None:
+                return ChatTurn(posted.position, None, posted.duplicate)  # an operator holds it
             channel: Channel = next(
                 (leg.channel for leg in ctx.legs if leg.leg_id == leg_id), "chat"
             )
-            turn = self.agent.respond(
-                ctx,
-                text,
-                channel=channel,
-                turn_key=str(message_id),
-                leg_id=leg_id,
-                turn_position=posted.position,
-            )
+            if held is not None and held.reply is not None:
+                turn = AgentTurn(held.reply, held.new_events())  # asked for a person
+            else:
+                turn = self.agent.respond(
+                    ctx,
+                    text,
+                    channel=channel,
+                    turn_key=str(message_id),
+                    leg_id=leg_id,
+                    turn_position=posted.position,
+                )
+                if self.desk is not None:
+                    said, extra = self.desk.amend(stream, turn.reply, turn.events)
+                    turn = replace(turn, reply=said, events=extra)
             reply = NewEvent(
                 "MessagePosted",
                 MessagePosted(role="agent", text=turn.reply[:MAX_TEXT]),
