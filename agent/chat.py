@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from uuid import UUID, uuid4
 
-from threadline.agent.core import Agent, AgentTurn, event_id
+from threadline.agent.core import Agent, event_id
 from threadline.handoff.errors import AgentError
 from threadline.handoff.human import HumanDesk
 from threadline.ledger.envelope import NewEvent
@@ -89,20 +89,17 @@ class ChatAgent:
             channel: Channel = next(
                 (leg.channel for leg in ctx.legs if leg.leg_id == leg_id), "chat"
             )
-            if held is not None and held.reply is not None:
-                turn = AgentTurn(held.reply, held.new_events())  # asked for a person
-            else:
-                turn = self.agent.respond(
-                    ctx,
-                    text,
-                    channel=channel,
-                    turn_key=str(message_id),
-                    leg_id=leg_id,
-                    turn_position=posted.position,
-                )
-                if self.desk is not None:
-                    said, extra = self.desk.amend(stream, turn.reply, turn.events)
-                    turn = replace(turn, reply=said, events=extra)
+            turn = self.agent.respond(
+                ctx,
+                text,
+                channel=channel,
+                turn_key=str(message_id),
+                leg_id=leg_id,
+                turn_position=posted.position,
+            )
+            if self.desk is not None:
+                said, extra = self.desk.amend(stream, turn.reply, turn.events, held)
+                turn = replace(turn, reply=said, events=extra)
             reply = NewEvent(
                 "MessagePosted",
                 MessagePosted(role="agent", text=turn.reply[:MAX_TEXT]),

@@ -51,6 +51,8 @@ _EXPLICIT = (
     ),
 )
 
+VOICE_MEANWHILE = " If you'd rather not wait, I can carry on with you on a voice call meanwhile."
+
 # Escalation signals that, at this score, mean "a person should take this" by themselves.
 SIGNAL_KINDS: tuple[ev.SignalKind, ...] = ("frustration_spike", "compliance_step")
 
@@ -125,13 +127,23 @@ class HumanDesk:
         return "explicit_request" if asks_for_person(text) else None
 
     def amend(
-        self, events: Sequence[RecordedEvent], reply: str, turn_events: Sequence[NewEvent]
+        self,
+        events: Sequence[RecordedEvent],
+        reply: str,
+        turn_events: Sequence[NewEvent],
+        asked: Intercept | None = None,
     ) -> tuple[str, list[NewEvent]]:
-        """The AI's own turn, completed: a strong frustration or compliance signal in it
-        also asks for a person when one is online (otherwise the AI's answer, e.g. its voice
-        offer, stands), and the first reply after a handback opens with the operator's
+        """The AI's own turn, completed. When the visitor asked for a person (`asked`, from
+        `intercept`), the reply is the desk's honest next step instead of the AI's; a voice
+        offer the AI made stays open, as a way to go on meanwhile. Otherwise a strong
+        frustration or compliance signal also asks for a person when one is online (or the
+        AI's answer stands), and the first reply after a handback opens with the operator's
         words."""
         out = list(turn_events)
+        if asked is not None and asked.reply is not None:
+            offered = any(e.type == "HandoffOffered" for e in out)
+            said = asked.reply + (VOICE_MEANWHILE if offered else "")
+            return said, [*out, *asked.new_events()]
         recap = self.recap(events)
         if recap:
             reply = f"{recap} {reply}"

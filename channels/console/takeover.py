@@ -319,3 +319,67 @@ def holder(
         "context": mask_data(ctx) if _mask(console, mask) else ctx,
     }
     return JSONResponse(json.loads(json.dumps(body, default=str)), headers=SECURITY_HEADERS)
+
+
+_LIVE_TYPES = frozenset(
+    {"MessagePosted", "UtteranceTranscribed", "AgentSpoke", "HumanRequested", "OperatorJoined",
+     "OperatorLeft", "LegOpened", "LegClosed"}
+)  # fmt: skip
+
+
+def _live_item(event: Any, mask: bool) -> dict[str, Any]:
+    data = event.data.model_dump(mode="json")
+    if mask:
+        data = mask_data(data)
+    return {
+        "position": event.position,
+        "type": event.type,
+        "actor": event.actor,
+        "occurred_at": event.occurred_at.isoformat(),
+        "data": data,
+    }
+
+
+@router.get("/api/conversations/{conversation_id}/live")
+async def live(
+    conversation_id: str,
+    _: Operator,
+    console: ConsoleDep,
+    after: int = 0,
+    mask: bool | None = None,
+) -> Response:
+    """SSE: the conversation's thread as it happens (what the visitor and the AI or the
+    operator say, who joined and left), so the operator sees the visitor type live. The
+    ledger's version is checked every half second; only new events are read."""
+    if bad := _bad_id(conversation_id):
+        return bad
+    found = await run_in_threadpool(_held_state, console, conversation_id)
+    if isinstance(found, Response):
+        return found
+    masked = _mask(console, mask)
+
+    async def frames() -> AsyncIterator[bytes]:
+        seen = max(0, after)
+        idle = 0.0
+        yield b"retry: 2000\n\n"
+        while True:
+            version = await run_in_threadpool(console.log.version, conversation_id)
+            if version > seen:
+                events = await run_in_threadpool(console.log.read, conversation_id, seen)
+                for e in events:
+                    seen = e.position
+                    if e.type in _LIVE_TYPES:
+                        body = json.dumps(_live_item(e, masked))
+                        yield f"id: {e.position}\nevent: thread\ndata: {body}\n\n".encode()
+                idle = 0.0
+            elif idle >= 15:
+                idle = 0.0
+                yield b": keepalive\n\n"
+            await asyncio.sleep(0.5)
+            idle += 0.5
+
+    return StreamingResponse(
+        frames(),
+        media_type="text/event-stream",
+        headers=SECURITY_HEADERS | {"X-Accel-Buffering": "no"},
+    )
