@@ -32,6 +32,7 @@ from threadline.channels.console.settings import ConsoleSettings
 from threadline.channels.console.timeline import build_timeline
 from threadline.ledger.errors import ConversationNotFound
 from threadline.projections.human import QueueIndex
+from threadline.projections.human_metrics import HumanMetrics
 
 STATIC = Path(__file__).parent / "static"
 # What the login form itself needs before anyone is logged in.
@@ -69,6 +70,7 @@ class Console:
         self.ledger = ledger
         self.presence = presence
         self.queue = QueueIndex(log)
+        self.human_metrics = HumanMetrics(log)
         self.limiter = ActionLimiter(settings.actions_per_minute)
         self.accounts = accounts
         self.settings = settings
@@ -325,6 +327,12 @@ def metrics(_: Operator, console: ConsoleDep) -> JSONResponse:
     if console.dashboard is None:
         return _error(503, "unavailable", "the metrics projection is not wired")
     return JSONResponse(console.dashboard.figures(), headers=SECURITY_HEADERS)
+
+
+@router.get("/api/metrics/human")
+def human_metrics(_: Operator, console: ConsoleDep) -> JSONResponse:
+    """Handoff to a person: time to human, abandonment, re-verification, who resolved."""
+    return JSONResponse(console.human_metrics.summary(), headers=SECURITY_HEADERS)
 
 
 @router.get("/api/metrics.csv")

@@ -15,7 +15,9 @@ from threadline.channels.http.deps import RequiredPrincipal, ServicesDep
 from threadline.channels.http.errors import error_response, responses
 from threadline.channels.http.metrics import HttpMetrics
 from threadline.channels.http.schemas import Health
+from threadline.channels.services import Services
 from threadline.ledger.errors import LedgerError
+from threadline.projections.human_metrics import HumanMetrics
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["operations"])
@@ -54,11 +56,24 @@ async def prometheus(request: Request, services: ServicesDep) -> PlainTextRespon
     responses={**responses(401, 403, 429, 503)},
     tags=["metrics"],
 )
-async def handoff_metrics(services: ServicesDep, principal: RequiredPrincipal) -> dict[str, Any]:
+async def handoff_metrics(
+    request: Request, services: ServicesDep, principal: RequiredPrincipal
+) -> dict[str, Any]:
     """Channel switches, CSAT after a switch, re-verification rate, offer → accept →
-    complete funnel and latencies (adapter API key required)."""
+    complete funnel and latencies; under `human`, the handoff to a person (time to human,
+    abandonment, re-verification on transfer, resolution and CSAT by who resolved).
+    Adapter API key required."""
     require_key(principal)
     models = services.read_models
     if models is None:
         raise ServiceUnavailable("projections are not configured")
-    return dict(await run_in_threadpool(models.handoff_metrics))
+    doc = dict(await run_in_threadpool(models.handoff_metrics))
+    doc["human"] = await run_in_threadpool(_human_metrics(request, services).summary)
+    return doc
+
+
+def _human_metrics(request: Request, services: Services) -> HumanMetrics:
+    found: HumanMetrics | None = getattr(request.app.state, "human_metrics", None)
+    if found is None:
+        found = request.app.state.human_metrics = HumanMetrics(services.ledger)
+    return found

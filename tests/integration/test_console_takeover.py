@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from tests.integration.test_console_access import PASSWORD, create_operator
-from tests.support.api_server import ApiServer
+from tests.support.api_server import ApiServer, create_key
 
 
 @pytest.fixture(scope="module")
@@ -170,3 +170,20 @@ def test_operator_actions_need_a_session_and_same_origin(server: ApiServer) -> N
         assert r.status_code == 403
         assert bob.post("/console/api/conversations/nope/join").status_code == 404
     assert "OperatorJoined" not in visitor.types()
+
+
+def test_handoff_to_a_person_is_measured(server: ApiServer) -> None:
+    visitor = Visitor(server)
+    visitor.say("I need a real person")
+    with operator(server, "bob") as bob:
+        assert bob.post(f"/console/api/conversations/{visitor.cid}/join").status_code == 201
+        human = bob.get("/console/api/metrics/human").json()
+        assert bob.post(f"/console/api/conversations/{visitor.cid}/leave").status_code == 201
+    assert human["taken_over"] >= 1
+    assert human["time_to_human_seconds"]["count"] >= 1
+    assert human["reverified_after_transfer"] == 0
+    key = create_key(server.database_url, name="metrics")
+    with server.client(key) as c:
+        doc = c.get("/v1/metrics/handoff").json()
+    assert doc["human"]["taken_over"] == human["taken_over"]
+    assert set(doc["human"]["by_resolver"]) == {"ai", "ai_voice", "person"}

@@ -101,3 +101,73 @@ def test_nobody_online_offers_a_callback() -> None:
     assert asked is not None
     assert asked.reply == HumanDesk.nobody_online()
     assert [t for t, _ in asked.events] == ["HumanRequested"]
+
+
+def test_human_metrics_time_to_human_abandonment_and_resolver() -> None:
+    from datetime import timedelta
+
+    from threadline.ledger.events import (
+        ConversationResolved,
+        CSATRecorded,
+        HumanRequested,
+        IdentityVerified,
+        LegClosed,
+    )
+    from threadline.projections.human_metrics import HumanMetrics
+
+    ledger = open_ledger("memory://")
+
+    def start(cid: str) -> None:
+        ledger.append_batch(
+            cid,
+            [
+                NewEvent("ConversationStarted", ConversationStarted(channel="chat")),
+                NewEvent("LegOpened", LegOpened(channel="chat")),
+            ],
+            0,
+        )
+
+    def add(cid: str, *data: object) -> None:
+        for d in data:
+            ledger.append(cid, NewEvent(type(d).__name__, d))  # type: ignore[arg-type]
+
+    verified = IdentityVerified(method="kba", level=2, subject="MBR-1")
+    for cid, wait in (("p1", 30), ("p2", 90)):
+        start(cid)
+        add(
+            cid,
+            verified,
+            HumanRequested(reason="explicit_request", requested_at=NOW),
+            OperatorJoined(operator="alice", joined_at=NOW + timedelta(seconds=wait)),
+            ConversationResolved(),
+            CSATRecorded(score=5),
+        )
+    start("gone")
+    add("gone", HumanRequested(reason="explicit_request", requested_at=NOW), LegClosed(reason="x"))
+    start("ai")
+    add("ai", ConversationResolved(), CSATRecorded(score=3))
+    start("again")
+    add(
+        "again",
+        verified,
+        HumanRequested(reason="explicit_request", requested_at=NOW),
+        OperatorJoined(operator="bob", joined_at=NOW),
+        IdentityVerified(method="kba", level=2, subject="MBR-1"),  # asked again: a defect
+    )
+    m = HumanMetrics(ledger).summary()
+    assert m["requests"] == 4
+    assert m["time_to_human_seconds"]["p50"] == 30
+    assert m["time_to_human_seconds"]["p95"] == 90
+    assert m["abandoned_while_queued"] == 1
+    assert m["abandonment_rate"] == 0.25
+    assert m["reverified_after_transfer"] == 1
+    assert m["taken_over"] == 3
+    assert m["by_resolver"]["person"]["resolved"] == 2
+    assert m["by_resolver"]["person"]["csat_mean"] == 5
+    assert m["by_resolver"]["ai"] == {
+        "conversations": 2,
+        "resolved": 1,
+        "resolution_rate": 0.5,
+        "csat_mean": 3,
+        "csat_count": 1,
+    }
