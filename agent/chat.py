@@ -10,11 +10,12 @@ if the process died between the two appends, the repeat runs the agent and recor
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from uuid import UUID, uuid4
 
 from threadline.agent.core import Agent, event_id
 from threadline.handoff.errors import AgentError
+from threadline.handoff.human import HumanDesk
 from threadline.ledger.envelope import NewEvent
 from threadline.ledger.errors import ConcurrencyConflictError, IdempotencyConflictError
 from threadline.ledger.events import Channel, HandoffOffered, MessagePosted, parse_data
@@ -45,9 +46,10 @@ def offer_id(message_id: UUID) -> str:
 
 
 class ChatAgent:
-    def __init__(self, ledger: Ledger, agent: Agent) -> None:
+    def __init__(self, ledger: Ledger, agent: Agent, desk: HumanDesk | None = None) -> None:
         self.ledger = ledger
         self.agent = agent
+        self.desk = desk  # a person can take over (handoff/human.py); None: AI only
         # Turns on one conversation are queued (each sees the one before it answered), so
         # simultaneous messages are answered one after another instead of racing.
         self._turns = ConversationLocks()
@@ -89,7 +91,11 @@ class ChatAgent:
             if done is not None:
                 return done
         for attempt in range(1, MAX_ATTEMPTS + 1):
-            ctx = build_context(self.ledger.read(conversation_id))
+            stream = self.ledger.read(conversation_id)
+            ctx = build_context(stream)
+            held = self.desk.intercept(stream, text) if self.desk else None
+            if held is not None and held.reply is None:
+                return ChatTurn(posted.position, None, posted.duplicate)  # an operator holds it
             channel: Channel = next(
                 (leg.channel for leg in ctx.legs if leg.leg_id == leg_id), "chat"
             )
@@ -101,6 +107,9 @@ class ChatAgent:
                 leg_id=leg_id,
                 turn_position=posted.position,
             )
+            if self.desk is not None:
+                said, extra = self.desk.amend(stream, turn.reply, turn.events, held)
+                turn = replace(turn, reply=said, events=extra)
             reply = NewEvent(
                 "MessagePosted",
                 MessagePosted(role="agent", text=turn.reply[:MAX_TEXT]),

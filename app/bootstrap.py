@@ -26,6 +26,7 @@ from threadline.ledger.backends import Backend, Kind
 if TYPE_CHECKING:
     from threadline.channels.messaging.directory import PhoneDirectory
     from threadline.channels.voice.ports import SpeechToText, TextToSpeech
+    from threadline.handoff.human import HumanDesk
     from threadline.handoff.service import HandoffService
 
 log = logging.getLogger(__name__)
@@ -180,8 +181,25 @@ def _wire_optional(services: Services, config: Settings) -> None:
     tools = open_tool_backend(services.settings.database_url)
     services.on_close.append(tools.close)
     agent = build_agent(tools, config.handoff)
-    services.chat = ChatAgent(services.ledger, agent)
+    services.chat = ChatAgent(services.ledger, agent, _human_desk(services))
     # The voice leg's turns run the same agent (persona, model, tools) as the chat.
     from threadline.agent.voice import VoiceAgent
 
     services.voice_agent = VoiceAgent(services.ledger, agent)
+
+
+def _human_desk(services: Services) -> HumanDesk:
+    """A person can take over (issue 16): presence from the console's operator store."""
+    from threadline.channels.console.operators_sql import open_operator_store
+    from threadline.channels.console.presence import OperatorPresence
+    from threadline.handoff.human import DeskSettings, HumanDesk
+    from threadline.projections.human import QueueIndex
+
+    console = services.console_settings
+    store = open_operator_store(console.operators_url or services.settings.database_url)
+    services.on_close.append(store.close)
+    return HumanDesk(
+        QueueIndex(services.ledger),
+        OperatorPresence(store, console.presence_ttl_seconds),
+        DeskSettings(console.expected_handle_seconds, console.human_signal_threshold),
+    )

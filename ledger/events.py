@@ -9,6 +9,7 @@ when read, never rewritten in storage.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -16,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from threadline.ledger import bounds
 from threadline.ledger.errors import InvalidEventError, UnknownEventTypeError
 
-Role = Literal["visitor", "agent", "human", "system"]
+Role = Literal["visitor", "agent", "human", "operator", "system"]
 Channel = Literal["chat", "webrtc", "sms", "whatsapp", "pstn"]
 HandoffChannel = Literal["webrtc", "pstn", "sms", "whatsapp"]
 SignalKind = Literal["compliance_step", "complex_pricing", "frustration_spike", "explicit_request"]
@@ -127,6 +128,28 @@ class HandoffDeclined(EventData):
     reason: str | None = Field(default=None, max_length=200)
 
 
+class HumanRequested(EventData):
+    """The visitor asked for a person (explicitly or by an escalation signal)."""
+
+    reason: str = ShortText
+    requested_at: datetime
+
+
+class OperatorJoined(EventData):
+    """A person took the conversation over; the AI stays silent until OperatorLeft."""
+
+    operator: str = ShortText
+    joined_at: datetime
+    display_name: str | None = Field(default=None, max_length=200)
+    transfer_from: str | None = Field(default=None, max_length=200)
+
+
+class OperatorLeft(EventData):
+    operator: str = ShortText
+    left_at: datetime
+    reason: str | None = Field(default=None, max_length=200)
+
+
 class CSATRecorded(EventData):
     score: int = Field(ge=1, le=5)
     comment: str | None = Field(default=None, max_length=2000)
@@ -169,6 +192,9 @@ EVENT_TYPES: dict[str, type[EventData]] = {
         HandoffCompleted,
         HandoffExpired,
         HandoffDeclined,
+        HumanRequested,
+        OperatorJoined,
+        OperatorLeft,
         CSATRecorded,
         ConversationResolved,
         SubjectErased,

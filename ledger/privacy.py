@@ -98,6 +98,10 @@ declare("HandoffAccepted")
 declare("HandoffCompleted", ["first_utterance"])  # generated from the visitor's history
 declare("HandoffExpired")
 declare("HandoffDeclined")
+declare("HumanRequested")  # reason is a machine code (explicit, frustration, compliance)
+# The operator is staff, named by their console account: not the data subject's data.
+declare("OperatorJoined")
+declare("OperatorLeft")
 declare("CSATRecorded", ["comment"])
 declare("ConversationResolved")
 declare("SubjectErased")  # subject is a blinded reference, never the identifier itself

@@ -77,6 +77,12 @@ class OperatorStore(Protocol):
 
     def delete_expired_sessions(self, now: datetime) -> int: ...
 
+    def set_presence(self, name: str, tenant: str, available: bool, now: datetime) -> None:
+        """Marks the operator (un)available for `tenant` ('*': every tenant) as of `now`."""
+
+    def available_operators(self, tenant: str | None, since: datetime) -> list[str]:
+        """Operators marked available and seen after `since` (presence is a heartbeat)."""
+
     def close(self) -> None: ...
 
 
@@ -85,6 +91,7 @@ class MemoryOperatorStore:
         self._lock = threading.Lock()
         self._operators: dict[str, Operator] = {}
         self._sessions: dict[str, Session] = {}
+        self._presence: dict[str, tuple[str, bool, datetime]] = {}
 
     def add_operator(self, operator: Operator) -> None:
         with self._lock:
@@ -135,6 +142,18 @@ class MemoryOperatorStore:
             for digest in gone:
                 del self._sessions[digest]
             return len(gone)
+
+    def set_presence(self, name: str, tenant: str, available: bool, now: datetime) -> None:
+        with self._lock:
+            self._presence[name] = (tenant, available, now)
+
+    def available_operators(self, tenant: str | None, since: datetime) -> list[str]:
+        with self._lock:
+            return sorted(
+                name
+                for name, (t, on, seen) in self._presence.items()
+                if on and seen > since and (tenant is None or t in (tenant, "*"))
+            )
 
     def close(self) -> None:
         return None

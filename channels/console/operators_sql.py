@@ -40,6 +40,12 @@ SCHEMA = (
         created_at TEXT NOT NULL,
         expires_at TEXT NOT NULL)""",
     "CREATE INDEX IF NOT EXISTS console_sessions_operator ON console_sessions(operator)",
+    # Presence lives in the database so that every replica counts the same operators.
+    """CREATE TABLE IF NOT EXISTS console_presence (
+        operator TEXT PRIMARY KEY REFERENCES console_operators(name) ON DELETE CASCADE,
+        tenant TEXT NOT NULL,
+        available INTEGER NOT NULL,
+        seen_at TEXT NOT NULL)""",
 )
 
 
@@ -152,6 +158,25 @@ class SqlOperatorStore(ABC):
 
     def delete_expired_sessions(self, now: datetime) -> int:
         return self._count("DELETE FROM console_sessions WHERE expires_at <= ?", (_ts(now),))
+
+    def set_presence(self, name: str, tenant: str, available: bool, now: datetime) -> None:
+        with self._transaction() as cur:
+            cur.execute(self._sql("DELETE FROM console_presence WHERE operator = ?"), (name,))
+            cur.execute(
+                self._sql(
+                    "INSERT INTO console_presence (operator, tenant, available, seen_at) "
+                    "VALUES (?, ?, ?, ?)"
+                ),
+                (name, tenant, 1 if available else 0, _ts(now)),
+            )
+
+    def available_operators(self, tenant: str | None, since: datetime) -> list[str]:
+        sql = "SELECT operator FROM console_presence WHERE available = 1 AND seen_at > ?"
+        params: list[Any] = [_ts(since)]
+        if tenant is not None:
+            sql += " AND (tenant = ? OR tenant = '*')"
+            params.append(tenant)
+        return [r[0] for r in self._run(sql + " ORDER BY operator", params)]
 
 
 class SqliteOperatorStore(SqlOperatorStore):

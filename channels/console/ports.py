@@ -1,7 +1,7 @@
 """What the console needs from the inner packages, as small interfaces.
 
 `channels.console.wiring` plugs in the real ledger, its audit and the projections; unit tests
-can plug fakes. The console never appends: every port here is read-only.
+can plug fakes. Every port is read-only but `Appender`, which takeover routes use.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from threadline.ledger.envelope import RecordedEvent
+from threadline.ledger.envelope import AppendResult, NewEvent, RecordedEvent
 
 
 class ConversationLog(Protocol):
@@ -79,3 +79,11 @@ class HandoffMetrics(Protocol):
     the whole log and one per day, each updated with new events only."""
 
     def accumulator(self) -> MetricsAccumulator: ...
+
+
+class Appender(Protocol):
+    """The one write the console makes: an operator's takeover events, at a version."""
+
+    def append(
+        self, conversation_id: str, event: NewEvent, expected_version: int | None = None
+    ) -> AppendResult: ...

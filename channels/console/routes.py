@@ -1,7 +1,8 @@
 """The console's HTTP surface under `/console`: pages, static assets and JSON data endpoints.
 
 Every route but the login endpoint and the two assets the login form needs requires an
-operator session (`auth`). The console only reads the ledger; nothing here appends.
+operator session (`auth`). Nothing here appends; an operator taking a conversation over
+(`takeover`) is the console's only write.
 """
 
 from __future__ import annotations
@@ -21,13 +22,17 @@ from threadline.channels.console.catalog import Catalog
 from threadline.channels.console.catalog import Query as ListQuery
 from threadline.channels.console.dashboard import Dashboard
 from threadline.channels.console.errors import AuthenticationFailedError, TooManyAttemptsError
+from threadline.channels.console.limits import ActionLimiter
 from threadline.channels.console.masking import mask_data, mask_whole
 from threadline.channels.console.operators import OperatorAccounts
-from threadline.channels.console.ports import Auditor, ConversationLog, PointInTime
+from threadline.channels.console.ports import Appender, Auditor, ConversationLog, PointInTime
+from threadline.channels.console.presence import OperatorPresence
 from threadline.channels.console.reading import read_conversation
 from threadline.channels.console.settings import ConsoleSettings
 from threadline.channels.console.timeline import build_timeline
 from threadline.ledger.errors import ConversationNotFoundError
+from threadline.projections.human import QueueIndex
+from threadline.projections.human_metrics import HumanMetrics
 
 STATIC = Path(__file__).parent / "static"
 # What the login form itself needs before anyone is logged in.
@@ -57,8 +62,16 @@ class Console:
         auditor: Auditor | None = None,
         point_in_time: PointInTime | None = None,
         dashboard: Dashboard | None = None,
+        ledger: Appender | None = None,
+        presence: OperatorPresence | None = None,
     ) -> None:
         self.log = log
+        # Taking over (channels/console/takeover.py): the only writes the console makes.
+        self.ledger = ledger
+        self.presence = presence
+        self.queue = QueueIndex(log)
+        self.human_metrics = HumanMetrics(log)
+        self.limiter = ActionLimiter(settings.actions_per_minute)
         self.accounts = accounts
         self.settings = settings
         self.auditor = auditor
@@ -314,6 +327,12 @@ def metrics(_: Operator, console: ConsoleDep) -> JSONResponse:
     if console.dashboard is None:
         return _error(503, "unavailable", "the metrics projection is not wired")
     return JSONResponse(console.dashboard.figures(), headers=SECURITY_HEADERS)
+
+
+@router.get("/api/metrics/human")
+def human_metrics(_: Operator, console: ConsoleDep) -> JSONResponse:
+    """Handoff to a person: time to human, abandonment, re-verification, who resolved."""
+    return JSONResponse(console.human_metrics.summary(), headers=SECURITY_HEADERS)
 
 
 @router.get("/api/metrics.csv")

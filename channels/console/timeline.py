@@ -34,6 +34,9 @@ KINDS = {
     "HandoffCompleted": "handoff",
     "HandoffExpired": "handoff",
     "HandoffDeclined": "handoff",
+    "HumanRequested": "human",
+    "OperatorJoined": "human",
+    "OperatorLeft": "human",
     "CSATRecorded": "outcome",
     "ConversationResolved": "outcome",
     "SubjectErased": "identity",
@@ -51,6 +54,12 @@ def _compact(value: Any) -> str:
 def summarize(event_type: str, d: dict[str, Any]) -> str:
     """One human line per event, from its (possibly masked) payload."""
     match event_type:
+        case "HumanRequested":
+            return f"asked for a person ({d.get('reason')})"
+        case "OperatorJoined":
+            return f"{d.get('display_name') or d.get('operator')} joined"
+        case "OperatorLeft":
+            return f"{d.get('operator')} handed back to the AI"
         case "ConversationStarted":
             return f"conversation started on {d.get('channel')}"
         case "LegOpened":

@@ -11,11 +11,13 @@ import logging
 
 from fastapi import FastAPI
 
+from threadline.channels.console import takeover
 from threadline.channels.console.adapters import LedgerAudit, ProjectionsAsOf, ProjectionsMetrics
 from threadline.channels.console.dashboard import Dashboard
 from threadline.channels.console.operators import LoginThrottle, OperatorAccounts
 from threadline.channels.console.operators_sql import open_operator_store
 from threadline.channels.console.ports import Auditor, ConversationLog, HandoffMetrics, PointInTime
+from threadline.channels.console.presence import OperatorPresence
 from threadline.channels.console.routes import Console, install
 from threadline.channels.console.settings import ConsoleSettings
 from threadline.ledger.store import Ledger
@@ -44,13 +46,16 @@ def build_console(
     settings = settings or ConsoleSettings()
     if auditor is None and isinstance(log, Ledger):
         auditor = LedgerAudit(log)
+    accounts = open_accounts(database_url, settings)
     return Console(
         log=log,
-        accounts=open_accounts(database_url, settings),
+        accounts=accounts,
         settings=settings,
         auditor=auditor,
         point_in_time=point_in_time or ProjectionsAsOf(),
         dashboard=Dashboard(log, metrics or ProjectionsMetrics()),
+        ledger=log if isinstance(log, Ledger) else None,
+        presence=OperatorPresence(accounts.store, settings.presence_ttl_seconds),
     )
 
 
@@ -74,6 +79,7 @@ def mount(
         metrics=metrics,
     )
     install(app, console)
+    app.include_router(takeover.router)
     if not console.accounts.store.list_operators():
         logger.warning(
             "the operator console is at /console; nobody can sign in until an operator "

@@ -17,7 +17,9 @@ from threadline.channels.http.errors import error_response, responses
 from threadline.channels.http.metrics import HttpMetrics
 from threadline.channels.http.schemas import Health
 from threadline.channels.http.tenant_metrics import TenantMetrics
+from threadline.channels.services import Services
 from threadline.ledger.errors import LedgerError
+from threadline.projections.human_metrics import HumanMetrics
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["operations"])
@@ -60,7 +62,9 @@ async def handoff_metrics(
     request: Request, services: ServicesDep, principal: RequiredPrincipal
 ) -> dict[str, Any]:
     """Channel switches, CSAT after a switch, re-verification rate, offer → accept →
-    complete funnel and latencies of the key's own tenant (adapter API key required)."""
+    complete funnel and latencies of the key's own tenant; under `human`, the handoff to a
+    person (time to human, abandonment, re-verification on transfer, resolution and CSAT by
+    who resolved). Adapter API key required."""
     key = require_key(principal)
     if services.read_models is None:
         raise ServiceUnavailableError("projections are not configured")
@@ -72,7 +76,9 @@ async def handoff_metrics(
         doc["lag"] = max(0, services.ledger.max_sequence() - int(doc["position"]))
         return doc
 
-    return await run_in_threadpool(read)
+    doc = await run_in_threadpool(read)
+    doc["human"] = await run_in_threadpool(_human_metrics(request, services).summary)
+    return doc
 
 
 _TENANT_METRICS_LOCK = threading.Lock()
@@ -84,4 +90,12 @@ def _tenant_metrics(request: Request, services: ServicesDep) -> TenantMetrics:
         if found is None:
             found = TenantMetrics(services.ledger)
             request.app.state.tenant_metrics = found
+        return found
+
+
+def _human_metrics(request: Request, services: Services) -> HumanMetrics:
+    with _TENANT_METRICS_LOCK:
+        found: HumanMetrics | None = getattr(request.app.state, "human_metrics", None)
+        if found is None:
+            found = request.app.state.human_metrics = HumanMetrics(services.ledger)
         return found

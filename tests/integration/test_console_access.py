@@ -17,7 +17,7 @@ from fastapi.routing import APIRoute
 
 from harness.api_server import ROOT, ApiServer, create_key, server_env
 from tests.support import console_seed
-from threadline.channels.console import routes
+from threadline.channels.console import routes, takeover
 from threadline.ledger.store import open_ledger
 from threadline.projections.context import build_context
 from threadline.projections.identity import build_identity
@@ -102,7 +102,7 @@ def console_requests() -> list[tuple[str, str]]:
     """(method, URL) for every console route, read from the router itself so that a route
     added later is covered without editing this test."""
     out = []
-    for route in routes.router.routes:
+    for route in [*routes.router.routes, *takeover.router.routes]:
         assert isinstance(route, APIRoute)
         for method in sorted(route.methods):
             if (method, route.path) == ("POST", "/console/api/login"):
@@ -119,6 +119,11 @@ def console_requests() -> list[tuple[str, str]]:
 
 
 REQUESTS = console_requests()
+TAKEOVER_PATHS = {
+    r.path.replace("{conversation_id}", CID)
+    for r in takeover.router.routes
+    if isinstance(r, APIRoute) and ("POST" in r.methods or r.path.endswith(("stream", "live")))
+}
 IDS = [f"{m} {p}" for m, p in REQUESTS]
 
 
@@ -187,6 +192,8 @@ def test_forged_session_cookies_get_401(server: ApiServer, cookie: str) -> None:
 def test_operator_gets_in(operator: httpx.Client, method: str, path: str) -> None:
     if path == "/console/api/logout":
         return  # ends the shared session: covered by test_logout_ends_the_session
+    if path in TAKEOVER_PATHS:
+        return  # writes and live streams: tests/integration/test_console_takeover.py
     response = operator.request(method, path)
     assert response.status_code == 200, response.text
     assert response.headers["cache-control"] == "no-store"

@@ -19,8 +19,8 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
-from tests.support.api_server import ApiServer
 
+from harness.api_server import ApiServer
 from tests.integration.test_console_access import CID, PASSWORD, create_operator
 from tests.support import console_seed
 from threadline.channels.console import routes

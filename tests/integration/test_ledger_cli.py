@@ -154,6 +154,7 @@ def test_schema_prints_json_schemas(db_url: str) -> None:
         "visitor",
         "agent",
         "human",
+        "operator",
         "system",
     ]
     code, out, _ = run("schema", "LegOpened")

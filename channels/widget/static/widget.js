@@ -209,6 +209,7 @@
     "word-wrap:break-word}",
     ".tl-visitor{background:#0b57d0;color:#fff;margin-left:auto}",
     ".tl-agent,.tl-human{background:#eef0f3}",
+    ".tl-operator{background:#e6f4ea}",
     ".tl-system{background:none;color:#555;font-size:12px;text-align:center;max-width:100%}",
     ".tl-channel{display:block;font-size:11px;opacity:.8}",
     ".tl-typing{min-height:18px;padding:0 12px;font-size:12px;color:#555}",
@@ -264,11 +265,12 @@
     ui.voice.addEventListener("click", onVoice);
   }
 
-  function addLine(kind, text, channel, position) {
+  function addLine(kind, text, channel, position, who) {
     var item = el("li", { "class": "tl-msg tl-" + kind, "data-position": String(position) });
     if (channel && kind !== "system") {
-      item.appendChild(el("span", { "class": "tl-channel" },
-        ({ visitor: "You", agent: "Agent", human: "Advisor" }[kind] || kind) + " · " + channel));
+      item.appendChild(el("span", { "class": "tl-channel" }, (who ||
+        ({ visitor: "You", agent: "Agent", human: "Advisor", operator: "Advisor" }[kind] || kind)) +
+        " · " + channel));
     }
     item.appendChild(document.createTextNode(text));
     ui.thread.appendChild(item);
@@ -293,7 +295,16 @@
         if (event.leg_id) legs[event.leg_id] = d.channel;
         break;
       case "MessagePosted":
-        addLine(d.role, d.text, channelOf(event, "chat"), event.position);
+        /* a person's words carry their name (the actor "operator:NAME") */
+        addLine(d.role, d.text, channelOf(event, "chat"), event.position,
+          d.role === "operator" && event.actor ? event.actor.replace(/^operator:/, "") : null);
+        break;
+      case "OperatorJoined":
+        addLine("system", (d.display_name || d.operator) + " joined the conversation", null,
+          event.position);
+        break;
+      case "OperatorLeft":
+        addLine("system", d.operator + " handed you back to the assistant", null, event.position);
         break;
       case "UtteranceTranscribed":
         addLine(d.role, d.text, channelOf(event, "webrtc"), event.position);

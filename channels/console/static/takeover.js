@@ -1,0 +1,109 @@
+// Taking a conversation over: what the AI knew (the agent-context projection and its
+// summary) first, then join, talk to the visitor live, hand back.
+"use strict";
+(() => {
+  const { el, getJSON, maskParam, withQuery } = Console;
+  const id = decodeURIComponent(window.location.pathname.split("/").pop());
+  const api = (suffix) => `/console/api/conversations/${encodeURIComponent(id)}${suffix}`;
+  let me = null;
+
+  async function post(path, body) {
+    const response = await fetch(path, {
+      method: "POST", credentials: "same-origin",
+      headers: { "Content-Type": "application/json", Accept: "application/json" },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const data = await response.json().catch(() => ({}));
+    if (!response.ok) throw new Console.ApiError(response.status, data.detail || `HTTP ${response.status}`);
+    return data;
+  }
+
+  function fact(list, term, value) {
+    list.append(el("dt", {}, term), el("dd", {}, value === null || value === undefined || value === "" ? "—" : value));
+  }
+
+  function showHolder(holder) {
+    document.getElementById("holder").textContent =
+      holder ? (holder === me ? "You hold this conversation; the AI is silent." : `${holder} holds this conversation.`)
+        : "The AI holds this conversation.";
+    document.getElementById("join").hidden = holder === me;
+    document.getElementById("leave").hidden = holder !== me;
+    document.getElementById("operator-form").hidden = holder !== me;
+  }
+
+  async function loadContext() {
+    const body = await getJSON(withQuery(api("/holder"), [maskParam()]));
+    document.getElementById("handoff-summary").textContent = body.summary;
+    const list = document.getElementById("agent-context");
+    list.replaceChildren();
+    const ctx = body.context;
+    fact(list, "Topic", ctx.topic && ctx.topic.phrase);
+    fact(list, "Facts", (ctx.entities || []).map((e) => `${e.kind}: ${e.text}`).join("; "));
+    fact(list, "Open questions", (ctx.open_questions || []).join(" / "));
+    const v = ctx.verification || {};
+    fact(list, "Verification", v.level ? `level ${v.level} (${v.method || "?"})` : "not verified");
+    showHolder(body.holder);
+  }
+
+  function line(item) {
+    const d = item.data;
+    const thread = document.getElementById("live-thread");
+    let node = null;
+    if (item.type === "MessagePosted" || item.type === "UtteranceTranscribed") {
+      const who = d.role === "operator" ? (item.actor || "operator").replace(/^operator:/, "") : d.role;
+      node = el("li", { class: `role-${d.role}`, "data-position": item.position }, `${who}: ${d.text}`);
+    } else if (item.type === "AgentSpoke") {
+      node = el("li", { class: "role-agent", "data-position": item.position }, `agent (voice): ${d.text}`);
+    } else if (item.type === "OperatorJoined") {
+      node = el("li", { class: "note" }, `${d.display_name || d.operator} joined`);
+      showHolder(d.operator);
+    } else if (item.type === "OperatorLeft") {
+      node = el("li", { class: "note" }, `${d.operator} handed back to the AI`);
+      showHolder(null);
+    } else if (item.type === "HumanRequested") {
+      node = el("li", { class: "note" }, `asked for a person (${d.reason})`);
+    }
+    if (node) {
+      thread.append(node);
+      thread.scrollTop = thread.scrollHeight;
+    }
+  }
+
+  function listen() {
+    const source = new EventSource(withQuery(api("/live"), [maskParam()]));
+    source.addEventListener("thread", (e) => line(JSON.parse(e.data)));
+  }
+
+  async function act(fn) {
+    const error = document.getElementById("takeover-error");
+    error.hidden = true;
+    try {
+      await fn();
+    } catch (e) {
+      Console.showError(error, e);
+      await loadContext().catch(() => {});
+    }
+  }
+
+  document.addEventListener("DOMContentLoaded", async () => {
+    me = (await getJSON("/console/api/me")).operator;
+    await loadContext().catch((e) => Console.showError(document.getElementById("takeover-error"), e));
+    listen();
+    document.getElementById("join").addEventListener("click", () => act(() => post(api("/join"))));
+    document.getElementById("leave").addEventListener("click", () => act(() => post(api("/leave"))));
+    document.getElementById("read-summary").addEventListener("click", () => {
+      const text = document.getElementById("handoff-summary").textContent;
+      if (window.speechSynthesis && text) window.speechSynthesis.speak(new SpeechSynthesisUtterance(text));
+    });
+    document.getElementById("operator-form").addEventListener("submit", (e) => {
+      e.preventDefault();
+      const input = document.getElementById("operator-text");
+      const text = input.value.trim();
+      if (!text) return;
+      act(async () => {
+        await post(api("/messages"), { text });
+        input.value = "";
+      });
+    });
+  });
+})();

@@ -1,0 +1,385 @@
+"""A person takes over: presence, the queue, join / message / leave (issue 16).
+
+Every state change is an event in the conversation's stream (OperatorJoined, MessagePosted
+with role operator, OperatorLeft), appended at the version the route read: two operators
+racing to join cannot both win, the loser gets 409 and nothing is appended for them. Routes
+need an operator session, a same-origin request, are rate-limited per operator and see only
+the console's tenant.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+
+from threadline.channels.console import auth
+from threadline.channels.console.masking import mask_data
+from threadline.channels.console.reading import read_conversation
+from threadline.channels.console.routes import (
+    SECURITY_HEADERS,
+    Console,
+    ConsoleDep,
+    Operator,
+    _bad_id,
+    _error,
+    _mask,
+)
+from threadline.ledger.envelope import NewEvent
+from threadline.ledger.errors import ConcurrencyConflictError
+from threadline.ledger.events import MessagePosted, OperatorJoined, OperatorLeft
+from threadline.projections.context import build_context
+from threadline.projections.human import HumanState, fold_human
+
+router = APIRouter(prefix="/console", include_in_schema=False)
+QUEUE_POLL_SECONDS = 1.0
+
+
+class Presence(BaseModel):
+    available: bool
+
+
+class Join(BaseModel):
+    transfer: bool = False  # a supervised transfer takes over from the current holder
+
+
+class Say(BaseModel):
+    text: str = Field(min_length=1, max_length=4000)
+
+
+def _tenant(console: Console) -> str | None:
+    return None if console.settings.tenant == "*" else console.settings.tenant
+
+
+def _refuse(request: Request, console: Console, operator: str) -> JSONResponse | None:
+    if not auth.same_origin(request):
+        return _error(403, "forbidden", "cross-origin operator action refused")
+    if console.ledger is None or console.presence is None:
+        return _error(503, "unavailable", "taking over conversations is not wired")
+    if not console.limiter.allow(operator):
+        return _error(429, "rate_limited", "too many operator actions; wait a minute")
+    return None
+
+
+def _summary(state: HumanState, events: list[Any]) -> str:
+    ctx = build_context(events)
+    parts = []
+    if ctx.topic is not None:
+        parts.append(f"Topic: {ctx.topic.phrase}.")
+    open_q = [q.text for q in ctx.open_questions][-2:]
+    if open_q:
+        parts.append("Open: " + " / ".join(open_q))
+    visitor = [t.text for t in ctx.recent_turns if t.role == "visitor"][-1:]
+    if visitor and not open_q:
+        parts.append(f'Last said: "{visitor[0]}"')
+    parts.append(f"Asked for a person ({state.reason}).")
+    return " ".join(parts)
+
+
+def queue_items(console: Console, mask: bool) -> list[dict[str, Any]]:
+    now = datetime.now(UTC)
+    items = []
+    for state in console.queue.waiting(_tenant(console)):
+        events = read_conversation(console.log, state.conversation_id).events
+        assert state.requested_at is not None
+        item = {
+            "conversation_id": state.conversation_id,
+            "requested_at": state.requested_at.isoformat(),
+            "wait_seconds": max(0, int((now - state.requested_at).total_seconds())),
+            "channel": state.channel,
+            "verification_level": state.verification_level,
+            "reason": state.reason,
+            "summary": _summary(state, events),
+        }
+        items.append(mask_data(item) | {"conversation_id": state.conversation_id} if mask else item)
+    return items
+
+
+def _queue_body(console: Console, mask: bool) -> dict[str, Any]:
+    assert console.presence is not None
+    return {
+        "items": queue_items(console, mask),
+        "operators_online": console.presence.available(_tenant(console)),
+    }
+
+
+@router.post("/api/presence")
+async def presence(
+    request: Request, body: Presence, operator: Operator, console: ConsoleDep
+) -> Response:
+    if refused := _refuse(request, console, operator):
+        return refused
+    assert console.presence is not None
+    await run_in_threadpool(console.presence.set, operator, console.settings.tenant, body.available)
+    return JSONResponse(
+        {"operator": operator, "available": body.available}, headers=SECURITY_HEADERS
+    )
+
+
+@router.get("/api/queue")
+def queue(_: Operator, console: ConsoleDep, mask: bool | None = None) -> Response:
+    if console.presence is None:
+        return _error(503, "unavailable", "taking over conversations is not wired")
+    return JSONResponse(_queue_body(console, _mask(console, mask)), headers=SECURITY_HEADERS)
+
+
+@router.get("/api/queue/stream")
+async def queue_stream(_: Operator, console: ConsoleDep, mask: bool | None = None) -> Response:
+    """SSE: a `queue` event with the whole queue whenever it changes (checked every second;
+    the queue index reads only new events from the global log, so a check is cheap)."""
+    if console.presence is None:
+        return _error(503, "unavailable", "taking over conversations is not wired")
+    masked = _mask(console, mask)
+
+    async def frames() -> AsyncIterator[bytes]:
+        last = ""
+        idle = 0.0
+        yield b"retry: 2000\n\n"
+        while True:
+            body = await run_in_threadpool(_queue_body, console, masked)
+            # wait_seconds ticks every second; only a change of membership or data is news.
+            key = json.dumps(
+                [{k: v for k, v in i.items() if k != "wait_seconds"} for i in body["items"]]
+                + [body["operators_online"]]
+            )
+            if key != last:
+                last, idle = key, 0.0
+                yield f"event: queue\ndata: {json.dumps(body)}\n\n".encode()
+            elif idle >= 15:
+                idle = 0.0
+                yield b": keepalive\n\n"
+            await asyncio.sleep(QUEUE_POLL_SECONDS)
+            idle += QUEUE_POLL_SECONDS
+
+    return StreamingResponse(
+        frames(),
+        media_type="text/event-stream",
+        headers=SECURITY_HEADERS | {"X-Accel-Buffering": "no"},
+    )
+
+
+def _held_state(console: Console, conversation_id: str) -> tuple[HumanState, int] | Response:
+    events = read_conversation(console.log, conversation_id).events
+    if not events:
+        return _error(404, "not_found", f"no conversation {conversation_id!r}")
+    state = fold_human(events)
+    tenant = _tenant(console)
+    if tenant is not None and state.tenant != tenant:
+        # Another tenant's conversation does not exist for this console.
+        return _error(404, "not_found", f"no conversation {conversation_id!r}")
+    return state, events[-1].position
+
+
+def _append(console: Console, conversation_id: str, event: NewEvent, version: int) -> Response:
+    assert console.ledger is not None
+    try:
+        result = console.ledger.append(conversation_id, event, expected_version=version)
+    except ConcurrencyConflictError:
+        return _error(409, "conflict", "the conversation changed meanwhile; reload and retry")
+    return JSONResponse(
+        {"position": result.position, "type": event.type}, status_code=201, headers=SECURITY_HEADERS
+    )
+
+
+@router.post("/api/conversations/{conversation_id}/join")
+async def join(
+    conversation_id: str,
+    request: Request,
+    operator: Operator,
+    console: ConsoleDep,
+    body: Join | None = None,
+) -> Response:
+    if bad := _bad_id(conversation_id):
+        return bad
+    if refused := _refuse(request, console, operator):
+        return refused
+    transfer = body.transfer if body else False
+
+    def run() -> Response:
+        found = _held_state(console, conversation_id)
+        if isinstance(found, Response):
+            return found
+        state, version = found
+        if state.holder == operator:
+            return _error(409, "conflict", "you already hold this conversation")
+        if state.holder is not None and not transfer:
+            return _error(409, "conflict", f"{state.holder} already holds this conversation")
+        data = OperatorJoined(
+            operator=operator,
+            joined_at=datetime.now(UTC),
+            display_name=operator,
+            transfer_from=state.holder,
+        )
+        return _append(
+            console,
+            conversation_id,
+            NewEvent("OperatorJoined", data, actor=f"operator:{operator}"),
+            version,
+        )
+
+    return await run_in_threadpool(run)
+
+
+@router.post("/api/conversations/{conversation_id}/messages")
+async def say(
+    conversation_id: str, request: Request, body: Say, operator: Operator, console: ConsoleDep
+) -> Response:
+    if bad := _bad_id(conversation_id):
+        return bad
+    if not body.text.strip():
+        return _error(422, "invalid_input", "text: must not be blank")
+    if refused := _refuse(request, console, operator):
+        return refused
+
+    def run() -> Response:
+        found = _held_state(console, conversation_id)
+        if isinstance(found, Response):
+            return found
+        state, version = found
+        if state.holder != operator:
+            return _error(409, "conflict", "join the conversation before writing in it")
+        event = NewEvent(
+            "MessagePosted",
+            MessagePosted(role="operator", text=body.text),
+            actor=f"operator:{operator}",
+        )
+        # At the version read, so a message never lands after someone else took over.
+        result = _append(console, conversation_id, event, version)
+        if result.status_code == 409:
+            again = _held_state(console, conversation_id)
+            if not isinstance(again, Response) and again[0].holder == operator:
+                return _append(console, conversation_id, event, again[1])
+        return result
+
+    return await run_in_threadpool(run)
+
+
+@router.post("/api/conversations/{conversation_id}/leave")
+async def leave(
+    conversation_id: str, request: Request, operator: Operator, console: ConsoleDep
+) -> Response:
+    if bad := _bad_id(conversation_id):
+        return bad
+    if refused := _refuse(request, console, operator):
+        return refused
+
+    def run() -> Response:
+        found = _held_state(console, conversation_id)
+        if isinstance(found, Response):
+            return found
+        state, version = found
+        if state.holder != operator:
+            return _error(409, "conflict", "you do not hold this conversation")
+        data = OperatorLeft(operator=operator, left_at=datetime.now(UTC), reason="handed back")
+        return _append(
+            console,
+            conversation_id,
+            NewEvent("OperatorLeft", data, actor=f"operator:{operator}"),
+            version,
+        )
+
+    return await run_in_threadpool(run)
+
+
+@router.get("/api/conversations/{conversation_id}/holder")
+def holder(
+    conversation_id: str, _: Operator, console: ConsoleDep, mask: bool | None = None
+) -> Response:
+    """Who holds the conversation and the agent-context projection the AI worked from."""
+    if bad := _bad_id(conversation_id):
+        return bad
+    found = _held_state(console, conversation_id)
+    if isinstance(found, Response):
+        return found
+    state, version = found
+    events = read_conversation(console.log, conversation_id).events
+    model = build_context(events)
+    context = model.model_dump(mode="json")
+    ctx = {
+        "topic": context.get("topic"),
+        "entities": context.get("entities"),
+        "open_questions": [q.text for q in model.open_questions],
+        "verification": context.get("verification"),
+    }
+    body = {
+        "conversation_id": conversation_id,
+        "version": version,
+        "holder": state.holder,
+        "waiting": state.waiting,
+        "requested_at": state.requested_at.isoformat() if state.requested_at else None,
+        "reason": state.reason,
+        "summary": _summary(state, events),
+        "context": mask_data(ctx) if _mask(console, mask) else ctx,
+    }
+    return JSONResponse(json.loads(json.dumps(body, default=str)), headers=SECURITY_HEADERS)
+
+
+_LIVE_TYPES = frozenset(
+    {"MessagePosted", "UtteranceTranscribed", "AgentSpoke", "HumanRequested", "OperatorJoined",
+     "OperatorLeft", "LegOpened", "LegClosed"}
+)  # fmt: skip
+
+
+def _live_item(event: Any, mask: bool) -> dict[str, Any]:
+    data = event.data.model_dump(mode="json")
+    if mask:
+        data = mask_data(data)
+    return {
+        "position": event.position,
+        "type": event.type,
+        "actor": event.actor,
+        "occurred_at": event.occurred_at.isoformat(),
+        "data": data,
+    }
+
+
+@router.get("/api/conversations/{conversation_id}/live")
+async def live(
+    conversation_id: str,
+    _: Operator,
+    console: ConsoleDep,
+    after: int = 0,
+    mask: bool | None = None,
+) -> Response:
+    """SSE: the conversation's thread as it happens (what the visitor and the AI or the
+    operator say, who joined and left), so the operator sees the visitor type live. The
+    ledger's version is checked every half second; only new events are read."""
+    if bad := _bad_id(conversation_id):
+        return bad
+    found = await run_in_threadpool(_held_state, console, conversation_id)
+    if isinstance(found, Response):
+        return found
+    masked = _mask(console, mask)
+
+    async def frames() -> AsyncIterator[bytes]:
+        seen = max(0, after)
+        idle = 0.0
+        yield b"retry: 2000\n\n"
+        while True:
+            version = await run_in_threadpool(console.log.version, conversation_id)
+            if version > seen:
+                events = await run_in_threadpool(console.log.read, conversation_id, seen)
+                for e in events:
+                    seen = e.position
+                    if e.type in _LIVE_TYPES:
+                        body = json.dumps(_live_item(e, masked))
+                        yield f"id: {e.position}\nevent: thread\ndata: {body}\n\n".encode()
+                idle = 0.0
+            elif idle >= 15:
+                idle = 0.0
+                yield b": keepalive\n\n"
+            await asyncio.sleep(0.5)
+            idle += 0.5
+
+    return StreamingResponse(
+        frames(),
+        media_type="text/event-stream",
+        headers=SECURITY_HEADERS | {"X-Accel-Buffering": "no"},
+    )

@@ -1,0 +1,215 @@
+"""Asking for a person, and keeping the AI quiet while one holds the conversation.
+
+The chat turn path calls `HumanDesk.intercept` after the visitor's message is recorded and
+before the AI runs. It answers for the AI in two cases: an operator holds the conversation
+(the AI says nothing; the operator answers from the console), or the visitor asks for a
+person (HumanRequested is appended with an honest next step: the queue place and expected
+wait when someone is online, otherwise a callback through the scheduling tool or a message
+left for the team). After an operator hands back, `recap` lets the AI's first reply carry
+what the operator said, so the visitor never repeats themselves.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Protocol
+
+from threadline.ledger import events as ev
+from threadline.ledger.envelope import NewEvent, RecordedEvent
+from threadline.projections.human import HumanState, QueueIndex, fold_human
+
+Clock = Callable[[], datetime]
+
+# Explicit requests for a person, in the many ways people put it. Kept apart from the voice
+# signals in handoff/signals.py on purpose: "call me" asks for a call, not for a person.
+_PERSON = (
+    r"(?:someone|somebody|a\s+person|an?\s+(?:real\s+|actual\s+|live\s+)?(?:human|person|agent|"
+    r"representative|rep|advisor|adviser|operator)|(?:real|actual|live)\s+(?:human|person|agent)|"
+    r"(?:the\s+|your\s+|a\s+)?(?:manager|supervisor|human|person|people|staff|team)|"
+    r"human\s+being|customer\s+service)"
+)
+_EXPLICIT = (
+    re.compile(
+        r"\b(?:speak|talk|chat)\s+(?:to|with)\s+" + _PERSON + r"\b",
+        re.IGNORECASE,
+    ),
+    re.compile(
+        r"\b(?:want|need|get|give|put)\s+(?:me\s+)?(?:through\s+to\s+|to\s+)?" + _PERSON + r"\b",
+        re.IGNORECASE,
+    ),
+    re.compile(r"\b(?:real|actual|live)\s+(?:human|person|agent)\b", re.IGNORECASE),
+    re.compile(r"\bhuman\s+(?:please|pls|now)\b|\bis\s+(?:this|there)\s+a\s+human\b", re.I),
+    re.compile(r"\b(?:connect|transfer)\s+me\b", re.IGNORECASE),
+    # One word alone ("agent!", "human", "operator?", "representative please").
+    re.compile(
+        r"^\W*(?:an?\s+)?(?:agent|human|person|operator|representative|rep)\W*(?:please|pls)?\W*$",
+        re.IGNORECASE,
+    ),
+)
+
+VOICE_MEANWHILE = " If you'd rather not wait, I can carry on with you on a voice call meanwhile."
+
+# Escalation signals that, at this score, mean "a person should take this" by themselves.
+SIGNAL_KINDS: tuple[ev.SignalKind, ...] = ("frustration_spike", "compliance_step")
+
+
+def asks_for_person(text: str) -> bool:
+    return any(p.search(text) for p in _EXPLICIT)
+
+
+class Presence(Protocol):
+    """How many operators are available now (the console's presence table)."""
+
+    def available_count(self, tenant: str | None) -> int: ...
+
+
+@dataclass(frozen=True, slots=True)
+class DeskSettings:
+    """From `ConsoleSettings` at the composition root."""
+
+    expected_handle_seconds: int = 180
+    signal_threshold: float = 0.8
+
+
+@dataclass(frozen=True, slots=True)
+class Intercept:
+    """What the desk decided instead of the AI: `events` to append and the reply (None: the
+    operator holds the conversation, nobody automatic answers)."""
+
+    events: tuple[tuple[str, ev.EventData], ...]
+    reply: str | None
+
+    def new_events(self) -> list[NewEvent]:
+        return [NewEvent(t, d, actor="agent") for t, d in self.events]
+
+
+def _minutes(seconds: float) -> str:
+    minutes = max(1, math.ceil(seconds / 60))
+    return "1 minute" if minutes == 1 else f"{minutes} minutes"
+
+
+class HumanDesk:
+    def __init__(
+        self,
+        queue: QueueIndex,
+        presence: Presence,
+        settings: DeskSettings | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        self.queue = queue
+        self.presence = presence
+        self.settings = settings or DeskSettings()
+        self._clock = clock or (lambda: datetime.now(UTC))
+
+    def intercept(self, events: Sequence[RecordedEvent], text: str) -> Intercept | None:
+        """Called with the conversation's events (the visitor's message last)."""
+        state = fold_human(events)
+        if state.holder is not None:
+            return Intercept((), None)
+        reason = self._reason(events, text)
+        if reason is None:
+            return None
+        if state.waiting:
+            return Intercept((), self._status(state, again=True))
+        requested = ev.HumanRequested(reason=reason, requested_at=self._clock())
+        online = self.presence.available_count(state.tenant)
+        if online == 0:
+            return Intercept((("HumanRequested", requested),), self.nobody_online())
+        ahead = len(self.queue.waiting(state.tenant))
+        return Intercept((("HumanRequested", requested),), self._queued(ahead + 1, online))
+
+    @staticmethod
+    def _reason(events: Sequence[RecordedEvent], text: str) -> str | None:
+        return "explicit_request" if asks_for_person(text) else None
+
+    def amend(
+        self,
+        events: Sequence[RecordedEvent],
+        reply: str,
+        turn_events: Sequence[NewEvent],
+        asked: Intercept | None = None,
+    ) -> tuple[str, list[NewEvent]]:
+        """The AI's own turn, completed. When the visitor asked for a person (`asked`, from
+        `intercept`), the reply is the desk's honest next step instead of the AI's; a voice
+        offer the AI made stays open, as a way to go on meanwhile. Otherwise a strong
+        frustration or compliance signal also asks for a person when one is online (or the
+        AI's answer stands), and the first reply after a handback opens with the operator's
+        words."""
+        out = list(turn_events)
+        if asked is not None and asked.reply is not None:
+            offered = any(e.type == "HandoffOffered" for e in out)
+            said = asked.reply + (VOICE_MEANWHILE if offered else "")
+            return said, [*out, *asked.new_events()]
+        recap = self.recap(events)
+        if recap:
+            reply = f"{recap} {reply}"
+        reason = next(
+            (
+                e.data.signal
+                for e in turn_events
+                if isinstance(e.data, ev.EscalationSignalDetected)
+                and e.data.signal in SIGNAL_KINDS
+                and e.data.score >= self.settings.signal_threshold
+            ),
+            None,
+        )
+        if reason is None:
+            return reply, out
+        state = fold_human(events)
+        online = self.presence.available_count(state.tenant)
+        if state.holder is not None or state.waiting or online == 0:
+            return reply, out
+        ahead = len(self.queue.waiting(state.tenant))
+        requested = ev.HumanRequested(reason=reason, requested_at=self._clock())
+        out.append(NewEvent("HumanRequested", requested, actor="agent"))
+        return f"{reply} {self._queued(ahead + 1, online)}", out
+
+    def _status(self, state: HumanState, *, again: bool) -> str:
+        place = self.queue.position_of(state.conversation_id, state.tenant) or 1
+        online = self.presence.available_count(state.tenant)
+        if online == 0:
+            return self.nobody_online()
+        return self._queued(place, online, again=again)
+
+    def _queued(self, place: int, online: int, *, again: bool = False) -> str:
+        wait = place * self.settings.expected_handle_seconds / max(1, online)
+        lead = "You're still in the queue" if again else "I've asked a person to join"
+        return (
+            f"{lead}: you're number {place} in the queue and the expected wait is about "
+            f"{_minutes(wait)}. They will see everything we've said so far, so you won't "
+            "have to repeat yourself. You can keep typing here meanwhile."
+        )
+
+    @staticmethod
+    def nobody_online() -> str:
+        return (
+            "Nobody from the team is online right now, so I can't pass you to a person at "
+            'the moment. I can book you a callback at a time that suits you: say "book a '
+            "callback\" and I'll find a slot. Or leave a message here and the team will "
+            "read it and reply as soon as they are back."
+        )
+
+    @staticmethod
+    def recap(events: Sequence[RecordedEvent]) -> str | None:
+        """After an operator handed back: the first AI reply opens with what they said."""
+        state = fold_human(events)
+        if state.holder is not None or state.left_at is None or not state.last_operator_text:
+            return None
+        left = _left_position(events)
+        for e in events:
+            if (
+                e.position > left
+                and isinstance(e.data, ev.MessagePosted)
+                and e.data.role == "agent"
+            ):
+                return None  # the AI already picked up
+        name = state.holder_name or state.left_by or "our advisor"
+        return f'I\'m back with you. {name} noted: "{state.last_operator_text}".'
+
+
+def _left_position(events: Sequence[RecordedEvent]) -> int:
+    return max((e.position for e in events if isinstance(e.data, ev.OperatorLeft)), default=0)
