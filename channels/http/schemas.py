@@ -7,7 +7,7 @@ from uuid import UUID, uuid4
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-Channel = Literal["chat", "webrtc", "sms", "whatsapp", "pstn"]
+Channel = Literal["chat", "webrtc", "sms", "whatsapp", "pstn", "email"]
 
 
 class _Strict(BaseModel):
