@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from urllib.parse import quote
 
 from threadline.channels.email.service import EmailService, Outcome, Received
 from threadline.channels.email.settings import EmailSettings, host_port
@@ -25,6 +26,16 @@ class EmailChannel:
             return None
         port: int = self._server.sockets[0].getsockname()[1]
         return port
+
+    def continue_link(self, token: str) -> str | None:
+        """A `mailto:` link to the support address with the handoff token prefilled; sending
+        that mail joins the conversation (see EmailService)."""
+        addresses = sorted(self._settings.addresses())
+        to = addresses[0] if addresses else self._settings.email_from
+        if to is None:
+            return None
+        subject = quote("Continue my conversation")
+        return f"mailto:{to}?subject={subject}&body={quote(f'Continue my conversation {token}')}"
 
     async def start(self) -> None:
         if not self._settings.smtp_listen:

@@ -6,6 +6,9 @@ from __future__ import annotations
 import smtplib
 from email.message import EmailMessage
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
 
 from tests.support.api_server import ApiServer, free_port
 from tests.support.smtp_sink import smtp_sink
@@ -53,5 +56,61 @@ def test_mail_in_and_reply_out_through_threadline_serve(tmp_path: Path) -> None:
             "EmailSent",
         ]
         assert len(sink.messages) == 1
+    finally:
+        ledger.close()
+
+
+def test_chat_to_email_handoff_through_threadline_serve(tmp_path: Path) -> None:
+    """Chat → "continue by email" (mailto: link with the token) → the visitor sends it → the
+    same conversation, and the first reply is generated from the chat history."""
+    url = f"sqlite:///{tmp_path / 'threadline.db'}"
+    listen = free_port()
+    with smtp_sink() as (sink, relay_port):
+        env = {
+            "THREADLINE_SMTP_LISTEN": f"127.0.0.1:{listen}",
+            "THREADLINE_EMAIL_ADDRESSES": SUPPORT,
+            "THREADLINE_SMTP_RELAY": f"127.0.0.1:{relay_port}",
+            "THREADLINE_EMAIL_FROM": SUPPORT,
+        }
+        with ApiServer(url, tmp_path / "server.log", **env) as server:
+            created = httpx.post(server.base_url + "/v1/conversations", json={})
+            assert created.status_code == 201, created.text
+            cid = created.json()["conversation_id"]
+            visitor = {"Authorization": f"Bearer {created.json()['visitor_token']}"}
+            said = httpx.post(
+                f"{server.base_url}/v1/conversations/{cid}/messages",
+                json={"text": "Hi, I am asking about my January claim"},
+                headers=visitor,
+            )
+            assert said.status_code in (200, 201), said.text
+            ticket = httpx.post(
+                f"{server.base_url}/v1/conversations/{cid}/handoffs",
+                json={"channel": "email"},
+                headers=visitor,
+            )
+            assert ticket.status_code == 201, ticket.text
+            link = urlsplit(ticket.json()["link"])
+            assert link.scheme == "mailto"
+            assert link.path == SUPPORT
+            body = parse_qs(link.query)["body"][0]
+            msg = EmailMessage()
+            msg["From"] = "carol@example.com"
+            msg["To"] = link.path
+            msg["Subject"] = parse_qs(link.query)["subject"][0]
+            msg["Message-ID"] = "<handoff-1@example.com>"
+            msg.set_content(body)
+            with smtplib.SMTP("127.0.0.1", listen, timeout=10) as smtp:
+                smtp.send_message(msg)
+            [reply] = sink.wait_for(1)
+    text = reply.get_content()
+    assert text.startswith("Thanks for continuing by email.")
+    assert "January claim" in text
+    email_events.register_events()
+    ledger = open_ledger(url)
+    try:
+        events = ledger.read(cid)
+        assert [e.type for e in events if e.type == "HandoffCompleted"] == ["HandoffCompleted"]
+        assert "EmailReceived" in [e.type for e in events]
+        assert len({e.conversation_id for e in ledger.read_all()}) == 1
     finally:
         ledger.close()
