@@ -75,6 +75,29 @@ def _wire_pstn(services: Services, directory: PhoneDirectory, config: Settings) 
     services.pstn = PstnChannel(settings, handoff_service(services), directory, voice=legs)
 
 
+def _wire_email(services: Services, config: Settings) -> None:
+    """Email when `THREADLINE_SMTP_LISTEN` is set: inbound mail runs the chat agent, replies
+    go out through `THREADLINE_SMTP_RELAY`. aiosmtpd is imported when the lifespan starts."""
+    settings = config.email
+    if not settings.smtp_listen:
+        return
+    from threadline.channels.email.channel import EmailChannel
+    from threadline.channels.email.directory import EmailDirectory
+    from threadline.channels.email.relay import SmtpRelay
+    from threadline.channels.email.service import EmailService
+
+    service = EmailService(
+        services.ledger,
+        EmailDirectory(services.ledger),
+        from_address=settings.email_from,
+        relay=SmtpRelay(settings) if settings.smtp_relay else None,
+        tenant=settings.email_tenant,
+        turns=services.chat,
+        handoffs=handoff_service(services),
+    )
+    services.email = EmailChannel(settings, service)
+
+
 def voice_providers(services: Services) -> tuple[SpeechToText, TextToSpeech]:
     """The server's STT and TTS (from `THREADLINE_STT_PROVIDER`/`TTS_PROVIDER`), built once."""
     if services.voice_providers is None:
@@ -138,6 +161,7 @@ def bootstrap(config: Settings | None = None) -> Services:
     _wire_optional(services, config)
     directory = _wire_messaging(services)
     _wire_pstn(services, directory, config)
+    _wire_email(services, config)
     return services
 
 

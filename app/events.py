@@ -8,9 +8,11 @@ types a process knows does not depend on which modules it happened to import.
 
 from __future__ import annotations
 
+from threadline.channels.email import events as email_events
 from threadline.channels.messaging import events as messaging_events
 
 
 def register_event_types() -> None:
     """Registers every outer package's event types and privacy policies; idempotent."""
     messaging_events.register_events()
+    email_events.register_events()

@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from pydantic_settings import EnvSettingsSource
 
 from threadline.channels.console.settings import ConsoleSettings
+from threadline.channels.email.settings import EmailSettings
 from threadline.channels.messaging.settings import MessagingSettings
 from threadline.channels.pstn.settings import PstnSettings
 from threadline.channels.settings import ChannelSettings
@@ -63,6 +64,7 @@ class Settings(BaseModel):
     pstn: PstnSettings = Field(default_factory=PstnSettings)
     console: ConsoleSettings = Field(default_factory=ConsoleSettings)
     stream: StreamSettings = Field(default_factory=StreamSettings)
+    email: EmailSettings = Field(default_factory=EmailSettings)
 
 
 SECTIONS: dict[str, type[BaseModel]] = {

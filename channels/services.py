@@ -24,6 +24,7 @@ from threadline.ledger.store import Ledger
 
 if TYPE_CHECKING:
     from threadline.agent.voice import VoiceAgent
+    from threadline.channels.email.channel import EmailChannel
     from threadline.channels.periodic import PeriodicJob
     from threadline.channels.voice.ports import SpeechToText, TextToSpeech
     from threadline.handoff.service import HandoffService
@@ -76,6 +77,8 @@ class Services:
     messaging: MessagingService | None = None
     # PSTN dial-out/inbound (channels/pstn); started and stopped by the app's lifespan.
     pstn: PstnChannel | None = None
+    # Email over SMTP (channels/email); its listener is started and stopped by the lifespan.
+    email: EmailChannel | None = None
     # Housekeeping (stale handoff expiry); started and stopped by the app's lifespan.
     jobs: list[PeriodicJob] = field(default_factory=list)
     # The sections of the root configuration the HTTP surface's channels read.

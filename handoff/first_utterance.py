@@ -65,9 +65,10 @@ _OPENING: dict[str, str] = {
     "pstn": "Thanks for taking my call.",
     "sms": "Thanks for continuing by text.",
     "whatsapp": "Thanks for continuing on WhatsApp.",
+    "email": "Thanks for continuing by email.",
 }
 _OPENING_INBOUND = "Thanks for calling."
-_TEXT_CHANNELS = frozenset({"sms", "whatsapp"})
+_TEXT_CHANNELS = frozenset({"sms", "whatsapp", "email"})
 # Next steps that only make sense when speaking, rephrased for a text thread.
 _NEXT_BY_REASON_TEXT: dict[str, str] = {
     "compliance_step": "let's take your authorisation now, here in this thread",

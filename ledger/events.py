@@ -18,8 +18,8 @@ from threadline.ledger import bounds
 from threadline.ledger.errors import InvalidEventError, UnknownEventTypeError
 
 Role = Literal["visitor", "agent", "human", "operator", "system"]
-Channel = Literal["chat", "webrtc", "sms", "whatsapp", "pstn"]
-HandoffChannel = Literal["webrtc", "pstn", "sms", "whatsapp"]
+Channel = Literal["chat", "webrtc", "sms", "whatsapp", "pstn", "email"]
+HandoffChannel = Literal["webrtc", "pstn", "sms", "whatsapp", "email"]
 SignalKind = Literal["compliance_step", "complex_pricing", "frustration_spike", "explicit_request"]
 
 # Text bounds keep a single event small enough to replay cheaply and to hash in microseconds.

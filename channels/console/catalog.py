@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 from threadline.ledger.envelope import RecordedEvent
 
-CHANNELS = ("chat", "webrtc", "sms", "whatsapp", "pstn")
+CHANNELS = ("chat", "webrtc", "sms", "whatsapp", "pstn", "email")
 
 
 class GlobalLog(Protocol):

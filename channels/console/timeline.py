@@ -112,6 +112,14 @@ def summarize(event_type: str, d: dict[str, Any]) -> str:
             return f"resolved: {d.get('outcome')}"
         case "SubjectErased":
             return f"subject {d.get('subject')} erased"
+        case "EmailReceived":
+            files = len(d.get("attachments") or [])
+            extra = f", {files} attachment(s)" if files else ""
+            return f"email from {d.get('sender')}: {_clip(str(d.get('subject', '')))}{extra}"
+        case "EmailSent":
+            return f"email sent to {d.get('to')} ({d.get('message_id')})"
+        case "EmailDeliveryFailed":
+            return f"email to {d.get('to')} not delivered: {_clip(str(d.get('error', '')))}"
     return _compact(d)
 
 
@@ -121,7 +129,7 @@ def _flags(event_type: str, d: dict[str, Any]) -> list[str]:
         flags.append("interrupted")
     if event_type == "ToolResulted" and d.get("error"):
         flags.append("error")
-    if event_type == "VerificationFailed":
+    if event_type in ("VerificationFailed", "EmailDeliveryFailed"):
         flags.append("failed")
     return flags
 

@@ -45,6 +45,8 @@ def create_app(services: Services, *, close_services: bool = True) -> FastAPI:
         services.hub.attach(services.feeds, asyncio.get_running_loop())
         if services.pstn is not None:
             await services.pstn.start()  # binds the SIP listener on this loop
+        if services.email is not None:
+            await services.email.start()  # binds the SMTP listener on this loop
         for job in services.jobs:
             job.start()
         try:
@@ -54,6 +56,8 @@ def create_app(services: Services, *, close_services: bool = True) -> FastAPI:
                 await job.stop()
             if services.pstn is not None:
                 await services.pstn.stop()
+            if services.email is not None:
+                await services.email.stop()
             await voice_routes.shutdown(app)
             services.hub.detach()
             if close_services:

@@ -232,7 +232,7 @@ def continue_link(channel: str, settings: MessagingSettings, token: str) -> str 
 async def channel_handoff(
     services: Services,
     conversation_id: str,
-    channel: Literal["pstn", "sms", "whatsapp"],
+    channel: Literal["pstn", "sms", "whatsapp", "email"],
     phone: str | None,
     handoff_id: str | None,
     leg_id: str | None,
@@ -259,6 +259,8 @@ async def channel_handoff(
             "level": started.level,
             "number": started.number,
         }
+    if channel == "email" and services.email is None:
+        raise ServiceUnavailableError("email is not configured (THREADLINE_SMTP_LISTEN)")
     handoffs = services.handoffs
     if handoffs is None:
         raise ServiceUnavailableError("handoffs are not configured")
@@ -267,5 +269,10 @@ async def channel_handoff(
         return dict(handoffs.accept(conversation_id, handoff_id, leg_id=leg_id, channel=channel))
 
     ticket = await run_in_threadpool(accept)
-    ticket["link"] = continue_link(channel, services.messaging_settings, ticket["handoff_token"])
+    if channel == "email" and services.email is not None:
+        ticket["link"] = services.email.continue_link(ticket["handoff_token"])
+    else:
+        ticket["link"] = continue_link(
+            channel, services.messaging_settings, ticket["handoff_token"]
+        )
     return ticket

@@ -7,7 +7,7 @@ from uuid import UUID, uuid4
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt
 
-Channel = Literal["chat", "webrtc", "sms", "whatsapp", "pstn"]
+Channel = Literal["chat", "webrtc", "sms", "whatsapp", "pstn", "email"]
 
 
 class _Strict(BaseModel):
@@ -120,10 +120,11 @@ class AcceptHandoff(_Strict):
         max_length=200,
         description="the offer to accept; omitted: the visitor asks for voice unprompted",
     )
-    channel: Literal["webrtc", "pstn", "sms", "whatsapp"] = Field(
+    channel: Literal["webrtc", "pstn", "sms", "whatsapp", "email"] = Field(
         default="webrtc",
         description="webrtc: voice in the widget; pstn: Threadline calls the phone; "
-        "sms/whatsapp: a link that continues the conversation by text",
+        "sms/whatsapp: a link that continues the conversation by text; "
+        "email: a mailto: link that continues it by email",
     )
     phone: str | None = Field(
         default=None,

@@ -15,6 +15,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from threadline.channels.email import events as email_events
 from threadline.channels.messaging import events as messaging_events
 from threadline.ledger import canonical, privacy
 from threadline.ledger.errors import StoreUnavailableError
@@ -47,6 +48,18 @@ SAMPLES: dict[str, dict[str, Any]] = {
     },
     "HandoffCompleted": {"handoff_id": "h1", "leg_id": "l2", "first_utterance": "Hi Jane Doe"},
     "CSATRecorded": {"score": 2, "comment": "call me on 555 0101"},
+    "EmailReceived": {
+        "message_id": "<m1@example.com>",
+        "sender": "ann@example.com",
+        "subject": "About my January claim",
+        "attachments": [{"name": "claim-4411.pdf", "content_type": "application/pdf", "size": 9}],
+    },
+    "EmailSent": {"message_id": "<r1@t.test>", "to": "ann@example.com", "subject": "Re: claim"},
+    "EmailDeliveryFailed": {
+        "message_id": "<r1@t.test>",
+        "to": "ann@example.com",
+        "error": "550 no such user ann@example.com",
+    },
 }
 CID = "conv-1"
 
@@ -64,6 +77,7 @@ def normalised(event_type: str, data: dict[str, Any]) -> dict[str, Any]:
 
 def test_every_registered_event_type_has_a_declared_policy() -> None:
     messaging_events.register_events()
+    email_events.register_events()
     assert set(EVENT_TYPES) <= privacy.declared()
 
 
