@@ -73,7 +73,8 @@ def main() -> None:
     try:
         current()
     except ConfigurationError as exc:
-        sys.exit(f"error: {exc}")
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
     build()()
 
 

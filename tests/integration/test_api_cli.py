@@ -61,3 +61,52 @@ def test_serve_with_an_unusable_database_fails_in_one_line(tmp_path: Path) -> No
     done = threadline(f"sqlite:///{tmp_path / 'missing' / 'dir' / 'x.db'}", "serve", "--port", "0")
     assert done.returncode != 0
     assert done.stderr.strip().splitlines()[-1].startswith("error: cannot start")
+
+
+def _spawn(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "threadline.app.cli", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_a_misspelt_variable_stops_serve_with_the_suggestion(tmp_path: Path) -> None:
+    """Without the check the server would run on the default SQLite file in the cwd."""
+    env = server_env(f"sqlite:///{tmp_path / 'x.db'}")
+    del env["THREADLINE_DATABASE_URL"]
+    env["THREADLINE_DATABSE_URL"] = "postgresql://threadline@127.0.0.1:1/threadline"
+    done = _spawn(env, "serve", "--port", "0")
+    assert done.returncode == 2
+    assert done.stderr == (
+        "error: unknown setting THREADLINE_DATABSE_URL: did you mean THREADLINE_DATABASE_URL?\n"
+    )
+    assert not (tmp_path / "x.db").exists()
+    # Every command refuses it, also one that reads no setting.
+    schema = _spawn(env, "schema", "MessagePosted")
+    assert (schema.returncode, schema.stdout) == (2, "")
+
+
+def test_production_refuses_a_placeholder_secret_and_config_show_masks(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'x.db'}"
+    weak = _spawn(
+        server_env(url) | {"THREADLINE_ENV": "production", "THREADLINE_SECRET": "changeme"}, "serve"
+    )
+    assert weak.returncode == 2
+    assert weak.stderr.count("\n") == 1
+    assert weak.stderr.startswith("error: THREADLINE_SECRET is a placeholder")
+    assert "changeme" not in weak.stderr
+    strong = {
+        "THREADLINE_SECRET": "Vq7Lx2Pz9Kc4Wm8Rt1Hy6Bn3Jd5Gf0Sa",
+        "THREADLINE_TWILIO_AUTH_TOKEN": "t0k3n-Zq81-vV9x-L2",
+    }
+    env = server_env(url) | {"THREADLINE_ENV": "production"} | strong
+    shown = _spawn(env, "config", "show", "--changed")
+    assert shown.returncode == 0, shown.stderr
+    assert strong["THREADLINE_SECRET"] not in shown.stdout
+    assert strong["THREADLINE_TWILIO_AUTH_TOKEN"] not in shown.stdout
+    assert "THREADLINE_TWILIO_AUTH_TOKEN" in shown.stdout
