@@ -22,6 +22,7 @@ from threadline.agent.sqltools import open_tool_backend
 from threadline.agent.sqltools.seed import seed as seed_tools
 from threadline.channels.email.channel import EmailChannel
 from threadline.channels.email.directory import EmailDirectory
+from threadline.channels.email.events import EmailReceived
 from threadline.channels.email.relay import SmtpRelay
 from threadline.channels.email.service import EmailService
 from threadline.channels.email.settings import EmailSettings
@@ -31,6 +32,7 @@ from threadline.handoff.signing import Signer
 from threadline.ledger.envelope import NewEvent, RecordedEvent
 from threadline.ledger.events import ConversationStarted, LegOpened, MessagePosted
 from threadline.ledger.store import Ledger, open_ledger
+from threadline.projections.metrics import build_metrics
 from threadline.projections.transcript import build_transcript
 
 NOW = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
@@ -141,6 +143,7 @@ def visitor_texts(events: list[RecordedEvent]) -> list[str]:
 
 def test_new_mail_starts_a_conversation_and_gets_a_threaded_reply(env: Env) -> None:
     first = mail("Hi, is my January claim paid?", "<m1@example.com>")
+    first.add_attachment(b"%PDF-1.4 " * 10, maintype="application", subtype="pdf", filename="c.pdf")
     env.send(first)
     [reply] = env.replies(1)
     assert reply["To"] == VISITOR
@@ -156,6 +159,11 @@ def test_new_mail_starts_a_conversation_and_gets_a_threaded_reply(env: Env) -> N
     legs = [e for e in events if isinstance(e.data, LegOpened)]
     assert [e.data.channel for e in legs] == ["email"]
     assert visitor_texts(events) == ["Hi, is my January claim paid?"]
+    [received] = [e for e in events if isinstance(e.data, EmailReceived)]
+    assert received.data.subject == "January claim"
+    assert [(a.name, a.content_type, a.size) for a in received.data.attachments] == [
+        ("c.pdf", "application/pdf", 90)
+    ]
     sent = [e for e in events if e.type == "EmailSent"]
     assert [e.data.message_id for e in sent] == [reply["Message-ID"]]  # type: ignore[attr-defined]
     agent = [e for e in events if isinstance(e.data, MessagePosted) and e.data.role == "agent"]
@@ -260,6 +268,12 @@ def test_chat_to_email_handoff_keeps_the_context(env: Env) -> None:
     assert visitor_texts(events)[-1] == "Continuing here"
     legs = [e.data.channel for e in events if isinstance(e.data, LegOpened)]
     assert legs == ["chat", "email"]
+    metrics = build_metrics(events)
+    assert metrics.switched_conversations == 1
+    assert metrics.channel_switches == 1
+    transcript = build_transcript(events).turns
+    assert [t.channel for t in transcript][:1] == ["chat"]
+    assert transcript[-1].channel == "email"
     # Its reply threads on the same conversation.
     env.send(mail("Thanks", "<h2@example.com>", reply_to=reply))
     env.replies(2)
