@@ -10,6 +10,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from email import policy
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -220,10 +221,17 @@ def test_malformed_and_oversize_mail_are_refused_and_nothing_is_appended(env: En
     with pytest.raises(smtplib.SMTPDataError) as no_from:
         env.send_raw(b"Message-ID: <x@example.com>\r\nSubject: hi\r\n\r\nhello\r\n")
     assert no_from.value.smtp_code == 550
-    big = mail("x" * (MAX_BYTES + 10), "<big@example.com>")
+    big = mail(("x" * 70 + "\n") * (MAX_BYTES // 70 + 10), "<big@example.com>")
     with pytest.raises((smtplib.SMTPDataError, smtplib.SMTPSenderRefused)) as too_big:
         env.send(big)
     assert too_big.value.smtp_code == 552
+    # A client that does not announce SIZE: refused after DATA.
+    with smtplib.SMTP("127.0.0.1", env.port, timeout=10) as smtp:
+        smtp.ehlo()
+        assert smtp.mail(VISITOR)[0] == 250
+        assert smtp.rcpt(SUPPORT)[0] == 250
+        code, _ = smtp.data(big.as_bytes(policy=policy.SMTP))
+    assert code == 552
     with (
         pytest.raises(smtplib.SMTPRecipientsRefused),
         smtplib.SMTP("127.0.0.1", env.port, timeout=10) as smtp,
