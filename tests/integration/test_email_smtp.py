@@ -15,14 +15,16 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
-from tests.support.smtp_sink import Sink, smtp_sink
+from tests.support.smtp_sink import Logins, Sink, smtp_sink
 from threadline.agent.chat import ChatAgent
 from threadline.agent.factory import build_agent
 from threadline.agent.sqltools import open_tool_backend
 from threadline.agent.sqltools.seed import seed as seed_tools
 from threadline.channels.email.channel import EmailChannel
 from threadline.channels.email.directory import EmailDirectory
+from threadline.channels.email.errors import DeliveryFailed
 from threadline.channels.email.events import EmailReceived
 from threadline.channels.email.relay import SmtpRelay
 from threadline.channels.email.service import EmailService
@@ -286,3 +288,21 @@ def test_chat_to_email_handoff_keeps_the_context(env: Env) -> None:
     env.send(mail("Thanks", "<h2@example.com>", reply_to=reply))
     env.replies(2)
     assert visitor_texts(env.ledger.read(cid))[-1] == "Thanks"
+
+
+def test_relay_login_when_configured() -> None:
+    logins = Logins("relay-user", "relay-pass")
+    with smtp_sink(logins) as (sink, port):
+        settings = EmailSettings(
+            smtp_relay=f"127.0.0.1:{port}",
+            smtp_username="relay-user",
+            smtp_password=SecretStr("relay-pass"),
+        )
+        msg = mail("hello", "<login@example.com>")
+        SmtpRelay(settings).send(msg)
+        assert len(sink.wait_for(1)) == 1
+        assert logins.seen == ["relay-user"]
+        wrong = settings.model_copy(update={"smtp_password": SecretStr("nope")})
+        with pytest.raises(DeliveryFailed, match="535"):
+            SmtpRelay(wrong).send(msg)
+        assert "nope" not in repr(wrong)
