@@ -50,14 +50,17 @@ def parse(raw: bytes) -> ParsedMail:
     if not isinstance(msg, EmailMessage) or not msg.keys():
         raise MalformedMailError("not an RFC 5322 message")
     message_id = _one_id(_header(msg, "Message-ID"))
-    if message_id is None:
+    if message_id is None or len(message_id) > 998:
         raise MalformedMailError("the message has no valid Message-ID")
     sender = _sender(msg)
     subject = " ".join(_header(msg, "Subject").split())[:998]
     text = visible_text(_body(msg))
     attachments = tuple(_attachments(msg))
     in_reply_to = _one_id(_header(msg, "In-Reply-To"))
-    references = tuple(_MSGID.findall(_header(msg, "References")))[-100:]
+    if in_reply_to is not None and len(in_reply_to) > 998:
+        in_reply_to = None
+    refs = [r for r in _MSGID.findall(_header(msg, "References")) if len(r) <= 998]
+    references = tuple(refs[-100:])
     return ParsedMail(message_id, sender, subject, text, in_reply_to, references, attachments)
 
 
@@ -108,7 +111,9 @@ def _sender(msg: EmailMessage) -> str:
         addresses = ()
     for address in addresses:
         if isinstance(address, Address) and address.username and address.domain:
-            return f"{address.username}@{address.domain}".lower()
+            found = f"{address.username}@{address.domain}".lower()
+            if len(found) <= 320:
+                return found
     raise MalformedMailError("the message has no valid From address")
 
 
@@ -131,5 +136,7 @@ def _attachments(msg: EmailMessage) -> list[EmailAttachment]:
         payload = part.get_payload(decode=True)
         size = len(payload) if isinstance(payload, bytes) else 0
         name = (part.get_filename() or "")[:255]
-        found.append(EmailAttachment(name=name, content_type=part.get_content_type(), size=size))
+        found.append(
+            EmailAttachment(name=name, content_type=part.get_content_type()[:255], size=size)
+        )
     return found[:100]

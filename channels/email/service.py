@@ -169,11 +169,13 @@ class EmailService:
             leg = ids.leg_id(cid, mail.sender)
             opened = LegOpened(channel="email", transport_ref=transport_ref(mail.sender))
             prelude.append(self._event(opened, mail, "leg", leg))
+        # Built (validated) before anything is appended; recorded last, because the directory
+        # treats a known Message-ID as fully recorded.
+        received = self._received(mail, leg)
         if prelude:
             self._store.append_batch(cid, prelude)
         duplicate, reply = self._visitor_message(mail, cid, leg, text or NO_TEXT)
-        # Recorded last: the directory treats a known Message-ID as fully recorded.
-        self._store.append_batch(cid, [self._received(mail, leg)])
+        self._store.append_batch(cid, [received])
         return Received(route, cid, leg, duplicate, None if duplicate else reply, mail)
 
     def _visitor_message(

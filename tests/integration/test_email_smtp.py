@@ -10,18 +10,22 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from email import policy
 from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
-from tests.support.smtp_sink import Sink, smtp_sink
+from tests.support.smtp_sink import Logins, Sink, smtp_sink
 from threadline.agent.chat import ChatAgent
 from threadline.agent.factory import build_agent
 from threadline.agent.sqltools import open_tool_backend
 from threadline.agent.sqltools.seed import seed as seed_tools
 from threadline.channels.email.channel import EmailChannel
 from threadline.channels.email.directory import EmailDirectory
+from threadline.channels.email.errors import DeliveryFailedError
+from threadline.channels.email.events import EmailReceived
 from threadline.channels.email.relay import SmtpRelay
 from threadline.channels.email.service import EmailService
 from threadline.channels.email.settings import EmailSettings
@@ -31,6 +35,7 @@ from threadline.handoff.signing import Signer
 from threadline.ledger.envelope import NewEvent, RecordedEvent
 from threadline.ledger.events import ConversationStarted, LegOpened, MessagePosted
 from threadline.ledger.store import Ledger, open_ledger
+from threadline.projections.metrics import build_metrics
 from threadline.projections.transcript import build_transcript
 
 NOW = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
@@ -141,6 +146,7 @@ def visitor_texts(events: list[RecordedEvent]) -> list[str]:
 
 def test_new_mail_starts_a_conversation_and_gets_a_threaded_reply(env: Env) -> None:
     first = mail("Hi, is my January claim paid?", "<m1@example.com>")
+    first.add_attachment(b"%PDF-1.4 " * 10, maintype="application", subtype="pdf", filename="c.pdf")
     env.send(first)
     [reply] = env.replies(1)
     assert reply["To"] == VISITOR
@@ -156,6 +162,11 @@ def test_new_mail_starts_a_conversation_and_gets_a_threaded_reply(env: Env) -> N
     legs = [e for e in events if isinstance(e.data, LegOpened)]
     assert [e.data.channel for e in legs] == ["email"]
     assert visitor_texts(events) == ["Hi, is my January claim paid?"]
+    [received] = [e for e in events if isinstance(e.data, EmailReceived)]
+    assert received.data.subject == "January claim"
+    assert [(a.name, a.content_type, a.size) for a in received.data.attachments] == [
+        ("c.pdf", "application/pdf", 90)
+    ]
     sent = [e for e in events if e.type == "EmailSent"]
     assert [e.data.message_id for e in sent] == [reply["Message-ID"]]  # type: ignore[attr-defined]
     agent = [e for e in events if isinstance(e.data, MessagePosted) and e.data.role == "agent"]
@@ -212,10 +223,17 @@ def test_malformed_and_oversize_mail_are_refused_and_nothing_is_appended(env: En
     with pytest.raises(smtplib.SMTPDataError) as no_from:
         env.send_raw(b"Message-ID: <x@example.com>\r\nSubject: hi\r\n\r\nhello\r\n")
     assert no_from.value.smtp_code == 550
-    big = mail("x" * (MAX_BYTES + 10), "<big@example.com>")
+    big = mail(("x" * 70 + "\n") * (MAX_BYTES // 70 + 10), "<big@example.com>")
     with pytest.raises((smtplib.SMTPDataError, smtplib.SMTPSenderRefused)) as too_big:
         env.send(big)
     assert too_big.value.smtp_code == 552
+    # A client that does not announce SIZE: refused after DATA.
+    with smtplib.SMTP("127.0.0.1", env.port, timeout=10) as smtp:
+        smtp.ehlo()
+        assert smtp.mail(VISITOR)[0] == 250
+        assert smtp.rcpt(SUPPORT)[0] == 250
+        code, _ = smtp.data(big.as_bytes(policy=policy.SMTP))
+    assert code == 552
     with (
         pytest.raises(smtplib.SMTPRecipientsRefused),
         smtplib.SMTP("127.0.0.1", env.port, timeout=10) as smtp,
@@ -260,7 +278,31 @@ def test_chat_to_email_handoff_keeps_the_context(env: Env) -> None:
     assert visitor_texts(events)[-1] == "Continuing here"
     legs = [e.data.channel for e in events if isinstance(e.data, LegOpened)]
     assert legs == ["chat", "email"]
+    metrics = build_metrics(events)
+    assert metrics.switched_conversations == 1
+    assert metrics.channel_switches == 1
+    transcript = build_transcript(events).turns
+    assert [t.channel for t in transcript][:1] == ["chat"]
+    assert transcript[-1].channel == "email"
     # Its reply threads on the same conversation.
     env.send(mail("Thanks", "<h2@example.com>", reply_to=reply))
     env.replies(2)
     assert visitor_texts(env.ledger.read(cid))[-1] == "Thanks"
+
+
+def test_relay_login_when_configured() -> None:
+    logins = Logins("relay-user", "relay-pass")
+    with smtp_sink(logins) as (sink, port):
+        settings = EmailSettings(
+            smtp_relay=f"127.0.0.1:{port}",
+            smtp_username="relay-user",
+            smtp_password=SecretStr("relay-pass"),
+        )
+        msg = mail("hello", "<login@example.com>")
+        SmtpRelay(settings).send(msg)
+        assert len(sink.wait_for(1)) == 1
+        assert logins.seen == ["relay-user"]
+        wrong = settings.model_copy(update={"smtp_password": SecretStr("nope")})
+        with pytest.raises(DeliveryFailedError, match="535"):
+            SmtpRelay(wrong).send(msg)
+        assert "nope" not in repr(wrong)

@@ -11,7 +11,7 @@ from email.message import EmailMessage
 from email.parser import BytesParser
 
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, Envelope, Session
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 from harness.api_server import free_port
 
@@ -46,11 +46,29 @@ class Sink:
             return list(self.messages)
 
 
+class Logins:
+    """Accepts one user/password and remembers who logged in."""
+
+    def __init__(self, user: str, password: str) -> None:
+        self._expected = (user.encode(), password.encode())
+        self.seen: list[str] = []
+
+    def __call__(
+        self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: object
+    ) -> AuthResult:
+        if isinstance(data, LoginPassword) and (data.login, data.password) == self._expected:
+            self.seen.append(data.login.decode())
+            return AuthResult(success=True)
+        return AuthResult(success=False, handled=False)
+
+
 @contextmanager
-def smtp_sink() -> Iterator[tuple[Sink, int]]:
+def smtp_sink(logins: Logins | None = None) -> Iterator[tuple[Sink, int]]:
+    """`logins`: the relay offers AUTH (over plain TCP: loopback tests only)."""
     sink = Sink()
     port = free_port()
-    controller = Controller(sink, hostname="127.0.0.1", port=port)
+    auth = {"authenticator": logins, "auth_require_tls": False} if logins else {}
+    controller = Controller(sink, hostname="127.0.0.1", port=port, **auth)
     controller.start()
     try:
         yield sink, port
