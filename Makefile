@@ -13,9 +13,11 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 # Main job on the embedded default: SQLite file, in-process bus, offline agent.
+# `exec` makes the server make's own child, and --exit-with-parent stops it whenever make
+# dies: Ctrl-C, `kill` or even `kill -9` of make leaves no server behind.
 run: $(STAMP)
 	$(BIN)/threadline demo
-	$(BIN)/threadline serve
+	exec $(BIN)/threadline serve --exit-with-parent
 
 sysdeps:
 	bash scripts/sysdeps.sh

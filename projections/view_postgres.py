@@ -38,20 +38,8 @@ class PostgresMetricsView(SqlMetricsView, PostgresTrackingRecorder):
         PostgresTrackingRecorder.__init__(self, datastore, tracking_table_name=TRACKING_TABLE)
         self.tracking_table = f"{schema}.{TRACKING_TABLE}"
         self.sql_create_statements.extend(
-            _composed(s)
-            for s in [
-                f"CREATE TABLE IF NOT EXISTS {self.t_conversations} ("
-                "conversation_id text PRIMARY KEY, facts text NOT NULL)",
-                f"CREATE TABLE IF NOT EXISTS {self.t_handoffs} ("
-                "conversation_id text NOT NULL, handoff_id text NOT NULL, facts text NOT NULL, "
-                "offer_to_accept double precision, accept_to_complete double precision, "
-                "offer_to_complete double precision, PRIMARY KEY (conversation_id, handoff_id))",
-                f"CREATE TABLE IF NOT EXISTS {self.t_totals} ("
-                "name text PRIMARY KEY, data text NOT NULL)",
-                f"CREATE TABLE IF NOT EXISTS {self.t_gaps} ("
-                "name text NOT NULL, sequence bigint NOT NULL, "
-                "first_seen double precision NOT NULL, PRIMARY KEY (name, sequence))",
-            ]
+            _composed(statement)
+            for statement in self.create_statements("text", "double precision", "bigint")
         )
 
     def create_table(self) -> None:

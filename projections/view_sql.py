@@ -48,6 +48,24 @@ class SqlMetricsView(MetricsView):
         self.t_totals = f"{prefix}metrics_totals"
         self.t_gaps = f"{prefix}gaps"
 
+    def create_statements(self, text: str, real: str, integer: str, suffix: str = "") -> list[str]:
+        """The read model's four tables, in the backend's column types (`suffix` ends each
+        CREATE TABLE, e.g. SQLite's WITHOUT ROWID): one schema for every backend."""
+        end = f"){suffix}"
+        return [
+            f"CREATE TABLE IF NOT EXISTS {self.t_conversations} ("
+            f"conversation_id {text} PRIMARY KEY, facts {text} NOT NULL{end}",
+            f"CREATE TABLE IF NOT EXISTS {self.t_handoffs} ("
+            f"conversation_id {text} NOT NULL, handoff_id {text} NOT NULL, "
+            f"facts {text} NOT NULL, offer_to_accept {real}, accept_to_complete {real}, "
+            f"offer_to_complete {real}, PRIMARY KEY (conversation_id, handoff_id){end}",
+            f"CREATE TABLE IF NOT EXISTS {self.t_totals} ("
+            f"name {text} PRIMARY KEY, data {text} NOT NULL{end}",
+            f"CREATE TABLE IF NOT EXISTS {self.t_gaps} ("
+            f"name {text} NOT NULL, sequence {integer} NOT NULL, "
+            f"first_seen {real} NOT NULL, PRIMARY KEY (name, sequence){end}",
+        ]
+
     # --- what a backend provides -----------------------------------------------------------
 
     @abstractmethod

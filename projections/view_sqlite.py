@@ -29,17 +29,7 @@ class SQLiteMetricsView(SqlMetricsView, SQLiteTrackingRecorder):
     def construct_create_table_statements(self) -> list[str]:
         return [
             *super().construct_create_table_statements(),
-            f"CREATE TABLE IF NOT EXISTS {self.t_conversations} ("
-            "conversation_id TEXT PRIMARY KEY, facts TEXT NOT NULL) WITHOUT ROWID",
-            f"CREATE TABLE IF NOT EXISTS {self.t_handoffs} ("
-            "conversation_id TEXT NOT NULL, handoff_id TEXT NOT NULL, facts TEXT NOT NULL, "
-            "offer_to_accept REAL, accept_to_complete REAL, offer_to_complete REAL, "
-            "PRIMARY KEY (conversation_id, handoff_id)) WITHOUT ROWID",
-            f"CREATE TABLE IF NOT EXISTS {self.t_totals} ("
-            "name TEXT PRIMARY KEY, data TEXT NOT NULL) WITHOUT ROWID",
-            f"CREATE TABLE IF NOT EXISTS {self.t_gaps} ("
-            "name TEXT NOT NULL, sequence INTEGER NOT NULL, first_seen REAL NOT NULL, "
-            "PRIMARY KEY (name, sequence)) WITHOUT ROWID",
+            *self.create_statements("TEXT", "REAL", "INTEGER", " WITHOUT ROWID"),
         ]
 
     def create_table(self) -> None:

@@ -23,6 +23,12 @@ def serve(
     host: Annotated[str | None, typer.Option(help="address to bind (default 127.0.0.1)")] = None,
     port: Annotated[int | None, typer.Option(min=0, max=65535, help="default 8000")] = None,
     access_log: Annotated[bool, typer.Option(help="log one line per request")] = True,
+    exit_with_parent: Annotated[
+        bool,
+        typer.Option(
+            "--exit-with-parent", help="stop when the parent process (e.g. `make run`) exits"
+        ),
+    ] = False,
 ) -> None:
     """Serve the HTTP API, live streams and the widget (SQLite unless THREADLINE_DATABASE_URL
     says otherwise)."""
@@ -34,6 +40,10 @@ def serve(
     config = _config()
     settings = config.channels
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    if exit_with_parent:
+        from threadline.app.commands.parent import exit_with_parent as arrange
+
+        arrange()
     try:
         services = bootstrap(config)
     except Exception as exc:  # a one-line reason, not a traceback, for a bad configuration

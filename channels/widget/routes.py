@@ -1,4 +1,5 @@
-"""Serves the embeddable widget (`/widget.js`, `/widget/*.js` modules) and the `/embed` demo.
+"""Serves the embeddable widget (`/widget.js`, `/widget/*.js` modules), the `/embed` demo and
+the favicon.
 
 Files ship inside the package; nothing is fetched from a CDN.
 """
@@ -36,6 +37,15 @@ async def widget_module(module: str) -> Response:
     if not module.replace("-", "").isalnum() or not (_STATIC / f"{module}.js").is_file():
         raise NotFoundError("no such widget module")
     return Response(_read(f"{module}.js"), media_type="text/javascript", headers=_HEADERS)
+
+
+@router.get("/favicon.svg")
+@router.get("/favicon.ico")
+async def favicon() -> Response:
+    """One small SVG for every page (the widget demo, the console); browsers ask for
+    /favicon.ico by themselves, the pages link /favicon.svg."""
+    headers = {"Cache-Control": "public, max-age=86400", "X-Content-Type-Options": "nosniff"}
+    return Response(_read("favicon.svg"), media_type="image/svg+xml", headers=headers)
 
 
 @router.get("/embed")
