@@ -9,9 +9,11 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
+import pytest
 
 from harness.api_server import ApiServer, free_port
 from tests.support.smtp_sink import smtp_sink
+from threadline.app.events import register_event_types
 from threadline.channels.email import events as email_events
 from threadline.ledger.events import MessagePosted
 from threadline.ledger.store import open_ledger
@@ -114,3 +116,9 @@ def test_chat_to_email_handoff_through_threadline_serve(tmp_path: Path) -> None:
         assert len({e.conversation_id for e in ledger.read_all()}) == 1
     finally:
         ledger.close()
+
+
+@pytest.fixture(autouse=True)
+def _event_types() -> None:
+    """Built without the bootstrap: register the event types as every entry point does."""
+    register_event_types()

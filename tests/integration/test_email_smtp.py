@@ -22,6 +22,7 @@ from threadline.agent.chat import ChatAgent
 from threadline.agent.factory import build_agent
 from threadline.agent.sqltools import open_tool_backend
 from threadline.agent.sqltools.seed import seed as seed_tools
+from threadline.app.events import register_event_types
 from threadline.channels.email.channel import EmailChannel
 from threadline.channels.email.directory import EmailDirectory
 from threadline.channels.email.errors import DeliveryFailedError
@@ -306,3 +307,9 @@ def test_relay_login_when_configured() -> None:
         with pytest.raises(DeliveryFailedError, match="535"):
             SmtpRelay(wrong).send(msg)
         assert "nope" not in repr(wrong)
+
+
+@pytest.fixture(autouse=True)
+def _event_types() -> None:
+    """Built without the bootstrap: register the event types as every entry point does."""
+    register_event_types()

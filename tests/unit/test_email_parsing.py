@@ -7,6 +7,7 @@ from email.message import EmailMessage
 
 import pytest
 
+from threadline.app.events import register_event_types
 from threadline.channels.email.errors import MalformedMailError
 from threadline.channels.email.parsing import parse, visible_text
 
@@ -108,3 +109,9 @@ def test_threading_headers() -> None:
 def test_malformed_mail_is_refused(raw: bytes) -> None:
     with pytest.raises(MalformedMailError):
         parse(raw)
+
+
+@pytest.fixture(autouse=True)
+def _event_types() -> None:
+    """Built without the bootstrap: register the event types as every entry point does."""
+    register_event_types()

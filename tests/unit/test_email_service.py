@@ -10,12 +10,13 @@ from uuid import uuid4
 import pytest
 
 from threadline.app.bootstrap import bootstrap
+from threadline.app.events import register_event_types
+from threadline.app.settings import load_settings
 from threadline.channels.email.channel import EmailChannel
 from threadline.channels.email.directory import EmailDirectory
 from threadline.channels.email.errors import DeliveryFailedError
 from threadline.channels.email.relay import SmtpRelay
 from threadline.channels.email.service import EmailService, Received
-from threadline.channels.settings import ChannelSettings
 from threadline.ledger.envelope import NewEvent
 from threadline.ledger.events import (
     ConversationResolved,
@@ -162,19 +163,20 @@ def test_operator_message_goes_into_the_email_thread(ledger: Ledger) -> None:
         svc.send("no-such-conversation", "hi", event_id=uuid4())
 
 
-def test_bootstrap_wires_email_only_when_listening(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("THREADLINE_SECRET", "wiring-secret-0123456789abcdef-0123")
-    for name in ("THREADLINE_SMTP_LISTEN", "THREADLINE_SMTP_RELAY", "THREADLINE_PSTN_TRUNK"):
-        monkeypatch.delenv(name, raising=False)
-    services = bootstrap(ChannelSettings(database_url="memory://"))
+def test_bootstrap_wires_email_only_when_listening() -> None:
+    env = {
+        "THREADLINE_DATABASE_URL": "memory://",
+        "THREADLINE_SECRET": "wiring-secret-0123456789abcdef-0123",
+    }
+    services = bootstrap(load_settings(env))
     try:
         assert services.email is None
     finally:
         services.close()
-    monkeypatch.setenv("THREADLINE_SMTP_LISTEN", "127.0.0.1:2525")
-    monkeypatch.setenv("THREADLINE_SMTP_RELAY", "127.0.0.1:2526")
-    monkeypatch.setenv("THREADLINE_EMAIL_ADDRESSES", "Help@T.test, other@t.test")
-    services = bootstrap(ChannelSettings(database_url="memory://"))
+    env["THREADLINE_SMTP_LISTEN"] = "127.0.0.1:2525"
+    env["THREADLINE_SMTP_RELAY"] = "127.0.0.1:2526"
+    env["THREADLINE_EMAIL_ADDRESSES"] = "Help@T.test, other@t.test"
+    services = bootstrap(load_settings(env))
     try:
         assert isinstance(services.email, EmailChannel)
         assert isinstance(services.email.service._relay, SmtpRelay)
@@ -183,3 +185,9 @@ def test_bootstrap_wires_email_only_when_listening(monkeypatch: pytest.MonkeyPat
         assert link.startswith("mailto:help@t.test?subject=")
     finally:
         services.close()
+
+
+@pytest.fixture(autouse=True)
+def _event_types() -> None:
+    """Built without the bootstrap: register the event types as every entry point does."""
+    register_event_types()
