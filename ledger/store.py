@@ -34,6 +34,7 @@ from threadline.ledger.errors import (
     ConversationAlreadyStarted,
     ConversationNotFound,
     IdempotencyConflict,
+    IntegrityViolation,
     InvalidEvent,
     StoreUnavailable,
 )
@@ -244,6 +245,14 @@ class Ledger:
                 raise IdempotencyConflict(f"event {d.event_id} is already recorded {where}")
             results.append(
                 AppendResult(conversation_id, d.event_id, rec.position, rec.sequence, True)
+            )
+        # A "duplicate" of a record that is gone would acknowledge what no longer exists:
+        # the index outliving the row is tampering (or a lost write), not a repeat.
+        head, _ = self._head(conversation_id, refresh=True)
+        gone = [r for r in results if r.position > head]
+        if gone:
+            raise IntegrityViolation(
+                conversation_id, gone[0].position, "indexed event id, but the record is missing"
             )
         return results
 
