@@ -80,6 +80,7 @@ class Ledger:
         self._heads: OrderedDict[str, tuple[int, str]] = OrderedDict()
         self._heads_lock = threading.Lock()
         self._serial = ConversationLocks()
+        self._quarantine: dict[str, IntegrityViolation] = {}
         self._listeners: list[Listener] = []
         self._listeners_lock = threading.Lock()
         self._closed = False
@@ -311,11 +312,38 @@ class Ledger:
         """The global log: every conversation's events in `sequence` order."""
         _check_count("after", after)
         _check_count("limit", limit, minimum=1, maximum=MAX_READ)
+        while True:
+            try:
+                rows = self.recorder.select_notifications(after, limit, inclusive_of_start=False)
+            except PersistenceError as exc:
+                raise StoreUnavailable(f"read failed: {exc}") from exc
+            events = [e for e in map(self._decode_or_quarantine, rows) if e is not None]
+            if events or len(rows) < limit:
+                return events
+            after = rows[-1].id  # a whole page withheld: read on, or followers would stop here
+
+    def quarantined(self) -> dict[str, IntegrityViolation]:
+        """Conversations withheld from the global log because a record of theirs does not
+        decode (seen by this process), with the first error. Reading one directly raises."""
+        with self._heads_lock:
+            return dict(self._quarantine)
+
+    def _decode_or_quarantine(self, row: Notification) -> RecordedEvent | None:
+        """One damaged record must not stop every reader of the global log (webhook routing,
+        handoff expiry, live followers, projections): its conversation is quarantined — all
+        later events are withheld from the global log too (no fold goes on past a hole) — and every
+        other conversation carries on. The conversation's own reads answer the error."""
+        conversation_id = str(row.originator_id)
+        with self._heads_lock:
+            if conversation_id in self._quarantine:
+                return None
         try:
-            rows = self.recorder.select_notifications(after, limit, inclusive_of_start=False)
-        except PersistenceError as exc:
-            raise StoreUnavailable(f"read failed: {exc}") from exc
-        return [self._decode(r) for r in rows]
+            return self._decode(row)
+        except IntegrityViolation as exc:
+            with self._heads_lock:
+                self._quarantine.setdefault(conversation_id, exc)
+            log.error("conversation %s quarantined: %s", conversation_id, exc)
+            return None
 
     def max_sequence(self) -> int:
         try:

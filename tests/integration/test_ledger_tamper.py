@@ -185,3 +185,40 @@ def test_tail_truncation_and_tail_rewrite_are_detected_and_all_are_reported(
     assert result.exit_code == 1
     assert "conversation c1" in result.stderr
     assert "conversation c2" in result.stderr
+
+
+def test_one_corrupted_row_quarantines_its_conversation_only(
+    sqlite_store: tuple[str, Path],
+) -> None:
+    """Issue 17, class 4: one unreadable record used to break every reader of the global log
+    (SMS routing, handoff expiry, the live-log follower). Now its conversation is quarantined
+    and answers its own error; the others, and the readers, carry on."""
+    from datetime import UTC, datetime, timedelta
+
+    from threadline.handoff.service import HandoffService
+    from threadline.handoff.signing import Signer
+    from threadline.ledger.events import HandoffOffered
+
+    url, path = sqlite_store
+    with open_ledger(url) as store:
+        store.append(
+            "c2", NewEvent("HandoffOffered", HandoffOffered(handoff_id="h1", channel="webrtc"))
+        )
+    _edit_sqlite(path, 2, _garbage)
+    with open_ledger(url) as store:
+        seen = store.read_all(after=0, limit=500)
+        # c1's events before the damage were delivered; from the damaged one on, withheld.
+        assert [(e.conversation_id, e.position) for e in seen if e.conversation_id == "c1"] == [
+            ("c1", 1)
+        ]
+        assert [e.position for e in seen if e.conversation_id == "c2"] == [1, 2, 3]
+        assert set(store.quarantined()) == {"c1"}
+        with pytest.raises(IntegrityViolation) as info:
+            store.read("c1")
+        assert info.value.position == 2
+        assert [e.type for e in store.read("c2")][-1] == "HandoffOffered"
+        service = HandoffService(store, signer=Signer(b"s" * 32, "handoff"))
+        later = datetime.now(UTC) + timedelta(hours=1)
+        assert service.expire_stale(later) == [("c2", "h1")]
+        report = audit.survey_all(store)
+        assert [b.conversation_id for b in report.broken] == ["c1"]
