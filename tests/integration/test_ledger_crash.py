@@ -57,3 +57,36 @@ def test_sigkill_mid_append_loses_nothing_acknowledged(
         final = [e.event_id for e in store.read("crash")[1:]]
         assert final == tried
         assert audit.verify_conversation(store, "crash") == len(tried) + 1
+
+
+def test_disk_full_on_sqlite_is_store_unavailable_and_loses_nothing(tmp_path: Path) -> None:
+    """Fault suite (issue 17): SQLite's `max_page_count` pins the file at its current size,
+    which is what a full disk looks like to SQLite ("database or disk is full"). Appends
+    answer StoreUnavailable (HTTP 503), nothing already acknowledged is lost or damaged, and
+    appends work again once there is room."""
+    from threadline.ledger.errors import StoreUnavailable
+
+    with open_ledger(f"sqlite:///{tmp_path / 'full.db'}", group_commit=False) as store:
+        store.append("c1", started())
+        for i in range(20):
+            store.append("c1", message(f"before {i} " + "x" * 400))
+
+        def pin(pages: int | None) -> None:
+            # A per-connection setting: no group commit, so this thread's connection appends.
+            with store.recorder.datastore.transaction(commit=False) as c:  # type: ignore[attr-defined]
+                c.execute("PRAGMA page_count")
+                current = c.fetchone()[0]
+                c.execute(f"PRAGMA max_page_count = {pages or current}")
+
+        pin(None)
+        refused = 0
+        for i in range(30):
+            with pytest.raises(StoreUnavailable, match="full"):
+                store.append("c1", message(f"after {i} " + "y" * 4000))
+            refused += 1
+        assert refused == 30
+        assert store.version("c1") == 21
+        assert audit.verify_conversation(store, "c1") == 21
+        pin(1_000_000)
+        store.append("c1", message("room again"))
+        assert audit.verify_conversation(store, "c1") == 22
