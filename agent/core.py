@@ -65,6 +65,8 @@ MEMBER_DATA_LEVEL = 2
 # After this many failed verifications the chat stops trying (voice can take over).
 MAX_VERIFICATION_FAILURES = 5
 VOICE_CHANNELS: frozenset[Channel] = frozenset({"webrtc", "pstn"})
+# Channels whose legs a conversation can gain by matching the sender's phone number.
+NUMBER_LINKED: frozenset[Channel] = frozenset({"sms", "whatsapp", "pstn"})
 OFFER_SENTENCE = (
     'If it\'s easier, we can continue on a voice call right here: just press "Switch to voice".'
 )
@@ -113,7 +115,7 @@ class Agent:
         """The reply to `text` and the events recording how it was reached. `turn_key` must
         be stable for the turn (the visitor message's event id, the utterance's id)."""
         today = self.clock().date()
-        member = self._member(context)
+        member = self._member(context, leg_id)
         state = TurnState(
             context=context,
             text=text,
@@ -220,9 +222,14 @@ class Agent:
         return Outcome(action, call_id, result=result)
 
     # -- context helpers ------------------------------------------------------------------
-    def _member(self, context: AgentContext) -> Member | None:
+    def _member(self, context: AgentContext, leg_id: str | None = None) -> Member | None:
         v = context.verification
         if v.level < MEMBER_DATA_LEVEL or not v.subject:
+            return None
+        leg = next((g for g in context.legs if g.leg_id == leg_id), None)
+        if leg is not None and leg.channel in NUMBER_LINKED and leg.leg_id not in v.legs:
+            # Joined by sender number only: numbers are spoofable, so the level reached on
+            # another leg is not this sender's until they verify here (or present a token).
             return None
         return self.tools.find_member(v.subject)
 

@@ -113,6 +113,29 @@ class PostgresCluster:
         self.stop()
         raise RuntimeError(f"PostgreSQL did not start:\n{last_error}")
 
+    def restart(self) -> None:
+        """An immediate (crash-like) stop and a start on the same port: what a database
+        failover or an OOM-killed server looks like to its clients."""
+        options = (
+            f"-c listen_addresses=127.0.0.1 -p {self.port} "
+            f"-c unix_socket_directories={self.base} -c max_connections=200"
+        )
+        self._run(
+            "pg_ctl",
+            "-D",
+            str(self.data_dir),
+            "-m",
+            "immediate",
+            "-o",
+            options,
+            "-l",
+            str(self.log_file),
+            "-w",
+            "-t",
+            "60",
+            "restart",
+        )
+
     def stop(self) -> None:
         if self.base is None:
             return

@@ -5,15 +5,18 @@ A record verifies when (1) its stored bytes are exactly the canonical JSON of wh
 parse to (so even a whitespace edit is caught), (2) its envelope agrees with the columns it
 is indexed by (conversation, position, type), (3) positions are gapless from 1, (4) its
 `prev_hash` is the previous record's `hash` (genesis: 64 zeros) and (5) its `hash` is the
-sha256 of its canonical envelope without `hash`. Verification reports the first position
-that fails. Truncation of a conversation's newest events is not detectable from the chain
-alone; compare with an exported head hash for that.
+sha256 of its canonical envelope without `hash`, and (6) the idempotency table agrees: each
+record's event id is indexed at its position, and no position beyond the chain's head is
+indexed (deleting a conversation's newest events leaves their ids behind). Verification
+reports the first position that fails; `survey_all` reports every broken conversation.
+What the chain and the index cannot show — both edited consistently by someone with full
+write access — is described in docs/integrity.md.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -90,32 +93,93 @@ def verify_conversation(ledger: Ledger, conversation_id: str) -> int:
         for row in rows:
             prev = check_stored(conversation_id, position + 1, prev, row)
             position += 1
+        _check_indexed(ledger, conversation_id, rows)
         if len(rows) < PAGE:
             break
-    if position == 0:
+    indexed = ledger.recorder.indexed_heads(conversation_id).get(conversation_id, 0)
+    if position == 0 and indexed == 0:
         raise ConversationNotFoundError(f"conversation {conversation_id} does not exist")
+    _check_head(conversation_id, position, indexed)
     return position
 
 
-def verify_all(ledger: Ledger) -> AuditResult:
-    """One pass over the global log, keeping the head of every conversation seen."""
+@dataclass(frozen=True, slots=True)
+class AuditReport:
+    conversations: int
+    events: int
+    broken: tuple[IntegrityViolationError, ...]
+
+
+def survey_all(ledger: Ledger) -> AuditReport:
+    """One pass over the global log, keeping the head of every conversation seen; a broken
+    conversation is noted (at its first break) and the pass goes on with the others."""
     heads: dict[str, tuple[int, str]] = {}
+    broken: dict[str, IntegrityViolationError] = {}
     events = 0
     after = 0
     while True:
         rows = ledger.recorder.select_notifications(after, PAGE, inclusive_of_start=False)
         for row in rows:
-            conversation_id = str(row.originator_id)
-            position, prev = heads.get(conversation_id, (0, canonical.GENESIS_HASH))
-            heads[conversation_id] = (
-                position + 1,
-                check_stored(conversation_id, position + 1, prev, row),
-            )
-            events += 1
             after = row.id
+            conversation_id = str(row.originator_id)
+            if conversation_id in broken:
+                continue
+            position, prev = heads.get(conversation_id, (0, canonical.GENESIS_HASH))
+            try:
+                digest = check_stored(conversation_id, position + 1, prev, row)
+                _check_indexed(ledger, conversation_id, [row])
+            except IntegrityViolationError as exc:
+                broken[conversation_id] = exc
+                continue
+            heads[conversation_id] = (position + 1, digest)
+            events += 1
         if len(rows) < PAGE:
             break
-    return AuditResult(conversations=len(heads), events=events)
+    for conversation_id, indexed in ledger.recorder.indexed_heads().items():
+        if conversation_id in broken:
+            continue
+        try:
+            _check_head(conversation_id, heads.get(conversation_id, (0, ""))[0], indexed)
+        except IntegrityViolationError as exc:
+            broken[conversation_id] = exc
+    seen = set(heads) | set(broken)
+    ordered = tuple(broken[c] for c in sorted(broken))
+    return AuditReport(conversations=len(seen), events=events, broken=ordered)
+
+
+def verify_all(ledger: Ledger) -> AuditResult:
+    """Every conversation; raises the first break found (see `survey_all` for all)."""
+    report = survey_all(ledger)
+    if report.broken:
+        raise report.broken[0]
+    return AuditResult(conversations=report.conversations, events=report.events)
+
+
+def _check_indexed(ledger: Ledger, conversation_id: str, rows: Sequence[Notification]) -> None:
+    """Each record's event id is indexed at the record's own position."""
+    ids: dict[str, int] = {}
+    for row in rows:
+        envelope = canonical.loads(row.state)
+        event_id = envelope.get("event_id") if isinstance(envelope, dict) else None
+        if isinstance(event_id, str):
+            ids[event_id] = row.originator_version
+    found = ledger.recorder.lookup_event_ids(list(ids))
+    for event_id, position in ids.items():
+        rec = found.get(event_id)
+        if rec is None or rec.conversation_id != conversation_id or rec.position != position:
+            raise IntegrityViolationError(
+                conversation_id, position, "its event id is not indexed here (a rewritten record)"
+            )
+
+
+def _check_head(conversation_id: str, position: int, indexed: int) -> None:
+    if indexed > position:
+        raise IntegrityViolationError(
+            conversation_id,
+            position + 1,
+            f"missing: events up to position {indexed} were recorded and are gone "
+            "(the newest events were deleted)",
+        )
 
 
 def export_lines(ledger: Ledger, conversation_id: str) -> Iterator[str]:

@@ -123,6 +123,10 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
             "SELECT event_id, conversation_id, position, digest, sequence "
             "FROM {schema}.{ids} WHERE event_id = ANY(%s)"
         ).format(schema=schema, ids=ids)
+        self._indexed_heads = SQL(
+            "SELECT conversation_id, MAX(position) AS head FROM {schema}.{ids} "
+            "WHERE %(cid)s::text IS NULL OR conversation_id = %(cid)s GROUP BY conversation_id"
+        ).format(schema=schema, ids=ids)
 
     def subscribe(
         self, gt: int | None = None, topics: Sequence[str] = ()
@@ -232,6 +236,11 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
                     key, row["conversation_id"], row["position"], row["digest"], row["sequence"]
                 )
             return found
+
+    def indexed_heads(self, conversation_id: str | None = None) -> dict[str, int]:
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(self._indexed_heads, {"cid": conversation_id})
+            return {row["conversation_id"]: row["head"] for row in curs.fetchall()}
 
 
 class ListenFirstSubscription(PostgresSubscription):

@@ -57,6 +57,11 @@ class LedgerRecorder(Protocol):
 
     def lookup_event_ids(self, event_ids: Sequence[str]) -> dict[str, EventIdRecord]: ...
 
+    def indexed_heads(self, conversation_id: str | None = None) -> dict[str, int]:
+        """The highest position the idempotency table records per conversation (the audit
+        compares it with the chain: a deleted newest event leaves its id behind)."""
+        ...
+
     def select_notifications(
         self,
         start: int | None,
@@ -132,6 +137,14 @@ class POPOLedgerRecorder(POPOApplicationRecorder):
     def lookup_event_ids(self, event_ids: Sequence[str]) -> dict[str, EventIdRecord]:
         with self._database_lock:
             return {i: self._event_ids[i] for i in event_ids if i in self._event_ids}
+
+    def indexed_heads(self, conversation_id: str | None = None) -> dict[str, int]:
+        heads: dict[str, int] = {}
+        with self._database_lock:
+            for r in self._event_ids.values():
+                if conversation_id is None or r.conversation_id == conversation_id:
+                    heads[r.conversation_id] = max(heads.get(r.conversation_id, 0), r.position)
+        return heads
 
 
 class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
@@ -220,3 +233,15 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
                 row[0]: EventIdRecord(row[0], row[1], row[2], row[3], row[4])
                 for row in c.fetchall()
             }
+
+    def indexed_heads(self, conversation_id: str | None = None) -> dict[str, int]:
+        where, params = (
+            ("WHERE conversation_id = ?", [conversation_id]) if conversation_id else ("", [])
+        )
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(
+                f"SELECT conversation_id, MAX(position) FROM {self.ids_table_name} "  # noqa: S608
+                f"{where} GROUP BY conversation_id",
+                params,
+            )
+            return {row[0]: row[1] for row in c.fetchall()}

@@ -34,6 +34,7 @@ from threadline.ledger.errors import (
     ConversationAlreadyStartedError,
     ConversationNotFoundError,
     IdempotencyConflictError,
+    IntegrityViolationError,
     InvalidEventError,
     StoreUnavailableError,
 )
@@ -80,6 +81,7 @@ class Ledger:
         self._heads: OrderedDict[str, tuple[int, str]] = OrderedDict()
         self._heads_lock = threading.Lock()
         self._serial = ConversationLocks()
+        self._quarantine: dict[str, IntegrityViolationError] = {}
         self._listeners: list[Listener] = []
         self._listeners_lock = threading.Lock()
         self._closed = False
@@ -250,6 +252,14 @@ class Ledger:
             results.append(
                 AppendResult(conversation_id, d.event_id, rec.position, rec.sequence, True)
             )
+        # A "duplicate" of a record that is gone would acknowledge what no longer exists:
+        # the index outliving the row is tampering (or a lost write), not a repeat.
+        head, _ = self._head(conversation_id, refresh=True)
+        gone = [r for r in results if r.position > head]
+        if gone:
+            raise IntegrityViolationError(
+                conversation_id, gone[0].position, "indexed event id, but the record is missing"
+            )
         return results
 
     # -- head cache ----------------------------------------------------------------------
@@ -307,11 +317,38 @@ class Ledger:
         """The global log: every conversation's events in `sequence` order."""
         _check_count("after", after)
         _check_count("limit", limit, minimum=1, maximum=MAX_READ)
+        while True:
+            try:
+                rows = self.recorder.select_notifications(after, limit, inclusive_of_start=False)
+            except PersistenceError as exc:
+                raise StoreUnavailableError(f"read failed: {exc}") from exc
+            events = [e for e in map(self._decode_or_quarantine, rows) if e is not None]
+            if events or len(rows) < limit:
+                return events
+            after = rows[-1].id  # a whole page withheld: read on, or followers would stop here
+
+    def quarantined(self) -> dict[str, IntegrityViolationError]:
+        """Conversations withheld from the global log because a record of theirs does not
+        decode (seen by this process), with the first error. Reading one directly raises."""
+        with self._heads_lock:
+            return dict(self._quarantine)
+
+    def _decode_or_quarantine(self, row: Notification) -> RecordedEvent | None:
+        """One damaged record must not stop every reader of the global log (webhook routing,
+        handoff expiry, live followers, projections): its conversation is quarantined — all
+        later events are withheld from the global log too (no fold goes on past a hole) — and every
+        other conversation carries on. The conversation's own reads answer the error."""
+        conversation_id = str(row.originator_id)
+        with self._heads_lock:
+            if conversation_id in self._quarantine:
+                return None
         try:
-            rows = self.recorder.select_notifications(after, limit, inclusive_of_start=False)
-        except PersistenceError as exc:
-            raise StoreUnavailableError(f"read failed: {exc}") from exc
-        return [self._decode(r) for r in rows]
+            return self._decode(row)
+        except IntegrityViolationError as exc:
+            with self._heads_lock:
+                self._quarantine.setdefault(conversation_id, exc)
+            log.error("conversation %s quarantined: %s", conversation_id, exc)
+            return None
 
     def read_all_ids(self, after: int = 0, limit: int = 500) -> list[tuple[int, str]]:
         """(sequence, conversation id) of the global log after `after`, without decoding or

@@ -302,6 +302,9 @@ def _claimed(f: ContextFold, e: RecordedEvent) -> None:
 def _verified(f: ContextFold, e: RecordedEvent) -> None:
     d = e.data
     assert isinstance(d, ev.IdentityVerified)
+    if e.leg_id is not None and e.leg_id not in f.verification.legs:
+        legs = (*f.verification.legs, e.leg_id)
+        f.verification = f.verification.model_copy(update={"legs": legs})
     if d.level <= f.verification.level:
         return  # where the level was first proven; later equal or weaker checks change nothing
     f.verification = f.verification.model_copy(

@@ -73,6 +73,9 @@ class Verification(_Frozen):
     claimed_method: str | None = None
     failures: int = 0
     last_failure_reason: str | None = None
+    # Legs with an identity check of their own (proved there, or a level inherited through a
+    # handoff token). A leg linked by sender number alone is not among them.
+    legs: tuple[str, ...] = ()
 
 
 class ToolCall(_Frozen):

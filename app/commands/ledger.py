@@ -167,9 +167,16 @@ def audit_verify(
         return
     with ledger_session(stored_form=True) as store:
         if all_:
-            result = audit.verify_all(store)
+            report = audit.survey_all(store)
+            for broken in report.broken:
+                typer.echo(f"broken: {broken}", err=True)
+            if report.broken:
+                fail(
+                    f"error: {len(report.broken)} of {report.conversations} conversation(s) "
+                    "do not verify"
+                )
             console.print(
-                f"ok: {result.events} events in {result.conversations} conversation(s) verified"
+                f"ok: {report.events} events in {report.conversations} conversation(s) verified"
             )
         else:
             assert conversation_id is not None

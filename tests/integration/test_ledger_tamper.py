@@ -13,7 +13,9 @@ from typer.testing import CliRunner
 from tests.support.ledgers import message, open_configured, started
 from threadline.app.cli import build
 from threadline.ledger import audit, canonical
+from threadline.ledger.envelope import NewEvent
 from threadline.ledger.errors import IntegrityViolationError
+from threadline.ledger.store import open_ledger
 
 Edit = Callable[[bytes], bytes]
 
@@ -140,3 +142,83 @@ def test_memory_edit_is_detected() -> None:
         with pytest.raises(IntegrityViolationError) as info:
             audit.verify_conversation(store, "c1")
         assert info.value.position == 3
+
+
+def test_tail_truncation_and_tail_rewrite_are_detected_and_all_are_reported(
+    sqlite_store: tuple[str, Path],
+) -> None:
+    """Issue 17, class 5: deleting a conversation's newest event, or replacing it with a
+    record that chains and hashes correctly, used to pass `audit verify`; re-posting the
+    deleted event then answered "duplicate" for a row that no longer exists."""
+    url, path = sqlite_store
+    with open_ledger(url) as store:
+        gone = store.read("c1")[-1]
+    con = sqlite3.connect(path)
+    con.execute("DELETE FROM stored_events WHERE originator_id='c1' AND originator_version=4")
+    # c2: the newest record rewritten as a different event (new id, recomputed chain+hash).
+    (state,) = con.execute(
+        "SELECT state FROM stored_events WHERE originator_id='c2' AND originator_version=2"
+    ).fetchone()
+    body = canonical.loads(state)
+    body["event_id"] = "00000000-0000-4000-8000-000000000000"
+    body["data"] = {"role": "visitor", "text": "forged"}
+    del body["hash"]
+    body["hash"] = canonical.sha256_hex(canonical.dumps(body))
+    con.execute(
+        "UPDATE stored_events SET state=? WHERE originator_id='c2' AND originator_version=2",
+        (canonical.dumps(body),),
+    )
+    con.commit()
+    con.close()
+    with open_ledger(url) as store:
+        with pytest.raises(IntegrityViolationError) as info:
+            audit.verify_conversation(store, "c1")
+        assert (info.value.position, "deleted" in info.value.reason) == (4, True)
+        with pytest.raises(IntegrityViolationError) as info:
+            audit.verify_conversation(store, "c2")
+        assert info.value.position == 2
+        report = audit.survey_all(store)
+        assert [b.conversation_id for b in report.broken] == ["c1", "c2"]
+        with pytest.raises(IntegrityViolationError):
+            store.append("c1", NewEvent(gone.type, gone.data, gone.event_id))
+    result = CliRunner().invoke(build(), ["audit", "verify", "--all"])
+    assert result.exit_code == 1
+    assert "conversation c1" in result.stderr
+    assert "conversation c2" in result.stderr
+
+
+def test_one_corrupted_row_quarantines_its_conversation_only(
+    sqlite_store: tuple[str, Path],
+) -> None:
+    """Issue 17, class 4: one unreadable record used to break every reader of the global log
+    (SMS routing, handoff expiry, the live-log follower). Now its conversation is quarantined
+    and answers its own error; the others, and the readers, carry on."""
+    from datetime import UTC, datetime, timedelta
+
+    from threadline.handoff.service import HandoffService
+    from threadline.handoff.signing import Signer
+    from threadline.ledger.events import HandoffOffered
+
+    url, path = sqlite_store
+    with open_ledger(url) as store:
+        store.append(
+            "c2", NewEvent("HandoffOffered", HandoffOffered(handoff_id="h1", channel="webrtc"))
+        )
+    _edit_sqlite(path, 2, _garbage)
+    with open_ledger(url) as store:
+        seen = store.read_all(after=0, limit=500)
+        # c1's events before the damage were delivered; from the damaged one on, withheld.
+        assert [(e.conversation_id, e.position) for e in seen if e.conversation_id == "c1"] == [
+            ("c1", 1)
+        ]
+        assert [e.position for e in seen if e.conversation_id == "c2"] == [1, 2, 3]
+        assert set(store.quarantined()) == {"c1"}
+        with pytest.raises(IntegrityViolationError) as info:
+            store.read("c1")
+        assert info.value.position == 2
+        assert [e.type for e in store.read("c2")][-1] == "HandoffOffered"
+        service = HandoffService(store, signer=Signer(b"s" * 32, "handoff"))
+        later = datetime.now(UTC) + timedelta(hours=1)
+        assert service.expire_stale(later) == [("c2", "h1")]
+        report = audit.survey_all(store)
+        assert [b.conversation_id for b in report.broken] == ["c1"]

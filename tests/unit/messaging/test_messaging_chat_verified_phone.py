@@ -134,3 +134,29 @@ def test_verifying_on_a_voice_leg_after_a_switch_is_no_reverification(
     assert build_identity(store.read("A")).reverifications == 0
     add(store, "A", IdentityVerified(method="kba", level=2, subject="MBR-100234"), grant.leg_id)
     assert build_metrics(store.read("A")).reverified_after_switch == 1  # a real one still counts
+
+
+def test_a_text_from_the_number_on_file_gets_no_account_data_until_it_verifies(
+    store: Ledger, tools: SqlToolBackend
+) -> None:
+    """Issue 17, class 10: sender numbers are spoofable. A text from the number on file joins
+    the verified chat (the thread is linked) but does not inherit its level: the agent
+    discloses nothing from the account until this sender verifies."""
+    verify_in_chat(store, tools, "A", "born 1984-03-12, member number MBR-100234")
+    chat = ChatAgent(store, build_agent(tools, clock=lambda: NOW))
+    asked = "what is the status of my January claim?"
+    in_chat = chat.visitor_turn("A", asked, leg_id=CHAT_LEG).reply or ""
+    svc = MessagingService(
+        store,
+        PhoneDirectory(store),
+        {"twilio": FakeProvider()},  # type: ignore[dict-item]
+        turns=chat,
+        handoffs=HandoffService(store, signer=SIGNER),
+    )
+    got = svc.record(InboundMessage("twilio", "sms", "SM9", DANA_PHONE, "+15559990000", asked))
+    assert (got.route, got.conversation_id) == ("verified", "A")
+    by_text = got.reply or ""
+    claim_ids = {w.strip(".,;:()") for w in in_chat.split() if w.startswith("CLM")}
+    assert claim_ids, in_chat  # the verified chat leg does see the claim
+    assert not any(c in by_text for c in claim_ids), by_text
+    assert "verif" in by_text.lower() or "date of birth" in by_text.lower(), by_text
