@@ -114,6 +114,8 @@ class OpenAIModel:
             if t.role in ("visitor", "agent"):
                 role = "user" if t.role == "visitor" else "assistant"
                 history.append({"role": role, "content": t.text})
+            elif t.role == "operator":  # a person held the conversation: their words count
+                history.append({"role": "assistant", "content": f"(a human colleague) {t.text}"})
         history.append({"role": "user", "content": state.text})
         for i, outcome in enumerate(state.steps):
             history.extend(_step_messages(i, outcome))

@@ -119,6 +119,7 @@ class MemoryOperatorStore:
             if self._operators.pop(name, None) is None:
                 raise OperatorNotFoundError(f"no operator {name!r}")
             self._drop_sessions_locked(name)
+            self._presence.pop(name, None)
 
     def add_session(self, session: Session) -> None:
         with self._lock:

@@ -77,6 +77,24 @@ def test_store_sessions_expire_and_go_with_their_operator(store: OperatorStore) 
         store.delete_operator("amy")
 
 
+def test_store_presence_is_a_heartbeat_per_tenant(store: OperatorStore) -> None:
+    for name in ("amy", "bob", "cat"):
+        store.add_operator(Operator(name, "h", T0))
+    store.set_presence("amy", "acme", True, T0)
+    store.set_presence("bob", "*", True, T0 + timedelta(seconds=30))
+    store.set_presence("cat", "acme", False, T0 + timedelta(seconds=30))
+    assert store.available_operators(None, T0 - timedelta(seconds=1)) == ["amy", "bob"]
+    assert store.available_operators("acme", T0 - timedelta(seconds=1)) == ["amy", "bob"]
+    assert store.available_operators("other", T0 - timedelta(seconds=1)) == ["bob"]
+    # amy's last heartbeat is older than the window: she has dropped out.
+    assert store.available_operators("acme", T0 + timedelta(seconds=10)) == ["bob"]
+    store.set_presence("bob", "*", False, T0 + timedelta(seconds=40))
+    assert store.available_operators(None, T0 + timedelta(seconds=10)) == []
+    store.set_presence("amy", "acme", True, T0 + timedelta(seconds=50))
+    store.delete_operator("amy")
+    assert store.available_operators(None, T0) == []
+
+
 def test_store_deletes_all_sessions_of_one_operator(store: OperatorStore) -> None:
     store.add_operator(Operator("bob", "h", T0))
     store.add_operator(Operator("amy", "h", T0))

@@ -16,6 +16,7 @@ import pytest
 
 from harness.api_server import ApiServer, create_key
 from tests.integration.test_console_access import PASSWORD, create_operator
+from threadline.ledger.store import open_ledger
 
 
 @pytest.fixture(scope="module")
@@ -187,3 +188,22 @@ def test_handoff_to_a_person_is_measured(server: ApiServer) -> None:
         doc = c.get("/v1/metrics/handoff").json()
     assert doc["human"]["taken_over"] == human["taken_over"]
     assert set(doc["human"]["by_resolver"]) == {"ai", "ai_voice", "person"}
+
+
+def test_operators_see_only_their_tenant(tmp_path_factory: pytest.TempPathFactory) -> None:
+    url = f"sqlite:///{tmp_path_factory.mktemp('tenant') / 'threadline.db'}"
+    assert create_operator(url, "alice", PASSWORD).returncode == 0
+    log = tmp_path_factory.mktemp("log") / "server.log"
+    with ApiServer(url, log, THREADLINE_CONSOLE_TENANT="acme") as other:
+        visitor = Visitor(other)  # an anonymous widget visitor: the public tenant, not acme
+        visitor.say("can I talk to a human?")
+        with operator(other, "alice") as alice:
+            assert alice.get("/console/api/queue").json()["items"] == []
+            r = alice.post(f"/console/api/conversations/{visitor.cid}/join")
+            assert r.status_code == 404
+        visitor.client.close()
+    ledger = open_ledger(url)
+    try:
+        assert "OperatorJoined" not in [e.type for e in ledger.read(visitor.cid)]
+    finally:
+        ledger.close()
