@@ -15,7 +15,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from threadline.channels.voice.errors import InvalidOfferError, LegNotFoundError, VoiceError
+from threadline.channels.voice.errors import (
+    InvalidOfferError,
+    LegNotFoundError,
+    ProviderUnavailableError,
+    VoiceError,
+)
 from threadline.channels.voice.pipeline import VoicePipeline
 from threadline.channels.voice.ports import (
     EventSink,
@@ -24,7 +29,7 @@ from threadline.channels.voice.ports import (
     TurnHandler,
     VisitorTurn,
 )
-from threadline.channels.voice.providers import make_stt, make_tts
+from threadline.channels.voice.providers import make_stt, make_tts, unavailable
 from threadline.channels.voice.settings import VoiceSettings
 from threadline.channels.voice.vocabulary import build_vocabulary
 from threadline.ledger.envelope import NewEvent
@@ -101,6 +106,11 @@ class VoiceSessions:
         self.tts = tts or make_tts(self.settings)
         self.legs: dict[str, WebRtcLeg] = {}
         self._configured = False
+        # Checked once at start-up and said in one line; a leg is then refused (503) before
+        # its handoff token is redeemed, rather than connecting a silent call.
+        self.unavailable = unavailable(self.stt, self.tts)
+        if self.unavailable is not None:
+            log.warning("voice is unavailable: %s", self.unavailable)
 
     def _configure(self) -> None:
         if not self._configured:
@@ -113,6 +123,8 @@ class VoiceSessions:
         # Checked before the token is redeemed: a malformed request must not use it up.
         if sdp_type != "offer" or "m=audio" not in sdp or len(sdp) > MAX_SDP_CHARS:
             raise InvalidOfferError("expected an SDP offer (type 'offer') with an audio section")
+        if self.unavailable is not None:
+            raise ProviderUnavailableError(f"voice is unavailable: {self.unavailable}")
         if len(self.legs) >= self.settings.voice_max_legs:
             raise VoiceError("too many voice legs on this server")
         self._configure()

@@ -26,8 +26,22 @@ def _split_csv(value: object) -> object:
 class VoiceSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="THREADLINE_", extra="ignore")
 
-    stt_provider: Literal["pocketsphinx", "openai"] = "pocketsphinx"
-    tts_provider: Literal["espeak", "openai"] = "espeak"
+    # Offline defaults ship in PyPI packages (docs/voice.md). The closed-grammar pocketsphinx
+    # recogniser is no longer selectable: it substituted chat phrases for what was said.
+    stt_provider: Literal["whisper", "openai"] = "whisper"
+    tts_provider: Literal["piper", "espeak", "openai"] = "piper"
+    # A local CTranslate2 Whisper folder; None = the packaged tiny.en. Never a hub name.
+    whisper_model: str | None = None
+    whisper_compute_type: str = "int8"
+    whisper_cpu_threads: int = Field(default=2, ge=1, le=64)
+    whisper_beam_size: int = Field(default=1, ge=1, le=10)
+    # Below this average log-probability (or above this no-speech probability) a
+    # transcription is flagged low-confidence and the visitor is asked to repeat.
+    stt_low_logprob: float = Field(default=-1.0, le=0.0)
+    stt_high_no_speech: float = Field(default=0.6, ge=0.0, le=1.0)
+    # A local piper voice (.onnx with its .onnx.json); None = the packaged en_US joe medium.
+    piper_voice: str | None = None
+    piper_length_scale: float | None = Field(default=None, gt=0.2, lt=5.0)
     espeak_voice: str = "en-us"
     espeak_words_per_minute: int = Field(default=165, ge=80, le=400)
 
