@@ -149,7 +149,8 @@ async def test_word_error_rate_on_chat_and_unseen_sentences(
             if " ".join(hyp) in chat_phrases and hyp != ref:
                 substitutions.append(f"{text!r} → {heard.text!r}")
             assert heard.model == "whisper-tiny.en-ct2-int8"
-            assert heard.duration_ms is not None and heard.duration_ms > 0
+            assert heard.duration_ms is not None
+            assert heard.duration_ms > 0
     wer: Callable[[str], float] = lambda name: errors[name] / totals[name]  # noqa: E731
     report = "  ".join(f"{c.name}: {wer(c.name):.3f}" for c in CONDITIONS)
     print(

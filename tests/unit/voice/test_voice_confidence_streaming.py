@@ -57,9 +57,7 @@ def pipeline(stt: Any, tts: Any, replies: list[str]) -> tuple[VoicePipeline, Rec
     return p, sink
 
 
-async def test_a_low_confidence_turn_is_recorded_as_heard_and_the_visitor_is_asked_again() -> (
-    None
-):
+async def test_a_low_confidence_turn_is_recorded_as_heard_and_the_visitor_is_asked_again() -> None:
     replies = ["the agent must not answer a doubtful turn"]
     p, sink = pipeline(DoubtfulSTT(), FakeTTS(), replies)
     p.push_audio(quiet(400) + tone(600) + quiet(700))
@@ -84,7 +82,8 @@ async def test_a_reply_plays_from_its_first_sentence_and_records_when_audio_star
     play_out(p)
     [spoken] = await sink.wait_for("AgentSpoke")
     assert (spoken.text, spoken.interrupted) == ("First one. Second one is longer!", False)
-    assert spoken.first_audio_at is not None and spoken.first_audio_at >= before
+    assert spoken.first_audio_at is not None
+    assert spoken.first_audio_at >= before
     await p.close("visitor_hangup")
 
 
