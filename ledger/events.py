@@ -65,6 +65,8 @@ class UtteranceTranscribed(EventData):
     avg_logprob: float | None = Field(default=None, le=0.0)
     no_speech_prob: float | None = Field(default=None, ge=0.0, le=1.0)
     low_confidence: bool = False
+    # Wall clock when the visitor stopped speaking (the turn-latency start).
+    ended_at: datetime | None = None
 
 
 class AgentSpoke(EventData):

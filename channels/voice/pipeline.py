@@ -88,7 +88,7 @@ class VoicePipeline:
         self._inbound_ms = 0
         self._speech_started_ms: int | None = None
         self._generation = 0  # bumped by every barge-in; stale syntheses are not played
-        self._turns: asyncio.Queue[SpeechEnded | None] = asyncio.Queue()
+        self._turns: asyncio.Queue[tuple[SpeechEnded, float] | None] = asyncio.Queue()
         self._events: asyncio.Queue[NewEvent | None] = asyncio.Queue()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._worker: asyncio.Task[None] | None = None
@@ -110,7 +110,7 @@ class VoicePipeline:
         self.start()
         for event in self.vad.flush():
             if isinstance(event, SpeechEnded):
-                await self._turns.put(event)
+                await self._turns.put((event, time.time()))
         await self._turns.put(None)
         if self._worker is not None:
             await self._worker
@@ -191,7 +191,9 @@ class VoicePipeline:
                 self._speech_started_ms = event.start_ms
             else:
                 self._speech_started_ms = None
-                self._turns.put_nowait(event)
+                # The VAD decides after a stretch of silence: the speech itself ended earlier.
+                lag_s = max(0, self._inbound_ms - event.end_ms) / 1000
+                self._turns.put_nowait((event, time.time() - lag_s))
         started = self._speech_started_ms
         if started is not None and self._inbound_ms - started >= self.barge_in_ms:
             self._speech_started_ms = None
@@ -208,10 +210,10 @@ class VoicePipeline:
     # -- workers -------------------------------------------------------------------------
 
     async def _turn_worker(self) -> None:
-        while (speech := await self._turns.get()) is not None:
-            await self._handle_utterance(speech)
+        while (item := await self._turns.get()) is not None:
+            await self._handle_utterance(*item)
 
-    async def _handle_utterance(self, speech: SpeechEnded) -> None:
+    async def _handle_utterance(self, speech: SpeechEnded, ended_at: float) -> None:
         try:
             transcript = await self.stt.transcribe(speech.pcm, INBOUND_RATE, self.vocabulary)
         except Exception as exc:
@@ -234,6 +236,7 @@ class VoicePipeline:
                 avg_logprob=min(0.0, logprob) if logprob is not None else None,
                 no_speech_prob=transcript.no_speech_prob,
                 low_confidence=transcript.low_confidence,
+                ended_at=_wall(ended_at),
             ),
             actor=VISITOR_ACTOR,
         )
