@@ -67,3 +67,11 @@ def unavailable(*providers: object) -> str | None:
         except ProviderUnavailableError as exc:
             problems.append(f"{getattr(provider, 'name', type(provider).__name__)}: {exc}")
     return "; ".join(problems) or None
+
+
+def preload(*providers: object) -> None:
+    """Starts loading local models in the background (the server calls this at start-up)."""
+    for provider in providers:
+        start = getattr(provider, "preload", None)
+        if start is not None:
+            start()

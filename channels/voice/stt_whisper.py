@@ -22,9 +22,10 @@ Decoding is CPU-bound and not re-entrant on one model: one worker thread, never 
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import os
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,7 @@ import numpy as np
 from threadline.channels.voice.errors import ProviderUnavailableError, SpeechToTextError
 from threadline.channels.voice.ports import Transcript, Vocabulary
 
+log = logging.getLogger(__name__)
 RATE = 16_000
 PACKAGED_MODEL_ID = "whisper-tiny.en-ct2-int8"
 _PROMPT_WORDS = 60  # the decoder keeps ~224 prompt tokens; the nearest context matters most
@@ -114,6 +116,15 @@ class WhisperSTT:
             )
         return self._model
 
+    def preload(self) -> None:
+        """Loads the model on the worker thread now, so the first call does not wait for it
+        (a missing model is said once, by whoever calls `check()`; not again here)."""
+        try:
+            self.check()
+        except ProviderUnavailableError:
+            return
+        self._executor.submit(self._load).add_done_callback(_log_failure)
+
     async def warm_up(self) -> None:
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(self._executor, self._load)
@@ -172,3 +183,8 @@ class WhisperSTT:
             no_speech_prob=no_speech,
             low_confidence=low,
         )
+
+
+def _log_failure(future: Future[Any]) -> None:
+    if future.exception() is not None:
+        log.warning("%s model preload failed: %s", "whisper", future.exception())

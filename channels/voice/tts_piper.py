@@ -11,14 +11,16 @@ one worker thread per voice (the ONNX session is reused), never the event loop.
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 from collections.abc import AsyncIterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from threadline.channels.voice.errors import ProviderUnavailableError, TextToSpeechError
 
+log = logging.getLogger(__name__)
 _SENTENCE_END = re.compile(r"(?<=[.!?;])\s+")
 
 
@@ -67,6 +69,15 @@ class PiperTTS:
             self._voice = PiperVoice.load(self._path())
         return self._voice
 
+    def preload(self) -> None:
+        """Loads the model on the worker thread now, so the first call does not wait for it
+        (a missing model is said once, by whoever calls `check()`; not again here)."""
+        try:
+            self.check()
+        except ProviderUnavailableError:
+            return
+        self._executor.submit(self._load).add_done_callback(_log_failure)
+
     async def warm_up(self) -> None:
         await asyncio.get_running_loop().run_in_executor(self._executor, self._load)
 
@@ -101,3 +112,8 @@ class PiperTTS:
     ) -> AsyncIterator[tuple[str, bytes]]:
         for sentence in split_sentences(text):
             yield sentence, await self._one(sentence, sample_rate)
+
+
+def _log_failure(future: Future[Any]) -> None:
+    if future.exception() is not None:
+        log.warning("%s model preload failed: %s", "piper", future.exception())
