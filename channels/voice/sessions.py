@@ -124,7 +124,8 @@ class VoiceSessions:
         if sdp_type != "offer" or "m=audio" not in sdp or len(sdp) > MAX_SDP_CHARS:
             raise InvalidOfferError("expected an SDP offer (type 'offer') with an audio section")
         if self.unavailable is not None:
-            raise ProviderUnavailableError(f"voice is unavailable: {self.unavailable}")
+            # The reason (paths, package names) is in the start-up log, not for the visitor.
+            raise ProviderUnavailableError("voice is unavailable on this server")
         if len(self.legs) >= self.settings.voice_max_legs:
             raise VoiceError("too many voice legs on this server")
         self._configure()
