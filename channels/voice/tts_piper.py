@@ -22,10 +22,22 @@ from threadline.channels.voice.errors import ProviderUnavailableError, TextToSpe
 
 log = logging.getLogger(__name__)
 _SENTENCE_END = re.compile(r"(?<=[.!?;])\s+")
+_CLAUSE_END = re.compile(r"(?<=[,:])\s+")
+_FIRST_CHUNK_WORDS = 6  # a long first sentence is cut at a comma so audio starts sooner
 
 
 def split_sentences(text: str) -> list[str]:
-    return [part.strip() for part in _SENTENCE_END.split(text.strip()) if part.strip()]
+    """Sentences, except that a long first sentence is split at its first clause boundary
+    after a few words: the first audio waits only for that clause (piper's RTF ≈ 0.3)."""
+    parts = [part.strip() for part in _SENTENCE_END.split(text.strip()) if part.strip()]
+    if parts and len(parts[0].split()) > 2 * _FIRST_CHUNK_WORDS:
+        clauses = _CLAUSE_END.split(parts[0])
+        head: list[str] = []
+        while clauses and len(" ".join(head).split()) < 3:  # not a one-word chunk
+            head.append(clauses.pop(0))
+        if clauses:
+            parts[:1] = [" ".join(head), " ".join(clauses)]
+    return parts
 
 
 def packaged_voice_path() -> Path:

@@ -141,3 +141,13 @@ async def test_a_leg_is_refused_before_its_token_is_redeemed_when_a_provider_is_
     with pytest.raises(ProviderUnavailableError, match="voice is unavailable"):
         await sessions.open("token", "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\n", "offer")
     assert redeemer.calls == 0
+
+
+def test_a_long_first_sentence_is_cut_at_a_clause_so_audio_starts_sooner() -> None:
+    text = "Thanks for switching to voice, I see you were asking about your claim today. Ok?"
+    assert split_sentences(text) == [
+        "Thanks for switching to voice,",
+        "I see you were asking about your claim today.",
+        "Ok?",
+    ]
+    assert split_sentences("Short one, really. Next.") == ["Short one, really.", "Next."]
