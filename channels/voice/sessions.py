@@ -106,6 +106,7 @@ class VoiceSessions:
         self.tts = tts or make_tts(self.settings)
         self.legs: dict[str, WebRtcLeg] = {}
         self._configured = False
+        self._vad_warned = False
         # Checked once at start-up and said in one line; a leg is then refused (503) before
         # its handoff token is redeemed, rather than connecting a silent call.
         self.unavailable = unavailable(self.stt, self.tts)
@@ -142,6 +143,7 @@ class VoiceSessions:
             on_turn=self._turn_handler(cid, leg_id),
             record=ledger_sink(self.ledger, cid),
             vocabulary=vocabulary_from_context(grant.context),
+            vad=self._vad(),
         )
         s = self.settings
         ice = IceConfig(
@@ -163,6 +165,19 @@ class VoiceSessions:
             self.legs.pop(leg_id, None)
             raise
         return OpenedLeg(cid, leg_id, answer, grant.first_utterance)
+
+    def _vad(self) -> Any:
+        """Silero when configured and installed; otherwise the energy detector (said once)."""
+        if self.settings.voice_vad == "silero":
+            try:
+                from threadline.channels.voice.vad_silero import SileroVad
+
+                return SileroVad()
+            except (ProviderUnavailableError, ImportError) as exc:
+                if not self._vad_warned:
+                    log.warning("Silero VAD unavailable, using the energy detector: %s", exc)
+                    self._vad_warned = True
+        return None  # the pipeline's default EnergyVad
 
     def conversation_of(self, leg_id: str) -> str:
         leg = self.legs.get(leg_id)
