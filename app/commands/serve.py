@@ -62,7 +62,10 @@ def _preload_voice(services: object) -> None:
     the voice sessions (and legs get 503)."""
     from threadline.app.bootstrap import voice_providers
     from threadline.channels.voice.providers import preload
+    from threadline.channels.voice.settings import VoiceSettings
 
+    if not VoiceSettings().voice_preload:
+        return
     try:
         preload(*voice_providers(services))  # type: ignore[arg-type]
     except Exception as exc:  # voice is optional: the rest of the server still runs

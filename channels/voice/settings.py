@@ -39,6 +39,8 @@ class VoiceSettings(BaseSettings):
     # transcription is flagged low-confidence and the visitor is asked to repeat.
     stt_low_logprob: float = Field(default=-1.0, le=0.0)
     stt_high_no_speech: float = Field(default=0.6, ge=0.0, le=1.0)
+    # Load the local speech models when `threadline serve` starts (off: on the first call).
+    voice_preload: bool = True
     # Voice activity: Silero (ONNX, the model faster-whisper ships) or the RMS-level detector.
     voice_vad: Literal["silero", "energy"] = "silero"
     # A local piper voice (.onnx with its .onnx.json); None = the packaged en_US joe medium.
