@@ -30,6 +30,11 @@ def server_env(database_url: str, **extra: str) -> dict[str, str]:
         THREADLINE_DATABASE_URL=database_url,
         THREADLINE_SECRET=TEST_SECRET,
         PYTHONPATH=str(ROOT),
+        # Servers under test load the speech models on their first call, not at start-up
+        # (≈3 s of CPU each); voice timing tests turn it back on.
+        THREADLINE_VOICE_PRELOAD="0",
+    )
+    env.update(
         **extra,
     )
     return env

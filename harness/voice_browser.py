@@ -1,5 +1,5 @@
 """The real widget in headless Chromium, talking to a real Threadline server, with a fake
-microphone fed from an espeak-ng WAV. Shared by the voice e2e test and benchmarks/voice.py.
+microphone fed from a piper WAV. Shared by the voice e2e test and benchmarks/voice.py.
 
 Run it inside a loopback-only network namespace (harness/netns.py): the server gathers
 ICE candidates on 127.0.0.1 only (THREADLINE_ICE_HOST_ADDRESSES) and Chromium is allowed
@@ -27,30 +27,19 @@ MIC_RATE = 48_000
 
 
 def fake_mic_wav(path: Path, text: str, lead_silence_s: float) -> Path:
-    """espeak-ng speech padded with leading silence: Chromium starts playing the file at
-    getUserMedia time, before the call is connected."""
-    raw = path.with_suffix(".raw.wav")
-    subprocess.run(["espeak-ng", "-v", "en-us", "-s", "165", "-w", str(raw), text], check=True)
-    subprocess.run(
-        [
-            "sox",
-            str(raw),
-            "-r",
-            str(MIC_RATE),
-            "-c",
-            "1",
-            "-b",
-            "16",
-            str(path),
-            "pad",
-            str(lead_silence_s),
-            "2",
-        ],
-        check=True,
-    )
-    raw.unlink()
-    with wave.open(str(path)) as w:
-        assert w.getframerate() == MIC_RATE
+    """Piper speech (the packaged voice; no espeak-ng or sox needed) padded with leading
+    silence: Chromium starts playing the file at getUserMedia time, before the call is up."""
+    import asyncio
+
+    from threadline.channels.voice.tts_piper import PiperTTS
+
+    speech = asyncio.run(PiperTTS().synthesize(text, MIC_RATE))
+    lead = bytes(int(MIC_RATE * lead_silence_s) * 2)
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(MIC_RATE)
+        w.writeframes(lead + speech + bytes(MIC_RATE * 2 * 2))
     return path
 
 
@@ -74,7 +63,7 @@ def voice_server(tmp: Path, **env: str) -> Iterator[ApiServer]:
         tmp / "server.log",
         access_log=False,
         THREADLINE_ICE_HOST_ADDRESSES="127.0.0.1",
-        **env,
+        **{"THREADLINE_VOICE_PRELOAD": "1", **env},  # the first call is timed like the rest
     ) as server:
         yield server
 

@@ -60,12 +60,22 @@ class UtteranceTranscribed(EventData):
     start_ms: int = Field(ge=0)
     end_ms: int = Field(ge=0)
     confidence: float = Field(ge=0.0, le=1.0)
+    # Optional so events recorded before they existed still read.
+    model: str | None = Field(default=None, max_length=200)
+    duration_ms: int | None = Field(default=None, ge=0)
+    avg_logprob: float | None = Field(default=None, le=0.0)
+    no_speech_prob: float | None = Field(default=None, ge=0.0, le=1.0)
+    low_confidence: bool = False
+    # Wall clock when the visitor stopped speaking (the turn-latency start).
+    ended_at: datetime | None = None
 
 
 class AgentSpoke(EventData):
     text: str = LongText
     interrupted: bool = False
     spoken_text: str | None = Field(default=None, max_length=8000)
+    # When the utterance's first audio frame left the server (None: it never played).
+    first_audio_at: datetime | None = None
 
 
 class IdentityClaimed(EventData):

@@ -16,7 +16,12 @@ Definitions (documented in docs/projections.md):
 - *re-verification rate*: switched conversations with a re-verification (as defined in
   `threadline.projections.identity`) after a switch / switched;
 - the handoff funnel counts handoffs that reached each stage; latencies are between the
-  `occurred_at` of the offer, acceptance and completion events.
+  `occurred_at` of the offer, acceptance and completion events;
+- voice timing comes from what the leg recorded, not from the handoff events: *click → first
+  audio* is acceptance → `first_audio_at` of the first AgentSpoke on the leg the handoff
+  completed; *turn latency* is a visitor utterance's `ended_at` → the next agent utterance's
+  `first_audio_at`. A voice leg that closed before any agent audio left the server counts as
+  a *silent* leg (a failure), never as a latency.
 """
 
 from __future__ import annotations
@@ -34,6 +39,8 @@ from threadline.projections.identity import is_reverification
 
 QUANTILES = (0.5, 0.9, 0.95, 0.99)
 TRANSITIONS = ("offer_to_accept", "accept_to_complete", "offer_to_complete")
+VOICE_TIMINGS = ("click_to_first_audio", "turn")
+_MAX_TURNS = 200  # turn latencies kept per leg: bounded facts, still a fair sample
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +55,11 @@ class ConversationFacts:
     csat_after_switch: int | None = None
     resolved: bool = False
     resolved_after_switch: bool = False
+    # The handoff whose voice leg is live (its leg id), and when the visitor last stopped
+    # speaking on it and no agent audio has answered yet (epoch seconds).
+    voice_handoff: str | None = None
+    voice_leg: str | None = None
+    speech_ended_at: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -65,13 +77,24 @@ class HandoffFacts:
     completed_at: float | None = None
     expired: bool = False
     declined: bool = False
+    first_audio_at: float | None = None
+    silent: bool = False  # its voice leg closed before any agent audio went out
+    turn_latencies: tuple[float, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> HandoffFacts:
-        return cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data})
+        values = {f.name: data[f.name] for f in fields(cls) if f.name in data}
+        if "turn_latencies" in values:
+            values["turn_latencies"] = tuple(values["turn_latencies"])
+        return cls(**values)
+
+    def click_to_first_audio(self) -> float | None:
+        if self.accepted_at is None or self.first_audio_at is None:
+            return None
+        return max(0.0, self.first_audio_at - self.accepted_at)
 
     def latency(self, transition: str) -> float | None:
         start, end = {
@@ -102,6 +125,7 @@ class Totals:
     handoffs_completed: int = 0
     handoffs_expired: int = 0
     handoffs_declined: int = 0
+    voice_legs_silent: int = 0
     events: int = 0
 
     def add(self, other: Mapping[str, int], sign: int = 1) -> None:
@@ -140,6 +164,7 @@ def handoff_contribution(h: HandoffFacts) -> dict[str, int]:
         "handoffs_completed": int(h.completed_at is not None),
         "handoffs_expired": int(h.expired),
         "handoffs_declined": int(h.declined),
+        "voice_legs_silent": int(h.silent),
     }
 
 
@@ -179,11 +204,32 @@ HANDOFF_TYPES = frozenset(
 )
 
 
-def handoff_id_of(e: RecordedEvent) -> str | None:
+def handoff_id_of(e: RecordedEvent, facts: ConversationFacts | None = None) -> str | None:
+    """The handoff `e` is about: its own id, or for a voice leg's events (given the
+    conversation's facts before `e`) the handoff that leg completed."""
     if e.type in HANDOFF_TYPES:
         hid = getattr(e.data, "handoff_id", None)
         return hid if isinstance(hid, str) else None
+    voice = facts is not None and facts.voice_handoff is not None
+    if voice and e.type in ("AgentSpoke", "LegClosed") and e.leg_id == facts.voice_leg:  # type: ignore[union-attr]
+        return facts.voice_handoff  # type: ignore[union-attr]
     return None
+
+
+def fold_voice(f: ConversationFacts, e: RecordedEvent) -> ConversationFacts:
+    """Which leg's timing is being measured, and the pending end of visitor speech."""
+    d = e.data
+    if isinstance(d, ev.HandoffCompleted):
+        return replace(f, voice_handoff=d.handoff_id, voice_leg=d.leg_id, speech_ended_at=None)
+    if f.voice_leg is None or e.leg_id != f.voice_leg:
+        return f
+    if isinstance(d, ev.UtteranceTranscribed) and d.role == "visitor" and d.ended_at:
+        return replace(f, speech_ended_at=d.ended_at.timestamp())
+    if isinstance(d, ev.AgentSpoke) and d.first_audio_at is not None:
+        return replace(f, speech_ended_at=None) if f.speech_ended_at is not None else f
+    if isinstance(d, ev.LegClosed):
+        return replace(f, voice_handoff=None, voice_leg=None, speech_ended_at=None)
+    return f
 
 
 def fold_handoff(h: HandoffFacts, e: RecordedEvent) -> HandoffFacts:
@@ -199,6 +245,21 @@ def fold_handoff(h: HandoffFacts, e: RecordedEvent) -> HandoffFacts:
         return replace(h, expired=True)
     if isinstance(d, ev.HandoffDeclined):
         return replace(h, declined=True)
+    return h
+
+
+def fold_leg_timing(h: HandoffFacts, e: RecordedEvent, before: ConversationFacts) -> HandoffFacts:
+    """A voice leg's AgentSpoke / LegClosed, folded into the handoff that opened the leg."""
+    d = e.data
+    if isinstance(d, ev.AgentSpoke) and d.first_audio_at is not None:
+        at = d.first_audio_at.timestamp()
+        first = h.first_audio_at if h.first_audio_at is not None else at
+        turns = h.turn_latencies
+        if before.speech_ended_at is not None and len(turns) < _MAX_TURNS:
+            turns = (*turns, max(0.0, at - before.speech_ended_at))
+        return replace(h, first_audio_at=first, turn_latencies=turns)
+    if isinstance(d, ev.LegClosed) and h.first_audio_at is None:
+        return replace(h, silent=True)
     return h
 
 
@@ -225,19 +286,24 @@ def apply_event(
     if e.position <= facts.last_position:
         return  # already folded: positions only grow within a conversation
     state.totals.events += 1
-    new = replace(fold_conversation(facts, e), last_position=e.position)
+    new = replace(fold_voice(fold_conversation(facts, e), e), last_position=e.position)
     if old is not None:
         state.totals.add(conversation_contribution(old), -1)
     state.totals.add(conversation_contribution(new))
     state.conversations[cid] = new
     if changed is not None:
         changed.add(cid)
-    hid = handoff_id_of(e)
+    hid = handoff_id_of(e, facts)
     if hid is None:
         return
     key = (cid, hid)
     old_h = state.handoffs.get(key)
-    new_h = fold_handoff(old_h or HandoffFacts(), e)
+    if e.type in HANDOFF_TYPES:
+        new_h = fold_handoff(old_h or HandoffFacts(), e)
+    elif old_h is not None:
+        new_h = fold_leg_timing(old_h, e, facts)
+    else:
+        return
     if old_h is not None:
         state.totals.add(handoff_contribution(old_h), -1)
     state.totals.add(handoff_contribution(new_h))
@@ -300,7 +366,9 @@ class HandoffMetrics(_Frozen):
     reverified_after_switch: int
     resolved_conversations: int
     funnel: Funnel
+    # TRANSITIONS, then VOICE_TIMINGS (from the legs' own first-audio records).
     latency_seconds: dict[str, Latency]
+    silent_voice_legs: int
     events: int
     position: int
 
@@ -354,19 +422,26 @@ def summarise(
             accept_rate=ratio(t.handoffs_accepted, t.handoffs_offered),
             complete_rate=ratio(t.handoffs_completed, t.handoffs_accepted),
         ),
-        latency_seconds={name: latency(latencies.get(name, ())) for name in TRANSITIONS},
+        latency_seconds={
+            name: latency(latencies.get(name, ())) for name in (*TRANSITIONS, *VOICE_TIMINGS)
+        },
+        silent_voice_legs=t.voice_legs_silent,
         events=t.events,
         position=position,
     )
 
 
 def state_latencies(handoffs: Iterable[HandoffFacts]) -> dict[str, list[float]]:
-    out: dict[str, list[float]] = {name: [] for name in TRANSITIONS}
+    out: dict[str, list[float]] = {name: [] for name in (*TRANSITIONS, *VOICE_TIMINGS)}
     for h in handoffs:
         for name in TRANSITIONS:
             value = h.latency(name)
             if value is not None:
                 out[name].append(value)
+        click = h.click_to_first_audio()
+        if click is not None:
+            out["click_to_first_audio"].append(click)
+        out["turn"].extend(h.turn_latencies)
     return out
 
 

@@ -26,11 +26,13 @@ from eventsourcing.persistence import Tracking
 
 from threadline.projections.metrics import (
     TRANSITIONS,
+    VOICE_TIMINGS,
     ConversationFacts,
     HandoffFacts,
     MetricsState,
     Totals,
     apply_event,
+    state_latencies,
 )
 from threadline.projections.views import Batch, MetricsView, TrackingState, check_batch
 
@@ -216,6 +218,12 @@ class SqlMetricsView(MetricsView):
                     f"WHERE {name} IS NOT NULL ORDER BY {name}"
                 )
                 out[name] = [float(r["v"]) for r in c.fetchall()]
+            # Voice timings live in the facts of completed handoffs (no columns: the schema of
+            # existing read models stays as it is).
+            c.execute(f"SELECT facts FROM {self.t_handoffs} WHERE accept_to_complete IS NOT NULL")
+            facts = [HandoffFacts.from_json(json.loads(r["facts"])) for r in c.fetchall()]
+        voice = state_latencies(facts)
+        out.update({name: sorted(voice[name]) for name in VOICE_TIMINGS})
         return out
 
     def reset(self) -> None:

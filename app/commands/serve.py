@@ -49,6 +49,7 @@ def serve(
     except Exception as exc:  # a one-line reason, not a traceback, for a bad configuration
         _fail(f"cannot start: {type(exc).__name__}: {exc}")
         return
+    _preload_voice(services)  # before the app: its voice routes share these providers
     app = create_app(services)
     bind_host, bind_port = host or settings.host, settings.port if port is None else port
     logging.getLogger("threadline").info(
@@ -64,6 +65,21 @@ def serve(
         timeout_graceful_shutdown=3,
         server_header=False,
     )
+
+
+def _preload_voice(services: object) -> None:
+    """Loads the offline speech models while the server starts, so the first call's first
+    audio does not wait seconds for them; an unavailable provider is said in one line by
+    the voice sessions (and legs get 503)."""
+    from threadline.app.bootstrap import voice_providers
+    from threadline.channels.voice.providers import preload
+
+    if not _config().voice.voice_preload:
+        return
+    try:
+        preload(*voice_providers(services))  # type: ignore[arg-type]
+    except Exception as exc:  # voice is optional: the rest of the server still runs
+        logging.getLogger("threadline").warning("voice providers: %s", exc)
 
 
 @keys_app.command("create")

@@ -58,11 +58,15 @@ FUNNEL = (
     Figure("accepted", "Accepted", "funnel.accepted"),
     Figure("completed", "Completed", "funnel.completed"),
 )
-# The visitor's click is the acceptance; the voice leg's first audio is the completion, which
-# carries the first utterance.
+# The visitor's click is the acceptance; first audio is when the leg's first agent audio frame
+# left the server (AgentSpoke.first_audio_at), so a silent leg has no latency at all.
 LATENCY = (
-    Figure("latency_p50", "Click → first audio p50", "latency_seconds.accept_to_complete.p50", "s"),
-    Figure("latency_p95", "Click → first audio p95", "latency_seconds.accept_to_complete.p95", "s"),
+    Figure(
+        "latency_p50", "Click → first audio p50", "latency_seconds.click_to_first_audio.p50", "s"
+    ),
+    Figure(
+        "latency_p95", "Click → first audio p95", "latency_seconds.click_to_first_audio.p95", "s"
+    ),
 )
 RATES = (
     Figure("reverification_rate", "Re-verification rate", "reverification_rate", "%"),
@@ -87,6 +91,14 @@ EXTRA = (
     Figure("declined", "Handoffs declined", "funnel.declined"),
     Figure("accept_rate", "Accept rate (accepted / offered)", "funnel.accept_rate", "%"),
     Figure("complete_rate", "Complete rate (completed / accepted)", "funnel.complete_rate", "%"),
+    Figure("silent_voice_legs", "Voice legs that never produced audio", "silent_voice_legs"),
+    Figure(
+        "turn_p50",
+        "Turn latency p50 (end of speech → agent audio)",
+        "latency_seconds.turn.p50",
+        "s",
+    ),
+    Figure("turn_p95", "Turn latency p95", "latency_seconds.turn.p95", "s"),
 )
 CHARTS = (
     Chart("funnel-over-time", "Offer → accept → complete, per day", "Handoffs per day.", FUNNEL),

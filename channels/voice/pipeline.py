@@ -53,6 +53,7 @@ class PipelineStats:
     utterances: int = 0
     agent_turns: int = 0
     barge_ins: int = 0
+    low_confidence: int = 0
     errors: list[str] = field(default_factory=list)
     first_audio_at: float | None = None  # wall clock of the first agent speech frame
 
@@ -70,7 +71,9 @@ class VoicePipeline:
         vad: VoiceActivityDetector | None = None,
         output_rate: int = 48_000,
         barge_in_ms: int = 200,
+        repeat_prompt: str = "Sorry, I didn't catch that. Could you say it again?",
     ) -> None:
+        self.repeat_prompt = repeat_prompt
         self.leg_id = leg_id
         self.stt = stt
         self.tts = tts
@@ -85,7 +88,7 @@ class VoicePipeline:
         self._inbound_ms = 0
         self._speech_started_ms: int | None = None
         self._generation = 0  # bumped by every barge-in; stale syntheses are not played
-        self._turns: asyncio.Queue[SpeechEnded | None] = asyncio.Queue()
+        self._turns: asyncio.Queue[tuple[SpeechEnded, float] | None] = asyncio.Queue()
         self._events: asyncio.Queue[NewEvent | None] = asyncio.Queue()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._worker: asyncio.Task[None] | None = None
@@ -107,7 +110,7 @@ class VoicePipeline:
         self.start()
         for event in self.vad.flush():
             if isinstance(event, SpeechEnded):
-                await self._turns.put(event)
+                await self._turns.put((event, time.time()))
         await self._turns.put(None)
         if self._worker is not None:
             await self._worker
@@ -133,6 +136,10 @@ class VoicePipeline:
         if not text or self.closed_reason is not None:
             return
         generation = self._generation
+        stream = getattr(self.tts, "synthesize_sentences", None)
+        if stream is not None:
+            await self._say_streaming(text, stream, generation)
+            return
         try:
             pcm = await self.tts.synthesize(text, self.playback.sample_rate)
         except Exception as exc:
@@ -142,6 +149,27 @@ class VoicePipeline:
             self._record_cut([Utterance(text, pcm)])  # the visitor barged in meanwhile
             return
         self.playback.enqueue(Utterance(text, pcm))
+
+    async def _say_streaming(self, text: str, stream: Any, generation: int) -> None:
+        """Plays the first sentence as soon as it is synthesised; the rest follow."""
+        utterance = Utterance(text, b"", pending=True)
+        queued = False
+        try:
+            async for sentence, pcm in stream(text, self.playback.sample_rate):
+                if generation != self._generation or self.closed_reason is not None:
+                    break
+                utterance.extend(sentence, pcm)
+                if not queued:
+                    self.playback.enqueue(utterance)
+                    queued = True
+        except Exception as exc:
+            self.report_error("tts", exc)
+        utterance.pending = False
+        if not queued:
+            self._record_cut([utterance])  # barged in (or failed) before any audio
+
+    async def ask_to_repeat(self) -> None:
+        await self.say(self.repeat_prompt)
 
     def next_frame(self) -> bytes:
         """One 20 ms frame of mono s16 at `playback.sample_rate`; called by the transport."""
@@ -163,7 +191,9 @@ class VoicePipeline:
                 self._speech_started_ms = event.start_ms
             else:
                 self._speech_started_ms = None
-                self._turns.put_nowait(event)
+                # The VAD decides after a stretch of silence: the speech itself ended earlier.
+                lag_s = max(0, self._inbound_ms - event.end_ms) / 1000
+                self._turns.put_nowait((event, time.time() - lag_s))
         started = self._speech_started_ms
         if started is not None and self._inbound_ms - started >= self.barge_in_ms:
             self._speech_started_ms = None
@@ -180,10 +210,10 @@ class VoicePipeline:
     # -- workers -------------------------------------------------------------------------
 
     async def _turn_worker(self) -> None:
-        while (speech := await self._turns.get()) is not None:
-            await self._handle_utterance(speech)
+        while (item := await self._turns.get()) is not None:
+            await self._handle_utterance(*item)
 
-    async def _handle_utterance(self, speech: SpeechEnded) -> None:
+    async def _handle_utterance(self, speech: SpeechEnded, ended_at: float) -> None:
         try:
             transcript = await self.stt.transcribe(speech.pcm, INBOUND_RATE, self.vocabulary)
         except Exception as exc:
@@ -193,6 +223,7 @@ class VoicePipeline:
             return
         self.stats.utterances += 1
         confidence = min(1.0, max(0.0, transcript.confidence))
+        logprob = transcript.avg_logprob
         self._emit(
             UtteranceTranscribed(
                 role="visitor",
@@ -200,11 +231,22 @@ class VoicePipeline:
                 start_ms=speech.start_ms,
                 end_ms=max(speech.end_ms, speech.start_ms),
                 confidence=confidence,
+                model=transcript.model,
+                duration_ms=transcript.duration_ms,
+                avg_logprob=min(0.0, logprob) if logprob is not None else None,
+                no_speech_prob=transcript.no_speech_prob,
+                low_confidence=transcript.low_confidence,
+                ended_at=_wall(ended_at),
             ),
             actor=VISITOR_ACTOR,
         )
         if self.closed_reason is not None:
             return  # transcribed for the record; nobody is listening to a reply
+        if transcript.low_confidence:
+            # Recorded as heard and flagged; the agent does not act on words it doubts.
+            self.stats.low_confidence += 1
+            self._spawn(self.ask_to_repeat())
+            return
         turn = VisitorTurn(transcript.text, confidence, speech.start_ms, speech.end_ms)
         try:
             reply = await self.on_turn(turn)
@@ -212,10 +254,13 @@ class VoicePipeline:
             self.report_error("agent", exc)
             return
         if reply:
-            # Synthesis runs beside the worker so a barge-in during it is noticed.
-            task = asyncio.create_task(self.say(reply))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._spawn(self.say(reply))
+
+    def _spawn(self, job: Any) -> None:
+        # Synthesis runs beside the worker so a barge-in during it is noticed.
+        task = asyncio.create_task(job)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def _record_worker(self) -> None:
         while (event := await self._events.get()) is not None:
@@ -229,14 +274,27 @@ class VoicePipeline:
     def _collect_finished(self) -> None:
         for utterance in self.playback.take_finished():
             self.stats.agent_turns += 1
-            self._emit(AgentSpoke(text=utterance.text, spoken_text=utterance.text), AGENT_ACTOR)
+            self._emit(
+                AgentSpoke(
+                    text=utterance.text,
+                    spoken_text=utterance.text,
+                    first_audio_at=_wall(utterance.first_audio_at),
+                ),
+                AGENT_ACTOR,
+            )
 
     def _record_cut(self, cut: list[Utterance]) -> None:
         for utterance in cut:
             self.stats.agent_turns += 1
-            spoken = spoken_prefix(utterance.text, utterance.fraction_played)
+            basis = utterance.synthesized_text or utterance.text
+            spoken = spoken_prefix(basis, utterance.fraction_played) if utterance.pcm else ""
             self._emit(
-                AgentSpoke(text=utterance.text, interrupted=True, spoken_text=spoken),
+                AgentSpoke(
+                    text=utterance.text,
+                    interrupted=True,
+                    spoken_text=spoken,
+                    first_audio_at=_wall(utterance.first_audio_at),
+                ),
                 AGENT_ACTOR,
             )
 
@@ -254,6 +312,10 @@ class VoicePipeline:
         message = f"{stage}: {type(exc).__name__}: {exc}"[:300]
         self.stats.errors.append(message)
         log.warning("voice leg %s: %s", self.leg_id, message)
+
+
+def _wall(at: float | None) -> datetime | None:
+    return datetime.fromtimestamp(at, UTC) if at is not None else None
 
 
 FRAME_BYTES_16K = INBOUND_RATE * FRAME_MS // 1000 * SAMPLE_WIDTH

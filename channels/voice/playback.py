@@ -6,6 +6,7 @@ many of its samples went out, which is what barge-in records as "actually spoken
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -20,10 +21,22 @@ class Utterance:
     pcm: bytes
     played: int = 0  # bytes already handed to the transport
     seq: int = field(default=0)
+    # Sentence-by-sentence synthesis: more audio is still coming; an underrun plays silence.
+    pending: bool = False
+    first_audio_at: float | None = None  # wall clock when its first frame went out
 
     @property
     def done(self) -> bool:
-        return self.played >= len(self.pcm)
+        return not self.pending and self.played >= len(self.pcm)
+
+    # The text whose audio is in `pcm` (None: all of `text`); what "actually spoken" is
+    # measured against when a streamed utterance is cut before it was fully synthesised.
+    synthesized_text: str | None = None
+
+    def extend(self, sentence: str, pcm: bytes) -> None:
+        self.pcm += pcm
+        done = self.synthesized_text
+        self.synthesized_text = f"{done} {sentence}" if done else sentence
 
     @property
     def fraction_played(self) -> float:
@@ -78,6 +91,10 @@ class Playback:
         if not self._queue:
             return self._silence
         current = self._queue[0]
+        if current.played >= len(current.pcm) and current.pending:
+            return self._silence  # the next sentence is still being synthesised
+        if current.first_audio_at is None:
+            current.first_audio_at = time.time()
         chunk = current.pcm[current.played : current.played + self.frame_bytes]
         current.played += len(chunk)
         if current.done:

@@ -21,8 +21,8 @@ class Vocabulary:
     """What the visitor is likely to say in this conversation, built from the agent context.
 
     `phrases` are whole normalised sentences (lowercase words, numbers spelled out);
-    `words` are single words worth recognising on their own (entities, names). Offline
-    recognisers constrain decoding to these; cloud ones use them as a prompt/bias.
+    `words` are single words worth recognising on their own (entities, names). Recognisers
+    use them as a prompt/bias only: never to constrain what can be heard.
     """
 
     phrases: tuple[str, ...] = ()
@@ -36,6 +36,12 @@ class Vocabulary:
 class Transcript:
     text: str  # "" when nothing intelligible was heard
     confidence: float  # 0..1; how each provider derives it is documented in its file
+    model: str | None = None  # the recogniser's model id, for the record
+    duration_ms: int | None = None  # audio decoded
+    avg_logprob: float | None = None
+    no_speech_prob: float | None = None
+    # The provider doubts it: recorded as heard, and the visitor is asked to repeat.
+    low_confidence: bool = False
 
 
 @runtime_checkable

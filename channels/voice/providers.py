@@ -23,9 +23,16 @@ def make_stt(settings: VoiceSettings) -> SpeechToText:
             api_key=_openai_key(settings),
             model=settings.openai_stt_model,
         )
-    from threadline.channels.voice.stt_pocketsphinx import PocketsphinxSTT
+    from threadline.channels.voice.stt_whisper import WhisperSTT
 
-    return PocketsphinxSTT()
+    return WhisperSTT(
+        settings.whisper_model,
+        compute_type=settings.whisper_compute_type,
+        cpu_threads=settings.whisper_cpu_threads,
+        beam_size=settings.whisper_beam_size,
+        low_logprob=settings.stt_low_logprob,
+        high_no_speech=settings.stt_high_no_speech,
+    )
 
 
 def make_tts(settings: VoiceSettings) -> TextToSpeech:
@@ -38,6 +45,33 @@ def make_tts(settings: VoiceSettings) -> TextToSpeech:
             model=settings.openai_tts_model,
             voice=settings.openai_tts_voice,
         )
-    from threadline.channels.voice.tts_espeak import EspeakTTS
+    if settings.tts_provider == "espeak":
+        from threadline.channels.voice.tts_espeak import EspeakTTS
 
-    return EspeakTTS(settings.espeak_voice, settings.espeak_words_per_minute)
+        return EspeakTTS(settings.espeak_voice, settings.espeak_words_per_minute)
+    from threadline.channels.voice.tts_piper import PiperTTS
+
+    return PiperTTS(settings.piper_voice, settings.piper_length_scale)
+
+
+def unavailable(*providers: object) -> str | None:
+    """One line saying why a provider cannot run here, or None when all can. Providers
+    without a `check()` (cloud ones, test fakes) are taken as available."""
+    problems: list[str] = []
+    for provider in providers:
+        check = getattr(provider, "check", None)
+        if check is None:
+            continue
+        try:
+            check()
+        except ProviderUnavailableError as exc:
+            problems.append(f"{getattr(provider, 'name', type(provider).__name__)}: {exc}")
+    return "; ".join(problems) or None
+
+
+def preload(*providers: object) -> None:
+    """Starts loading local models in the background (the server calls this at start-up)."""
+    for provider in providers:
+        start = getattr(provider, "preload", None)
+        if start is not None:
+            start()

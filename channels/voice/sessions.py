@@ -15,7 +15,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from threadline.channels.voice.errors import InvalidOfferError, LegNotFoundError, VoiceError
+from threadline.channels.voice.errors import (
+    InvalidOfferError,
+    LegNotFoundError,
+    ProviderUnavailableError,
+    VoiceError,
+)
 from threadline.channels.voice.pipeline import VoicePipeline
 from threadline.channels.voice.ports import (
     EventSink,
@@ -24,7 +29,7 @@ from threadline.channels.voice.ports import (
     TurnHandler,
     VisitorTurn,
 )
-from threadline.channels.voice.providers import make_stt, make_tts
+from threadline.channels.voice.providers import make_stt, make_tts, unavailable
 from threadline.channels.voice.settings import VoiceSettings
 from threadline.channels.voice.vocabulary import build_vocabulary
 from threadline.ledger.envelope import NewEvent
@@ -101,6 +106,12 @@ class VoiceSessions:
         self.tts = tts or make_tts(self.settings)
         self.legs: dict[str, WebRtcLeg] = {}
         self._configured = False
+        self._vad_warned = False
+        # Checked once at start-up and said in one line; a leg is then refused (503) before
+        # its handoff token is redeemed, rather than connecting a silent call.
+        self.unavailable = unavailable(self.stt, self.tts)
+        if self.unavailable is not None:
+            log.warning("voice is unavailable: %s", self.unavailable)
 
     def _configure(self) -> None:
         if not self._configured:
@@ -113,6 +124,9 @@ class VoiceSessions:
         # Checked before the token is redeemed: a malformed request must not use it up.
         if sdp_type != "offer" or "m=audio" not in sdp or len(sdp) > MAX_SDP_CHARS:
             raise InvalidOfferError("expected an SDP offer (type 'offer') with an audio section")
+        if self.unavailable is not None:
+            # The reason (paths, package names) is in the start-up log, not for the visitor.
+            raise ProviderUnavailableError("voice is unavailable on this server")
         if len(self.legs) >= self.settings.voice_max_legs:
             raise VoiceError("too many voice legs on this server")
         self._configure()
@@ -133,6 +147,7 @@ class VoiceSessions:
             on_turn=self._turn_handler(cid, leg_id),
             record=ledger_sink(self.ledger, cid),
             vocabulary=vocabulary_from_context(grant.context),
+            vad=self._vad(),
         )
         s = self.settings
         ice = IceConfig(
@@ -154,6 +169,19 @@ class VoiceSessions:
             self.legs.pop(leg_id, None)
             raise
         return OpenedLeg(cid, leg_id, answer, grant.first_utterance)
+
+    def _vad(self) -> Any:
+        """Silero when configured and installed; otherwise the energy detector (said once)."""
+        if self.settings.voice_vad == "silero":
+            try:
+                from threadline.channels.voice.vad_silero import SileroVad
+
+                return SileroVad()
+            except (ProviderUnavailableError, ImportError) as exc:
+                if not self._vad_warned:
+                    log.warning("Silero VAD unavailable, using the energy detector: %s", exc)
+                    self._vad_warned = True
+        return None  # the pipeline's default EnergyVad
 
     def conversation_of(self, leg_id: str) -> str:
         leg = self.legs.get(leg_id)

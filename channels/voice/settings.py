@@ -28,8 +28,26 @@ class VoiceSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
     ENV_PREFIX: ClassVar[str] = "THREADLINE_"
 
-    stt_provider: Literal["pocketsphinx", "openai"] = "pocketsphinx"
-    tts_provider: Literal["espeak", "openai"] = "espeak"
+    # Offline defaults ship in PyPI packages (docs/voice.md). The closed-grammar pocketsphinx
+    # recogniser is no longer selectable: it substituted chat phrases for what was said.
+    stt_provider: Literal["whisper", "openai"] = "whisper"
+    tts_provider: Literal["piper", "espeak", "openai"] = "piper"
+    # A local CTranslate2 Whisper folder; None = the packaged tiny.en. Never a hub name.
+    whisper_model: str | None = None
+    whisper_compute_type: str = "int8"
+    whisper_cpu_threads: int = Field(default=2, ge=1, le=64)
+    whisper_beam_size: int = Field(default=1, ge=1, le=10)
+    # Below this average log-probability (or above this no-speech probability) a
+    # transcription is flagged low-confidence and the visitor is asked to repeat.
+    stt_low_logprob: float = Field(default=-1.0, le=0.0)
+    stt_high_no_speech: float = Field(default=0.6, ge=0.0, le=1.0)
+    # Load the local speech models when `threadline serve` starts (off: on the first call).
+    voice_preload: bool = True
+    # Voice activity: Silero (ONNX, the model faster-whisper ships) or the RMS-level detector.
+    voice_vad: Literal["silero", "energy"] = "silero"
+    # A local piper voice (.onnx with its .onnx.json); None = the packaged en_US joe medium.
+    piper_voice: str | None = None
+    piper_length_scale: float | None = Field(default=None, gt=0.2, lt=5.0)
     espeak_voice: str = "en-us"
     espeak_words_per_minute: int = Field(default=165, ge=80, le=400)
 

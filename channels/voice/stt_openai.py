@@ -51,24 +51,32 @@ class OpenAISTT:
         except OpenAIError as exc:
             raise SpeechToTextError(f"openai transcription failed: {type(exc).__name__}") from exc
         text = " ".join(str(getattr(result, "text", "") or "").split())
+        duration_ms = len(pcm) // 2 * 1000 // sample_rate
         if not text:
-            return Transcript("", 0.0)
-        return Transcript(text, _confidence(getattr(result, "segments", None)))
+            return Transcript("", 0.0, self.model, duration_ms)
+        logprob = _avg_logprob(getattr(result, "segments", None))
+        return Transcript(
+            text,
+            min(1.0, math.exp(logprob)) if logprob is not None else UNKNOWN_CONFIDENCE,
+            model=self.model,
+            duration_ms=duration_ms,
+            avg_logprob=min(0.0, logprob) if logprob is not None else None,
+            # A server that reports log-probabilities gets the same doubt rule as whisper.
+            low_confidence=logprob is not None and logprob < -1.0,
+        )
 
     async def close(self) -> None:
         await self._client.close()
 
 
-def _confidence(segments: Any) -> float:
+def _avg_logprob(segments: Any) -> float | None:
     logprobs: list[float] = []
     for segment in segments or []:
         value = segment.get("avg_logprob") if isinstance(segment, dict) else None
         value = getattr(segment, "avg_logprob", value)
         if value is not None:
             logprobs.append(float(value))
-    if not logprobs:
-        return UNKNOWN_CONFIDENCE
-    return min(1.0, max(0.0, math.exp(sum(logprobs) / len(logprobs))))
+    return sum(logprobs) / len(logprobs) if logprobs else None
 
 
 def _wav(pcm: bytes, sample_rate: int) -> bytes:

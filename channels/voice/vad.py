@@ -87,9 +87,14 @@ class EnergyVad:
         event = self._finish(self._frames_seen)
         return [event] if event is not None else []
 
+    def is_voiced(self, frame: bytes) -> bool:
+        """One 20 ms frame's decision; the state machine around it is the same for every
+        detector (subclasses replace only this)."""
+        return rms_dbfs(frame) > self.config.threshold_dbfs
+
     def _frame(self, frame: bytes) -> VadEvent | None:
         cfg = self.config
-        voiced = rms_dbfs(frame) > cfg.threshold_dbfs
+        voiced = self.is_voiced(frame)
         index = self._frames_seen
         self._frames_seen += 1
         if not self._in_speech:

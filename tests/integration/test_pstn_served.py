@@ -81,6 +81,8 @@ def test_pstn_handoff_through_the_served_api(tmp_path: Path) -> None:
         THREADLINE_PSTN_ANSWER_TIMEOUT_S="10",
         # A brisk voice keeps the call short.
         THREADLINE_ESPEAK_WORDS_PER_MINUTE="350",
+        # piper (the default TTS) at double speed: it has finished before the callee speaks.
+        THREADLINE_PIPER_LENGTH_SCALE="0.5",
     )
     try:
         server.start()

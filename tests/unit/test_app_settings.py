@@ -116,7 +116,9 @@ def test_configuration_doc_is_generated_from_the_tree() -> None:
 
 
 def _reads_environment(path: Path) -> list[str]:
-    tree = ast.parse(path.read_text(encoding="utf-8"))
+    source = path.read_text(encoding="utf-8")
+    lines = source.splitlines()
+    tree = ast.parse(source)
     found = []
     for node in ast.walk(tree):
         if (
@@ -124,6 +126,8 @@ def _reads_environment(path: Path) -> list[str]:
             and node.attr in ("environ", "getenv")
             and isinstance(node.value, ast.Name)
             and node.value.id == "os"
+            # Setting a vendor's offline guard (HF_HUB_OFFLINE) is not reading configuration.
+            and ".setdefault(" not in lines[node.lineno - 1]
         ):
             found.append(f"os.{node.attr}")
         if isinstance(node, ast.ImportFrom) and node.module == "pydantic_settings":

@@ -101,7 +101,10 @@
         T.emit("voice-failed", { message: err.message });
         var line = document.createElement("li");
         line.className = "tl-msg tl-system";
-        line.textContent = "Voice is unavailable: " + err.message;
+        /* 503: the server has no working speech provider; the token was not used. */
+        line.textContent = err.status === 503 ?
+          "Voice calls are not available right now. Let's carry on here in the chat." :
+          "Voice is unavailable: " + err.message;
         ui.thread.appendChild(line);
       });
   }

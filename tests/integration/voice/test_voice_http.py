@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from harness.api_server import ApiServer
-from tests.support.voice import BrowserPeer, eventually, loopback_only
+from harness.voice import BrowserPeer, eventually, loopback_only
 
 pytestmark = [pytest.mark.voice, pytest.mark.timeout(120)]
 

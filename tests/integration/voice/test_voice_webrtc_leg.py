@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from tests.support.voice import (
+from harness.voice import (
     RATE,
     BrowserPeer,
     RecordingSink,

@@ -7,7 +7,7 @@ import struct
 
 import pytest
 
-from tests.support.voice import RecordingSink, eventually
+from harness.voice import RecordingSink, eventually
 from threadline.channels.voice.errors import SpeechToTextError
 from threadline.channels.voice.pipeline import VoicePipeline
 from threadline.channels.voice.playback import spoken_prefix

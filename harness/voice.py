@@ -125,6 +125,8 @@ class BrowserPeer:
         self.mic = ScriptTrack()
         self.pc.addTrack(self.mic)
         self.heard: list[tuple[float, float]] = []  # (wall time, rms) per received frame
+        self.audio = bytearray()  # what it heard, mono s16 at 16 kHz (to transcribe back)
+        self._to_16k: Any = None
         self._consumer: asyncio.Task[None] | None = None
 
         @self.pc.on("track")
@@ -146,6 +148,11 @@ class BrowserPeer:
                 return
             samples = frame.to_ndarray().astype(np.float64)
             self.heard.append((time.time(), float(np.sqrt(np.mean(samples * samples)))))
+            if self._to_16k is None:
+                from threadline.channels.voice.audio_av import Resampler
+
+                self._to_16k = Resampler(16_000)
+            self.audio += self._to_16k.frame(frame)
 
     def first_sound_at(self, threshold: float = 300.0) -> float | None:
         return next((t for t, rms in self.heard if rms > threshold), None)
