@@ -19,9 +19,9 @@ from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import CommitFailedError, KafkaError
 
 from threadline.ledger.envelope import RecordedEvent
-from threadline.streaming.envelope import decode
 from threadline.streaming.errors import BadMessage
 from threadline.streaming.projector import Projector
+from threadline.streaming.sealed import StreamDecoder
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,9 @@ class KafkaEventConsumer:
         heartbeat_interval_ms: int = 3_000,
         backoff_max_s: float = 5.0,
         after_view_commit: Callable[[int], None] | None = None,
+        decoder: StreamDecoder | None = None,
     ) -> None:
+        self.decoder = decoder or StreamDecoder()
         self.topic = topic
         self.projector = projector
         self.stats = projector.stats
@@ -80,7 +82,7 @@ class KafkaEventConsumer:
             first[tp] = records[0].offset
             for r in records:
                 try:
-                    events.append(decode(r.value))
+                    events.append(self.decoder(r.value))
                 except BadMessage as exc:
                     # A poison record must not stall the partition; it is counted and logged.
                     self.stats.bad_records += 1
