@@ -78,18 +78,20 @@ class KafkaEventConsumer:
         self.last_poll = time.time()
         events: list[RecordedEvent] = []
         first: dict[TopicPartition, int] = {}
-        for tp, records in sorted(polled.items(), key=lambda kv: kv[0].partition):
-            first[tp] = records[0].offset
-            for r in records:
-                try:
-                    events.append(self.decoder(r.value))
-                except BadMessage as exc:
-                    # A poison record must not stall the partition; it is counted and logged.
-                    self.stats.bad_records += 1
-                    log.error("skipping %s offset %d: %s", tp, r.offset, exc)
         try:
+            for tp, records in sorted(polled.items(), key=lambda kv: kv[0].partition):
+                first[tp] = records[0].offset
+                for r in records:
+                    try:
+                        events.append(self.decoder(r.value))
+                    except BadMessage as exc:
+                        # A poison record must not stall the partition; counted and logged.
+                        self.stats.bad_records += 1
+                        log.error("skipping %s offset %d: %s", tp, r.offset, exc)
             applied = self.projector.apply(events)
         except Exception:
+            for tp, records in polled.items():  # also those not reached by the decode loop
+                first.setdefault(tp, records[0].offset)
             for tp, offset in first.items():
                 consumer.seek(tp, offset)  # read the same records again after the backoff
             raise

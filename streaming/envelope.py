@@ -99,7 +99,10 @@ def decode(
         )
     except BadMessage:
         raise
-    except Exception as exc:  # whatever the parsers raised: one error for a bad record
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        # Whatever the parsers (and the codec, for a blob that does not authenticate) raise
+        # for a bad record. Anything else — the keyring's database down — is not the
+        # record's fault and propagates, so the consumer retries instead of skipping it.
         raise BadMessage(f"not a Threadline event envelope: {type(exc).__name__}: {exc}") from None
 
 

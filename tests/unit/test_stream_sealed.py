@@ -14,6 +14,7 @@ from threadline.ledger.erasure import erase_subject
 from threadline.ledger.store import Ledger, open_ledger
 from threadline.projections.transcript import build_transcript, render_text
 from threadline.streaming.envelope import ENVELOPE_VERSION, Message, encode
+from threadline.streaming.errors import BadMessage
 from threadline.streaming.sealed import SealedLog, StreamDecoder
 
 
@@ -98,3 +99,22 @@ def test_subject_erased_purges_the_consumer_view_at_once(ledger: Ledger, url: st
     assert "forget me" not in texts(replay, "c1")
     assert "[erased]" in texts(replay, "c1")
     assert "keep me" in texts(replay, "c2")
+
+
+class _Down:
+    """A keyring whose database is unreachable."""
+
+    def encode(self, conversation_id: str, event_type: str, data: dict[str, object]) -> object:
+        raise ConnectionError("keyring database down")
+
+    def decode(self, conversation_id: str, event_type: str, stored: object) -> dict[str, object]:
+        raise ConnectionError("keyring database down")
+
+
+def test_keyring_outage_is_not_a_bad_record(ledger: Ledger) -> None:
+    converse(ledger, "c1", "visitor:a", "hello there")
+    sealed = records(ledger)[1].value
+    with pytest.raises(ConnectionError):  # retried by the consumer, not skipped as poison
+        StreamDecoder(_Down()).decode(sealed)
+    with pytest.raises(BadMessage):  # a blob that does not authenticate is a bad record
+        StreamDecoder(ledger.codec).decode(sealed.replace(b'"f":["text"]', b'"f":["txt"]'))
