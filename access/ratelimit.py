@@ -1,7 +1,8 @@
 """Token-bucket rate limiting per principal (API key, conversation token, client address).
 
-Per process: with several replicas each enforces its own budget, which bounds abuse without a
-shared store; a shared limiter can replace this behind the same `check` call.
+Per process: with several replicas each enforces its own budget. `threadline.access.
+ratelimit_sql.SqlRateLimiter` is the shared one (one budget across replicas) behind the same
+`check` call.
 """
 
 from __future__ import annotations

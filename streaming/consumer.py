@@ -19,9 +19,9 @@ from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import CommitFailedError, KafkaError
 
 from threadline.ledger.envelope import RecordedEvent
-from threadline.streaming.envelope import decode
 from threadline.streaming.errors import BadMessageError
 from threadline.streaming.projector import Projector
+from threadline.streaming.sealed import StreamDecoder
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,9 @@ class KafkaEventConsumer:
         heartbeat_interval_ms: int = 3_000,
         backoff_max_s: float = 5.0,
         after_view_commit: Callable[[int], None] | None = None,
+        decoder: StreamDecoder | None = None,
     ) -> None:
+        self.decoder = decoder or StreamDecoder()
         self.topic = topic
         self.projector = projector
         self.stats = projector.stats
@@ -76,18 +78,20 @@ class KafkaEventConsumer:
         self.last_poll = time.time()
         events: list[RecordedEvent] = []
         first: dict[TopicPartition, int] = {}
-        for tp, records in sorted(polled.items(), key=lambda kv: kv[0].partition):
-            first[tp] = records[0].offset
-            for r in records:
-                try:
-                    events.append(decode(r.value))
-                except BadMessageError as exc:
-                    # A poison record must not stall the partition; it is counted and logged.
-                    self.stats.bad_records += 1
-                    log.error("skipping %s offset %d: %s", tp, r.offset, exc)
         try:
+            for tp, records in sorted(polled.items(), key=lambda kv: kv[0].partition):
+                first[tp] = records[0].offset
+                for r in records:
+                    try:
+                        events.append(self.decoder(r.value))
+                    except BadMessageError as exc:
+                        # A poison record must not stall the partition; counted and logged.
+                        self.stats.bad_records += 1
+                        log.error("skipping %s offset %d: %s", tp, r.offset, exc)
             applied = self.projector.apply(events)
         except Exception:
+            for tp, records in polled.items():  # also those not reached by the decode loop
+                first.setdefault(tp, records[0].offset)
             for tp, offset in first.items():
                 consumer.seek(tp, offset)  # read the same records again after the backoff
             raise

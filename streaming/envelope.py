@@ -3,7 +3,10 @@
 - key: the conversation id (UTF-8), so all events of one conversation land on one partition
   in order;
 - value: the event envelope as compact JSON — `RecordedEvent.to_json()` plus
-  `"envelope_version": 1` (the format of this wrapper; `schema_version` is the payload's);
+  `"envelope_version"` (the format of this wrapper; `schema_version` is the payload's).
+  Version 2: `data` is the payload as the ledger stores it, personal fields sealed
+  (`"_pii": {"k": key id, "f": fields, "c": ciphertext}`; `threadline.streaming.sealed`).
+  Version 1 (read, no longer written): `data` in clear;
 - headers: `type`, `event_id`, `conversation_id`, `sequence`, `content-type`, so routers and
   filters need not parse the value.
 """
@@ -11,18 +14,21 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from threadline.ledger.codec import DataCodec, IdentityCodec
 from threadline.ledger.envelope import RecordedEvent
 from threadline.ledger.events import EVENT_TYPES, EventData, OpaqueData
 from threadline.ledger.upcasting import upcast
 from threadline.streaming.errors import BadMessageError
 
-ENVELOPE_VERSION = 1
-CONTENT_TYPE = b"application/vnd.threadline.event+json;v=1"
+ENVELOPE_VERSION = 2
+CONTENT_TYPE = b"application/vnd.threadline.event+json;v=2"
+_CLEAR = IdentityCodec()
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,24 +54,41 @@ def encode(event: RecordedEvent) -> Message:
     )
 
 
-def decode(value: bytes | None) -> RecordedEvent:
+def decode(
+    value: bytes | None,
+    *,
+    codec: DataCodec | None = None,
+    on_sealed: Callable[[str, dict[str, Any]], None] | None = None,
+) -> RecordedEvent:
     """The envelope back as a RecordedEvent. A payload type this process does not know (or a
-    newer version of it) becomes `OpaqueData`, as in the ledger: readers skip it."""
+    newer version of it) becomes `OpaqueData`, as in the ledger: readers skip it. `codec`
+    opens the stored form of a version-2 record (`threadline.streaming.sealed.StreamDecoder`
+    chooses it); without one, a record with sealed fields keeps them as OpaqueData."""
     if value is None:
         raise BadMessageError("empty record value")
     try:
         doc = json.loads(value)
         if not isinstance(doc, dict):
             raise TypeError("not an object")
-        if int(doc.get("envelope_version", 0)) > ENVELOPE_VERSION:
+        version = int(doc.get("envelope_version", 0))
+        if version > ENVELOPE_VERSION:
             raise BadMessageError(f"envelope_version {doc['envelope_version']} is newer than this")
+        cid = _text(doc["conversation_id"])
+        data = doc["data"]
+        if version >= 2 and isinstance(data, dict):
+            if on_sealed is not None:
+                on_sealed(cid, data)
+            if codec is not None or "_pii" not in data:
+                data = (codec or _CLEAR).decode(cid, _text(doc["type"]), data)
+            else:
+                data = dict(data)
         return RecordedEvent(
             UUID(doc["event_id"]),
-            _text(doc["conversation_id"]),
+            cid,
             _int(doc["position"]),
             _int(doc["sequence"]),
             _text(doc["type"]),
-            _payload(doc["type"], _int(doc["schema_version"]), doc["data"]),
+            _payload(doc["type"], _int(doc["schema_version"]), data, sealed="_pii" in data),
             datetime.fromisoformat(doc["occurred_at"]),
             datetime.fromisoformat(doc["recorded_at"]),
             doc.get("leg_id"),
@@ -76,17 +99,18 @@ def decode(value: bytes | None) -> RecordedEvent:
         )
     except BadMessageError:
         raise
-    except Exception as exc:  # whatever the parsers raised: one error for a bad record
-        raise BadMessageError(
-            f"not a Threadline event envelope: {type(exc).__name__}: {exc}"
-        ) from None
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        # Whatever the parsers (and the codec, for a blob that does not authenticate) raise
+        # for a bad record. Anything else — the keyring's database down — is not the
+        # record's fault and propagates, so the consumer retries instead of skipping it.
+        raise BadMessageError(f"not a Threadline event envelope: {type(exc).__name__}: {exc}") from None
 
 
-def _payload(event_type: str, version: int, data: Any) -> EventData:
+def _payload(event_type: str, version: int, data: Any, *, sealed: bool = False) -> EventData:
     if not isinstance(data, dict):
         raise TypeError("data is not an object")
     model = EVENT_TYPES.get(event_type)
-    if model is None or version > model.schema_version:
+    if sealed or model is None or version > model.schema_version:
         return OpaqueData.model_validate(data)
     if version < model.schema_version:
         data = upcast(event_type, version, model.schema_version, data)

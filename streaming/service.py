@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from threadline.ledger.backends import Backend, Kind, sqlite_path
+from threadline.ledger.codec import DataCodec
 from threadline.ledger.errors import StoreUnavailableError
 from threadline.ledger.store import Ledger, open_ledger
 from threadline.projections.views import MemoryMetricsView, MetricsView
@@ -12,6 +13,7 @@ from threadline.streaming.checkpoint import open_checkpoint
 from threadline.streaming.errors import StreamConfigurationError
 from threadline.streaming.projector import Projector
 from threadline.streaming.relay import Relay
+from threadline.streaming.sealed import SealedLog, StreamDecoder
 from threadline.streaming.settings import StreamSettings
 
 if TYPE_CHECKING:
@@ -31,7 +33,7 @@ def build_relay(settings: StreamSettings, ledger: Ledger | None = None) -> Relay
         replication_factor=settings.kafka_replication_factor,
     )
     return Relay(
-        source,
+        SealedLog(source),  # records carry the stored form: personal fields stay sealed
         open_checkpoint(settings.database_url, settings.relay_name),
         publisher,
         batch_size=settings.relay_batch_size,
@@ -70,7 +72,11 @@ def open_consumer_view(settings: StreamSettings) -> MetricsView:
     return open_sqlite_view(sqlite_path(url))
 
 
-def build_consumer(settings: StreamSettings, view: MetricsView | None = None) -> KafkaEventConsumer:
+def build_consumer(
+    settings: StreamSettings, view: MetricsView | None = None, codec: DataCodec | None = None
+) -> KafkaEventConsumer:
+    """`codec` (a ShreddingCodec with keyring access) decrypts personal fields; without it
+    they read as erasure markers, which the metrics view does not need."""
     from threadline.streaming.consumer import KafkaEventConsumer
 
     return KafkaEventConsumer(
@@ -83,4 +89,5 @@ def build_consumer(settings: StreamSettings, view: MetricsView | None = None) ->
         max_poll_interval_ms=settings.consumer_max_poll_interval_ms,
         session_timeout_ms=settings.consumer_session_timeout_ms,
         heartbeat_interval_ms=settings.consumer_heartbeat_interval_ms,
+        decoder=StreamDecoder(codec),
     )
