@@ -125,11 +125,33 @@ def bootstrap(settings: ChannelSettings | None = None) -> Services:
     services = Services(
         settings=settings, ledger=ledger, keys=keys, tokens=visitor_tokens(settings)
     )
+    _wire_rate_limits(services)
     _wire_other_processes(services)
     _wire_optional(services)
     directory = _wire_messaging(services)
     _wire_pstn(services, directory)
     return services
+
+
+def _wire_rate_limits(services: Services) -> None:
+    """Token buckets in the database, so every replica draws on one budget (issue 18)."""
+    settings = services.settings
+    url = settings.database_url
+    on_postgres = url.startswith(("postgresql://", "postgres://"))
+    if settings.rate_limits == "process" or (settings.rate_limits == "auto" and not on_postgres):
+        return
+    from threadline.access.ratelimit_sql import open_sql_limiter
+    from threadline.channels.services import Limiters
+
+    made = []
+    for bucket, rate, burst in (
+        ("visitor", settings.visitor_rate_per_s, settings.visitor_burst),
+        ("key", settings.key_rate_per_s, settings.key_burst),
+        ("anonymous", settings.anonymous_rate_per_s, settings.anonymous_burst),
+    ):
+        made.append(open_sql_limiter(url, bucket, rate, burst))
+        services.on_close.append(made[-1].close)
+    services.limiters = Limiters(visitor=made[0], key=made[1], anonymous=made[2])
 
 
 def _wire_other_processes(services: Services) -> None:

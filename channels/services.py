@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from threadline.access.keys import KeyStore, KeyVerifier
-from threadline.access.ratelimit import RateLimiter
+from threadline.access.ratelimit import Limiter, RateLimiter
 from threadline.access.tokens import VisitorTokens
 from threadline.channels.live import ChangeFeed, LedgerFeed, LiveHub
 from threadline.channels.messaging.service import MessagingService
@@ -27,9 +27,9 @@ if TYPE_CHECKING:
 
 @dataclass
 class Limiters:
-    visitor: RateLimiter
-    key: RateLimiter
-    anonymous: RateLimiter
+    visitor: Limiter
+    key: Limiter
+    anonymous: Limiter
 
     @classmethod
     def from_settings(cls, settings: ChannelSettings) -> Limiters:

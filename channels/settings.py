@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -30,6 +32,10 @@ class ChannelSettings(BaseSettings):
     key_burst: int = Field(default=10000, ge=1)
     anonymous_rate_per_s: float = Field(default=2.0, gt=0)
     anonymous_burst: int = Field(default=30, ge=1)
+    # Where the buckets live: "database" = one budget across replicas (a row per principal
+    # in the database, one statement per check), "process" = per replica; "auto" is
+    # database on PostgreSQL, process on SQLite (one node: the same thing, cheaper).
+    rate_limits: Literal["auto", "database", "process"] = "auto"
 
     # Idle SSE streams send a comment this often so proxies keep them open; the stream also
     # re-reads the ledger then, which bounds the delay if a change notification was lost.
