@@ -121,3 +121,24 @@ def test_a_visitor_token_from_one_replica_spends_one_budget_on_both(
     # burst 30 plus what 5 tokens/s refill during the run (the conversation's creation
     # spent none: it was anonymous), with one token of slack for the clock edge
     assert 30 <= granted <= 30 + 5 * elapsed + 1, (granted, elapsed)
+
+
+def test_a_key_revocation_holds_on_both_replicas_within_a_second(
+    replicas: tuple[ApiServer, ApiServer], database_url: str
+) -> None:
+    from threadline.access.keys import open_key_store
+
+    a, b = replicas
+    key = create_key(database_url, name="revoked-soon")
+    for replica in (a, b):  # both verify it (and cache the verified record)
+        with replica.client(key) as c:
+            assert c.post("/v1/conversations", json={"channel": "chat"}).status_code == 201
+    store = open_key_store(database_url)
+    try:
+        assert store.revoke(key.split("_")[1])  # tlk_<key id>_<secret>
+    finally:
+        store.close()
+    time.sleep(1.2)
+    for replica in (a, b):
+        with replica.client(key) as c:
+            assert c.post("/v1/conversations", json={"channel": "chat"}).status_code == 401
