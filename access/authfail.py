@@ -16,7 +16,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 
 from threadline.access.errors import RateLimitedError
-from threadline.access.ratelimit import RateLimiter
+from threadline.access.ratelimit import Limiter
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 class FailedAuthGate:
     def __init__(
         self,
-        limiter: RateLimiter,
+        limiter: Limiter,
         *,
         max_blocked: int = 100_000,
         clock: Callable[[], float] = time.monotonic,

@@ -11,8 +11,14 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from typing import Protocol
 
 from threadline.access.errors import RateLimitedError
+
+
+class Limiter(Protocol):
+    def check(self, principal: str, cost: float = 1.0) -> None:
+        """Takes `cost` tokens or raises RateLimitedError (taking nothing)."""
 
 
 class RateLimiter:

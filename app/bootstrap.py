@@ -157,12 +157,38 @@ def bootstrap(config: Settings | None = None) -> Services:
         console_settings=config.console,
     )
     handoff_service(services, config)
+    _wire_rate_limits(services)
     _wire_other_processes(services)
     _wire_optional(services, config)
     directory = _wire_messaging(services)
     _wire_pstn(services, directory, config)
     _wire_email(services, config)
     return services
+
+
+def _wire_rate_limits(services: Services) -> None:
+    """Token buckets in the database, so every replica draws on one budget (issue 18)."""
+    settings = services.settings
+    url = settings.database_url
+    on_postgres = Backend.parse(url).kind is Kind.POSTGRES
+    if settings.rate_limits == "process" or (settings.rate_limits == "auto" and not on_postgres):
+        return
+    from threadline.access.authfail import FailedAuthGate
+    from threadline.access.ratelimit_sql import open_sql_limiter
+    from threadline.channels.services import Limiters
+
+    made = []
+    for bucket, rate, burst in (
+        ("visitor", settings.visitor_rate_per_s, settings.visitor_burst),
+        ("key", settings.key_rate_per_s, settings.key_burst),
+        ("anonymous", settings.anonymous_rate_per_s, settings.anonymous_burst),
+        ("failed_auth", settings.failed_auth_rate_per_s, settings.failed_auth_burst),
+    ):
+        made.append(open_sql_limiter(url, bucket, rate, burst))
+        services.on_close.append(made[-1].close)
+    services.limiters = Limiters(
+        visitor=made[0], key=made[1], anonymous=made[2], failed_auth=FailedAuthGate(made[3])
+    )
 
 
 def _wire_other_processes(services: Services) -> None:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from threadline.access.authfail import FailedAuthGate
 from threadline.access.keys import KeyStore, KeyVerifier
-from threadline.access.ratelimit import RateLimiter
+from threadline.access.ratelimit import Limiter, RateLimiter
 from threadline.access.tokens import VisitorTokens
 from threadline.channels.console.settings import ConsoleSettings
 from threadline.channels.live import ChangeFeed, LedgerFeed, LiveHub
@@ -32,9 +32,9 @@ if TYPE_CHECKING:
 
 @dataclass
 class Limiters:
-    visitor: RateLimiter
-    key: RateLimiter
-    anonymous: RateLimiter
+    visitor: Limiter
+    key: Limiter
+    anonymous: Limiter
     # Failed authentications (bad keys, visitor or handoff tokens, continue-tokens).
     failed_auth: FailedAuthGate
 

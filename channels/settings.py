@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -37,6 +37,10 @@ class ChannelSettings(BaseModel):
     # caller gets 429 before its next credential is looked at.
     failed_auth_rate_per_s: float = Field(default=0.5, gt=0)
     failed_auth_burst: int = Field(default=20, ge=1)
+    # Where the buckets live: "database" = one budget across replicas (a row per principal
+    # in the database, one statement per check), "process" = per replica; "auto" is
+    # database on PostgreSQL, process on SQLite (one node: the same thing, cheaper).
+    rate_limits: Literal["auto", "database", "process"] = "auto"
 
     # Idle SSE streams send a comment this often so proxies keep them open; the stream also
     # re-reads the ledger then, which bounds the delay if a change notification was lost.

@@ -103,7 +103,9 @@ def decode(
         # Whatever the parsers (and the codec, for a blob that does not authenticate) raise
         # for a bad record. Anything else — the keyring's database down — is not the
         # record's fault and propagates, so the consumer retries instead of skipping it.
-        raise BadMessageError(f"not a Threadline event envelope: {type(exc).__name__}: {exc}") from None
+        raise BadMessageError(
+            f"not a Threadline event envelope: {type(exc).__name__}: {exc}"
+        ) from None
 
 
 def _payload(event_type: str, version: int, data: Any, *, sealed: bool = False) -> EventData:

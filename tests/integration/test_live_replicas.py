@@ -95,3 +95,50 @@ def test_stream_on_one_replica_carries_appends_made_through_the_other(
     assert not listener.is_alive()
     assert [e["position"] for e in received] == [3, 4, 5]
     assert [e["data"]["text"] for e in received] == [f"via the other replica {i}" for i in range(3)]
+
+
+def test_a_visitor_token_from_one_replica_spends_one_budget_on_both(
+    replicas: tuple[ApiServer, ApiServer],
+) -> None:
+    """Rate limits live in the database (issue 18): per-replica buckets would grant about
+    twice the burst (30 by default) to requests alternating between the two replicas."""
+    a, b = replicas
+    with a.client() as c:
+        r = c.post("/v1/conversations", json={"channel": "chat"})
+    assert r.status_code == 201, r.text
+    cid, token = r.json()["conversation_id"], r.json()["visitor_token"]
+    codes: list[int] = []
+    started = time.monotonic()
+    with a.client(token) as ca, b.client(token) as cb:
+        for i in range(80):
+            codes.append(
+                (cb if i % 2 else ca).get(f"/v1/conversations/{cid}/transcript").status_code
+            )
+    elapsed = time.monotonic() - started
+    assert set(codes) <= {200, 429}
+    assert codes[1] == 200  # B accepts the token A issued
+    granted = codes.count(200)
+    # burst 30 plus what 5 tokens/s refill during the run (the conversation's creation
+    # spent none: it was anonymous), with one token of slack for the clock edge
+    assert 30 <= granted <= 30 + 5 * elapsed + 1, (granted, elapsed)
+
+
+def test_a_key_revocation_holds_on_both_replicas_within_a_second(
+    replicas: tuple[ApiServer, ApiServer], database_url: str
+) -> None:
+    from threadline.access.keys import open_key_store
+
+    a, b = replicas
+    key = create_key(database_url, name="revoked-soon")
+    for replica in (a, b):  # both verify it (and cache the verified record)
+        with replica.client(key) as c:
+            assert c.post("/v1/conversations", json={"channel": "chat"}).status_code == 201
+    store = open_key_store(database_url)
+    try:
+        assert store.revoke(key.split("_")[1])  # tlk_<key id>_<secret>
+    finally:
+        store.close()
+    time.sleep(1.2)
+    for replica in (a, b):
+        with replica.client(key) as c:
+            assert c.post("/v1/conversations", json={"channel": "chat"}).status_code == 401
