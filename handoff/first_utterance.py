@@ -44,6 +44,7 @@ _NEXT_BY_REASON: dict[str, str] = {
     "complex_pricing": "let's go through the options and the numbers together",
     "frustration_spike": "let's get this sorted out properly now",
     "explicit_request": "let's talk it through",
+    "explicit_request_human": "let's talk it through",
 }
 _NEXT_BY_NOUN: dict[str, str] = {
     "claim": "let me pull that up",
@@ -57,6 +58,7 @@ _NEXT_BY_NOUN: dict[str, str] = {
     "payment": "let me check that payment",
     "refund": "let me check on that refund",
 }
+_EXPLICIT = frozenset({"explicit_request", "explicit_request_human"})
 _ACK_BY_REASON: dict[str, str] = {
     "frustration_spike": "I'm sorry this has taken a while. ",
 }
@@ -74,6 +76,7 @@ _TEXT_CHANNELS = frozenset({"sms", "whatsapp"})
 _NEXT_BY_REASON_TEXT: dict[str, str] = {
     "compliance_step": "let's take your authorisation now, here in this thread",
     "explicit_request": "let's work through it here",
+    "explicit_request_human": "let's work through it here",
 }
 
 
@@ -272,7 +275,7 @@ class OfflineUtterances:
         by_words = ", and ".join(found[:2]) if found else None
         if by_words is None:
             by_words = _NEXT_BY_NOUN.get(context.topic.noun if context.topic else "")
-        if by_reason and by_words and not status and reason != "explicit_request":
+        if by_reason and by_words and not status and reason not in _EXPLICIT:
             step = f"{by_words}, and {by_reason}"
         else:
             step = by_reason or by_words or "let's pick up where we left off"

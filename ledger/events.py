@@ -18,7 +18,14 @@ from threadline.ledger.errors import InvalidEvent, UnknownEventType
 Role = Literal["visitor", "agent", "human", "system"]
 Channel = Literal["chat", "webrtc", "sms", "whatsapp", "pstn"]
 HandoffChannel = Literal["webrtc", "pstn", "sms", "whatsapp"]
-SignalKind = Literal["compliance_step", "complex_pricing", "frustration_spike", "explicit_request"]
+# explicit_request: a call or voice; explicit_request_human: a person (issue 16 hooks it).
+SignalKind = Literal[
+    "compliance_step",
+    "complex_pricing",
+    "frustration_spike",
+    "explicit_request",
+    "explicit_request_human",
+]
 
 # Text bounds keep a single event small enough to replay cheaply and to hash in microseconds.
 ShortText = Field(min_length=1, max_length=200)
