@@ -258,7 +258,7 @@ class Agent:
         declined = any(
             h.status == "declined" and h.reason != "superseded" for h in context.handoffs
         )
-        if declined and best.kind != "explicit_request":
+        if declined and best.kind not in sig.EXPLICIT_KINDS:
             return None  # after a "no thanks", only the visitor's own request re-offers
         handoff_id = f"ho_{event_id(recorder.turn_key, 'offer').hex}"
         recorder.add(HandoffOffered(handoff_id=handoff_id, channel="webrtc", reason=best.kind))

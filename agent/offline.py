@@ -12,6 +12,7 @@ from threadline.agent import intents as nlu
 from threadline.agent import render
 from threadline.agent.model import Action, CallTool, Outcome, Reply, TurnState, Verify
 from threadline.agent.persona import AGENT_NAME, COMPANY
+from threadline.handoff import signals as sig
 
 ACCOUNT_INTENTS = ("claim", "policy", "appointments", "schedule")
 # What a verified visitor most likely wants next, by the conversation's topic noun.
@@ -104,7 +105,7 @@ class OfflineModel:
             if state.member is None:
                 return self._need_identity(state, prefix)
             return self._account(account, state)
-        if "voice" in found or "explicit_request" in kinds:
+        if "voice" in found or kinds & sig.EXPLICIT_KINDS:
             return Reply(prefix + "Of course, I can carry on with you on a voice call.")
         if "complex_pricing" in kinds:
             return Reply(prefix + "Happy to go through the plans and prices with you.")

@@ -49,7 +49,9 @@ _SIGNAL_HINTS = {
     "by voice and recorded.",
     "complex_pricing": "The member wants a detailed pricing comparison.",
     "frustration_spike": "The member sounds frustrated: acknowledge it briefly.",
-    "explicit_request": "The member asked for a person or a call: agree warmly.",
+    "explicit_request": "The member asked for a call: agree warmly.",
+    "explicit_request_human": "The member asked for a person: agree warmly; a colleague or a "
+    "voice call can take over.",
 }
 
 

@@ -16,15 +16,17 @@ date) are not spoken. `first_utterance_openai` is the optional LLM provider.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any, Protocol
 
+from threadline.handoff.restate import Restatement, restate
 from threadline.ledger.events import HandoffChannel
 from threadline.projections.context_model import AgentContext, Entity, Handoff, ToolCall
 
-MAX_CHARS = 400
+MAX_CHARS = 520
 
 # Entity kinds that identify the visitor rather than the matter: never spoken.
-PRIVATE_KINDS = frozenset({"member_number", "policy_number", "name", "date"})
+PRIVATE_KINDS = frozenset({"member_number", "policy_number", "name", "date", "phone"})
 # For a topic noun, the kinds of entity that say *which one* it is.
 _REFERENCE_KINDS: dict[str, tuple[str, ...]] = {
     "claim": ("claim_number", "reference"),
@@ -42,6 +44,7 @@ _NEXT_BY_REASON: dict[str, str] = {
     "complex_pricing": "let's go through the options and the numbers together",
     "frustration_spike": "let's get this sorted out properly now",
     "explicit_request": "let's talk it through",
+    "explicit_request_human": "let's talk it through",
 }
 _NEXT_BY_NOUN: dict[str, str] = {
     "claim": "let me pull that up",
@@ -55,6 +58,7 @@ _NEXT_BY_NOUN: dict[str, str] = {
     "payment": "let me check that payment",
     "refund": "let me check on that refund",
 }
+_EXPLICIT = frozenset({"explicit_request", "explicit_request_human"})
 _ACK_BY_REASON: dict[str, str] = {
     "frustration_spike": "I'm sorry this has taken a while. ",
 }
@@ -73,6 +77,7 @@ _TEXT_CHANNELS = frozenset({"sms", "whatsapp", "email"})
 _NEXT_BY_REASON_TEXT: dict[str, str] = {
     "compliance_step": "let's take your authorisation now, here in this thread",
     "explicit_request": "let's work through it here",
+    "explicit_request_human": "let's work through it here",
 }
 
 
@@ -178,8 +183,44 @@ def opening(channel: HandoffChannel, *, inbound: bool = False) -> str:
     return _OPENING[channel]
 
 
+# What the agent does next when the visitor's own words say what they want, whatever the
+# domain: the first pattern that matches the latest request or open question wins. Domain
+# packs (agent/packs/*.yaml) put their own steps in front of these.
+DEFAULT_STEPS: tuple[tuple[str, str], ...] = (
+    (r"\b(?:cancel\w*|terminat\w*|close\s+(?:my|the)\s+account)\b",
+     "let's sort out the cancellation"),
+    (r"\b(?:change|update|correct|move)\b.{0,40}\b(?:address|delivery)\b",
+     "let me check whether the address can still be changed"),
+    (r"\b(?:shipped|dispatched|track\w*|where\s+is|arriv\w*|deliver\w*)\b",
+     "let me check where it is"),
+    (r"\b(?:leak\w*|broken|broke|not\s+working|stopped\s+working|faulty|repair|fix|error\s+code|"
+     r"won'?t\s+(?:start|turn\s+on|drain|spin))\b",
+     "let's get the fault looked at"),
+    (r"\b(?:return|exchange|send\s+(?:it|them)\s+back)\b", "let's get the return started"),
+    (r"\b(?:refund|charged|charge|overcharg\w*|billed|bill|fee|invoice|payout|paid)\b",
+     "let me go through the amounts with you"),
+    (r"\b(?:book|reschedul\w*|appointment|slot|availability|move\s+my)\b",
+     "let's find you a time"),
+    (r"\b(?:quote|price|pricing|cost|discount|bundle|plan|upgrade|downgrade)\b",
+     "let's go through the options and the numbers together"),
+    (r"\b(?:password|log\s*in|locked\s+out|access|sign\s+in)\b", "let's get you back in"),
+    (r"\b(?:claim|payout|estimate|adjuster)\b", "let me pull that up"),
+)  # fmt: skip
+_SPOKEN_CENTS = re.compile(r"([$€£]\d[\d,]*)\.00\b")
+# Kinds worth naming if the restated sentences do not already carry them.
+_FACT_KINDS = (
+    "claim_number", "order_number", "reference", "serial", "amount", "address", "product", "day",
+)  # fmt: skip
+
+
 class OfflineUtterances:
-    """Deterministic: the same context, level and reason always give the same sentence."""
+    """Grounded and deterministic: the same context, level and reason always give the same
+    sentence. `steps` are (pattern, next step) pairs tried before `DEFAULT_STEPS`."""
+
+    def __init__(self, steps: Sequence[tuple[str, str]] = ()) -> None:
+        self.steps = tuple(
+            (re.compile(pattern, re.IGNORECASE), say) for pattern, say in (*steps, *DEFAULT_STEPS)
+        )
 
     def generate(
         self,
@@ -193,37 +234,79 @@ class OfflineUtterances:
         reason = _handoff_reason(context, reason)
         channel = leg_channel(context, channel)
         parts = [_ACK_BY_REASON.get(reason or "", "") + opening(channel, inbound=inbound)]
-        entities = key_entities(context)
-        refs = {e.value.upper() for e in entities if e.kind != "amount"}
-        call = _latest_ok_lookup(context)
-        status = _status_of(call, refs) if call is not None else None
-        if context.topic is not None:
-            sentence = f"I see you were asking about your {context.topic.phrase}"
-            for e in entities:
-                if e.kind == "amount":
-                    sentence += f" for {_spoken(e)}"
-                elif e.kind == "product":
-                    sentence += f", the {_spoken(e)}"
-                else:
-                    sentence += f" {_spoken(e)}"
-            if status:
-                sentence += f", which is {status}"
-            parts.append(sentence + ".")
-        elif entities:
-            parts.append(f"I see you mentioned {' and '.join(_spoken(e) for e in entities)}.")
-        else:
-            parts.append("I have our whole chat in front of me.")
+        told = restate(context)
+        parts.extend(_grounding(context, told))
+        status = self._status(context)
+        if status:
+            parts.append(f"I can see it's {status}.")
         if level > 0:
             parts.append("You're already verified, so you won't need to repeat your details.")
         else:
             parts.append("Before we go into your account, I'll need to confirm who you are.")
-        noun = context.topic.noun if context.topic else ""
+        parts.append(self._next(context, told, reason, channel, status))
+        text = _SPOKEN_CENTS.sub(r"\1", _clean(" ".join(parts)))
+        return text if len(text) <= MAX_CHARS else text[: MAX_CHARS - 1].rsplit(" ", 1)[0] + "…"
+
+    @staticmethod
+    def _status(context: AgentContext) -> str | None:
+        entities = key_entities(context)
+        refs = {e.value.upper() for e in entities if e.kind != "amount"}
+        call = _latest_ok_lookup(context)
+        return _status_of(call, refs) if call is not None else None
+
+    def _next(
+        self,
+        context: AgentContext,
+        told: Restatement,
+        reason: str | None,
+        channel: HandoffChannel,
+        status: str | None,
+    ) -> str:
         by_reason = _NEXT_BY_REASON.get(reason or "")
         if channel in _TEXT_CHANNELS:
             by_reason = _NEXT_BY_REASON_TEXT.get(reason or "", by_reason)
-        next_step = by_reason or _NEXT_BY_NOUN.get(noun, "let's pick up where we left off")
-        if reason in _NEXT_BY_REASON and noun in _NEXT_BY_NOUN and not status:
-            next_step = f"{_NEXT_BY_NOUN[noun]}, and {next_step}"
-        parts.append(next_step[0].upper() + next_step[1:] + ".")
-        text = _clean(" ".join(parts))
-        return text if len(text) <= MAX_CHARS else text[: MAX_CHARS - 1].rsplit(" ", 1)[0] + "…"
+        latest = [*reversed(told.open_questions), *reversed(told.asked_to), *reversed(told.said)]
+        if context.topic is not None:
+            latest.append(context.topic.phrase)
+        found: list[str] = []
+        for text in latest:
+            say = next((say for rx, say in self.steps if rx.search(text)), None)
+            if say is not None and say not in found:
+                found.append(say)
+        by_words = ", and ".join(found[:2]) if found else None
+        if by_words is None:
+            by_words = _NEXT_BY_NOUN.get(context.topic.noun if context.topic else "")
+        if by_reason and by_words and not status and reason not in _EXPLICIT:
+            step = f"{by_words}, and {by_reason}"
+        else:
+            step = by_reason or by_words or "let's pick up where we left off"
+        return step[0].upper() + step[1:] + "."
+
+
+def _grounding(context: AgentContext, told: Restatement) -> list[str]:
+    """The sentences that carry what the visitor asked, in their words, then any key fact
+    (an id, an amount, a serial …) those sentences left out."""
+    out: list[str] = []
+    if told.said:
+        out.append("You said " + ", and ".join(told.said) + ".")
+    asks = [f"to {a}" for a in told.asked_to] + list(told.open_questions)
+    if asks:
+        # "You asked me to change the address, and whether it has shipped."
+        lead = "You asked me " if told.asked_to else "You asked "
+        out.append(lead + ", and ".join(asks) + ".")
+    if told.answered and len(out) < 2:
+        out.append(f"We already went over {told.answered[-1]}.")
+    if not out and context.topic is not None:
+        out.append(f"I see you were asking about your {context.topic.phrase}.")
+    said = " ".join(out).lower()
+    missing = [
+        e for e in context.entities_of(*_FACT_KINDS)  # type: ignore[arg-type]
+        if e.text.lower() not in said and e.value.lower() not in said
+        and _spoken(e).lower() not in said
+    ][:3]  # fmt: skip
+    if missing:
+        named = " and ".join(_spoken(e) for e in reversed(missing))
+        out.append(f"I have {named} noted." if out else f"I see you mentioned {named}.")
+    if not out:
+        out.append("I have our whole chat in front of me.")
+    return out

@@ -11,9 +11,15 @@ shows (earlier visitor turns, failed verifications and tools):
 - ``complex_pricing`` — a quote that is hard to do in text: plan comparisons, riders,
   several amounts. Additive: comparison 0.35, two or more plans named 0.2, each rider/add-on
   term 0.2 (max 0.4), quote/premium/deductible wording 0.15, each amount 0.1 (max 0.3).
-- ``frustration_spike`` — additive: each negative phrase 0.25 (max 0.5), shouting in capitals
-  0.3, repeating an earlier question 0.35, each recent failure (verification or tool) 0.15
+- ``frustration_spike`` — additive: each angry word ("furious", "unacceptable") 0.4 (max
+  0.6), each other negative phrase 0.25 (max 0.5), saying it is a repeat ("the third time",
+  "how many times") 0.3, "nobody helps" 0.25, shouting in capitals 0.3 (one shouted word
+  0.1), repeating an earlier question 0.35, each recent failure (verification or tool) 0.15
   (max 0.3), three or more "!"/"?" in a row 0.1.
+- ``complex_pricing`` also adds: a bundle/multi-car/multi-line 0.3, each discount term 0.15
+  (max 0.3), several parties ("three drivers", "2 lines") 0.25, payment terms 0.15.
+- ``explicit_request_human`` — the ``explicit_request`` rules that ask for a *person*, kept
+  apart so an operator gate (issue 16) can take them; `asks_for_person` finds it.
 
 A kind is *detected* (appended as EscalationSignalDetected) when its score is at least
 ``DETECTION_FLOOR``; the agent *offers* a handoff when a detected score reaches the
@@ -122,12 +128,48 @@ _AMOUNT = _rx(
     r"(?:[$€£]\s?\d[\d,]*(?:\.\d+)?)|\b\d[\d,]*(?:\.\d+)?\s?(?:dollars|usd|euros?|pounds|bucks)\b"
 )
 
+_BUNDLE = _rx(
+    r"\b(?:bundl\w*|multi-?(?:car|driver|policy|line|room|vehicle)|package\s+deal|combined)\b"
+)
+_DISCOUNT = _rx(
+    r"\b(?:discounts?|promo(?:tion)?s?|coupons?|loyalty|no[- ]claims?\s+bonus|rebates?|"
+    r"student\s+rate|senior\s+rate|family\s+rate)\b"
+)
+_PARTIES = _rx(
+    r"\b(?:two|three|four|five|six|\d+|multiple|several|both|all\s+(?:three|four))\s+"
+    r"(?:drivers|cars|vehicles|lines|people|persons|kids|children|members|users|phones|rooms|"
+    r"travell?ers|passengers|devices|properties|homes|pets|adults|employees)\b"
+)
+_TERMS = _rx(
+    r"\b(?:instal(?:l)?ments?|monthly\s+(?:vs|or|versus)\s+annual|annual\s+(?:vs|or|versus)"
+    r"\s+monthly|financing|payment\s+plan|tiers?)\b"
+)
+# Words that alone say the visitor is angry (0.4), and milder ones (0.25, the list below).
+_STRONG = _rx(
+    r"\b(?:furious|livid|outraged|fuming|disgusted|disgraceful|appalling|appalled|"
+    r"unacceptable|ridiculous|absurd|insane|worst|joke)\b"
+)
+# Saying it has happened before: "the THIRD time I'm asking", "how many times".
+_REPEATED_ASK = _rx(
+    r"\b(?:(?:second|third|fourth|fifth|2nd|3rd|4th|5th|\d+(?:st|nd|rd|th)?|umpteenth|"
+    r"hundredth|nth)\s+time|how\s+many\s+times|again\s+and\s+again|over\s+and\s+over|"
+    r"keep\s+(?:asking|telling|calling|chasing|getting)|(?:asked|called|written|chased)\s+"
+    r"(?:\w+\s+)?(?:twice|three\s+times|\d+\s+times|several\s+times|many\s+times)|"
+    r"(?:for|since)\s+(?:days|weeks|months|ages))\b"
+)
+_NOBODY = _rx(
+    r"\b(?:nobody|no\s+one|noone|no-one)\s+(?:\w+\s+)?(?:helps?|helping|cares?|answers?|"
+    r"responds?|replies|gets?\s+back|called\s+back|listens?|does\s+anything|fixed)\b|"
+    r"\bno\s+help\b|\bnot\s+(?:a\s+)?single\s+(?:reply|answer|call)\b"
+)
+_SHOUTED_WORD = re.compile(r"\b[A-Z]{4,}\b")
 _NEGATIVE = _rx(
     r"\b(?:frustrat\w*|annoy\w*|angry|furious|ridiculous|useless|terrible|awful|horrible|"
-    r"unacceptable|waste\s+of\s+(?:my\s+)?time|not\s+(?:helpful|working|what\s+i\s+asked)|"
+    r"waste\s+of\s+(?:my\s+)?time|not\s+(?:helpful|working|what\s+i\s+asked)|"
     r"doesn'?t\s+work|does\s+not\s+work|still\s+(?:not|no|waiting|wrong)|fed\s+up|sick\s+of|"
     r"hate|stupid|pointless|give\s+up|already\s+(?:told|said|gave)|wtf|come\s+on)\b|\bagain\?"
 )
+_ACRONYMS = frozenset({"HIPAA", "ASAP", "NHS", "IBAN", "SWIFT", "VISA", "USPS", "FEDEX", "HTTP"})
 _BURST = re.compile(r"[!?]{3,}")
 _WORD = re.compile(r"[a-z0-9']+")
 _STOP = frozenset(
@@ -148,9 +190,27 @@ def _best(rules: Sequence[Rule], text: str) -> tuple[float, str] | None:
     return best
 
 
+_PERSON_LABELS = frozenset({"asks to talk to a person", "mentions a person"})
+
+
 def _explicit(text: str) -> Signal | None:
+    """A request for a person is its own kind (`explicit_request_human`), so that an
+    operator gate can take it; a request for a call or voice stays `explicit_request`."""
     hit = _best(_EXPLICIT, text)
-    return Signal("explicit_request", hit[0], hit[1]) if hit else None
+    if hit is None:
+        return None
+    label = hit[1].split(":", 1)[0]
+    kind: SignalKind = "explicit_request_human" if label in _PERSON_LABELS else "explicit_request"
+    return Signal(kind, hit[0], hit[1])
+
+
+def asks_for_person(signals: Sequence[Signal]) -> Signal | None:
+    """The visitor's request for a person in this turn, if any (the hook for a human
+    operator queue; today the agent offers a voice call for it)."""
+    return next((s for s in signals if s.kind == "explicit_request_human"), None)
+
+
+EXPLICIT_KINDS = frozenset({"explicit_request", "explicit_request_human"})
 
 
 def _compliance(text: str) -> Signal | None:
@@ -178,6 +238,19 @@ def _pricing(text: str) -> Signal | None:
     if amounts:
         score += min(0.3, 0.1 * len(amounts))
         evidence.append("amounts " + ", ".join(amounts))
+    if m := _BUNDLE.search(text):
+        score += 0.3
+        evidence.append(f'bundle "{m.group()}" +0.3')
+    discounts = [m.group() for m in _DISCOUNT.finditer(text)]
+    if discounts:
+        score += min(0.3, 0.15 * len(discounts))
+        evidence.append("discounts " + ", ".join(discounts))
+    if m := _PARTIES.search(text):
+        score += 0.25
+        evidence.append(f'several parties "{m.group()}" +0.25')
+    if m := _TERMS.search(text):
+        score += 0.15
+        evidence.append(f'payment terms "{m.group()}" +0.15')
     if not evidence:
         return None
     return Signal("complex_pricing", min(1.0, score), "; ".join(evidence))
@@ -202,13 +275,26 @@ def _shouting(text: str) -> bool:
 
 def _frustration(text: str, earlier: Sequence[str], failures: int) -> Signal | None:
     score, evidence = 0.0, []
-    negatives = [m.group() for m in _NEGATIVE.finditer(text)]
+    strong = [m.group() for m in _STRONG.finditer(text)]
+    if strong:
+        score += min(0.6, 0.4 * len(strong))
+        evidence.append("angry wording " + ", ".join(f'"{n}"' for n in strong))
+    negatives = [m.group() for m in _NEGATIVE.finditer(text) if m.group() not in strong]
     if negatives:
         score += min(0.5, 0.25 * len(negatives))
         evidence.append("negative wording " + ", ".join(f'"{n}"' for n in negatives))
+    if m := _REPEATED_ASK.search(text):
+        score += 0.3
+        evidence.append(f'says it is a repeat "{m.group()}"')
+    if m := _NOBODY.search(text):
+        score += 0.25
+        evidence.append(f'says nobody helps "{m.group()}"')
     if _shouting(text):
         score += 0.3
         evidence.append("capitals")
+    elif shouted := [w for w in _SHOUTED_WORD.findall(text) if w not in _ACRONYMS]:
+        score += 0.1
+        evidence.append(f'a shouted word "{shouted[0]}"')
     if any(similarity(text, before) >= REPEAT_SIMILARITY for before in earlier):
         score += 0.35
         evidence.append("repeated question")

@@ -20,7 +20,14 @@ from threadline.ledger.errors import InvalidEventError, UnknownEventTypeError
 Role = Literal["visitor", "agent", "human", "operator", "system"]
 Channel = Literal["chat", "webrtc", "sms", "whatsapp", "pstn", "email"]
 HandoffChannel = Literal["webrtc", "pstn", "sms", "whatsapp", "email"]
-SignalKind = Literal["compliance_step", "complex_pricing", "frustration_spike", "explicit_request"]
+# explicit_request: a call or voice; explicit_request_human: a person (issue 16 hooks it).
+SignalKind = Literal[
+    "compliance_step",
+    "complex_pricing",
+    "frustration_spike",
+    "explicit_request",
+    "explicit_request_human",
+]
 
 # Text bounds keep a single event small enough to replay cheaply and to hash in microseconds.
 ShortText = Field(min_length=1, max_length=200)

@@ -19,6 +19,7 @@ from threadline.projections.context_model import (
     MAX_HANDOFFS,
     MAX_LEGS,
     MAX_QUESTIONS,
+    MAX_REQUESTS,
     MAX_SIGNALS,
     MAX_TOOL_CALLS,
     MAX_TURNS,
@@ -28,6 +29,7 @@ from threadline.projections.context_model import (
     HandoffStatus,
     Leg,
     Question,
+    Request,
     Signal,
     ToolCall,
     ToolStatus,
@@ -39,6 +41,7 @@ from threadline.projections.context_model import (
 from threadline.projections.entities import EntityKind, Found
 from threadline.projections.errors import ProjectionError
 from threadline.projections.text import TextFacts, analyse
+from threadline.projections.topics import answers_question
 
 __all__ = [
     "MAX_TURNS",
@@ -49,6 +52,7 @@ __all__ = [
     "HandoffStatus",
     "Leg",
     "Question",
+    "Request",
     "Signal",
     "ToolCall",
     "ToolStatus",
@@ -88,6 +92,10 @@ class ContextFold:
             maxlen=MAX_QUESTIONS,
         )
         self.unanswered = sum(1 for q in c.questions if not q.answered)
+        # [text, position, channel]
+        self.requests: deque[tuple[str, int, ev.Channel | None]] = deque(
+            ((r.text, r.position, r.channel) for r in c.requests), maxlen=MAX_REQUESTS
+        )
         # (kind, value) -> [text, position, last_position, mentions, role]
         self.entities: OrderedDict[tuple[EntityKind, str], list[Any]] = OrderedDict(
             ((e.kind, e.value), [e.text, e.position, e.last_position, e.mentions, e.role])
@@ -150,6 +158,9 @@ class ContextFold:
                 Question.model_construct(text=t, position=p, channel=c, answered=a)
                 for t, p, c, a in self.questions
             ),
+            requests=tuple(
+                Request.model_construct(text=t, position=p, channel=c) for t, p, c in self.requests
+            ),
             entities=tuple(
                 Entity.model_construct(
                     kind=kind, value=value, text=t, position=p, last_position=lp, mentions=n, role=r
@@ -190,8 +201,16 @@ class ContextFold:
             self.mention(e.position, role, facts.entities)
         if role == "visitor":
             self.ask(e.position, channel, facts)
-        elif self.unanswered and facts.answers:
-            self.answer_all()
+        elif self.unanswered and facts.answer_stems is not None:
+            self.answer(facts.answer_stems)
+
+    def answer(self, stems: frozenset[str]) -> None:
+        """Marks answered the open questions this agent turn speaks to (shares a content
+        word with): "I can help with claims…" answers nothing about a delivery."""
+        for q in self.questions:
+            if not q[3] and answers_question(stems, q[0]):
+                q[3] = True
+                self.unanswered -= 1
 
     def answer_all(self) -> None:
         for q in self.questions:
@@ -218,6 +237,9 @@ class ContextFold:
                 self.unanswered -= 1  # the oldest open question falls out of the window
             self.questions.append([q, position, channel, False])
             self.unanswered += 1
+        for r in facts.requests:
+            if not any(r == seen[0] for seen in self.requests):
+                self.requests.append((r, position, channel))
         if facts.topic is None:
             return
         phrase, noun = facts.topic

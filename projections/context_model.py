@@ -17,6 +17,7 @@ from threadline.projections.entities import EntityKind
 MAX_TURNS = 20
 MAX_ENTITIES = 64
 MAX_QUESTIONS = 8
+MAX_REQUESTS = 8
 MAX_TOOL_CALLS = 32
 MAX_SIGNALS = 16
 MAX_HANDOFFS = 16
@@ -46,6 +47,14 @@ class Question(_Frozen):
     position: int
     channel: ev.Channel | None
     answered: bool = False
+
+
+class Request(_Frozen):
+    """A visitor sentence saying what they want or what went wrong, as written."""
+
+    text: str
+    position: int
+    channel: ev.Channel | None
 
 
 class Entity(_Frozen):
@@ -140,6 +149,7 @@ class AgentContext(_Frozen):
     visitor_ref: str | None = None
     topic: Topic | None = None
     questions: tuple[Question, ...] = ()
+    requests: tuple[Request, ...] = ()  # oldest first
     entities: tuple[Entity, ...] = ()  # least recently mentioned first
     verification: Verification = Verification()
     tool_calls: tuple[ToolCall, ...] = ()

@@ -24,6 +24,12 @@ EntityKind = Literal[
     "amount",
     "product",
     "name",
+    # Added for any-topic grounding: model/serial codes ("DW-88120"), street addresses,
+    # relative days ("since Tuesday", "on the 15th") and phone numbers (private).
+    "serial",
+    "address",
+    "day",
+    "phone",
 ]
 
 MONTHS = (
@@ -217,6 +223,83 @@ def _name_span(raw: str, explicit: bool) -> tuple[str, int] | None:
     return (" ".join(kept), end) if kept else None
 
 
+# --- serials, addresses, relative days, phones -------------------------------------------
+
+# Upper-case letters and digits joined by a dash, or letters run into digits: "DW-88120",
+# "SM-G991B", "BA287", "X1-22". Case-sensitive: "order-4417" is not a serial.
+_SERIAL = re.compile(
+    r"\b(?=[A-Z0-9-]*\d)(?:[A-Z]{1,6}[0-9]*(?:-[A-Z0-9]{2,12})+|[A-Z]{2,5}\d{3,10}[A-Z]{0,3})\b"
+)
+_STREET_TYPES = (
+    r"street|st|road|rd|avenue|ave|lane|ln|drive|dr|way|boulevard|blvd|court|ct|place|pl|"
+    r"close|crescent|terrace|square|sq|parkway|highway|hwy|row|hill|gardens|grove|mews"
+)
+_ADDRESS = re.compile(
+    rf"\b(?P<street>\d{{1,5}}[A-Za-z]?,?\s+(?:[A-Za-z][A-Za-z'-]*\s+){{0,3}}"
+    rf"(?i:{_STREET_TYPES}))\b\.?(?:,?\s+(?i:apt|flat|unit|suite)\.?\s*\w+)?",
+)
+_STREET_TOKENS = frozenset(_STREET_TYPES.split("|"))
+_WEEKDAYS = r"monday|tuesday|wednesday|thursday|friday|saturday|sunday"
+_DAY = re.compile(
+    rf"\b(?:(?:since|on|by|before|after|until|till|from|this|next|last|every)\s+)?(?:{_WEEKDAYS})"
+    r"(?:\s+(?:morning|afternoon|evening|night))?\b"
+    r"|\b(?:(?:on|by|before|after|until|since|from)\s+)?the\s+\d{1,2}(?:st|nd|rd|th)\b"
+    r"(?!\s+(?:of\s+)?(?i:" + "|".join(MONTHS) + r"))"
+    r"|\b(?:tomorrow|tonight|yesterday|today)(?:\s+(?:morning|afternoon|evening|night))?\b"
+    r"|\b(?:next|last|this)\s+(?:week|month|weekend)\b",
+    re.IGNORECASE,
+)
+_DAY_TOKENS = frozenset(_WEEKDAYS.split("|")) | frozenset(
+    {"tomorrow", "tonight", "yesterday", "today", "week", "month", "weekend", "st", "nd", "rd"}
+    | {"th"}
+)
+_DIGITS = re.compile(r"\d")
+# Seven digits or more before the phone parser runs at all (it is the costly step).
+_MIN_PHONE_DIGITS = 7
+PHONE_REGIONS = ("US", "GB")
+
+
+def _serials(text: str, out: list[Found]) -> None:
+    for m in _SERIAL.finditer(text):
+        raw = m.group()
+        if _YEAR.fullmatch(raw) or raw.split("-")[0] in _ID_PREFIX_KIND:
+            continue
+        out.append(Found("serial", raw, raw, m.start(), m.end()))
+
+
+def _addresses(text: str, out: list[Found]) -> None:
+    for m in _ADDRESS.finditer(text):
+        raw = m.group().rstrip(".").rstrip(",")
+        street = m.group("street").split()
+        # "4417 to 12 Harbour Street": the street begins at its last number.
+        first = max(i for i, w in enumerate(street) if w[0].isdigit())
+        if first:
+            raw = raw[raw.find(street[first]) :]
+        start = text.find(raw, m.start())
+        value = " ".join(w[0].upper() + w[1:] if w.isalpha() else w for w in raw.split())
+        out.append(Found("address", value, raw, start, start + len(raw)))
+
+
+def _days(text: str, out: list[Found]) -> None:
+    for m in _DAY.finditer(text):
+        out.append(Found("day", m.group().lower(), m.group(), m.start(), m.end()))
+
+
+def _phones(text: str, out: list[Found]) -> None:
+    # phonenumbers (Google's libphonenumber port): national formats and validity per region
+    # are far beyond a regular expression. Imported here: most turns never need it.
+    import phonenumbers
+
+    seen: set[int] = set()
+    for region in PHONE_REGIONS:
+        for m in phonenumbers.PhoneNumberMatcher(text, region):
+            if m.start in seen:
+                continue
+            seen.add(m.start)
+            e164 = phonenumbers.format_number(m.number, phonenumbers.PhoneNumberFormat.E164)
+            out.append(Found("phone", e164, m.raw_string, m.start, m.end))
+
+
 # --- the extractor -----------------------------------------------------------------------
 
 _KIND_RANK: dict[EntityKind, int] = {
@@ -230,6 +313,10 @@ _KIND_RANK: dict[EntityKind, int] = {
     "month": 4,
     "product": 5,
     "name": 6,
+    "serial": 1,
+    "address": 2,
+    "day": 4,
+    "phone": 0,
 }
 # Cheap guards: one tokenisation per text decides which expressions can match at all, so most
 # turns ("yes", "thank you") run none of them.
@@ -365,7 +452,15 @@ def extract(text: str, tokens: frozenset[str] | None = None) -> list[Found]:
         if keywords or not _ID_PREFIX_TOKENS.isdisjoint(w):
             _ids(text, found, keywords)
         _money(text, found, w)
+        if any(c.isupper() for c in text):
+            _serials(text, found)
+        if not _STREET_TOKENS.isdisjoint(w):
+            _addresses(text, found)
+        if len(_DIGITS.findall(text)) >= _MIN_PHONE_DIGITS:
+            _phones(text, found)
     _dates(text, found, digits, _MONTH_TOKENS.intersection(w))
+    if not _DAY_TOKENS.isdisjoint(w):
+        _days(text, found)
     if not _PRODUCT_HEADS.isdisjoint(w):
         _products(text, found)
     if not _NAME_TOKENS.isdisjoint(w):

@@ -13,7 +13,14 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from threadline.projections.entities import Found, extract, words
-from threadline.projections.topics import answers, questions, topic_phrase
+from threadline.projections.topics import (
+    answers,
+    content_stems,
+    deflects,
+    questions,
+    requests,
+    topic_phrase,
+)
 
 CACHE_SIZE = 16384
 CACHE_TEXT_LIMIT = 1000
@@ -32,6 +39,11 @@ class TextFacts:
     topic: tuple[str, str] | None
     explicit: bool
     answers: bool
+    # What the visitor wants, in their words (requests(text)); computed for every turn.
+    requests: tuple[str, ...] = ()
+    # Content stems of a turn that can answer (None if it cannot: holding line, question,
+    # a request for details); a question is answered only by a turn that shares one.
+    answer_stems: frozenset[str] | None = None
 
 
 def _analyse(text: str) -> TextFacts:
@@ -47,7 +59,16 @@ def _analyse(text: str) -> TextFacts:
     if topic is None:
         topic = topic_phrase(text, tokens)
         explicit = topic is not None and _TOPIC_CUE.search(text) is not None
-    return TextFacts(tuple(extract(text, tokens)), asked, topic, explicit, answers(text, tokens))
+    can_answer = answers(text, tokens) and not deflects(text)
+    return TextFacts(
+        tuple(extract(text, tokens)),
+        asked,
+        topic,
+        explicit,
+        can_answer,
+        tuple(requests(text, tokens)),
+        content_stems(text) if can_answer else None,
+    )
 
 
 _cached = lru_cache(maxsize=CACHE_SIZE)(_analyse)

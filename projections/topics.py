@@ -184,3 +184,114 @@ def answers(text: str, tokens: frozenset[str] | None = None) -> bool:
     if _HOLDING_WORDS.isdisjoint(words(text) if tokens is None else tokens):
         return True
     return _HOLDING.search(s) is None
+
+
+# --- requests and answers (any topic) ------------------------------------------------------
+
+_VERBS = (
+    r"cancel|change|update|move|book|reschedule|refund|return|send|replace|fix|stop|add|"
+    r"remove|upgrade|downgrade|transfer|close|open|reset|unlock|block|pause|switch|check|"
+    r"track|get|order|renew|extend|dispute|report|arrange|schedule|sort|help|confirm|apply|"
+    r"activate|deactivate|port|swap|exchange|repair|claim|pay|split|waive|lower|increase"
+)
+# A visitor sentence that states what they want or what went wrong, in their own words:
+# "I'd like …", "I need …", "my dishwasher has been leaking …", "please cancel …".
+_REQUEST = re.compile(
+    r"\b(?:i|we)(?:'d|\s+would)\s+(?:like|love|prefer)\b"
+    r"|\b(?:i|we)\s+(?:really\s+|just\s+|only\s+|also\s+)?(?:want|wanna|need|needed|wanted|"
+    r"have\s+to|must|'m\s+trying|am\s+trying|'m\s+looking|am\s+looking|was\s+(?:trying|hoping)|"
+    r"can'?t|cannot|couldn'?t|never|still\s+ha(?:ve|ven'?t)|haven'?t|didn'?t|got|received|"
+    r"ordered|bought|paid|booked|lost|forgot|moved|returned|sent|was\s+charged|"
+    r"(?:was|were|got|have\s+been|'ve\s+been)\s+(?:charged|billed|told|promised)|"
+    r"applied|filed|submitted|tried|called|keep|noticed|see|"
+    r"ha(?:ve|d)\s+(?:a|an|two|three|some)|'ve\s+got|'ve\s+been|have\s+been)\b"
+    r"|\b(?:i|we)(?:'m|\s+am|\s+was|'re|\s+are|\s+were)\s+(?:writing|calling|contacting|"
+    r"emailing|messaging|chatting|trying|looking|moving|going|having|getting|still|being|"
+    r"unable|not\s+able|locked|stuck|charged|billed|overcharged)\b"
+    r"|\b(?:my|our)\s+(?:[a-z0-9'-]+\s+){0,3}(?:is|are|was|were|has|have|had|hasn'?t|"
+    r"haven'?t|isn'?t|aren'?t|won'?t|wont|keeps|stopped|doesn'?t|didn'?t|never|came|arrived|"
+    r"got|broke|renews|expires|shows|says|went|still|needs|leaks|started)\b"
+    r"|^(?:(?:hi|hello|hey|ok|okay|so|also|and|actually)[,!]?\s+)*(?:please\s+|pls\s+|plz\s+|"
+    r"kindly\s+)?(?:" + _VERBS + r")\b"
+    r"|\b(?:please|pls|plz)\s+(?:" + _VERBS + r")\b"
+    r"|\b(?:can|could|would|will)\s+(?:you|someone|somebody)\s+(?:please\s+|pls\s+)?(?:"
+    + _VERBS
+    + r")\b",
+    re.I,
+)
+_REQUEST_HINT = frozenset(
+    {"i", "we", "i'd", "we'd", "my", "our", "please", "pls", "plz", "kindly", "you", "someone"}
+    | set(_VERBS.split("|"))
+)
+# Only a filler or a courtesy: never a request on its own.
+_COURTESY = re.compile(
+    r"^(?:hi|hello|hey|thanks?|thank\s+you|ok(?:ay)?|yes|no|yep|nope|sure|cheers|bye|great|"
+    r"cool|fine|right|hello\?|anyone there)[\s!.,?]*$",
+    re.I,
+)
+
+
+def sentences(text: str) -> list[str]:
+    """The sentences of a chat turn (a regular split: chat turns are short and rarely hold
+    abbreviations; see docs/handoff.md for why not pysbd)."""
+    return [s.strip() for s in _SENTENCE_SPLIT.split(text.strip()) if s.strip()]
+
+
+def requests(text: str, tokens: frozenset[str] | None = None) -> list[str]:
+    """The sentences of a visitor turn that say what the visitor wants or what went wrong."""
+    if _REQUEST_HINT.isdisjoint(words(text) if tokens is None else tokens):
+        return []
+    found = []
+    for s in sentences(text):
+        if _COURTESY.match(s) or _REQUEST.search(s) is None:
+            continue
+        found.append(s if len(s) <= MAX_QUESTION_CHARS else s[: MAX_QUESTION_CHARS - 1] + "…")
+    return found
+
+
+# Agent turns that ask for something instead of answering ("what's your date of birth",
+# "could you tell me more"): they answer nothing even without a question mark.
+_DEFLECTING = re.compile(
+    r"\b(?:verify\s+your\s+identity|your\s+date\s+of\s+birth|could\s+you\s+(?:also\s+)?"
+    r"(?:give|tell|send)|tell\s+me\s+a\s+bit\s+more|what\s+can\s+i\s+do\s+for\s+you|"
+    r"how\s+can\s+i\s+help)\b",
+    re.I,
+)
+_CONTENT_STOP = frozenset(
+    {
+        "a", "an", "the", "i", "my", "me", "you", "your", "is", "are", "was", "were", "be",
+        "been", "to", "of", "and", "or", "in", "on", "for", "it", "its", "it's", "this", "that",
+        "at", "with", "can", "could", "would", "will", "please", "what", "do", "does", "did",
+        "how", "about", "just", "have", "has", "had", "so", "if", "there", "any", "we", "our",
+        "yet", "still", "why", "when", "where", "who", "which", "not", "no", "yes", "get",
+        "know", "need", "want", "like", "question", "hi", "hello", "hey", "ok", "okay", "also",
+        "i'm", "i'd", "much", "many", "some", "all", "up", "out", "now", "then", "they", "them",
+        "sure", "help", "let", "am", "by", "from", "as", "but", "should",
+    }
+)  # fmt: skip
+
+
+def _stem(word: str) -> str:
+    word = word.replace("isation", "ization").replace("ise", "ize")
+    for suffix in ("ing", "ed", "es", "s"):
+        if len(word) > len(suffix) + 3 and word.endswith(suffix):
+            return word[: -len(suffix)]
+    return word
+
+
+def content_stems(text: str) -> frozenset[str]:
+    """Content words of `text`, lightly stemmed: what an answer must share with a question."""
+    return frozenset(
+        _stem(w) for w in re.findall(r"[a-z0-9$][a-z0-9'$.,-]*[a-z0-9]|[a-z0-9]", text.lower())
+        if w not in _CONTENT_STOP
+    )  # fmt: skip
+
+
+def deflects(text: str) -> bool:
+    return _DEFLECTING.search(text) is not None
+
+
+def answers_question(answer: frozenset[str], question: str) -> bool:
+    """Whether an agent turn with content stems `answer` speaks to `question`."""
+    asked = content_stems(question)
+    return not asked or not asked.isdisjoint(answer)

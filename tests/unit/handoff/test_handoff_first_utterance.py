@@ -135,7 +135,8 @@ def test_deterministic_and_private() -> None:
     gen = OfflineUtterances()
     first = gen.generate(ctx, level=2, reason="compliance_step")
     assert first == gen.generate(build_context(ledger.read("A")), level=2, reason="compliance_step")
-    assert "January claim CLM-4821 for $2,340" in first
+    for fact in ("January claim", "CLM-4821", "$2,340", "HIPAA authorization"):
+        assert fact in first
     assert "pending review" in first
     assert "authorisation" in first
     for private in ("MBR-100234", "1984", "03-12"):
@@ -169,7 +170,8 @@ def test_opening_fits_the_channel_of_the_redeemed_leg(channel: HandoffChannel) -
     for other, text in OPENINGS.items():
         if other != channel:
             assert text not in said
-    assert "January claim CLM-4821" in said
+    assert "January claim" in said
+    assert "CLM-4821" in said
 
 
 def test_the_channel_defaults_to_the_latest_handoffs() -> None:

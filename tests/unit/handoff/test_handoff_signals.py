@@ -4,7 +4,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from threadline.handoff.signals import DEFAULT_THRESHOLD, detect, should_offer, similarity
+from threadline.handoff.signals import (
+    DEFAULT_THRESHOLD,
+    asks_for_person,
+    detect,
+    should_offer,
+    similarity,
+)
 
 
 def kinds(text: str, **kw: object) -> dict[str, float]:
@@ -12,19 +18,20 @@ def kinds(text: str, **kw: object) -> dict[str, float]:
 
 
 @pytest.mark.parametrize(
-    "text",
+    ("text", "kind"),
     [
-        "Can I talk to someone?",
-        "I'd like to speak with a real person",
-        "please just call me",
-        "Can we switch to voice?",
-        "could someone phone me about this",
+        ("Can I talk to someone?", "explicit_request_human"),
+        ("I'd like to speak with a real person", "explicit_request_human"),
+        ("please just call me", "explicit_request"),
+        ("Can we switch to voice?", "explicit_request"),
+        ("could someone phone me about this", "explicit_request"),
     ],
 )
-def test_explicit_requests_offer(text: str) -> None:
+def test_explicit_requests_offer(text: str, kind: str) -> None:
     signal = should_offer(detect(text))
     assert signal is not None
-    assert signal.kind == "explicit_request"
+    assert signal.kind == kind
+    assert (asks_for_person(detect(text)) is not None) == (kind == "explicit_request_human")
 
 
 @pytest.mark.parametrize(
@@ -72,7 +79,7 @@ def test_evidence_quotes_what_was_said() -> None:
     (signal,) = detect("can I speak to a human")
     assert "speak to a human" in signal.evidence
     event = signal.to_event()
-    assert event.signal == "explicit_request"
+    assert event.signal == "explicit_request_human"
     assert 0.0 <= event.score <= 1.0
 
 
@@ -88,3 +95,19 @@ def test_scores_bounded_and_deterministic(text: str, earlier: list[str], failure
     for s in first:
         assert 0.3 <= s.score <= 1.0
         s.to_event()  # always a valid event payload
+
+
+def test_the_issue_14_turns_fire_with_their_reasons() -> None:
+    (angry,) = detect("This is the THIRD time I'm asking and nobody helps, I'm furious!!!")
+    assert angry.kind == "frustration_spike"
+    assert should_offer([angry]) is angry
+    for reason in ('"furious"', '"THIRD time"', '"nobody helps"'):
+        assert reason in angry.evidence
+    (quote,) = detect(
+        "I need a quote for a bundle: car and home, three drivers, with the multi-car "
+        "discount and the safe driver discount"
+    )
+    assert quote.kind == "complex_pricing"
+    assert quote.score >= 0.6
+    assert "three drivers" in quote.evidence
+    assert detect("what is the price of a return label?") == []

@@ -1,0 +1,213 @@
+"""The visitor's own words, turned to the second person: what the first utterance restates.
+
+Domain-general on purpose: nothing here knows about claims, orders or dishwashers. It takes
+the request sentences and the questions the agent context kept (`AgentContext.requests`,
+`AgentContext.questions`), drops the ones that carry identity material (a date of birth, a
+member or policy number, a name, a phone number), swaps the pronouns ("my order" → "your
+order", "I'd like" → "you'd like"), and turns questions into reported speech where the
+grammar is simple ("has it shipped yet?" → "whether it has shipped yet", "can you change
+the address?" → "to change the address"). Every fact it says (an id, a serial, an amount,
+a day, a street) is therefore one the visitor wrote. Pure and deterministic.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from threadline.projections.context_model import AgentContext
+from threadline.projections.entities import extract
+from threadline.projections.topics import content_stems
+
+MAX_PART_CHARS = 150
+# Identity material: a sentence holding one is never restated.
+PRIVATE_KINDS = frozenset({"member_number", "policy_number", "name", "phone"})
+_BIRTH = re.compile(r"\b(?:date\s+of\s+birth|d\.?o\.?b\.?|born|birthday|birth\s*date)\b", re.I)
+# "actually forget that", "never mind the address": what came before is no longer asked.
+_RETRACT = re.compile(
+    r"\b(?:forget\s+(?:that|it|about)|never\s*mind|scratch\s+that|ignore\s+(?:that|my)|"
+    r"instead|changed\s+my\s+mind)\b",
+    re.I,
+)
+_LEAD = re.compile(
+    r"^(?:(?:hi|hello|hey|ok|okay|so|also|and|but|well|um|uh|oh|yeah|yes|no|actually|sorry|"
+    r"right|anyway|hiya|morning|good\s+(?:morning|afternoon|evening))(?:\s+there)?[,!.:;-]*\s+)+",
+    re.I,
+)
+_SWAP = {
+    "i": "you",
+    "i'm": "you're",
+    "im": "you're",
+    "i've": "you've",
+    "ive": "you've",
+    "i'd": "you'd",
+    "i'll": "you'll",
+    "me": "you",
+    "my": "your",
+    "mine": "yours",
+    "myself": "yourself",
+    "we": "you",
+    "we're": "you're",
+    "we've": "you've",
+    "we'd": "you'd",
+    "our": "your",
+    "ours": "yours",
+    "us": "you",
+}
+# After the swap "you" takes plural agreement: "I am" → "you are", "I was" → "you were".
+_AGREE = {("you", "am"): "are", ("you", "was"): "were", ("you", "wasn't"): "weren't"}
+_WORD = re.compile(r"[A-Za-z']+|[^A-Za-z']+")
+# The visitor addressing the agent: "can you check…", "could you please change…".
+_ASK_AGENT = re.compile(
+    r"^(?:can|could|would|will)\s+(?:you|someone|somebody|u)\s+(?:please\s+|pls\s+|kindly\s+)?"
+    r"(?P<rest>.+)$",
+    re.I,
+)
+_AUX = (
+    "is|are|was|were|has|have|had|can|could|will|would|should|shall|may|might|does|do|did|"
+    "isn't|aren't|wasn't|hasn't|haven't|won't|can't|doesn't|didn't"
+)
+_PRONOUN = "it|they|i|we|he|she|this|that|there|you"
+_YES_NO = re.compile(rf"^(?P<aux>{_AUX})\s+(?P<subj>{_PRONOUN})\s+(?P<rest>.+)$", re.I)
+_WH = re.compile(
+    rf"^(?P<wh>what|when|where|why|how(?:\s+(?:much|many|long|soon))?|which|who)\s+"
+    rf"(?P<aux>{_AUX})\s+(?P<subj>{_PRONOUN})\s+(?P<rest>.+)$",
+    re.I,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Restatement:
+    said: tuple[str, ...]  # second-person statements: "your dishwasher has been leaking"
+    asked_to: tuple[str, ...]  # "change the delivery address on order 4417 …"
+    open_questions: tuple[str, ...]  # reported: "whether it has shipped yet"
+    answered: tuple[str, ...]  # reported questions the chat already answered
+
+
+def private(sentence: str) -> bool:
+    if _BIRTH.search(sentence):
+        return True
+    return any(f.kind in PRIVATE_KINDS for f in extract(sentence))
+
+
+def second_person(text: str) -> str:
+    """Swaps first-person words for second-person ones, keeping everything else as written."""
+    out: list[str] = []
+    previous = ""
+    for token in _WORD.findall(text):
+        low = token.lower()
+        if low in _SWAP:
+            token = _SWAP[low]
+        elif (previous, low) in _AGREE:
+            token = _AGREE[(previous, low)]
+        elif low in ("you", "your", "yours", "you've", "you're", "u", "ur"):
+            # The visitor talking to the company ("you charged me twice"): the agent speaks
+            # for it, so "you" becomes "we" ("we charged you twice").
+            token = {"you": "we", "u": "we", "your": "our", "ur": "our", "yours": "ours"}.get(
+                low, {"you've": "we've", "you're": "we're"}.get(low, token)
+            )
+        if token.strip():
+            previous = token.lower()
+        out.append(token)
+    return "".join(out)
+
+
+def _tidy(sentence: str) -> str:
+    s = _LEAD.sub("", sentence.strip()).strip()
+    s = re.sub(r"\s*[?!.]+$", "", s).strip()
+    s = re.sub(r"\s*(?:,\s*)?(?:please|pls|plz|thanks|thank you|thx|asap)$", "", s, flags=re.I)
+    if len(s) > MAX_PART_CHARS:
+        s = s[:MAX_PART_CHARS].rsplit(" ", 1)[0] + "…"
+    return s
+
+
+def _lower_first(s: str) -> str:
+    if len(s) > 1 and s[0].isupper() and not s[1].isupper() and not s.startswith("I "):
+        return s[0].lower() + s[1:]
+    return s
+
+
+_TRAILING_WH = re.compile(r"^(?P<rest>.+?),?\s+(?P<wh>why|how come|when|how)$", re.I)
+
+
+def reported(question: str) -> tuple[str, str]:
+    """("asked_to" | "asked", text): a question in reported speech, second person."""
+    q = _tidy(question)
+    m = _TRAILING_WH.match(q)
+    if m:  # "the payout is lower than the estimate, why?"
+        return "asked", f"{m.group('wh').lower()} {_lower_first(second_person(m['rest']))}"
+    m = _ASK_AGENT.match(q)
+    if m:
+        return "asked_to", second_person(m.group("rest"))
+    m = _YES_NO.match(q)
+    if m:
+        subj, aux = second_person(m.group("subj")), m.group("aux").lower()
+        if aux in ("do", "does", "did") and subj == "you" and m.group("subj").lower() != "you":
+            aux = "did" if aux == "did" else ""
+            return "asked", f"whether {subj} {aux + ' ' if aux else ''}{second_person(m['rest'])}"
+        if aux not in ("do", "does", "did"):
+            aux = _AGREE.get((subj, aux), aux)
+            return "asked", f"whether {subj} {aux} {second_person(m.group('rest'))}"
+    m = _WH.match(q)
+    if m and m.group("aux").lower() not in ("do", "does", "did"):
+        subj, aux = second_person(m.group("subj")), m.group("aux").lower()
+        aux = _AGREE.get((subj, aux), aux)
+        wh = m.group("wh").lower()
+        return "asked", f"{wh} {subj} {aux} {second_person(m.group('rest'))}"
+    return "asked", f"about this: {_lower_first(second_person(q))}"
+
+
+def _similar(a: str, b: str) -> bool:
+    sa, sb = content_stems(a), content_stems(b)
+    if not sa or not sb:
+        return a.lower() == b.lower()
+    return len(sa & sb) / min(len(sa), len(sb)) >= 0.8
+
+
+def restate(context: AgentContext) -> Restatement:
+    """What the visitor asked for in the chat, most recent last, at most two of each."""
+    cut = 0
+    for r in context.requests:
+        if _RETRACT.search(r.text):
+            cut = r.position
+    said: list[str] = []
+    asked_to: list[str] = []
+    open_q: list[str] = []
+    answered: list[str] = []
+    questions = {q.text: q for q in context.questions}
+    for r in context.requests:
+        if r.position < cut or private(r.text):
+            continue
+        q = questions.get(r.text)
+        kind, text = reported(r.text) if q is not None else ("said", "")
+        if q is None or text.startswith("about this: "):
+            said.append(_lower_first(second_person(_tidy(r.text))))
+        elif q.answered:
+            answered.append(text)  # "can you change …?" was a question and a request
+        else:
+            (asked_to if kind == "asked_to" else open_q).append(text)
+    for q in context.questions:
+        if q.position < cut or private(q.text) or q.text in {r.text for r in context.requests}:
+            continue
+        if not content_stems(_tidy(q.text)):
+            continue  # "hello?", "anyone there?": nothing to restate
+        kind, text = reported(q.text)
+        if kind == "asked_to":
+            (asked_to if not q.answered else answered).append(text)
+        elif q.answered:
+            answered.append(text)
+        else:
+            open_q.append(text)
+    return Restatement(
+        _dedupe(said)[-2:], _dedupe(asked_to)[-2:], _dedupe(open_q)[-2:], _dedupe(answered)[-1:]
+    )
+
+
+def _dedupe(items: list[str]) -> tuple[str, ...]:
+    kept: list[str] = []
+    for item in items:
+        if not item:
+            continue
+        kept = [k for k in kept if not _similar(k, item)]
+        kept.append(item)
+    return tuple(kept)
