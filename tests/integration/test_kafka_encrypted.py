@@ -8,7 +8,7 @@ import secrets
 from collections.abc import Iterator
 
 import pytest
-from tests.support.streaming import read_topic
+from harness.streaming import read_topic
 
 from threadline.ledger.envelope import NewEvent, RecordedEvent
 from threadline.ledger.erasure import erase_subject
