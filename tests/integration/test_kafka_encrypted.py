@@ -8,8 +8,8 @@ import secrets
 from collections.abc import Iterator
 
 import pytest
-from harness.streaming import read_topic
 
+from harness.streaming import read_topic
 from threadline.ledger.envelope import NewEvent, RecordedEvent
 from threadline.ledger.erasure import erase_subject
 from threadline.ledger.store import Ledger, open_ledger
