@@ -237,7 +237,7 @@ def test_dashboard_renders_its_charts_with_the_projection_numbers(
     expect(page.locator('#overall tr[data-figure="reverification_rate"] td')).to_have_text(
         f"{rate * 100:.1f} %"
     )
-    p95 = metrics.latency_seconds["accept_to_complete"].p95
+    p95 = metrics.latency_seconds["click_to_first_audio"].p95
     assert p95 is not None
     expect(page.locator('#overall tr[data-figure="latency_p95"] td')).to_have_text(f"{p95:.2f} s")
     page.screenshot(path=artifact("console/dashboard.png"), full_page=True)

@@ -95,7 +95,7 @@ def test_projections_status_shows_relay_and_consumer_lag(fresh_postgres_url: str
 
 def test_bad_settings_are_one_line_and_exit_non_zero(fresh_postgres_url: str) -> None:
     done = _cli(fresh_postgres_url, "relay", "--once", THREADLINE_KAFKA_PARTITIONS="0")
-    assert done.returncode == 1
+    assert done.returncode == 2  # a configuration error, refused before any command runs
     assert done.stderr.strip().startswith("error: invalid setting THREADLINE_KAFKA_PARTITIONS")
     assert len(done.stderr.strip().splitlines()) == 1
     done = _cli("mysql://nope", "relay", "--once")

@@ -10,9 +10,10 @@ from collections.abc import Iterator
 import pytest
 
 from harness.streaming import read_topic
+from tests.support.ledgers import open_configured
 from threadline.ledger.envelope import NewEvent, RecordedEvent
 from threadline.ledger.erasure import erase_subject
-from threadline.ledger.store import Ledger, open_ledger
+from threadline.ledger.store import Ledger
 from threadline.projections.transcript import build_transcript, render_text
 from threadline.streaming.sealed import StreamDecoder
 from threadline.streaming.service import build_relay
@@ -25,7 +26,7 @@ pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 def ledger(fresh_postgres_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Ledger]:
     monkeypatch.setenv("THREADLINE_MASTER_KEY", secrets.token_urlsafe(32))
     monkeypatch.setenv("THREADLINE_PRIVACY", "on")
-    with open_ledger(fresh_postgres_url) as store:
+    with open_configured(fresh_postgres_url) as store:
         yield store
 
 
@@ -71,7 +72,7 @@ def test_records_stay_encrypted_and_erasure_reaches_the_consumer(
         assert tag.encode() not in raw  # neither visitor references nor texts
         assert r.key.decode() in people
 
-    with open_ledger(fresh_postgres_url) as consumer_side:  # another codec, another cache
+    with open_configured(fresh_postgres_url) as consumer_side:  # another codec, another cache
         decode = StreamDecoder(consumer_side.codec)
         seen = [decode(r.value) for r in records]
         truth = ledger.read_all(limit=1000)

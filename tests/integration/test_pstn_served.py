@@ -39,9 +39,10 @@ SCENARIO = "uas_answer_stream_bye.xml"
 # What the callee says once the agent's first sentence is over (one of the chat's topics,
 # so it is within the recognition vocabulary the server builds from the replayed context).
 CALLEE_SAYS = "when will my january claim be paid"
-# The first utterance lasts ~9 s at 350 words per minute; the callee waits until it is over.
-LEAD_SILENCE_S = 12.0
-HOLD_MS = 16_000
+# The first utterance (a restatement of the chat, piper at double speed) lasts up to ~15 s;
+# the callee waits until it is over.
+LEAD_SILENCE_S = 20.0
+HOLD_MS = 24_000
 
 
 def callee_wav(workdir: Path) -> None:

@@ -172,7 +172,8 @@ def switched(
                 "v",
                 after_s=latency_s,
             )
-            s("AgentSpoke", {"text": "Hello again."}, "v", after_s=0.1)
+            heard_at = (s.at + timedelta(seconds=0.1)).isoformat()
+            s("AgentSpoke", {"text": "Hello again.", "first_audio_at": heard_at}, "v", after_s=0.1)
             if reverify:
                 s(
                     "IdentityVerified",

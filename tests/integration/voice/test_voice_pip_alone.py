@@ -119,7 +119,7 @@ def test_a_call_hears_an_unseen_sentence_and_is_heard_with_only_the_venv(
     expected = words(completed["first_utterance"])
     # The peer heard the whole first utterance through Opus: transcribed back by tiny.en with
     # WER ≤ 0.15 (measured 4 errors in 34 words: "voice" heard as "boys" and the like).
-    from harness.voice_wer import edit_distance
+    from tests.integration.voice.test_voice_wer import edit_distance
 
     assert edit_distance(expected, back) <= max(1, len(expected) * 15 // 100), (expected, back)
     assert opened["conversation_id"] == conv["conversation_id"]
