@@ -7,10 +7,11 @@ can use fakes.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 from uuid import UUID
 
+from threadline.ledger.envelope import AppendResult, NewEvent, RecordedEvent
 from threadline.ledger.events import HandoffChannel
 
 
@@ -69,3 +70,36 @@ class Handoffs(Protocol):
         leg_id: str | None,
         channel: HandoffChannel = "webrtc",
     ) -> Mapping[str, Any]: ...
+
+
+class ConversationStore(Protocol):
+    """The subset of `threadline.ledger.store.Ledger` a messaging channel uses."""
+
+    def append_batch(
+        self, conversation_id: str, events: Sequence[NewEvent], expected_version: int | None = None
+    ) -> list[AppendResult]: ...
+
+    def read(
+        self,
+        conversation_id: str,
+        after: int = 0,
+        upto: int | None = None,
+        limit: int | None = None,
+    ) -> list[RecordedEvent]: ...
+
+
+class TurnOutcome(Protocol):
+    @property
+    def reply(self) -> str | None: ...
+
+    @property
+    def duplicate(self) -> bool: ...
+
+
+class VisitorTurns(Protocol):
+    """The chat agent as a text channel sees it (same shape as `ChatTurns`): records the
+    visitor's message idempotently on `message_id`, runs the agent, returns its reply."""
+
+    def visitor_turn(
+        self, conversation_id: str, text: str, *, leg_id: str | None, message_id: UUID
+    ) -> TurnOutcome: ...

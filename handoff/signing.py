@@ -15,6 +15,7 @@ import hashlib
 import hmac
 import json
 import logging
+import re
 import secrets
 import threading
 from collections.abc import Mapping
@@ -26,6 +27,8 @@ from threadline.handoff.settings import HandoffSettings
 log = logging.getLogger(__name__)
 
 VERSION = "tl1"
+# A signed token as it stands inside free text (an SMS body, a mail subject).
+TOKEN_PATTERN = re.compile(rf"{VERSION}\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
 MAX_TOKEN_LENGTH = 4096
 MIN_SECRET_LENGTH = 32
 # Tokens issued by a clock slightly ahead of ours are still fine; far-future ones are not.

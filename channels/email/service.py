@@ -20,7 +20,6 @@ a worker thread, never on the event loop.
 from __future__ import annotations
 
 import logging
-import re
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -34,46 +33,19 @@ from threadline.channels.email.directory import EmailDirectory, subject_for, tra
 from threadline.channels.email.errors import DeliveryFailedError
 from threadline.channels.email.events import EmailDeliveryFailed, EmailReceived, EmailSent
 from threadline.channels.email.parsing import ParsedMail, parse
+from threadline.channels.ports import ConversationStore, VisitorTurns
 from threadline.handoff import tokens
 from threadline.handoff.errors import TokenRejectedError
 from threadline.handoff.service import HandoffService
-from threadline.ledger.envelope import AppendResult, NewEvent, RecordedEvent
+from threadline.handoff.signing import TOKEN_PATTERN
+from threadline.ledger.envelope import NewEvent
 from threadline.ledger.errors import IdempotencyConflictError
 from threadline.ledger.events import ConversationStarted, EventData, LegOpened, MessagePosted
 
 log = logging.getLogger(__name__)
 
-TOKEN_PATTERN = re.compile(r"tl1\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
 NO_TEXT = "[no text]"
 Route = Literal["token", "reply", "thread", "verified", "new", "duplicate"]
-
-
-class Store(Protocol):
-    def append_batch(
-        self, conversation_id: str, events: Sequence[NewEvent], expected_version: int | None = None
-    ) -> list[AppendResult]: ...
-
-    def read(
-        self,
-        conversation_id: str,
-        after: int = 0,
-        upto: int | None = None,
-        limit: int | None = None,
-    ) -> list[RecordedEvent]: ...
-
-
-class TurnOutcome(Protocol):
-    @property
-    def reply(self) -> str | None: ...
-
-    @property
-    def duplicate(self) -> bool: ...
-
-
-class VisitorTurns(Protocol):
-    def visitor_turn(
-        self, conversation_id: str, text: str, *, leg_id: str | None, message_id: UUID
-    ) -> TurnOutcome: ...
 
 
 class Relay(Protocol):
@@ -102,7 +74,7 @@ class Outcome:
 class EmailService:
     def __init__(
         self,
-        store: Store,
+        store: ConversationStore,
         directory: EmailDirectory,
         *,
         from_address: str | None,

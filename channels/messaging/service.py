@@ -20,11 +20,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Literal
 from uuid import UUID
 
 from threadline.access.authfail import FailedAuthGate
@@ -45,10 +44,12 @@ from threadline.channels.messaging.provider import (
     WebhookItem,
     WebhookRequest,
 )
+from threadline.channels.ports import ConversationStore, VisitorTurns
 from threadline.handoff import tokens
 from threadline.handoff.errors import TokenRejectedError
 from threadline.handoff.service import HandoffService
-from threadline.ledger.envelope import AppendResult, NewEvent, RecordedEvent
+from threadline.handoff.signing import TOKEN_PATTERN
+from threadline.ledger.envelope import NewEvent
 from threadline.ledger.errors import IdempotencyConflictError
 from threadline.ledger.events import (
     ConversationStarted,
@@ -59,41 +60,7 @@ from threadline.ledger.events import (
 
 log = logging.getLogger(__name__)
 
-TOKEN_PATTERN = re.compile(r"tl1\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
 Route = Literal["token", "thread", "verified", "new", "status", "ignored"]
-
-
-class Store(Protocol):
-    """The subset of `threadline.ledger.store.Ledger` used here."""
-
-    def append_batch(
-        self, conversation_id: str, events: Sequence[NewEvent], expected_version: int | None = None
-    ) -> list[AppendResult]: ...
-
-    def read(
-        self,
-        conversation_id: str,
-        after: int = 0,
-        upto: int | None = None,
-        limit: int | None = None,
-    ) -> list[RecordedEvent]: ...
-
-
-class TurnOutcome(Protocol):
-    @property
-    def reply(self) -> str | None: ...
-
-    @property
-    def duplicate(self) -> bool: ...
-
-
-class VisitorTurns(Protocol):
-    """The chat agent (same shape as `threadline.channels.ports.ChatTurns`): records the visitor's
-    message idempotently on `message_id`, runs the agent, returns its reply."""
-
-    def visitor_turn(
-        self, conversation_id: str, text: str, *, leg_id: str | None, message_id: UUID
-    ) -> TurnOutcome: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,7 +78,7 @@ class Received:
 class MessagingService:
     def __init__(
         self,
-        store: Store,
+        store: ConversationStore,
         directory: PhoneDirectory,
         providers: Mapping[str, MessagingProvider],
         *,
