@@ -189,10 +189,16 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     return settings
 
 
-@lru_cache(maxsize=1)
 def current() -> Settings:
-    """This process's configuration, read once (the CLI's commands share it)."""
-    return load_settings()
+    """This process's configuration, parsed once and shared by every part of a command; it
+    is parsed again only when a THREADLINE_* variable changed (tests set them per case)."""
+    ours = tuple(sorted((k, v) for k, v in os.environ.items() if k.upper().startswith(ROOT_PREFIX)))
+    return _parsed(ours)
+
+
+@lru_cache(maxsize=8)
+def _parsed(ours: tuple[tuple[str, str], ...]) -> Settings:
+    return load_settings(dict(ours))
 
 
 def masked(settings: Settings) -> dict[str, Any]:

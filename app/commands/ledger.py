@@ -18,7 +18,7 @@ from uuid import UUID
 import typer
 from rich.console import Console
 
-from threadline.app.settings import Settings, load_settings
+from threadline.app.settings import Settings, current
 from threadline.handoff.errors import ConfigurationError
 from threadline.ledger import audit
 from threadline.ledger.codec import IdentityCodec
@@ -41,7 +41,7 @@ def config() -> Settings:
     """The configuration this command runs with, from the environment it was started in; a
     bad or unknown variable ends the command with one line."""
     try:
-        return load_settings()
+        return current()
     except ConfigurationError as exc:
         fail(f"error: {exc}", code=2)
 
