@@ -21,6 +21,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from threadline.agent import intents as nlu
+from threadline.agent.events import fallback_event
 from threadline.agent.model import (
     MAX_STEPS,
     Action,
@@ -142,6 +143,7 @@ class Agent:
                 if self.fallback is None or model is self.fallback:
                     raise
                 log.warning("agent model %s failed (%s); using %s", model.name, exc, "fallback")
+                recorder.add(fallback_event(model, "reply", exc, self.clock()))
                 model = self.fallback
         offered = self._maybe_offer(context, state, recorder)
         if offered is not None:

@@ -1,4 +1,6 @@
-"""Builds the agent chosen by settings (`THREADLINE_AGENT=offline|openai`)."""
+"""Builds the agent on the process's one language model (`THREADLINE_LLM_*`, see
+`threadline.agent.lm.build_lm`): offline unless a provider is configured, and then with the
+offline model as the recorded fallback."""
 
 from __future__ import annotations
 
@@ -6,7 +8,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from threadline.agent.core import Agent
-from threadline.agent.offline import OfflineModel
+from threadline.agent.lm import FallbackLM, build_lm
 from threadline.agent.tools import ToolBackend
 from threadline.handoff.settings import HandoffSettings
 
@@ -15,16 +17,10 @@ def build_agent(
     tools: ToolBackend,
     settings: HandoffSettings | None = None,
     clock: Callable[[], datetime] | None = None,
+    lm: FallbackLM | None = None,
 ) -> Agent:
     settings = settings or HandoffSettings()
-    if settings.agent == "openai":
-        from threadline.agent.openai_model import OpenAIModel
-
-        return Agent(
-            OpenAIModel(settings=settings),
-            tools,
-            fallback=OfflineModel(),
-            settings=settings,
-            clock=clock,
-        )
-    return Agent(OfflineModel(), tools, settings=settings, clock=clock)
+    lm = lm or build_lm(clock=clock)
+    if lm.primary is lm.offline:
+        return Agent(lm.offline, tools, settings=settings, clock=clock)
+    return Agent(lm.primary, tools, fallback=lm.offline, settings=settings, clock=clock)

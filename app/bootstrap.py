@@ -24,6 +24,7 @@ from threadline.handoff.signing import resolve_secret
 from threadline.ledger.backends import Backend, Kind
 
 if TYPE_CHECKING:
+    from threadline.agent.lm import FallbackLM
     from threadline.channels.messaging.directory import PhoneDirectory
     from threadline.channels.voice.ports import SpeechToText, TextToSpeech
     from threadline.handoff.human import HumanDesk
@@ -108,23 +109,25 @@ def voice_providers(services: Services) -> tuple[SpeechToText, TextToSpeech]:
     return services.voice_providers
 
 
+def language_model(services: Services, config: Settings | None = None) -> FallbackLM:
+    """The process's one language model (`THREADLINE_LLM_*`), built once: chat and voice
+    replies, every channel's first utterance and the operator summary all use it."""
+    if services.lm is None:
+        from threadline.agent.lm import build_lm
+
+        services.lm = build_lm((config or current()).llm)
+    return services.lm
+
+
 def handoff_service(services: Services, config: Settings | None = None) -> HandoffService:
-    """The process's one handoff service, with the first-utterance generator that
-    `THREADLINE_FIRST_UTTERANCE` chooses (offline unless "openai")."""
+    """The process's one handoff service; its first utterances come from the language
+    model (offline unless `THREADLINE_LLM_PROVIDER` names a provider)."""
     if services.handoff_service is None:
-        from threadline.handoff.first_utterance import OfflineUtterances, UtteranceGenerator
         from threadline.handoff.service import HandoffService
 
         settings = (config or current()).handoff
-        generator: UtteranceGenerator
-        if settings.first_utterance == "openai":
-            from threadline.agent.first_utterance_openai import OpenAIUtterances
-
-            generator = OpenAIUtterances(settings=settings)
-        else:
-            generator = OfflineUtterances()
         services.handoff_service = HandoffService(
-            services.ledger, settings=settings, utterances=generator
+            services.ledger, settings=settings, utterances=language_model(services, config)
         )
     return services.handoff_service
 
@@ -222,7 +225,7 @@ def _wire_optional(services: Services, config: Settings) -> None:
     if interval > 0:
         services.jobs.append(PeriodicJob("handoff expiry", handoffs.expire_stale, interval))
 
-    # The chat agent (offline deterministic unless THREADLINE_AGENT=openai) with its tools
+    # The chat agent (offline deterministic unless THREADLINE_LLM_PROVIDER=openai) with its tools
     # on real tables in the same database (`threadline seed` fills the demo data).
     from threadline.agent.chat import ChatAgent
     from threadline.agent.factory import build_agent
@@ -230,7 +233,7 @@ def _wire_optional(services: Services, config: Settings) -> None:
 
     tools = open_tool_backend(services.settings.database_url)
     services.on_close.append(tools.close)
-    agent = build_agent(tools, config.handoff)
+    agent = build_agent(tools, config.handoff, lm=language_model(services, config))
     services.chat = ChatAgent(services.ledger, agent, _human_desk(services))
     # The voice leg's turns run the same agent (persona, model, tools) as the chat.
     from threadline.agent.voice import VoiceAgent
@@ -252,4 +255,5 @@ def _human_desk(services: Services) -> HumanDesk:
         QueueIndex(services.ledger),
         OperatorPresence(store, console.presence_ttl_seconds),
         DeskSettings(console.expected_handle_seconds, console.human_signal_threshold),
+        summarize=language_model(services).summarize,
     )

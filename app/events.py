@@ -8,11 +8,13 @@ types a process knows does not depend on which modules it happened to import.
 
 from __future__ import annotations
 
+from threadline.agent import events as agent_events
 from threadline.channels.email import events as email_events
 from threadline.channels.messaging import events as messaging_events
 
 
 def register_event_types() -> None:
     """Registers every outer package's event types and privacy policies; idempotent."""
+    agent_events.register_events()
     messaging_events.register_events()
     email_events.register_events()

@@ -28,6 +28,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from pydantic_settings import EnvSettingsSource
 
+from threadline.agent.settings import LanguageModelSettings
 from threadline.channels.console.settings import ConsoleSettings
 from threadline.channels.email.settings import EmailSettings
 from threadline.channels.messaging.settings import MessagingSettings
@@ -58,6 +59,7 @@ class Settings(BaseModel):
     ledger: LedgerSettings = Field(default_factory=LedgerSettings)
     projections: ProjectionSettings = Field(default_factory=ProjectionSettings)
     handoff: HandoffSettings = Field(default_factory=HandoffSettings)
+    llm: LanguageModelSettings = Field(default_factory=LanguageModelSettings)
     channels: ChannelSettings = Field(default_factory=ChannelSettings)
     voice: VoiceSettings = Field(default_factory=VoiceSettings)
     messaging: MessagingSettings = Field(default_factory=MessagingSettings)
@@ -103,12 +105,23 @@ class _SectionSource(EnvSettingsSource):
         return self._environ
 
 
+# Settings that moved: the language model is chosen in one place (THREADLINE_LLM_*) now.
+_RENAMED = {
+    "THREADLINE_AGENT": "THREADLINE_LLM_PROVIDER",
+    "THREADLINE_FIRST_UTTERANCE": "THREADLINE_LLM_PROVIDER",
+    "THREADLINE_OPENAI_MODEL": "THREADLINE_LLM_MODEL",
+    "THREADLINE_OPENAI_TIMEOUT_S": "THREADLINE_LLM_TIMEOUT_S",
+}
+
+
 def _check_names(environ: Mapping[str, str]) -> None:
     known = {name for name, _, _ in variables()}
     for name in sorted(environ):
         upper = name.upper()
         if not upper.startswith(ROOT_PREFIX) or upper in known:
             continue
+        if upper in _RENAMED:
+            raise ConfigurationError(f"{name} was replaced by {_RENAMED[upper]}")
         close = difflib.get_close_matches(upper, sorted(known), n=1, cutoff=0.6)
         hint = f": did you mean {close[0]}?" if close else " (see docs/configuration.md)"
         raise ConfigurationError(f"unknown setting {name}{hint}")

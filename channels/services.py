@@ -23,6 +23,7 @@ from threadline.channels.voice.settings import VoiceSettings
 from threadline.ledger.store import Ledger
 
 if TYPE_CHECKING:
+    from threadline.agent.lm import FallbackLM
     from threadline.agent.voice import VoiceAgent
     from threadline.channels.email.channel import EmailChannel
     from threadline.channels.periodic import PeriodicJob
@@ -62,6 +63,8 @@ class Services:
     # The process's one handoff service (tokens, first utterance generator, expiry); every
     # channel that redeems or requests a handoff uses this instance.
     handoff_service: HandoffService | None = None
+    # The one language model (THREADLINE_LLM_*) behind replies, first utterances, summaries.
+    lm: FallbackLM | None = None
     voice_agent: VoiceAgent | None = None
     # STT/TTS shared by every voice leg (WebRTC and PSTN) when set; the voice routes build
     # their own from VoiceSettings otherwise.

@@ -10,17 +10,19 @@ they already passed (or says one is needed), and states the next step.
 The offline generator is deterministic and topic-agnostic: every noun, entity and status it
 says comes from the context, and the only fixed wording is connective. It never reads out
 identity material: member and policy numbers, names and full dates (a date of birth is a
-date) are not spoken. `first_utterance_openai` is the optional LLM provider.
+date) are not spoken. The language-model port (`threadline.agent.lm`) wraps this generator
+and any configured provider, with a recorded fallback to this one.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from threadline.handoff.restate import Restatement, restate
-from threadline.ledger.events import HandoffChannel
+from threadline.ledger.events import EventData, HandoffChannel
 from threadline.projections.context_model import AgentContext, Entity, Handoff, ToolCall
 
 MAX_CHARS = 520
@@ -96,6 +98,35 @@ class UtteranceGenerator(Protocol):
         the new leg's channel (default: the latest handoff's, else webrtc); `inbound` the
         visitor called in rather than the agent dialling out (PSTN)."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class Utterance:
+    """A first utterance and the events recording how it was made (a model fallback)."""
+
+    text: str
+    events: tuple[tuple[str, EventData], ...] = ()
+
+
+def compose(
+    generator: UtteranceGenerator,
+    context: AgentContext,
+    *,
+    level: int,
+    reason: str | None,
+    channel: HandoffChannel | None = None,
+    inbound: bool = False,
+) -> Utterance:
+    """The generator's `compose` when it records events (the language-model port), else its
+    plain `generate`."""
+    recording = getattr(generator, "compose", None)
+    if recording is not None:
+        out: Utterance = recording(
+            context, level=level, reason=reason, channel=channel, inbound=inbound
+        )
+        return out
+    text = generator.generate(context, level=level, reason=reason, channel=channel, inbound=inbound)
+    return Utterance(text)
 
 
 def _clean(text: str) -> str:

@@ -23,6 +23,9 @@ from threadline.ledger.envelope import NewEvent, RecordedEvent
 from threadline.projections.human import HumanState, QueueIndex, fold_human
 
 Clock = Callable[[], datetime]
+# The operator summary for a conversation (its events, why a person was asked for): the
+# events recording it, from the language-model port (`threadline.agent.lm.FallbackLM`).
+Summarize = Callable[[Sequence[RecordedEvent], str], Sequence[tuple[str, ev.EventData]]]
 
 # Explicit requests for a person, in the many ways people put it. Kept apart from the voice
 # signals in handoff/signals.py on purpose: "call me" asks for a call, not for a person.
@@ -99,7 +102,9 @@ class HumanDesk:
         presence: Presence,
         settings: DeskSettings | None = None,
         clock: Clock | None = None,
+        summarize: Summarize | None = None,
     ) -> None:
+        self.summarize = summarize
         self.queue = queue
         self.presence = presence
         self.settings = settings or DeskSettings()
@@ -116,11 +121,17 @@ class HumanDesk:
         if state.waiting:
             return Intercept((), self._status(state, again=True))
         requested = ev.HumanRequested(reason=reason, requested_at=self._clock())
+        recorded = (("HumanRequested", requested), *self._summary(events, reason))
         online = self.presence.available_count(state.tenant)
         if online == 0:
-            return Intercept((("HumanRequested", requested),), self.nobody_online())
+            return Intercept(recorded, self.nobody_online())
         ahead = len(self.queue.waiting(state.tenant))
-        return Intercept((("HumanRequested", requested),), self._queued(ahead + 1, online))
+        return Intercept(recorded, self._queued(ahead + 1, online))
+
+    def _summary(
+        self, events: Sequence[RecordedEvent], reason: str
+    ) -> tuple[tuple[str, ev.EventData], ...]:
+        return tuple(self.summarize(events, reason)) if self.summarize is not None else ()
 
     @staticmethod
     def _reason(events: Sequence[RecordedEvent], text: str) -> str | None:
@@ -166,6 +177,7 @@ class HumanDesk:
         ahead = len(self.queue.waiting(state.tenant))
         requested = ev.HumanRequested(reason=reason, requested_at=self._clock())
         out.append(NewEvent("HumanRequested", requested, actor="agent"))
+        out.extend(NewEvent(t, d, actor="agent") for t, d in self._summary(events, reason))
         return f"{reply} {self._queued(ahead + 1, online)}", out
 
     def _status(self, state: HumanState, *, again: bool) -> str:

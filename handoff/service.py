@@ -29,7 +29,7 @@ from threadline.handoff.errors import (
     TokenRejectedError,
     UnknownConversationError,
 )
-from threadline.handoff.first_utterance import OfflineUtterances, UtteranceGenerator
+from threadline.handoff.first_utterance import OfflineUtterances, UtteranceGenerator, compose
 from threadline.handoff.settings import HandoffSettings
 from threadline.handoff.signing import Signer
 from threadline.ledger.envelope import NewEvent, RecordedEvent
@@ -257,9 +257,11 @@ class HandoffService:
             subject = ctx.verification.subject
             level = min(claims.level, ctx.verification.level) if subject else 0
             reason = h.reason
-            first = self.utterances.generate(
-                ctx, level=level, reason=reason, channel=claims.channel, inbound=inbound
-            )
+            made = compose(
+                self.utterances, ctx, level=level, reason=reason, channel=claims.channel,
+                inbound=inbound,
+            )  # fmt: skip
+            first = made.text
             leg_id = new_leg_id()
             batch = [
                 NewEvent(
@@ -278,6 +280,7 @@ class HandoffService:
                         actor=ACTOR,
                     )
                 )
+            batch.extend(NewEvent(t, d, leg_id=leg_id, actor=ACTOR) for t, d in made.events)
             batch.append(
                 NewEvent(
                     "HandoffCompleted",

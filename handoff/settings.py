@@ -1,9 +1,10 @@
 """Handoff and agent settings: one section of the root `Settings` (`threadline.app.settings`), read
-from `THREADLINE_*` variables there and passed down."""
+from `THREADLINE_*` variables there and passed down. The language model itself is chosen in
+`threadline.agent.settings` (`THREADLINE_LLM_*`)."""
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
@@ -20,7 +21,3 @@ class HandoffSettings(BaseModel):
     handoff_offer_ttl_s: int = Field(default=600, ge=5, le=86400)
     # EscalationSignalDetected with a score at or above this makes the agent offer voice.
     escalation_threshold: float = Field(default=0.6, ge=0.0, le=1.0)
-    agent: Literal["offline", "openai"] = "offline"
-    first_utterance: Literal["offline", "openai"] = "offline"
-    openai_model: str = "gpt-4o-mini"
-    openai_timeout_s: float = Field(default=20.0, gt=0)

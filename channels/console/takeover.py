@@ -69,6 +69,13 @@ def _refuse(request: Request, console: Console, operator: str) -> JSONResponse |
 
 
 def _summary(state: HumanState, events: list[Any]) -> str:
+    """The summary the language model wrote when the person was asked for (recorded as
+    HandoffSummaryWritten), else one folded from the context for older conversations."""
+    for event in reversed(events):
+        if event.type == "HumanRequested":
+            break
+        if event.type == "HandoffSummaryWritten":
+            return str(event.data.model_dump().get("text", ""))
     ctx = build_context(events)
     parts = []
     if ctx.topic is not None:

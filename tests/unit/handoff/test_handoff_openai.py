@@ -1,5 +1,6 @@
-"""The OpenAI-compatible agent and first-utterance provider, through the real openai SDK
-against a scripted endpoint on loopback."""
+"""The OpenAI-compatible implementation of the language-model port (`agent/openai_lm.py`),
+through the real openai SDK against a scripted Chat Completions server on loopback
+(`harness/chat_completions.py`): tool calling, replies, the first utterance's checks."""
 
 from __future__ import annotations
 
@@ -10,13 +11,15 @@ from datetime import UTC, date, datetime
 import openai
 import pytest
 
-from tests.unit.handoff.fake_openai import FakeOpenAI, fake_openai, text, tool_call
+from harness.chat_completions import ChatCompletionsServer as FakeOpenAI
+from harness.chat_completions import chat_completions_server, text, tool_call
 from tests.unit.handoff.handoff_helpers import CHAT_LEG, january_claim_chat, start_chat
 from threadline.agent.chat import ChatAgent
 from threadline.agent.core import Agent
-from threadline.agent.first_utterance_openai import OpenAIUtterances
+from threadline.agent.events import register_events
+from threadline.agent.lm import FallbackLM, ModelUnavailableError, OfflineLM
 from threadline.agent.offline import OfflineModel
-from threadline.agent.openai_model import OpenAIModel
+from threadline.agent.openai_lm import OpenAILM
 from threadline.agent.sqltools import open_tool_backend
 from threadline.agent.sqltools.seed import seed
 from threadline.agent.sqltools.sql import SqlToolBackend
@@ -28,8 +31,13 @@ NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 
 @pytest.fixture
 def endpoint() -> Iterator[FakeOpenAI]:
-    with fake_openai() as fake:
+    register_events()
+    with chat_completions_server() as fake:
         yield fake
+
+
+def OpenAIModel(client: openai.OpenAI) -> OpenAILM:  # noqa: N802 - reads like the old class
+    return OpenAILM(client=client)
 
 
 @pytest.fixture
@@ -104,7 +112,12 @@ def test_provider_failure_falls_back_to_the_offline_model(
     agent = Agent(OpenAIModel(client=client), tools, fallback=OfflineModel(), clock=lambda: NOW)
     turn = ChatAgent(ledger, agent).visitor_turn("A", "Hello", leg_id=CHAT_LEG)
     assert "Ava" in (turn.reply or "")
-    assert [e.type for e in ledger.read("A")][-1] == "MessagePosted"
+    types = [e.type for e in ledger.read("A")]
+    assert types[-1] == "MessagePosted"
+    fallback = next(e for e in ledger.read("A") if e.type == "ModelFallbackUsed")
+    assert fallback.data.model_dump()["use"] == "reply"
+    assert fallback.data.model_dump()["reason"] == "http_500"
+    assert fallback.data.model_dump()["provider"] == "openai"
 
 
 def test_model_tool_errors_reach_the_model_and_are_recorded(
@@ -127,23 +140,35 @@ def test_first_utterance_provider_is_checked_and_falls_back(
 ) -> None:
     january_claim_chat(ledger, "A")
     ctx = build_context(ledger.read("A"))
-    gen = OpenAIUtterances(client=client)
+    provider = OpenAILM(client=client)
+    gen = FallbackLM(provider, OfflineLM(), clock=lambda: NOW)
     endpoint.script = [
         text("Hi again! I see you asked about your January claim CLM-4821; let me pull it up."),
         text("Hello MBR-100234, how can I help?"),  # reads out a member number: refused
         text("Hello, how can I help?"),  # does not name the topic: refused
         503,
     ]
-    assert gen.generate(ctx, level=2, reason=None).startswith("Hi again!")
-    offline = gen.fallback.generate(ctx, level=2, reason=None)
+    made = gen.compose(ctx, level=2, reason=None)
+    assert made.text.startswith("Hi again!") and made.events == ()
+    offline = gen.offline.first_utterance(ctx, level=2, reason=None)
+    reasons = []
     for _ in range(3):
-        assert gen.generate(ctx, level=2, reason=None) == offline
+        made = gen.compose(ctx, level=2, reason=None)
+        assert made.text == offline
+        ((kind, event),) = made.events
+        assert kind == "ModelFallbackUsed"
+        reasons.append(event.model_dump()["reason"])
+    assert reasons == ["invalid_output", "invalid_output", "http_503"]
     summary = endpoint.requests[0]["messages"][-1]["content"]
     assert "January claim" in summary
     assert json.loads(summary)["channel"] == "webrtc"
-    assert gen.summary(ctx, 2, None, "pstn", True)["channel"] == "pstn"
-    assert gen.fallback.generate(ctx, level=2, reason=None, channel="sms").startswith(
+    assert provider.summary(ctx, 2, None, "pstn", True)["channel"] == "pstn"
+    assert gen.offline.first_utterance(ctx, level=2, reason=None, channel="sms").startswith(
         "Thanks for continuing by text."
     )
     assert "MBR-100234" not in summary
     assert "1984" not in summary
+    # The provider alone raises; only the port's fallback turns that into offline output.
+    endpoint.script = [500]
+    with pytest.raises(ModelUnavailableError):
+        provider.first_utterance(ctx, level=2, reason=None)
