@@ -14,6 +14,7 @@ loudly instead of hanging.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -106,10 +107,8 @@ def chat_completions_server() -> Iterator[ChatCompletionsServer]:
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
-            try:
-                self.wfile.write(body)
-            except (BrokenPipeError, ConnectionResetError):
-                pass  # the client timed out and left
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                self.wfile.write(body)  # may fail: a client that timed out has left
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True

@@ -149,7 +149,8 @@ def test_first_utterance_provider_is_checked_and_falls_back(
         503,
     ]
     made = gen.compose(ctx, level=2, reason=None)
-    assert made.text.startswith("Hi again!") and made.events == ()
+    assert made.text.startswith("Hi again!")
+    assert made.events == ()
     offline = gen.offline.first_utterance(ctx, level=2, reason=None)
     reasons = []
     for _ in range(3):
