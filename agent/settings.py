@@ -19,7 +19,9 @@ class LanguageModelSettings(BaseModel):
     provider: Literal["offline", "openai"] = "offline"
     # e.g. http://127.0.0.1:8000/v1 for a local vLLM; unset means the SDK's default (OpenAI).
     base_url: str | None = None
+    # The provider's model id (vLLM: the served model name; Ollama: e.g. llama3.1).
     model: str = "gpt-4o-mini"
+    # Sent as a bearer token; unset sends a placeholder (local servers need none).
     api_key: SecretStr | None = None
     # Per request; a request that takes longer counts as a failure (fallback, recorded).
     timeout_s: float = Field(default=20.0, gt=0, le=300)
