@@ -15,6 +15,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from threadline.agent import events as agent_events
 from threadline.channels.email import events as email_events
 from threadline.channels.messaging import events as messaging_events
 from threadline.ledger import canonical, privacy
@@ -55,6 +56,10 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "attachments": [{"name": "claim-4411.pdf", "content_type": "application/pdf", "size": 9}],
     },
     "EmailSent": {"message_id": "<r1@t.test>", "to": "ann@example.com", "subject": "Re: claim"},
+    "HandoffSummaryWritten": {
+        "text": "Jane Doe wants order 4417 sent to 1 Elm St",
+        "generator": "offline",
+    },
     "EmailDeliveryFailed": {
         "message_id": "<r1@t.test>",
         "to": "ann@example.com",
@@ -75,9 +80,15 @@ def normalised(event_type: str, data: dict[str, Any]) -> dict[str, Any]:
     return parse_data(event_type, data).model_dump(mode="json")
 
 
-def test_every_registered_event_type_has_a_declared_policy() -> None:
+@pytest.fixture(autouse=True)
+def outer_event_types() -> None:
+    """The samples include outer packages' types: register them as the bootstrap does."""
+    agent_events.register_events()
     messaging_events.register_events()
     email_events.register_events()
+
+
+def test_every_registered_event_type_has_a_declared_policy() -> None:
     assert set(EVENT_TYPES) <= privacy.declared()
 
 
