@@ -35,6 +35,7 @@ from threadline.agent.offline import OfflineModel
 from threadline.agent.settings import LanguageModelSettings
 from threadline.handoff.errors import AgentError
 from threadline.handoff.first_utterance import OfflineUtterances, Utterance
+from threadline.handoff.human import asks_for_person
 from threadline.handoff.restate import restate
 from threadline.ledger.envelope import RecordedEvent
 from threadline.ledger.events import EventData, HandoffChannel
@@ -118,10 +119,14 @@ class OfflineLM:
             parts.append("Wants to " + "; ".join(told.asked_to) + ".")
         if told.said:
             parts.append("Said " + "; ".join(told.said) + ".")
-        if told.open_questions:
-            parts.append("Open: " + "; ".join(told.open_questions) + ".")
-        elif context.open_questions:
-            parts.append("Open: " + " / ".join(q.text for q in context.open_questions[-2:]))
+        # "can I talk to a person" is why the operator is here, not a question left open.
+        still_open = [q for q in told.open_questions if not asks_for_person(q)]
+        if still_open:
+            parts.append("Open: " + "; ".join(still_open) + ".")
+        else:
+            asked = [q.text for q in context.open_questions if not asks_for_person(q.text)]
+            if asked:
+                parts.append("Open: " + " / ".join(asked[-2:]))
         if not parts:
             visitor = [t.text for t in context.recent_turns if t.role == "visitor"][-1:]
             if visitor:

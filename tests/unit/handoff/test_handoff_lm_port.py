@@ -33,6 +33,7 @@ from threadline.handoff.human import HumanDesk
 from threadline.handoff.service import HandoffService
 from threadline.handoff.signing import Signer
 from threadline.ledger.store import Ledger, open_ledger
+from threadline.projections.context import build_context
 from threadline.projections.human import QueueIndex
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
@@ -219,3 +220,36 @@ def test_settings_without_a_key_still_build_a_local_provider(
     lm = build_lm(settings)
     assert lm.name == "openai"
     assert lm.primary is not lm.offline
+
+
+def test_offline_summary_restates_the_request_and_the_console_shows_the_recorded_one(
+    ledger: Ledger, tools: SqlToolBackend
+) -> None:
+    from threadline.channels.console.takeover import _summary
+    from threadline.projections.human import fold_human
+
+    register_events()
+    lm = build_lm(clock=lambda: NOW)
+    start_chat(ledger, "A")
+    desk = HumanDesk(QueueIndex(ledger), Online(), clock=lambda: NOW, summarize=lm.summarize)
+    chat = ChatAgent(ledger, build_agent(tools, clock=lambda: NOW, lm=lm), desk)
+    chat.visitor_turn(
+        "A",
+        "Please change the delivery address on order 4417 to 12 Harbour Street",
+        leg_id=CHAT_LEG,
+    )
+    chat.visitor_turn("A", "can I talk to a real person", leg_id=CHAT_LEG)
+    events = list(ledger.read("A"))
+    written = [e for e in events if e.type == "HandoffSummaryWritten"]
+    assert len(written) == 1
+    text = written[0].data.model_dump()["text"]
+    assert written[0].data.model_dump()["generator"] == "offline"
+    assert "4417" in text
+    assert "Harbour Street" in text
+    assert "Not verified." in text
+    assert _summary(fold_human(events), events) == text
+    assert "talk to a real person" not in text  # why the operator is here, not an open question
+    # Replayed up to the request, the same stream gives the same summary (offline).
+    asked = next(e.position for e in events if e.type == "HumanRequested")
+    context = build_context([e for e in events if e.position < asked])
+    assert lm.offline.handoff_summary(context, reason="explicit_request") == text
