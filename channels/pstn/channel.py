@@ -42,6 +42,7 @@ from threadline.channels.pstn.ports import (
 )
 from threadline.channels.pstn.settings import PstnSettings
 from threadline.handoff.errors import HandoffError, TokenRejectedError
+from threadline.handoff.first_utterance import Utterance, compose
 from threadline.handoff.service import HandoffService, HandoffTicket, new_leg_id
 from threadline.ledger.envelope import NewEvent
 from threadline.ledger.events import LegOpened
@@ -228,24 +229,31 @@ class PstnChannel:
             if found is None:
                 return None
             cid, leg_id = found, new_leg_id()
-            first, context = await asyncio.to_thread(self._first_for, cid)
+            made, context = await asyncio.to_thread(self._first_for, cid)
+            first = made.text
             # The caller's number is the conversation's verified one: no identity event, no
-            # challenge, the leg is simply part of the verified conversation.
+            # challenge, the leg is simply part of the verified conversation. A model
+            # fallback for the first utterance is recorded with the leg.
             opened = LegOpened(channel="pstn", transport_ref=ref)
-            await asyncio.to_thread(
-                self._handoffs.ledger.append, cid, NewEvent("LegOpened", opened, leg_id=leg_id)
-            )
+            batch = [NewEvent("LegOpened", opened, leg_id=leg_id)]
+            batch += [NewEvent(t, d, leg_id=leg_id, actor="agent") for t, d in made.events]
+            await asyncio.to_thread(self._handoffs.ledger.append_batch, cid, batch)
         settings = self.settings
         port = reserve_rtp_port(settings.rtp_host, settings.rtp_port_min, settings.rtp_port_max)
         self._inbound[invite.call_id] = _Pending(cid, leg_id, port, first, context)
         return (settings.rtp_host, port)
 
-    def _first_for(self, conversation_id: str) -> tuple[str, AgentContext]:
+    def _first_for(self, conversation_id: str) -> tuple[Utterance, AgentContext]:
         context = self._handoffs.context(conversation_id)
-        first = self._handoffs.utterances.generate(
-            context, level=context.verification.level, reason=None, channel="pstn", inbound=True
+        made = compose(
+            self._handoffs.utterances,
+            context,
+            level=context.verification.level,
+            reason=None,
+            channel="pstn",
+            inbound=True,
         )
-        return first, context
+        return made, context
 
     async def on_call(self, invite: IncomingInvite, handle: CallHandle) -> None:
         pending = self._inbound.pop(invite.call_id, None)
