@@ -59,7 +59,7 @@ def _routes() -> set[tuple[str, str]]:
     for router in (routes.router, takeover.router):
         for route in router.routes:
             assert isinstance(route, APIRoute)
-            found |= {(m, route.path) for m in route.methods}
+            found |= {(m, route.path) for m in route.methods or ()}
     return found
 
 
