@@ -76,8 +76,8 @@ def test_an_offer_made_through_a_stopped_replica_expires_once_on_the_other(
     database_url: str, tmp_path: Path
 ) -> None:
     key = create_key(database_url, name="adapter")
-    a = ApiServer(database_url, tmp_path / "a.log", **(EXPIRY | NEVER_EXPIRES))
-    b = ApiServer(database_url, tmp_path / "b.log", **EXPIRY)
+    a = ApiServer(database_url, tmp_path / "a.log", access_log=True, **(EXPIRY | NEVER_EXPIRES))
+    b = ApiServer(database_url, tmp_path / "b.log", access_log=True, **EXPIRY)
     with b:
         with a:
             cid = _offer(a, key, "h-on-a")
@@ -95,8 +95,8 @@ def test_two_replicas_racing_close_each_handoff_exactly_once(
 ) -> None:
     key = create_key(database_url, name="adapter")
     with (
-        ApiServer(database_url, tmp_path / "a.log", **EXPIRY) as a,
-        ApiServer(database_url, tmp_path / "b.log", **EXPIRY) as b,
+        ApiServer(database_url, tmp_path / "a.log", access_log=True, **EXPIRY) as a,
+        ApiServer(database_url, tmp_path / "b.log", access_log=True, **EXPIRY) as b,
     ):
         cids = [_offer(a if i % 2 else b, key, f"h-{i}") for i in range(6)]
         _wait_expired(a, key, cids, within_s=20)
@@ -171,8 +171,8 @@ def test_an_sms_to_b_joins_the_conversation_whose_phone_was_verified_through_a(
             "THREADLINE_TWILIO_API_BASE_URL": api.base_url,
         }
         with (
-            ApiServer(database_url, tmp_path / "a.log", **twilio) as a,
-            ApiServer(database_url, tmp_path / "b.log", **twilio) as b,
+            ApiServer(database_url, tmp_path / "a.log", access_log=True, **twilio) as a,
+            ApiServer(database_url, tmp_path / "b.log", access_log=True, **twilio) as b,
         ):
             with a.client(key) as c:
                 r = c.post("/v1/conversations", json={"channel": "chat"})
