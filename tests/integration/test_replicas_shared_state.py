@@ -202,6 +202,34 @@ def test_an_sms_to_b_joins_the_conversation_whose_phone_was_verified_through_a(
             )
             assert r.status_code == 200, r.text
             events = _events(a, key, cid)
+
+            # A handoff accepted on A is redeemed on B: the visitor texts B the token.
+            with a.client() as c:
+                r = c.post("/v1/conversations", json={"channel": "chat"})
+                assert r.status_code == 201, r.text
+                other, visitor = r.json()["conversation_id"], r.json()["visitor_token"]
+            with a.client(visitor) as c:
+                r = c.post(f"/v1/conversations/{other}/handoffs", json={"channel": "sms"})
+                assert r.status_code == 201, r.text
+                token = r.json()["handoff_token"]
+            form = [
+                ("MessageSid", "SM" + "5" * 32),
+                ("AccountSid", "AC1"),
+                ("From", "+15551230043"),
+                ("To", "+15559990000"),
+                ("Body", f"Continue my conversation {token}"),
+                ("NumMedia", "0"),
+            ]
+            r = httpx.post(
+                url,
+                data=dict(form),
+                headers={"X-Twilio-Signature": compute_signature(TWILIO_TOKEN, url, form)},
+                timeout=20,
+            )
+            assert r.status_code == 200, r.text
+            redeemed = [e["type"] for e in _events(b, key, other)]
+    assert "HandoffAccepted" in redeemed
+    assert redeemed.count("HandoffCompleted") == 1
     texts = [e["data"].get("text") for e in events if e["type"] == "MessagePosted"]
     assert "texting you from my phone" in texts
     sms_legs = [e for e in events if e["type"] == "LegOpened" and e["data"]["channel"] == "sms"]
