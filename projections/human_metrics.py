@@ -121,13 +121,23 @@ class HumanMetrics:
         self._lock = threading.Lock()
         self._after = 0
         self._facts: dict[str, HumanFacts] = {}
+        self._tenant_of: dict[str, str] = {}
 
-    def summary(self) -> dict[str, Any]:
+    def summary(self, tenant: str | None = None) -> dict[str, Any]:
+        """Over every conversation, or over one tenant's (from its ConversationStarted)."""
         with self._lock:
             while batch := self._log.read_all(after=self._after, limit=500):
                 for e in batch:
                     self._after = max(self._after, e.sequence)
+                    self._tenant_of.setdefault(
+                        e.conversation_id, str(getattr(e.data, "tenant", "default"))
+                    )
                     fold_human_facts(self._facts.setdefault(e.conversation_id, HumanFacts()), e)
-            result = summarise_human(self._facts.values())
+            facts = (
+                self._facts.values()
+                if tenant is None
+                else [f for c, f in self._facts.items() if self._tenant_of.get(c) == tenant]
+            )
+            result = summarise_human(facts)
             result["sequence"] = self._after
             return result

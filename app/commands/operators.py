@@ -15,7 +15,7 @@ import typer
 
 from threadline.app.commands.ledger import config
 from threadline.channels.console.errors import ConsoleError
-from threadline.channels.console.operators import OperatorAccounts
+from threadline.channels.console.operators import OperatorAccounts, check_tenant
 from threadline.channels.console.wiring import open_accounts
 
 operators_app = typer.Typer(
@@ -46,15 +46,25 @@ PasswordStdin = Annotated[
 ]
 
 
+Tenant = Annotated[
+    str,
+    typer.Option(
+        "--tenant",
+        help="the tenant whose conversations the operator sees ('*': the console's tenant)",
+    ),
+]
+
+
 @operators_app.command("create")
-def create(name: str, password_stdin: PasswordStdin = False) -> None:
-    """Create an operator who can sign in to /console."""
+def create(name: str, password_stdin: PasswordStdin = False, tenant: Tenant = "*") -> None:
+    """Create an operator who can sign in to /console and sees only their tenant."""
     try:
+        check_tenant(tenant)
         password = _read_password(password_stdin)
-        _accounts().create(name, password)
+        _accounts().create(name, password, tenant)
     except ConsoleError as exc:
         _fail(str(exc))
-    typer.echo(f"operator {name} created")
+    typer.echo(f"operator {name} created (tenant {tenant})")
 
 
 @operators_app.command("passwd")
@@ -80,14 +90,14 @@ def delete(name: str) -> None:
 
 @operators_app.command("list")
 def list_operators() -> None:
-    """Names and creation times (never hashes)."""
+    """Names, tenants and creation times (never hashes)."""
     try:
         operators = _accounts().store.list_operators()
     except ConsoleError as exc:
         _fail(str(exc))
         return
     for operator in operators:
-        typer.echo(f"{operator.name}\t{operator.created_at.isoformat()}")
+        typer.echo(f"{operator.name}\t{operator.tenant}\t{operator.created_at.isoformat()}")
 
 
 def register(app: typer.Typer) -> None:

@@ -97,11 +97,16 @@ class Query:
     status: str | None = None  # open | resolved
     limit: int = 50
     offset: int = 0
+    tenant: str | None = None  # the operator's tenant; None: every tenant
 
     def matches(self, s: ConversationSummary) -> bool:
         day = s.started_at.date()
         return (
-            (not self.conversation_id or self.conversation_id.lower() in s.conversation_id.lower())
+            (self.tenant is None or s.tenant == self.tenant)
+            and (
+                not self.conversation_id
+                or self.conversation_id.lower() in s.conversation_id.lower()
+            )
             and (not self.channel or self.channel in s.channels)
             and (self.date_from is None or day >= self.date_from)
             and (self.date_to is None or day <= self.date_to)

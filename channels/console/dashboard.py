@@ -174,54 +174,100 @@ def overall_rows(overall: Mapping[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
+class _Fold:
+    """The projection over one set of conversations: the total and one fold per day."""
+
+    def __init__(self, metrics: HandoffMetrics) -> None:
+        self.metrics = metrics
+        self.overall = metrics.accumulator()
+        self.days: dict[str, MetricsAccumulator] = {}
+        self.cached_at = -1
+        self.cached: dict[str, Any] = {}
+
+    def add(self, events: list[RecordedEvent], day_of: Mapping[str, str]) -> None:
+        self.overall.add(events)
+        by_day: dict[str, list[RecordedEvent]] = defaultdict(list)
+        for event in events:
+            by_day[day_of[event.conversation_id]].append(event)
+        for day, group in by_day.items():
+            if day not in self.days:
+                self.days[day] = self.metrics.accumulator()
+            self.days[day].add(group)
+
+
 class Dashboard:
+    """Figures over every conversation and, for operators of one tenant, over that tenant's
+    conversations only (a conversation's tenant is the one its ConversationStarted names)."""
+
     def __init__(self, log: ConversationLog, metrics: HandoffMetrics) -> None:
         self._log = log
         self._metrics = metrics
         self._lock = threading.Lock()
         self._after = 0
-        self._overall = metrics.accumulator()
-        self._days: dict[str, MetricsAccumulator] = {}
+        self._all = _Fold(metrics)
+        self._tenants: dict[str, _Fold] = {}
         self._day_of: dict[str, str] = {}
-        self._cached_at = -1
-        self._cached: dict[str, Any] = {}
+        self._tenant_of: dict[str, str] = {}
 
     def _catch_up_locked(self) -> None:
         while batch := self._log.read_all(after=self._after, limit=BATCH):
-            self._overall.add(batch)
-            by_day: dict[str, list[RecordedEvent]] = defaultdict(list)
+            by_tenant: dict[str, list[RecordedEvent]] = defaultdict(list)
             for event in batch:
-                # A conversation belongs to the day (UTC) of its first event.
-                day = self._day_of.setdefault(
-                    event.conversation_id, event.occurred_at.date().isoformat()
+                # A conversation belongs to the day (UTC) of its first event, and to the
+                # tenant its ConversationStarted names.
+                self._day_of.setdefault(event.conversation_id, event.occurred_at.date().isoformat())
+                tenant = self._tenant_of.setdefault(
+                    event.conversation_id, str(getattr(event.data, "tenant", "default"))
                 )
-                by_day[day].append(event)
-            for day, events in by_day.items():
-                if day not in self._days:
-                    self._days[day] = self._metrics.accumulator()
-                self._days[day].add(events)
+                if tenant in self._tenants:
+                    by_tenant[tenant].append(event)
+            self._all.add(batch, self._day_of)
+            for tenant, events in by_tenant.items():
+                self._tenants[tenant].add(events, self._day_of)
             self._after = batch[-1].sequence
 
-    def figures(self) -> dict[str, Any]:
+    def _tenant_fold_locked(self, tenant: str) -> _Fold:
+        """A tenant's folds are made on first demand (one pass over the log read so far), so
+        a console that serves every tenant folds each event only once overall and per day."""
+        fold = self._tenants.get(tenant)
+        if fold is None:
+            fold = _Fold(self._metrics)
+            after = 0
+            while after < self._after and (batch := self._log.read_all(after=after, limit=BATCH)):
+                mine = [
+                    e
+                    for e in batch
+                    if e.sequence <= self._after
+                    and self._tenant_of.get(e.conversation_id) == tenant
+                ]
+                if mine:
+                    fold.add(mine, self._day_of)
+                after = batch[-1].sequence
+            self._tenants[tenant] = fold
+        return fold
+
+    def figures(self, tenant: str | None = None) -> dict[str, Any]:
+        """Every conversation's figures, or one tenant's (an unknown tenant: empty folds)."""
         with self._lock:
             self._catch_up_locked()
-            if self._cached_at != self._after:
+            fold = self._all if tenant is None else self._tenant_fold_locked(tenant)
+            if fold.cached_at != self._after:
                 computed: dict[str, Any] = {
                     "sequence": self._after,
-                    "overall": dict(self._overall.summary()),
+                    "overall": dict(fold.overall.summary()),
                     "series": [
-                        {"day": day, "metrics": dict(self._days[day].summary())}
-                        for day in sorted(self._days)
+                        {"day": day, "metrics": dict(fold.days[day].summary())}
+                        for day in sorted(fold.days)
                     ],
                 }
                 computed["overall_rows"] = overall_rows(computed["overall"])
                 computed["charts"] = charts(computed)
-                self._cached = computed
-                self._cached_at = self._after
-            return self._cached
+                fold.cached = computed
+                fold.cached_at = self._after
+            return fold.cached
 
-    def csv(self) -> str:
-        figures = self.figures()
+    def csv(self, tenant: str | None = None) -> str:
+        figures = self.figures(tenant)
         rows = [{"period": "all"} | flatten(figures["overall"])]
         rows += [{"period": s["day"]} | flatten(s["metrics"]) for s in figures["series"]]
         columns = ["period", *sorted({k for r in rows for k in r} - {"period"})]

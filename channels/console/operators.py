@@ -28,6 +28,9 @@ from threadline.channels.console.errors import (
 )
 
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
+# Same rule as an API key's tenant (access.keys), so the two name the same tenants.
+TENANT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}$")
+ALL_TENANTS = "*"
 
 Clock = Callable[[], datetime]
 
@@ -41,6 +44,9 @@ class Operator:
     name: str
     password_hash: str
     created_at: datetime
+    # The tenant whose conversations the operator sees; "*" (operators made before tenants
+    # existed, or a deliberate supervisor account) defers to the console's setting.
+    tenant: str = ALL_TENANTS
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +118,9 @@ class MemoryOperatorStore:
             current = self._operators.get(name)
             if current is None:
                 raise OperatorNotFoundError(f"no operator {name!r}")
-            self._operators[name] = Operator(name, password_hash, current.created_at)
+            self._operators[name] = Operator(
+                name, password_hash, current.created_at, current.tenant
+            )
 
     def delete_operator(self, name: str) -> None:
         with self._lock:
@@ -166,6 +174,14 @@ class MemoryOperatorStore:
 
 def token_digest(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def check_tenant(tenant: str) -> str:
+    if tenant != ALL_TENANTS and not TENANT_RE.fullmatch(tenant):
+        raise InvalidOperatorError(
+            "tenant must be 1-64 letters, digits, space, '.', '_' or '-' (or '*' for every tenant)"
+        )
+    return tenant
 
 
 def check_name(name: str) -> str:
@@ -231,8 +247,10 @@ class OperatorAccounts:
         self._throttle = throttle
         self._clock = clock
 
-    def create(self, name: str, password: str) -> Operator:
-        operator = Operator(check_name(name), passwords.hash_password(password), self._clock())
+    def create(self, name: str, password: str, tenant: str = ALL_TENANTS) -> Operator:
+        operator = Operator(
+            check_name(name), passwords.hash_password(password), self._clock(), check_tenant(tenant)
+        )
         self.store.add_operator(operator)
         return operator
 
@@ -263,6 +281,11 @@ class OperatorAccounts:
 
     def resolve(self, token: str | None) -> str | None:
         """The operator name a session token belongs to, or None (unknown, expired, removed)."""
+        operator = self.resolve_operator(token)
+        return operator.name if operator else None
+
+    def resolve_operator(self, token: str | None) -> Operator | None:
+        """The operator (with their tenant) a session token belongs to, or None."""
         if not token or len(token) > 200:
             return None
         session = self.store.get_session(token_digest(token))
@@ -271,9 +294,7 @@ class OperatorAccounts:
         if session.expires_at <= self._clock():
             self.store.delete_session(session.token_digest)
             return None
-        if self.store.get_operator(session.operator) is None:
-            return None
-        return session.operator
+        return self.store.get_operator(session.operator)
 
     def logout(self, token: str | None) -> None:
         if token:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import psycopg
 from psycopg import errors as pg_errors
@@ -31,6 +32,14 @@ class PostgresOperatorStore(SqlOperatorStore):
 
     def _is_unique_violation(self, exc: Exception) -> bool:
         return isinstance(exc, pg_errors.UniqueViolation)
+
+    def _has_column(self, cur: Any, table: str, column: str) -> bool:
+        cur.execute(
+            "SELECT 1 FROM information_schema.columns "
+            "WHERE table_schema = current_schema() AND table_name = %s AND column_name = %s",
+            (table, column),
+        )
+        return cur.fetchone() is not None
 
     def close(self) -> None:
         return None

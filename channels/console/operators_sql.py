@@ -33,7 +33,8 @@ SCHEMA = (
     """CREATE TABLE IF NOT EXISTS console_operators (
         name TEXT PRIMARY KEY,
         password_hash TEXT NOT NULL,
-        created_at TEXT NOT NULL)""",
+        created_at TEXT NOT NULL,
+        tenant TEXT NOT NULL DEFAULT '*')""",
     """CREATE TABLE IF NOT EXISTS console_sessions (
         token_digest TEXT PRIMARY KEY,
         operator TEXT NOT NULL REFERENCES console_operators(name) ON DELETE CASCADE,
@@ -87,12 +88,22 @@ class SqlOperatorStore(ABC):
         with self._transaction() as cur:
             for statement in SCHEMA:
                 cur.execute(statement)
+            # Tables made before operators had a tenant: add the column, existing operators
+            # keep '*' (the console's tenant setting decides for them, as before).
+            if not self._has_column(cur, "console_operators", "tenant"):
+                cur.execute(
+                    "ALTER TABLE console_operators ADD COLUMN tenant TEXT NOT NULL DEFAULT '*'"
+                )
+
+    @abstractmethod
+    def _has_column(self, cur: Any, table: str, column: str) -> bool: ...
 
     def add_operator(self, operator: Operator) -> None:
         try:
             self._run(
-                "INSERT INTO console_operators (name, password_hash, created_at) VALUES (?, ?, ?)",
-                (operator.name, operator.password_hash, _ts(operator.created_at)),
+                "INSERT INTO console_operators (name, password_hash, created_at, tenant) "
+                "VALUES (?, ?, ?, ?)",
+                (operator.name, operator.password_hash, _ts(operator.created_at), operator.tenant),
             )
         except Exception as exc:
             if self._is_unique_violation(exc):
@@ -101,16 +112,16 @@ class SqlOperatorStore(ABC):
 
     def get_operator(self, name: str) -> Operator | None:
         rows = self._run(
-            "SELECT name, password_hash, created_at FROM console_operators WHERE name = ?",
+            "SELECT name, password_hash, created_at, tenant FROM console_operators WHERE name = ?",
             (name,),
         )
-        return Operator(rows[0][0], rows[0][1], _dt(rows[0][2])) if rows else None
+        return Operator(rows[0][0], rows[0][1], _dt(rows[0][2]), rows[0][3]) if rows else None
 
     def list_operators(self) -> list[Operator]:
         rows = self._run(
-            "SELECT name, password_hash, created_at FROM console_operators ORDER BY name"
+            "SELECT name, password_hash, created_at, tenant FROM console_operators ORDER BY name"
         )
-        return [Operator(r[0], r[1], _dt(r[2])) for r in rows]
+        return [Operator(r[0], r[1], _dt(r[2]), r[3]) for r in rows]
 
     def set_password_hash(self, name: str, password_hash: str) -> None:
         updated = self._count(
@@ -207,6 +218,10 @@ class SqliteOperatorStore(SqlOperatorStore):
 
     def _is_unique_violation(self, exc: Exception) -> bool:
         return isinstance(exc, sqlite3.IntegrityError)
+
+    def _has_column(self, cur: Any, table: str, column: str) -> bool:
+        cur.execute(f"PRAGMA table_info({table})")
+        return any(row[1] == column for row in cur.fetchall())
 
     def close(self) -> None:
         return None

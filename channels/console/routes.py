@@ -24,13 +24,14 @@ from threadline.channels.console.dashboard import Dashboard
 from threadline.channels.console.errors import AuthenticationFailedError, TooManyAttemptsError
 from threadline.channels.console.limits import ActionLimiter
 from threadline.channels.console.masking import mask_data, mask_whole
-from threadline.channels.console.operators import OperatorAccounts
+from threadline.channels.console.operators import ALL_TENANTS, OperatorAccounts
+from threadline.channels.console.operators import Operator as OperatorAccount
 from threadline.channels.console.ports import Appender, Auditor, ConversationLog, PointInTime
 from threadline.channels.console.presence import OperatorPresence
 from threadline.channels.console.reading import read_conversation
 from threadline.channels.console.settings import ConsoleSettings
 from threadline.channels.console.timeline import build_timeline
-from threadline.ledger.errors import ConversationNotFoundError
+from threadline.ledger.errors import ConversationNotFoundError, IntegrityViolationError
 from threadline.projections.human import QueueIndex
 from threadline.projections.human_metrics import HumanMetrics
 
@@ -97,11 +98,32 @@ def _console(request: Request) -> Console:
 ConsoleDep = Annotated[Console, Depends(_console)]
 
 
-async def _operator(request: Request, console: ConsoleDep) -> str:
-    name = await run_in_threadpool(auth.operator_of, request, console.accounts)
-    if name is None:
+async def _operator_record(request: Request, console: ConsoleDep) -> OperatorAccount:
+    # FastAPI resolves a dependency once per request: `Operator` and `Scope` share this lookup.
+    account = await run_in_threadpool(
+        console.accounts.resolve_operator, request.cookies.get(auth.COOKIE)
+    )
+    if account is None:
         raise auth.deny(request, page=False)
-    return name
+    return account
+
+
+OperatorRecord = Annotated[OperatorAccount, Depends(_operator_record)]
+
+
+async def _operator(account: OperatorRecord) -> str:
+    return account.name
+
+
+def scope_of(account: OperatorAccount, settings: ConsoleSettings) -> str | None:
+    """The tenant an operator sees (None: every tenant). An operator's own tenant wins; an
+    operator made without one ('*') sees the console's configured tenant."""
+    tenant = account.tenant if account.tenant != ALL_TENANTS else settings.tenant
+    return None if tenant == ALL_TENANTS else tenant
+
+
+async def _scope(account: OperatorRecord, console: ConsoleDep) -> str | None:
+    return scope_of(account, console.settings)
 
 
 async def _page_operator(request: Request, console: ConsoleDep) -> str:
@@ -112,6 +134,7 @@ async def _page_operator(request: Request, console: ConsoleDep) -> str:
 
 
 Operator = Annotated[str, Depends(_operator)]
+Scope = Annotated[str | None, Depends(_scope)]
 PageOperator = Annotated[str, Depends(_page_operator)]
 
 
@@ -133,6 +156,26 @@ def _bad_id(conversation_id: str) -> JSONResponse | None:
     if 1 <= len(conversation_id) <= 200 and conversation_id.isprintable():
         return None
     return _error(422, "invalid_input", "conversation id must be 1-200 printable characters")
+
+
+def tenant_of(log: ConversationLog, conversation_id: str) -> str | None:
+    """The tenant a conversation was started for (its first event), None when it does not
+    exist or its first record does not read."""
+    try:
+        first = log.read(conversation_id, after=0, limit=1)
+    except IntegrityViolationError:
+        return None
+    if not first:
+        return None
+    return str(getattr(first[0].data, "tenant", "default"))
+
+
+def foreign(console: Console, tenant: str | None, conversation_id: str) -> JSONResponse | None:
+    """404 for a conversation outside the operator's tenant: to them it does not exist (a 403
+    would confirm that the id is taken)."""
+    if tenant is None or tenant_of(console.log, conversation_id) == tenant:
+        return None
+    return _error(404, "not_found", f"no conversation {conversation_id!r}")
 
 
 router = APIRouter(prefix="/console", include_in_schema=False)
@@ -176,9 +219,13 @@ async def logout(request: Request, console: ConsoleDep, _: Operator) -> Response
 
 
 @router.get("/api/me")
-def me(operator: Operator, console: ConsoleDep) -> JSONResponse:
+def me(operator: Operator, tenant: Scope, console: ConsoleDep) -> JSONResponse:
     return JSONResponse(
-        {"operator": operator, "mask_pii_by_default": console.settings.mask_pii_by_default},
+        {
+            "operator": operator,
+            "tenant": tenant,
+            "mask_pii_by_default": console.settings.mask_pii_by_default,
+        },
         headers=SECURITY_HEADERS,
     )
 
@@ -208,7 +255,7 @@ async def asset(path: str, request: Request, console: ConsoleDep) -> Response:
     if file is None or file.suffix == ".html":
         return _error(404, "not_found", "no such asset")
     if path not in PUBLIC_ASSETS:
-        await _operator(request, console)
+        await _operator_record(request, console)
     return FileResponse(file, headers=SECURITY_HEADERS)
 
 
@@ -217,7 +264,7 @@ async def asset(path: str, request: Request, console: ConsoleDep) -> Response:
 
 @router.get("/api/conversations")
 def conversations(
-    _: Operator,
+    tenant: Scope,
     console: ConsoleDep,
     q: Annotated[str | None, Query(max_length=200)] = None,
     channel: Annotated[str | None, Query(max_length=32)] = None,
@@ -231,7 +278,9 @@ def conversations(
     mask: bool | None = None,
 ) -> JSONResponse:
     page = console.catalog.search(
-        ListQuery(q, channel, date_from, date_to, subject, outcome, status, limit, offset)
+        ListQuery(
+            q, channel, date_from, date_to, subject, outcome, status, limit, offset, tenant=tenant
+        )
     )
     items = page.items
     if _mask(console, mask):
@@ -251,9 +300,9 @@ def conversations(
 
 @router.get("/api/conversations/{conversation_id}/timeline")
 def timeline(
-    conversation_id: str, _: Operator, console: ConsoleDep, mask: bool | None = None
+    conversation_id: str, tenant: Scope, console: ConsoleDep, mask: bool | None = None
 ) -> JSONResponse:
-    if bad := _bad_id(conversation_id):
+    if bad := _bad_id(conversation_id) or foreign(console, tenant, conversation_id):
         return bad
     readout = read_conversation(console.log, conversation_id)
     if not readout.events and not readout.unreadable:
@@ -265,8 +314,8 @@ def timeline(
 
 
 @router.get("/api/conversations/{conversation_id}/verify")
-def verify(conversation_id: str, _: Operator, console: ConsoleDep) -> JSONResponse:
-    if bad := _bad_id(conversation_id):
+def verify(conversation_id: str, tenant: Scope, console: ConsoleDep) -> JSONResponse:
+    if bad := _bad_id(conversation_id) or foreign(console, tenant, conversation_id):
         return bad
     if console.auditor is None:
         return _error(503, "unavailable", "the ledger audit is not wired")
@@ -279,12 +328,12 @@ def verify(conversation_id: str, _: Operator, console: ConsoleDep) -> JSONRespon
 @router.get("/api/conversations/{conversation_id}/as-of")
 def as_of(
     conversation_id: str,
-    _: Operator,
+    tenant: Scope,
     console: ConsoleDep,
     position: Annotated[int, Query(ge=1, le=2**53)],
     mask: bool | None = None,
 ) -> JSONResponse:
-    if bad := _bad_id(conversation_id):
+    if bad := _bad_id(conversation_id) or foreign(console, tenant, conversation_id):
         return bad
     if console.point_in_time is None:
         return _error(503, "unavailable", "point-in-time projections are not wired")
@@ -302,10 +351,10 @@ def as_of(
 
 
 @router.get("/api/conversations/{conversation_id}/audit.jsonl")
-def audit_export(conversation_id: str, _: Operator, console: ConsoleDep) -> Response:
+def audit_export(conversation_id: str, tenant: Scope, console: ConsoleDep) -> Response:
     """The ledger's audit export (stored envelopes, unmasked), which
     `threadline audit verify --file` checks without the database."""
-    if bad := _bad_id(conversation_id):
+    if bad := _bad_id(conversation_id) or foreign(console, tenant, conversation_id):
         return bad
     if console.auditor is None:
         return _error(503, "unavailable", "the ledger audit is not wired")
@@ -323,24 +372,24 @@ def audit_export(conversation_id: str, _: Operator, console: ConsoleDep) -> Resp
 
 
 @router.get("/api/metrics")
-def metrics(_: Operator, console: ConsoleDep) -> JSONResponse:
+def metrics(tenant: Scope, console: ConsoleDep) -> JSONResponse:
     if console.dashboard is None:
         return _error(503, "unavailable", "the metrics projection is not wired")
-    return JSONResponse(console.dashboard.figures(), headers=SECURITY_HEADERS)
+    return JSONResponse(console.dashboard.figures(tenant), headers=SECURITY_HEADERS)
 
 
 @router.get("/api/metrics/human")
-def human_metrics(_: Operator, console: ConsoleDep) -> JSONResponse:
+def human_metrics(tenant: Scope, console: ConsoleDep) -> JSONResponse:
     """Handoff to a person: time to human, abandonment, re-verification, who resolved."""
-    return JSONResponse(console.human_metrics.summary(), headers=SECURITY_HEADERS)
+    return JSONResponse(console.human_metrics.summary(tenant), headers=SECURITY_HEADERS)
 
 
 @router.get("/api/metrics.csv")
-def metrics_csv(_: Operator, console: ConsoleDep) -> Response:
+def metrics_csv(tenant: Scope, console: ConsoleDep) -> Response:
     if console.dashboard is None:
         return _error(503, "unavailable", "the metrics projection is not wired")
     return Response(
-        console.dashboard.csv(),
+        console.dashboard.csv(tenant),
         media_type="text/csv; charset=utf-8",
         headers=SECURITY_HEADERS
         | {"Content-Disposition": 'attachment; filename="handoff-metrics.csv"'},

@@ -4,7 +4,7 @@ Every state change is an event in the conversation's stream (OperatorJoined, Mes
 with role operator, OperatorLeft), appended at the version the route read: two operators
 racing to join cannot both win, the loser gets 409 and nothing is appended for them. Routes
 need an operator session, a same-origin request, are rate-limited per operator and see only
-the console's tenant.
+the operator's tenant (404 for another tenant's conversation).
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from threadline.channels.console.routes import (
     Console,
     ConsoleDep,
     Operator,
+    Scope,
     _bad_id,
     _error,
     _mask,
@@ -52,10 +53,6 @@ class Join(BaseModel):
 
 class Say(BaseModel):
     text: str = Field(min_length=1, max_length=4000)
-
-
-def _tenant(console: Console) -> str | None:
-    return None if console.settings.tenant == "*" else console.settings.tenant
 
 
 def _refuse(request: Request, console: Console, operator: str) -> JSONResponse | None:
@@ -90,10 +87,10 @@ def _summary(state: HumanState, events: list[Any]) -> str:
     return " ".join(parts)
 
 
-def queue_items(console: Console, mask: bool) -> list[dict[str, Any]]:
+def queue_items(console: Console, mask: bool, tenant: str | None) -> list[dict[str, Any]]:
     now = datetime.now(UTC)
     items = []
-    for state in console.queue.waiting(_tenant(console)):
+    for state in console.queue.waiting(tenant):
         events = read_conversation(console.log, state.conversation_id).events
         assert state.requested_at is not None
         item = {
@@ -109,36 +106,38 @@ def queue_items(console: Console, mask: bool) -> list[dict[str, Any]]:
     return items
 
 
-def _queue_body(console: Console, mask: bool) -> dict[str, Any]:
+def _queue_body(console: Console, mask: bool, tenant: str | None) -> dict[str, Any]:
     assert console.presence is not None
     return {
-        "items": queue_items(console, mask),
-        "operators_online": console.presence.available(_tenant(console)),
+        "items": queue_items(console, mask, tenant),
+        "operators_online": console.presence.available(tenant),
     }
 
 
 @router.post("/api/presence")
 async def presence(
-    request: Request, body: Presence, operator: Operator, console: ConsoleDep
+    request: Request, body: Presence, operator: Operator, tenant: Scope, console: ConsoleDep
 ) -> Response:
     if refused := _refuse(request, console, operator):
         return refused
     assert console.presence is not None
-    await run_in_threadpool(console.presence.set, operator, console.settings.tenant, body.available)
+    # Present for the tenant the operator serves ('*': one who sees every tenant).
+    await run_in_threadpool(console.presence.set, operator, tenant or "*", body.available)
     return JSONResponse(
         {"operator": operator, "available": body.available}, headers=SECURITY_HEADERS
     )
 
 
 @router.get("/api/queue")
-def queue(_: Operator, console: ConsoleDep, mask: bool | None = None) -> Response:
+def queue(tenant: Scope, console: ConsoleDep, mask: bool | None = None) -> Response:
     if console.presence is None:
         return _error(503, "unavailable", "taking over conversations is not wired")
-    return JSONResponse(_queue_body(console, _mask(console, mask)), headers=SECURITY_HEADERS)
+    body = _queue_body(console, _mask(console, mask), tenant)
+    return JSONResponse(body, headers=SECURITY_HEADERS)
 
 
 @router.get("/api/queue/stream")
-async def queue_stream(_: Operator, console: ConsoleDep, mask: bool | None = None) -> Response:
+async def queue_stream(tenant: Scope, console: ConsoleDep, mask: bool | None = None) -> Response:
     """SSE: a `queue` event with the whole queue whenever it changes (checked every second;
     the queue index reads only new events from the global log, so a check is cheap)."""
     if console.presence is None:
@@ -150,7 +149,7 @@ async def queue_stream(_: Operator, console: ConsoleDep, mask: bool | None = Non
         idle = 0.0
         yield b"retry: 2000\n\n"
         while True:
-            body = await run_in_threadpool(_queue_body, console, masked)
+            body = await run_in_threadpool(_queue_body, console, masked, tenant)
             # wait_seconds ticks every second; only a change of membership or data is news.
             key = json.dumps(
                 [{k: v for k, v in i.items() if k != "wait_seconds"} for i in body["items"]]
@@ -172,14 +171,15 @@ async def queue_stream(_: Operator, console: ConsoleDep, mask: bool | None = Non
     )
 
 
-def _held_state(console: Console, conversation_id: str) -> tuple[HumanState, int] | Response:
+def _held_state(
+    console: Console, conversation_id: str, tenant: str | None
+) -> tuple[HumanState, int] | Response:
     events = read_conversation(console.log, conversation_id).events
     if not events:
         return _error(404, "not_found", f"no conversation {conversation_id!r}")
     state = fold_human(events)
-    tenant = _tenant(console)
     if tenant is not None and state.tenant != tenant:
-        # Another tenant's conversation does not exist for this console.
+        # Another tenant's conversation does not exist for this operator.
         return _error(404, "not_found", f"no conversation {conversation_id!r}")
     return state, events[-1].position
 
@@ -200,6 +200,7 @@ async def join(
     conversation_id: str,
     request: Request,
     operator: Operator,
+    tenant: Scope,
     console: ConsoleDep,
     body: Join | None = None,
 ) -> Response:
@@ -210,7 +211,7 @@ async def join(
     transfer = body.transfer if body else False
 
     def run() -> Response:
-        found = _held_state(console, conversation_id)
+        found = _held_state(console, conversation_id, tenant)
         if isinstance(found, Response):
             return found
         state, version = found
@@ -236,7 +237,12 @@ async def join(
 
 @router.post("/api/conversations/{conversation_id}/messages")
 async def say(
-    conversation_id: str, request: Request, body: Say, operator: Operator, console: ConsoleDep
+    conversation_id: str,
+    request: Request,
+    body: Say,
+    operator: Operator,
+    tenant: Scope,
+    console: ConsoleDep,
 ) -> Response:
     if bad := _bad_id(conversation_id):
         return bad
@@ -246,7 +252,7 @@ async def say(
         return refused
 
     def run() -> Response:
-        found = _held_state(console, conversation_id)
+        found = _held_state(console, conversation_id, tenant)
         if isinstance(found, Response):
             return found
         state, version = found
@@ -260,7 +266,7 @@ async def say(
         # At the version read, so a message never lands after someone else took over.
         result = _append(console, conversation_id, event, version)
         if result.status_code == 409:
-            again = _held_state(console, conversation_id)
+            again = _held_state(console, conversation_id, tenant)
             if not isinstance(again, Response) and again[0].holder == operator:
                 return _append(console, conversation_id, event, again[1])
         return result
@@ -270,7 +276,7 @@ async def say(
 
 @router.post("/api/conversations/{conversation_id}/leave")
 async def leave(
-    conversation_id: str, request: Request, operator: Operator, console: ConsoleDep
+    conversation_id: str, request: Request, operator: Operator, tenant: Scope, console: ConsoleDep
 ) -> Response:
     if bad := _bad_id(conversation_id):
         return bad
@@ -278,7 +284,7 @@ async def leave(
         return refused
 
     def run() -> Response:
-        found = _held_state(console, conversation_id)
+        found = _held_state(console, conversation_id, tenant)
         if isinstance(found, Response):
             return found
         state, version = found
@@ -297,12 +303,12 @@ async def leave(
 
 @router.get("/api/conversations/{conversation_id}/holder")
 def holder(
-    conversation_id: str, _: Operator, console: ConsoleDep, mask: bool | None = None
+    conversation_id: str, tenant: Scope, console: ConsoleDep, mask: bool | None = None
 ) -> Response:
     """Who holds the conversation and the agent-context projection the AI worked from."""
     if bad := _bad_id(conversation_id):
         return bad
-    found = _held_state(console, conversation_id)
+    found = _held_state(console, conversation_id, tenant)
     if isinstance(found, Response):
         return found
     state, version = found
@@ -350,7 +356,7 @@ def _live_item(event: Any, mask: bool) -> dict[str, Any]:
 @router.get("/api/conversations/{conversation_id}/live")
 async def live(
     conversation_id: str,
-    _: Operator,
+    tenant: Scope,
     console: ConsoleDep,
     after: int = 0,
     mask: bool | None = None,
@@ -360,7 +366,7 @@ async def live(
     ledger's version is checked every half second; only new events are read."""
     if bad := _bad_id(conversation_id):
         return bad
-    found = await run_in_threadpool(_held_state, console, conversation_id)
+    found = await run_in_threadpool(_held_state, console, conversation_id, tenant)
     if isinstance(found, Response):
         return found
     masked = _mask(console, mask)

@@ -28,7 +28,7 @@ CID = "conv-chat-voice-chat"
 
 
 def create_operator(
-    database_url: str, name: str, password: str
+    database_url: str, name: str, password: str, tenant: str | None = None
 ) -> subprocess.CompletedProcess[str]:
     """Through the real CLI, as an administrator would."""
     return subprocess.run(
@@ -40,6 +40,7 @@ def create_operator(
             "create",
             name,
             "--password-stdin",
+            *(["--tenant", tenant] if tenant is not None else []),
         ],
         input=password + "\n",
         cwd=ROOT,

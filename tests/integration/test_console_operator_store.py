@@ -132,3 +132,35 @@ def test_postgres_store_is_chosen_by_url_and_survives_reopening(fresh_postgres_u
 def test_unreachable_postgres_is_a_clear_error() -> None:
     with pytest.raises(OperatorStoreUnavailableError):
         open_operator_store("postgresql://nobody@127.0.0.1:1/none?connect_timeout=1")
+
+
+def test_store_keeps_each_operators_tenant(store: OperatorStore) -> None:
+    store.add_operator(Operator("ann", "h1", T0, "acme"))
+    store.add_operator(Operator("gus", "h2", T0, "globex"))
+    store.add_operator(Operator("sup", "h3", T0))
+    store.set_password_hash("ann", "h4")  # a new password keeps the tenant
+    assert store.get_operator("ann") == Operator("ann", "h4", T0, "acme")
+    assert [(op.name, op.tenant) for op in store.list_operators()] == [
+        ("ann", "acme"),
+        ("gus", "globex"),
+        ("sup", "*"),
+    ]
+
+
+def test_an_operator_table_from_before_tenants_gains_the_column(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute(
+            "CREATE TABLE console_operators (name TEXT PRIMARY KEY, "
+            "password_hash TEXT NOT NULL, created_at TEXT NOT NULL)"
+        )
+        conn.execute(
+            "INSERT INTO console_operators VALUES ('old', 'h', '2025-01-01T12:00:00.000000+00:00')"
+        )
+    conn.close()
+    store = SqliteOperatorStore(path)
+    assert store.get_operator("old") == Operator("old", "h", T0, "*")
+    store.add_operator(Operator("new", "h", T0, "acme"))
+    assert SqliteOperatorStore(path).get_operator("new") == Operator("new", "h", T0, "acme")
