@@ -23,8 +23,10 @@ def build_agent(
         return Agent(
             OpenAIModel(settings=settings),
             tools,
-            fallback=OfflineModel(),
+            fallback=OfflineModel(settings.agent_packs.split(",")),
             settings=settings,
             clock=clock,
         )
-    return Agent(OfflineModel(), tools, settings=settings, clock=clock)
+    return Agent(
+        OfflineModel(settings.agent_packs.split(",")), tools, settings=settings, clock=clock
+    )

@@ -21,6 +21,13 @@ class HandoffSettings(BaseModel):
     # EscalationSignalDetected with a score at or above this makes the agent offer voice.
     escalation_threshold: float = Field(default=0.6, ge=0.0, le=1.0)
     agent: Literal["offline", "openai"] = "offline"
+    # Domain packs the chat agent understands (agent/packs/*.json), comma-separated; the
+    # first is the tenant's home domain, "general" is always added last.
+    agent_packs: str = Field(
+        default="insurance,retail,appliances,subscriptions,telecom,travel,banking,healthcare",
+        pattern=r"^[a-z0-9_,-]*$",
+        max_length=400,
+    )
     first_utterance: Literal["offline", "openai"] = "offline"
     openai_model: str = "gpt-4o-mini"
     openai_timeout_s: float = Field(default=20.0, gt=0)
