@@ -95,17 +95,24 @@ class OfflineModel:
         if intent is None and "thanks" in found and not _is_question(text):
             return Reply("You're welcome. Is there anything else I can help with?")
         about = "" if pack.name == domain.GENERAL else f" about your {pack.topic}"
+        menu = re.search(r"\bwhat\s+(?:can|do)\s+(?:you|u)\s+(?:do|help|offer)", text, re.I)
         lead = intent.reply if intent is not None else f"Thanks, I've noted that{about}."
+        body = (
+            f" In this chat I can {pack.can}, but I can't {pack.cannot}, so a person from our "
+            "team should pick this up."
+        )
+        earlier = " ".join(t.text for t in state.context.recent_turns if t.role == "agent")
         options = (
-            f"{prefix}{lead} In this chat I can {pack.can}, but I can't {pack.cannot}, so a "
-            "person from our team should pick this up.",
-            f"{prefix}I've added that to the note for our team. I can't {pack.cannot} from "
-            "here; a colleague can take it over, in this chat or on a call.",
+            f"{prefix}{'' if menu else lead}{'' if 'In this chat I can' in earlier and not menu else body}".strip(),
+            f"{prefix}I've added that to the note for our team; a colleague can take it over, "
+            "in this chat or on a call.",
             "Understood. Is there anything else the team should know before a colleague "
             "picks this up?",
         )
-        last = _first_sentence(_last_agent_reply(state))
-        reply = next((o for o in options if _first_sentence(o) != last), options[-1])
+        last = _last_agent_reply(state)
+        reply = next(
+            (o for o in options if _first_sentence(o) != _first_sentence(last)), options[-1]
+        )
         return Reply(reply, offer="out_of_scope")
 
     # -- first action of a turn --------------------------------------------------------------

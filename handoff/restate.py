@@ -131,7 +131,8 @@ _TRAILING_WH = re.compile(r"^(?P<rest>.+?),?\s+(?P<wh>why|how come|when|how)$", 
 
 
 def reported(question: str) -> tuple[str, str]:
-    """("asked_to" | "asked", text): a question in reported speech, second person."""
+    """("asked_to" | "asked" | "said", text): a question in reported speech, second person;
+    "said" when no rule reports it (it is then restated as a statement, not "about this")."""
     q = _tidy(question)
     m = _TRAILING_WH.match(q)
     if m:  # "the payout is lower than the estimate, why?"
@@ -154,7 +155,7 @@ def reported(question: str) -> tuple[str, str]:
         aux = _AGREE.get((subj, aux), aux)
         wh = m.group("wh").lower()
         return "asked", f"{wh} {subj} {aux} {second_person(m.group('rest'))}"
-    return "asked", f"about this: {_lower_first(second_person(q))}"
+    return "said", _lower_first(second_person(q))
 
 
 def _similar(a: str, b: str) -> bool:
@@ -180,7 +181,7 @@ def restate(context: AgentContext) -> Restatement:
             continue
         q = questions.get(r.text)
         kind, text = reported(r.text) if q is not None else ("said", "")
-        if q is None or text.startswith("about this: "):
+        if q is None or kind == "said":
             said.append(_lower_first(second_person(_tidy(r.text))))
         elif q.answered:
             answered.append(text)  # "can you change …?" was a question and a request
@@ -192,7 +193,9 @@ def restate(context: AgentContext) -> Restatement:
         if not content_stems(_tidy(q.text)):
             continue  # "hello?", "anyone there?": nothing to restate
         kind, text = reported(q.text)
-        if kind == "asked_to":
+        if kind == "said":
+            said.append(text)  # a question the grammar rules can't report ("payout low?")
+        elif kind == "asked_to":
             (asked_to if not q.answered else answered).append(text)
         elif q.answered:
             answered.append(text)
