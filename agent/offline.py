@@ -82,7 +82,7 @@ class OfflineModel:
         return self._after(state, state.steps[-1])
 
     # -- a domain without tools ------------------------------------------------------------
-    def _outside(self, state: TurnState, pack: domain.Pack) -> Reply:
+    def _outside(self, state: TurnState, pack: domain.Pack) -> Action:
         text = state.text
         kinds = {s.kind for s in state.signals}
         found = nlu.intents(text)
@@ -102,8 +102,9 @@ class OfflineModel:
             "team should pick this up."
         )
         earlier = " ".join(t.text for t in state.context.recent_turns if t.role == "agent")
+        said_menu = "In this chat I can" in earlier and not menu
         options = (
-            f"{prefix}{'' if menu else lead}{'' if 'In this chat I can' in earlier and not menu else body}".strip(),
+            f"{prefix}{'' if menu else lead}{'' if said_menu else body}".strip(),
             f"{prefix}I've added that to the note for our team; a colleague can take it over, "
             "in this chat or on a call.",
             "Understood. Is there anything else the team should know before a colleague "

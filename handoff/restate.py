@@ -201,9 +201,35 @@ def restate(context: AgentContext) -> Restatement:
             answered.append(text)
         else:
             open_q.append(text)
+    lists = {"said": said, "asked_to": asked_to, "asked": open_q}
+    kept = {k: list(_dedupe(v)[-2:]) for k, v in lists.items()}
+    first = _original(context, cut)
+    if first is not None:
+        # The visitor's original request is always restated, however long the chat went on.
+        kind, text = first
+        already = [t for group in kept.values() for t in group]
+        if not any(_similar(text, t) for t in already):
+            group = kept[kind]
+            kept[kind] = [text, *group[-1:]]
     return Restatement(
-        _dedupe(said)[-2:], _dedupe(asked_to)[-2:], _dedupe(open_q)[-2:], _dedupe(answered)[-1:]
+        tuple(kept["said"]), tuple(kept["asked_to"]), tuple(kept["asked"]), _dedupe(answered)[-1:]
     )
+
+
+def _original(context: AgentContext, cut: int) -> tuple[str, str] | None:
+    """The first visitor sentence of substance since the last retraction, restated."""
+    candidates = sorted(
+        [(r.position, r.text) for r in context.requests]
+        + [(t.position, t.text) for t in context.recent_turns if t.role == "visitor"]
+    )
+    asked = {q.text for q in context.questions}
+    for position, text in candidates:
+        if position < cut or private(text) or len(content_stems(_tidy(text))) < 2:
+            continue
+        if text in asked or text.rstrip().endswith("?"):
+            return reported(text)
+        return "said", _lower_first(second_person(_tidy(text)))
+    return None
 
 
 def _dedupe(items: list[str]) -> tuple[str, ...]:

@@ -6,6 +6,7 @@ Shared by tests/unit/test_corpus.py and `python -m benchmarks.handoff`."""
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -83,8 +84,7 @@ def run(scenario: Scenario, ledger: Ledger, tools: ToolBackend) -> Result:
     context = build_context(events)
     first = OfflineUtterances().generate(context, level=context.verification.level, reason=None)
     signalled = any(
-        e.type == "EscalationSignalDetected"
-        and float(getattr(e.data, "score", 0.0)) >= THRESHOLD
+        e.type == "EscalationSignalDetected" and float(getattr(e.data, "score", 0.0)) >= THRESHOLD
         for e in events
     )
     result = Result(scenario, first, replies, signalled)
@@ -95,7 +95,7 @@ def run(scenario: Scenario, ledger: Ledger, tools: ToolBackend) -> Result:
             if phrase.lower() in text.lower():
                 result.failures.append(f"forbidden {phrase!r} in {text[:80]!r}")
                 break
-    for a, b in zip(replies, replies[1:], strict=False):
+    for a, b in itertools.pairwise(replies):
         if a == b:
             result.failures.append(f"repeated reply {a[:60]!r}")
     if signalled != scenario.offer:

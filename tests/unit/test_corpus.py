@@ -39,7 +39,9 @@ def test_corpus_pass_rate(tools: SqlToolBackend) -> None:
         results = [runner.run(s, ledger, tools) for s in runner.load()]
     finally:
         ledger.close()
-    failed = [f"{r.scenario.id}: {r.failures} :: {r.first_utterance}" for r in results if not r.passed]
+    failed = [
+        f"{r.scenario.id}: {r.failures} :: {r.first_utterance}" for r in results if not r.passed
+    ]
     rate = 1 - len(failed) / len(results)
     assert rate >= PASS_RATE, "\n".join(failed)
 
