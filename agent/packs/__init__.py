@@ -42,9 +42,7 @@ class PackIntent(BaseModel):
     @field_validator("words")
     @classmethod
     def _compiles(cls, words: tuple[str, ...]) -> tuple[str, ...]:
-        for w in words:
-            re.compile(w)
-        return words
+        return _compiled(words)
 
 
 class Pack(BaseModel):
@@ -67,9 +65,7 @@ class Pack(BaseModel):
     @field_validator("vocabulary")
     @classmethod
     def _compiles(cls, words: tuple[str, ...]) -> tuple[str, ...]:
-        for w in words:
-            re.compile(w)
-        return words
+        return _compiled(words)
 
     def score(self, text: str) -> int:
         return sum(len(_rx(w).findall(text)) for w in self.vocabulary)
@@ -77,6 +73,15 @@ class Pack(BaseModel):
     def intent(self, text: str) -> PackIntent | None:
         """The first intent whose words appear in `text`."""
         return next((i for i in self.intents if any(_rx(w).search(text) for w in i.words)), None)
+
+
+def _compiled(words: tuple[str, ...]) -> tuple[str, ...]:
+    for w in words:
+        try:
+            re.compile(w)
+        except re.error as exc:  # pydantic reports ValueErrors as validation errors
+            raise ValueError(f"bad pattern {w!r}: {exc}") from exc
+    return words
 
 
 @cache
@@ -125,5 +130,13 @@ def choose(packs: Sequence[Pack], current: str, earlier: Sequence[str]) -> Pack:
     if best is not None:
         return best
     general = next(p for p in packs if p.name == GENERAL)
-    words = len(re.findall(r"[A-Za-z]{3,}", " ".join([*earlier, current])))
-    return packs[0] if words <= 6 else general
+    words = re.findall(r"[a-z']+", " ".join([*earlier, current]).lower())
+    substance = [w for w in words if w not in _SMALL_TALK]
+    return packs[0] if len(substance) < 2 else general
+
+
+# Words that say nothing about a domain: a chat of only these stays with the home pack.
+_SMALL_TALK = frozenset(
+    "hi hello hey hiya there good morning afternoon evening how are you is anyone it me "
+    "thanks thank ok okay yes no please i a the can help need question".split()
+)

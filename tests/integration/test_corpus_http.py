@@ -45,12 +45,11 @@ def test_dishwasher_chat_over_http(served: tuple[ApiServer, str], tmp_path: Path
         assert accepted.status_code == 201, accepted.text
     assert replies[0] != replies[1]
     for reply in replies:
-        assert "policy" not in reply.lower() and "member" not in reply.lower()
+        assert "policy" not in reply.lower()
+        assert "member" not in reply.lower()
     ledger = open_ledger(url)
     try:
-        first = OfflineUtterances().generate(
-            build_context(ledger.read(cid)), level=0, reason=None
-        )
+        first = OfflineUtterances().generate(build_context(ledger.read(cid)), level=0, reason=None)
     finally:
         ledger.close()
     for fact in scenario.facts:
