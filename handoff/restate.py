@@ -127,6 +127,21 @@ def _lower_first(s: str) -> str:
     return s
 
 
+# "is my fridge still under warranty" → "whether your fridge is still under warranty": the
+# auxiliary moves after a one-word noun, only when the next word plainly starts the predicate
+# (so "is the Silver plan cheaper" is left alone rather than garbled).
+_PREDICATE = (
+    r"still|already|not|being|been|under|in|on|at|covered|coming|going|ready|done|back|"
+    r"lower|higher|more|less|late|due|valid|so|too|very|pending|included|cancelled|"
+    r"canceled|shipped|arrived|delivered|working|broken|refunded|\$|\d"
+)
+_NOUN_Q = re.compile(
+    rf"^(?:(?P<wh>what|when|where|why|how(?:\s+(?:much|many|long|soon))?|which)\s+)?"
+    rf"(?P<aux>is|are|was|were|has|have|will|can|could|should)\s+"
+    rf"(?P<det>my|the|our|this|that|your)\s+(?P<noun>[A-Za-z][\w-]*)\s+"
+    rf"(?P<rest>(?:{_PREDICATE}).*)$",
+    re.I,
+)
 _TRAILING_WH = re.compile(r"^(?P<rest>.+?),?\s+(?P<wh>why|how come|when|how)$", re.I)
 
 
@@ -140,6 +155,11 @@ def reported(question: str) -> tuple[str, str]:
     m = _ASK_AGENT.match(q)
     if m:
         return "asked_to", second_person(m.group("rest"))
+    m = _NOUN_Q.match(q)
+    if m:
+        lead = m.group("wh").lower() if m.group("wh") else "whether"
+        subject = second_person(f"{m['det'].lower()} {m['noun']}")
+        return "asked", f"{lead} {subject} {m['aux'].lower()} {second_person(m['rest'])}"
     m = _YES_NO.match(q)
     if m:
         subj, aux = second_person(m.group("subj")), m.group("aux").lower()
@@ -207,7 +227,7 @@ def restate(context: AgentContext) -> Restatement:
     if first is not None:
         # The visitor's original request is always restated, however long the chat went on.
         kind, text = first
-        already = [t for group in kept.values() for t in group]
+        already = [t for group in kept.values() for t in group] + answered
         if not any(_similar(text, t) for t in already):
             group = kept[kind]
             kept[kind] = [text, *group[-1:]]
