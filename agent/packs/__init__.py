@@ -137,36 +137,9 @@ def choose(packs: Sequence[Pack], current: str, earlier: Sequence[str]) -> Pack:
 
 # Words that say nothing about a domain: a chat of only these stays with the home pack.
 _SMALL_TALK = frozenset(
-    [
-        "hi",
-        "hello",
-        "hey",
-        "hiya",
-        "there",
-        "good",
-        "morning",
-        "afternoon",
-        "evening",
-        "how",
-        "are",
-        "you",
-        "is",
-        "anyone",
-        "it",
-        "me",
-        "thanks",
-        "thank",
-        "ok",
-        "okay",
-        "yes",
-        "no",
-        "please",
-        "i",
-        "a",
-        "the",
-        "can",
-        "help",
-        "need",
-        "question",
-    ]
-)
+    {
+        "hi", "hello", "hey", "hiya", "there", "good", "morning", "afternoon", "evening", "how",
+        "are", "you", "is", "anyone", "it", "me", "thanks", "thank", "ok", "okay", "yes", "no",
+        "please", "i", "a", "the", "can", "help", "need", "question",
+    }
+)  # fmt: skip
