@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.report import Figure, emit  # noqa: E402
-from tests.corpus import runner as corpus  # noqa: E402
+from harness import corpus  # noqa: E402
 from threadline.agent.chat import ChatAgent  # noqa: E402
 from threadline.agent.factory import build_agent  # noqa: E402
 from threadline.agent.sqltools import open_tool_backend  # noqa: E402

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from harness import corpus as runner
 from harness.api_server import ApiServer
-from tests.corpus import runner
 from threadline.handoff.first_utterance import OfflineUtterances
 from threadline.ledger.store import open_ledger
 from threadline.projections.context import build_context

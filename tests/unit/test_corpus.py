@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.corpus import runner
+from harness import corpus as runner
 from threadline.agent.sqltools import open_tool_backend
 from threadline.agent.sqltools.seed import seed
 from threadline.agent.sqltools.sql import SqlToolBackend

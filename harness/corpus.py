@@ -24,7 +24,7 @@ from threadline.ledger.events import ConversationStarted, LegOpened
 from threadline.ledger.store import Ledger
 from threadline.projections.context import build_context
 
-CORPUS = Path(__file__).parent
+CORPUS = Path(__file__).resolve().parents[1] / "tests" / "corpus"  # data, not code
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 TODAY = date(2026, 11, 20)
 LEG = "leg_chat"
