@@ -142,6 +142,25 @@ _NOUN_Q = re.compile(
     rf"(?P<rest>(?:{_PREDICATE}).*)$",
     re.I,
 )
+# "cancel my gym membership before…": an imperative is a request to the agent.
+_IMPERATIVE = re.compile(
+    r"^(?:please\s+)?(?:cancel|change|update|move|book|reschedule|refund|return|send|replace|"
+    r"fix|stop|add|remove|upgrade|transfer|close|reset|unlock|block|pause|check|track|renew|"
+    r"extend|arrange|confirm|sort\s+out)\b",
+    re.I,
+)
+
+
+def _third_person(verb: str) -> str:
+    """ "take" → "takes", "fix" → "fixes", "apply" → "applies" (for "how long does it take")."""
+    low = verb.lower()
+    if low.endswith(("s", "sh", "ch", "x", "z", "o")):
+        return verb + "es"
+    if len(low) > 1 and low.endswith("y") and low[-2] not in "aeiou":
+        return verb[:-1] + "ies"
+    return verb + "s"
+
+
 _TRAILING_WH = re.compile(r"^(?P<rest>.+?),?\s+(?P<wh>why|how come|when|how)$", re.I)
 
 
@@ -170,11 +189,20 @@ def reported(question: str) -> tuple[str, str]:
             aux = _AGREE.get((subj, aux), aux)
             return "asked", f"whether {subj} {aux} {second_person(m.group('rest'))}"
     m = _WH.match(q)
+    if m and m.group("aux").lower() in ("do", "does"):
+        # "who do I talk to" → "who you talk to"; "how long does that take" → "… that takes"
+        subj, wh = second_person(m.group("subj")), m.group("wh").lower()
+        first, _, rest = second_person(m.group("rest")).partition(" ")
+        if m.group("aux").lower() == "does" and subj not in ("you", "we"):
+            first = _third_person(first)
+        return "asked", f"{wh} {subj} {first}{' ' + rest if rest else ''}"
     if m and m.group("aux").lower() not in ("do", "does", "did"):
         subj, aux = second_person(m.group("subj")), m.group("aux").lower()
         aux = _AGREE.get((subj, aux), aux)
         wh = m.group("wh").lower()
         return "asked", f"{wh} {subj} {aux} {second_person(m.group('rest'))}"
+    if _IMPERATIVE.match(q):
+        return "asked_to", _lower_first(second_person(re.sub(r"^please\s+", "", q, flags=re.I)))
     return "said", _lower_first(second_person(q))
 
 
@@ -201,6 +229,9 @@ def restate(context: AgentContext) -> Restatement:
             continue
         q = questions.get(r.text)
         kind, text = reported(r.text) if q is not None else ("said", "")
+        if q is None and _IMPERATIVE.match(_tidy(r.text)):
+            asked_to.append(reported(r.text)[1])
+            continue
         if q is None or kind == "said":
             said.append(_lower_first(second_person(_tidy(r.text))))
         elif q.answered:
@@ -247,6 +278,8 @@ def _original(context: AgentContext, cut: int) -> tuple[str, str] | None:
         if position < cut or private(text) or len(content_stems(_tidy(text))) < 2:
             continue
         if text in asked or text.rstrip().endswith("?"):
+            return reported(text)
+        if _IMPERATIVE.match(_tidy(text)):
             return reported(text)
         return "said", _lower_first(second_person(_tidy(text)))
     return None
