@@ -19,8 +19,10 @@ from threadline.agent.offline import OfflineModel
 from threadline.agent.sqltools import open_tool_backend
 from threadline.agent.sqltools.seed import seed
 from threadline.agent.sqltools.sql import SqlToolBackend
+from threadline.handoff.restate import reported
 from threadline.handoff.settings import HandoffSettings
 from threadline.ledger.store import Ledger, open_ledger
+from threadline.projections.context import build_context
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 
@@ -127,3 +129,29 @@ def test_pack_model_is_the_agent_default(tools: SqlToolBackend) -> None:
     assert isinstance(agent.model, OfflineModel)
     assert agent.model.packs[0].name == "insurance"
     assert agent.model.packs[-1].name == "general"
+
+
+def test_a_handover_does_not_answer_the_question(ledger: Ledger, tools: SqlToolBackend) -> None:
+    chat = chat_with(ledger, tools)
+    say(chat, "is my fridge still under warranty? serial FR-20931")
+    context = build_context(ledger.read("A"))
+    assert [q.answered for q in context.questions] == [False]
+
+
+@pytest.mark.parametrize(
+    ("question", "said"),
+    [
+        (
+            "is my fridge still under warranty?",
+            ("asked", "whether your fridge is still under warranty"),
+        ),
+        ("how long does that take?", ("asked", "how long that takes")),
+        (
+            "cancel my gym membership by the 15th",
+            ("asked_to", "cancel your gym membership by the 15th"),
+        ),
+        ("is the Silver plan cheaper?", ("said", "is the Silver plan cheaper")),
+    ],
+)
+def test_questions_are_reported_in_the_second_person(question: str, said: tuple[str, str]) -> None:
+    assert reported(question) == said
