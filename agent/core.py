@@ -71,6 +71,9 @@ NUMBER_LINKED: frozenset[Channel] = frozenset({"sms", "whatsapp", "pstn"})
 OFFER_SENTENCE = (
     'If it\'s easier, we can continue on a voice call right here: just press "Switch to voice".'
 )
+# The offer's wording when the reply already speaks of a call (said once, not twice).
+OFFER_BUTTON = 'Just press "Switch to voice" to start the call.'
+_MENTIONS_CALL = re.compile(r"\b(?:voice\s+)?call\b", re.I)
 _EVENT_IDS = uuid.UUID("0b5e4a8e-8f7d-4c51-9d3f-61a2c3e4b5d6")
 
 
@@ -135,36 +138,38 @@ class Agent:
         recorder = _Recorder(turn_key, leg_id)
         for s in state.signals:
             recorder.add(s.to_event())
-        model, reply = self.model, None
-        while reply is None:
+        model, answer = self.model, None
+        while answer is None:
             try:
-                reply = self._loop(model, state, recorder, today)
+                answer = self._loop(model, state, recorder, today)
             except AgentError as exc:
                 if self.fallback is None or model is self.fallback:
                     raise
                 log.warning("agent model %s failed (%s); using %s", model.name, exc, "fallback")
                 recorder.add(fallback_event(model, "reply", exc, self.clock()))
                 model = self.fallback
-        offered = self._maybe_offer(context, state, recorder)
-        if offered is not None:
-            reply = f"{reply} {OFFER_SENTENCE}"
+        reply = answer.text.strip() or "Sorry, could you say that again?"
+        offered = self._maybe_offer(context, state, recorder, answer.offer)
+        if offered is not None and OFFER_SENTENCE not in reply:
+            said_call = _MENTIONS_CALL.search(reply)
+            reply = f"{reply} {OFFER_BUTTON if said_call else OFFER_SENTENCE}"
         return AgentTurn(reply, recorder.events, state.signals, offered, model.name)
 
     # -- the loop -------------------------------------------------------------------------
     def _loop(
         self, model: LanguageModel, state: TurnState, recorder: _Recorder, today: date
-    ) -> str:
+    ) -> Reply:
         for _ in range(MAX_STEPS + 1):
             action: Action = model.step(state)
             if isinstance(action, Reply):
-                return action.text.strip() or "Sorry, could you say that again?"
+                return action
             if len(state.steps) >= MAX_STEPS:
                 break
             if isinstance(action, Verify):
                 state.steps.append(self._verify(action, state, recorder))
             elif isinstance(action, CallTool):
                 state.steps.append(self._call(action, state, recorder, today))
-        return "Sorry, I couldn't finish that. Could you ask me again in a different way?"
+        return Reply("Sorry, I couldn't finish that. Could you ask me again in a different way?")
 
     def _verify(self, action: Verify, state: TurnState, recorder: _Recorder) -> Outcome:
         member = self.tools.find_member(action.identifier)
@@ -246,8 +251,13 @@ class Agent:
         return min(3, tool_errors + unverified_failures)
 
     def _maybe_offer(
-        self, context: AgentContext, state: TurnState, recorder: _Recorder
+        self,
+        context: AgentContext,
+        state: TurnState,
+        recorder: _Recorder,
+        requested: str | None = None,
     ) -> str | None:
+        """Records the HandoffOffered a signal (or the reply itself, `requested`) calls for."""
         if state.channel in VOICE_CHANNELS:
             return None
         if context.active_handoff is not None:
@@ -255,15 +265,16 @@ class Agent:
         if any(leg.channel in VOICE_CHANNELS for leg in context.open_legs):
             return None
         best = sig.should_offer(state.signals, self.settings.escalation_threshold)
-        if best is None:
+        reason = best.kind if best is not None else requested
+        if reason is None:
             return None
         declined = any(
             h.status == "declined" and h.reason != "superseded" for h in context.handoffs
         )
-        if declined and best.kind not in sig.EXPLICIT_KINDS:
+        if declined and reason not in sig.EXPLICIT_KINDS:
             return None  # after a "no thanks", only the visitor's own request re-offers
         handoff_id = f"ho_{event_id(recorder.turn_key, 'offer').hex}"
-        recorder.add(HandoffOffered(handoff_id=handoff_id, channel="webrtc", reason=best.kind))
+        recorder.add(HandoffOffered(handoff_id=handoff_id, channel="webrtc", reason=reason))
         return handoff_id
 
 

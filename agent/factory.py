@@ -20,7 +20,7 @@ def build_agent(
     lm: FallbackLM | None = None,
 ) -> Agent:
     settings = settings or HandoffSettings()
-    lm = lm or build_lm(clock=clock)
+    lm = lm or build_lm(clock=clock, packs=settings.agent_packs.split(","))
     if lm.primary is lm.offline:
         return Agent(lm.offline, tools, settings=settings, clock=clock)
     return Agent(lm.primary, tools, fallback=lm.offline, settings=settings, clock=clock)

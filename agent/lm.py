@@ -225,11 +225,14 @@ def _clip(text: str) -> str:
 
 
 def build_lm(
-    settings: LanguageModelSettings | None = None, clock: Clock | None = None
+    settings: LanguageModelSettings | None = None,
+    clock: Clock | None = None,
+    packs: Sequence[str] | None = None,
 ) -> FallbackLM:
-    """The process's one model, from the one settings section: every use switches together."""
+    """The process's one model, from the one settings section: every use switches together.
+    `packs` are the offline agent's domain packs (`THREADLINE_AGENT_PACKS`)."""
     settings = settings or LanguageModelSettings()
-    offline = OfflineLM()
+    offline = OfflineLM(OfflineModel(packs))
     primary: LanguageModelPort = offline
     if settings.provider == "openai":
         from threadline.agent.openai_lm import OpenAILM

@@ -24,6 +24,9 @@ MAX_STEPS = 4
 @dataclass(frozen=True, slots=True)
 class Reply:
     text: str
+    # Why this reply offers a person or a call ("out_of_scope"): the runtime records the
+    # HandoffOffered that backs it, so the chat never promises what the ledger lacks.
+    offer: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

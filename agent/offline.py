@@ -6,9 +6,11 @@ signals; the same inputs always give the same actions and words."""
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any
 
 from threadline.agent import intents as nlu
+from threadline.agent import packs as domain
 from threadline.agent import render
 from threadline.agent.model import Action, CallTool, Outcome, Reply, TurnState, Verify
 from threadline.agent.persona import AGENT_NAME, COMPANY
@@ -38,13 +40,81 @@ ASK_CREDENTIALS = (
 )
 
 
+VOICE_PROMISE = "Of course, I can carry on with you on a voice call."
+
+
+def _last_agent_reply(state: TurnState) -> str:
+    said = [t.text for t in state.context.recent_turns if t.role == "agent"]
+    return said[-1] if said else ""
+
+
+def _first_sentence(text: str) -> str:
+    return re.split(r"(?<=[.!?])\s", text.strip(), maxsplit=1)[0].lower()
+
+
+def _is_question(text: str) -> bool:
+    return "?" in text or bool(
+        re.match(
+            r"^\s*(?:how|what|when|where|why|which|who|can|could|do|does|is|are|will)\b", text, re.I
+        )
+    )
+
+
 class OfflineModel:
     name = "offline"
 
+    def __init__(self, packs: Sequence[str] | None = None) -> None:
+        from threadline.handoff.settings import HandoffSettings
+
+        names = packs if packs is not None else HandoffSettings().agent_packs.split(",")
+        self.packs = domain.load_all(names)
+
+    def pack_for(self, state: TurnState) -> domain.Pack:
+        return domain.choose(self.packs, state.text, state.earlier_visitor_turns)
+
     def step(self, state: TurnState) -> Action:
+        pack = self.pack_for(state)
+        if not state.steps and "lookup" not in pack.tools:
+            # A domain the tenant's tools don't serve: explain, never another pack's menu.
+            return self._outside(state, pack)
         if not state.steps:
             return self._first(state)
         return self._after(state, state.steps[-1])
+
+    # -- a domain without tools ------------------------------------------------------------
+    def _outside(self, state: TurnState, pack: domain.Pack) -> Action:
+        text = state.text
+        kinds = {s.kind for s in state.signals}
+        found = nlu.intents(text)
+        prefix = self._mood(state)
+        if "compliance_step" in kinds or kinds & sig.EXPLICIT_KINDS:
+            return self._act(found, state, prefix)
+        intent = pack.intent(text)
+        if intent is None and "greeting" in found and len(text.split()) <= 4:
+            return Reply(f"Hi, I'm {AGENT_NAME}. I can {pack.can}. What can I do for you?")
+        if intent is None and "thanks" in found and not _is_question(text):
+            return Reply("You're welcome. Is there anything else I can help with?")
+        about = "" if pack.name == domain.GENERAL else f" about your {pack.topic}"
+        menu = re.search(r"\bwhat\s+(?:can|do)\s+(?:you|u)\s+(?:do|help|offer)", text, re.I)
+        lead = intent.reply if intent is not None else f"Thanks, I've noted that{about}."
+        body = (
+            f" In this chat I can {pack.can}, but I can't {pack.cannot}, so a person from our "
+            "team should pick this up."
+        )
+        earlier = " ".join(t.text for t in state.context.recent_turns if t.role == "agent")
+        said_menu = "In this chat I can" in earlier and not menu
+        options = (
+            f"{prefix}{'' if menu else lead}{'' if said_menu else body}".strip(),
+            f"{prefix}I've added that to the note for our team; a colleague can take it over, "
+            "in this chat or on a call.",
+            "Understood. Is there anything else the team should know before a colleague "
+            "picks this up?",
+        )
+        last = _last_agent_reply(state)
+        reply = next(
+            (o for o in options if _first_sentence(o) != _first_sentence(last)), options[-1]
+        )
+        return Reply(reply, offer="out_of_scope")
 
     # -- first action of a turn --------------------------------------------------------------
     def _first(self, state: TurnState) -> Action:
@@ -106,7 +176,7 @@ class OfflineModel:
                 return self._need_identity(state, prefix)
             return self._account(account, state)
         if "voice" in found or kinds & sig.EXPLICIT_KINDS:
-            return Reply(prefix + "Of course, I can carry on with you on a voice call.")
+            return Reply(prefix + VOICE_PROMISE, offer="explicit_request")
         if "complex_pricing" in kinds:
             return Reply(prefix + "Happy to go through the plans and prices with you.")
         if "greeting" in found:
@@ -117,11 +187,18 @@ class OfflineModel:
                 f"Hi, I'm {AGENT_NAME} from {COMPANY}. I can help with claims, policies, "
                 "appointments and quotes. What can I do for you?"
             )
-        if "thanks" in found:
+        if "thanks" in found and not _is_question(text):
             return Reply("You're welcome. Is there anything else I can help with?")
-        return Reply(
+        menu = (
             prefix + "I can help with claims, your policy, appointments and quotes. "
             "Could you tell me a bit more about what you need?"
+        )
+        if _first_sentence(menu) != _first_sentence(_last_agent_reply(state)):
+            return Reply(menu)
+        return Reply(
+            prefix + "Sorry, I don't think I can do that here. A colleague can help, in this "
+            "chat or on a call.",
+            offer="out_of_scope",
         )
 
     def _need_identity(self, state: TurnState, prefix: str) -> Reply:

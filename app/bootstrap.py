@@ -115,7 +115,8 @@ def language_model(services: Services, config: Settings | None = None) -> Fallba
     if services.lm is None:
         from threadline.agent.lm import build_lm
 
-        services.lm = build_lm((config or current()).llm)
+        tree = config or current()
+        services.lm = build_lm(tree.llm, packs=tree.handoff.agent_packs.split(","))
     return services.lm
 
 

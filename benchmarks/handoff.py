@@ -9,7 +9,10 @@ are noisy, so the ratios are what to compare across runs):
 2. Handoff: `request_handoff` (accept + token) and `redeem` (verify token, replay the
    conversation, first utterance, atomic LegOpened + IdentityVerified + HandoffCompleted),
    on conversations of a realistic length (the demo chat).
-3. First utterance alone, from a built context.
+3. First utterance alone, from a built context: on the demo chat, and on a 200-event
+   conversation of mixed topics (the issue's goal: p99 <= 20 ms offline).
+4. The scenario corpus (tests/corpus/*.yaml): pass rate, and precision/recall of the
+   voice-needed signals against each scenario's expected offer.
 
 Prints p50/p95 in milliseconds and each as a multiple of the baseline append. Not part of
 `make test`.
@@ -30,6 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.report import Figure, emit  # noqa: E402
+from harness import corpus  # noqa: E402
 from threadline.agent.chat import ChatAgent  # noqa: E402
 from threadline.agent.factory import build_agent  # noqa: E402
 from threadline.agent.sqltools import open_tool_backend  # noqa: E402
@@ -127,6 +131,8 @@ def main() -> None:
             t0 = time.perf_counter()
             generator.generate(ctx, level=2, reason=None)
             firsts.append(time.perf_counter() - t0)
+        long_firsts = long_conversation(chat, ledger, generator, args.handoffs * 2)
+        results = [corpus.run(s, ledger, tools) for s in corpus.load()]
         tools.close()
         ledger.close()
 
@@ -149,6 +155,41 @@ def main() -> None:
     first99 = sorted(firsts)[int(0.99 * (len(firsts) - 1))] * 1000
     emit(Figure("first utterance p50, offline", first50, "ms", base50, base, goal_max=20))
     emit(Figure("first utterance p99, offline", first99, "ms", base50, base, goal_max=20))
+    long50 = statistics.median(long_firsts) * 1000
+    long99 = sorted(long_firsts)[int(0.99 * (len(long_firsts) - 1))] * 1000
+    name = "first utterance, 200-event chat"
+    emit(Figure(f"{name} p50", long50, "ms", base50, base, goal_max=20))
+    emit(Figure(f"{name} p99", long99, "ms", base50, base, goal_max=20))
+    passed = sum(r.passed for r in results) / len(results)
+    precision, recall = corpus.precision_recall(results)
+    print(f"corpus: {sum(r.passed for r in results)}/{len(results)} passed")
+    for r in results:
+        if not r.passed:
+            print(f"  {r.scenario.id}: {'; '.join(r.failures)}")
+    emit(Figure(f"corpus pass rate ({len(results)} chats)", passed * 100, "%", goal_min=90))
+    emit(Figure("voice-needed signal precision (corpus)", precision * 100, "%", goal_min=90))
+    emit(Figure("voice-needed signal recall (corpus)", recall * 100, "%", goal_min=90))
+
+
+def long_conversation(
+    chat: ChatAgent, ledger: Ledger, generator: OfflineUtterances, samples: int
+) -> list[float]:
+    """First-utterance time on one conversation of at least 200 events (visitor turns from
+    the corpus, several topics, each answered by the agent with its signals and offers)."""
+    cid = f"long-{uuid.uuid4().hex[:8]}"
+    start(ledger, cid)
+    lines = [t for s in corpus.load() for t in s.turns]
+    i = 0
+    while ledger.read(cid)[-1].position < 200:
+        chat.visitor_turn(cid, lines[i % len(lines)], leg_id="leg_chat")
+        i += 1
+    ctx = build_context(ledger.read(cid))
+    out = []
+    for _ in range(samples):
+        t0 = time.perf_counter()
+        generator.generate(ctx, level=0, reason=None)
+        out.append(time.perf_counter() - t0)
+    return out
 
 
 if __name__ == "__main__":

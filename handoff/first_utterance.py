@@ -228,7 +228,7 @@ DEFAULT_STEPS: tuple[tuple[str, str], ...] = (
      r"won'?t\s+(?:start|turn\s+on|drain|spin))\b",
      "let's get the fault looked at"),
     (r"\b(?:return|exchange|send\s+(?:it|them)\s+back)\b", "let's get the return started"),
-    (r"\b(?:refund|charged|charge|overcharg\w*|billed|bill|fee|invoice|payout|paid)\b",
+    (r"\b(?:refund|charged|charge|overcharg\w*|billed|bill|fee|invoice|payout|paid|deposit|money\s+back)\b",
      "let me go through the amounts with you"),
     (r"\b(?:book|reschedul\w*|appointment|slot|availability|move\s+my)\b",
      "let's find you a time"),

@@ -127,11 +127,46 @@ def _lower_first(s: str) -> str:
     return s
 
 
+# "is my fridge still under warranty" → "whether your fridge is still under warranty": the
+# auxiliary moves after a one-word noun, only when the next word plainly starts the predicate
+# (so "is the Silver plan cheaper" is left alone rather than garbled).
+_PREDICATE = (
+    r"still|already|not|being|been|under|in|on|at|covered|coming|going|ready|done|back|"
+    r"lower|higher|more|less|late|due|valid|so|too|very|pending|included|cancelled|"
+    r"canceled|shipped|arrived|delivered|working|broken|refunded|\$|\d"
+)
+_NOUN_Q = re.compile(
+    rf"^(?:(?P<wh>what|when|where|why|how(?:\s+(?:much|many|long|soon))?|which)\s+)?"
+    rf"(?P<aux>is|are|was|were|has|have|will|can|could|should)\s+"
+    rf"(?P<det>my|the|our|this|that|your)\s+(?P<noun>[A-Za-z][\w-]*)\s+"
+    rf"(?P<rest>(?:{_PREDICATE}).*)$",
+    re.I,
+)
+# "cancel my gym membership before…": an imperative is a request to the agent.
+_IMPERATIVE = re.compile(
+    r"^(?:please\s+)?(?:cancel|change|update|move|book|reschedule|refund|return|send|replace|"
+    r"fix|stop|add|remove|upgrade|transfer|close|reset|unlock|block|pause|check|track|renew|"
+    r"extend|arrange|confirm|sort\s+out)\b",
+    re.I,
+)
+
+
+def _third_person(verb: str) -> str:
+    """ "take" → "takes", "fix" → "fixes", "apply" → "applies" (for "how long does it take")."""
+    low = verb.lower()
+    if low.endswith(("s", "sh", "ch", "x", "z", "o")):
+        return verb + "es"
+    if len(low) > 1 and low.endswith("y") and low[-2] not in "aeiou":
+        return verb[:-1] + "ies"
+    return verb + "s"
+
+
 _TRAILING_WH = re.compile(r"^(?P<rest>.+?),?\s+(?P<wh>why|how come|when|how)$", re.I)
 
 
 def reported(question: str) -> tuple[str, str]:
-    """("asked_to" | "asked", text): a question in reported speech, second person."""
+    """("asked_to" | "asked" | "said", text): a question in reported speech, second person;
+    "said" when no rule reports it (it is then restated as a statement, not "about this")."""
     q = _tidy(question)
     m = _TRAILING_WH.match(q)
     if m:  # "the payout is lower than the estimate, why?"
@@ -139,6 +174,11 @@ def reported(question: str) -> tuple[str, str]:
     m = _ASK_AGENT.match(q)
     if m:
         return "asked_to", second_person(m.group("rest"))
+    m = _NOUN_Q.match(q)
+    if m:
+        lead = m.group("wh").lower() if m.group("wh") else "whether"
+        subject = second_person(f"{m['det'].lower()} {m['noun']}")
+        return "asked", f"{lead} {subject} {m['aux'].lower()} {second_person(m['rest'])}"
     m = _YES_NO.match(q)
     if m:
         subj, aux = second_person(m.group("subj")), m.group("aux").lower()
@@ -149,12 +189,21 @@ def reported(question: str) -> tuple[str, str]:
             aux = _AGREE.get((subj, aux), aux)
             return "asked", f"whether {subj} {aux} {second_person(m.group('rest'))}"
     m = _WH.match(q)
+    if m and m.group("aux").lower() in ("do", "does"):
+        # "who do I talk to" → "who you talk to"; "how long does that take" → "… that takes"
+        subj, wh = second_person(m.group("subj")), m.group("wh").lower()
+        first, _, rest = second_person(m.group("rest")).partition(" ")
+        if m.group("aux").lower() == "does" and subj not in ("you", "we"):
+            first = _third_person(first)
+        return "asked", f"{wh} {subj} {first}{' ' + rest if rest else ''}"
     if m and m.group("aux").lower() not in ("do", "does", "did"):
         subj, aux = second_person(m.group("subj")), m.group("aux").lower()
         aux = _AGREE.get((subj, aux), aux)
         wh = m.group("wh").lower()
         return "asked", f"{wh} {subj} {aux} {second_person(m.group('rest'))}"
-    return "asked", f"about this: {_lower_first(second_person(q))}"
+    if _IMPERATIVE.match(q):
+        return "asked_to", _lower_first(second_person(re.sub(r"^please\s+", "", q, flags=re.I)))
+    return "said", _lower_first(second_person(q))
 
 
 def _similar(a: str, b: str) -> bool:
@@ -180,7 +229,10 @@ def restate(context: AgentContext) -> Restatement:
             continue
         q = questions.get(r.text)
         kind, text = reported(r.text) if q is not None else ("said", "")
-        if q is None or text.startswith("about this: "):
+        if q is None and _IMPERATIVE.match(_tidy(r.text)):
+            asked_to.append(reported(r.text)[1])
+            continue
+        if q is None or kind == "said":
             said.append(_lower_first(second_person(_tidy(r.text))))
         elif q.answered:
             answered.append(text)  # "can you change …?" was a question and a request
@@ -192,15 +244,45 @@ def restate(context: AgentContext) -> Restatement:
         if not content_stems(_tidy(q.text)):
             continue  # "hello?", "anyone there?": nothing to restate
         kind, text = reported(q.text)
-        if kind == "asked_to":
+        if kind == "said":
+            said.append(text)  # a question the grammar rules can't report ("payout low?")
+        elif kind == "asked_to":
             (asked_to if not q.answered else answered).append(text)
         elif q.answered:
             answered.append(text)
         else:
             open_q.append(text)
+    lists = {"said": said, "asked_to": asked_to, "asked": open_q}
+    kept = {k: list(_dedupe(v)[-2:]) for k, v in lists.items()}
+    first = _original(context, cut)
+    if first is not None:
+        # The visitor's original request is always restated, however long the chat went on.
+        kind, text = first
+        already = [t for group in kept.values() for t in group] + answered
+        if not any(_similar(text, t) for t in already):
+            group = kept[kind]
+            kept[kind] = [text, *group[-1:]]
     return Restatement(
-        _dedupe(said)[-2:], _dedupe(asked_to)[-2:], _dedupe(open_q)[-2:], _dedupe(answered)[-1:]
+        tuple(kept["said"]), tuple(kept["asked_to"]), tuple(kept["asked"]), _dedupe(answered)[-1:]
     )
+
+
+def _original(context: AgentContext, cut: int) -> tuple[str, str] | None:
+    """The first visitor sentence of substance since the last retraction, restated."""
+    candidates = sorted(
+        [(r.position, r.text) for r in context.requests]
+        + [(t.position, t.text) for t in context.recent_turns if t.role == "visitor"]
+    )
+    asked = {q.text for q in context.questions}
+    for position, text in candidates:
+        if position < cut or private(text) or len(content_stems(_tidy(text))) < 2:
+            continue
+        if text in asked or text.rstrip().endswith("?"):
+            return reported(text)
+        if _IMPERATIVE.match(_tidy(text)):
+            return reported(text)
+        return "said", _lower_first(second_person(_tidy(text)))
+    return None
 
 
 def _dedupe(items: list[str]) -> tuple[str, ...]:

@@ -21,3 +21,10 @@ class HandoffSettings(BaseModel):
     handoff_offer_ttl_s: int = Field(default=600, ge=5, le=86400)
     # EscalationSignalDetected with a score at or above this makes the agent offer voice.
     escalation_threshold: float = Field(default=0.6, ge=0.0, le=1.0)
+    # Domain packs the chat agent understands (agent/packs/*.json), comma-separated; the
+    # first is the tenant's home domain, "general" is always added last.
+    agent_packs: str = Field(
+        default="insurance,retail,appliances,subscriptions,telecom,travel,banking,healthcare",
+        pattern=r"^[a-z0-9_,-]*$",
+        max_length=400,
+    )

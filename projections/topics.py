@@ -254,7 +254,10 @@ def requests(text: str, tokens: frozenset[str] | None = None) -> list[str]:
 _DEFLECTING = re.compile(
     r"\b(?:verify\s+your\s+identity|your\s+date\s+of\s+birth|could\s+you\s+(?:also\s+)?"
     r"(?:give|tell|send)|tell\s+me\s+a\s+bit\s+more|what\s+can\s+i\s+do\s+for\s+you|"
-    r"how\s+can\s+i\s+help)\b",
+    r"how\s+can\s+i\s+help|"
+    # A handover is not an answer: "I can't see live tracking", "is checked by our team".
+    r"i\s+can'?t|can'?t\s+see|a\s+colleague|i've\s+(?:noted|added)\s+that|"
+    r"(?:handled|booked|confirmed|checked|opened|given|set\s+up)\s+by\s+(?:our|a))\b",
     re.I,
 )
 _CONTENT_STOP = frozenset(
