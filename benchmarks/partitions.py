@@ -22,6 +22,7 @@ import os
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from eventsourcing.persistence import StoredEvent
@@ -135,7 +136,7 @@ def rate(url: str, partitions: int, writers: int, processes: int, seconds: float
 def run(
     make_url: Any, counts: list[int], writers: int = 16, processes: int = 4, seconds: float = 8.0
 ) -> None:
-    levels = {
+    levels: dict[str, Callable[[int], float]] = {
         "Ledger.append": lambda n: rate(make_url(f"ledger_{n}"), n, writers, processes, seconds),
         "recorder insert": lambda n: recorder_rate(make_url(f"recorder_{n}"), n, writers, seconds),
     }
