@@ -489,14 +489,15 @@ def main() -> None:
     # -- issue 18: partitioned log (benchmarks/partitions.py) --
     parser.add_argument("--partitions", help="e.g. 1,2,4: only the partitioned-log benchmark")
     parser.add_argument("--writers", type=int, default=16)
-    parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--seconds", type=float, default=8.0, help="per count and round")
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     if args.partitions:
         from benchmarks import partitions
 
         with postgres_server() as make_url:
             counts = [int(n) for n in args.partitions.split(",")]
-            partitions.run(make_url, counts, args.writers, seconds=args.seconds)
+            partitions.run(make_url, counts, args.writers, seconds=args.seconds, rounds=args.rounds)
         return
     # -- end issue 18 --
     large = 0 if args.no_replay else 100_000 if args.quick else 1_000_000

@@ -127,30 +127,45 @@ def rate(url: str, partitions: int, writers: int, processes: int, seconds: float
     for _ in procs:
         ready.get(timeout=120)
     start.set()
-    total = sum(out.get(timeout=seconds + 120) for _ in procs)
+    total: int = sum(out.get(timeout=seconds + 120) for _ in procs)
     for p in procs:
         p.join()
     return total / seconds
 
 
 def run(
-    make_url: Any, counts: list[int], writers: int = 16, processes: int = 4, seconds: float = 8.0
+    make_url: Any,
+    counts: list[int],
+    writers: int = 16,
+    processes: int = 4,
+    seconds: float = 8.0,
+    rounds: int = 3,
 ) -> None:
-    levels: dict[str, Callable[[int], float]] = {
-        "Ledger.append": lambda n: rate(make_url(f"ledger_{n}"), n, writers, processes, seconds),
-        "recorder insert": lambda n: recorder_rate(make_url(f"recorder_{n}"), n, writers, seconds),
+    levels: dict[str, Callable[[int, int], float]] = {
+        "Ledger.append": lambda n, r: rate(
+            make_url(f"ledger_{n}_{r}"), n, writers, processes, seconds
+        ),
+        "recorder insert": lambda n, r: recorder_rate(
+            make_url(f"recorder_{n}_{r}"), n, writers, seconds
+        ),
     }
     for level, measure in levels.items():
         print(
             f"\n[postgres] partitioned log, {level}, {writers} writers, one event per "
             f"transaction, {seconds:g} s each; load {os.getloadavg()[0]:.1f}"
         )
-        rates: dict[int, float] = {}
+        # Rounds alternate the partition counts so that drift in machine load (shared
+        # machine) hits every count alike; each count's figure is its mean over the rounds.
+        samples: dict[int, list[float]] = {n: [] for n in counts}
+        for r in range(rounds):
+            for n in counts:
+                samples[n].append(measure(n, r))
+        rates = {n: sum(v) / len(v) for n, v in samples.items()}
         for n in counts:
-            rates[n] = measure(n)
             base = rates.get(1)
             ratio = f"   {rates[n] / base:5.2f}x 1 partition" if base else ""
-            print(f"  {n} partition(s) {rates[n]:10.0f} appends/s{ratio}", flush=True)
+            each = " ".join(f"{x:.0f}" for x in samples[n])
+            print(f"  {n} partition(s) {rates[n]:10.0f} appends/s{ratio}   (rounds: {each})")
         print(f"  load average after: {os.getloadavg()[0]:.1f}")
         for n in counts:
             if n > 1 and 1 in rates:

@@ -31,7 +31,7 @@ def test_log_partition_p_goes_to_kafka_partition_p(
         kafka_topic=kafka_topic,
         kafka_partitions=4,
         consumer_group=f"{kafka_topic}.metrics",
-        **GROUP_TIMING,  # type: ignore[arg-type]
+        **GROUP_TIMING,
     )
     with open_ledger(settings=ledger_settings) as ledger:
         seed(ledger, conversations=40, per_conversation=5)
