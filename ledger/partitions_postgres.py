@@ -32,6 +32,7 @@ from threadline.ledger.postgres import SCHEMA_LOCK, PostgresLedgerRecorder
 from threadline.ledger.recorders import EVENT_IDS_TABLE, EventIdRecord
 
 PARTITIONED_INSERT_FUNCTION = "threadline_insert_partitioned"
+READ_AFTER_FUNCTION = "threadline_read_after"
 
 
 class PartitionedPostgresRecorder(PostgresLedgerRecorder):
@@ -126,6 +127,24 @@ class PartitionedPostgresRecorder(PostgresLedgerRecorder):
                 plog=plog,
             )
         )
+        self.sql_create_statements.append(
+            SQL(
+                "CREATE OR REPLACE FUNCTION {schema}.{fn}(p_after bigint, p_limit int) "
+                "RETURNS TABLE (notification_id bigint, originator_id text, "
+                "originator_version bigint, topic text, state bytea) "
+                "LANGUAGE plpgsql VOLATILE AS $BODY$ "
+                "BEGIN "
+                "  PERFORM 1 FROM {schema}.{heads} ORDER BY partition FOR SHARE; "
+                "  RETURN QUERY SELECT e.notification_id, e.originator_id::text, "
+                "    e.originator_version::bigint, e.topic, e.state FROM {schema}.{table} e "
+                "    WHERE e.notification_id > p_after ORDER BY e.notification_id LIMIT p_limit; "
+                "END; $BODY$"
+            ).format(schema=schema, fn=Identifier(READ_AFTER_FUNCTION), heads=heads, table=table)
+        )
+        self._call_read_after = SQL(
+            "SELECT notification_id, originator_id, originator_version, topic, state "
+            "FROM {schema}.{fn}(%s, %s)"
+        ).format(schema=schema, fn=Identifier(READ_AFTER_FUNCTION))
         self._call_partitioned = SQL("SELECT * FROM {schema}.{fn}(%s, %s, %s, %s)").format(
             schema=schema, fn=Identifier(PARTITIONED_INSERT_FUNCTION)
         )
@@ -177,6 +196,31 @@ class PartitionedPostgresRecorder(PostgresLedgerRecorder):
             sequences = [row[PARTITIONED_INSERT_FUNCTION] for row in curs.fetchall()]
             curs.execute(self._notify)  # after commit (autocommit connection), see above
             return sequences
+
+    def select_notifications(
+        self,
+        start: int | None,
+        limit: int,
+        stop: int | None = None,
+        topics: Sequence[str] = (),
+        *,
+        inclusive_of_start: bool = True,
+    ) -> Sequence[Notification]:
+        """The global log after `start`, safe for a reader that pages by `sequence > last`.
+
+        With N partitions, global ids are issued in commit order only within a partition:
+        a slower partition's transaction may commit a lower id after a higher one is
+        visible. `threadline_read_after` first takes a share lock on every partition's row,
+        which waits for the (at most one per partition) append in flight to commit and
+        holds new ones off for the read; the page read then has nothing left to appear
+        below it. One round trip; writers wait only for a read, never for an fsync."""
+        if stop is not None or topics:
+            result: Sequence[Notification] = super().select_notifications(
+                start, limit, stop, topics, inclusive_of_start=inclusive_of_start
+            )
+            return result
+        after = 0 if start is None else start - 1 if inclusive_of_start else start
+        return self._notifications(self._call_read_after, [after, limit])
 
     def select_partition(
         self, partition: int, gt: int = 0, limit: int = 1000

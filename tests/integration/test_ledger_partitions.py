@@ -156,13 +156,15 @@ def test_partitioning_an_unpartitioned_log_with_events_is_refused(url: str) -> N
 
 @pytest.mark.postgres
 def test_postgres_partition_sequences_are_committed_in_order(fresh_postgres_url: str) -> None:
-    """16 writers over 4 partitions while a follower pages each partition by `seq > last`:
-    if a sequence could commit after a higher one, the follower would pass over it and
-    miss the event. Every event must be seen exactly once, in sequence order."""
+    """16 writers over 4 partitions while a follower pages each partition by `seq > last`
+    and the global log by `sequence > last`: if a number could commit after a higher one
+    became visible, the follower would pass over it and miss the event. Every event must
+    be seen exactly once, in order."""
     n, writers, per_writer = 4, 16, 25
     with opened(fresh_postgres_url, n, group_commit=False) as store:
         recorder: Any = store.recorder
         seen: dict[int, list[int]] = {p: [] for p in range(n)}
+        global_seen: list[int] = []
         done = threading.Event()
 
         def follow() -> None:
@@ -173,6 +175,10 @@ def test_postgres_partition_sequences_are_committed_in_order(fresh_postgres_url:
                     for seq, _ in recorder.select_partition(p, gt=last[p], limit=50):
                         seen[p].append(seq)
                         last[p] = seq
+                while batch := store.read_all_ids(
+                    after=global_seen[-1] if global_seen else 0, limit=50
+                ):
+                    global_seen.extend(seq for seq, _ in batch)
                 if finished:
                     return
 
@@ -195,3 +201,6 @@ def test_postgres_partition_sequences_are_committed_in_order(fresh_postgres_url:
         assert sum(heads.values()) == writers * (per_writer + 1)
         for p in range(n):
             assert seen[p] == list(range(1, heads[p] + 1))
+        # the global log, paged by `sequence > last`, misses nothing either
+        assert len(global_seen) == writers * (per_writer + 1)
+        assert global_seen == sorted(set(global_seen))
