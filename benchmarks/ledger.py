@@ -486,7 +486,20 @@ def main() -> None:
     parser.add_argument("--appends", type=int, default=2000, help="appends per contender")
     parser.add_argument("--quick", action="store_true", help="100k instead of 1M events")
     parser.add_argument("--no-replay", action="store_true", help="appends only")
+    # -- issue 18: partitioned log (benchmarks/partitions.py) --
+    parser.add_argument("--partitions", help="e.g. 1,2,4: only the partitioned-log benchmark")
+    parser.add_argument("--writers", type=int, default=16)
+    parser.add_argument("--seconds", type=float, default=8.0, help="per count and round")
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
+    if args.partitions:
+        from benchmarks import partitions
+
+        with postgres_server() as make_url:
+            counts = [int(n) for n in args.partitions.split(",")]
+            partitions.run(make_url, counts, args.writers, seconds=args.seconds, rounds=args.rounds)
+        return
+    # -- end issue 18 --
     large = 0 if args.no_replay else 100_000 if args.quick else 1_000_000
     small = 10_000
     started_at = time.perf_counter()

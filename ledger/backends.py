@@ -16,7 +16,7 @@ from uuid import uuid4
 from eventsourcing.persistence import PersistenceError
 
 from threadline.ledger.errors import StoreUnavailableError
-from threadline.ledger.recorders import LedgerRecorder, POPOLedgerRecorder, SQLiteLedgerRecorder
+from threadline.ledger.recorders import LedgerRecorder, POPOLedgerRecorder
 from threadline.ledger.settings import LedgerSettings
 
 Opened = tuple[LedgerRecorder, Callable[[], None]]
@@ -83,7 +83,7 @@ def open_recorder(url: str, settings: LedgerSettings | None = None) -> Opened:
     if backend.kind is Kind.MEMORY:
         return POPOLedgerRecorder(), lambda: None
     if backend.kind is Kind.SQLITE:
-        return _open_sqlite(url)
+        return _open_sqlite(url, settings.log_partitions if settings else 1)
     from threadline.ledger.postgres import open_postgres
 
     return open_postgres(backend.dsn, settings)
@@ -101,7 +101,7 @@ def sqlite_path(url: str) -> str:
     return path
 
 
-def _open_sqlite(url: str) -> Opened:
+def _open_sqlite(url: str, partitions: int = 1) -> Opened:
     from eventsourcing.sqlite import SQLiteDatastore
 
     db_name = sqlite_path(url)
@@ -111,8 +111,11 @@ def _open_sqlite(url: str) -> Opened:
             raise StoreUnavailableError(f"cannot open {url!r}: directory {parent} does not exist")
     datastore = SQLiteDatastore(db_name=db_name, originator_id_type="text")
     try:
-        recorder = SQLiteLedgerRecorder(datastore)
-        recorder.create_table()
+        # -- issue 18: partitioned global log (ledger/partitions.py) --
+        from threadline.ledger.partitions import open_sqlite_recorder
+
+        recorder = open_sqlite_recorder(datastore, partitions)
+        # -- end issue 18 --
     except PersistenceError as exc:
         datastore.close()
         raise StoreUnavailableError(f"cannot open {url!r}: {exc}") from exc

@@ -312,8 +312,11 @@ def open_postgres(url: str, settings: LedgerSettings | None = None) -> Opened:
         # worker threads, which races the caller's own use of `random` (Hypothesis reports
         # that as randomness inside its strategies).
         datastore.pool.open(wait=True, timeout=POOL_FILL_TIMEOUT_S)
-        recorder = PostgresLedgerRecorder(datastore)
-        recorder.create_table()
+        # -- issue 18: partitioned global log (THREADLINE_LOG_PARTITIONS) --
+        from threadline.ledger.partitions_postgres import open_recorder
+
+        recorder = open_recorder(datastore, settings.log_partitions if settings else 1)
+        # -- end issue 18 --
     except (PersistenceError, psycopg.Error) as exc:
         datastore.close()
         raise StoreUnavailableError(f"cannot open {redact(url)!r}: {exc}") from exc

@@ -21,6 +21,10 @@ class LedgerSettings(BaseModel):
     database_url: str = "sqlite:///threadline.db"
     # Concurrent appends in one process share a transaction (ledger/groupcommit.py).
     group_commit: bool = True
+    # Partitions of the global log (docs/scaling.md): a conversation belongs to partition
+    # sha256(id) mod N, each with its own gap-free sequence and lock. 1 = one global
+    # sequence. Fixed when the database is created: opening it with another N is refused.
+    log_partitions: int = Field(default=1, ge=1, le=256)
 
     # PostgreSQL connection pool (per process). Appends hold a connection for one round trip.
     postgres_pool_size: int = 5

@@ -19,8 +19,9 @@ from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from threadline.ledger.envelope import RecordedEvent
+from threadline.ledger.partitions import partition_of
 from threadline.streaming.envelope import encode
-from threadline.streaming.errors import PublishFailedError
+from threadline.streaming.errors import PublishFailedError, StreamConfigurationError
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,7 @@ class KafkaPublisher:
         partitions: int = 12,
         replication_factor: int = 1,
         client_id: str = "threadline-relay",
+        log_partitions: int = 1,
     ) -> None:
         self.bootstrap_servers = bootstrap_servers
         self.topic = topic
@@ -44,6 +46,10 @@ class KafkaPublisher:
         self.partitions = partitions
         self.replication_factor = replication_factor
         self.client_id = client_id
+        # issue 18: with a partitioned log (THREADLINE_LOG_PARTITIONS = N > 1), log partition
+        # p goes to Kafka partition p (the topic needs ≥ N partitions); with N = 1 the
+        # client's key hash chooses, as before. Either way one conversation, one partition.
+        self.log_partitions = log_partitions
         self._producer: Any = None
         self._topic_ready = False
 
@@ -91,12 +97,19 @@ class KafkaPublisher:
                 self._topic_ready = True
             if self._producer is None:
                 self._producer = KafkaProducer(**self._config())
+                self._check_partitions(self._producer)
             producer = self._producer
             futures = []
             for event in events:
                 m = encode(event)
                 futures.append(
-                    producer.send(self.topic, key=m.key, value=m.value, headers=m.headers)
+                    producer.send(
+                        self.topic,
+                        key=m.key,
+                        value=m.value,
+                        headers=m.headers,
+                        partition=self._partition(event.conversation_id),
+                    )
                 )
             producer.flush(timeout=self.ack_timeout_s)
             for f in futures:
@@ -104,6 +117,21 @@ class KafkaPublisher:
         except (KafkaError, OSError, ValueError) as exc:
             self._discard()
             raise PublishFailedError(f"{type(exc).__name__}: {exc}") from exc
+
+    def _partition(self, conversation_id: str) -> int | None:
+        if self.log_partitions <= 1:
+            return None
+        return partition_of(conversation_id, self.log_partitions)
+
+    def _check_partitions(self, producer: Any) -> None:
+        if self.log_partitions <= 1:
+            return
+        found = producer.partitions_for(self.topic) or set()
+        if len(found) < self.log_partitions:
+            raise StreamConfigurationError(
+                f"topic {self.topic} has {len(found)} partitions; the log has "
+                f"{self.log_partitions} (THREADLINE_LOG_PARTITIONS): it needs at least as many"
+            )
 
     def _discard(self) -> None:
         producer, self._producer = self._producer, None

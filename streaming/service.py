@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from threadline.ledger.backends import Backend, Kind, sqlite_path
 from threadline.ledger.codec import DataCodec
 from threadline.ledger.errors import StoreUnavailableError
+from threadline.ledger.settings import LedgerSettings
 from threadline.ledger.store import Ledger, open_ledger
 from threadline.projections.views import MemoryMetricsView, MetricsView
 from threadline.streaming.checkpoint import open_checkpoint
@@ -20,10 +21,20 @@ if TYPE_CHECKING:
     from threadline.streaming.consumer import KafkaEventConsumer
 
 
-def build_relay(settings: StreamSettings, ledger: Ledger | None = None) -> Relay:
+def build_relay(
+    settings: StreamSettings,
+    ledger: Ledger | None = None,
+    ledger_settings: LedgerSettings | None = None,
+) -> Relay:
+    """`ledger_settings` (the configured ledger section) when the relay opens the ledger
+    itself: the log's partition count must match the database's."""
     from threadline.streaming.producer import KafkaPublisher
 
-    source = ledger if ledger is not None else open_ledger(settings.database_url)
+    source = (
+        ledger
+        if ledger is not None
+        else open_ledger(settings.database_url, settings=ledger_settings)
+    )
     publisher = KafkaPublisher(
         settings.kafka_bootstrap_servers,
         settings.kafka_topic,
@@ -31,6 +42,7 @@ def build_relay(settings: StreamSettings, ledger: Ledger | None = None) -> Relay
         ack_timeout_s=settings.relay_ack_timeout_s,
         partitions=settings.kafka_partitions,
         replication_factor=settings.kafka_replication_factor,
+        log_partitions=getattr(source.recorder, "partitions", 1),  # issue 18
     )
     return Relay(
         SealedLog(source),  # records carry the stored form: personal fields stay sealed

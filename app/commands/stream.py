@@ -51,7 +51,7 @@ def relay(
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     settings = _settings()
     try:
-        r = build_relay(settings)
+        r = build_relay(settings, ledger_settings=config().ledger)
     except ThreadlineError as exc:
         fail(f"error: {exc}")
     server: MetricsServer | None = None
