@@ -41,3 +41,10 @@ class LedgerSettings(BaseModel):
     # How long a process trusts a cached data key (an erasure by another process is seen
     # within this time).
     key_cache_ttl_s: float = Field(default=30.0, ge=0)
+
+    # Signed checkpoints of conversation heads (ledger/checkpoint.py, docs/integrity.md):
+    # the Ed25519 key file and the checkpoint log, both kept outside the database. For an
+    # SQLite file database they default to `<database>.checkpoint-key` and
+    # `<database>.checkpoints.jsonl`; for PostgreSQL they must be set.
+    checkpoint_key_file: Path | None = None
+    checkpoint_file: Path | None = None
