@@ -6,7 +6,9 @@ conversation, key): if the process dies before the key is destroyed, running the
 again appends nothing new (the id is a repeat) and destroys the key. A conversation without
 an active key is already erased and is skipped, so erasing twice changes nothing. A
 conversation that goes on after an erasure gets a new key; erasing the subject again
-shreds that one too.
+shreds that one too. An active key that no stored record uses (made for an append that
+never committed) is destroyed without a second SubjectErased: the conversation counts as
+already erased, since nothing readable was left (issue 17, class 9).
 
 `SubjectErased.subject` holds a keyed hash of the subject (`hmac:…`), never the identifier:
 the erasure record must not re-create the data it erases.
@@ -37,6 +39,7 @@ ERASURE_NAMESPACE = UUID("5f0b3c1e-8f5e-4d0a-9a53-2f1b7f1d9c41")
 ACTOR = "system:erasure"
 MAX_SUBJECT = 200
 MAX_REASON = 200
+PAGE = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +81,21 @@ def shredding_codec(ledger: Ledger) -> ShreddingCodec:
     return codec
 
 
+def _key_in_use(ledger: Ledger, conversation_id: str, key_id: str) -> bool:
+    """Does any stored record of the conversation hold data sealed with `key_id`? (Stored
+    bytes are canonical JSON, so the sealed form `"k":"<key id>"` appears exactly so.)"""
+    needle = f'"k":"{key_id}"'.encode()
+    position = 0
+    while True:
+        rows = ledger.recorder.select_conversation(conversation_id, gt=position, limit=PAGE)
+        for row in rows:
+            if needle in bytes(row.state):
+                return True
+            position = row.originator_version
+        if len(rows) < PAGE:
+            return False
+
+
 def erase_subject(ledger: Ledger, subject: str, reason: str | None = None) -> ErasureReport:
     """Shreds every conversation linked to `subject` (an identifier as recorded —
     visitor reference, identity subject, transport reference — or its bare form, e.g. a
@@ -92,6 +110,11 @@ def erase_subject(ledger: Ledger, subject: str, reason: str | None = None) -> Er
     for conversation_id in table.conversations(codec.blinds(subject)):
         key = table.active_key(conversation_id)
         if key is None:
+            report.already_erased.append(conversation_id)
+            continue
+        if not _key_in_use(ledger, conversation_id, key.key_id):
+            table.destroy(key.key_id, datetime.now(UTC))
+            codec.forget(conversation_id, key.key_id)
             report.already_erased.append(conversation_id)
             continue
         event = NewEvent(
