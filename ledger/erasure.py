@@ -17,6 +17,7 @@ the erasure record must not re-create the data it erases.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from uuid import UUID, uuid5
@@ -96,7 +97,14 @@ def _key_in_use(ledger: Ledger, conversation_id: str, key_id: str) -> bool:
             return False
 
 
-def erase_subject(ledger: Ledger, subject: str, reason: str | None = None) -> ErasureReport:
+def erase_subject(
+    ledger: Ledger,
+    subject: str,
+    reason: str | None = None,
+    *,
+    within: Callable[[str], bool] | None = None,
+    actor: str = ACTOR,
+) -> ErasureReport:
     """Shreds every conversation linked to `subject` (an identifier as recorded —
     visitor reference, identity subject, transport reference — or its bare form, e.g. a
     phone number without `tel:`). Idempotent. Raises InvalidEventError for a bad subject or
@@ -108,6 +116,8 @@ def erase_subject(ledger: Ledger, subject: str, reason: str | None = None) -> Er
     ref = codec.subject_ref(subject)
     report = ErasureReport(subject_ref=ref)
     for conversation_id in table.conversations(codec.blinds(subject)):
+        if within is not None and not within(conversation_id):
+            continue  # another tenant's conversation: not the caller's to erase or name
         key = table.active_key(conversation_id)
         if key is None:
             report.already_erased.append(conversation_id)
@@ -121,7 +131,7 @@ def erase_subject(ledger: Ledger, subject: str, reason: str | None = None) -> Er
             "SubjectErased",
             SubjectErased(subject=ref, reason=reason),
             event_id=uuid5(ERASURE_NAMESPACE, f"{ref}/{conversation_id}/{key.key_id}"),
-            actor=ACTOR,
+            actor=actor,
         )
         try:
             ledger.append(conversation_id, event)
@@ -139,3 +149,14 @@ def erase_subject(ledger: Ledger, subject: str, reason: str | None = None) -> Er
         len(report.already_erased),
     )
     return report
+
+
+def subject_conversations(
+    ledger: Ledger, subject: str, within: Callable[[str], bool] | None = None
+) -> tuple[str, list[str]]:
+    """(the subject's reference, the conversations linked to it that `within` accepts)."""
+    subject, _ = _check(subject, None)
+    codec = shredding_codec(ledger)
+    assert codec.table is not None
+    found = codec.table.conversations(codec.blinds(subject))
+    return codec.subject_ref(subject), [c for c in found if within is None or within(c)]
