@@ -18,6 +18,7 @@ canonical JSON object per checkpoint, appended and fsync'd. See docs/integrity.m
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import os
 import secrets
@@ -25,7 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -204,6 +205,22 @@ def write_checkpoint(
     """Surveys the ledger and appends a signed checkpoint of what verifies. Broken
     conversations are not checkpointed (their last good head would hide the break)."""
     key = create_key(paths.key_file)
+    try:
+        lock = paths.log_file.open("ab")
+    except OSError as exc:
+        raise CheckpointError(
+            f"cannot write the checkpoint file {paths.log_file}: {exc.strerror}"
+        ) from None
+    with lock:
+        # Two runs at once would both number theirs N+1 and chain to the same parent.
+        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+        signed, report = _append(ledger, paths, key, lock)
+    return signed, report
+
+
+def _append(
+    ledger: Ledger, paths: CheckpointPaths, key: CheckpointKey, out: BinaryIO
+) -> tuple[Checkpoint, audit.AuditReport]:
     existing = read_log(paths.log_file)
     problems = verify_log(existing, key.public)
     if problems:
@@ -222,10 +239,9 @@ def write_checkpoint(
     )
     signed = sign(unsigned, key)
     try:
-        with paths.log_file.open("ab") as out:
-            out.write(signed.line() + b"\n")
-            out.flush()
-            os.fsync(out.fileno())
+        out.write(signed.line() + b"\n")
+        out.flush()
+        os.fsync(out.fileno())
     except OSError as exc:
         raise CheckpointError(
             f"cannot write the checkpoint file {paths.log_file}: {exc.strerror}"
