@@ -162,6 +162,16 @@ def _check_production(settings: Settings) -> None:
         return
     if settings.handoff.secret is None:
         raise ConfigurationError("THREADLINE_SECRET must be set in production")
+    ledger = settings.ledger
+    if ledger.database_url.startswith("postgresql") and (
+        ledger.checkpoint_key_file is None or ledger.checkpoint_file is None
+    ):
+        # Signed checkpoints are what detect a cut or rewritten tail (docs/integrity.md);
+        # SQLite keeps them beside the database file by default, PostgreSQL has no "beside".
+        raise ConfigurationError(
+            "THREADLINE_CHECKPOINT_KEY_FILE and THREADLINE_CHECKPOINT_FILE must be set in "
+            "production (signed checkpoints, kept outside the database)"
+        )
     for name, value in _secrets(settings):
         if _is_placeholder(value):
             raise ConfigurationError(f"{name} is a placeholder value; set a real secret")

@@ -16,8 +16,8 @@ write access — is described in docs/integrity.md.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from eventsourcing.persistence import Notification
@@ -108,11 +108,19 @@ class AuditReport:
     conversations: int
     events: int
     broken: tuple[IntegrityViolationError, ...]
+    # (position, hash) of each conversation's last record that verified, for checkpoints
+    heads: dict[str, tuple[int, str]] = field(default_factory=dict)
+    # the hash found at each watched position (`survey_all(watch=...)`)
+    hashes_at: dict[str, str] = field(default_factory=dict)
+    last_sequence: int = 0
 
 
-def survey_all(ledger: Ledger) -> AuditReport:
+def survey_all(ledger: Ledger, watch: Mapping[str, int] | None = None) -> AuditReport:
     """One pass over the global log, keeping the head of every conversation seen; a broken
-    conversation is noted (at its first break) and the pass goes on with the others."""
+    conversation is noted (at its first break) and the pass goes on with the others.
+    `watch`: conversation → position whose hash to report (a checkpoint's heads)."""
+    watch = watch or {}
+    hashes_at: dict[str, str] = {}
     heads: dict[str, tuple[int, str]] = {}
     broken: dict[str, IntegrityViolationError] = {}
     events = 0
@@ -132,6 +140,8 @@ def survey_all(ledger: Ledger) -> AuditReport:
                 broken[conversation_id] = exc
                 continue
             heads[conversation_id] = (position + 1, digest)
+            if watch.get(conversation_id) == position + 1:
+                hashes_at[conversation_id] = digest
             events += 1
         if len(rows) < PAGE:
             break
@@ -144,7 +154,14 @@ def survey_all(ledger: Ledger) -> AuditReport:
             broken[conversation_id] = exc
     seen = set(heads) | set(broken)
     ordered = tuple(broken[c] for c in sorted(broken))
-    return AuditReport(conversations=len(seen), events=events, broken=ordered)
+    return AuditReport(
+        conversations=len(seen),
+        events=events,
+        broken=ordered,
+        heads=heads,
+        hashes_at=hashes_at,
+        last_sequence=after,
+    )
 
 
 def verify_all(ledger: Ledger) -> AuditResult:

@@ -181,6 +181,13 @@ class SubjectErased(EventData):
     reason: str | None = Field(default=None, max_length=200)
 
 
+class SubjectExportRequested(EventData):
+    """A data subject's export was handed out (the subject is a blinded reference)."""
+
+    subject: str = ShortText
+    requested_by: str | None = Field(default=None, max_length=200)
+
+
 class OpaqueData(EventData):
     """Payload of a type this process does not know (written by a newer version, or by an
     outer package that is not loaded): kept as stored so that readers skip it, not crash.
@@ -215,6 +222,7 @@ EVENT_TYPES: dict[str, type[EventData]] = {
         CSATRecorded,
         ConversationResolved,
         SubjectErased,
+        SubjectExportRequested,
     )
 }
 

@@ -86,6 +86,10 @@ class KeyTable(Protocol):
     def destroy(self, key_id: str, at: datetime) -> bool:
         """Wipes the key and the conversation's event-id digests; False if it was not active."""
 
+    def erasure_mark(self) -> str:
+        """Changes whenever a key is destroyed (by any process): the latest destruction time,
+        read through an index. Processes compare it to drop cached keys within a second."""
+
 
 class MemoryKeyTable:
     """For `memory://` stores. `forget_digests(conversation_id)` is given by the recorder."""
@@ -97,9 +101,13 @@ class MemoryKeyTable:
         self._active: dict[str, str] = {}
         self._index: dict[str, set[str]] = {}
         self._forget_digests = forget_digests
+        self._destroyed = 0
 
     def create(self) -> None:
         pass
+
+    def erasure_mark(self) -> str:
+        return str(self._destroyed)
 
     def keyring_state(self) -> KeyringState | None:
         return self._state
@@ -171,6 +179,7 @@ class MemoryKeyTable:
             if record is None or record.wrapped is None:
                 return False
             self._keys[key_id] = replace(record, wrapped=None, destroyed_at=at)
+            self._destroyed += 1
             if self._active.get(record.conversation_id) == key_id:
                 del self._active[record.conversation_id]
         if self._forget_digests is not None:

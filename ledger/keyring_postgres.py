@@ -62,6 +62,7 @@ class PostgresKeyTable:
             "keyring": Identifier(KEYRING_TABLE),
             "keys": Identifier(DATA_KEYS_TABLE),
             "active": Identifier(f"{DATA_KEYS_TABLE}_active"),
+            "destroyed": Identifier(f"{DATA_KEYS_TABLE}_destroyed"),
             "subjects": Identifier(SUBJECTS_TABLE),
             "events": Identifier(events_table),
             "ids": Identifier(EVENT_IDS_TABLE),
@@ -119,6 +120,11 @@ class PostgresKeyTable:
                 (
                     "CREATE UNIQUE INDEX IF NOT EXISTS {active} ON {schema}.{keys} "
                     "(conversation_id) WHERE wrapped IS NOT NULL",
+                    (),
+                ),
+                (  # erasure_mark(): max(destroyed_at) through this index
+                    "CREATE INDEX IF NOT EXISTS {destroyed} ON {schema}.{keys} "
+                    "(destroyed_at) WHERE destroyed_at IS NOT NULL",
                     (),
                 ),
                 (
@@ -278,6 +284,13 @@ class PostgresKeyTable:
             ]
         )
         return [r["conversation_id"] for r in rows]
+
+    def erasure_mark(self) -> str:
+        rows = self._one(
+            "SELECT max(destroyed_at) AS mark FROM {schema}.{keys} WHERE destroyed_at IS NOT NULL",
+            (),
+        )
+        return str(rows[0]["mark"]) if rows else "None"
 
     def destroy(self, key_id: str, at: datetime) -> bool:
         rows = self._run(

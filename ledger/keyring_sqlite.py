@@ -37,6 +37,9 @@ _CREATE = [
     "wrapped BLOB, created_at TEXT NOT NULL, destroyed_at TEXT) WITHOUT ROWID",
     f"CREATE UNIQUE INDEX IF NOT EXISTS {DATA_KEYS_TABLE}_active "
     f"ON {DATA_KEYS_TABLE} (conversation_id) WHERE wrapped IS NOT NULL",
+    # erasure_mark(): max(destroyed_at) through this index, a lookup whatever the table size
+    f"CREATE INDEX IF NOT EXISTS {DATA_KEYS_TABLE}_destroyed "
+    f"ON {DATA_KEYS_TABLE} (destroyed_at) WHERE destroyed_at IS NOT NULL",
     f"CREATE TABLE IF NOT EXISTS {SUBJECTS_TABLE} ("
     "blind TEXT NOT NULL, conversation_id TEXT NOT NULL, "
     "PRIMARY KEY (blind, conversation_id)) WITHOUT ROWID",
@@ -240,6 +243,13 @@ class SQLiteKeyTable:
             list(blinds),
         )
         return [r[0] for r in rows]
+
+    def erasure_mark(self) -> str:
+        rows = self._run(
+            f"SELECT max(destroyed_at) FROM {DATA_KEYS_TABLE} "  # noqa: S608
+            "WHERE destroyed_at IS NOT NULL"
+        )
+        return str(rows[0][0]) if rows else "None"
 
     def destroy(self, key_id: str, at: datetime) -> bool:
         try:

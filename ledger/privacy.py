@@ -105,3 +105,4 @@ declare("OperatorLeft")
 declare("CSATRecorded", ["comment"])
 declare("ConversationResolved")
 declare("SubjectErased")  # subject is a blinded reference, never the identifier itself
+declare("SubjectExportRequested")  # the same blinded reference; requested_by is an API key id

@@ -42,6 +42,13 @@ class LedgerSettings(BaseModel):
     master_key_file: Path | None = None
     # During a master key rotation (docs/privacy.md): the key being replaced.
     master_key_previous: SecretStr | None = None
-    # How long a process trusts a cached data key (an erasure by another process is seen
-    # within this time).
+    # How long a process trusts a cached data key; an erasure by another process is seen
+    # sooner, within shredding.MARK_INTERVAL_S (0.25 s), through the key table's erasure mark.
     key_cache_ttl_s: float = Field(default=30.0, ge=0)
+
+    # Signed checkpoints of conversation heads (ledger/checkpoint.py, docs/integrity.md):
+    # the Ed25519 key file and the checkpoint log, both kept outside the database. For an
+    # SQLite file database they default to `<database>.checkpoint-key` and
+    # `<database>.checkpoints.jsonl`; for PostgreSQL they must be set.
+    checkpoint_key_file: Path | None = None
+    checkpoint_file: Path | None = None

@@ -19,7 +19,9 @@ identity subjects, transport references) link the conversation to blinded subjec
 `threadline.ledger.erasure` destroys the keys of every conversation linked to a subject.
 
 Keys are cached per process for `key_cache_ttl_s`. An erasure made through this codec takes
-effect at once; one made by another process is seen here within the TTL.
+effect at once; one made by another process is seen here within `MARK_INTERVAL_S`: the key
+table's erasure mark (its latest destruction time, one indexed read) is compared at most that
+often while keys are used, and a change drops every cached key (issue 17, class 9).
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from threadline.ledger.masterkey import MasterKey
 
 SEALED = "_pii"  # a payload field can never be named so (pydantic forbids leading "_")
 CACHE_SIZE = 100_000
+MARK_INTERVAL_S = 0.25  # how stale another process's erasure may be here (goal: < 1 s)
 NO_KEY_MESSAGE = (
     "this record holds encrypted personal data and no master key is configured "
     "(set THREADLINE_MASTER_KEY or THREADLINE_MASTER_KEY_FILE)"
@@ -72,6 +75,10 @@ class _Cache:
     def pop(self, key: str) -> None:
         with self._lock:
             self._items.pop(key, None)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
 
 
 class _Destroyed:
@@ -113,6 +120,8 @@ class ShreddingCodec:
         self._writers = _Cache(CACHE_SIZE)  # conversation id -> (key id, Sealer)
         self._readers = _Cache(CACHE_SIZE)  # key id -> Sealer | DESTROYED
         self._linked = _Cache(CACHE_SIZE)  # blind + conversation id -> True
+        self._mark: str | None = None  # the key table's erasure mark when last compared
+        self._mark_due = float("-inf")
 
     def __repr__(self) -> str:
         return f"ShreddingCodec(encrypt={self.encrypt}, master={self.master!r})"
@@ -184,6 +193,27 @@ class ShreddingCodec:
     def _blind(self, term: str) -> str:
         return aead.blind(self.index_key, term)
 
+    def creates_key(self, conversation_id: str) -> bool:
+        """Would encoding personal data for this conversation now create a data key? The
+        ledger then looks for a repeated event id first, so that re-sending an erased event
+        answers "duplicate" without a new key (issue 17, class 9)."""
+        if not self.encrypt:
+            return False
+        now = self._clock()
+        self._check_erasures(now)
+        return self._writers.get(conversation_id, now) is None
+
+    def _check_erasures(self, now: float) -> None:
+        """Drops every cached key when another process destroyed one since the last look."""
+        if now < self._mark_due or self.table is None:
+            return
+        self._mark_due = now + MARK_INTERVAL_S
+        mark = self.table.erasure_mark()
+        if self._mark is not None and mark != self._mark:
+            self._writers.clear()
+            self._readers.clear()
+        self._mark = mark
+
     def forget(self, conversation_id: str, key_id: str) -> None:
         """Drops a destroyed key from this process's caches."""
         self._writers.pop(conversation_id)
@@ -221,6 +251,7 @@ class ShreddingCodec:
         assert self.table is not None
         assert self.master is not None
         now = self._clock()
+        self._check_erasures(now)
         cached = self._writers.get(conversation_id, now)
         if cached is not None:
             if links:
@@ -249,6 +280,7 @@ class ShreddingCodec:
 
     def _reader(self, conversation_id: str, key_id: str) -> Any:
         now = self._clock()
+        self._check_erasures(now)
         cached = self._readers.get(key_id, now)
         if cached is not None:
             return cached

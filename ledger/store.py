@@ -147,6 +147,13 @@ class Ledger:
                 if duplicate is not None:
                     return duplicate
                 raise shape_error
+            creates_key = getattr(self.codec, "creates_key", None)
+            if creates_key is not None and creates_key(conversation_id):
+                # Sealing would make a data key (ledger/shredding.py): a repeat of an erased
+                # event must answer "duplicate" without one.
+                duplicate = self._duplicates(conversation_id, drafts)
+                if duplicate is not None:
+                    return duplicate
             sealed = self._seal(conversation_id, position, head_hash, drafts)
             try:
                 sequences = self._insert(sealed)

@@ -20,7 +20,7 @@ from rich.console import Console
 
 from threadline.app.settings import Settings, current
 from threadline.handoff.errors import ConfigurationError
-from threadline.ledger import audit
+from threadline.ledger import audit, checkpoint
 from threadline.ledger.codec import IdentityCodec
 from threadline.ledger.envelope import NewEvent
 from threadline.ledger.errors import ThreadlineError
@@ -170,18 +170,50 @@ def audit_verify(
             report = audit.survey_all(store)
             for broken in report.broken:
                 typer.echo(f"broken: {broken}", err=True)
-            if report.broken:
+            checked = _verify_checkpoints(store)
+            if report.broken or checked.problems:
                 fail(
                     f"error: {len(report.broken)} of {report.conversations} conversation(s) "
-                    "do not verify"
+                    f"do not verify; {len(checked.problems)} checkpoint problem(s)"
                 )
             console.print(
-                f"ok: {report.events} events in {report.conversations} conversation(s) verified"
+                f"ok: {report.events} events in {report.conversations} conversation(s) "
+                f"verified; {checked.checkpoints} checkpoint(s) verified"
             )
         else:
             assert conversation_id is not None
             count = audit.verify_conversation(store, conversation_id)
             console.print(f"ok: {count} events of conversation {conversation_id} verified")
+
+
+def _verify_checkpoints(store: Ledger) -> checkpoint.CheckpointReport:
+    """The signed checkpoints, when configured (always for an SQLite file database); one
+    `broken:` line per conversation truncated or rewritten since the last checkpoint."""
+    settings = config().ledger
+    try:
+        paths = checkpoint.configured_paths(settings.database_url, settings)
+    except checkpoint.CheckpointError:
+        return checkpoint.CheckpointReport(0, ())
+    checked = checkpoint.verify_against(store, paths)
+    for problem in checked.problems:
+        typer.echo(f"broken: {problem}", err=True)
+    return checked
+
+
+@audit_app.command("checkpoint")
+def audit_checkpoint() -> None:
+    """Sign a checkpoint of every conversation's head and the global log position (Ed25519,
+    key and checkpoint log outside the database; see docs/integrity.md)."""
+    settings = config().ledger
+    paths = guarded(lambda: checkpoint.configured_paths(settings.database_url, settings))
+    with ledger_session(stored_form=True) as store:
+        signed, report = checkpoint.write_checkpoint(store, paths)
+    for broken in report.broken:
+        typer.echo(f"not checkpointed: {broken}", err=True)
+    console.print(
+        f"checkpoint {signed.number}: {len(signed.heads)} conversation head(s), global "
+        f"sequence {signed.global_sequence}, key {signed.key_id}, written to {paths.log_file}"
+    )
 
 
 @audit_app.command("export")

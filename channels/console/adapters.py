@@ -32,6 +32,12 @@ class LedgerAudit:
             return ChainReport(conversation_id, exc.position - 1, exc.position, exc.reason)
         return ChainReport(conversation_id, checked, None, None)
 
+    def quarantined(self) -> list[ChainReport]:
+        return [
+            ChainReport(cid, exc.position - 1, exc.position, exc.reason)
+            for cid, exc in sorted(self._ledger.quarantined().items())
+        ]
+
     def export_lines(self, conversation_id: str) -> Iterator[str]:
         """Raises ConversationNotFoundError (before yielding anything) for an unknown id."""
         if self._ledger.version(conversation_id) == 0:

@@ -55,6 +55,10 @@ class ChainReport:
 class Auditor(Protocol):
     def verify(self, conversation_id: str) -> ChainReport: ...
 
+    def quarantined(self) -> list[ChainReport]:
+        """Conversations this process withholds from the global log because a record of theirs
+        does not decode (ledger quarantine, issue 17 class 4), each at its first bad record."""
+
     def export_lines(self, conversation_id: str) -> Iterator[str]:
         """The audit export: one canonical JSON envelope per line, verifiable offline by
         `threadline audit verify --file`."""

@@ -286,9 +286,12 @@ def conversations(
     if _mask(console, mask):
         for item in items:
             item["subjects"] = [mask_whole(s) for s in item["subjects"]]
+    quarantined = console.auditor.quarantined() if console.auditor is not None else []
     return JSONResponse(
         {
             "items": items,
+            # damaged conversations, withheld from the global log (docs/integrity.md)
+            "quarantined": [r.to_json() for r in quarantined],
             "total": page.total,
             "per_channel": page.per_channel,
             "per_status": page.per_status,

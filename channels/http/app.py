@@ -17,6 +17,7 @@ from threadline.channels.http import (
     errors,
     messaging_routes,
     ops,
+    privacy_routes,
     stream,
     voice_routes,
 )
@@ -83,6 +84,7 @@ def create_app(services: Services, *, close_services: bool = True) -> FastAPI:
     app.include_router(conversations.router)
     app.include_router(stream.router)
     app.include_router(ops.router)
+    app.include_router(privacy_routes.router)
     app.include_router(widget.router)
     voice_routes.install(app, services)
     mount_console(

@@ -408,3 +408,65 @@ def test_tampering_with_an_encrypted_field_is_detected(
     with open_configured(url) as store, pytest.raises(IntegrityViolationError) as info:
         audit.verify_conversation(store, "c-alice")
     assert (info.value.position, "hash does not match" in info.value.reason) == (3, True)
+
+
+def test_resending_an_erased_event_makes_no_new_key_and_erasing_again_adds_nothing(
+    store: Ledger,
+) -> None:
+    """Issue 17, class 9 (a, b): the retry of an erased message used to create a new data key
+    (sealing came before the duplicate check), so the next `erase` reported the conversation
+    again and appended a second SubjectErased."""
+    alice = Person("alice")
+    chat(store, "c-alice", alice)
+    event = NewEvent("MessagePosted", {"role": "visitor", "text": alice.text})
+    store.append("c-alice", event)
+    erase_subject(store, alice.phone)
+    codec = store.codec
+    assert isinstance(codec, ShreddingCodec)
+    assert codec.table is not None
+    assert codec.table.active_key("c-alice") is None
+    length = store.version("c-alice")
+
+    assert store.append("c-alice", event).duplicate
+    assert codec.table.active_key("c-alice") is None  # no new data key
+    again = erase_subject(store, alice.phone)
+    assert (again.erased, again.already_erased) == ([], ["c-alice"])
+    assert store.version("c-alice") == length
+    assert [e.type for e in store.read("c-alice")].count("SubjectErased") == 1
+
+
+def test_an_unused_key_is_destroyed_without_a_second_record(store: Ledger) -> None:
+    """A key made for an append that never committed holds nothing: erasing destroys it but
+    records no second SubjectErased."""
+    alice = Person("alice")
+    chat(store, "c-alice", alice)
+    erase_subject(store, alice.member)
+    length = store.version("c-alice")
+    codec = store.codec
+    assert isinstance(codec, ShreddingCodec)
+    assert codec.table is not None
+    codec.encode("c-alice", "MessagePosted", {"role": "visitor", "text": "never stored"})
+    assert codec.table.active_key("c-alice") is not None
+    report = erase_subject(store, alice.member)
+    assert (report.erased, report.already_erased) == ([], ["c-alice"])
+    assert codec.table.active_key("c-alice") is None
+    assert store.version("c-alice") == length
+
+
+def test_another_process_serves_no_plaintext_a_second_after_the_erasure(
+    durable_url: str,
+) -> None:
+    """Issue 17, class 9 (c): with the default key cache (30 s), a reader that had the key
+    cached kept decrypting for up to 30 s after another process erased the subject."""
+    import time
+
+    alice = Person("alice")
+    with open_configured(durable_url) as reader, open_configured(durable_url) as eraser:
+        chat(reader, "c-alice", alice)
+        assert alice.text in texts(reader.read("c-alice"))  # the key is cached now
+        erase_subject(eraser, f"tel:{alice.phone}")
+        erased_at = time.monotonic()
+        while alice.text in texts(reader.read("c-alice")):
+            assert time.monotonic() - erased_at < 1.0, "plaintext served 1 s after erasure"
+            time.sleep(0.05)
+        assert privacy.ERASED in texts(reader.read("c-alice"))

@@ -145,3 +145,23 @@ def test_only_the_composition_root_reads_the_environment() -> None:
         if _reads_environment(p)
     }
     assert offenders == {}
+
+
+def test_production_on_postgresql_requires_checkpoint_files() -> None:
+    """Issue 17, class 5: without signed checkpoints a cut tail goes unseen; PostgreSQL has no
+    default place outside the database for them, so production refuses to start."""
+    base = {
+        "THREADLINE_ENV": "production",
+        "THREADLINE_SECRET": "Vq7Lx2Pz9Kc4Wm8Rt1Hy6Bn3Jd5Gf0Sa",
+        "THREADLINE_DATABASE_URL": "postgresql://db/x",
+    }
+    with pytest.raises(ConfigurationError, match="THREADLINE_CHECKPOINT_KEY_FILE"):
+        load_settings(base)
+    ok = load_settings(
+        base
+        | {
+            "THREADLINE_CHECKPOINT_KEY_FILE": "/audit/checkpoint.key",
+            "THREADLINE_CHECKPOINT_FILE": "/audit/checkpoints.jsonl",
+        }
+    )
+    assert ok.ledger.checkpoint_file is not None

@@ -31,7 +31,8 @@
       return;
     }
     renderCounts(page);
-    renderRows(page.items);
+    renderQuarantine(page.quarantined || []);
+    renderRows(page.items, new Set((page.quarantined || []).map((q) => q.conversation_id)));
     document.getElementById("list-summary").textContent =
       page.total === 0 ? "No conversation matches." :
       `${offset + 1}–${offset + page.items.length} of ${page.total} conversations`;
@@ -56,9 +57,20 @@
     }
   }
 
-  function renderRows(items) {
+  function renderQuarantine(reports) {
+    const section = document.getElementById("quarantine");
+    section.hidden = reports.length === 0;
+    document.getElementById("quarantine-list").replaceChildren(...reports.map((r) =>
+      el("li", { "data-quarantined": r.conversation_id },
+        el("a", { href: `/console/conversations/${encodeURIComponent(r.conversation_id)}`, text: r.conversation_id }),
+        el("span", { text: ` — position ${r.first_broken}: ${r.reason}` }))));
+  }
+
+  function renderRows(items, quarantined) {
     const body = document.querySelector("#conversations tbody");
-    body.replaceChildren(...items.map((c) => el("tr", { "data-conversation": c.conversation_id },
+    body.replaceChildren(...items.map((c) => el("tr", {
+      "data-conversation": c.conversation_id,
+      class: quarantined.has(c.conversation_id) ? "quarantined" : null },
       el("th", { scope: "row" },
         el("a", { href: `/console/conversations/${encodeURIComponent(c.conversation_id)}`, text: c.conversation_id })),
       el("td", {}, el("time", { datetime: c.started_at, text: formatTime(c.started_at) })),
@@ -66,7 +78,8 @@
       el("td", { text: c.channels.map(channelLabel).join(" → ") }),
       el("td", { text: c.subjects.join(", ") || "—" }),
       el("td", { text: `${c.handoffs_completed}/${c.handoffs_offered}` }),
-      el("td", {}, el("span", { class: `status status-${c.status}`, text: c.status })),
+      el("td", {}, el("span", { class: `status status-${c.status}`, text: c.status }),
+        quarantined.has(c.conversation_id) ? el("span", { class: "status status-quarantined", text: " quarantined" }) : null),
       el("td", { text: c.outcome || "—" }),
       el("td", { text: String(c.version) }),
     )));
