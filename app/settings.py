@@ -37,6 +37,8 @@ from threadline.channels.settings import ChannelSettings
 from threadline.channels.voice.settings import VoiceSettings
 from threadline.handoff.errors import ConfigurationError
 from threadline.handoff.settings import HandoffSettings
+from threadline.ledger.backends import Backend, Kind
+from threadline.ledger.errors import StoreUnavailableError
 from threadline.ledger.settings import LedgerSettings
 from threadline.projections.settings import ProjectionSettings
 from threadline.streaming.settings import StreamSettings
@@ -157,13 +159,20 @@ def _secrets(settings: Settings) -> Iterator[tuple[str, str]]:
                 yield _variable_of(section, field), value.get_secret_value()
 
 
+def _is_postgres(url: str) -> bool:
+    try:
+        return Backend.parse(url).kind is Kind.POSTGRES
+    except StoreUnavailableError:
+        return False  # the ledger itself refuses it, naming the accepted forms
+
+
 def _check_production(settings: Settings) -> None:
     if settings.env != "production":
         return
     if settings.handoff.secret is None:
         raise ConfigurationError("THREADLINE_SECRET must be set in production")
     ledger = settings.ledger
-    if ledger.database_url.startswith("postgresql") and (
+    if _is_postgres(ledger.database_url) and (
         ledger.checkpoint_key_file is None or ledger.checkpoint_file is None
     ):
         # Signed checkpoints are what detect a cut or rewritten tail (docs/integrity.md);
