@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
+from uuid import UUID
 
 from threadline.ledger.envelope import AppendResult, NewEvent, RecordedEvent
 
@@ -87,3 +88,13 @@ class Appender(Protocol):
     def append(
         self, conversation_id: str, event: NewEvent, expected_version: int | None = None
     ) -> AppendResult: ...
+
+
+class Delivery(Protocol):
+    """Carries an operator's recorded message to the visitor's other legs (SMS, WhatsApp,
+    email); the widget reads the same stream and needs nothing. Returns, per leg it tried,
+    (channel, None) when handed to the provider/relay or (channel, why not)."""
+
+    async def deliver(
+        self, conversation_id: str, text: str, event_id: UUID
+    ) -> list[tuple[str, str | None]]: ...

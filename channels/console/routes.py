@@ -25,7 +25,13 @@ from threadline.channels.console.errors import AuthenticationFailedError, TooMan
 from threadline.channels.console.limits import ActionLimiter
 from threadline.channels.console.masking import mask_data, mask_whole
 from threadline.channels.console.operators import OperatorAccounts
-from threadline.channels.console.ports import Appender, Auditor, ConversationLog, PointInTime
+from threadline.channels.console.ports import (
+    Appender,
+    Auditor,
+    ConversationLog,
+    Delivery,
+    PointInTime,
+)
 from threadline.channels.console.presence import OperatorPresence
 from threadline.channels.console.reading import read_conversation
 from threadline.channels.console.settings import ConsoleSettings
@@ -64,8 +70,11 @@ class Console:
         dashboard: Dashboard | None = None,
         ledger: Appender | None = None,
         presence: OperatorPresence | None = None,
+        delivery: Delivery | None = None,
     ) -> None:
         self.log = log
+        # An operator's message to the visitor's SMS/WhatsApp/email legs (delivery.py).
+        self.delivery = delivery
         # Taking over (channels/console/takeover.py): the only writes the console makes.
         self.ledger = ledger
         self.presence = presence

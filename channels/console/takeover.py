@@ -14,6 +14,7 @@ import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
+from uuid import uuid4
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
@@ -245,11 +246,6 @@ async def say(
         state, version = found
         if state.holder != operator:
             return _error(409, "conflict", "join the conversation before writing in it")
-        event = NewEvent(
-            "MessagePosted",
-            MessagePosted(role="operator", text=body.text),
-            actor=f"operator:{operator}",
-        )
         # At the version read, so a message never lands after someone else took over.
         result = _append(console, conversation_id, event, version)
         if result.status_code == 409:
@@ -258,7 +254,22 @@ async def say(
                 return _append(console, conversation_id, event, again[1])
         return result
 
-    return await run_in_threadpool(run)
+    event_id = uuid4()
+    event = NewEvent(
+        "MessagePosted",
+        MessagePosted(role="operator", text=body.text),
+        event_id,
+        actor=f"operator:{operator}",
+    )
+    result = await run_in_threadpool(run)
+    if result.status_code != 201 or console.delivery is None:
+        return result
+    # Recorded once above; the visitor's SMS/WhatsApp/email legs get the same words (each
+    # records only its delivery). The widget reads the live stream and needs nothing.
+    outcomes = await console.delivery.deliver(conversation_id, body.text, event_id)
+    payload = json.loads(bytes(result.body))
+    payload["delivered"] = [{"channel": c, "error": e} for c, e in outcomes]
+    return JSONResponse(payload, status_code=201, headers=SECURITY_HEADERS)
 
 
 @router.post("/api/conversations/{conversation_id}/leave")

@@ -11,6 +11,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from threadline.access.policy import TenantDirectory
+from threadline.channels.console.delivery import LegDelivery
 from threadline.channels.console.wiring import mount as mount_console
 from threadline.channels.http import (
     conversations,
@@ -86,7 +87,13 @@ def create_app(services: Services, *, close_services: bool = True) -> FastAPI:
     app.include_router(widget.router)
     voice_routes.install(app, services)
     mount_console(
-        app, services.ledger, services.settings.database_url, settings=services.console_settings
+        app,
+        services.ledger,
+        services.settings.database_url,
+        settings=services.console_settings,
+        delivery=LegDelivery(
+            services.messaging, services.email.service if services.email else None
+        ),
     )
     if services.messaging is not None:
         messaging_routes.install(app, services.messaging, services.messaging_settings)
