@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from threadline.channels.email import events as email_events
 from threadline.channels.messaging import events as messaging_events
+from threadline.channels.voice import bridge_events
 
 
 def register_event_types() -> None:
     """Registers every outer package's event types and privacy policies; idempotent."""
     messaging_events.register_events()
     email_events.register_events()
+    bridge_events.register_events()
