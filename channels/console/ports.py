@@ -98,3 +98,15 @@ class Delivery(Protocol):
     async def deliver(
         self, conversation_id: str, text: str, event_id: UUID
     ) -> list[tuple[str, str | None]]: ...
+
+
+class Calls(Protocol):
+    """A person on the visitor's live WebRTC call (channels/voice/bridge.py CallBridges)."""
+
+    async def join(
+        self, conversation_id: str, operator: str, sdp: str, sdp_type: str
+    ) -> tuple[str, str]:
+        """(leg id, answer SDP); raises CallNotBridgeableError / InvalidOfferError."""
+
+    async def leave(self, conversation_id: str) -> tuple[str, str] | None:
+        """(leg id, operator) of the bridge taken down, or None when nobody was on."""

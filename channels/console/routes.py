@@ -28,6 +28,7 @@ from threadline.channels.console.operators import OperatorAccounts
 from threadline.channels.console.ports import (
     Appender,
     Auditor,
+    Calls,
     ConversationLog,
     Delivery,
     PointInTime,
@@ -71,10 +72,13 @@ class Console:
         ledger: Appender | None = None,
         presence: OperatorPresence | None = None,
         delivery: Delivery | None = None,
+        calls: Calls | None = None,
     ) -> None:
         self.log = log
         # An operator's message to the visitor's SMS/WhatsApp/email legs (delivery.py).
         self.delivery = delivery
+        # An operator on the visitor's voice call (takeover.py /call), when voice is wired.
+        self.calls = calls
         # Taking over (channels/console/takeover.py): the only writes the console makes.
         self.ledger = ledger
         self.presence = presence

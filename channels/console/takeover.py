@@ -33,6 +33,8 @@ from threadline.channels.console.routes import (
     _error,
     _mask,
 )
+from threadline.channels.voice.bridge_events import OperatorJoinedCall, OperatorLeftCall
+from threadline.channels.voice.errors import CallNotBridgeableError, InvalidOfferError
 from threadline.ledger.envelope import NewEvent
 from threadline.ledger.errors import ConcurrencyConflictError
 from threadline.ledger.events import MessagePosted, OperatorJoined, OperatorLeft
@@ -40,6 +42,7 @@ from threadline.projections.context import build_context
 from threadline.projections.human import HumanState, fold_human
 
 router = APIRouter(prefix="/console", include_in_schema=False)
+MAX_SDP_CHARS = 20_000
 QUEUE_POLL_SECONDS = 1.0
 
 
@@ -53,6 +56,11 @@ class Join(BaseModel):
 
 class Say(BaseModel):
     text: str = Field(min_length=1, max_length=4000)
+
+
+class CallOffer(BaseModel):
+    sdp: str = Field(min_length=1, max_length=MAX_SDP_CHARS)
+    type: str = "offer"
 
 
 def _tenant(console: Console) -> str | None:
@@ -296,7 +304,86 @@ async def leave(
             version,
         )
 
-    return await run_in_threadpool(run)
+    result = await run_in_threadpool(run)
+    if result.status_code == 201:
+        await _hang_up(console, conversation_id, operator)  # handing back includes the call
+    return result
+
+
+def _append_latest(console: Console, conversation_id: str, event: NewEvent) -> Response:
+    """Appends what already happened on the media path (a bridge up or down): at the latest
+    version, retried once if a visitor's words landed meanwhile."""
+    response: Response = _error(409, "conflict", "the conversation changed meanwhile")
+    for _ in range(3):
+        found = _held_state(console, conversation_id)
+        if isinstance(found, Response):
+            return found
+        response = _append(console, conversation_id, event, found[1])
+        if response.status_code != 409:
+            return response
+    return response
+
+
+async def _hang_up(console: Console, conversation_id: str, operator: str) -> Response | None:
+    if console.calls is None:
+        return None
+    left = await console.calls.leave(conversation_id)
+    if left is None:
+        return None
+    data = OperatorLeftCall(operator=left[1], leg_id=left[0], left_at=datetime.now(UTC))
+    event = NewEvent("OperatorLeftCall", data, leg_id=left[0], actor=f"operator:{operator}")
+    return await run_in_threadpool(_append_latest, console, conversation_id, event)
+
+
+@router.post("/api/conversations/{conversation_id}/call")
+async def join_call(
+    conversation_id: str, request: Request, body: CallOffer, operator: Operator, console: ConsoleDep
+) -> Response:
+    """The operator's browser joins the visitor's live voice call (WebRTC offer in, answer
+    out): the AI leaves the call, the conversation stays one stream (OperatorJoinedCall)."""
+    if bad := _bad_id(conversation_id):
+        return bad
+    if refused := _refuse(request, console, operator):
+        return refused
+    if console.calls is None:
+        return _error(503, "unavailable", "voice calls are not wired on this server")
+    found = await run_in_threadpool(_held_state, console, conversation_id)
+    if isinstance(found, Response):
+        return found
+    if found[0].holder != operator:
+        return _error(409, "conflict", "join the conversation before joining its call")
+    try:
+        leg_id, answer = await console.calls.join(conversation_id, operator, body.sdp, body.type)
+    except CallNotBridgeableError as exc:
+        return _error(409, "conflict", str(exc))
+    except InvalidOfferError as exc:
+        return _error(422, "invalid_input", str(exc))
+    data = OperatorJoinedCall(operator=operator, leg_id=leg_id, joined_at=datetime.now(UTC))
+    event = NewEvent("OperatorJoinedCall", data, leg_id=leg_id, actor=f"operator:{operator}")
+    result = await run_in_threadpool(_append_latest, console, conversation_id, event)
+    if result.status_code != 201:
+        await console.calls.leave(conversation_id)  # not recorded: not bridged either
+        return result
+    payload = json.loads(bytes(result.body)) | {"leg_id": leg_id, "sdp": answer, "type": "answer"}
+    return JSONResponse(payload, status_code=201, headers=SECURITY_HEADERS)
+
+
+@router.delete("/api/conversations/{conversation_id}/call")
+async def leave_call(
+    conversation_id: str, request: Request, operator: Operator, console: ConsoleDep
+) -> Response:
+    """The operator hangs up; the AI is back on the call (OperatorLeftCall)."""
+    if bad := _bad_id(conversation_id):
+        return bad
+    if refused := _refuse(request, console, operator):
+        return refused
+    found = await run_in_threadpool(_held_state, console, conversation_id)
+    if isinstance(found, Response):
+        return found
+    if found[0].holder != operator:
+        return _error(409, "conflict", "you do not hold this conversation")
+    done = await _hang_up(console, conversation_id, operator)
+    return done or _error(409, "conflict", "you are not on this conversation's call")
 
 
 @router.get("/api/conversations/{conversation_id}/holder")
@@ -334,7 +421,7 @@ def holder(
 
 _LIVE_TYPES = frozenset(
     {"MessagePosted", "UtteranceTranscribed", "AgentSpoke", "HumanRequested", "OperatorJoined",
-     "OperatorLeft", "LegOpened", "LegClosed"}
+     "OperatorLeft", "LegOpened", "LegClosed", "OperatorJoinedCall", "OperatorLeftCall"}
 )  # fmt: skip
 
 

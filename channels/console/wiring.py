@@ -18,6 +18,7 @@ from threadline.channels.console.operators import LoginThrottle, OperatorAccount
 from threadline.channels.console.operators_sql import open_operator_store
 from threadline.channels.console.ports import (
     Auditor,
+    Calls,
     ConversationLog,
     Delivery,
     HandoffMetrics,
@@ -47,6 +48,7 @@ def build_console(
     point_in_time: PointInTime | None = None,
     metrics: HandoffMetrics | None = None,
     delivery: Delivery | None = None,
+    calls: Calls | None = None,
 ) -> Console:
     """Defaults: the ledger's own audit when `log` is the ledger store, and the projections
     for point-in-time replay and the handoff metrics."""
@@ -64,6 +66,7 @@ def build_console(
         ledger=log if isinstance(log, Ledger) else None,
         presence=OperatorPresence(accounts.store, settings.presence_ttl_seconds),
         delivery=delivery,
+        calls=calls,
     )
 
 
@@ -77,6 +80,7 @@ def mount(
     point_in_time: PointInTime | None = None,
     metrics: HandoffMetrics | None = None,
     delivery: Delivery | None = None,
+    calls: Calls | None = None,
 ) -> Console:
     """Mounts the console under /console on `app`; the one call an app factory makes."""
     console = build_console(
@@ -87,6 +91,7 @@ def mount(
         point_in_time=point_in_time,
         metrics=metrics,
         delivery=delivery,
+        calls=calls,
     )
     install(app, console)
     app.include_router(takeover.router)

@@ -25,6 +25,7 @@ from threadline.channels.http.metrics import HttpMetrics
 from threadline.channels.http.middleware import BodyLimit, CountRequests
 from threadline.channels.http.redact import install_log_redaction
 from threadline.channels.services import Services
+from threadline.channels.voice.bridge_calls import CallBridges
 from threadline.channels.widget import routes as widget
 
 
@@ -94,6 +95,7 @@ def create_app(services: Services, *, close_services: bool = True) -> FastAPI:
         delivery=LegDelivery(
             services.messaging, services.email.service if services.email else None
         ),
+        calls=CallBridges(app.state.voice.legs, ice=app.state.voice.ice_config),
     )
     if services.messaging is not None:
         messaging_routes.install(app, services.messaging, services.messaging_settings)

@@ -10,7 +10,6 @@ voice no longer reaches the visitor. Leaving restores both; the leg never re-neg
 
 from __future__ import annotations
 
-import asyncio
 import fractions
 import logging
 from typing import Any
@@ -132,44 +131,3 @@ class CallBridge:
             await self.pc.close()
         except Exception as exc:  # a half-open operator peer must not keep the bridge up
             log.warning("operator peer on %s: closing: %s", leg.leg_id, exc)
-
-
-class CallBridges:
-    """The live bridges of one process, by conversation; one person per call."""
-
-    def __init__(self, legs: dict[str, WebRtcLeg], *, ice: IceConfig | None = None) -> None:
-        self._legs = legs  # VoiceSessions.legs: leg id -> live leg
-        self._ice = ice
-        self._bridges: dict[str, CallBridge] = {}
-        self._lock = asyncio.Lock()
-
-    def live_leg(self, conversation_id: str) -> WebRtcLeg | None:
-        for leg in list(self._legs.values()):
-            if leg.conversation_id == conversation_id and leg.closed_reason is None:
-                return leg
-        return None
-
-    def bridged(self, conversation_id: str) -> CallBridge | None:
-        return self._bridges.get(conversation_id)
-
-    async def join(
-        self, conversation_id: str, operator: str, sdp: str, sdp_type: str
-    ) -> tuple[str, str]:
-        """(leg id, answer SDP)."""
-        async with self._lock:
-            if conversation_id in self._bridges:
-                raise CallNotBridgeableError("a person is already on this call")
-            leg = self.live_leg(conversation_id)
-            if leg is None:
-                raise CallNotBridgeableError("the visitor is not on a voice call")
-            bridge = CallBridge(leg, operator, ice=self._ice)
-            answer = await bridge.join(sdp, sdp_type)
-            self._bridges[conversation_id] = bridge
-            return leg.leg_id, answer
-
-    async def leave(self, conversation_id: str) -> CallBridge | None:
-        async with self._lock:
-            bridge = self._bridges.pop(conversation_id, None)
-        if bridge is not None:
-            await bridge.leave()
-        return bridge
