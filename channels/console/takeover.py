@@ -432,6 +432,7 @@ def _live_item(event: Any, mask: bool) -> dict[str, Any]:
     return {
         "position": event.position,
         "type": event.type,
+        "leg_id": event.leg_id,
         "actor": event.actor,
         "occurred_at": event.occurred_at.isoformat(),
         "data": data,
