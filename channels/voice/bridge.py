@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import fractions
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import av
 import numpy as np
@@ -22,7 +22,10 @@ from aiortc.mediastreams import MediaStreamError
 
 from threadline.channels.voice.errors import CallNotBridgeableError, InvalidOfferError
 from threadline.channels.voice.ports import VisitorTurn
-from threadline.channels.voice.webrtc import IceConfig, WebRtcLeg
+
+if TYPE_CHECKING:
+    # A leaf too (aiortc): loaded where a leg is made, never at import time of ours.
+    from threadline.channels.voice.webrtc import IceConfig, WebRtcLeg
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +83,8 @@ class CallBridge:
     def __init__(self, leg: WebRtcLeg, operator: str, *, ice: IceConfig | None = None) -> None:
         self.leg = leg
         self.operator = operator
+        from threadline.channels.voice.webrtc import IceConfig
+
         self.pc = RTCPeerConnection((ice or IceConfig()).rtc_configuration())
         self._relay = MediaRelay()
         self._operator_track: MediaStreamTrack | None = None
