@@ -11,6 +11,7 @@ from __future__ import annotations
 from threadline.agent import events as agent_events
 from threadline.channels.email import events as email_events
 from threadline.channels.messaging import events as messaging_events
+from threadline.channels.voice import bridge_events
 
 
 def register_event_types() -> None:
@@ -18,3 +19,4 @@ def register_event_types() -> None:
     agent_events.register_events()
     messaging_events.register_events()
     email_events.register_events()
+    bridge_events.register_events()

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
+from uuid import UUID
 
 from threadline.ledger.envelope import AppendResult, NewEvent, RecordedEvent
 
@@ -91,3 +92,25 @@ class Appender(Protocol):
     def append(
         self, conversation_id: str, event: NewEvent, expected_version: int | None = None
     ) -> AppendResult: ...
+
+
+class Delivery(Protocol):
+    """Carries an operator's recorded message to the visitor's other legs (SMS, WhatsApp,
+    email); the widget reads the same stream and needs nothing. Returns, per leg it tried,
+    (channel, None) when handed to the provider/relay or (channel, why not)."""
+
+    async def deliver(
+        self, conversation_id: str, text: str, event_id: UUID
+    ) -> list[tuple[str, str | None]]: ...
+
+
+class Calls(Protocol):
+    """A person on the visitor's live WebRTC call (channels/voice/bridge.py CallBridges)."""
+
+    async def join(
+        self, conversation_id: str, operator: str, sdp: str, sdp_type: str
+    ) -> tuple[str, str]:
+        """(leg id, answer SDP); raises CallNotBridgeableError / InvalidOfferError."""
+
+    async def leave(self, conversation_id: str) -> tuple[str, str] | None:
+        """(leg id, operator) of the bridge taken down, or None when nobody was on."""

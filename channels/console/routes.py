@@ -26,7 +26,14 @@ from threadline.channels.console.limits import ActionLimiter
 from threadline.channels.console.masking import mask_data, mask_whole
 from threadline.channels.console.operators import ALL_TENANTS, OperatorAccounts
 from threadline.channels.console.operators import Operator as OperatorAccount
-from threadline.channels.console.ports import Appender, Auditor, ConversationLog, PointInTime
+from threadline.channels.console.ports import (
+    Appender,
+    Auditor,
+    Calls,
+    ConversationLog,
+    Delivery,
+    PointInTime,
+)
 from threadline.channels.console.presence import OperatorPresence
 from threadline.channels.console.reading import read_conversation
 from threadline.channels.console.settings import ConsoleSettings
@@ -65,8 +72,14 @@ class Console:
         dashboard: Dashboard | None = None,
         ledger: Appender | None = None,
         presence: OperatorPresence | None = None,
+        delivery: Delivery | None = None,
+        calls: Calls | None = None,
     ) -> None:
         self.log = log
+        # An operator's message to the visitor's SMS/WhatsApp/email legs (delivery.py).
+        self.delivery = delivery
+        # An operator on the visitor's voice call (takeover.py /call), when voice is wired.
+        self.calls = calls
         # Taking over (channels/console/takeover.py): the only writes the console makes.
         self.ledger = ledger
         self.presence = presence

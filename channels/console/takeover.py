@@ -14,6 +14,7 @@ import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
+from uuid import uuid4
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
@@ -33,6 +34,8 @@ from threadline.channels.console.routes import (
     _error,
     _mask,
 )
+from threadline.channels.voice.bridge_events import OperatorJoinedCall, OperatorLeftCall
+from threadline.channels.voice.errors import CallNotBridgeableError, InvalidOfferError
 from threadline.ledger.envelope import NewEvent
 from threadline.ledger.errors import ConcurrencyConflictError
 from threadline.ledger.events import MessagePosted, OperatorJoined, OperatorLeft
@@ -40,6 +43,7 @@ from threadline.projections.context import build_context
 from threadline.projections.human import HumanState, fold_human
 
 router = APIRouter(prefix="/console", include_in_schema=False)
+MAX_SDP_CHARS = 20_000
 QUEUE_POLL_SECONDS = 1.0
 
 
@@ -53,6 +57,11 @@ class Join(BaseModel):
 
 class Say(BaseModel):
     text: str = Field(min_length=1, max_length=4000)
+
+
+class CallOffer(BaseModel):
+    sdp: str = Field(min_length=1, max_length=MAX_SDP_CHARS)
+    type: str = "offer"
 
 
 def _refuse(request: Request, console: Console, operator: str) -> JSONResponse | None:
@@ -258,11 +267,6 @@ async def say(
         state, version = found
         if state.holder != operator:
             return _error(409, "conflict", "join the conversation before writing in it")
-        event = NewEvent(
-            "MessagePosted",
-            MessagePosted(role="operator", text=body.text),
-            actor=f"operator:{operator}",
-        )
         # At the version read, so a message never lands after someone else took over.
         result = _append(console, conversation_id, event, version)
         if result.status_code == 409:
@@ -271,7 +275,22 @@ async def say(
                 return _append(console, conversation_id, event, again[1])
         return result
 
-    return await run_in_threadpool(run)
+    event_id = uuid4()
+    event = NewEvent(
+        "MessagePosted",
+        MessagePosted(role="operator", text=body.text),
+        event_id,
+        actor=f"operator:{operator}",
+    )
+    result = await run_in_threadpool(run)
+    if result.status_code != 201 or console.delivery is None:
+        return result
+    # Recorded once above; the visitor's SMS/WhatsApp/email legs get the same words (each
+    # records only its delivery). The widget reads the live stream and needs nothing.
+    outcomes = await console.delivery.deliver(conversation_id, body.text, event_id)
+    payload = json.loads(bytes(result.body))
+    payload["delivered"] = [{"channel": c, "error": e} for c, e in outcomes]
+    return JSONResponse(payload, status_code=201, headers=SECURITY_HEADERS)
 
 
 @router.post("/api/conversations/{conversation_id}/leave")
@@ -298,7 +317,91 @@ async def leave(
             version,
         )
 
-    return await run_in_threadpool(run)
+    result = await run_in_threadpool(run)
+    if result.status_code == 201:
+        await _hang_up(console, conversation_id, operator)  # handing back includes the call
+    return result
+
+
+def _append_latest(console: Console, conversation_id: str, event: NewEvent) -> Response:
+    """Appends what already happened on the media path (a bridge up or down): at the latest
+    version, retried once if a visitor's words landed meanwhile."""
+    response: Response = _error(409, "conflict", "the conversation changed meanwhile")
+    for _ in range(3):
+        found = _held_state(console, conversation_id, None)
+        if isinstance(found, Response):
+            return found
+        response = _append(console, conversation_id, event, found[1])
+        if response.status_code != 409:
+            return response
+    return response
+
+
+async def _hang_up(console: Console, conversation_id: str, operator: str) -> Response | None:
+    if console.calls is None:
+        return None
+    left = await console.calls.leave(conversation_id)
+    if left is None:
+        return None
+    data = OperatorLeftCall(operator=left[1], leg_id=left[0], left_at=datetime.now(UTC))
+    event = NewEvent("OperatorLeftCall", data, leg_id=left[0], actor=f"operator:{operator}")
+    return await run_in_threadpool(_append_latest, console, conversation_id, event)
+
+
+@router.post("/api/conversations/{conversation_id}/call")
+async def join_call(
+    conversation_id: str,
+    request: Request,
+    body: CallOffer,
+    operator: Operator,
+    tenant: Scope,
+    console: ConsoleDep,
+) -> Response:
+    """The operator's browser joins the visitor's live voice call (WebRTC offer in, answer
+    out): the AI leaves the call, the conversation stays one stream (OperatorJoinedCall)."""
+    if bad := _bad_id(conversation_id):
+        return bad
+    if refused := _refuse(request, console, operator):
+        return refused
+    found = await run_in_threadpool(_held_state, console, conversation_id, tenant)
+    if isinstance(found, Response):
+        return found
+    if console.calls is None:
+        return _error(503, "unavailable", "voice calls are not wired on this server")
+    if found[0].holder != operator:
+        return _error(409, "conflict", "join the conversation before joining its call")
+    try:
+        leg_id, answer = await console.calls.join(conversation_id, operator, body.sdp, body.type)
+    except CallNotBridgeableError as exc:
+        return _error(409, "conflict", str(exc))
+    except InvalidOfferError as exc:
+        return _error(422, "invalid_input", str(exc))
+    data = OperatorJoinedCall(operator=operator, leg_id=leg_id, joined_at=datetime.now(UTC))
+    event = NewEvent("OperatorJoinedCall", data, leg_id=leg_id, actor=f"operator:{operator}")
+    result = await run_in_threadpool(_append_latest, console, conversation_id, event)
+    if result.status_code != 201:
+        await console.calls.leave(conversation_id)  # not recorded: not bridged either
+        return result
+    payload = json.loads(bytes(result.body)) | {"leg_id": leg_id, "sdp": answer, "type": "answer"}
+    return JSONResponse(payload, status_code=201, headers=SECURITY_HEADERS)
+
+
+@router.delete("/api/conversations/{conversation_id}/call")
+async def leave_call(
+    conversation_id: str, request: Request, operator: Operator, tenant: Scope, console: ConsoleDep
+) -> Response:
+    """The operator hangs up; the AI is back on the call (OperatorLeftCall)."""
+    if bad := _bad_id(conversation_id):
+        return bad
+    if refused := _refuse(request, console, operator):
+        return refused
+    found = await run_in_threadpool(_held_state, console, conversation_id, tenant)
+    if isinstance(found, Response):
+        return found
+    if found[0].holder != operator:
+        return _error(409, "conflict", "you do not hold this conversation")
+    done = await _hang_up(console, conversation_id, operator)
+    return done or _error(409, "conflict", "you are not on this conversation's call")
 
 
 @router.get("/api/conversations/{conversation_id}/holder")
@@ -336,7 +439,7 @@ def holder(
 
 _LIVE_TYPES = frozenset(
     {"MessagePosted", "UtteranceTranscribed", "AgentSpoke", "HumanRequested", "OperatorJoined",
-     "OperatorLeft", "LegOpened", "LegClosed"}
+     "OperatorLeft", "LegOpened", "LegClosed", "OperatorJoinedCall", "OperatorLeftCall"}
 )  # fmt: skip
 
 
@@ -347,6 +450,7 @@ def _live_item(event: Any, mask: bool) -> dict[str, Any]:
     return {
         "position": event.position,
         "type": event.type,
+        "leg_id": event.leg_id,
         "actor": event.actor,
         "occurred_at": event.occurred_at.isoformat(),
         "data": data,

@@ -16,7 +16,14 @@ from threadline.channels.console.adapters import LedgerAudit, ProjectionsAsOf, P
 from threadline.channels.console.dashboard import Dashboard
 from threadline.channels.console.operators import LoginThrottle, OperatorAccounts
 from threadline.channels.console.operators_sql import open_operator_store
-from threadline.channels.console.ports import Auditor, ConversationLog, HandoffMetrics, PointInTime
+from threadline.channels.console.ports import (
+    Auditor,
+    Calls,
+    ConversationLog,
+    Delivery,
+    HandoffMetrics,
+    PointInTime,
+)
 from threadline.channels.console.presence import OperatorPresence
 from threadline.channels.console.routes import Console, install
 from threadline.channels.console.settings import ConsoleSettings
@@ -40,6 +47,8 @@ def build_console(
     auditor: Auditor | None = None,
     point_in_time: PointInTime | None = None,
     metrics: HandoffMetrics | None = None,
+    delivery: Delivery | None = None,
+    calls: Calls | None = None,
 ) -> Console:
     """Defaults: the ledger's own audit when `log` is the ledger store, and the projections
     for point-in-time replay and the handoff metrics."""
@@ -56,6 +65,8 @@ def build_console(
         dashboard=Dashboard(log, metrics or ProjectionsMetrics()),
         ledger=log if isinstance(log, Ledger) else None,
         presence=OperatorPresence(accounts.store, settings.presence_ttl_seconds),
+        delivery=delivery,
+        calls=calls,
     )
 
 
@@ -68,6 +79,8 @@ def mount(
     auditor: Auditor | None = None,
     point_in_time: PointInTime | None = None,
     metrics: HandoffMetrics | None = None,
+    delivery: Delivery | None = None,
+    calls: Calls | None = None,
 ) -> Console:
     """Mounts the console under /console on `app`; the one call an app factory makes."""
     console = build_console(
@@ -77,6 +90,8 @@ def mount(
         auditor=auditor,
         point_in_time=point_in_time,
         metrics=metrics,
+        delivery=delivery,
+        calls=calls,
     )
     install(app, console)
     app.include_router(takeover.router)

@@ -295,10 +295,22 @@ class EmailService:
         latest = self._directory.latest_mail(conversation_id)
         if latest is None:
             raise DeliveryFailedError(f"conversation {conversation_id} has no email thread")
-        thread, to, last_id = latest
+        thread = latest[0]
         posted = NewEvent(
             "MessagePosted", MessagePosted(role="human", text=text), event_id, thread.leg_id
         )
         self._store.append_batch(conversation_id, [posted])
+        return self.mail_posted(conversation_id, text, event_id=event_id)
+
+    def has_thread(self, conversation_id: str) -> bool:
+        return self._directory.latest_mail(conversation_id) is not None
+
+    def mail_posted(self, conversation_id: str, text: str, *, event_id: UUID) -> Outcome:
+        """Mails a message already recorded as `event_id` (an operator's MessagePosted) under
+        the conversation's latest mail; records only the delivery (EmailSent/Failed)."""
+        latest = self._directory.latest_mail(conversation_id)
+        if latest is None:
+            raise DeliveryFailedError(f"conversation {conversation_id} has no email thread")
+        thread, to, last_id = latest
         message = self._compose(to, "Re: your message", text, event_id, last_id, [last_id])
         return self.deliver(conversation_id, thread.leg_id, message, message_event_id=event_id)

@@ -11,6 +11,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from threadline.access.policy import TenantDirectory
+from threadline.channels.console.delivery import LegDelivery
 from threadline.channels.console.wiring import mount as mount_console
 from threadline.channels.http import (
     conversations,
@@ -25,6 +26,7 @@ from threadline.channels.http.metrics import HttpMetrics
 from threadline.channels.http.middleware import BodyLimit, CountRequests
 from threadline.channels.http.redact import install_log_redaction
 from threadline.channels.services import Services
+from threadline.channels.voice.bridge_calls import CallBridges
 from threadline.channels.widget import routes as widget
 
 
@@ -88,7 +90,14 @@ def create_app(services: Services, *, close_services: bool = True) -> FastAPI:
     app.include_router(widget.router)
     voice_routes.install(app, services)
     mount_console(
-        app, services.ledger, services.settings.database_url, settings=services.console_settings
+        app,
+        services.ledger,
+        services.settings.database_url,
+        settings=services.console_settings,
+        delivery=LegDelivery(
+            services.messaging, services.email.service if services.email else None
+        ),
+        calls=CallBridges(app.state.voice.legs, ice=app.state.voice.ice_config),
     )
     if services.messaging is not None:
         messaging_routes.install(app, services.messaging, services.messaging_settings)

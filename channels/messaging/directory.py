@@ -37,6 +37,16 @@ class Thread:
     leg_id: str
 
 
+@dataclass(frozen=True, slots=True)
+class OpenThread:
+    """An open SMS/WhatsApp leg of a conversation: where an operator's message goes."""
+
+    leg_id: str
+    channel: str
+    number: str
+    provider: str | None  # the provider that last sent on this leg, when known
+
+
 @dataclass(slots=True)
 class _Conversation:
     open: bool = True
@@ -57,6 +67,7 @@ class PhoneDirectory:
         self._threads: dict[tuple[str, str], Thread] = {}
         self._legs: dict[tuple[str, str], tuple[str, str]] = {}
         self._sent: dict[tuple[str, str], Thread] = {}
+        self._leg_provider: dict[tuple[str, str], str] = {}
 
     # -- queries (each catches up first) ------------------------------------------------
 
@@ -101,6 +112,18 @@ class PhoneDirectory:
             self._catch_up()
             return self._sent.get((provider, provider_message_id))
 
+    def open_threads(self, conversation_id: str) -> list[OpenThread]:
+        """The conversation's open SMS/WhatsApp legs, oldest first (empty once resolved)."""
+        with self._lock:
+            self._catch_up()
+            if not self._is_open(conversation_id):
+                return []
+            return [
+                OpenThread(leg, channel, number, self._leg_provider.get((cid, leg)))
+                for (cid, leg), (channel, number) in self._legs.items()
+                if cid == conversation_id
+            ]
+
     # -- folding ------------------------------------------------------------------------
 
     def _is_open(self, conversation_id: str) -> bool:
@@ -139,6 +162,8 @@ class PhoneDirectory:
                 self._sent[(data.provider, data.provider_message_id)] = Thread(
                     cid, event.leg_id or ""
                 )
+                if event.leg_id:
+                    self._leg_provider[(cid, event.leg_id)] = data.provider
 
     def _open_leg(self, cid: str, leg: str, data: LegOpened) -> None:
         if data.channel not in THREAD_CHANNELS or not data.transport_ref:

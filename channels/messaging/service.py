@@ -361,6 +361,34 @@ class MessagingService:
             log.warning("reply on %s not delivered: %s", received.conversation_id, exc)
             return None
 
+    async def deliver(
+        self, conversation_id: str, text: str, *, message_event_id: UUID
+    ) -> list[tuple[str, str | None]]:
+        """Sends an already recorded message (an operator's) to each open SMS/WhatsApp leg
+        of the conversation; per leg: (channel, None) when the provider queued it, else
+        (channel, why not). Never raises for a delivery failure (the message is recorded)."""
+        outcomes: list[tuple[str, str | None]] = []
+        for thread in self._directory.open_threads(conversation_id):
+            channel: MessagingChannel = "whatsapp" if thread.channel == "whatsapp" else "sms"
+            # The provider that last wrote on this leg; else the one that handles both.
+            name = thread.provider or "twilio"
+            try:
+                await self.send(
+                    name,
+                    conversation_id,
+                    thread.leg_id,
+                    channel,
+                    thread.number,
+                    text,
+                    message_event_id=message_event_id,
+                )
+            except (DeliveryFailedError, ProviderNotConfiguredError) as exc:
+                log.warning("operator message on %s not delivered: %s", conversation_id, exc)
+                outcomes.append((channel, str(exc)[:200] or "delivery failed"))
+            else:
+                outcomes.append((channel, None))
+        return outcomes
+
 
 def _sender(msg: InboundMessage) -> str:
     """The failure budget's key: the claimed sender (the webhook itself is authenticated)."""

@@ -27,3 +27,7 @@ class InvalidOfferError(VoiceError):
 
 class LegNotFoundError(VoiceError):
     """No live voice leg has that id."""
+
+
+class CallNotBridgeableError(VoiceError):
+    """An operator cannot join: no live visitor audio yet, or a person is already on it."""

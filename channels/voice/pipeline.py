@@ -199,6 +199,13 @@ class VoicePipeline:
             self._speech_started_ms = None
             self._barge_in()
 
+    def stop_speaking(self) -> None:
+        """Cuts what the AI is saying (a person takes the call); recorded as interrupted."""
+        if self.playback.active:
+            self._collect_finished()
+            self._generation += 1
+            self._record_cut(self.playback.stop())
+
     def _barge_in(self) -> None:
         if not self.playback.active:
             return

@@ -35,7 +35,7 @@ from threadline.channels.voice.vocabulary import build_vocabulary
 from threadline.ledger.envelope import NewEvent
 
 if TYPE_CHECKING:
-    from threadline.channels.voice.webrtc import WebRtcLeg
+    from threadline.channels.voice.webrtc import IceConfig, WebRtcLeg
     from threadline.handoff.service import VoiceLegGrant
     from threadline.ledger.store import Ledger
     from threadline.projections.context_model import AgentContext
@@ -131,7 +131,7 @@ class VoiceSessions:
             raise VoiceError("too many voice legs on this server")
         self._configure()
         from threadline.channels.voice.offer_check import check_offer
-        from threadline.channels.voice.webrtc import IceConfig, WebRtcLeg
+        from threadline.channels.voice.webrtc import WebRtcLeg
 
         # The whole offer is negotiated before the token is redeemed: redeeming appends the
         # leg and spends the token, which a request that ends in 422 must not do.
@@ -150,14 +150,9 @@ class VoiceSessions:
             vad=self._vad(),
         )
         s = self.settings
-        ice = IceConfig(
-            servers=s.ice_servers,
-            username=s.ice_turn_username,
-            credential=s.ice_turn_password.get_secret_value() if s.ice_turn_password else None,
-        )
         leg = WebRtcLeg(
             pipeline,
-            ice=ice,
+            ice=self.ice_config(),
             peer_timeout_s=s.voice_peer_timeout_s,
             on_closed=self._forget,
             conversation_id=cid,
@@ -182,6 +177,17 @@ class VoiceSessions:
                     log.warning("Silero VAD unavailable, using the energy detector: %s", exc)
                     self._vad_warned = True
         return None  # the pipeline's default EnergyVad
+
+    def ice_config(self) -> IceConfig:
+        """The ICE servers every peer of this process uses (visitor legs, operator bridges)."""
+        from threadline.channels.voice.webrtc import IceConfig
+
+        s = self.settings
+        return IceConfig(
+            servers=s.ice_servers,
+            username=s.ice_turn_username,
+            credential=s.ice_turn_password.get_secret_value() if s.ice_turn_password else None,
+        )
 
     def conversation_of(self, leg_id: str) -> str:
         leg = self.legs.get(leg_id)

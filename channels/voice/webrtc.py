@@ -28,8 +28,10 @@ from aiortc import (
     RTCConfiguration,
     RTCIceServer,
     RTCPeerConnection,
+    RTCRtpSender,
     RTCSessionDescription,
 )
+from aiortc.contrib.media import MediaRelay
 from aiortc.mediastreams import MediaStreamError
 
 from threadline.channels.voice.errors import InvalidOfferError
@@ -92,6 +94,20 @@ class PipelineTrack(MediaStreamTrack):
         self._start: float | None = None
         self._pts = 0
 
+    @property
+    def rate(self) -> int:
+        return self._rate
+
+    @property
+    def pts(self) -> int:
+        return self._pts
+
+    def resync(self) -> None:
+        """Back on the sender after a pause (an operator held the call): pace from now, so the
+        frames not pulled meanwhile are not sent in a burst."""
+        if self._start is not None:
+            self._start = time.monotonic() - self._pts / self._rate
+
     async def recv(self) -> Any:
         if self.readyState != "live":
             raise MediaStreamError
@@ -138,6 +154,11 @@ class WebRtcLeg:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._closing: asyncio.Task[None] | None = None
         self._got_track = asyncio.Event()
+        # The visitor's audio goes through a relay so that an operator's peer can hear it too
+        # (channels/voice/bridge.py); `sender` carries the AI's voice unless a person holds.
+        self.relay = MediaRelay()
+        self.inbound: MediaStreamTrack | None = None
+        self.sender: RTCRtpSender | None = None
 
     async def accept(self, sdp: str, sdp_type: str = "offer", first_utterance: str = "") -> str:
         """Answers the browser's offer; returns the answer SDP. The first utterance is
@@ -152,7 +173,7 @@ class WebRtcLeg:
         self.pc.on("connectionstatechange", self._on_state)
         try:
             await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
-            self.pc.addTrack(self.track)
+            self.sender = self.pc.addTrack(self.track)
             await self.pc.setLocalDescription(await self.pc.createAnswer())
         except (ValueError, TypeError, AssertionError, IndexError, KeyError) as exc:
             await self.close("invalid_offer")
@@ -196,7 +217,8 @@ class WebRtcLeg:
     def _on_track(self, track: MediaStreamTrack) -> None:
         if track.kind == "audio" and not self._got_track.is_set():
             self._got_track.set()
-            self._spawn(self._consume(track), "inbound")
+            self.inbound = track
+            self._spawn(self._consume(self.relay.subscribe(track)), "inbound")
 
     async def _on_state(self) -> None:
         state = self.pc.connectionState

@@ -31,6 +31,8 @@ PER_CONVERSATION = {
     ("POST", "/console/api/conversations/{conversation_id}/join"),
     ("POST", "/console/api/conversations/{conversation_id}/messages"),
     ("POST", "/console/api/conversations/{conversation_id}/leave"),
+    ("POST", "/console/api/conversations/{conversation_id}/call"),
+    ("DELETE", "/console/api/conversations/{conversation_id}/call"),
 }
 LISTS = {
     ("GET", "/console/api/conversations"),
@@ -109,7 +111,11 @@ def _url(path: str, cid: str) -> str:
 
 
 def _body(method: str, path: str) -> dict[str, object] | None:
-    return {"text": "hello"} if path.endswith("/messages") else None
+    if path.endswith("/messages"):
+        return {"text": "hello"}
+    if path.endswith("/call") and method == "POST":
+        return {"sdp": "v=0", "type": "offer"}
+    return None
 
 
 @pytest.mark.parametrize("tenant", sorted(TENANTS))

@@ -6,6 +6,9 @@
   const id = decodeURIComponent(window.location.pathname.split("/").pop());
   const api = (suffix) => `/console/api/conversations/${encodeURIComponent(id)}${suffix}`;
   let me = null;
+  let call = null; // the operator's RTCPeerConnection while on the visitor's voice call
+  let onVoice = false; // the visitor has a live voice leg
+  let voiceLeg = null;
 
   async function post(path, body) {
     const response = await fetch(path, {
@@ -29,6 +32,52 @@
     document.getElementById("join").hidden = holder === me;
     document.getElementById("leave").hidden = holder !== me;
     document.getElementById("operator-form").hidden = holder !== me;
+    showCall(holder === me);
+  }
+
+  function showCall(holding) {
+    document.getElementById("join-call").hidden = !(holding && onVoice && !call);
+    document.getElementById("leave-call").hidden = !call;
+  }
+
+  // Joining the visitor's voice call: the microphone goes to the visitor through the
+  // server's bridge (channels/voice/bridge.py); the AI leaves the call meanwhile.
+  async function joinCall() {
+    const mic = await navigator.mediaDevices.getUserMedia({ audio: true });
+    const pc = new RTCPeerConnection();
+    mic.getTracks().forEach((t) => pc.addTrack(t, mic));
+    pc.ontrack = (e) => { document.getElementById("call-audio").srcObject = e.streams[0] || new MediaStream([e.track]); };
+    await pc.setLocalDescription(await pc.createOffer());
+    await new Promise((resolve) => {
+      if (pc.iceGatheringState === "complete") return resolve();
+      pc.addEventListener("icegatheringstatechange", () => pc.iceGatheringState === "complete" && resolve());
+      setTimeout(resolve, 3000);
+    });
+    try {
+      const answer = await post(api("/call"), { sdp: pc.localDescription.sdp, type: "offer" });
+      await pc.setRemoteDescription({ type: "answer", sdp: answer.sdp });
+    } catch (e) {
+      pc.close();
+      mic.getTracks().forEach((t) => t.stop());
+      throw e;
+    }
+    call = pc;
+    window.operatorCall = pc; // for getStats in the e2e test
+    showCall(true);
+  }
+
+  async function leaveCall() {
+    const pc = call;
+    call = null;
+    try {
+      await fetch(api("/call"), { method: "DELETE", credentials: "same-origin" });
+    } finally {
+      if (pc) {
+        pc.getSenders().forEach((s) => s.track && s.track.stop());
+        pc.close();
+      }
+      showCall(true);
+    }
   }
 
   async function loadContext() {
@@ -60,6 +109,15 @@
     } else if (item.type === "OperatorLeft") {
       node = el("li", { class: "note" }, `${d.operator} handed back to the AI`);
       showHolder(null);
+    } else if (item.type === "LegOpened" || item.type === "LegClosed") {
+      if (item.type === "LegOpened" && d.channel === "webrtc") voiceLeg = item.leg_id;
+      else if (item.type === "LegClosed" && item.leg_id === voiceLeg) voiceLeg = null;
+      onVoice = voiceLeg !== null;
+      showCall(!document.getElementById("operator-form").hidden);
+    } else if (item.type === "OperatorJoinedCall") {
+      node = el("li", { class: "note" }, `${d.operator} joined the voice call; the AI left it`);
+    } else if (item.type === "OperatorLeftCall") {
+      node = el("li", { class: "note" }, `${d.operator} left the voice call`);
     } else if (item.type === "HumanRequested") {
       node = el("li", { class: "note" }, `asked for a person (${d.reason})`);
     }
@@ -91,6 +149,8 @@
     listen();
     document.getElementById("join").addEventListener("click", () => act(() => post(api("/join"))));
     document.getElementById("leave").addEventListener("click", () => act(() => post(api("/leave"))));
+    document.getElementById("join-call").addEventListener("click", () => act(joinCall));
+    document.getElementById("leave-call").addEventListener("click", () => act(leaveCall));
     document.getElementById("read-summary").addEventListener("click", () => {
       const text = document.getElementById("handoff-summary").textContent;
       if (window.speechSynthesis && text) window.speechSynthesis.speak(new SpeechSynthesisUtterance(text));

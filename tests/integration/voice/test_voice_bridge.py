@@ -1,0 +1,110 @@
+"""An operator joins the visitor's live call through the MediaRelay bridge: real aiortc peers
+on 127.0.0.1 (the visitor's and the operator's browsers, scripted microphones), the real leg
+and pipeline with the offline providers (espeak-ng voices, pocketsphinx decode). Each side
+hears the other, the AI neither answers nor speaks while the person is on, and answers again
+once they have left."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+
+from harness.voice import RATE, BrowserPeer, RecordingSink, eventually, loopback_only, silence
+from threadline.channels.voice.bridge_calls import CallBridges
+from threadline.channels.voice.errors import CallNotBridgeableError
+from threadline.channels.voice.pipeline import VoicePipeline
+from threadline.channels.voice.ports import VisitorTurn
+from threadline.channels.voice.stt_pocketsphinx import PocketsphinxSTT
+from threadline.channels.voice.tts_espeak import EspeakTTS
+from threadline.channels.voice.vocabulary import build_vocabulary
+from threadline.channels.voice.webrtc import WebRtcLeg
+
+pytestmark = [pytest.mark.voice, pytest.mark.anyio, pytest.mark.timeout(90)]
+
+CHAT = ["I have a question about my January claim.", "It was for water damage in the kitchen."]
+VOCABULARY = build_vocabulary(CHAT, ["January claim", "water damage"])
+
+
+class Call:
+    def __init__(self) -> None:
+        loopback_only()
+        self.sink = RecordingSink()
+        self.turns: list[VisitorTurn] = []
+        self.tts = EspeakTTS()
+        self.pipeline = VoicePipeline(
+            leg_id="leg-1",
+            stt=PocketsphinxSTT(),
+            tts=self.tts,
+            on_turn=self.reply,
+            record=self.sink,
+            vocabulary=VOCABULARY,
+        )
+        self.leg = WebRtcLeg(self.pipeline, conversation_id="conv-1")
+        self.bridges = CallBridges({self.leg.leg_id: self.leg})
+        self.visitor = BrowserPeer()
+        self.operator = BrowserPeer()
+
+    async def reply(self, turn: VisitorTurn) -> str:
+        self.turns.append(turn)
+        return f"You said {turn.text}."
+
+    async def speech(self, text: str) -> bytes:
+        return silence(300) + await self.tts.synthesize(text, RATE)
+
+
+@pytest.fixture
+async def call() -> AsyncIterator[Call]:
+    c = Call()
+    yield c
+    await c.bridges.leave("conv-1")
+    await c.visitor.close()
+    await c.operator.close()
+    await c.leg.close("test_end")
+
+
+async def test_operator_and_visitor_hear_each_other_and_the_ai_steps_out(call: Call) -> None:
+    answer = await call.leg.accept(await call.visitor.offer(), "offer", "Hello.")
+    await call.visitor.answer(answer)
+    await call.sink.wait_for("AgentSpoke")
+    await eventually(lambda: call.leg.inbound is not None)
+    with pytest.raises(CallNotBridgeableError):
+        await call.bridges.join("another-conversation", "alice", "", "offer")
+
+    leg_id, answer = await call.bridges.join(
+        "conv-1", "alice", await call.operator.offer(), "offer"
+    )
+    assert leg_id == "leg-1"
+    await call.operator.answer(answer)
+    bob = BrowserPeer()
+    with pytest.raises(CallNotBridgeableError):  # one person per call
+        await call.bridges.join("conv-1", "bob", await bob.offer(), "offer")
+    await bob.close()
+    await eventually(lambda: len(call.operator.heard) > 10, within=15)
+    await asyncio.sleep(1.0)  # the visitor's "Hello." has ended; what follows is the operator
+    heard_before = call.visitor.loud_frames()
+
+    # The operator speaks: the visitor hears them (audio through the bridge, not silence).
+    call.operator.mic.play(await call.speech("This is Alice from the claims team"))
+    await eventually(lambda: call.visitor.loud_frames() > heard_before + 25, within=15)
+
+    # The visitor speaks: the operator hears it; it is transcribed onto the stream, and the
+    # AI does not answer.
+    assert call.operator.loud_frames() == 0
+    call.visitor.mic.play(await call.speech("It was for water damage in the kitchen"))
+    await eventually(lambda: call.operator.loud_frames() > 25, within=15)
+    [utterance] = await call.sink.wait_for("UtteranceTranscribed", within=20)
+    assert "water damage" in utterance.text
+    await asyncio.sleep(1.5)
+    assert call.turns == []
+    assert len(call.sink.of_type("AgentSpoke")) == 1
+
+    # The operator leaves: the AI is back on the call and answers the next turn.
+    left = await call.bridges.leave("conv-1")
+    assert left == ("leg-1", "alice")
+    assert await call.bridges.leave("conv-1") is None
+    call.visitor.mic.play(await call.speech("It was for water damage in the kitchen"))
+    spoken = await call.sink.wait_for("AgentSpoke", 2, within=25)
+    assert spoken[1].text.startswith("You said")
+    assert len(call.turns) == 1
