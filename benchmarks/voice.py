@@ -81,7 +81,29 @@ async def providers(phrases: int) -> dict[str, float]:
     return out
 
 
-async def one_call(stt: Any, tts: Any, speech: bytes, turns: int) -> tuple[list[float], float]:
+def trim_silence(pcm: bytes, rate: int = 16_000) -> bytes:
+    """Drops the synthesiser's trailing silence, so the clock starts when the speech ends
+    (otherwise the clip's own silence would count toward the VAD's end-of-speech wait)."""
+    from threadline.channels.voice.vad import rms_dbfs
+
+    frame = rate * 2 // 50
+    end = len(pcm) - len(pcm) % frame
+    while end > frame and rms_dbfs(pcm[end - frame : end]) < -45.0:
+        end -= frame
+    return pcm[:end]
+
+
+def leg_vad(end_silence_ms: int) -> Any:
+    """The detector a live leg gets (channels/voice/sessions.py): Silero, configured."""
+    from threadline.channels.voice.vad import VadConfig
+    from threadline.channels.voice.vad_silero import SileroVad
+
+    return SileroVad(config=VadConfig(end_silence_ms=end_silence_ms))
+
+
+async def one_call(
+    stt: Any, tts: Any, speech: bytes, turns: int, end_silence_ms: int
+) -> tuple[list[float], float]:
     """A call of `turns` visitor turns; returns turn latencies and the call's duration."""
     from harness.voice import RecordingSink
     from threadline.channels.voice.pipeline import VoicePipeline
@@ -91,7 +113,14 @@ async def one_call(stt: Any, tts: Any, speech: bytes, turns: int) -> tuple[list[
         return "Thanks, I have noted that. Is there anything else?"
 
     sink = RecordingSink()
-    p = VoicePipeline(leg_id="bench", stt=stt, tts=tts, on_turn=agent, record=sink)
+    p = VoicePipeline(
+        leg_id="bench",
+        stt=stt,
+        tts=tts,
+        on_turn=agent,
+        record=sink,
+        vad=leg_vad(end_silence_ms),
+    )
     p.start()
     chunk = 16_000 * 2 // 50
     silence = bytes(chunk)
@@ -121,6 +150,7 @@ async def one_call(stt: Any, tts: Any, speech: bytes, turns: int) -> tuple[list[
 
 
 async def turn_latency(max_calls: int, turns: int) -> dict[str, Any]:
+    from threadline.channels.voice.settings import VoiceSettings
     from threadline.channels.voice.stt_whisper import WhisperSTT
     from threadline.channels.voice.tts_piper import PiperTTS
 
@@ -128,12 +158,26 @@ async def turn_latency(max_calls: int, turns: int) -> dict[str, Any]:
     await tts.warm_up()
     await stt.warm_up()
     speech = await tts.synthesize("could you also send me the confirmation by email please", 16_000)
-    results: dict[str, Any] = {}
+    speech = trim_silence(speech)
+    end_silence = VoiceSettings().voice_end_silence_ms
+    # Same-run baseline: the previous end-of-speech wait (600 ms), one call.
+    base, _ = await one_call(stt, tts, speech, turns, 600)
+    results: dict[str, Any] = {
+        "baseline_600ms_p50_s": statistics.median(base) if base else float("inf"),
+        "end_silence_ms": end_silence,
+    }
+    print(
+        f"  baseline (end silence 600 ms), 1 call: turn p50 "
+        f"{results['baseline_600ms_p50_s'] * 1000:.0f} ms",
+        flush=True,
+    )
     sustained = 0
     calls = 1
     while calls <= max_calls:
         cpu0 = time.process_time()
-        done = await asyncio.gather(*(one_call(stt, tts, speech, turns) for _ in range(calls)))
+        done = await asyncio.gather(
+            *(one_call(stt, tts, speech, turns, end_silence) for _ in range(calls))
+        )
         cpu = time.process_time() - cpu0
         latencies = [v for lat, _ in done for v in lat]
         call_s = sum(d for _, d in done)

@@ -172,16 +172,19 @@ class VoiceSessions:
 
     def _vad(self) -> Any:
         """Silero when configured and installed; otherwise the energy detector (said once)."""
+        from threadline.channels.voice.vad import EnergyVad, VadConfig
+
+        config = VadConfig(end_silence_ms=self.settings.voice_end_silence_ms)
         if self.settings.voice_vad == "silero":
             try:
                 from threadline.channels.voice.vad_silero import SileroVad
 
-                return SileroVad()
+                return SileroVad(config=config)
             except (ProviderUnavailableError, ImportError) as exc:
                 if not self._vad_warned:
                     log.warning("Silero VAD unavailable, using the energy detector: %s", exc)
                     self._vad_warned = True
-        return None  # the pipeline's default EnergyVad
+        return EnergyVad(config=config)
 
     def conversation_of(self, leg_id: str) -> str:
         leg = self.legs.get(leg_id)
