@@ -38,9 +38,9 @@ from threadline.channels.voice.ports import (
     SpeechStarted,
     SpeechToText,
     TextToSpeech,
+    Transcript,
     TurnHandler,
     VisitorTurn,
-    Transcript,
     Vocabulary,
     VoiceActivityDetector,
 )
