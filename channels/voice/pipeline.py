@@ -9,12 +9,13 @@ the cut turn is recorded with interrupted=true and the words actually played (se
 `playback.spoken_prefix`). Replies still queued or being synthesised are recorded the same
 way with nothing spoken.
 
-Early recognition: when the visitor's speech has paused for `speculate_ms`, the utterance so
-far is sent to the recogniser while the VAD still waits out `end_silence_ms`. If the pause
-turns out to be the end (no voiced frame since the snapshot), that transcription is the
+Early recognition: when the visitor's speech has paused for `speculate_ms` (120 ms), the
+utterance so far is sent to the recogniser while the VAD still waits out `end_silence_ms`.
+If the pause turns out to be the end (no voiced frame since the snapshot), that transcription is the
 turn's — the snapshot holds every voiced frame, only trailing silence differs — so decoding
 overlaps the end-of-speech wait instead of following it. If the visitor speaks on, the
-early result is dropped and the whole utterance is decoded as before.
+early result is dropped (cancelled if its decode has not started) and the whole utterance
+is decoded as before.
 
 Errors in the media loop are data: a failed decode, agent call, synthesis or append is
 logged and counted in `stats`, and the leg carries on. Events are appended by one recorder
@@ -79,7 +80,7 @@ class VoicePipeline:
         vad: VoiceActivityDetector | None = None,
         output_rate: int = 48_000,
         barge_in_ms: int = 200,
-        speculate_ms: int = 200,
+        speculate_ms: int = 120,
         repeat_prompt: str = "Sorry, I didn't catch that. Could you say it again?",
     ) -> None:
         self.repeat_prompt = repeat_prompt
@@ -200,7 +201,7 @@ class VoicePipeline:
         for event in self.vad.feed(pcm):
             if isinstance(event, SpeechStarted):
                 self._speech_started_ms = event.start_ms
-                self._early = None
+                self._drop_early()
             else:
                 self._speech_started_ms = None
                 # The VAD decides after a stretch of silence: the speech itself ended earlier.
@@ -220,6 +221,7 @@ class VoicePipeline:
         if taken is None:
             return
         key, pcm = taken
+        self._drop_early()  # the visitor spoke on: a decode still queued is not started
         early = asyncio.ensure_future(self.stt.transcribe(pcm, INBOUND_RATE, self.vocabulary))
         early.add_done_callback(_consume)  # a dropped early result must not warn
         self._early = (key, early)
@@ -229,7 +231,14 @@ class VoicePipeline:
         early, self._early = self._early, None
         if early is not None and early[0] == getattr(self.vad, "ended_key", None):
             return early[1]
+        if early is not None:
+            early[1].cancel()
         return None
+
+    def _drop_early(self) -> None:
+        if self._early is not None:
+            self._early[1].cancel()
+            self._early = None
 
     def _barge_in(self) -> None:
         if not self.playback.active:
