@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -38,6 +39,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.report import Figure, emit  # noqa: E402
 from harness import netns  # noqa: E402
 
 
@@ -81,7 +83,29 @@ async def providers(phrases: int) -> dict[str, float]:
     return out
 
 
-async def one_call(stt: Any, tts: Any, speech: bytes, turns: int) -> tuple[list[float], float]:
+def trim_silence(pcm: bytes, rate: int = 16_000) -> bytes:
+    """Drops the synthesiser's trailing silence, so the clock starts when the speech ends
+    (otherwise the clip's own silence would count toward the VAD's end-of-speech wait)."""
+    from threadline.channels.voice.vad import rms_dbfs
+
+    frame = rate * 2 // 50
+    end = len(pcm) - len(pcm) % frame
+    while end > frame and rms_dbfs(pcm[end - frame : end]) < -45.0:
+        end -= frame
+    return pcm[:end]
+
+
+def leg_vad(end_silence_ms: int) -> Any:
+    """The detector a live leg gets (channels/voice/sessions.py): Silero, configured."""
+    from threadline.channels.voice.vad import VadConfig
+    from threadline.channels.voice.vad_silero import SileroVad
+
+    return SileroVad(config=VadConfig(end_silence_ms=end_silence_ms))
+
+
+async def one_call(
+    stt: Any, tts: Any, speech: bytes, turns: int, end_silence_ms: int, speculate_ms: int = 200
+) -> tuple[list[float], float]:
     """A call of `turns` visitor turns; returns turn latencies and the call's duration."""
     from harness.voice import RecordingSink
     from threadline.channels.voice.pipeline import VoicePipeline
@@ -91,7 +115,15 @@ async def one_call(stt: Any, tts: Any, speech: bytes, turns: int) -> tuple[list[
         return "Thanks, I have noted that. Is there anything else?"
 
     sink = RecordingSink()
-    p = VoicePipeline(leg_id="bench", stt=stt, tts=tts, on_turn=agent, record=sink)
+    p = VoicePipeline(
+        leg_id="bench",
+        stt=stt,
+        tts=tts,
+        on_turn=agent,
+        record=sink,
+        vad=leg_vad(end_silence_ms),
+        speculate_ms=speculate_ms,
+    )
     p.start()
     chunk = 16_000 * 2 // 50
     silence = bytes(chunk)
@@ -121,6 +153,7 @@ async def one_call(stt: Any, tts: Any, speech: bytes, turns: int) -> tuple[list[
 
 
 async def turn_latency(max_calls: int, turns: int) -> dict[str, Any]:
+    from threadline.channels.voice.settings import VoiceSettings
     from threadline.channels.voice.stt_whisper import WhisperSTT
     from threadline.channels.voice.tts_piper import PiperTTS
 
@@ -128,12 +161,34 @@ async def turn_latency(max_calls: int, turns: int) -> dict[str, Any]:
     await tts.warm_up()
     await stt.warm_up()
     speech = await tts.synthesize("could you also send me the confirmation by email please", 16_000)
-    results: dict[str, Any] = {}
+    speech = trim_silence(speech)
+    end_silence = VoiceSettings().voice_end_silence_ms
+    # Same-run baseline: the previous leg (600 ms end-of-speech wait, then decoding), one
+    # call, alternated round by round with the current leg so load drift on a shared machine
+    # hits both alike.
+    base: list[float] = []
+    paired: list[float] = []
+    for _ in range(3):
+        base += (await one_call(stt, tts, speech, turns, 600, speculate_ms=0))[0]
+        paired += (await one_call(stt, tts, speech, turns, end_silence))[0]
+    results: dict[str, Any] = {
+        "baseline_600ms_p50_s": statistics.median(base) if base else float("inf"),
+        "paired_p50_s": statistics.median(paired) if paired else float("inf"),
+        "end_silence_ms": end_silence,
+    }
+    print(
+        f"  alternated, 1 call: previous leg (600 ms, no early decode) p50 "
+        f"{results['baseline_600ms_p50_s'] * 1000:.0f} ms, current leg p50 "
+        f"{results['paired_p50_s'] * 1000:.0f} ms",
+        flush=True,
+    )
     sustained = 0
     calls = 1
     while calls <= max_calls:
         cpu0 = time.process_time()
-        done = await asyncio.gather(*(one_call(stt, tts, speech, turns) for _ in range(calls)))
+        done = await asyncio.gather(
+            *(one_call(stt, tts, speech, turns, end_silence) for _ in range(calls))
+        )
         cpu = time.process_time() - cpu0
         latencies = [v for lat, _ in done for v in lat]
         call_s = sum(d for _, d in done)
@@ -222,6 +277,29 @@ def main() -> None:
         f"{'met' if single['turn_p50_s'] <= 1.2 else 'NOT met'}; "
         f"concurrent calls with p50 < 2 s: {turns['sustained_calls_under_2s']}"
     )
+    load = os.getloadavg()[0]
+    print(f"load average (1 min) {load:.1f} on {os.cpu_count()} cores: figures are noisy")
+    base = turns["baseline_600ms_p50_s"]
+    emit(
+        Figure(
+            "voice turn latency p50",
+            turns["paired_p50_s"] * 1000,
+            "ms",
+            base * 1000,
+            "600 ms end wait, no early decode",
+            goal_max=1200,
+        )
+    )
+    emit(Figure("voice turn latency p95", single["turn_p95_s"] * 1000, "ms"))
+    emit(Figure("voice CPU per second of call", single["cpu_s_per_call_s"], "s"))
+    emit(
+        Figure(
+            "voice concurrent calls, turn p50 < 2 s",
+            turns["sustained_calls_under_2s"],
+            "calls",
+            goal_min=1,
+        )
+    )
     if args.no_browser:
         print(json.dumps({**speech, "turns": turns}))
         return
@@ -232,6 +310,10 @@ def main() -> None:
     print(f"click → first agent audio  p50 {p50:.0f} ms  p95 {p95:.0f} ms  (n={len(audio)})")
     print(f"chat turn (baseline)       p50 {base:.0f} ms  → click→audio = {p50 / base:.1f}× a turn")
     print(f"goal p50 ≤ 800 ms: {'met' if p50 <= 800 else 'NOT met'}")
+    emit(
+        Figure("voice click → first audio p50 (piper)", p50, "ms", base, "chat turn", goal_max=800)
+    )
+    emit(Figure("voice click → first audio p95 (piper)", p95, "ms"))
     print(
         json.dumps(
             {

@@ -142,6 +142,54 @@ def switch_to_voice(page: Page) -> dict[str, Any]:
     return result
 
 
+# Installed before the widget loads (CDP, so the page's CSP does not apply): every inbound
+# WebRTC audio track is also captured with Web Audio, from its first sample, into
+# window.__tlHeard so a test can hear what the visitor heard.
+RECORD_INBOUND_AUDIO = """(() => {
+  const Native = window.RTCPeerConnection;
+  const heard = (window.__tlHeard = { chunks: [], rate: 0 });
+  function Recording(...args) {
+    const pc = new Native(...args);
+    pc.addEventListener("track", (ev) => {
+      if (ev.track.kind !== "audio") return;
+      const ctx = new AudioContext();
+      heard.rate = ctx.sampleRate;
+      const source = ctx.createMediaStreamSource(new MediaStream([ev.track]));
+      const tap = ctx.createScriptProcessor(4096, 1, 1);
+      tap.onaudioprocess = (e) =>
+        heard.chunks.push(Float32Array.from(e.inputBuffer.getChannelData(0)));
+      source.connect(tap);
+      tap.connect(ctx.destination);
+      heard.ctx = ctx;
+    });
+    return pc;
+  }
+  Recording.prototype = Native.prototype;
+  window.RTCPeerConnection = Recording;
+})();"""
+
+
+def heard_audio(page: Page) -> tuple[bytes, int]:
+    """What the browser received so far (see RECORD_INBOUND_AUDIO): mono s16le and its rate."""
+    import base64
+
+    data: dict[str, Any] = page.evaluate(
+        """() => {
+          const h = window.__tlHeard;
+          let n = 0; h.chunks.forEach(c => { n += c.length; });
+          const out = new Int16Array(n); let i = 0;
+          h.chunks.forEach(c => c.forEach(x => {
+            out[i++] = Math.max(-1, Math.min(1, x)) * 32767;
+          }));
+          let bin = ""; const bytes = new Uint8Array(out.buffer);
+          for (let k = 0; k < bytes.length; k += 8192)
+            bin += String.fromCharCode.apply(null, bytes.subarray(k, k + 8192));
+          return { b64: btoa(bin), rate: h.rate };
+        }"""
+    )
+    return base64.b64decode(data["b64"]), int(data["rate"])
+
+
 def events(server: ApiServer, token: str, conversation_id: str) -> list[dict[str, Any]]:
     with server.client(token) as http:
         page = http.get(f"/v1/conversations/{conversation_id}/events", params={"limit": 1000})

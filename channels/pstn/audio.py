@@ -1,10 +1,10 @@
 """PCM helpers between the 8 kHz telephone side and the voice pipeline's 16 kHz input.
-Pure Python on 160-sample frames: cheap enough at 50 frames/s, no vendor code."""
+numpy on 160-sample frames: cheap at 50 frames/s, no vendor code."""
 
 from __future__ import annotations
 
-import sys
-from array import array
+import numpy as np
+import numpy.typing as npt
 
 TELEPHONE_RATE = 8000
 FRAME_MS = 20
@@ -13,31 +13,40 @@ FRAME_BYTES = FRAME_SAMPLES * 2
 SILENCE = bytes(FRAME_BYTES)
 
 
-def _samples(pcm: bytes) -> array[int]:
-    data = array("h")
-    data.frombytes(pcm[: len(pcm) - len(pcm) % 2])
-    if sys.byteorder == "big":
-        data.byteswap()
-    return data
+def _lowpass(taps: int, cutoff: float) -> npt.NDArray[np.float64]:
+    """Kaiser-windowed sinc, `cutoff` as a fraction of the output rate, DC gain 2 (zero
+    stuffing halves the level)."""
+    n = np.arange(taps) - (taps - 1) / 2
+    h = 2 * cutoff * np.sinc(2 * cutoff * n) * np.kaiser(taps, 8.0)
+    kernel: npt.NDArray[np.float64] = h * (2.0 / h.sum())
+    return kernel
 
 
-def _bytes(data: array[int]) -> bytes:
-    if sys.byteorder == "big":
-        data.byteswap()
-    return data.tobytes()
+# 3.8 kHz at 16 kHz: passes the telephone band (300-3400 Hz), removes the 4-8 kHz image
+# that linear interpolation leaves (-60 dB stop band with 63 taps).
+_FIR = _lowpass(63, 3800 / 16_000)
 
 
-def upsample_2x(pcm: bytes, previous: int = 0) -> tuple[bytes, int]:
-    """8 kHz s16le -> 16 kHz s16le by linear interpolation. `previous` is the last sample of
-    the previous chunk (continuity across frames); returns (audio, last sample)."""
-    src = _samples(pcm)
-    out = array("h", bytes(len(src) * 4))
-    prev = previous
-    for i, sample in enumerate(src):
-        out[2 * i] = (prev + sample) // 2
-        out[2 * i + 1] = sample
-        prev = sample
-    return _bytes(out), prev
+class Upsampler2x:
+    """8 kHz s16le -> 16 kHz s16le, band-limited (zero stuffing + a 63-tap FIR), stateful so
+    a stream fed in 20 ms frames has no seams. Delay: 31 samples at 16 kHz (2 ms).
+
+    Why not linear interpolation: its images of the 0.3-3.4 kHz band at 4.6-7.7 kHz reach the
+    recogniser as hiss and cost Whisper words at 8 kHz."""
+
+    def __init__(self) -> None:
+        self._history = np.zeros(len(_FIR) - 1)
+
+    def __call__(self, pcm: bytes) -> bytes:
+        src = np.frombuffer(pcm[: len(pcm) - len(pcm) % 2], dtype="<i2")
+        if not src.size:
+            return b""
+        stuffed = np.zeros(2 * src.size)
+        stuffed[0::2] = src
+        buffer = np.concatenate([self._history, stuffed])
+        self._history = buffer[-(len(_FIR) - 1) :]
+        out = np.convolve(buffer, _FIR, mode="valid")
+        return np.clip(np.rint(out), -32768, 32767).astype("<i2").tobytes()
 
 
 def fit_frame(pcm: bytes) -> bytes:

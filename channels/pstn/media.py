@@ -10,7 +10,7 @@ import socket
 import threading
 import time
 
-from threadline.channels.pstn.audio import FRAME_MS, fit_frame, upsample_2x
+from threadline.channels.pstn.audio import FRAME_MS, Upsampler2x, fit_frame
 from threadline.channels.pstn.errors import NoMediaPortError
 from threadline.channels.pstn.ports import MediaStream, VoiceLeg
 
@@ -55,7 +55,7 @@ class MediaBridge:
         self._stream = stream
         self._leg = leg
         self._timeout = media_timeout_s
-        self._last_sample = 0
+        self._upsample = Upsampler2x()
         self._last_heard = time.monotonic()
         self.frames_out = 0
         self.frames_in = 0
@@ -64,8 +64,7 @@ class MediaBridge:
     def _inbound(self, pcm: bytes) -> None:
         self.frames_in += 1
         self._last_heard = time.monotonic()
-        wide, self._last_sample = upsample_2x(pcm, self._last_sample)
-        self._leg.push_audio(wide)
+        self._leg.push_audio(self._upsample(pcm))
 
     async def run(self, ended: asyncio.Event) -> str:
         """Sends until `ended` is set (returns "") or the far end goes silent at the RTP

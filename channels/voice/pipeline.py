@@ -9,6 +9,14 @@ the cut turn is recorded with interrupted=true and the words actually played (se
 `playback.spoken_prefix`). Replies still queued or being synthesised are recorded the same
 way with nothing spoken.
 
+Early recognition: when the visitor's speech has paused for `speculate_ms` (120 ms), the
+utterance so far is sent to the recogniser while the VAD still waits out `end_silence_ms`.
+If the pause turns out to be the end (no voiced frame since the snapshot), that transcription is the
+turn's — the snapshot holds every voiced frame, only trailing silence differs — so decoding
+overlaps the end-of-speech wait instead of following it. If the visitor speaks on, the
+early result is dropped (cancelled if its decode has not started) and the whole utterance
+is decoded as before.
+
 Errors in the media loop are data: a failed decode, agent call, synthesis or append is
 logged and counted in `stats`, and the leg carries on. Events are appended by one recorder
 task, in the order they happened.
@@ -31,6 +39,7 @@ from threadline.channels.voice.ports import (
     SpeechStarted,
     SpeechToText,
     TextToSpeech,
+    Transcript,
     TurnHandler,
     VisitorTurn,
     Vocabulary,
@@ -71,6 +80,7 @@ class VoicePipeline:
         vad: VoiceActivityDetector | None = None,
         output_rate: int = 48_000,
         barge_in_ms: int = 200,
+        speculate_ms: int = 120,
         repeat_prompt: str = "Sorry, I didn't catch that. Could you say it again?",
     ) -> None:
         self.repeat_prompt = repeat_prompt
@@ -82,13 +92,15 @@ class VoicePipeline:
         self.vad = vad or EnergyVad(INBOUND_RATE)
         self.playback = Playback(output_rate)
         self.barge_in_ms = barge_in_ms
+        self.speculate_ms = speculate_ms
+        self._early: tuple[tuple[int, int], asyncio.Future[Transcript]] | None = None
         self.stats = PipelineStats()
         self.closed_reason: str | None = None
         self._sink = record
         self._inbound_ms = 0
         self._speech_started_ms: int | None = None
         self._generation = 0  # bumped by every barge-in; stale syntheses are not played
-        self._turns: asyncio.Queue[tuple[SpeechEnded, float] | None] = asyncio.Queue()
+        self._turns: asyncio.Queue[_Turn | None] = asyncio.Queue()
         self._events: asyncio.Queue[NewEvent | None] = asyncio.Queue()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._worker: asyncio.Task[None] | None = None
@@ -110,7 +122,7 @@ class VoicePipeline:
         self.start()
         for event in self.vad.flush():
             if isinstance(event, SpeechEnded):
-                await self._turns.put((event, time.time()))
+                await self._turns.put((event, time.time(), self._take_early()))
         await self._turns.put(None)
         if self._worker is not None:
             await self._worker
@@ -189,11 +201,13 @@ class VoicePipeline:
         for event in self.vad.feed(pcm):
             if isinstance(event, SpeechStarted):
                 self._speech_started_ms = event.start_ms
+                self._drop_early()
             else:
                 self._speech_started_ms = None
                 # The VAD decides after a stretch of silence: the speech itself ended earlier.
                 lag_s = max(0, self._inbound_ms - event.end_ms) / 1000
-                self._turns.put_nowait((event, time.time() - lag_s))
+                self._turns.put_nowait((event, time.time() - lag_s, self._take_early()))
+        self._speculate()
         started = self._speech_started_ms
         if started is not None and self._inbound_ms - started >= self.barge_in_ms:
             self._speech_started_ms = None
@@ -205,6 +219,33 @@ class VoicePipeline:
             self._collect_finished()
             self._generation += 1
             self._record_cut(self.playback.stop())
+
+    def _speculate(self) -> None:
+        snapshot = getattr(self.vad, "speculate", None)
+        if snapshot is None or self.speculate_ms <= 0:
+            return
+        taken = snapshot(self.speculate_ms)
+        if taken is None:
+            return
+        key, pcm = taken
+        self._drop_early()  # the visitor spoke on: a decode still queued is not started
+        early = asyncio.ensure_future(self.stt.transcribe(pcm, INBOUND_RATE, self.vocabulary))
+        early.add_done_callback(_consume)  # a dropped early result must not warn
+        self._early = (key, early)
+
+    def _take_early(self) -> asyncio.Future[Transcript] | None:
+        """The early transcription when it covers the utterance that just ended."""
+        early, self._early = self._early, None
+        if early is not None and early[0] == getattr(self.vad, "ended_key", None):
+            return early[1]
+        if early is not None:
+            early[1].cancel()
+        return None
+
+    def _drop_early(self) -> None:
+        if self._early is not None:
+            self._early[1].cancel()
+            self._early = None
 
     def _barge_in(self) -> None:
         if not self.playback.active:
@@ -220,9 +261,14 @@ class VoicePipeline:
         while (item := await self._turns.get()) is not None:
             await self._handle_utterance(*item)
 
-    async def _handle_utterance(self, speech: SpeechEnded, ended_at: float) -> None:
+    async def _handle_utterance(
+        self, speech: SpeechEnded, ended_at: float, early: asyncio.Future[Transcript] | None
+    ) -> None:
         try:
-            transcript = await self.stt.transcribe(speech.pcm, INBOUND_RATE, self.vocabulary)
+            if early is not None:
+                transcript = await early
+            else:
+                transcript = await self.stt.transcribe(speech.pcm, INBOUND_RATE, self.vocabulary)
         except Exception as exc:
             self.report_error("stt", exc)
             return
@@ -319,6 +365,14 @@ class VoicePipeline:
         message = f"{stage}: {type(exc).__name__}: {exc}"[:300]
         self.stats.errors.append(message)
         log.warning("voice leg %s: %s", self.leg_id, message)
+
+
+_Turn = tuple[SpeechEnded, float, "asyncio.Future[Transcript] | None"]
+
+
+def _consume(future: asyncio.Future[Transcript]) -> None:
+    if not future.cancelled():
+        future.exception()
 
 
 def _wall(at: float | None) -> datetime | None:

@@ -167,16 +167,19 @@ class VoiceSessions:
 
     def _vad(self) -> Any:
         """Silero when configured and installed; otherwise the energy detector (said once)."""
+        from threadline.channels.voice.vad import EnergyVad, VadConfig
+
+        config = VadConfig(end_silence_ms=self.settings.voice_end_silence_ms)
         if self.settings.voice_vad == "silero":
             try:
                 from threadline.channels.voice.vad_silero import SileroVad
 
-                return SileroVad()
+                return SileroVad(config=config)
             except (ProviderUnavailableError, ImportError) as exc:
                 if not self._vad_warned:
                     log.warning("Silero VAD unavailable, using the energy detector: %s", exc)
                     self._vad_warned = True
-        return None  # the pipeline's default EnergyVad
+        return EnergyVad(config=config)
 
     def ice_config(self) -> IceConfig:
         """The ICE servers every peer of this process uses (visitor legs, operator bridges)."""

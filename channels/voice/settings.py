@@ -45,6 +45,9 @@ class VoiceSettings(BaseModel):
     voice_preload: bool = True
     # Voice activity: Silero (ONNX, the model faster-whisper ships) or the RMS-level detector.
     voice_vad: Literal["silero", "energy"] = "silero"
+    # Silence that ends a visitor turn. Every millisecond here is added to the turn latency;
+    # 400 ms still bridges the pauses between clauses that Silero scores as non-speech.
+    voice_end_silence_ms: int = Field(default=400, ge=100, le=3000)
     # A local piper voice (.onnx with its .onnx.json); None = the packaged en_US joe medium.
     piper_voice: str | None = None
     piper_length_scale: float | None = Field(default=None, gt=0.2, lt=5.0)

@@ -65,6 +65,8 @@ class EnergyVad:
         self._start_frame = 0
         self._voiced = 0
         self._silence = 0
+        self._speculated = False  # an early snapshot was taken in this silence run
+        self.ended_key: tuple[int, int] | None = None  # `speculate` key of the last SpeechEnded
 
     @property
     def in_speech(self) -> bool:
@@ -86,6 +88,16 @@ class EnergyVad:
             return []
         event = self._finish(self._frames_seen)
         return [event] if event is not None else []
+
+    def speculate(self, after_ms: int) -> tuple[tuple[int, int], bytes] | None:
+        """The utterance so far, once per pause, when speech has paused for `after_ms`: the
+        caller may start recognising it while the end-of-speech wait runs. The key equals
+        `ended_key` after the SpeechEnded for this utterance iff no speech came after the
+        snapshot (so the snapshot holds every voiced frame of the final utterance)."""
+        if not self._in_speech or self._speculated or self._silence * FRAME_MS < after_ms:
+            return None
+        self._speculated = True
+        return (self._start_frame, self._voiced), b"".join(self._utterance)
 
     def is_voiced(self, frame: bytes) -> bool:
         """One 20 ms frame's decision; the state machine around it is the same for every
@@ -113,6 +125,7 @@ class EnergyVad:
         if voiced:
             self._voiced += 1
             self._silence = 0
+            self._speculated = False
         else:
             self._silence += 1
         too_long = len(self._utterance) * FRAME_MS >= cfg.max_utterance_ms
@@ -125,6 +138,8 @@ class EnergyVad:
         keep_tail = max(0, self._silence - 10)
         frames = self._utterance[: len(self._utterance) - keep_tail]
         voiced_ms = self._voiced * FRAME_MS
+        self.ended_key = (self._start_frame, self._voiced)
+        self._speculated = False
         self._in_speech = False
         self._utterance = []
         self._run = 0

@@ -4,9 +4,11 @@ the fake microphone's speech is transcribed → the voice turns show in the widg
 
 from __future__ import annotations
 
+import asyncio
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -14,10 +16,12 @@ import pytest
 from harness import netns
 from harness.browser import artifact
 from harness.voice_browser import (
+    RECORD_INBOUND_AUDIO,
     chat_until_offer,
     chromium_with_mic,
     events,
     fake_mic_wav,
+    heard_audio,
     switch_to_voice,
     voice_server,
     wait_for_event,
@@ -33,6 +37,21 @@ SPOKEN = "could you also send me the confirmation by email please"
 
 def words(text: str) -> list[str]:
     return re.sub(r"[^a-z' ]+", " ", text.lower()).split()
+
+
+def transcribe(pcm: bytes, rate: int) -> str:
+    from threadline.channels.voice.stt_whisper import WhisperSTT
+
+    return asyncio.run(WhisperSTT().transcribe(pcm, rate)).text
+
+
+def edit_distance(ref: list[str], hyp: list[str]) -> int:
+    row = list(range(len(hyp) + 1))
+    for i, r in enumerate(ref, 1):
+        prev, row[0] = row[0], i
+        for j, h in enumerate(hyp, 1):
+            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (r != h))
+    return row[-1]
 
 
 def test_switch_to_voice_in_chromium(tmp_path: Path) -> None:
@@ -70,6 +89,7 @@ def run_scenario(tmp_path: Path) -> None:
     wav = fake_mic_wav(tmp_path / "mic.wav", SPOKEN, lead_silence_s=6.0)
     with voice_server(tmp_path) as server, chromium_with_mic(wav) as browser:
         page = browser.new_page()
+        page.add_init_script(RECORD_INBOUND_AUDIO)
         page.goto(f"{server.base_url}/embed?tl_voice_processing=off")
         chat_until_offer(page)
         heard = switch_to_voice(page)
@@ -79,6 +99,10 @@ def run_scenario(tmp_path: Path) -> None:
         if netns.inside():
             assert set(heard["candidates"]) <= {"127.0.0.1"}, heard["candidates"]
         cid, token, leg_id = heard["conversationId"], heard["token"], heard["legId"]
+        # The microphone stays silent for 6 s after getUserMedia: the first ~2.5 s of the
+        # call carry only the agent's first utterance.
+        time.sleep(2.5)
+        agent_audio, agent_rate = heard_audio(page)
 
         stream = wait_for_event(server, token, cid, "UtteranceTranscribed", within=30)
         wait_js(
@@ -121,6 +145,17 @@ def run_scenario(tmp_path: Path) -> None:
     assert spoken[0]["text"] == first
     assert types[-1] == "LegClosed"
     assert on_leg[-1]["data"]["reason"] == "visitor_hangup"
+
+    # The agent's first utterance was heard: the browser's decoded audio, transcribed back by
+    # the recogniser, is the start of the recorded text.
+    heard_back = words(transcribe(agent_audio, agent_rate))
+    said = words(spoken[0]["text"])
+    assert len(heard_back) >= 4, (heard_back, said)
+    compared = heard_back[:-1]  # the last word may be cut by the recording's end
+    assert edit_distance(compared, said[: len(compared)]) <= max(1, len(compared) // 5), (
+        heard_back,
+        said,
+    )
 
     assert " ".join(words(SPOKEN)) in " ".join(words(thread))
     assert thread.count("· voice") >= 3  # the cut first utterance, the visitor, the answer

@@ -4,14 +4,14 @@ scripted SIP agent on a real (memory) ledger."""
 from __future__ import annotations
 
 import asyncio
-import struct
 from collections.abc import Iterator, Mapping
 from uuid import uuid4
 
+import numpy as np
 import pytest
 
 from threadline.channels.messaging.directory import PhoneDirectory
-from threadline.channels.pstn.audio import FRAME_BYTES, fit_frame, upsample_2x
+from threadline.channels.pstn.audio import FRAME_BYTES, Upsampler2x, fit_frame
 from threadline.channels.pstn.channel import CONVERSATION_HEADER, TOKEN_HEADER, PstnChannel
 from threadline.channels.pstn.errors import (
     CallFailedError,
@@ -41,13 +41,21 @@ PHONE = "+15551230001"
 SIGNER = Signer(b"u" * 32, tokens.PURPOSE)
 
 
-def test_upsample_doubles_and_interpolates() -> None:
-    pcm = struct.pack("<3h", 100, 200, -300)
-    wide, last = upsample_2x(pcm, previous=0)
-    assert struct.unpack("<6h", wide) == (50, 100, 150, 200, -50, -300)
-    assert last == -300
-    again, _ = upsample_2x(struct.pack("<h", -100), previous=last)
-    assert struct.unpack("<2h", again) == (-200, -100)
+def test_upsampling_is_band_limited_and_seamless() -> None:
+    t = np.arange(800) / 8000
+    tone = (8000 * np.sin(2 * np.pi * 1000 * t)).astype("<i2").tobytes()
+    whole = Upsampler2x()(tone)
+    up = Upsampler2x()
+    pieces = b"".join(up(tone[i : i + FRAME_BYTES]) for i in range(0, len(tone), FRAME_BYTES))
+    assert len(whole) == 2 * len(tone)
+    assert pieces == whole  # 20 ms frames give the same stream as one block
+    wide = np.frombuffer(whole, "<i2")[200:].astype(np.float64)  # past the filter's delay
+    spectrum = np.abs(np.fft.rfft(wide * np.hanning(wide.size)))
+    freqs = np.fft.rfftfreq(wide.size, 1 / 16_000)
+    signal = spectrum[np.argmin(np.abs(freqs - 1000))]
+    image = spectrum[np.argmin(np.abs(freqs - 7000))]  # linear interpolation leaves -17 dB here
+    assert 20 * np.log10(image / signal) < -50
+    assert 0.9 < np.sqrt(np.mean(wide**2)) / (8000 / np.sqrt(2)) < 1.1
 
 
 def test_fit_frame() -> None:

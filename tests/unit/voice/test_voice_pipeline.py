@@ -253,3 +253,38 @@ async def test_closing_mid_utterance_still_transcribes_it_then_closes() -> None:
     assert sink.events[0].data.interrupted is True
     assert sink.events[-1].data.reason == "peer_timeout"
     assert pipeline.playback.active is False
+
+
+def frames(pcm: bytes) -> list[bytes]:
+    size = RATE * 2 // 50
+    return [pcm[i : i + size] for i in range(0, len(pcm), size)]
+
+
+async def test_recognition_starts_at_the_pause_and_that_result_is_the_turn() -> None:
+    pipeline, sink = make(reply=None)
+    stt = pipeline.stt
+    for frame in frames(quiet(200) + tone(600) + quiet(300)):
+        pipeline.push_audio(frame)
+    # 300 ms into the pause: the VAD (600 ms) has not ended the turn, the decode has begun.
+    await eventually(lambda: len(stt.calls) == 1)  # type: ignore[attr-defined]
+    assert sink.events == []
+    for frame in frames(quiet(400)):
+        pipeline.push_audio(frame)
+    [utterance] = await sink.wait_for("UtteranceTranscribed")
+    assert utterance.text == "utterance 1"
+    assert len(stt.calls) == 1  # type: ignore[attr-defined]
+    await pipeline.close("visitor_hangup")
+
+
+async def test_an_early_result_is_dropped_when_the_visitor_speaks_on() -> None:
+    pipeline, sink = make(reply=None)
+    stt = pipeline.stt
+    for frame in frames(tone(600) + quiet(300) + tone(400) + quiet(700)):
+        pipeline.push_audio(frame)
+    [utterance] = await sink.wait_for("UtteranceTranscribed")
+    # The first pause's snapshot was superseded before its decode started (so it never ran);
+    # the second pause's covers both parts and is the turn.
+    [(decoded, _)] = stt.calls  # type: ignore[attr-defined]
+    assert decoded >= RATE * 2 * (600 + 300 + 400) // 1000
+    assert utterance.text == "utterance 1"
+    await pipeline.close("visitor_hangup")
