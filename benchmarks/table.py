@@ -39,6 +39,7 @@ FULL: list[list[str]] = [
     ["benchmarks.projections"],
     ["benchmarks.http", "--backend", "sqlite"],
     ["benchmarks.http", "--backend", "postgres"],
+    ["benchmarks.sse_memory", "--streams", "1000"],
     ["benchmarks.voice"],
     ["benchmarks.kafka"],
     ["benchmarks.privacy"],
@@ -48,6 +49,7 @@ QUICK: list[list[str]] = [
     ["benchmarks.handoff", "--turns", "40", "--handoffs", "15"],
     ["benchmarks.projections", "--backend", "sqlite", "--quick"],
     ["benchmarks.http", "--backend", "sqlite", "--seconds", "4"],
+    ["benchmarks.sse_memory", "--streams", "300"],
 ]
 
 

@@ -36,13 +36,17 @@ def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-async def optional_principal(
-    request: Request,
-    services: ServicesDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+
+
+def identify(
+    request: Request, credentials: HTTPAuthorizationCredentials | None
 ) -> Principal | None:
     """Identifies the caller and charges its rate budget. Bad credentials are an error
-    even where anonymous calls are allowed: a client sending a wrong key must find out."""
+    even where anonymous calls are allowed: a client sending a wrong key must find out.
+    A plain function, not a dependency of its own: each FastAPI sub-dependency costs the
+    request path a measurable share of its CPU (docs/performance.md)."""
+    services: Services = request.app.state.services
     limiters = services.limiters
     assert limiters is not None
     assert services.key_verifier is not None
@@ -76,9 +80,12 @@ async def optional_principal(
     return principal
 
 
-async def required_principal(
-    principal: Annotated[Principal | None, Depends(optional_principal)],
-) -> Principal:
+async def optional_principal(request: Request, credentials: Credentials) -> Principal | None:
+    return identify(request, credentials)
+
+
+async def required_principal(request: Request, credentials: Credentials) -> Principal:
+    principal = identify(request, credentials)
     if principal is None:
         raise UnauthenticatedError("missing credentials: send Authorization: Bearer <token>")
     return principal
