@@ -153,6 +153,9 @@ class Agent:
         if offered is not None and OFFER_SENTENCE not in reply:
             said_call = _MENTIONS_CALL.search(reply)
             reply = f"{reply} {OFFER_BUTTON if said_call else OFFER_SENTENCE}"
+        elif offered is None and answer.offer == "explicit_request" and _offer_open(context):
+            # The visitor asks again while an offer stands: point to it, never a bare promise.
+            reply = f"{reply} {OFFER_BUTTON}"
         return AgentTurn(reply, recorder.events, state.signals, offered, model.name)
 
     # -- the loop -------------------------------------------------------------------------
@@ -276,6 +279,11 @@ class Agent:
         handoff_id = f"ho_{event_id(recorder.turn_key, 'offer').hex}"
         recorder.add(HandoffOffered(handoff_id=handoff_id, channel="webrtc", reason=reason))
         return handoff_id
+
+
+def _offer_open(context: AgentContext) -> bool:
+    active = context.active_handoff
+    return active is not None and active.status == "offered"
 
 
 class _Recorder:

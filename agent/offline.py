@@ -87,7 +87,7 @@ class OfflineModel:
         kinds = {s.kind for s in state.signals}
         found = nlu.intents(text)
         prefix = self._mood(state)
-        if "compliance_step" in kinds or kinds & sig.EXPLICIT_KINDS:
+        if "compliance_step" in kinds or kinds & sig.EXPLICIT_KINDS or "voice" in found:
             return self._act(found, state, prefix)
         intent = pack.intent(text)
         if intent is None and "greeting" in found and len(text.split()) <= 4:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from threadline.handoff.signals import channel_request
 from threadline.projections.context_model import AgentContext
 from threadline.projections.entities import extract
 from threadline.projections.topics import content_stems
@@ -206,6 +207,20 @@ def reported(question: str) -> tuple[str, str]:
     return "said", _lower_first(second_person(q))
 
 
+def only_asks_to_switch(sentence: str) -> bool:
+    """ "can we do this on a call instead?", "can I talk to a person": nothing to restate
+    once the call (or the person) is there. A sentence that also carries its own content
+    ("order 4417 never came, can someone call me") is kept."""
+    m = channel_request(sentence)
+    if m is None:
+        return False
+    rest = sentence[: m.start()] + " " + sentence[m.end() :]
+    return len(content_stems(_tidy(rest)) - _SWITCH_WORDS) < 2
+
+
+_SWITCH_WORDS = frozenset({"instead", "rather", "someone", "somebody", "again"})
+
+
 def _similar(a: str, b: str) -> bool:
     sa, sb = content_stems(a), content_stems(b)
     if not sa or not sb:
@@ -217,7 +232,7 @@ def restate(context: AgentContext) -> Restatement:
     """What the visitor asked for in the chat, most recent last, at most two of each."""
     cut = 0
     for r in context.requests:
-        if _RETRACT.search(r.text):
+        if _RETRACT.search(r.text) and not only_asks_to_switch(r.text):
             cut = r.position
     said: list[str] = []
     asked_to: list[str] = []
@@ -225,7 +240,7 @@ def restate(context: AgentContext) -> Restatement:
     answered: list[str] = []
     questions = {q.text: q for q in context.questions}
     for r in context.requests:
-        if r.position < cut or private(r.text):
+        if r.position < cut or private(r.text) or only_asks_to_switch(r.text):
             continue
         q = questions.get(r.text)
         kind, text = reported(r.text) if q is not None else ("said", "")
@@ -240,6 +255,8 @@ def restate(context: AgentContext) -> Restatement:
             (asked_to if kind == "asked_to" else open_q).append(text)
     for q in context.questions:
         if q.position < cut or private(q.text) or q.text in {r.text for r in context.requests}:
+            continue
+        if only_asks_to_switch(q.text):
             continue
         if not content_stems(_tidy(q.text)):
             continue  # "hello?", "anyone there?": nothing to restate
@@ -276,6 +293,8 @@ def _original(context: AgentContext, cut: int) -> tuple[str, str] | None:
     asked = {q.text for q in context.questions}
     for position, text in candidates:
         if position < cut or private(text) or len(content_stems(_tidy(text))) < 2:
+            continue
+        if only_asks_to_switch(text):
             continue
         if text in asked or text.rstrip().endswith("?"):
             return reported(text)

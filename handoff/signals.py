@@ -86,6 +86,10 @@ _EXPLICIT: tuple[Rule, ...] = (
         _rx(
             r"\b(?:switch|move|go|change)\s+to\s+(?:voice|a\s+call|the\s+phone|phone)\b"
             r"|\b(?:voice|phone)\s+call\b|\bcan\s+(?:we|i)\s+(?:talk|speak)\b"
+            # "can we do this on a call instead", "carry on over the phone": the visitor
+            # asks to continue by voice (not "I was on a call with you yesterday").
+            r"|\b(?:do|continue|carry\s+on|finish|sort)\s+(?:this|it|that)?\s*(?:on|over|by)"
+            r"\s+(?:a\s+|the\s+)?(?:call|phone)\b"
         ),
         0.9,
         "asks for a voice call",
@@ -202,6 +206,18 @@ def _explicit(text: str) -> Signal | None:
     label = hit[1].split(":", 1)[0]
     kind: SignalKind = "explicit_request_human" if label in _PERSON_LABELS else "explicit_request"
     return Signal(kind, hit[0], hit[1])
+
+
+def channel_request(text: str) -> re.Match[str] | None:
+    """The span where the visitor asks to move to a call or a person, if the sentence does
+    (the restatement leaves such a sentence out: the handoff itself answers it)."""
+    for rule in _EXPLICIT:
+        if rule.score >= CHANNEL_REQUEST_SCORE and (m := rule.pattern.search(text)):
+            return m
+    return None
+
+
+CHANNEL_REQUEST_SCORE = 0.9
 
 
 def asks_for_person(signals: Sequence[Signal]) -> Signal | None:
