@@ -81,7 +81,8 @@ def test_acme_never_gets_an_insurance_reply(ledger: Ledger, tools: SqlToolBacken
 def test_globex_gets_insurance(ledger: Ledger, tools: SqlToolBackend) -> None:
     agent = chat(ledger, tools)
     [reply] = replies(agent, "G", ("Hi, I have a question about my January claim",))
-    assert "date of birth" in reply and "policy number" in reply
+    assert "date of birth" in reply
+    assert "policy number" in reply
     # globex has no appliances pack: a dishwasher is general, never an engineer booking.
     [other] = replies(agent, "G", ("also my dishwasher DW-88120 is broken",))
     assert "engineer" not in other
@@ -109,7 +110,8 @@ def test_a_bad_tenant_pack_setting_is_refused_in_one_line(value: str, message: s
     with pytest.raises(ConfigurationError) as caught:
         load_settings({"THREADLINE_AGENT_TENANT_PACKS": value})
     text = str(caught.value)
-    assert "THREADLINE_AGENT_TENANT_PACKS" in text and message in text
+    assert "THREADLINE_AGENT_TENANT_PACKS" in text
+    assert message in text
     assert "\n" not in text
 
 
