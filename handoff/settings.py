@@ -58,9 +58,9 @@ class HandoffSettings(BaseModel):
         pattern=r"^[a-z0-9_,-]*$",
         max_length=400,
     )
-    # Packs per tenant, overriding `agent_packs` for the tenants named:
+    # Packs per tenant, overriding THREADLINE_AGENT_PACKS for the tenants named:
     # "acme=retail,appliances;globex=insurance" (first pack = that tenant's home domain,
-    # "general" added last). Tenants without an entry use `agent_packs`.
+    # "general" added last). Tenants without an entry use THREADLINE_AGENT_PACKS.
     agent_tenant_packs: str = Field(default="", max_length=4000)
 
     @field_validator("agent_tenant_packs")
