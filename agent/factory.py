@@ -20,7 +20,9 @@ def build_agent(
     lm: FallbackLM | None = None,
 ) -> Agent:
     settings = settings or HandoffSettings()
-    lm = lm or build_lm(clock=clock, packs=settings.agent_packs.split(","))
+    lm = lm or build_lm(
+        clock=clock, packs=settings.pack_names(), tenant_packs=settings.packs_by_tenant()
+    )
     if lm.primary is lm.offline:
         return Agent(lm.offline, tools, settings=settings, clock=clock)
     return Agent(lm.primary, tools, fallback=lm.offline, settings=settings, clock=clock)

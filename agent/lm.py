@@ -19,7 +19,7 @@ so a failure is never silent and the output is never guessed.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
@@ -228,11 +228,13 @@ def build_lm(
     settings: LanguageModelSettings | None = None,
     clock: Clock | None = None,
     packs: Sequence[str] | None = None,
+    tenant_packs: Mapping[str, Sequence[str]] | None = None,
 ) -> FallbackLM:
     """The process's one model, from the one settings section: every use switches together.
-    `packs` are the offline agent's domain packs (`THREADLINE_AGENT_PACKS`)."""
+    `packs` are the offline agent's domain packs (`THREADLINE_AGENT_PACKS`), `tenant_packs`
+    the per-tenant overrides (`THREADLINE_AGENT_TENANT_PACKS`)."""
     settings = settings or LanguageModelSettings()
-    offline = OfflineLM(OfflineModel(packs))
+    offline = OfflineLM(OfflineModel(packs, tenant_packs))
     primary: LanguageModelPort = offline
     if settings.provider == "openai":
         from threadline.agent.openai_lm import OpenAILM

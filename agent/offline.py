@@ -6,7 +6,7 @@ signals; the same inputs always give the same actions and words."""
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from threadline.agent import intents as nlu
@@ -63,14 +63,26 @@ def _is_question(text: str) -> bool:
 class OfflineModel:
     name = "offline"
 
-    def __init__(self, packs: Sequence[str] | None = None) -> None:
+    def __init__(
+        self,
+        packs: Sequence[str] | None = None,
+        tenant_packs: Mapping[str, Sequence[str]] | None = None,
+    ) -> None:
         from threadline.handoff.settings import HandoffSettings
 
-        names = packs if packs is not None else HandoffSettings().agent_packs.split(",")
+        names = packs if packs is not None else HandoffSettings().pack_names()
         self.packs = domain.load_all(names)
+        # `THREADLINE_AGENT_TENANT_PACKS`: a tenant listed here only ever gets its own packs
+        # (plus general), so acme's dishwasher chat can never be matched to insurance.
+        self.tenant_packs = {t: domain.load_all(n) for t, n in (tenant_packs or {}).items()}
+
+    def packs_of(self, tenant: str | None) -> tuple[domain.Pack, ...]:
+        """The packs enabled for `tenant` (the conversation's, from ConversationStarted)."""
+        return self.tenant_packs.get(tenant, self.packs) if tenant is not None else self.packs
 
     def pack_for(self, state: TurnState) -> domain.Pack:
-        return domain.choose(self.packs, state.text, state.earlier_visitor_turns)
+        packs = self.packs_of(state.context.tenant)
+        return domain.choose(packs, state.text, state.earlier_visitor_turns)
 
     def step(self, state: TurnState) -> Action:
         pack = self.pack_for(state)

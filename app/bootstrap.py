@@ -116,7 +116,10 @@ def language_model(services: Services, config: Settings | None = None) -> Fallba
         from threadline.agent.lm import build_lm
 
         tree = config or current()
-        services.lm = build_lm(tree.llm, packs=tree.handoff.agent_packs.split(","))
+        handoff = tree.handoff
+        services.lm = build_lm(
+            tree.llm, packs=handoff.pack_names(), tenant_packs=handoff.packs_by_tenant()
+        )
     return services.lm
 
 

@@ -13,6 +13,8 @@ What is refused at start-up, with a one-line `ConfigurationError`:
 - a `THREADLINE_*` variable that sets nothing (a typo would otherwise run on the defaults:
   `THREADLINE_DATABSE_URL=postgresql://…` silently on SQLite), naming the closest valid one;
 - a value its field does not accept;
+- an agent pack name (THREADLINE_AGENT_PACKS, THREADLINE_AGENT_TENANT_PACKS) with no
+  agent/packs/*.json file;
 - in production (`THREADLINE_ENV=production`): a missing or short token-signing secret, and
   any secret that is a placeholder (`changeme`, `secret`, `xxxx…`).
 """
@@ -217,8 +219,26 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     except ValidationError as exc:
         message = exc.errors()[0]["msg"]
         raise ConfigurationError(f"invalid setting {ROOT_PREFIX}ENV: {message}") from None
+    _check_packs(settings.handoff)
     _check_production(settings)
     return settings
+
+
+def _check_packs(handoff: HandoffSettings) -> None:
+    """Every pack named by THREADLINE_AGENT_PACKS / THREADLINE_AGENT_TENANT_PACKS ships
+    (agent/packs/*.json): a typo must not leave a tenant on the general pack alone."""
+    from threadline.agent.packs import available
+
+    have = available()
+    named = [("THREADLINE_AGENT_PACKS", n) for n in handoff.pack_names()]
+    for tenant, names in handoff.packs_by_tenant().items():
+        named += [(f"THREADLINE_AGENT_TENANT_PACKS (tenant {tenant!r})", n) for n in names]
+    for variable, name in named:
+        if name not in have:
+            raise ConfigurationError(
+                f"invalid setting {variable}: no agent pack named {name!r} "
+                f"(have: {', '.join(have)})"
+            )
 
 
 def current() -> Settings:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from threadline.handoff.signals import channel_request
 from threadline.projections.context_model import AgentContext
 from threadline.projections.entities import extract
-from threadline.projections.topics import content_stems
+from threadline.projections.topics import content_stems, sentences
 
 MAX_PART_CHARS = 150
 # Identity material: a sentence holding one is never restated.
@@ -269,6 +269,7 @@ def restate(context: AgentContext) -> Restatement:
             answered.append(text)
         else:
             open_q.append(text)
+    said += _question_context(context, cut, {r.text for r in context.requests})
     lists = {"said": said, "asked_to": asked_to, "asked": open_q}
     kept = {k: list(_dedupe(v)[-2:]) for k, v in lists.items()}
     first = _original(context, cut)
@@ -282,6 +283,35 @@ def restate(context: AgentContext) -> Restatement:
     return Restatement(
         tuple(kept["said"]), tuple(kept["asked_to"]), tuple(kept["asked"]), _dedupe(answered)[-1:]
     )
+
+
+def _question_context(context: AgentContext, cut: int, requests: set[str]) -> list[str]:
+    """Statements written in the same turn as a question: the question runs on into them
+    ("why is my bill $212.40 this month?? i was in Spain for a week"), so they carry its
+    facts, though the projection keeps neither a question nor a request for them."""
+    asked = {q.text for q in context.questions}
+    out: list[str] = []
+    for turn in context.recent_turns:
+        if turn.role != "visitor" or turn.position < cut:
+            continue
+        parts = sentences(turn.text)
+        if not any(p in asked for p in parts):
+            continue
+        for part in parts:
+            if part in asked or part in requests or part.rstrip().endswith("?") or private(part):
+                continue
+            if len(content_stems(_tidy(part))) >= 2 and _is_clause(part):
+                out.append(_lower_first(second_person(_tidy(part))))
+    return out
+
+
+def _is_clause(sentence: str) -> bool:
+    """At least three words besides its facts: "i was in Spain for a week" is a clause,
+    "serial FR-20931" a label (its fact is restated as a noted fact already)."""
+    rest = sentence
+    for found in sorted(extract(sentence), key=lambda f: f.start, reverse=True):
+        rest = rest[: found.start] + " " + rest[found.end :]
+    return len(re.findall(r"[A-Za-z']+", rest)) >= 3
 
 
 def _original(context: AgentContext, cut: int) -> tuple[str, str] | None:
