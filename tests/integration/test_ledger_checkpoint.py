@@ -77,10 +77,16 @@ def tamperable(
     return _postgres(request.getfixturevalue("fresh_postgres_url"), tmp_path, monkeypatch)
 
 
-def _truncate_consistently(execute: Execute) -> None:
-    """Deletes c1's newest event and its idempotency row."""
-    execute("DELETE FROM stored_events WHERE originator_id='c1' AND originator_version=4", ())
-    execute("DELETE FROM threadline_event_ids WHERE conversation_id='c1' AND position=4", ())
+def _truncate_consistently(execute: Execute, conversation_id: str = "c1", head: int = 4) -> None:
+    """Deletes the conversation's newest event (at `head`) and its idempotency row."""
+    execute(
+        "DELETE FROM stored_events WHERE originator_id=%s AND originator_version=%s",
+        (conversation_id, head),
+    )
+    execute(
+        "DELETE FROM threadline_event_ids WHERE conversation_id=%s AND position=%s",
+        (conversation_id, head),
+    )
 
 
 def _rewrite_consistently(execute: Execute) -> None:
