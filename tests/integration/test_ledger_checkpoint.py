@@ -197,3 +197,20 @@ def test_postgres_needs_configured_checkpoint_files() -> None:
     settings = LedgerSettings(database_url="postgresql://u@h/db")
     with pytest.raises(checkpoint.CheckpointError, match="THREADLINE_CHECKPOINT_KEY_FILE"):
         checkpoint.configured_paths(settings.database_url, settings)
+
+
+def test_a_new_checkpoint_is_not_signed_over_a_cut_tail(
+    tamperable: tuple[str, Execute],
+) -> None:
+    """Else the next verify, which compares with the newest checkpoint, would pass."""
+    _, execute = tamperable
+    runner = CliRunner()
+    assert runner.invoke(build(), ["audit", "checkpoint"]).exit_code == 0
+    _truncate_consistently(execute)
+    again = runner.invoke(build(), ["audit", "checkpoint"])
+    assert again.exit_code == 1
+    assert "the ledger no longer matches checkpoint 1, not signing over it: conversation c1: " in (
+        again.stderr
+    )
+    result = runner.invoke(build(), ["audit", "verify", "--all"])
+    assert "broken: conversation c1: truncated: head at position 3" in result.stderr
