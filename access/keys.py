@@ -2,7 +2,9 @@
 
 The secret part is 256 random bits, so a fast hash is enough (a slow KDF protects guessable
 passwords, not random keys); lookups go by the public key id, and the hash is compared in
-constant time. Each key belongs to one tenant.
+constant time. Each key belongs to one tenant and carries scopes: what it may do beyond an
+adapter's ordinary routes (today only `data-subjects`, the export/erase routes a privacy
+officer uses, not every adapter). Scopes are stored space-separated.
 """
 
 from __future__ import annotations
@@ -13,8 +15,8 @@ import re
 import secrets
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -28,6 +30,9 @@ from threadline.ledger.backends import Backend, Kind
 _KEY_RE = re.compile(r"^tlk_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$")
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}$")
 
+DATA_SUBJECTS = "data-subjects"  # POST /v1/data-subjects/export|erase
+SCOPES = frozenset({DATA_SUBJECTS})
+
 
 @dataclass(frozen=True, slots=True)
 class ApiKeyRecord:
@@ -37,6 +42,26 @@ class ApiKeyRecord:
     secret_hash: str
     created_at: datetime
     revoked: bool = False
+    scopes: frozenset[str] = frozenset()
+
+
+def parse_scopes(scopes: Iterable[str]) -> frozenset[str]:
+    """Known scope names only: a typo must not create a key that silently lacks a right."""
+    chosen = frozenset(scopes)
+    unknown = sorted(chosen - SCOPES)
+    if unknown:
+        raise InvalidInputError(
+            f"unknown scope {unknown[0]!r}; known scopes: {', '.join(sorted(SCOPES))}"
+        )
+    return chosen
+
+
+def dump_scopes(scopes: frozenset[str]) -> str:
+    return " ".join(sorted(scopes))
+
+
+def load_scopes(stored: str | None) -> frozenset[str]:
+    return frozenset((stored or "").split())
 
 
 class KeyStore(Protocol):
@@ -57,12 +82,13 @@ def hash_secret(secret: str) -> str:
     return hashlib.sha256(secret.encode("ascii")).hexdigest()
 
 
-def new_key(name: str, tenant: str) -> tuple[str, ApiKeyRecord]:
+def new_key(name: str, tenant: str, scopes: Iterable[str] = ()) -> tuple[str, ApiKeyRecord]:
     """Returns (the key to show once, the record to store)."""
     if not NAME_RE.match(name):
         raise InvalidInputError("key name: 1-64 letters, digits, space, '.', '_' or '-'")
     if not NAME_RE.match(tenant):
         raise InvalidInputError("tenant: 1-64 letters, digits, space, '.', '_' or '-'")
+    granted = parse_scopes(scopes)
     key_id = secrets.token_hex(8)
     secret = secrets.token_urlsafe(32)
     record = ApiKeyRecord(
@@ -71,6 +97,7 @@ def new_key(name: str, tenant: str) -> tuple[str, ApiKeyRecord]:
         tenant=tenant,
         secret_hash=hash_secret(secret),
         created_at=datetime.now(UTC),
+        scopes=granted,
     )
     return f"tlk_{key_id}_{secret}", record
 
@@ -143,14 +170,7 @@ class MemoryKeyStore:
             record = self._records.get(key_id)
             if record is None:
                 return False
-            self._records[key_id] = ApiKeyRecord(
-                record.key_id,
-                record.name,
-                record.tenant,
-                record.secret_hash,
-                record.created_at,
-                revoked=True,
-            )
+            self._records[key_id] = replace(record, revoked=True)
             return True
 
     def close(self) -> None:

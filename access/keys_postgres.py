@@ -7,7 +7,7 @@ from datetime import datetime
 
 import psycopg
 
-from threadline.access.keys import ApiKeyRecord
+from threadline.access.keys import ApiKeyRecord, dump_scopes, load_scopes
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS threadline_api_keys (
@@ -16,14 +16,21 @@ CREATE TABLE IF NOT EXISTS threadline_api_keys (
     tenant TEXT NOT NULL,
     secret_hash TEXT NOT NULL,
     created_at TIMESTAMPTZ NOT NULL,
-    revoked BOOLEAN NOT NULL DEFAULT FALSE
+    revoked BOOLEAN NOT NULL DEFAULT FALSE,
+    scopes TEXT NOT NULL DEFAULT ''
 )
 """
-_COLUMNS = "key_id, name, tenant, secret_hash, created_at, revoked"
+# Tables made before keys had scopes: add the column; existing keys get none.
+_MIGRATE = (
+    "ALTER TABLE threadline_api_keys ADD COLUMN IF NOT EXISTS scopes TEXT NOT NULL DEFAULT ''"
+)
+_COLUMNS = "key_id, name, tenant, secret_hash, created_at, revoked, scopes"
 
 
-def _record(row: tuple[str, str, str, str, datetime, bool]) -> ApiKeyRecord:
-    return ApiKeyRecord(row[0], row[1], row[2], row[3], row[4], bool(row[5]))
+def _record(row: tuple[str, str, str, str, datetime, bool, str]) -> ApiKeyRecord:
+    return ApiKeyRecord(
+        row[0], row[1], row[2], row[3], row[4], bool(row[5]), scopes=load_scopes(row[6])
+    )
 
 
 class PostgresKeyStore:
@@ -35,11 +42,18 @@ class PostgresKeyStore:
         with self._lock, self._conn.transaction():
             self._conn.execute("SELECT pg_advisory_xact_lock(7205011)")
             self._conn.execute(_SCHEMA)
+            # Checked first: ALTER TABLE locks the table even when it then does nothing.
+            has_scopes = self._conn.execute(
+                "SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema() "
+                "AND table_name = 'threadline_api_keys' AND column_name = 'scopes'"
+            ).fetchone()
+            if has_scopes is None:
+                self._conn.execute(_MIGRATE)
 
     def add(self, record: ApiKeyRecord) -> None:
         with self._lock:
             self._conn.execute(
-                f"INSERT INTO threadline_api_keys ({_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s)",  # noqa: S608
+                f"INSERT INTO threadline_api_keys ({_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s)",  # noqa: S608
                 (
                     record.key_id,
                     record.name,
@@ -47,6 +61,7 @@ class PostgresKeyStore:
                     record.secret_hash,
                     record.created_at,
                     record.revoked,
+                    dump_scopes(record.scopes),
                 ),
             )
 

@@ -6,7 +6,7 @@ import sqlite3
 import threading
 from datetime import datetime
 
-from threadline.access.keys import ApiKeyRecord
+from threadline.access.keys import ApiKeyRecord, dump_scopes, load_scopes
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS threadline_api_keys (
@@ -15,15 +15,18 @@ CREATE TABLE IF NOT EXISTS threadline_api_keys (
     tenant TEXT NOT NULL,
     secret_hash TEXT NOT NULL,
     created_at TEXT NOT NULL,
-    revoked INTEGER NOT NULL DEFAULT 0
+    revoked INTEGER NOT NULL DEFAULT 0,
+    scopes TEXT NOT NULL DEFAULT ''
 )
 """
-_COLUMNS = "key_id, name, tenant, secret_hash, created_at, revoked"
+_COLUMNS = "key_id, name, tenant, secret_hash, created_at, revoked, scopes"
 
 
-def _record(row: tuple[str, str, str, str, str, int]) -> ApiKeyRecord:
+def _record(row: tuple[str, str, str, str, str, int, str]) -> ApiKeyRecord:
     created = datetime.fromisoformat(row[4])
-    return ApiKeyRecord(row[0], row[1], row[2], row[3], created, bool(row[5]))
+    return ApiKeyRecord(
+        row[0], row[1], row[2], row[3], created, bool(row[5]), scopes=load_scopes(row[6])
+    )
 
 
 class SQLiteKeyStore:
@@ -32,11 +35,19 @@ class SQLiteKeyStore:
         self._conn = sqlite3.connect(path, check_same_thread=False, timeout=30.0)
         with self._lock, self._conn:
             self._conn.execute(_SCHEMA)
+            # Tables made before keys had scopes: add the column; existing keys get none.
+            columns = {
+                row[1] for row in self._conn.execute("PRAGMA table_info(threadline_api_keys)")
+            }
+            if "scopes" not in columns:
+                self._conn.execute(
+                    "ALTER TABLE threadline_api_keys ADD COLUMN scopes TEXT NOT NULL DEFAULT ''"
+                )
 
     def add(self, record: ApiKeyRecord) -> None:
         with self._lock, self._conn:
             self._conn.execute(
-                f"INSERT INTO threadline_api_keys ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",  # noqa: S608
+                f"INSERT INTO threadline_api_keys ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",  # noqa: S608
                 (
                     record.key_id,
                     record.name,
@@ -44,6 +55,7 @@ class SQLiteKeyStore:
                     record.secret_hash,
                     record.created_at.isoformat(),
                     int(record.revoked),
+                    dump_scopes(record.scopes),
                 ),
             )
 

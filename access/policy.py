@@ -22,6 +22,7 @@ class KeyPrincipal:
     key_id: str
     name: str
     tenant: str
+    scopes: frozenset[str] = frozenset()
 
     @property
     def actor(self) -> str:

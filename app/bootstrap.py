@@ -170,7 +170,36 @@ def bootstrap(config: Settings | None = None) -> Services:
     directory = _wire_messaging(services)
     _wire_pstn(services, directory, config)
     _wire_email(services, config)
+    _wire_checkpoints(services, config)
     return services
+
+
+def _wire_checkpoints(services: Services, config: Settings) -> None:
+    """The server signs checkpoints itself every `THREADLINE_CHECKPOINT_INTERVAL_S` where the
+    key and log files are known (an SQLite file database, or both set); otherwise it is left
+    to `threadline audit checkpoint` (docs/integrity.md)."""
+    from threadline.ledger.checkpoint import CheckpointError, configured_paths
+    from threadline.ledger.checkpoint_schedule import CheckpointSchedule, Lead, SoleWriter
+
+    settings = config.ledger
+    if settings.checkpoint_interval_s <= 0:
+        return
+    try:
+        paths = configured_paths(settings.database_url, settings)
+    except CheckpointError:
+        log.info("signed checkpoints: no key/log file configured, the server writes none")
+        return
+    backend = Backend.parse(settings.database_url)
+    lead: Lead = SoleWriter()
+    if backend.kind is Kind.POSTGRES:
+        from threadline.ledger.checkpoint_lead_postgres import PostgresLead
+
+        lead = PostgresLead(backend.dsn)
+    services.on_close.append(lead.close)
+    schedule = CheckpointSchedule(services.ledger, paths, lead)
+    services.jobs.append(
+        PeriodicJob("signed checkpoint", schedule.run, settings.checkpoint_interval_s)
+    )
 
 
 def _wire_rate_limits(services: Services) -> None:

@@ -115,6 +115,8 @@ _RENAMED = {
     "THREADLINE_FIRST_UTTERANCE": "THREADLINE_LLM_PROVIDER",
     "THREADLINE_OPENAI_MODEL": "THREADLINE_LLM_MODEL",
     "THREADLINE_OPENAI_TIMEOUT_S": "THREADLINE_LLM_TIMEOUT_S",
+    # The data-subject routes need a key with that scope now (docs/privacy.md).
+    "THREADLINE_DATA_SUBJECT_KEYS": "API key scopes: threadline keys create --scope data-subjects",
 }
 
 

@@ -3,16 +3,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated, ClassVar, Literal
+from typing import ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
-from pydantic_settings import NoDecode
-
-
-def _split_csv(value: object) -> object:
-    if isinstance(value, str):
-        return tuple(part.strip() for part in value.split(",") if part.strip())
-    return value
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class ChannelSettings(BaseModel):
@@ -29,12 +22,6 @@ class ChannelSettings(BaseModel):
     # Tenant given to conversations started without an API key (the embedded widget).
     public_tenant: str = Field(default="default", min_length=1, max_length=64)
     allow_anonymous_conversations: bool = True
-
-    # API key ids (`keys create` prints them) allowed to make data-subject requests
-    # (POST /v1/data-subjects/export|erase), comma-separated; none by default.
-    data_subject_keys: Annotated[tuple[str, ...], NoDecode] = ()
-
-    _split = field_validator("data_subject_keys", mode="before")(_split_csv)
 
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     max_text_chars: int = Field(default=4000, ge=1, le=8000)

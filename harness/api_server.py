@@ -40,7 +40,9 @@ def server_env(database_url: str, **extra: str) -> dict[str, str]:
     return env
 
 
-def create_key(database_url: str, name: str = "test", tenant: str = "default") -> str:
+def create_key(
+    database_url: str, name: str = "test", tenant: str = "default", scopes: tuple[str, ...] = ()
+) -> str:
     done = subprocess.run(
         [
             sys.executable,
@@ -52,6 +54,7 @@ def create_key(database_url: str, name: str = "test", tenant: str = "default") -
             name,
             "--tenant",
             tenant,
+            *(arg for scope in scopes for arg in ("--scope", scope)),
         ],
         cwd=ROOT,
         env=server_env(database_url),

@@ -225,7 +225,18 @@ def _append(
     problems = verify_log(existing, key.public)
     if problems:
         raise CheckpointError(f"the checkpoint log does not verify: {problems[0]}")
-    report = audit.survey_all(ledger)
+    last = existing[-1] if existing else None
+    watch = {c: p for c, (p, _) in last.heads.items()} if last else None
+    report = audit.survey_all(ledger, watch=watch)
+    if last is not None:
+        # Signing over a cut or rewritten tail would hide it: the next verify compares with
+        # the newest checkpoint only.
+        drift = _drift(last, report)
+        if drift:
+            raise CheckpointError(
+                f"the ledger no longer matches checkpoint {last.number}, not signing over it: "
+                f"{drift[0]} ({len(drift)} problem(s); see `threadline audit verify --all`)"
+            )
     broken = {b.conversation_id for b in report.broken}
     heads = {c: h for c, h in report.heads.items() if c not in broken}
     unsigned = Checkpoint(
@@ -275,13 +286,19 @@ def verify_against(ledger: Ledger, paths: CheckpointPaths) -> CheckpointReport:
         return CheckpointReport(0, tuple(problems))
     last = checkpoints[-1]
     report = audit.survey_all(ledger, watch={c: p for c, (p, _) in last.heads.items()})
-    problems.extend(compare(last, report.heads, report.hashes_at))
+    problems.extend(_drift(last, report))
+    return CheckpointReport(len(checkpoints), tuple(problems))
+
+
+def _drift(last: Checkpoint, report: audit.AuditReport) -> list[str]:
+    """What changed since `last` other than growth (`report` surveyed with its heads)."""
+    problems = compare(last, report.heads, report.hashes_at)
     if report.last_sequence < last.global_sequence:
         problems.append(
             f"global log: last sequence {report.last_sequence} is below checkpoint "
             f"{last.number}'s {last.global_sequence} (the newest events were deleted)"
         )
-    return CheckpointReport(len(checkpoints), tuple(problems))
+    return problems
 
 
 def compare(

@@ -52,3 +52,7 @@ class LedgerSettings(BaseModel):
     # `<database>.checkpoints.jsonl`; for PostgreSQL they must be set.
     checkpoint_key_file: Path | None = None
     checkpoint_file: Path | None = None
+    # How often `threadline serve` signs a checkpoint itself when the log advanced since the
+    # last one (only where the two files above are known: an SQLite file database, or both
+    # set); one replica writes (a PostgreSQL advisory lock). 0 turns it off (cron does it).
+    checkpoint_interval_s: float = Field(default=300.0, ge=0)

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from threadline.access.errors import RequestError
-from threadline.access.keys import new_key, open_key_store
+from threadline.access.keys import dump_scopes, new_key, open_key_store
 from threadline.app.commands.ledger import config as _config
 
 keys_app = typer.Typer(help="Adapter API keys (shown once, stored hashed).", no_args_is_help=True)
@@ -88,11 +88,18 @@ def create_key(
     tenant: Annotated[str, typer.Option(help="the tenant whose conversations it reaches")] = (
         "default"
     ),
+    scope: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="an extra right, repeatable: data-subjects (POST /v1/data-subjects/export|"
+            "erase, a privacy officer's key)"
+        ),
+    ] = None,
 ) -> None:
     """Create an API key and print it once (only its hash is stored)."""
     settings = _config().channels
     try:
-        token, record = new_key(name, tenant)
+        token, record = new_key(name, tenant, scope or ())
         store = open_key_store(settings.database_url)
         try:
             store.add(record)
@@ -105,8 +112,9 @@ def create_key(
         _fail(f"{type(exc).__name__}: {exc}")
         return
     typer.echo(token)
+    scopes = f", scopes {dump_scopes(record.scopes)}" if record.scopes else ""
     typer.echo(
-        f"key {record.key_id} ({record.name}, tenant {record.tenant}) created; "
+        f"key {record.key_id} ({record.name}, tenant {record.tenant}{scopes}) created; "
         "store it now, it is not shown again",
         err=True,
     )
@@ -114,12 +122,15 @@ def create_key(
 
 @keys_app.command("list")
 def list_keys() -> None:
-    """List keys (ids, names, tenants; never secrets)."""
+    """List keys (ids, names, tenants, states, creation times, scopes; never secrets)."""
     store = open_key_store(_config().channels.database_url)
     try:
         for r in store.list():
             state = "revoked" if r.revoked else "active"
-            typer.echo(f"{r.key_id}\t{r.name}\t{r.tenant}\t{state}\t{r.created_at.isoformat()}")
+            typer.echo(
+                f"{r.key_id}\t{r.name}\t{r.tenant}\t{state}\t{r.created_at.isoformat()}"
+                f"\t{dump_scopes(r.scopes) or '-'}"
+            )
     finally:
         store.close()
 

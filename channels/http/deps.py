@@ -62,7 +62,7 @@ def identify(
     try:
         if looks_like_key(token):
             record = services.key_verifier.verify(token)
-            principal = KeyPrincipal(record.key_id, record.name, record.tenant)
+            principal = KeyPrincipal(record.key_id, record.name, record.tenant, record.scopes)
         else:
             claims = services.tokens.verify(token)
             principal = VisitorPrincipal(claims.conversation_id, claims.leg_id, claims.tenant)

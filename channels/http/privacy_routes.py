@@ -2,11 +2,12 @@
 
 `POST /v1/data-subjects/export` and `POST /v1/data-subjects/erase` take `{"subject": ...}`
 (an identifier as recorded or its bare form, e.g. `+15551234567`). Only adapter API keys
-whose id is listed in `THREADLINE_DATA_SUBJECT_KEYS` may call them (a privacy officer's key,
-not every adapter's), and only conversations of the key's own tenant are exported, erased or
-named. Each request is recorded: erasure appends `SubjectErased` to every conversation it
-shreds (actor `key:<id>`), export appends `SubjectExportRequested` to every conversation it
-hands out. A rejected request (401/403/422/429/503) appends nothing.
+created with the `data-subjects` scope (`threadline keys create --scope data-subjects`: a
+privacy officer's key, not every adapter's) may call them, and only conversations of the
+key's own tenant are exported, erased or named. Each request is recorded: erasure appends
+`SubjectErased` to every conversation it shreds (actor `key:<id>`), export appends
+`SubjectExportRequested` to every conversation it hands out. A rejected request
+(401/403/422/429/503) appends nothing.
 """
 
 from __future__ import annotations
@@ -19,10 +20,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from threadline.access.errors import ForbiddenError, ServiceUnavailableError
+from threadline.access.keys import DATA_SUBJECTS
 from threadline.access.policy import KeyPrincipal, require_key
 from threadline.channels.http.deps import DirectoryDep, RequiredPrincipal, ServicesDep
 from threadline.channels.http.errors import responses
-from threadline.channels.services import Services
 from threadline.ledger.envelope import NewEvent
 from threadline.ledger.erasure import MAX_REASON, MAX_SUBJECT, erase_subject, subject_conversations
 from threadline.ledger.errors import ErasureUnavailableError
@@ -37,11 +38,12 @@ class SubjectRequest(BaseModel):
     reason: str | None = Field(default=None, min_length=1, max_length=MAX_REASON)
 
 
-def _officer(services: Services, principal: RequiredPrincipal) -> KeyPrincipal:
+def _officer(principal: RequiredPrincipal) -> KeyPrincipal:
     key = require_key(principal)
-    if key.key_id not in services.settings.data_subject_keys:
+    if DATA_SUBJECTS not in key.scopes:
         raise ForbiddenError(
-            "this API key may not make data-subject requests (THREADLINE_DATA_SUBJECT_KEYS)"
+            f"this API key may not make data-subject requests (it lacks the "
+            f"{DATA_SUBJECTS!r} scope)"
         )
     return key
 
@@ -55,7 +57,7 @@ async def erase(
 ) -> dict[str, Any]:
     """Crypto-shreds the subject in the key's tenant; idempotent (a repeat shreds nothing
     new and appends nothing)."""
-    key = _officer(services, principal)
+    key = _officer(principal)
 
     def run() -> dict[str, Any]:
         try:
@@ -82,7 +84,7 @@ async def export(
 ) -> dict[str, Any]:
     """Every conversation of the key's tenant linked to the subject, decrypted (erased fields
     read `[erased]`); the hand-out is recorded on each conversation first."""
-    key = _officer(services, principal)
+    key = _officer(principal)
 
     def run() -> dict[str, Any]:
         try:

@@ -9,6 +9,7 @@ from datetime import datetime
 from pydantic import Field
 
 from threadline.ledger import events as ledger_events
+from threadline.ledger import privacy
 from threadline.ledger.events import EventData
 
 
@@ -29,3 +30,5 @@ def register_events() -> None:
     """Registers the types above with the ledger; idempotent."""
     for kind in (OperatorJoinedCall, OperatorLeftCall):
         ledger_events.register(kind)
+        # The operator's name, the leg and times: the staff's, not the visitor's data.
+        privacy.declare(kind.__name__)

@@ -1,7 +1,8 @@
 """Issue 17, class 9 (c, d) on a real server: the data-subject routes (export and erase)
-are authenticated, limited to listed API keys and to the key's tenant, recorded as events,
-idempotent, and a rejected request appends nothing; an erasure made by another process (the
-CLI) stops the running server serving plaintext within a second."""
+are authenticated, limited to API keys with the `data-subjects` scope and to the key's
+tenant, recorded as events, idempotent, and a rejected request appends nothing; an erasure
+made by another process (the CLI) stops the running server serving plaintext within a
+second."""
 
 from __future__ import annotations
 
@@ -47,10 +48,9 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, object
         _chat(ledger, "c-ours", "default", PHONE, SECRET_TEXT)
         _chat(ledger, "c-theirs", "acme", PHONE, SECRET_TEXT)
         _chat(ledger, "c-cli", "default", "+15550000001", SECRET_TEXT)
-    officer = create_key(url, name="privacy-officer")
+    officer = create_key(url, name="privacy-officer", scopes=("data-subjects",))
     adapter = create_key(url, name="adapter")
-    keys = f"{_key_id(officer)}"
-    with ApiServer(url, base / "server.log", THREADLINE_DATA_SUBJECT_KEYS=keys) as server:
+    with ApiServer(url, base / "server.log") as server:
         yield {"url": url, "server": server, "officer": officer, "adapter": adapter}
 
 

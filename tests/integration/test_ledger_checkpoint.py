@@ -77,10 +77,16 @@ def tamperable(
     return _postgres(request.getfixturevalue("fresh_postgres_url"), tmp_path, monkeypatch)
 
 
-def _truncate_consistently(execute: Execute) -> None:
-    """Deletes c1's newest event and its idempotency row."""
-    execute("DELETE FROM stored_events WHERE originator_id='c1' AND originator_version=4", ())
-    execute("DELETE FROM threadline_event_ids WHERE conversation_id='c1' AND position=4", ())
+def _truncate_consistently(execute: Execute, conversation_id: str = "c1", head: int = 4) -> None:
+    """Deletes the conversation's newest event (at `head`) and its idempotency row."""
+    execute(
+        "DELETE FROM stored_events WHERE originator_id=%s AND originator_version=%s",
+        (conversation_id, head),
+    )
+    execute(
+        "DELETE FROM threadline_event_ids WHERE conversation_id=%s AND position=%s",
+        (conversation_id, head),
+    )
 
 
 def _rewrite_consistently(execute: Execute) -> None:
@@ -191,3 +197,20 @@ def test_postgres_needs_configured_checkpoint_files() -> None:
     settings = LedgerSettings(database_url="postgresql://u@h/db")
     with pytest.raises(checkpoint.CheckpointError, match="THREADLINE_CHECKPOINT_KEY_FILE"):
         checkpoint.configured_paths(settings.database_url, settings)
+
+
+def test_a_new_checkpoint_is_not_signed_over_a_cut_tail(
+    tamperable: tuple[str, Execute],
+) -> None:
+    """Else the next verify, which compares with the newest checkpoint, would pass."""
+    _, execute = tamperable
+    runner = CliRunner()
+    assert runner.invoke(build(), ["audit", "checkpoint"]).exit_code == 0
+    _truncate_consistently(execute)
+    again = runner.invoke(build(), ["audit", "checkpoint"])
+    assert again.exit_code == 1
+    assert "the ledger no longer matches checkpoint 1, not signing over it: conversation c1: " in (
+        again.stderr
+    )
+    result = runner.invoke(build(), ["audit", "verify", "--all"])
+    assert "broken: conversation c1: truncated: head at position 3" in result.stderr

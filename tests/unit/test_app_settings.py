@@ -69,6 +69,24 @@ def test_pruned_tuning_knobs_are_not_settings() -> None:
         load_settings({"THREADLINE_RELAY_BACKOFF_MAX_S": "1"})
 
 
+def test_the_retired_data_subject_allow_list_says_what_replaced_it() -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings({"THREADLINE_DATA_SUBJECT_KEYS": "0123456789abcdef"})
+    assert str(caught.value) == (
+        "THREADLINE_DATA_SUBJECT_KEYS was replaced by API key scopes: threadline keys create "
+        "--scope data-subjects"
+    )
+
+
+def test_the_checkpoint_interval_is_a_setting() -> None:
+    assert load_settings({}).ledger.checkpoint_interval_s == 300.0
+    assert (
+        load_settings({"THREADLINE_CHECKPOINT_INTERVAL_S": "0"}).ledger.checkpoint_interval_s == 0
+    )
+    with pytest.raises(ConfigurationError, match="THREADLINE_CHECKPOINT_INTERVAL_S"):
+        load_settings({"THREADLINE_CHECKPOINT_INTERVAL_S": "-1"})
+
+
 def test_a_bad_value_is_one_line_naming_the_variable() -> None:
     with pytest.raises(ConfigurationError) as caught:
         load_settings({"THREADLINE_PORT": "99999"})
