@@ -172,9 +172,11 @@ def test_postgres_partition_sequences_are_committed_in_order(fresh_postgres_url:
             while True:
                 finished = done.is_set()
                 for p in range(n):
-                    for seq, _ in recorder.select_partition(p, gt=last[p], limit=50):
-                        seen[p].append(seq)
-                        last[p] = seq
+                    # page to the end: the last pass (after `done`) must drain each partition
+                    while page := recorder.select_partition(p, gt=last[p], limit=50):
+                        for seq, _ in page:
+                            seen[p].append(seq)
+                            last[p] = seq
                 while batch := store.read_all_ids(
                     after=global_seen[-1] if global_seen else 0, limit=50
                 ):
