@@ -28,7 +28,7 @@ from threadline.ledger.partitions import (
     partition_notification,
     partition_of,
 )
-from threadline.ledger.postgres import SCHEMA_LOCK, PostgresLedgerRecorder
+from threadline.ledger.postgres import SCHEMA_LOCK, PostgresLedgerRecorder, insert_events_and_ids
 from threadline.ledger.recorders import EVENT_IDS_TABLE, EventIdRecord
 
 PARTITIONED_INSERT_FUNCTION = "threadline_insert_partitioned"
@@ -78,26 +78,7 @@ class PartitionedPostgresRecorder(PostgresLedgerRecorder):
                 "  SET LOCAL lock_timeout = '{lock_timeout}s'; "
                 "  PERFORM 1 FROM {schema}.{heads} WHERE partition = ANY(new_parts) "
                 "    ORDER BY partition FOR UPDATE; "
-                "  RETURN QUERY "
-                "  WITH ins AS ("
-                "    INSERT INTO {schema}.{table} "
-                "      (originator_id, originator_version, topic, state) "
-                "    SELECT e.originator_id, e.originator_version, e.topic, e.state "
-                "    FROM unnest(new_events) WITH ORDINALITY "
-                "      AS e(originator_id, originator_version, topic, state, ord) "
-                "    ORDER BY e.ord "
-                "    RETURNING {table}.originator_id AS cid, {table}.originator_version AS pos, "
-                "      {table}.notification_id AS seq"
-                "  ), keys AS ("
-                "    INSERT INTO {schema}.{ids} "
-                "      (event_id, conversation_id, position, sequence, digest) "
-                "    SELECT k.event_id, e.originator_id, ins.pos, ins.seq, k.digest "
-                "    FROM unnest(new_ids, new_digests) WITH ORDINALITY AS k(event_id, digest, ord) "
-                "    JOIN unnest(new_events) WITH ORDINALITY "
-                "      AS e(originator_id, originator_version, topic, state, ord) "
-                "      ON e.ord = k.ord "
-                "    JOIN ins ON ins.cid = e.originator_id AND ins.pos = e.originator_version "
-                "  ), numbered AS ("
+                "  RETURN QUERY {inserts}  ), numbered AS ("
                 "    SELECT ins.seq, p.part, "
                 "      row_number() OVER (PARTITION BY p.part ORDER BY ins.seq) AS rn "
                 "    FROM unnest(new_parts) WITH ORDINALITY AS p(part, ord) "
@@ -119,6 +100,7 @@ class PartitionedPostgresRecorder(PostgresLedgerRecorder):
             ).format(
                 schema=schema,
                 fn=Identifier(PARTITIONED_INSERT_FUNCTION),
+                inserts=insert_events_and_ids(schema, table, ids),
                 event_type=Identifier(self.stored_event_type_name),
                 lock_timeout=self.datastore.lock_timeout,
                 table=table,

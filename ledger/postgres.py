@@ -44,6 +44,33 @@ SCHEMA_LOCK = 0x7468_726C  # advisory lock key ("thrl") serialising schema creat
 POOL_FILL_TIMEOUT_S = 30.0  # generous: a loaded machine may take seconds per connection
 
 
+def insert_events_and_ids(schema: Identifier, table: Identifier, ids: Identifier) -> Composed:
+    """The WITH clause both insert functions share (this module's and
+    ledger/partitions_postgres.py's), still open: `ins` inserts the batch in its order and
+    returns (conversation, position, sequence); `keys` records each event id against the
+    sequence it got, in the same statement. The caller closes it, with more CTEs or `) `."""
+    return SQL(
+        "  WITH ins AS ("
+        "    INSERT INTO {schema}.{table} "
+        "      (originator_id, originator_version, topic, state) "
+        "    SELECT e.originator_id, e.originator_version, e.topic, e.state "
+        "    FROM unnest(new_events) WITH ORDINALITY "
+        "      AS e(originator_id, originator_version, topic, state, ord) "
+        "    ORDER BY e.ord "
+        "    RETURNING {table}.originator_id AS cid, {table}.originator_version AS pos, "
+        "      {table}.notification_id AS seq"
+        "  ), keys AS ("
+        "    INSERT INTO {schema}.{ids} "
+        "      (event_id, conversation_id, position, sequence, digest) "
+        "    SELECT k.event_id, e.originator_id, ins.pos, ins.seq, k.digest "
+        "    FROM unnest(new_ids, new_digests) WITH ORDINALITY AS k(event_id, digest, ord) "
+        "    JOIN unnest(new_events) WITH ORDINALITY "
+        "      AS e(originator_id, originator_version, topic, state, ord) "
+        "      ON e.ord = k.ord "
+        "    JOIN ins ON ins.cid = e.originator_id AND ins.pos = e.originator_version "
+    ).format(schema=schema, table=table, ids=ids)
+
+
 class PostgresLedgerRecorder(PostgresApplicationRecorder):
     def __init__(
         self,
@@ -76,31 +103,13 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
                 "  SET LOCAL lock_timeout = '{lock_timeout}s'; "
                 "  LOCK TABLE {schema}.{table} IN EXCLUSIVE MODE; "
                 "  NOTIFY {channel}; "
-                "  RETURN QUERY "
-                "  WITH ins AS ("
-                "    INSERT INTO {schema}.{table} "
-                "      (originator_id, originator_version, topic, state) "
-                "    SELECT e.originator_id, e.originator_version, e.topic, e.state "
-                "    FROM unnest(new_events) WITH ORDINALITY "
-                "      AS e(originator_id, originator_version, topic, state, ord) "
-                "    ORDER BY e.ord "
-                "    RETURNING {table}.originator_id AS cid, {table}.originator_version AS pos, "
-                "      {table}.notification_id AS seq"
-                "  ), keys AS ("
-                "    INSERT INTO {schema}.{ids} "
-                "      (event_id, conversation_id, position, sequence, digest) "
-                "    SELECT k.event_id, e.originator_id, ins.pos, ins.seq, k.digest "
-                "    FROM unnest(new_ids, new_digests) WITH ORDINALITY AS k(event_id, digest, ord) "
-                "    JOIN unnest(new_events) WITH ORDINALITY "
-                "      AS e(originator_id, originator_version, topic, state, ord) "
-                "      ON e.ord = k.ord "
-                "    JOIN ins ON ins.cid = e.originator_id AND ins.pos = e.originator_version "
-                "  ) "
+                "  RETURN QUERY {inserts}  ) "
                 "  SELECT ins.seq FROM ins ORDER BY ins.seq; "
                 "END; $BODY$"
             ).format(
                 schema=schema,
                 fn=Identifier(INSERT_FUNCTION),
+                inserts=insert_events_and_ids(schema, table, ids),
                 event_type=Identifier(self.stored_event_type_name),
                 lock_timeout=self.datastore.lock_timeout,
                 table=table,
