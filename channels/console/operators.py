@@ -13,7 +13,7 @@ import re
 import secrets
 import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
@@ -193,37 +193,71 @@ def check_name(name: str) -> str:
     return name
 
 
+class LoginFailureLog(Protocol):
+    """Failed logins kept where every replica sees them (the SQL operator stores)."""
+
+    def recent_login_failures(self, key: str, since: datetime) -> tuple[int, datetime | None]:
+        """How many failures of `key` are later than `since`, and the oldest of them."""
+        ...
+
+    def add_login_failures(
+        self, keys: Sequence[str], at: datetime, forget_before: datetime
+    ) -> None: ...
+
+    def clear_login_failures(self, key: str) -> None: ...
+
+
 class LoginThrottle:
     """Counts failed logins per key (operator name, client address) in a sliding window.
 
-    Kept in memory on purpose: it slows guessing against one server process; argon2's cost
-    per attempt does the rest."""
+    With `failures` (the SQL operator store) the count is shared by every replica on the
+    database, so N replicas do not grant N × the attempts (issue 18); without it (memory
+    store: one process) it is kept here. argon2's cost per attempt does the rest."""
 
-    def __init__(self, max_failures: int, window_seconds: int, clock: Clock = utcnow) -> None:
+    def __init__(
+        self,
+        max_failures: int,
+        window_seconds: int,
+        clock: Clock = utcnow,
+        failures: LoginFailureLog | None = None,
+    ) -> None:
         self._max = max_failures
         self._window = timedelta(seconds=window_seconds)
         self._clock = clock
+        self._shared = failures
         self._lock = threading.Lock()
         self._failures: dict[str, deque[datetime]] = {}
 
     def check(self, *keys: str) -> None:
         now = self._clock()
-        with self._lock:
-            for key in keys:
-                recent = self._recent_locked(key, now)
-                if len(recent) >= self._max:
-                    wait = (recent[0] + self._window - now).total_seconds()
-                    raise TooManyAttemptsError(max(1, int(wait) + 1))
+        for key in keys:
+            count, oldest = self._recent(key, now)
+            if count >= self._max and oldest is not None:
+                wait = (oldest + self._window - now).total_seconds()
+                raise TooManyAttemptsError(max(1, int(wait) + 1))
 
     def fail(self, *keys: str) -> None:
         now = self._clock()
+        if self._shared is not None:
+            self._shared.add_login_failures(keys, now, now - self._window)
+            return
         with self._lock:
             for key in keys:
                 self._recent_locked(key, now).append(now)
 
     def succeed(self, key: str) -> None:
+        if self._shared is not None:
+            self._shared.clear_login_failures(key)
+            return
         with self._lock:
             self._failures.pop(key, None)
+
+    def _recent(self, key: str, now: datetime) -> tuple[int, datetime | None]:
+        if self._shared is not None:
+            return self._shared.recent_login_failures(key, now - self._window)
+        with self._lock:
+            recent = self._recent_locked(key, now)
+            return len(recent), (recent[0] if recent else None)
 
     def _recent_locked(self, key: str, now: datetime) -> deque[datetime]:
         recent = self._failures.setdefault(key, deque())

@@ -47,6 +47,11 @@ SCHEMA = (
         tenant TEXT NOT NULL,
         available INTEGER NOT NULL,
         seen_at TEXT NOT NULL)""",
+    # Failed logins, so that the login throttle is one budget across replicas (issue 18).
+    """CREATE TABLE IF NOT EXISTS console_login_failures (
+        key TEXT NOT NULL,
+        at TEXT NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS console_login_failures_key ON console_login_failures(key, at)",
 )
 
 
@@ -188,6 +193,33 @@ class SqlOperatorStore(ABC):
             sql += " AND (tenant = ? OR tenant = '*')"
             params.append(tenant)
         return [r[0] for r in self._run(sql + " ORDER BY operator", params)]
+
+    # -- LoginFailureLog -------------------------------------------------------------------
+    def recent_login_failures(self, key: str, since: datetime) -> tuple[int, datetime | None]:
+        rows = self._run(
+            "SELECT COUNT(*), MIN(at) FROM console_login_failures WHERE key = ? AND at > ?",
+            (key, _ts(since)),
+        )
+        count, oldest = rows[0]
+        return int(count), _dt(oldest) if oldest else None
+
+    def add_login_failures(
+        self, keys: Sequence[str], at: datetime, forget_before: datetime
+    ) -> None:
+        with self._transaction() as cur:
+            for key in keys:
+                # Rows out of the window count for nothing: dropped as the key fails again.
+                cur.execute(
+                    self._sql("DELETE FROM console_login_failures WHERE key = ? AND at <= ?"),
+                    (key, _ts(forget_before)),
+                )
+                cur.execute(
+                    self._sql("INSERT INTO console_login_failures (key, at) VALUES (?, ?)"),
+                    (key, _ts(at)),
+                )
+
+    def clear_login_failures(self, key: str) -> None:
+        self._run("DELETE FROM console_login_failures WHERE key = ?", (key,))
 
 
 class SqliteOperatorStore(SqlOperatorStore):

@@ -15,7 +15,7 @@ from threadline.channels.console import takeover
 from threadline.channels.console.adapters import LedgerAudit, ProjectionsAsOf, ProjectionsMetrics
 from threadline.channels.console.dashboard import Dashboard
 from threadline.channels.console.operators import LoginThrottle, OperatorAccounts
-from threadline.channels.console.operators_sql import open_operator_store
+from threadline.channels.console.operators_sql import SqlOperatorStore, open_operator_store
 from threadline.channels.console.ports import (
     Auditor,
     Calls,
@@ -35,7 +35,11 @@ logger = logging.getLogger(__name__)
 def open_accounts(database_url: str, settings: ConsoleSettings | None = None) -> OperatorAccounts:
     settings = settings or ConsoleSettings()
     store = open_operator_store(settings.operators_url or database_url)
-    throttle = LoginThrottle(settings.login_max_failures, settings.login_window_seconds)
+    # On a SQL store the failures are counted in the database: one budget for all replicas.
+    failures = store if isinstance(store, SqlOperatorStore) else None
+    throttle = LoginThrottle(
+        settings.login_max_failures, settings.login_window_seconds, failures=failures
+    )
     return OperatorAccounts(store, settings.session_ttl_seconds, throttle)
 
 

@@ -20,7 +20,11 @@ from threadline.channels.console.operators import (
     OperatorStore,
     Session,
 )
-from threadline.channels.console.operators_sql import SqliteOperatorStore, open_operator_store
+from threadline.channels.console.operators_sql import (
+    SqliteOperatorStore,
+    SqlOperatorStore,
+    open_operator_store,
+)
 
 T0 = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
 
@@ -164,3 +168,45 @@ def test_an_operator_table_from_before_tenants_gains_the_column(tmp_path: Path) 
     assert store.get_operator("old") == Operator("old", "h", T0, "*")
     store.add_operator(Operator("new", "h", T0, "acme"))
     assert SqliteOperatorStore(path).get_operator("new") == Operator("new", "h", T0, "acme")
+
+
+@pytest.mark.parametrize(
+    "backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def test_the_login_throttle_is_one_budget_across_replicas(
+    backend: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """Two stores on one database stand for two replicas (issue 18): failures made through
+    one count on the other, a success clears the name on both, and the window still ends."""
+    from threadline.channels.console.errors import TooManyAttemptsError
+    from threadline.channels.console.operators import LoginThrottle
+
+    url = (
+        request.getfixturevalue("fresh_postgres_url")
+        if backend == "postgres"
+        else f"sqlite:///{tmp_path / 'o.db'}"
+    )
+    now = [T0]
+    stores = [open_operator_store(url) for _ in range(2)]
+    try:
+        shared = [s for s in stores if isinstance(s, SqlOperatorStore)]
+        assert len(shared) == 2
+        a, b = (LoginThrottle(3, 60, lambda: now[0], failures=s) for s in shared)
+        for throttle in (a, b, a):
+            throttle.check("name:bob", "client:1.2.3.4")
+            throttle.fail("name:bob", "client:1.2.3.4")
+            now[0] += timedelta(seconds=1)
+        with pytest.raises(TooManyAttemptsError) as refused:
+            b.check("name:bob")
+        assert refused.value.retry_after == 58  # the oldest failure leaves at T0 + 60 s
+        with pytest.raises(TooManyAttemptsError):
+            a.check("client:1.2.3.4")
+        b.succeed("name:bob")  # a success clears the name, not the client address
+        a.check("name:bob")
+        with pytest.raises(TooManyAttemptsError):
+            b.check("client:1.2.3.4")
+        now[0] = T0 + timedelta(seconds=61)  # the first failure has left the window
+        b.check("client:1.2.3.4")
+    finally:
+        for s in stores:
+            s.close()
