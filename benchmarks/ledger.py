@@ -480,6 +480,12 @@ def run_postgres(n: int, small: int, large: int) -> None:
         flatness("postgres", make_url, small, large)
 
 
+def partitions_levels() -> list[str]:
+    from benchmarks.partitions import LEVELS
+
+    return list(LEVELS)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--backend", choices=["sqlite", "postgres", "all"], default="all")
@@ -491,13 +497,33 @@ def main() -> None:
     parser.add_argument("--writers", type=int, default=16)
     parser.add_argument("--seconds", type=float, default=8.0, help="per count and round")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--levels",
+        help="comma-separated, of: " + ", ".join(partitions_levels()) + " (default append,insert)",
+    )
+    parser.add_argument(
+        "--pg-setting",
+        action="append",
+        default=[],
+        help="name=value, compared with the default in the same rounds (repeatable)",
+    )
+    parser.add_argument("--waits", action="store_true", help="sample pg_stat_activity wait events")
     args = parser.parse_args()
     if args.partitions:
         from benchmarks import partitions
 
         with postgres_server() as make_url:
             counts = [int(n) for n in args.partitions.split(",")]
-            partitions.run(make_url, counts, args.writers, seconds=args.seconds, rounds=args.rounds)
+            partitions.run(
+                make_url,
+                counts,
+                args.writers,
+                seconds=args.seconds,
+                rounds=args.rounds,
+                levels=args.levels.split(",") if args.levels else None,
+                settings=["", *args.pg_setting] if args.pg_setting else None,
+                waits=args.waits,
+            )
         return
     # -- end issue 18 --
     large = 0 if args.no_replay else 100_000 if args.quick else 1_000_000

@@ -27,6 +27,7 @@ from typing import Any
 
 from eventsourcing.persistence import StoredEvent
 
+from benchmarks.pg_waits import WaitSampler
 from benchmarks.report import Figure, emit
 from threadline.ledger.envelope import NewEvent
 from threadline.ledger.partitions import partition_of
@@ -75,49 +76,65 @@ def _process(
         out.put(sum(counts))
 
 
-def recorder_rate(url: str, partitions: int, writers: int, seconds: float) -> float:
-    """The recorder's insert alone (one event and its id per call) from `writers` threads."""
-    from threadline.ledger.partitions_postgres import open_recorder
-    from threadline.ledger.postgres import datastore_from_url
+def _insert_loop(recorder: Any, cid: str, seconds: float, counts: list[int], k: int) -> None:
     from threadline.ledger.recorders import EventIdRecord
 
     state = b'{"data":{"role":"visitor","text":"' + TEXT.encode() + b'"}' + b"x" * 420 + b"}"
-    datastore = datastore_from_url(url, LedgerSettings(postgres_pool_size=writers + 1))
+    position, deadline = 0, time.perf_counter() + seconds
+    while time.perf_counter() < deadline:
+        position += 1
+        record = EventIdRecord(str(uuid.uuid4()), cid, position, "bench")
+        event = StoredEvent(cid, position, "MessagePosted", state)
+        recorder.insert_events([event], event_ids=[record])
+        counts[k] += 1
+
+
+def _recorder_process(
+    url: str, partitions: int, cids: list[str], start: Any, ready: Any, seconds: float, out: Any
+) -> None:
+    """The recorder's insert alone (one event and its id per call), one thread per writer."""
+    from threadline.ledger.partitions_postgres import open_recorder
+    from threadline.ledger.postgres import datastore_from_url
+
+    datastore = datastore_from_url(url, LedgerSettings(postgres_pool_size=len(cids) + 1))
     try:
         datastore.pool.open(wait=True, timeout=60)
         recorder = open_recorder(datastore, partitions)
-        cids = conversations(writers, partitions)
-        counts = [0] * writers
-        barrier = threading.Barrier(writers)
-
-        def work(k: int) -> None:
-            barrier.wait()
-            position, deadline = 0, time.perf_counter() + seconds
-            while time.perf_counter() < deadline:
-                position += 1
-                record = EventIdRecord(str(uuid.uuid4()), cids[k], position, "bench")
-                event = StoredEvent(cids[k], position, "MessagePosted", state)
-                recorder.insert_events([event], event_ids=[record])
-                counts[k] += 1
-
-        threads = [threading.Thread(target=work, args=(k,)) for k in range(writers)]
+        counts = [0] * len(cids)
+        ready.put(os.getpid())
+        start.wait()
+        threads = [
+            threading.Thread(target=_insert_loop, args=(recorder, cid, seconds, counts, k))
+            for k, cid in enumerate(cids)
+        ]
         for t in threads:
             t.start()
         for t in threads:
             t.join()
-        return sum(counts) / seconds
+        out.put(sum(counts))
     finally:
         datastore.close()
 
 
-def rate(url: str, partitions: int, writers: int, processes: int, seconds: float) -> float:
+def rate(
+    target: Callable[..., None],
+    url: str,
+    partitions: int,
+    writers: int,
+    processes: int,
+    seconds: float,
+    waits: list[WaitSampler] | None = None,
+) -> float:
+    """Appends/s of `writers` writers spread over `processes` spawned processes, each
+    running `target` (`_process`: Ledger.append; `_recorder_process`: the insert alone).
+    With `waits`, PostgreSQL's wait events are sampled over the timed window."""
     ctx = mp.get_context("spawn")
     start, ready, out = ctx.Event(), ctx.Queue(), ctx.Queue()
     cids = conversations(writers, partitions)
     per = writers // processes
     procs = [
         ctx.Process(
-            target=_process,
+            target=target,
             args=(url, partitions, cids[i * per : (i + 1) * per], start, ready, seconds, out),
         )
         for i in range(processes)
@@ -126,11 +143,44 @@ def rate(url: str, partitions: int, writers: int, processes: int, seconds: float
         p.start()
     for _ in procs:
         ready.get(timeout=120)
-    start.set()
+    if waits is not None:
+        # The schema exists by now; the first appends create nothing more.
+        sampler = WaitSampler(url)
+        start.set()
+        with sampler:
+            time.sleep(seconds * 0.95)  # inside the writers' window only
+        waits.append(sampler)
+    else:
+        start.set()
     total: int = sum(out.get(timeout=seconds + 120) for _ in procs)
     for p in procs:
         p.join()
     return total / seconds
+
+
+LEVELS = {
+    # --levels key: (printed name, process target, processes or None for `processes`)
+    "append": ("Ledger.append", _process, None),
+    "insert": ("recorder insert", _recorder_process, 1),
+    "insert-procs": ("recorder insert", _recorder_process, 4),
+}
+
+
+def _configure(url: str, setting: str) -> str:
+    """`name=value` set on the fresh database (ALTER DATABASE: new sessions get it)."""
+    if setting:
+        import psycopg
+        from psycopg import sql
+
+        name, value = setting.split("=", 1)
+        db = psycopg.conninfo.conninfo_to_dict(url)["dbname"]
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("ALTER DATABASE {} SET {} = {}").format(
+                    sql.Identifier(str(db)), sql.Identifier(name), sql.Literal(value)
+                )
+            )
+    return url
 
 
 def run(
@@ -140,42 +190,71 @@ def run(
     processes: int = 4,
     seconds: float = 8.0,
     rounds: int = 3,
+    levels: list[str] | None = None,
+    settings: list[str] | None = None,
+    waits: bool = False,
 ) -> None:
-    levels: dict[str, Callable[[int, int], float]] = {
-        "Ledger.append": lambda n, r: rate(
-            make_url(f"ledger_{n}_{r}"), n, writers, processes, seconds
-        ),
-        "recorder insert": lambda n, r: recorder_rate(
-            make_url(f"recorder_{n}_{r}"), n, writers, seconds
-        ),
-    }
-    for level, measure in levels.items():
+    """`settings`: server settings to compare, "" being the default (each measured in the
+    same alternating rounds, ratios taken within one setting)."""
+    configs = settings or [""]
+    for key in levels or ["append", "insert"]:
+        level, target, procs = LEVELS[key]
         print(
-            f"\n[postgres] partitioned log, {level}, {writers} writers, one event per "
-            f"transaction, {seconds:g} s each; load {os.getloadavg()[0]:.1f}"
+            f"\n[postgres] partitioned log, {level}, {writers} writers "
+            f"({procs or processes} process(es)), one event per transaction, {seconds:g} s "
+            f"each; load {os.getloadavg()[0]:.1f}"
         )
-        # Rounds alternate the partition counts so that drift in machine load (shared
-        # machine) hits every count alike; each count's figure is its mean over the rounds.
-        samples: dict[int, list[float]] = {n: [] for n in counts}
+        # Rounds alternate settings and partition counts so that drift in machine load
+        # (shared machine) hits every configuration alike; each figure is its mean.
+        samples: dict[tuple[str, int], list[float]] = {(c, n): [] for c in configs for n in counts}
+        sampled: dict[tuple[str, int], list[WaitSampler]] = {k: [] for k in samples}
         for r in range(rounds):
-            for n in counts:
-                samples[n].append(measure(n, r))
-        rates = {n: sum(v) / len(v) for n, v in samples.items()}
-        for n in counts:
-            base = rates.get(1)
-            ratio = f"   {rates[n] / base:5.2f}x 1 partition" if base else ""
-            each = " ".join(f"{x:.0f}" for x in samples[n])
-            print(f"  {n} partition(s) {rates[n]:10.0f} appends/s{ratio}   (rounds: {each})")
-        print(f"  load average after: {os.getloadavg()[0]:.1f}")
-        for n in counts:
-            if n > 1 and 1 in rates:
-                emit(
-                    Figure(
-                        f"{level}, {writers} writers, {n} partitions, postgres",
-                        rates[n],
-                        "appends/s",
-                        baseline=rates[1],
-                        baseline_name="1 partition",
-                        goal_min=2.5 * rates[1] if n == 4 else None,
+            for config in configs:
+                for n in counts:
+                    name = f"{key.replace('-', '_')}_{n}_{r}"
+                    url = _configure(make_url(name + f"_{configs.index(config)}"), config)
+                    samples[config, n].append(
+                        rate(
+                            target,
+                            url,
+                            n,
+                            writers,
+                            procs or processes,
+                            seconds,
+                            sampled[config, n] if waits else None,
+                        )
                     )
-                )
+        for config in configs:
+            label = config or "default settings"
+            rates = {n: sum(samples[config, n]) / rounds for n in counts}
+            print(f"  {label}:")
+            for n in counts:
+                base = rates.get(1)
+                ratio = f"   {rates[n] / base:5.2f}x 1 partition" if base else ""
+                each = " ".join(f"{x:.0f}" for x in samples[config, n])
+                print(f"    {n} partition(s) {rates[n]:8.0f} appends/s{ratio}   (rounds: {each})")
+                if waits and sampled[config, n]:
+                    print(f"      {merged(sampled[config, n])}")
+            for n in counts:
+                if n > 1 and 1 in rates:
+                    emit(
+                        Figure(
+                            f"{level}, {writers} writers in {procs or processes} process(es), "
+                            f"{n} partitions, postgres" + (f", {config}" if config else ""),
+                            rates[n],
+                            "appends/s",
+                            baseline=rates[1],
+                            baseline_name="1 partition",
+                            goal_min=2.5 * rates[1] if n == 4 else None,
+                        )
+                    )
+        print(f"  load average after: {os.getloadavg()[0]:.1f}")
+
+
+def merged(samplers: list[WaitSampler]) -> str:
+    """One wait profile over several rounds' samplers."""
+    total = WaitSampler("")
+    for s in samplers:
+        total.counts.update(s.counts)
+    total.busy_share = sum(s.busy_share for s in samplers) / len(samplers)
+    return total.summary()
