@@ -9,10 +9,19 @@ start. The writers' conversations are chosen so that each partition gets the sam
 of writers (a hash spreads many conversations evenly; 16 random ids would not be even).
 Prints appends/s per partition count and the ratio to 1 partition, measured in the same run.
 
-Two levels: the whole `Ledger.append` (validation, hash chain, codec: client CPU, which on a
-2-core machine shared with other work is the limit long before the lock), and the
-recorder's insert call alone with ready stored events from 16 threads (what the lock
-decides: database throughput per partition count).
+Levels (`--levels`, default `append,insert`):
+- `append`: the whole `Ledger.append` (validation, hash chain, codec: client CPU, which on a
+  2-core machine shared with other work is the limit long before the lock), 4 processes ×
+  4 threads;
+- `insert`: the recorder's insert call alone with ready stored events, 16 threads in one
+  process (what the lock decides, but one GIL for all writers);
+- `insert-procs`: the same insert from 4 processes × 4 threads (no shared GIL).
+
+`--waits` samples PostgreSQL's own view of the writers during each timed window
+(`benchmarks/pg_waits.py`: pg_stat_activity wait events, and the machine's busy cores), so
+a figure comes with where its time went: waiting for the partition lock, the WAL flush, the
+CPU, or the client. `--pg-setting name=value` (repeatable) measures each setting in the
+same alternating rounds as the default, with ratios taken within one setting.
 """
 
 from __future__ import annotations
