@@ -1,7 +1,7 @@
 """Two `threadline serve` replicas on one PostgreSQL behave as one service (issue 18): an
 operator session opened on A works on B and stays inside the operator's tenant there; a
 handoff offered through A expires even when A is stopped, exactly once, and exactly once
-when both replicas race to close it."""
+when both replicas race to close it; failed logins through either spend one budget."""
 
 from __future__ import annotations
 
@@ -148,6 +148,24 @@ def test_an_operator_session_from_a_works_on_b_inside_its_tenant(
         assert on_b.post("/console/api/logout").status_code == 200
     with httpx.Client(base_url=a.base_url, timeout=20, cookies=cookies) as again:
         assert again.get("/console/api/me").status_code == 401
+
+
+def test_failed_logins_through_either_replica_spend_one_budget(
+    tenant_replicas: tuple[ApiServer, ApiServer, dict[str, str]],
+) -> None:
+    """The login throttle (5 failures per name and per address by default) counts failures
+    in the database: alternating replicas, per-process counts would reach only 3 and 2."""
+    a, b, _ = tenant_replicas
+    codes = []
+    for i in range(6):
+        with httpx.Client(base_url=(b if i % 2 else a).base_url, timeout=20) as c:
+            r = c.post("/console/api/login", json={"name": "gus", "password": "wrong " * 3})
+            codes.append(r.status_code)
+    assert codes == [401] * 5 + [429], codes
+    with httpx.Client(base_url=a.base_url, timeout=20) as c:  # even the right password waits
+        r = c.post("/console/api/login", json={"name": "gus", "password": PASSWORD})
+    assert r.status_code == 429, r.text
+    assert int(r.headers["Retry-After"]) > 0
 
 
 TWILIO_TOKEN = "replica-auth-token"
