@@ -12,12 +12,12 @@ what the operator said, so the visitor never repeats themselves.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
+from threadline.handoff.person_request import person_request
 from threadline.ledger import events as ev
 from threadline.ledger.envelope import NewEvent, RecordedEvent
 from threadline.projections.human import HumanState, QueueIndex, fold_human
@@ -27,33 +27,6 @@ Clock = Callable[[], datetime]
 # events recording it, from the language-model port (`threadline.agent.lm.FallbackLM`).
 Summarize = Callable[[Sequence[RecordedEvent], str], Sequence[tuple[str, ev.EventData]]]
 
-# Explicit requests for a person, in the many ways people put it. Kept apart from the voice
-# signals in handoff/signals.py on purpose: "call me" asks for a call, not for a person.
-_PERSON = (
-    r"(?:someone|somebody|a\s+person|an?\s+(?:real\s+|actual\s+|live\s+)?(?:human|person|agent|"
-    r"representative|rep|advisor|adviser|operator)|(?:real|actual|live)\s+(?:human|person|agent)|"
-    r"(?:the\s+|your\s+|a\s+)?(?:manager|supervisor|human|person|people|staff|team)|"
-    r"human\s+being|customer\s+service)"
-)
-_EXPLICIT = (
-    re.compile(
-        r"\b(?:speak|talk|chat)\s+(?:to|with)\s+" + _PERSON + r"\b",
-        re.IGNORECASE,
-    ),
-    re.compile(
-        r"\b(?:want|need|get|give|put)\s+(?:me\s+)?(?:through\s+to\s+|to\s+)?" + _PERSON + r"\b",
-        re.IGNORECASE,
-    ),
-    re.compile(r"\b(?:real|actual|live)\s+(?:human|person|agent)\b", re.IGNORECASE),
-    re.compile(r"\bhuman\s+(?:please|pls|now)\b|\bis\s+(?:this|there)\s+a\s+human\b", re.I),
-    re.compile(r"\b(?:connect|transfer)\s+me\b", re.IGNORECASE),
-    # One word alone ("agent!", "human", "operator?", "representative please").
-    re.compile(
-        r"^\W*(?:an?\s+)?(?:agent|human|person|operator|representative|rep)\W*(?:please|pls)?\W*$",
-        re.IGNORECASE,
-    ),
-)
-
 VOICE_MEANWHILE = " If you'd rather not wait, I can carry on with you on a voice call meanwhile."
 
 # Escalation signals that, at this score, mean "a person should take this" by themselves.
@@ -61,7 +34,9 @@ SIGNAL_KINDS: tuple[ev.SignalKind, ...] = ("frustration_spike", "compliance_step
 
 
 def asks_for_person(text: str) -> bool:
-    return any(p.search(text) for p in _EXPLICIT)
+    """The same grammar the escalation signals use (`person_request.py`), so the desk and
+    the AI agree; "call me" asks for a call, not for a person."""
+    return person_request(text) is not None
 
 
 class Presence(Protocol):
