@@ -12,6 +12,7 @@ from threadline.channels.voice.listener import SpeechListener
 from threadline.channels.voice.pipeline import VoicePipeline
 from threadline.channels.voice.ports import Transcript, VisitorTurn, Vocabulary
 from threadline.channels.voice.vad import EnergyVad, VadConfig
+from threadline.ledger.events import UtteranceTranscribed
 
 pytestmark = pytest.mark.anyio
 
@@ -70,15 +71,16 @@ async def test_operator_speech_is_recorded_as_heard_and_never_answered() -> None
     listener.push_audio(tone(400))  # hangs up mid-word: flushed by close
     await listener.close()
 
-    heard = [e for e in sink.events if e.type == "UtteranceTranscribed"]
-    assert [(e.data.text, e.data.low_confidence) for e in heard] == [
+    events = [e for e in sink.events if e.type == "UtteranceTranscribed"]
+    heard = [e.data for e in events if isinstance(e.data, UtteranceTranscribed)]
+    assert [(u.text, u.low_confidence) for u in heard] == [
         ("your claim was paid on the third", False),
         ("um maybe", True),
     ]
     first = heard[0]
-    assert (first.data.role, first.actor, first.leg_id) == ("operator", "operator:alice", "L")
-    assert (first.data.model, first.data.duration_ms, first.data.confidence) == ("m1", 120, 0.91)
-    assert first.data.start_ms == 1000  # on the leg's clock, not the operator track's
+    assert (first.role, events[0].actor, events[0].leg_id) == ("operator", "operator:alice", "L")
+    assert (first.model, first.duration_ms, first.confidence) == ("m1", 120, 0.91)
+    assert first.start_ms == 1000  # on the leg's clock, not the operator track's
     assert stt.vocabularies == [vocabulary] * 3
     assert answered == []
     assert pipeline.stats.agent_turns == 0
