@@ -9,10 +9,12 @@ a handoff offer (they are the voice channel).
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from uuid import uuid4
 
 from threadline.agent.core import Agent, AgentTurn
 from threadline.handoff.errors import AgentError
+from threadline.handoff.human import call_recap
 from threadline.ledger.errors import ConcurrencyConflictError
 from threadline.ledger.events import Channel
 from threadline.ledger.store import Ledger
@@ -40,10 +42,15 @@ class VoiceAgent:
         (speak `turn.reply`, then record AgentSpoke). Blocking: call it off the event loop."""
         key = turn_key or f"voice-{uuid4()}"
         for _ in range(MAX_ATTEMPTS):
-            ctx = build_context(self.ledger.read(conversation_id))
+            events = self.ledger.read(conversation_id)
+            ctx = build_context(events)
             turn = self.agent.respond(
                 ctx, text, channel=channel, turn_key=key, leg_id=leg_id, turn_position=turn_position
             )
+            # Back from an operator on this call: the first reply carries what they said
+            # (the chat path does the same with their messages, HumanDesk.amend).
+            if recap := call_recap(events, leg_id):
+                turn = replace(turn, reply=f"{recap} {turn.reply}")
             if not turn.events:
                 return turn
             try:

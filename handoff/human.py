@@ -198,5 +198,49 @@ class HumanDesk:
         return f'I\'m back with you. {name} noted: "{state.last_operator_text}".'
 
 
+# The call-bridge events are declared by the voice channel (channels/voice/bridge_events.py,
+# an outer layer), so they are matched here by type name.
+_JOINED_CALL, _LEFT_CALL = "OperatorJoinedCall", "OperatorLeftCall"
+RECAP_UTTERANCES = 2
+RECAP_CHARS = 400
+
+
+def call_recap(events: Sequence[RecordedEvent], leg_id: str) -> str | None:
+    """After an operator handed a voice call back (OperatorLeftCall on `leg_id`): the AI's
+    first spoken reply opens with what the operator was heard to say on the call (their
+    transcribed turns; doubtful ones are left out), as the chat's `recap` does with their
+    messages. None once the AI has spoken on the leg since, or when they said nothing."""
+    left = next((e for e in reversed(events) if e.type == _LEFT_CALL and e.leg_id == leg_id), None)
+    if left is None:
+        return None
+    joined = max(
+        (
+            e.position
+            for e in events
+            if e.type == _JOINED_CALL and e.leg_id == leg_id and e.position < left.position
+        ),
+        default=0,
+    )
+    heard: list[str] = []
+    for e in events:
+        if e.position > left.position and isinstance(e.data, ev.AgentSpoke):
+            return None  # the AI already picked up
+        if (
+            joined < e.position < left.position
+            and isinstance(e.data, ev.UtteranceTranscribed)
+            and e.data.role == "operator"
+            and not e.data.low_confidence
+            and e.data.text.strip()
+        ):
+            heard.append(e.data.text.strip())
+    if not heard:
+        return None
+    said = " ".join(heard[-RECAP_UTTERANCES:])
+    if len(said) > RECAP_CHARS:
+        said = "…" + said[-RECAP_CHARS:].lstrip()
+    name = str(getattr(left.data, "operator", "") or "our advisor")
+    return f'I\'m back with you. {name} said: "{said}".'
+
+
 def _left_position(events: Sequence[RecordedEvent]) -> int:
     return max((e.position for e in events if isinstance(e.data, ev.OperatorLeft)), default=0)

@@ -1,0 +1,86 @@
+"""After an operator hands a voice call back, the AI's first spoken reply is made from the
+replayed stream including what the operator was heard to say (real ledger, offline agent,
+real SQLite tool tables): the voice counterpart of the chat's recap."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, date, datetime
+
+import pytest
+
+from tests.unit.handoff.handoff_helpers import add, start_chat
+from threadline.agent.factory import build_agent
+from threadline.agent.sqltools import open_tool_backend
+from threadline.agent.sqltools.seed import seed
+from threadline.agent.voice import VoiceAgent
+from threadline.app.events import register_event_types
+from threadline.channels.voice.bridge_events import OperatorJoinedCall, OperatorLeftCall
+from threadline.ledger.events import AgentSpoke, LegOpened, Role, UtteranceTranscribed
+from threadline.ledger.store import Ledger, open_ledger
+
+NOW = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
+VOICE = "leg_voice"
+SAID = "I have moved your appointment to Monday at nine and noted the new address"
+
+
+@pytest.fixture
+def ledger() -> Iterator[Ledger]:
+    register_event_types()
+    store = open_ledger("memory://")
+    start_chat(store, "A")
+    add(store, "A", LegOpened(channel="webrtc"), VOICE)
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def voice(ledger: Ledger) -> Iterator[VoiceAgent]:
+    tools = open_tool_backend("memory://")
+    seed(tools, today=date(2026, 12, 4))
+    yield VoiceAgent(ledger, build_agent(tools, clock=lambda: NOW))
+    tools.close()
+
+
+def heard(role: Role, text: str, *, low: bool = False) -> UtteranceTranscribed:
+    return UtteranceTranscribed(
+        role=role,
+        text=text,
+        start_ms=0,
+        end_ms=900,
+        confidence=0.3 if low else 0.9,
+        low_confidence=low,
+    )
+
+
+def operator_on_the_call(ledger: Ledger, *said: UtteranceTranscribed) -> None:
+    add(ledger, "A", OperatorJoinedCall(operator="alice", leg_id=VOICE, joined_at=NOW), VOICE)
+    for utterance in said:
+        add(ledger, "A", utterance, VOICE)
+    add(ledger, "A", OperatorLeftCall(operator="alice", leg_id=VOICE, left_at=NOW), VOICE)
+
+
+def test_the_first_reply_after_the_handback_uses_the_operators_words(
+    ledger: Ledger, voice: VoiceAgent
+) -> None:
+    operator_on_the_call(
+        ledger, heard("visitor", "can you change my address"), heard("operator", SAID)
+    )
+    first = voice.turn("A", VOICE, "thanks, what else do I need to do?")
+    assert f'alice said: "{SAID}"' in first.reply
+    assert "can you change my address" not in first.reply  # the visitor's words are not hers
+    # Once the AI has spoken on the call, it does not repeat the recap.
+    add(ledger, "A", AgentSpoke(text=first.reply), VOICE)
+    again = voice.turn("A", VOICE, "and when is it?")
+    assert SAID not in again.reply
+
+
+def test_doubtful_or_no_operator_words_give_no_recap(ledger: Ledger, voice: VoiceAgent) -> None:
+    operator_on_the_call(ledger, heard("operator", "mm the sudanese", low=True))
+    assert "said:" not in voice.turn("A", VOICE, "hello?").reply
+
+
+def test_another_legs_handback_is_not_this_calls(ledger: Ledger, voice: VoiceAgent) -> None:
+    add(ledger, "A", LegOpened(channel="webrtc"), "leg_other")
+    operator_on_the_call(ledger, heard("operator", SAID))
+    assert SAID not in voice.turn("A", "leg_other", "hello?").reply
