@@ -202,6 +202,7 @@ class HumanDesk:
 # an outer layer), so they are matched here by type name.
 _JOINED_CALL, _LEFT_CALL = "OperatorJoinedCall", "OperatorLeftCall"
 RECAP_UTTERANCES = 2
+RECAP_LEAD = "I'm back with you."
 RECAP_CHARS = 400
 
 
@@ -209,7 +210,8 @@ def call_recap(events: Sequence[RecordedEvent], leg_id: str) -> str | None:
     """After an operator handed a voice call back (OperatorLeftCall on `leg_id`): the AI's
     first spoken reply opens with what the operator was heard to say on the call (their
     transcribed turns; doubtful ones are left out), as the chat's `recap` does with their
-    messages. None once the AI has spoken on the leg since, or when they said nothing."""
+    messages. None once that recap has been spoken on the leg (a "say that again?" in
+    between does not count), or when they said nothing."""
     left = next((e for e in reversed(events) if e.type == _LEFT_CALL and e.leg_id == leg_id), None)
     if left is None:
         return None
@@ -223,8 +225,12 @@ def call_recap(events: Sequence[RecordedEvent], leg_id: str) -> str | None:
     )
     heard: list[str] = []
     for e in events:
-        if e.position > left.position and isinstance(e.data, ev.AgentSpoke):
-            return None  # the AI already picked up
+        if (
+            e.position > left.position
+            and isinstance(e.data, ev.AgentSpoke)
+            and e.data.text.startswith(RECAP_LEAD)
+        ):
+            return None  # the AI already picked up with it
         if (
             joined < e.position < left.position
             and isinstance(e.data, ev.UtteranceTranscribed)
@@ -239,7 +245,7 @@ def call_recap(events: Sequence[RecordedEvent], leg_id: str) -> str | None:
     if len(said) > RECAP_CHARS:
         said = "…" + said[-RECAP_CHARS:].lstrip()
     name = str(getattr(left.data, "operator", "") or "our advisor")
-    return f'I\'m back with you. {name} said: "{said}".'
+    return f'{RECAP_LEAD} {name} said: "{said}".'
 
 
 def _left_position(events: Sequence[RecordedEvent]) -> int:

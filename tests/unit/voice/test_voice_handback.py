@@ -69,7 +69,10 @@ def test_the_first_reply_after_the_handback_uses_the_operators_words(
     first = voice.turn("A", VOICE, "thanks, what else do I need to do?")
     assert f'alice said: "{SAID}"' in first.reply
     assert "can you change my address" not in first.reply  # the visitor's words are not hers
-    # Once the AI has spoken on the call, it does not repeat the recap.
+    # A "say that again?" in between does not use the recap up ...
+    add(ledger, "A", AgentSpoke(text="Sorry, I didn't catch that."), VOICE)
+    assert SAID in voice.turn("A", VOICE, "what else do I need to do?").reply
+    # ... once it has been spoken on the call, the AI does not repeat it.
     add(ledger, "A", AgentSpoke(text=first.reply), VOICE)
     again = voice.turn("A", VOICE, "and when is it?")
     assert SAID not in again.reply
