@@ -19,6 +19,7 @@ from threadline.ledger.errors import ConcurrencyConflictError
 from threadline.ledger.events import Channel
 from threadline.ledger.store import Ledger
 from threadline.projections.context import build_context
+from threadline.projections.human import holder_of
 
 MAX_ATTEMPTS = 8
 
@@ -43,6 +44,10 @@ class VoiceAgent:
         key = turn_key or f"voice-{uuid4()}"
         for _ in range(MAX_ATTEMPTS):
             events = self.ledger.read(conversation_id)
+            if holder_of(events) is not None:
+                # A person holds the conversation (joined from the console): the AI does not
+                # answer on the call either, as in the chat (HumanDesk.intercept).
+                return AgentTurn("", [])
             ctx = build_context(events)
             turn = self.agent.respond(
                 ctx, text, channel=channel, turn_key=key, leg_id=leg_id, turn_position=turn_position

@@ -27,6 +27,14 @@ Clock = Callable[[], datetime]
 # events recording it, from the language-model port (`threadline.agent.lm.FallbackLM`).
 Summarize = Callable[[Sequence[RecordedEvent], str], Sequence[tuple[str, ev.EventData]]]
 
+# The reason of a HandoffOffered an operator made from the console ("call the visitor"):
+# the call is with that person, not the AI.
+OPERATOR_CALL = "operator_call"
+OPERATOR_CALL_OPENING = (
+    "You're through to our team on this call: the colleague you've been writing with is "
+    "joining now."
+)
+
 VOICE_MEANWHILE = " If you'd rather not wait, I can carry on with you on a voice call meanwhile."
 
 # Escalation signals that, at this score, mean "a person should take this" by themselves.

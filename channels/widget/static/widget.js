@@ -317,7 +317,14 @@
         offer = d.handoff_id;
         ui.voice.hidden = false;
         ui.voice.disabled = false;
-        ui.voice.textContent = "Switch to voice";
+        if (d.reason === "operator_call") {
+          /* A person from the team offers a call with them (not with the assistant). */
+          var caller = event.actor ? event.actor.replace(/^operator:/, "") : "our team";
+          ui.voice.textContent = "Take the call with " + caller;
+          addLine("system", caller + " would like to call you", null, event.position);
+        } else {
+          ui.voice.textContent = "Switch to voice";
+        }
         break;
       case "HandoffAccepted":
         ui.voice.disabled = true;
