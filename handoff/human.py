@@ -35,7 +35,9 @@ OPERATOR_CALL_OPENING = (
     "joining now."
 )
 
-VOICE_MEANWHILE = " If you'd rather not wait, I can carry on with you on a voice call meanwhile."
+VOICE_MEANWHILE = (
+    " If you'd rather not wait, you can carry on with me, the assistant, on a voice call meanwhile."
+)
 
 # Escalation signals that, at this score, mean "a person should take this" by themselves.
 SIGNAL_KINDS: tuple[ev.SignalKind, ...] = ("frustration_spike", "compliance_step")

@@ -128,8 +128,8 @@ def test_operator_joins_the_visitors_voice_call(tmp_path: Path) -> None:
         assert operator_said, kinds
         assert {e["actor"] for e in operator_said} == {"operator:alice"}
         assert all(e["data"]["model"] for e in operator_said)
-        heard = [e["data"]["text"] for e in operator_said if not e["data"]["low_confidence"]]
-        assert any("confirmation" in t.lower() or "email" in t.lower() for t in heard), heard
+        words = [e["data"]["text"] for e in operator_said if not e["data"]["low_confidence"]]
+        assert any("confirmation" in t.lower() or "email" in t.lower() for t in words), words
 
         # Back with the AI: its next spoken answer comes on the same call, and opens with what
         # the operator was heard to say (a "say that again?" may come first).
@@ -150,7 +150,7 @@ def test_operator_joins_the_visitors_voice_call(tmp_path: Path) -> None:
             op.wait_for_timeout(500)
         assert recap is not None
         assert 'alice said: "' in recap["data"]["text"]
-        assert heard[-1] in recap["data"]["text"]
+        assert words[-1] in recap["data"]["text"]
         op.screenshot(path=artifact("console/call-handed-back.png"), full_page=True)
         visitor.screenshot(path=artifact("console/call-visitor.png"))
         assert errors == []
