@@ -14,7 +14,7 @@ from uuid import uuid4
 
 from threadline.agent.core import Agent, AgentTurn
 from threadline.handoff.errors import AgentError
-from threadline.handoff.human import call_recap
+from threadline.handoff.human import HumanDesk, call_recap
 from threadline.ledger.errors import ConcurrencyConflictError
 from threadline.ledger.events import Channel
 from threadline.ledger.store import Ledger
@@ -25,9 +25,10 @@ MAX_ATTEMPTS = 8
 
 
 class VoiceAgent:
-    def __init__(self, ledger: Ledger, agent: Agent) -> None:
+    def __init__(self, ledger: Ledger, agent: Agent, desk: HumanDesk | None = None) -> None:
         self.ledger = ledger
         self.agent = agent
+        self.desk = desk  # a person can take over (handoff/human.py); None: AI only
 
     def turn(
         self,
@@ -48,10 +49,16 @@ class VoiceAgent:
                 # A person holds the conversation (joined from the console): the AI does not
                 # answer on the call either, as in the chat (HumanDesk.intercept).
                 return AgentTurn("", [])
+            # Asked for a person on the call: queued like the chat (HumanRequested), with the
+            # next step worded for a call.
+            asked = self.desk.intercept(events, text, voice=True) if self.desk else None
             ctx = build_context(events)
             turn = self.agent.respond(
                 ctx, text, channel=channel, turn_key=key, leg_id=leg_id, turn_position=turn_position
             )
+            if asked is not None and asked.reply is not None:
+                extra = [replace(e, leg_id=leg_id) for e in asked.new_events()]
+                turn = replace(turn, reply=asked.reply, events=[*turn.events, *extra])
             # Back from an operator on this call: the first reply carries what they said
             # (the chat path does the same with their messages, HumanDesk.amend).
             if recap := call_recap(events, leg_id):

@@ -95,8 +95,11 @@ class HumanDesk:
         self.settings = settings or DeskSettings()
         self._clock = clock or (lambda: datetime.now(UTC))
 
-    def intercept(self, events: Sequence[RecordedEvent], text: str) -> Intercept | None:
-        """Called with the conversation's events (the visitor's message last)."""
+    def intercept(
+        self, events: Sequence[RecordedEvent], text: str, *, voice: bool = False
+    ) -> Intercept | None:
+        """Called with the conversation's events (the visitor's turn last). `voice`: the
+        turn was spoken on a call (agent/voice.py), so the next step is worded for a call."""
         state = fold_human(events)
         if state.holder is not None:
             return Intercept((), None)
@@ -104,14 +107,14 @@ class HumanDesk:
         if reason is None:
             return None
         if state.waiting:
-            return Intercept((), self._status(state, again=True))
+            return Intercept((), self._status(state, again=True, voice=voice))
         requested = ev.HumanRequested(reason=reason, requested_at=self._clock())
         recorded = (("HumanRequested", requested), *self._summary(events, reason))
         online = self.presence.available_count(state.tenant)
         if online == 0:
-            return Intercept(recorded, self.nobody_online())
+            return Intercept(recorded, self.nobody_online(voice=voice))
         ahead = len(self.queue.waiting(state.tenant))
-        return Intercept(recorded, self._queued(ahead + 1, online))
+        return Intercept(recorded, self._queued(ahead + 1, online, voice=voice))
 
     def _summary(
         self, events: Sequence[RecordedEvent], reason: str
@@ -165,24 +168,35 @@ class HumanDesk:
         out.extend(NewEvent(t, d, actor="agent") for t, d in self._summary(events, reason))
         return f"{reply} {self._queued(ahead + 1, online)}", out
 
-    def _status(self, state: HumanState, *, again: bool) -> str:
+    def _status(self, state: HumanState, *, again: bool, voice: bool = False) -> str:
         place = self.queue.position_of(state.conversation_id, state.tenant) or 1
         online = self.presence.available_count(state.tenant)
         if online == 0:
-            return self.nobody_online()
-        return self._queued(place, online, again=again)
+            return self.nobody_online(voice=voice)
+        return self._queued(place, online, again=again, voice=voice)
 
-    def _queued(self, place: int, online: int, *, again: bool = False) -> str:
+    def _queued(self, place: int, online: int, *, again: bool = False, voice: bool = False) -> str:
         wait = place * self.settings.expected_handle_seconds / max(1, online)
         lead = "You're still in the queue" if again else "I've asked a person to join"
+        meanwhile = (
+            "Please stay on the line: they will join this call."
+            if voice
+            else "You can keep typing here meanwhile."
+        )
         return (
             f"{lead}: you're number {place} in the queue and the expected wait is about "
             f"{_minutes(wait)}. They will see everything we've said so far, so you won't "
-            "have to repeat yourself. You can keep typing here meanwhile."
+            f"have to repeat yourself. {meanwhile}"
         )
 
     @staticmethod
-    def nobody_online() -> str:
+    def nobody_online(*, voice: bool = False) -> str:
+        if voice:
+            return (
+                "Nobody from the team is online right now, so I can't pass you to a person at "
+                'the moment. I can book you a callback at a time that suits you: just say "book '
+                'a callback". Or tell me your message and the team will get back to you.'
+            )
         return (
             "Nobody from the team is online right now, so I can't pass you to a person at "
             'the moment. I can book you a callback at a time that suits you: say "book a '

@@ -1,6 +1,7 @@
-"""After an operator hands a voice call back, the AI's first spoken reply is made from the
-replayed stream including what the operator was heard to say (real ledger, offline agent,
-real SQLite tool tables): the voice counterpart of the chat's recap."""
+"""A person on the voice path (real ledger, offline agent, real SQLite tool tables): after an
+operator hands a call back, the AI's first spoken reply is made from the replayed stream
+including what the operator was heard to say (the voice counterpart of the chat's recap);
+asking for a person on a call queues like the chat; while a person holds, the AI is quiet."""
 
 from __future__ import annotations
 
@@ -16,8 +17,16 @@ from threadline.agent.sqltools.seed import seed
 from threadline.agent.voice import VoiceAgent
 from threadline.app.events import register_event_types
 from threadline.channels.voice.bridge_events import OperatorJoinedCall, OperatorLeftCall
-from threadline.ledger.events import AgentSpoke, LegOpened, Role, UtteranceTranscribed
+from threadline.handoff.human import HumanDesk
+from threadline.ledger.events import (
+    AgentSpoke,
+    LegOpened,
+    OperatorJoined,
+    Role,
+    UtteranceTranscribed,
+)
 from threadline.ledger.store import Ledger, open_ledger
+from threadline.projections.human import QueueIndex
 
 NOW = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
 VOICE = "leg_voice"
@@ -87,3 +96,37 @@ def test_another_legs_handback_is_not_this_calls(ledger: Ledger, voice: VoiceAge
     add(ledger, "A", LegOpened(channel="webrtc"), "leg_other")
     operator_on_the_call(ledger, heard("operator", SAID))
     assert SAID not in voice.turn("A", "leg_other", "hello?").reply
+
+
+class Online:
+    """How many operators the console's presence table would report."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    def available_count(self, tenant: str | None) -> int:
+        return self.n
+
+
+@pytest.mark.parametrize("online", [0, 1])
+def test_asking_for_a_person_on_a_call_queues_like_the_chat(ledger: Ledger, online: int) -> None:
+    tools = open_tool_backend("memory://")
+    seed(tools, today=date(2026, 12, 4))
+    desk = HumanDesk(QueueIndex(ledger), Online(online), clock=lambda: NOW)
+    voice = VoiceAgent(ledger, build_agent(tools, clock=lambda: NOW), desk)
+    turn = voice.turn("A", VOICE, "I'd rather deal with a real person")
+    tools.close()
+    requested = [e for e in ledger.read("A") if e.type == "HumanRequested"]
+    assert len(requested) == 1
+    assert requested[0].leg_id == VOICE
+    assert "keep typing" not in turn.reply  # worded for a call
+    if online:
+        assert "number 1 in the queue" in turn.reply
+        assert "stay on the line" in turn.reply
+    else:
+        assert turn.reply == HumanDesk.nobody_online(voice=True)
+    # Once the operator holds the conversation, the AI says nothing on the call either.
+    add(ledger, "A", OperatorJoined(operator="alice", joined_at=NOW), None)
+    before = ledger.version("A")
+    assert voice.turn("A", VOICE, "hello?").reply == ""
+    assert ledger.version("A") == before
