@@ -53,6 +53,12 @@ _FRAMES: tuple[re.Pattern[str], ...] = (
         rf"(?:\s+(?:through|over|on|across))?\s+to{_GAP}{_WHO}"
     ),
     _rx(rf"\b(?:connect|transfer|escalate)\s+(?:me\s+)?(?:to|with){_GAP}{_WHO}"),
+    # … or passive: "I'd like to be transferred to a person", "get put through to someone"
+    # (not "the money was transferred to a person I don't know")
+    _rx(
+        r"\b(?:be|get|being)\s+(?:transferred|connected|put\s+through|passed(?:\s+on)?|"
+        rf"escalated|handed\s+over)\s+(?:to|with){_GAP}{_WHO}"
+    ),
     _rx(r"\b(?:connect|transfer|put)\s+me(?:\s+through)?\s*(?:please|pls|now)?\W*$"),
     # I want / need / prefer / would rather / would like … a person ("someone" alone is too
     # vague here: "I need someone to pick it up" is an errand, not a request for us).
@@ -69,6 +75,14 @@ _FRAMES: tuple[re.Pattern[str], ...] = (
         r"(?:a\s+|an\s+|the\s+)?"
         rf"(?:real|human|{_MACHINE}|machine|computer)\b"
     ),
+    # someone there for the visitor: "is a human available?", "any humans around?", "is
+    # there anyone I can talk to?" (not "is the team here on Saturdays": opening hours)
+    _rx(
+        rf"\b(?:(?:is|are)\s+(?:there\s+)?(?:a|an|any)|any)\s+{_ADJ}?{_ROLE}\s+(?:available|"
+        r"around|free|online|on\s+duty)\b"
+        r"|\bis\s+there\s+(?:any|some)(?:one|body)\s+(?:(?:real|human)\b|(?:i|we)\s+(?:can|"
+        r"could)\s+(?:talk|speak|chat))"
+    ),
     # a person as the one who acts: "could a member of your team help me", "can a human
     # being look at this"
     _rx(
@@ -84,9 +98,9 @@ _FRAMES: tuple[re.Pattern[str], ...] = (
     # the machine turned down: "not a bot", "I don't want to talk to a machine" (but not
     # "I'm not a robot", nor "it's not the machine, it's the pipe")
     _rx(
-        r"(?<!i'm\s)(?<!i\sam\s)(?<!im\s)\b(?:not|no(?:\s+more)?|don'?t\s+want|do\s+not\s+want|"
-        r"rather\s+not|instead\s+of|rather\s+than|sick\s+of|tired\s+of|fed\s+up\s+with|"
-        rf"enough\s+of)\s+(?:{_TALK_TO}(?:a\s+|an\s+|the\s+|this\s+|your\s+|some\s+)?"
+        r"(?:(?<!i'm\s)(?<!i\sam\s)(?<!im\s)\bnot|\bno(?:\s+more)?|\b(?:don'?t|do\s+not)\s+want|"
+        r"\b(?:rather\s+not|instead\s+of|rather\s+than|sick\s+of|tired\s+of|fed\s+up\s+with|"
+        rf"done\s+with|enough\s+of))\s+(?:{_TALK_TO}(?:a\s+|an\s+|the\s+|this\s+|your\s+|some\s+)?"
         rf"(?:{_MACHINE}|machines?|computers?)|(?:a\s+|an\s+|the\s+|this\s+|your\s+)?"
         rf"{_MACHINE})\b"
     ),

@@ -40,6 +40,11 @@ ASKS = [
     "transfer me please",
     "no more bots please",
     "can a human being look at this",
+    "is a human available?",
+    "i would like to be transferred to a person",
+    "I'm done with this bot",
+    "Is there anyone I can talk to?",
+    "hand me over to a human please",
 ]
 NOT_ASKING = [
     "call me back tomorrow",
@@ -54,6 +59,12 @@ NOT_ASKING = [
     "I have an agent who handles my policy",
     "the staff portal is down",
     "please transfer me 50 dollars",
+    "the money was transferred to a person I don't know",
+    "is the team here on saturdays",
+    "is there anyone who can tell me the price",
+    "my husband will talk to his agent",
+    "I talked to a person yesterday",
+    "can someone explain the deductible",
 ]
 
 
