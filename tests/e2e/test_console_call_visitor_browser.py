@@ -54,7 +54,10 @@ def test_operator_calls_the_chat_visitor(tmp_path: Path) -> None:
         op.click("button[type=submit]")
         expect(op.locator("#operator-name")).to_have_text("alice")
         op.goto(f"{server.base_url}/console/conversations/{cid}")
+        # The page's buttons are wired once it has loaded what the AI knew.
+        expect(op.locator("#handoff-summary")).not_to_be_empty(timeout=10_000)
         op.click("#join")
+        expect(op.locator("#holder")).to_contain_text("You hold this conversation", timeout=10_000)
         expect(op.locator("#call-visitor")).to_be_visible(timeout=15_000)
         op.click("#call-visitor")
         offered = wait_for_event(server, token, cid, "HandoffOffered", within=10)
@@ -102,6 +105,11 @@ def test_operator_calls_the_chat_visitor(tmp_path: Path) -> None:
         assert theirs[0]["actor"] == "operator:alice"
         ai_said = [e["data"]["text"] for e in recorded if e["type"] == "AgentSpoke"]
         assert ai_said == [OPERATOR_CALL_OPENING]
+        # The visitor's thread shows the operator's transcribed words under their name.
+        spoken = thread.locator(".tl-operator").first
+        expect(spoken).to_contain_text("alice · voice", timeout=15_000)
+        expect(spoken).to_contain_text(theirs[0]["data"]["text"])
+        visitor.screenshot(path=artifact("console/call-visitor-thread.png"))
         op.click("#leave-call")
         wait_for_event(server, token, cid, "OperatorLeftCall", within=10)
         assert errors == []

@@ -307,7 +307,9 @@
         addLine("system", d.operator + " handed you back to the assistant", null, event.position);
         break;
       case "UtteranceTranscribed":
-        addLine(d.role, d.text, channelOf(event, "webrtc"), event.position);
+        /* the operator's words on a call are transcribed too, under their name */
+        addLine(d.role, d.text, channelOf(event, "webrtc"), event.position,
+          d.role === "operator" && event.actor ? event.actor.replace(/^operator:/, "") : null);
         break;
       case "AgentSpoke":
         addLine("agent", d.interrupted && d.spoken_text ? d.spoken_text : d.text,
