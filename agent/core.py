@@ -73,6 +73,32 @@ OFFER_SENTENCE = (
 )
 # The offer's wording when the reply already speaks of a call (said once, not twice).
 OFFER_BUTTON = 'Just press "Switch to voice" to start the call.'
+# A person was asked for: the call on offer is with the AI, and the offer says so.
+PERSON_OFFER_SENTENCE = (
+    "If you'd like to go on meanwhile, I can continue with you on a voice call (with me, "
+    'the assistant, not a person): just press "Switch to voice".'
+)
+# What happens next when the visitor asks for a person and no operator desk answers for
+# the agent (the served app's HumanDesk replaces this with the queue place or a callback):
+# honest that the agent cannot bring a person in itself, and never a dead end.
+PERSON_NEXT_CHAT = (
+    "You'd like a person from our team, and I've noted that in this conversation. I can't "
+    "bring a colleague into this chat myself, so here is what happens next: I can book you "
+    'a callback from the team at a time that suits you (just say "book a callback"), or you '
+    "can leave a message here and the team will read it and reply."
+)
+PERSON_NEXT_VOICE = (
+    "You'd like a person from our team, and I've noted that on this call. I can't transfer "
+    "you to a colleague myself, so I can book you a callback from the team at a time that "
+    'suits you: just say "book a callback". Or tell me your message and the team will get '
+    "back to you."
+)
+
+
+def person_next(channel: Channel) -> str:
+    return PERSON_NEXT_VOICE if channel in VOICE_CHANNELS else PERSON_NEXT_CHAT
+
+
 _MENTIONS_CALL = re.compile(r"\b(?:voice\s+)?call\b", re.I)
 _EVENT_IDS = uuid.UUID("0b5e4a8e-8f7d-4c51-9d3f-61a2c3e4b5d6")
 
@@ -150,7 +176,9 @@ class Agent:
                 model = self.fallback
         reply = answer.text.strip() or "Sorry, could you say that again?"
         offered = self._maybe_offer(context, state, recorder, answer.offer)
-        if offered is not None and OFFER_SENTENCE not in reply:
+        if offered is not None and sig.asks_for_person(state.signals) is not None:
+            reply = f"{reply} {PERSON_OFFER_SENTENCE}"
+        elif offered is not None and OFFER_SENTENCE not in reply:
             said_call = _MENTIONS_CALL.search(reply)
             reply = f"{reply} {OFFER_BUTTON if said_call else OFFER_SENTENCE}"
         elif offered is None and answer.offer == "explicit_request" and _offer_open(context):

@@ -35,7 +35,7 @@ from threadline.agent.offline import OfflineModel
 from threadline.agent.settings import LanguageModelSettings
 from threadline.handoff.errors import AgentError
 from threadline.handoff.first_utterance import OfflineUtterances, Utterance
-from threadline.handoff.human import asks_for_person
+from threadline.handoff.human import OPERATOR_CALL, OPERATOR_CALL_OPENING, asks_for_person
 from threadline.handoff.restate import restate
 from threadline.ledger.envelope import RecordedEvent
 from threadline.ledger.events import EventData, HandoffChannel
@@ -190,6 +190,10 @@ class FallbackLM:
         channel: HandoffChannel | None = None,
         inbound: bool = False,
     ) -> Utterance:
+        if reason == OPERATOR_CALL:
+            # A person called the visitor: the AI only says who is joining, never its own
+            # restatement (it stays silent while the person holds the conversation).
+            return Utterance(OPERATOR_CALL_OPENING)
         try:
             text = self.primary.first_utterance(
                 context, level=level, reason=reason, channel=channel, inbound=inbound

@@ -12,6 +12,7 @@ from typing import Any
 from threadline.agent import intents as nlu
 from threadline.agent import packs as domain
 from threadline.agent import render
+from threadline.agent.core import person_next
 from threadline.agent.model import Action, CallTool, Outcome, Reply, TurnState, Verify
 from threadline.agent.persona import AGENT_NAME, COMPANY
 from threadline.handoff import signals as sig
@@ -172,6 +173,10 @@ class OfflineModel:
                 prefix + "An authorisation like that has to be given in your own voice, and we "
                 "record it for your file."
             )
+        if sig.asks_for_person(state.signals) is not None:
+            # A person, not this agent by voice: say what happens next (HumanDesk, when
+            # wired, answers with the queue place or a callback instead).
+            return Reply(prefix + person_next(state.channel), offer="explicit_request_human")
         if found == ["unknown"] and state.member is not None and state.context.topic is not None:
             # A follow-up ("why is it still pending?") continues the conversation's topic.
             pending = _INTENT_BY_NOUN.get(state.context.topic.noun)

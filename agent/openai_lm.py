@@ -68,8 +68,9 @@ _SIGNAL_HINTS = {
     "complex_pricing": "The member wants a detailed pricing comparison.",
     "frustration_spike": "The member sounds frustrated: acknowledge it briefly.",
     "explicit_request": "The member asked for a call: agree warmly.",
-    "explicit_request_human": "The member asked for a person: agree warmly; a colleague or a "
-    "voice call can take over.",
+    "explicit_request_human": "The member asked for a person: say honestly that a colleague "
+    "from the team has to take this and that you cannot bring one in yourself; offer to book "
+    "a callback or to take a message for the team. Do not offer a call with you instead.",
 }
 
 

@@ -9,22 +9,26 @@ a handoff offer (they are the voice channel).
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from uuid import uuid4
 
 from threadline.agent.core import Agent, AgentTurn
 from threadline.handoff.errors import AgentError
+from threadline.handoff.human import HumanDesk, call_recap
 from threadline.ledger.errors import ConcurrencyConflictError
 from threadline.ledger.events import Channel
 from threadline.ledger.store import Ledger
 from threadline.projections.context import build_context
+from threadline.projections.human import holder_of
 
 MAX_ATTEMPTS = 8
 
 
 class VoiceAgent:
-    def __init__(self, ledger: Ledger, agent: Agent) -> None:
+    def __init__(self, ledger: Ledger, agent: Agent, desk: HumanDesk | None = None) -> None:
         self.ledger = ledger
         self.agent = agent
+        self.desk = desk  # a person can take over (handoff/human.py); None: AI only
 
     def turn(
         self,
@@ -40,10 +44,25 @@ class VoiceAgent:
         (speak `turn.reply`, then record AgentSpoke). Blocking: call it off the event loop."""
         key = turn_key or f"voice-{uuid4()}"
         for _ in range(MAX_ATTEMPTS):
-            ctx = build_context(self.ledger.read(conversation_id))
+            events = self.ledger.read(conversation_id)
+            if holder_of(events) is not None:
+                # A person holds the conversation (joined from the console): the AI does not
+                # answer on the call either, as in the chat (HumanDesk.intercept).
+                return AgentTurn("", [])
+            # Asked for a person on the call: queued like the chat (HumanRequested), with the
+            # next step worded for a call.
+            asked = self.desk.intercept(events, text, voice=True) if self.desk else None
+            ctx = build_context(events)
             turn = self.agent.respond(
                 ctx, text, channel=channel, turn_key=key, leg_id=leg_id, turn_position=turn_position
             )
+            if asked is not None and asked.reply is not None:
+                extra = [replace(e, leg_id=leg_id) for e in asked.new_events()]
+                turn = replace(turn, reply=asked.reply, events=[*turn.events, *extra])
+            # Back from an operator on this call: the first reply carries what they said
+            # (the chat path does the same with their messages, HumanDesk.amend).
+            if recap := call_recap(events, leg_id):
+                turn = replace(turn, reply=f"{recap} {turn.reply}")
             if not turn.events:
                 return turn
             try:

@@ -267,11 +267,12 @@ def _wire_optional(services: Services, config: Settings) -> None:
     tools = open_tool_backend(services.settings.database_url)
     services.on_close.append(tools.close)
     agent = build_agent(tools, config.handoff, lm=language_model(services, config))
-    services.chat = ChatAgent(services.ledger, agent, _human_desk(services))
+    desk = _human_desk(services)
+    services.chat = ChatAgent(services.ledger, agent, desk)
     # The voice leg's turns run the same agent (persona, model, tools) as the chat.
     from threadline.agent.voice import VoiceAgent
 
-    services.voice_agent = VoiceAgent(services.ledger, agent)
+    services.voice_agent = VoiceAgent(services.ledger, agent, desk)
 
 
 def _human_desk(services: Services) -> HumanDesk:

@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from threadline.handoff.human import OPERATOR_CALL, OPERATOR_CALL_OPENING
 from threadline.handoff.restate import Restatement, restate
 from threadline.ledger.events import EventData, HandoffChannel
 from threadline.projections.context_model import AgentContext, Entity, Handoff, ToolCall
@@ -263,6 +264,8 @@ class OfflineUtterances:
         inbound: bool = False,
     ) -> str:
         reason = _handoff_reason(context, reason)
+        if reason == OPERATOR_CALL:
+            return OPERATOR_CALL_OPENING  # a person called: they speak, not the AI
         channel = leg_channel(context, channel)
         parts = [_ACK_BY_REASON.get(reason or "", "") + opening(channel, inbound=inbound)]
         told = restate(context)

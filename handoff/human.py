@@ -12,12 +12,12 @@ what the operator said, so the visitor never repeats themselves.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
+from threadline.handoff.person_request import person_request
 from threadline.ledger import events as ev
 from threadline.ledger.envelope import NewEvent, RecordedEvent
 from threadline.projections.human import HumanState, QueueIndex, fold_human
@@ -27,41 +27,26 @@ Clock = Callable[[], datetime]
 # events recording it, from the language-model port (`threadline.agent.lm.FallbackLM`).
 Summarize = Callable[[Sequence[RecordedEvent], str], Sequence[tuple[str, ev.EventData]]]
 
-# Explicit requests for a person, in the many ways people put it. Kept apart from the voice
-# signals in handoff/signals.py on purpose: "call me" asks for a call, not for a person.
-_PERSON = (
-    r"(?:someone|somebody|a\s+person|an?\s+(?:real\s+|actual\s+|live\s+)?(?:human|person|agent|"
-    r"representative|rep|advisor|adviser|operator)|(?:real|actual|live)\s+(?:human|person|agent)|"
-    r"(?:the\s+|your\s+|a\s+)?(?:manager|supervisor|human|person|people|staff|team)|"
-    r"human\s+being|customer\s+service)"
-)
-_EXPLICIT = (
-    re.compile(
-        r"\b(?:speak|talk|chat)\s+(?:to|with)\s+" + _PERSON + r"\b",
-        re.IGNORECASE,
-    ),
-    re.compile(
-        r"\b(?:want|need|get|give|put)\s+(?:me\s+)?(?:through\s+to\s+|to\s+)?" + _PERSON + r"\b",
-        re.IGNORECASE,
-    ),
-    re.compile(r"\b(?:real|actual|live)\s+(?:human|person|agent)\b", re.IGNORECASE),
-    re.compile(r"\bhuman\s+(?:please|pls|now)\b|\bis\s+(?:this|there)\s+a\s+human\b", re.I),
-    re.compile(r"\b(?:connect|transfer)\s+me\b", re.IGNORECASE),
-    # One word alone ("agent!", "human", "operator?", "representative please").
-    re.compile(
-        r"^\W*(?:an?\s+)?(?:agent|human|person|operator|representative|rep)\W*(?:please|pls)?\W*$",
-        re.IGNORECASE,
-    ),
+# The reason of a HandoffOffered an operator made from the console ("call the visitor"):
+# the call is with that person, not the AI.
+OPERATOR_CALL = "operator_call"
+OPERATOR_CALL_OPENING = (
+    "You're through to our team on this call: the colleague you've been writing with is "
+    "joining now."
 )
 
-VOICE_MEANWHILE = " If you'd rather not wait, I can carry on with you on a voice call meanwhile."
+VOICE_MEANWHILE = (
+    " If you'd rather not wait, you can carry on with me, the assistant, on a voice call meanwhile."
+)
 
 # Escalation signals that, at this score, mean "a person should take this" by themselves.
 SIGNAL_KINDS: tuple[ev.SignalKind, ...] = ("frustration_spike", "compliance_step")
 
 
 def asks_for_person(text: str) -> bool:
-    return any(p.search(text) for p in _EXPLICIT)
+    """The same grammar the escalation signals use (`person_request.py`), so the desk and
+    the AI agree; "call me" asks for a call, not for a person."""
+    return person_request(text) is not None
 
 
 class Presence(Protocol):
@@ -110,8 +95,11 @@ class HumanDesk:
         self.settings = settings or DeskSettings()
         self._clock = clock or (lambda: datetime.now(UTC))
 
-    def intercept(self, events: Sequence[RecordedEvent], text: str) -> Intercept | None:
-        """Called with the conversation's events (the visitor's message last)."""
+    def intercept(
+        self, events: Sequence[RecordedEvent], text: str, *, voice: bool = False
+    ) -> Intercept | None:
+        """Called with the conversation's events (the visitor's turn last). `voice`: the
+        turn was spoken on a call (agent/voice.py), so the next step is worded for a call."""
         state = fold_human(events)
         if state.holder is not None:
             return Intercept((), None)
@@ -119,14 +107,14 @@ class HumanDesk:
         if reason is None:
             return None
         if state.waiting:
-            return Intercept((), self._status(state, again=True))
+            return Intercept((), self._status(state, again=True, voice=voice))
         requested = ev.HumanRequested(reason=reason, requested_at=self._clock())
         recorded = (("HumanRequested", requested), *self._summary(events, reason))
         online = self.presence.available_count(state.tenant)
         if online == 0:
-            return Intercept(recorded, self.nobody_online())
+            return Intercept(recorded, self.nobody_online(voice=voice))
         ahead = len(self.queue.waiting(state.tenant))
-        return Intercept(recorded, self._queued(ahead + 1, online))
+        return Intercept(recorded, self._queued(ahead + 1, online, voice=voice))
 
     def _summary(
         self, events: Sequence[RecordedEvent], reason: str
@@ -180,24 +168,35 @@ class HumanDesk:
         out.extend(NewEvent(t, d, actor="agent") for t, d in self._summary(events, reason))
         return f"{reply} {self._queued(ahead + 1, online)}", out
 
-    def _status(self, state: HumanState, *, again: bool) -> str:
+    def _status(self, state: HumanState, *, again: bool, voice: bool = False) -> str:
         place = self.queue.position_of(state.conversation_id, state.tenant) or 1
         online = self.presence.available_count(state.tenant)
         if online == 0:
-            return self.nobody_online()
-        return self._queued(place, online, again=again)
+            return self.nobody_online(voice=voice)
+        return self._queued(place, online, again=again, voice=voice)
 
-    def _queued(self, place: int, online: int, *, again: bool = False) -> str:
+    def _queued(self, place: int, online: int, *, again: bool = False, voice: bool = False) -> str:
         wait = place * self.settings.expected_handle_seconds / max(1, online)
         lead = "You're still in the queue" if again else "I've asked a person to join"
+        meanwhile = (
+            "Please stay on the line: they will join this call."
+            if voice
+            else "You can keep typing here meanwhile."
+        )
         return (
             f"{lead}: you're number {place} in the queue and the expected wait is about "
             f"{_minutes(wait)}. They will see everything we've said so far, so you won't "
-            "have to repeat yourself. You can keep typing here meanwhile."
+            f"have to repeat yourself. {meanwhile}"
         )
 
     @staticmethod
-    def nobody_online() -> str:
+    def nobody_online(*, voice: bool = False) -> str:
+        if voice:
+            return (
+                "Nobody from the team is online right now, so I can't pass you to a person at "
+                'the moment. I can book you a callback at a time that suits you: just say "book '
+                'a callback". Or tell me your message and the team will get back to you.'
+            )
         return (
             "Nobody from the team is online right now, so I can't pass you to a person at "
             'the moment. I can book you a callback at a time that suits you: say "book a '
@@ -221,6 +220,56 @@ class HumanDesk:
                 return None  # the AI already picked up
         name = state.holder_name or state.left_by or "our advisor"
         return f'I\'m back with you. {name} noted: "{state.last_operator_text}".'
+
+
+# The call-bridge events are declared by the voice channel (channels/voice/bridge_events.py,
+# an outer layer), so they are matched here by type name.
+_JOINED_CALL, _LEFT_CALL = "OperatorJoinedCall", "OperatorLeftCall"
+RECAP_UTTERANCES = 2
+RECAP_LEAD = "I'm back with you."
+RECAP_CHARS = 400
+
+
+def call_recap(events: Sequence[RecordedEvent], leg_id: str) -> str | None:
+    """After an operator handed a voice call back (OperatorLeftCall on `leg_id`): the AI's
+    first spoken reply opens with what the operator was heard to say on the call (their
+    transcribed turns; doubtful ones are left out), as the chat's `recap` does with their
+    messages. None once that recap has been spoken on the leg (a "say that again?" in
+    between does not count), or when they said nothing."""
+    left = next((e for e in reversed(events) if e.type == _LEFT_CALL and e.leg_id == leg_id), None)
+    if left is None:
+        return None
+    joined = max(
+        (
+            e.position
+            for e in events
+            if e.type == _JOINED_CALL and e.leg_id == leg_id and e.position < left.position
+        ),
+        default=0,
+    )
+    heard: list[str] = []
+    for e in events:
+        if (
+            e.position > left.position
+            and isinstance(e.data, ev.AgentSpoke)
+            and e.data.text.startswith(RECAP_LEAD)
+        ):
+            return None  # the AI already picked up with it
+        if (
+            joined < e.position < left.position
+            and isinstance(e.data, ev.UtteranceTranscribed)
+            and e.data.role == "operator"
+            and not e.data.low_confidence
+            and e.data.text.strip()
+        ):
+            heard.append(e.data.text.strip())
+    if not heard:
+        return None
+    said = " ".join(heard[-RECAP_UTTERANCES:])
+    if len(said) > RECAP_CHARS:
+        said = "…" + said[-RECAP_CHARS:].lstrip()
+    name = str(getattr(left.data, "operator", "") or "our advisor")
+    return f'{RECAP_LEAD} {name} said: "{said}".'
 
 
 def _left_position(events: Sequence[RecordedEvent]) -> int:

@@ -18,8 +18,9 @@ shows (earlier visitor turns, failed verifications and tools):
   (max 0.3), three or more "!"/"?" in a row 0.1.
 - ``complex_pricing`` also adds: a bundle/multi-car/multi-line 0.3, each discount term 0.15
   (max 0.3), several parties ("three drivers", "2 lines") 0.25, payment terms 0.15.
-- ``explicit_request_human`` — the ``explicit_request`` rules that ask for a *person*, kept
-  apart so an operator gate (issue 16) can take them; `asks_for_person` finds it.
+- ``explicit_request_human`` — a request for a *person* (`person_request.py`, in any words,
+  0.95; a bare mention of a human or operator 0.8), kept apart so the operator desk (issue
+  16) can take it; `asks_for_person` finds it.
 
 A kind is *detected* (appended as EscalationSignalDetected) when its score is at least
 ``DETECTION_FLOOR``; the agent *offers* a handoff when a detected score reaches the
@@ -33,6 +34,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from threadline.handoff.person_request import person_request
 from threadline.ledger.events import EscalationSignalDetected, SignalKind
 
 DETECTION_FLOOR = 0.3
@@ -197,9 +199,17 @@ def _best(rules: Sequence[Rule], text: str) -> tuple[float, str] | None:
 _PERSON_LABELS = frozenset({"asks to talk to a person", "mentions a person"})
 
 
+PERSON_REQUEST_SCORE = 0.95
+
+
 def _explicit(text: str) -> Signal | None:
     """A request for a person is its own kind (`explicit_request_human`), so that an
-    operator gate can take it; a request for a call or voice stays `explicit_request`."""
+    operator gate can take it; a request for a call or voice stays `explicit_request`.
+    A person asked for in any words (`person_request`) outranks a call in the same breath
+    ("can someone from your team call me" wants a person)."""
+    if m := person_request(text):
+        evidence = f'asks for a person: "{m.group().strip()}"'
+        return Signal("explicit_request_human", PERSON_REQUEST_SCORE, evidence)
     hit = _best(_EXPLICIT, text)
     if hit is None:
         return None
@@ -211,6 +221,8 @@ def _explicit(text: str) -> Signal | None:
 def channel_request(text: str) -> re.Match[str] | None:
     """The span where the visitor asks to move to a call or a person, if the sentence does
     (the restatement leaves such a sentence out: the handoff itself answers it)."""
+    if m := person_request(text):
+        return m
     for rule in _EXPLICIT:
         if rule.score >= CHANNEL_REQUEST_SCORE and (m := rule.pattern.search(text)):
             return m
@@ -221,8 +233,8 @@ CHANNEL_REQUEST_SCORE = 0.9
 
 
 def asks_for_person(signals: Sequence[Signal]) -> Signal | None:
-    """The visitor's request for a person in this turn, if any (the hook for a human
-    operator queue; today the agent offers a voice call for it)."""
+    """The visitor's request for a person in this turn, if any (what the operator desk
+    queues, and what the agent answers with a person's next step, never a call with it)."""
     return next((s for s in signals if s.kind == "explicit_request_human"), None)
 
 

@@ -93,6 +93,14 @@ class Appender(Protocol):
         self, conversation_id: str, event: NewEvent, expected_version: int | None = None
     ) -> AppendResult: ...
 
+    # An operator's call offer that supersedes the AI's open one: both or neither.
+    def append_batch(
+        self,
+        conversation_id: str,
+        events: Sequence[NewEvent],
+        expected_version: int | None = None,
+    ) -> list[AppendResult]: ...
+
 
 class Delivery(Protocol):
     """Carries an operator's recorded message to the visitor's other legs (SMS, WhatsApp,

@@ -36,9 +36,16 @@ from threadline.channels.console.routes import (
 )
 from threadline.channels.voice.bridge_events import OperatorJoinedCall, OperatorLeftCall
 from threadline.channels.voice.errors import CallNotBridgeableError, InvalidOfferError
+from threadline.handoff.human import OPERATOR_CALL
 from threadline.ledger.envelope import NewEvent
 from threadline.ledger.errors import ConcurrencyConflictError
-from threadline.ledger.events import MessagePosted, OperatorJoined, OperatorLeft
+from threadline.ledger.events import (
+    HandoffDeclined,
+    HandoffOffered,
+    MessagePosted,
+    OperatorJoined,
+    OperatorLeft,
+)
 from threadline.projections.context import build_context
 from threadline.projections.human import HumanState, fold_human
 
@@ -404,6 +411,52 @@ async def leave_call(
     return done or _error(409, "conflict", "you are not on this conversation's call")
 
 
+@router.post("/api/conversations/{conversation_id}/call-visitor")
+async def call_visitor(
+    conversation_id: str, request: Request, operator: Operator, tenant: Scope, console: ConsoleDep
+) -> Response:
+    """The visitor is on chat: offer them a call with this operator (HandoffOffered, reason
+    `operator_call`). The widget shows the offer; accepting opens a WebRTC leg through the
+    same accept/redeem path as the AI's offers, on which the AI stays silent while the
+    operator holds the conversation, and the operator's console joins it (`/call`)."""
+    if bad := _bad_id(conversation_id):
+        return bad
+    if refused := _refuse(request, console, operator):
+        return refused
+
+    def run() -> Response:
+        found = _held_state(console, conversation_id, tenant)
+        if isinstance(found, Response):
+            return found
+        state, version = found
+        if state.holder != operator:
+            return _error(409, "conflict", "join the conversation before calling the visitor")
+        ctx = build_context(read_conversation(console.log, conversation_id).events)
+        if any(leg.channel == "webrtc" for leg in ctx.open_legs):
+            return _error(409, "conflict", "the visitor is already on a voice call")
+        batch: list[NewEvent] = []
+        actor = f"operator:{operator}"
+        active = ctx.active_handoff
+        if active is not None and active.status in ("offered", "accepted"):
+            if active.reason == OPERATOR_CALL:
+                return _error(409, "conflict", "a call with the visitor is already offered")
+            # The AI's own offer (a call with the AI) gives way to the person's.
+            declined = HandoffDeclined(handoff_id=active.handoff_id, reason="superseded")
+            batch.append(NewEvent("HandoffDeclined", declined, actor=actor))
+        handoff_id = f"ho_{uuid4().hex}"
+        offer = HandoffOffered(handoff_id=handoff_id, channel="webrtc", reason=OPERATOR_CALL)
+        batch.append(NewEvent("HandoffOffered", offer, actor=actor))
+        assert console.ledger is not None
+        try:
+            console.ledger.append_batch(conversation_id, batch, expected_version=version)
+        except ConcurrencyConflictError:
+            return _error(409, "conflict", "the conversation changed meanwhile; reload and retry")
+        body = {"type": "HandoffOffered", "handoff_id": handoff_id, "reason": OPERATOR_CALL}
+        return JSONResponse(body, status_code=201, headers=SECURITY_HEADERS)
+
+    return await run_in_threadpool(run)
+
+
 @router.get("/api/conversations/{conversation_id}/holder")
 def holder(
     conversation_id: str, tenant: Scope, console: ConsoleDep, mask: bool | None = None
@@ -439,7 +492,8 @@ def holder(
 
 _LIVE_TYPES = frozenset(
     {"MessagePosted", "UtteranceTranscribed", "AgentSpoke", "HumanRequested", "OperatorJoined",
-     "OperatorLeft", "LegOpened", "LegClosed", "OperatorJoinedCall", "OperatorLeftCall"}
+     "OperatorLeft", "LegOpened", "LegClosed", "OperatorJoinedCall", "OperatorLeftCall",
+     "HandoffOffered"}
 )  # fmt: skip
 
 

@@ -6,10 +6,17 @@ keeps its own copy, so the visitor's words are still transcribed onto the one st
 the visitor's sender is switched from the AI's voice to a relayed copy of the operator's
 microphone. The AI leaves the call: its turn handler is swapped for a silent one and its
 voice no longer reaches the visitor. Leaving restores both; the leg never re-negotiates.
+
+What the operator says is transcribed too (a third relayed copy of their microphone into
+`SpeechListener`: the leg's VAD kind, recogniser and vocabulary) and recorded as
+UtteranceTranscribed with role `operator`, so the AI that takes the call back has their
+words in its context. Leaving transcribes their last words before it returns, so those are
+on the stream before OperatorLeftCall.
 """
 
 from __future__ import annotations
 
+import asyncio
 import fractions
 import logging
 from typing import TYPE_CHECKING, Any
@@ -21,6 +28,8 @@ from aiortc.contrib.media import MediaRelay
 from aiortc.mediastreams import MediaStreamError
 
 from threadline.channels.voice.errors import CallNotBridgeableError, InvalidOfferError
+from threadline.channels.voice.listener import SpeechListener
+from threadline.channels.voice.pipeline import INBOUND_RATE
 from threadline.channels.voice.ports import VisitorTurn
 
 if TYPE_CHECKING:
@@ -90,6 +99,8 @@ class CallBridge:
         self._operator_track: MediaStreamTrack | None = None
         self._ai_turns: Any = None
         self._left = False
+        self.listener: SpeechListener | None = None
+        self._listening: asyncio.Task[None] | None = None
 
     async def join(self, sdp: str, sdp_type: str = "offer") -> str:
         """Answers the operator's offer; returns the answer SDP."""
@@ -120,6 +131,27 @@ class CallBridge:
         assert self.leg.sender is not None
         ai = self.leg.track
         self.leg.sender.replaceTrack(_MonoTrack(self._relay.subscribe(track), ai.rate, ai.pts))
+        self.listener = SpeechListener(
+            self.leg.pipeline, role="operator", actor=f"operator:{self.operator}"
+        )
+        self._listening = asyncio.ensure_future(
+            self._listen(self._relay.subscribe(track), self.listener)
+        )
+
+    async def _listen(self, track: MediaStreamTrack, listener: SpeechListener) -> None:
+        """The operator's microphone, resampled to the recogniser's rate, into the listener."""
+        from threadline.channels.voice.audio_av import Resampler
+
+        resampler = Resampler(INBOUND_RATE)
+        while not self._left:
+            try:
+                frame = await track.recv()
+            except MediaStreamError:
+                return
+            try:
+                listener.push_audio(resampler.frame(frame))
+            except Exception as exc:  # one bad frame must not end the transcription
+                self.leg.pipeline.report_error("operator inbound", exc)
 
     async def leave(self) -> None:
         """Hands the call back to the AI; idempotent."""
@@ -127,6 +159,14 @@ class CallBridge:
             return
         self._left = True
         leg = self.leg
+        if self._listening is not None:
+            self._listening.cancel()
+            await asyncio.gather(self._listening, return_exceptions=True)
+        if self.listener is not None:
+            try:
+                await self.listener.close()  # their last words, recorded before we return
+            except Exception as exc:
+                leg.pipeline.report_error("operator stt", exc)
         if self._ai_turns is not None:
             leg.pipeline.on_turn = self._ai_turns
         if leg.sender is not None and leg.closed_reason is None:

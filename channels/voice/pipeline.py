@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -47,7 +48,13 @@ from threadline.channels.voice.ports import (
 )
 from threadline.channels.voice.vad import EnergyVad
 from threadline.ledger.envelope import NewEvent
-from threadline.ledger.events import AgentSpoke, EventData, LegClosed, UtteranceTranscribed
+from threadline.ledger.events import (
+    AgentSpoke,
+    EventData,
+    LegClosed,
+    Role,
+    UtteranceTranscribed,
+)
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +85,7 @@ class VoicePipeline:
         record: EventSink,
         vocabulary: Vocabulary | None = None,
         vad: VoiceActivityDetector | None = None,
+        new_vad: Callable[[], VoiceActivityDetector] | None = None,
         output_rate: int = 48_000,
         barge_in_ms: int = 200,
         speculate_ms: int = 120,
@@ -90,6 +98,9 @@ class VoicePipeline:
         self.on_turn = on_turn
         self.vocabulary = vocabulary
         self.vad = vad or EnergyVad(INBOUND_RATE)
+        # Another speaker on this leg (an operator, channels/voice/listener.py) gets a VAD of
+        # the same kind and settings as the visitor's.
+        self.new_vad = new_vad or (lambda: EnergyVad(INBOUND_RATE, getattr(vad, "config", None)))
         self.playback = Playback(output_rate)
         self.barge_in_ms = barge_in_ms
         self.speculate_ms = speculate_ms
@@ -101,7 +112,7 @@ class VoicePipeline:
         self._speech_started_ms: int | None = None
         self._generation = 0  # bumped by every barge-in; stale syntheses are not played
         self._turns: asyncio.Queue[_Turn | None] = asyncio.Queue()
-        self._events: asyncio.Queue[NewEvent | None] = asyncio.Queue()
+        self._events: asyncio.Queue[NewEvent | asyncio.Future[None] | None] = asyncio.Queue()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._worker: asyncio.Task[None] | None = None
         self._recorder: asyncio.Task[None] | None = None
@@ -213,6 +224,24 @@ class VoicePipeline:
             self._speech_started_ms = None
             self._barge_in()
 
+    @property
+    def inbound_ms(self) -> int:
+        """The leg's media clock: milliseconds of visitor audio received so far."""
+        return self._inbound_ms
+
+    def record(self, data: EventData, actor: str | None) -> None:
+        """Appends `data` on this leg through the pipeline's one recorder, in order with the
+        visitor's and the AI's turns (another speaker's words, channels/voice/listener.py)."""
+        self._emit(data, actor)
+
+    async def settle(self) -> None:
+        """Returns once every event queued so far has been handed to the sink."""
+        if self._recorder is None or self._recorder.done():
+            return
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._events.put_nowait(done)
+        await done
+
     def stop_speaking(self) -> None:
         """Cuts what the AI is saying (a person takes the call); recorded as interrupted."""
         if self.playback.active:
@@ -275,24 +304,9 @@ class VoicePipeline:
         if not transcript.text:
             return
         self.stats.utterances += 1
-        confidence = min(1.0, max(0.0, transcript.confidence))
-        logprob = transcript.avg_logprob
-        self._emit(
-            UtteranceTranscribed(
-                role="visitor",
-                text=transcript.text[:8000],
-                start_ms=speech.start_ms,
-                end_ms=max(speech.end_ms, speech.start_ms),
-                confidence=confidence,
-                model=transcript.model,
-                duration_ms=transcript.duration_ms,
-                avg_logprob=min(0.0, logprob) if logprob is not None else None,
-                no_speech_prob=transcript.no_speech_prob,
-                low_confidence=transcript.low_confidence,
-                ended_at=_wall(ended_at),
-            ),
-            actor=VISITOR_ACTOR,
-        )
+        heard = transcribed(transcript, speech, ended_at, "visitor")
+        confidence = heard.confidence
+        self._emit(heard, actor=VISITOR_ACTOR)
         if self.closed_reason is not None:
             return  # transcribed for the record; nobody is listening to a reply
         if transcript.low_confidence:
@@ -317,6 +331,10 @@ class VoicePipeline:
 
     async def _record_worker(self) -> None:
         while (event := await self._events.get()) is not None:
+            if isinstance(event, asyncio.Future):
+                if not event.done():
+                    event.set_result(None)  # a `settle` barrier: all before it are recorded
+                continue
             try:
                 await self._sink(event)
             except Exception as exc:
@@ -368,6 +386,28 @@ class VoicePipeline:
 
 
 _Turn = tuple[SpeechEnded, float, "asyncio.Future[Transcript] | None"]
+
+
+def transcribed(
+    transcript: Transcript, speech: SpeechEnded, ended_at: float, role: Role, offset_ms: int = 0
+) -> UtteranceTranscribed:
+    """What the recogniser heard, as recorded: its words, model, decode time and confidence
+    (the same fields whoever spoke). `offset_ms` moves a second speaker's VAD clock onto the
+    leg's (the operator's track starts when they join)."""
+    logprob = transcript.avg_logprob
+    return UtteranceTranscribed(
+        role=role,
+        text=transcript.text[:8000],
+        start_ms=speech.start_ms + offset_ms,
+        end_ms=max(speech.end_ms, speech.start_ms) + offset_ms,
+        confidence=min(1.0, max(0.0, transcript.confidence)),
+        model=transcript.model,
+        duration_ms=transcript.duration_ms,
+        avg_logprob=min(0.0, logprob) if logprob is not None else None,
+        no_speech_prob=transcript.no_speech_prob,
+        low_confidence=transcript.low_confidence,
+        ended_at=_wall(ended_at),
+    )
 
 
 def _consume(future: asyncio.Future[Transcript]) -> None:

@@ -148,6 +148,7 @@ class VoiceSessions:
             record=ledger_sink(self.ledger, cid),
             vocabulary=vocabulary_from_context(grant.context),
             vad=self._vad(),
+            new_vad=self._vad,
         )
         s = self.settings
         leg = WebRtcLeg(

@@ -2,14 +2,16 @@
 two browser contexts and fake microphones on both sides (the same speech file, each capture
 starting at its own getUserMedia): the visitor switches to voice in the widget; the operator
 joins the conversation, then the call; each side receives audio from the other (WebRTC
-getStats, inbound-rtp energy); the operator leaves the call and hands back; the AI answers
-on the call again. Screenshots of the operator's view go to test-artifacts/console/."""
+getStats, inbound-rtp energy); what the operator says is transcribed as theirs; the operator
+leaves the call and hands back; the AI answers on the call again, opening with the
+operator's words. Screenshots of the operator's view go to test-artifacts/console/."""
 
 from __future__ import annotations
 
 import asyncio
 import wave
 from pathlib import Path
+from typing import Any
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -26,6 +28,7 @@ from harness.voice_browser import (
     wait_js,
 )
 from threadline.channels.console.wiring import open_accounts
+from threadline.handoff.human import RECAP_LEAD
 
 pytestmark = [pytest.mark.browser, pytest.mark.voice, pytest.mark.timeout(300)]
 
@@ -113,14 +116,41 @@ def test_operator_joins_the_visitors_voice_call(tmp_path: Path) -> None:
             "The AI holds this conversation.", timeout=10_000
         )
 
-        # Back with the AI: its next spoken answer comes on the same call.
-        deadline_types: list[str] = []
+        # What the operator said on the call was transcribed onto the stream as theirs.
+        recorded = events(server, token, cid)
+        kinds = [e["type"] for e in recorded]
+        bridged = recorded[kinds.index("OperatorJoinedCall") : kinds.index("OperatorLeftCall")]
+        operator_said = [
+            e
+            for e in bridged
+            if e["type"] == "UtteranceTranscribed" and e["data"]["role"] == "operator"
+        ]
+        assert operator_said, kinds
+        assert {e["actor"] for e in operator_said} == {"operator:alice"}
+        assert all(e["data"]["model"] for e in operator_said)
+        words = [e["data"]["text"] for e in operator_said if not e["data"]["low_confidence"]]
+        assert any("confirmation" in t.lower() or "email" in t.lower() for t in words), words
+
+        # Back with the AI: its next spoken answer comes on the same call, and opens with what
+        # the operator was heard to say (a "say that again?" may come first).
+        recap: dict[str, Any] | None = None
         for _ in range(120):
-            deadline_types = [e["type"] for e in events(server, token, cid)]
-            if "AgentSpoke" in deadline_types[deadline_types.index("OperatorLeft") :]:
+            after = events(server, token, cid)
+            after = after[[e["type"] for e in after].index("OperatorLeft") :]
+            recap = next(
+                (
+                    e
+                    for e in after
+                    if e["type"] == "AgentSpoke" and e["data"]["text"].startswith(RECAP_LEAD)
+                ),
+                None,
+            )
+            if recap is not None:
                 break
             op.wait_for_timeout(500)
-        assert "AgentSpoke" in deadline_types[deadline_types.index("OperatorLeft") :]
+        assert recap is not None
+        assert 'alice said: "' in recap["data"]["text"]
+        assert words[-1] in recap["data"]["text"]
         op.screenshot(path=artifact("console/call-handed-back.png"), full_page=True)
         visitor.screenshot(path=artifact("console/call-visitor.png"))
         assert errors == []

@@ -33,6 +33,7 @@ PER_CONVERSATION = {
     ("POST", "/console/api/conversations/{conversation_id}/leave"),
     ("POST", "/console/api/conversations/{conversation_id}/call"),
     ("DELETE", "/console/api/conversations/{conversation_id}/call"),
+    ("POST", "/console/api/conversations/{conversation_id}/call-visitor"),
 }
 LISTS = {
     ("GET", "/console/api/conversations"),

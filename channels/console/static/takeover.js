@@ -9,6 +9,7 @@
   let call = null; // the operator's RTCPeerConnection while on the visitor's voice call
   let onVoice = false; // the visitor has a live voice leg
   let voiceLeg = null;
+  let calling = false; // this operator offered the visitor a call: join it when it opens
 
   async function post(path, body) {
     const response = await fetch(path, {
@@ -37,6 +38,7 @@
 
   function showCall(holding) {
     document.getElementById("join-call").hidden = !(holding && onVoice && !call);
+    document.getElementById("call-visitor").hidden = !(holding && !onVoice && !call) || calling;
     document.getElementById("leave-call").hidden = !call;
   }
 
@@ -113,11 +115,18 @@
       if (item.type === "LegOpened" && d.channel === "webrtc") voiceLeg = item.leg_id;
       else if (item.type === "LegClosed" && item.leg_id === voiceLeg) voiceLeg = null;
       onVoice = voiceLeg !== null;
-      showCall(!document.getElementById("operator-form").hidden);
+      const holding = !document.getElementById("operator-form").hidden;
+      if (item.type === "LegOpened" && onVoice && calling && holding && !call) {
+        calling = false; // the visitor took the call this operator offered: join it now
+        act(joinCall);
+      }
+      showCall(holding);
     } else if (item.type === "OperatorJoinedCall") {
       node = el("li", { class: "note" }, `${d.operator} joined the voice call; the AI left it`);
     } else if (item.type === "OperatorLeftCall") {
       node = el("li", { class: "note" }, `${d.operator} left the voice call`);
+    } else if (item.type === "HandoffOffered" && d.reason === "operator_call") {
+      node = el("li", { class: "note" }, `${(item.actor || "").replace(/^operator:/, "")} offered the visitor a call`);
     } else if (item.type === "HumanRequested") {
       node = el("li", { class: "note" }, `asked for a person (${d.reason})`);
     }
@@ -150,6 +159,17 @@
     document.getElementById("join").addEventListener("click", () => act(() => post(api("/join"))));
     document.getElementById("leave").addEventListener("click", () => act(() => post(api("/leave"))));
     document.getElementById("join-call").addEventListener("click", () => act(joinCall));
+    document.getElementById("call-visitor").addEventListener("click", () => act(async () => {
+      calling = true;
+      showCall(true);
+      try {
+        await post(api("/call-visitor"));
+      } catch (e) {
+        calling = false;
+        showCall(true);
+        throw e;
+      }
+    }));
     document.getElementById("leave-call").addEventListener("click", () => act(leaveCall));
     document.getElementById("read-summary").addEventListener("click", () => {
       const text = document.getElementById("handoff-summary").textContent;

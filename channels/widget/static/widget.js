@@ -307,7 +307,9 @@
         addLine("system", d.operator + " handed you back to the assistant", null, event.position);
         break;
       case "UtteranceTranscribed":
-        addLine(d.role, d.text, channelOf(event, "webrtc"), event.position);
+        /* the operator's words on a call are transcribed too, under their name */
+        addLine(d.role, d.text, channelOf(event, "webrtc"), event.position,
+          d.role === "operator" && event.actor ? event.actor.replace(/^operator:/, "") : null);
         break;
       case "AgentSpoke":
         addLine("agent", d.interrupted && d.spoken_text ? d.spoken_text : d.text,
@@ -317,7 +319,14 @@
         offer = d.handoff_id;
         ui.voice.hidden = false;
         ui.voice.disabled = false;
-        ui.voice.textContent = "Switch to voice";
+        if (d.reason === "operator_call") {
+          /* A person from the team offers a call with them (not with the assistant). */
+          var caller = event.actor ? event.actor.replace(/^operator:/, "") : "our team";
+          ui.voice.textContent = "Take the call with " + caller;
+          addLine("system", caller + " would like to call you", null, event.position);
+        } else {
+          ui.voice.textContent = "Switch to voice";
+        }
         break;
       case "HandoffAccepted":
         ui.voice.disabled = true;

@@ -88,21 +88,45 @@ async def test_operator_and_visitor_hear_each_other_and_the_ai_steps_out(call: C
     # The operator speaks: the visitor hears them (audio through the bridge, not silence).
     call.operator.mic.play(await call.speech("This is Alice from the claims team"))
     await eventually(lambda: call.visitor.loud_frames() > heard_before + 25, within=15)
+    # ... and what they said is transcribed onto the stream as the operator's turn.
+    [said] = await call.sink.wait_for("UtteranceTranscribed", within=20)
+    operator_turn = next(e for e in call.sink.events if e.type == "UtteranceTranscribed")
+    assert said.role == "operator"
+    assert operator_turn.actor == "operator:alice"
+    assert operator_turn.leg_id == "leg-1"
+    # Only what the recogniser heard (pocketsphinx, tuned to the visitor's vocabulary, gets
+    # few of these words right; the record says what it returned, not what was meant).
+    assert said.text.strip()
+    assert 0.0 <= said.confidence <= 1.0
+    assert said.end_ms > said.start_ms
 
     # The visitor speaks: the operator hears it; it is transcribed onto the stream, and the
     # AI does not answer.
     assert call.operator.loud_frames() == 0
     call.visitor.mic.play(await call.speech("It was for water damage in the kitchen"))
     await eventually(lambda: call.operator.loud_frames() > 25, within=15)
-    [utterance] = await call.sink.wait_for("UtteranceTranscribed", within=20)
+    _, utterance = await call.sink.wait_for("UtteranceTranscribed", 2, within=20)
+    assert utterance.role == "visitor"
     assert "water damage" in utterance.text
+    assert (said.model, said.low_confidence) == (utterance.model, said.low_confidence)
     await asyncio.sleep(1.5)
     assert call.turns == []
     assert len(call.sink.of_type("AgentSpoke")) == 1
 
     # The operator leaves: the AI is back on the call and answers the next turn.
-    left = await call.bridges.leave("conv-1")
+    bridge = call.bridges.bridged("conv-1")
+    assert bridge is not None
+    assert bridge.listener is not None
+    listener = bridge.listener
+    call.operator.mic.play(await call.speech("I will hand you back to the assistant"))
+    await eventually(lambda: listener.vad.in_speech, within=10)  # type: ignore[attr-defined]
+    await asyncio.sleep(0.8)
+    left = await call.bridges.leave("conv-1")  # while they are still speaking
     assert left == ("leg-1", "alice")
+    # Their last words were transcribed before leaving returned (so before OperatorLeftCall).
+    heard = call.sink.of_type("UtteranceTranscribed")
+    assert [u.role for u in heard] == ["operator", "visitor", "operator"], heard
+    assert call.bridges.bridged("conv-1") is None
     assert await call.bridges.leave("conv-1") is None
     call.visitor.mic.play(await call.speech("It was for water damage in the kitchen"))
     spoken = await call.sink.wait_for("AgentSpoke", 2, within=25)
