@@ -19,7 +19,7 @@ import random
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -333,6 +333,22 @@ class Ledger:
             if events or len(rows) < limit:
                 return events
             after = rows[-1].id  # a whole page withheld: read on, or followers would stop here
+
+    def read_all_of(
+        self, types: Collection[str], after: int = 0, limit: int = 500
+    ) -> tuple[list[RecordedEvent], int]:
+        """The global log's events of `types` only, and the sequence of the last record read
+        (`after` if none): a follower that needs a few event types (the handoff-expiry scan)
+        moves its cursor past the others without decoding or decrypting them — the stored
+        `topic` is the event type. Quarantine is as in `read_all`."""
+        _check_count("after", after)
+        _check_count("limit", limit, minimum=1, maximum=MAX_READ)
+        try:
+            rows = self.recorder.select_notifications(after, limit, inclusive_of_start=False)
+        except PersistenceError as exc:
+            raise StoreUnavailableError(f"read failed: {exc}") from exc
+        wanted = (self._decode_or_quarantine(r) for r in rows if r.topic in types)
+        return [e for e in wanted if e is not None], rows[-1].id if rows else after
 
     def quarantined(self) -> dict[str, IntegrityViolationError]:
         """Conversations withheld from the global log because a record of theirs does not

@@ -260,6 +260,12 @@ def test_global_log_is_ordered_by_sequence(ledger: Ledger) -> None:  # noqa: F81
     assert ledger.read_all_ids() == [(e.sequence, e.conversation_id) for e in log]
     assert ledger.read_all_ids(sequences[1], 1) == [(sequences[2], "a")]
     assert ledger.read_all_ids(sequences[-1]) == []
+    # The typed read: only events of the given types, and the cursor past every record read.
+    wanted = [e for e in log if e.type == "ConversationStarted"]
+    assert wanted
+    assert ledger.read_all_of({"ConversationStarted"}) == (wanted, sequences[-1])
+    assert ledger.read_all_of({"ConversationStarted"}, sequences[-1]) == ([], sequences[-1])
+    assert ledger.read_all_of({"NoSuchType"}, 0, 2) == ([], sequences[1])
 
 
 def test_subscribers_get_events_after_commit(ledger: Ledger) -> None:  # noqa: F811
