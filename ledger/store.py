@@ -320,8 +320,13 @@ class Ledger:
         position, _ = self._head(conversation_id, refresh=True)
         return position
 
-    def read_all(self, after: int = 0, limit: int = 500) -> list[RecordedEvent]:
-        """The global log: every conversation's events in `sequence` order."""
+    def read_all(
+        self, after: int = 0, limit: int = 500, *, decode: Collection[str] | None = None
+    ) -> list[RecordedEvent]:
+        """The global log: every conversation's events in `sequence` order. `decode`: only
+        events of these types get their data decoded (decrypted, validated); the others come
+        with `records.UNDECODED` as data and every envelope field — for a fold that counts
+        every event but reads the data of a few types (the metrics runner)."""
         _check_count("after", after)
         _check_count("limit", limit, minimum=1, maximum=MAX_READ)
         while True:
@@ -329,7 +334,10 @@ class Ledger:
                 rows = self.recorder.select_notifications(after, limit, inclusive_of_start=False)
             except PersistenceError as exc:
                 raise StoreUnavailableError(f"read failed: {exc}") from exc
-            events = [e for e in map(self._decode_or_quarantine, rows) if e is not None]
+            decoded = (
+                self._decode_or_quarantine(r, decode is None or r.topic in decode) for r in rows
+            )
+            events = [e for e in decoded if e is not None]
             if events or len(rows) < limit:
                 return events
             after = rows[-1].id  # a whole page withheld: read on, or followers would stop here
@@ -356,7 +364,7 @@ class Ledger:
         with self._heads_lock:
             return dict(self._quarantine)
 
-    def _decode_or_quarantine(self, row: Notification) -> RecordedEvent | None:
+    def _decode_or_quarantine(self, row: Notification, data: bool = True) -> RecordedEvent | None:
         """One damaged record must not stop every reader of the global log (webhook routing,
         handoff expiry, live followers, projections): its conversation is quarantined — all
         later events are withheld from the global log too (no fold goes on past a hole) — and every
@@ -366,7 +374,9 @@ class Ledger:
             if conversation_id in self._quarantine:
                 return None
         try:
-            return self._decode(row)
+            return records.decode(
+                conversation_id, row.originator_version, row.id, row.state, self.codec, data=data
+            )
         except IntegrityViolationError as exc:
             with self._heads_lock:
                 self._quarantine.setdefault(conversation_id, exc)
