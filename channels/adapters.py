@@ -15,6 +15,7 @@ from threadline.ledger.events import HandoffChannel
 from threadline.ledger.store import Ledger
 from threadline.projections.context import build_context
 from threadline.projections.identity import build_identity
+from threadline.projections.metrics import METRICS_DATA_TYPES
 from threadline.projections.service import MetricsService
 from threadline.projections.transcript import build_transcript
 
@@ -93,7 +94,9 @@ class ThrottledWakeLog:
         self._min_interval_s = min_interval_s
 
     def read_all(self, after: int = 0, limit: int = 500) -> list[RecordedEvent]:
-        return self._ledger.read_all(after=after, limit=limit)
+        # Only the types the metrics fold reads the data of are decoded (decoding every
+        # event was ~6-10% of a busy server's CPU, docs/performance.md).
+        return self._ledger.read_all(after=after, limit=limit, decode=METRICS_DATA_TYPES)
 
     def max_sequence(self) -> int:
         return self._ledger.max_sequence()

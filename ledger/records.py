@@ -216,27 +216,40 @@ def stored_hash(conversation_id: str, position: int, state: bytes) -> str:
         ) from None
 
 
+# The payload of an event read with its data left undecoded (`decode(..., data=False)`).
+UNDECODED = OpaqueData()
+
+
 def decode(
-    conversation_id: str, position: int, sequence: int, state: bytes, codec: DataCodec
+    conversation_id: str,
+    position: int,
+    sequence: int,
+    state: bytes,
+    codec: DataCodec,
+    *,
+    data: bool = True,
 ) -> RecordedEvent:
     """Stored bytes → RecordedEvent, upcasting old payload versions. An unknown type is read
-    as `OpaqueData`; anything unreadable is an IntegrityViolationError naming the position."""
+    as `OpaqueData`; anything unreadable is an IntegrityViolationError naming the position.
+    `data=False`: the envelope only, its payload left stored (`UNDECODED`): not decrypted,
+    not validated — for a reader that needs no field of this event's data."""
     try:
         # pydantic-core's parser: ~3x faster than json.loads on the replay path. Audit
         # verification parses with the stdlib (ledger.canonical), which defines the bytes.
         env = from_json(state, allow_inf_nan=False)
         event_type = env["type"]
         version = env["schema_version"]
-        data = codec.decode(conversation_id, event_type, env["data"])
         model = EVENT_TYPES.get(event_type)
         payload: EventData
-        if model is None or version > model.schema_version:
-            payload = OpaqueData.model_validate(data)
+        if not data:
+            payload = UNDECODED
+        elif model is None or version > model.schema_version:
+            payload = OpaqueData.model_validate(
+                codec.decode(conversation_id, event_type, env["data"])
+            )
         else:
-            if version < model.schema_version:
-                data = upcast(event_type, version, model.schema_version, data)
-                version = model.schema_version
-            payload = model.model_validate(data)
+            payload = _payload(conversation_id, event_type, version, model, env["data"], codec)
+            version = model.schema_version
         return RecordedEvent(  # positional: this is the hot path of every replay
             UUID(env["event_id"]),
             env["conversation_id"],
@@ -258,3 +271,17 @@ def decode(
         raise IntegrityViolationError(
             conversation_id, position, f"unreadable record: {type(exc).__name__}: {exc}"
         ) from None
+
+
+def _payload(
+    conversation_id: str,
+    event_type: str,
+    version: int,
+    model: type[EventData],
+    stored: Any,
+    codec: DataCodec,
+) -> EventData:
+    data = codec.decode(conversation_id, event_type, stored)
+    if version < model.schema_version:
+        data = upcast(event_type, version, model.schema_version, data)
+    return model.model_validate(data)

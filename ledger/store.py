@@ -19,7 +19,7 @@ import random
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -320,8 +320,13 @@ class Ledger:
         position, _ = self._head(conversation_id, refresh=True)
         return position
 
-    def read_all(self, after: int = 0, limit: int = 500) -> list[RecordedEvent]:
-        """The global log: every conversation's events in `sequence` order."""
+    def read_all(
+        self, after: int = 0, limit: int = 500, *, decode: Collection[str] | None = None
+    ) -> list[RecordedEvent]:
+        """The global log: every conversation's events in `sequence` order. `decode`: only
+        events of these types get their data decoded (decrypted, validated); the others come
+        with `records.UNDECODED` as data and every envelope field — for a fold that counts
+        every event but reads the data of a few types (the metrics runner)."""
         _check_count("after", after)
         _check_count("limit", limit, minimum=1, maximum=MAX_READ)
         while True:
@@ -329,10 +334,29 @@ class Ledger:
                 rows = self.recorder.select_notifications(after, limit, inclusive_of_start=False)
             except PersistenceError as exc:
                 raise StoreUnavailableError(f"read failed: {exc}") from exc
-            events = [e for e in map(self._decode_or_quarantine, rows) if e is not None]
+            decoded = (
+                self._decode_or_quarantine(r, decode is None or r.topic in decode) for r in rows
+            )
+            events = [e for e in decoded if e is not None]
             if events or len(rows) < limit:
                 return events
             after = rows[-1].id  # a whole page withheld: read on, or followers would stop here
+
+    def read_all_of(
+        self, types: Collection[str], after: int = 0, limit: int = 500
+    ) -> tuple[list[RecordedEvent], int]:
+        """The global log's events of `types` only, and the sequence of the last record read
+        (`after` if none): a follower that needs a few event types (the handoff-expiry scan)
+        moves its cursor past the others without decoding or decrypting them — the stored
+        `topic` is the event type. Quarantine is as in `read_all`."""
+        _check_count("after", after)
+        _check_count("limit", limit, minimum=1, maximum=MAX_READ)
+        try:
+            rows = self.recorder.select_notifications(after, limit, inclusive_of_start=False)
+        except PersistenceError as exc:
+            raise StoreUnavailableError(f"read failed: {exc}") from exc
+        wanted = (self._decode_or_quarantine(r) for r in rows if r.topic in types)
+        return [e for e in wanted if e is not None], rows[-1].id if rows else after
 
     def quarantined(self) -> dict[str, IntegrityViolationError]:
         """Conversations withheld from the global log because a record of theirs does not
@@ -340,7 +364,7 @@ class Ledger:
         with self._heads_lock:
             return dict(self._quarantine)
 
-    def _decode_or_quarantine(self, row: Notification) -> RecordedEvent | None:
+    def _decode_or_quarantine(self, row: Notification, data: bool = True) -> RecordedEvent | None:
         """One damaged record must not stop every reader of the global log (webhook routing,
         handoff expiry, live followers, projections): its conversation is quarantined — all
         later events are withheld from the global log too (no fold goes on past a hole) — and every
@@ -350,7 +374,9 @@ class Ledger:
             if conversation_id in self._quarantine:
                 return None
         try:
-            return self._decode(row)
+            return records.decode(
+                conversation_id, row.originator_version, row.id, row.state, self.codec, data=data
+            )
         except IntegrityViolationError as exc:
             with self._heads_lock:
                 self._quarantine.setdefault(conversation_id, exc)

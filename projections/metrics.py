@@ -204,6 +204,26 @@ HANDOFF_TYPES = frozenset(
 )
 
 
+# Every event type whose *data* the fold reads (the rest count only through their
+# envelope: conversation, position, type, leg): a reader may leave the others undecoded
+# (`Ledger.read_all(decode=...)`). tests/unit/projections check that a fold over such a
+# read equals the fold over the fully decoded log, for every registered event type.
+METRICS_DATA_TYPES = frozenset(
+    {
+        "ConversationStarted",
+        "LegOpened",
+        "IdentityVerified",
+        "VerificationFailed",
+        "CSATRecorded",
+        "ConversationResolved",
+        "UtteranceTranscribed",
+        "AgentSpoke",
+        "LegClosed",
+        *HANDOFF_TYPES,
+    }
+)
+
+
 def handoff_id_of(e: RecordedEvent, facts: ConversationFacts | None = None) -> str | None:
     """The handoff `e` is about: its own id, or for a voice leg's events (given the
     conversation's facts before `e`) the handoff that leg completed."""

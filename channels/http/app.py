@@ -16,6 +16,7 @@ from threadline.channels.console.wiring import mount as mount_console
 from threadline.channels.http import (
     conversations,
     errors,
+    fast_append,
     messaging_routes,
     ops,
     privacy_routes,
@@ -84,6 +85,7 @@ def create_app(services: Services, *, close_services: bool = True) -> FastAPI:
     app.state.http_metrics = metrics
     errors.install(app)
     app.include_router(conversations.router)
+    fast_append.install(app)  # the append route's fast path, first in the router
     app.include_router(stream.router)
     app.include_router(ops.router)
     app.include_router(privacy_routes.router)

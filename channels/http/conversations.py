@@ -15,7 +15,13 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from threadline.access.errors import ForbiddenError, InvalidInputError, ServiceUnavailableError
-from threadline.access.policy import TenantDirectory, VisitorPrincipal, authorize, require_key
+from threadline.access.policy import (
+    KeyPrincipal,
+    TenantDirectory,
+    VisitorPrincipal,
+    authorize,
+    require_key,
+)
 from threadline.channels.http import messaging_routes
 from threadline.channels.http.deps import (
     DirectoryDep,
@@ -38,6 +44,7 @@ from threadline.channels.http.schemas import (
     StartConversation,
 )
 from threadline.channels.http.text import has_lone_surrogate, is_blank
+from threadline.channels.http.threads import in_append_thread
 from threadline.channels.services import Services
 from threadline.ledger.envelope import NewEvent
 from threadline.ledger.events import ConversationStarted, LegOpened, parse_data
@@ -121,11 +128,27 @@ async def append_event(
     response: Response,
     principal: RequiredPrincipal,
 ) -> Appended:
-    # The hot path: services and directory straight from the app state rather than two
-    # more FastAPI sub-dependencies (each costs a measurable share of a request's CPU).
-    services: Services = request.app.state.services
-    directory: TenantDirectory = request.app.state.directory
+    # Services and directory straight from the app state rather than two more FastAPI
+    # sub-dependencies (each costs a measurable share of a request's CPU). The served app
+    # answers most appends through `fast_append` (same checks, same function below).
     key = require_key(principal)
+    appended = await append_checked(
+        request.app.state.services, request.app.state.directory, key, conversation_id, body
+    )
+    if appended.duplicate:
+        response.status_code = 200
+    return appended
+
+
+async def append_checked(
+    services: Services,
+    directory: TenantDirectory,
+    key: KeyPrincipal,
+    conversation_id: str,
+    body: AppendEvent,
+) -> Appended:
+    """The append itself, once the caller is identified and the body is valid: shared by the
+    route above and its fast path (`fast_append`), so both check and append the same way."""
     data = parse_data(body.type, body.data)  # InvalidEventError -> 422 before anything is touched
 
     def append() -> Appended:
@@ -149,10 +172,7 @@ async def append_event(
             duplicate=result.duplicate,
         )
 
-    appended = await run_in_threadpool(append)
-    if appended.duplicate:
-        response.status_code = 200
-    return appended
+    return await in_append_thread(append)
 
 
 @router.get(

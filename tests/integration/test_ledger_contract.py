@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 from datetime import UTC, datetime, timedelta
@@ -12,7 +13,7 @@ import pytest
 from eventsourcing.persistence import StoredEvent
 
 from tests.support.ledgers import ledger, ledger_url_any, message, started  # noqa: F401
-from threadline.ledger import audit, canonical
+from threadline.ledger import audit, canonical, records
 from threadline.ledger.envelope import NewEvent, RecordedEvent
 from threadline.ledger.errors import (
     ConcurrencyConflictError,
@@ -260,6 +261,20 @@ def test_global_log_is_ordered_by_sequence(ledger: Ledger) -> None:  # noqa: F81
     assert ledger.read_all_ids() == [(e.sequence, e.conversation_id) for e in log]
     assert ledger.read_all_ids(sequences[1], 1) == [(sequences[2], "a")]
     assert ledger.read_all_ids(sequences[-1]) == []
+    # The typed read: only events of the given types, and the cursor past every record read.
+    wanted = [e for e in log if e.type == "ConversationStarted"]
+    assert wanted
+    assert ledger.read_all_of({"ConversationStarted"}) == (wanted, sequences[-1])
+    assert ledger.read_all_of({"ConversationStarted"}, sequences[-1]) == ([], sequences[-1])
+    assert ledger.read_all_of({"NoSuchType"}, 0, 2) == ([], sequences[1])
+    # Data decoded for some types only: the same envelopes, the others' data left stored.
+    partial = ledger.read_all(decode={"MessagePosted"})
+    assert [e.data for e in partial] == [
+        e.data if e.type == "MessagePosted" else records.UNDECODED for e in log
+    ]
+    assert [dataclasses.replace(e, data=records.UNDECODED) for e in partial] == [
+        dataclasses.replace(e, data=records.UNDECODED) for e in log
+    ]
 
 
 def test_subscribers_get_events_after_commit(ledger: Ledger) -> None:  # noqa: F811

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
+
+from hypothesis import given, settings
+
+from tests.support.event_strategies import global_log
 from tests.support.scenarios import check_scenario, scenario
 from tests.support.streams import Stream
 from threadline.ledger.envelope import RecordedEvent
 from threadline.ledger.events import OpaqueData
-from threadline.projections.metrics import build_metrics, percentile
+from threadline.ledger.records import UNDECODED
+from threadline.projections.metrics import METRICS_DATA_TYPES, build_metrics, percentile
 from threadline.projections.runner import Runner
 from threadline.projections.views import MemoryMetricsView
 
@@ -97,3 +103,23 @@ def test_metrics_point_in_time() -> None:
     prefix = [e for e in events if e.sequence <= cut]
     assert build_metrics(events, upto=cut) == build_metrics(prefix)
     assert build_metrics(events, upto=cut).position == cut
+
+
+def _undecoded(events: list[RecordedEvent]) -> list[RecordedEvent]:
+    """The log as `Ledger.read_all(decode=METRICS_DATA_TYPES)` gives it."""
+    return [
+        e if e.type in METRICS_DATA_TYPES else dataclasses.replace(e, data=UNDECODED)
+        for e in events
+    ]
+
+
+def test_the_fold_reads_no_data_of_other_types() -> None:
+    events = scenario()
+    assert any(e.type not in METRICS_DATA_TYPES for e in events)
+    assert build_metrics(_undecoded(events)) == build_metrics(events)
+
+
+@given(events=global_log())
+@settings(max_examples=60, deadline=None)
+def test_the_fold_reads_no_data_of_other_types_on_any_log(events: list[RecordedEvent]) -> None:
+    assert build_metrics(_undecoded(events)) == build_metrics(events)
