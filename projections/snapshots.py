@@ -21,10 +21,12 @@ so an erased conversation is always folded from position 1 (erasures are rare; c
 first). A point-in-time read below the head leaves nothing either: it cannot know whether an
 erasure follows.
 
-Snapshots live in this process only, bounded (`max_conversations` LRU, at most
-`max_per_conversation` each): nothing decrypted is written anywhere, so neither the key
-scopes nor tenant isolation of the stored form change, and a restart or a new version of the
-fold simply starts cold. One `ContextSnapshots` serves one `Ledger`.
+Snapshots live in this process only, bounded (`max_snapshots` in all, least recently read
+conversations dropped first, at most `max_per_conversation` each; a snapshot of a long
+conversation takes ~100-180 KB of Python objects, bounded by the context's windows): nothing
+decrypted is written anywhere, so neither the key scopes nor tenant isolation of the stored
+form change, and a restart or a new version of the fold simply starts cold. One
+`ContextSnapshots` serves one `Ledger`.
 """
 
 from __future__ import annotations
@@ -68,17 +70,19 @@ class ContextSnapshots:
         self,
         ledger: Ledger,
         *,
-        interval: int = 256,
-        max_conversations: int = 2048,
-        max_per_conversation: int = 16,
+        interval: int = 128,
+        max_snapshots: int = 1024,
+        max_per_conversation: int = 8,
         erasure_mark: Callable[[], str | None] | None = None,
     ) -> None:
-        if interval < 1 or max_conversations < 1 or max_per_conversation < 2:
-            raise ValueError("interval ≥ 1, max_conversations ≥ 1, max_per_conversation ≥ 2")
+        """`max_snapshots=0` keeps none: every read folds from position 1."""
+        if interval < 1 or max_snapshots < 0 or max_per_conversation < 2:
+            raise ValueError("interval ≥ 1, max_snapshots ≥ 0, max_per_conversation ≥ 2")
         self._ledger = ledger
         self._interval = interval
-        self._max_conversations = max_conversations
+        self._max_snapshots = max_snapshots
         self._max_per = max_per_conversation
+        self._count = 0  # snapshots held, in all conversations
         self._mark = erasure_mark or erasure_mark_of(ledger)
         # conversation id -> position -> snapshot (positions ascending)
         self._store: OrderedDict[str, dict[int, Snapshot]] = OrderedDict()
@@ -112,8 +116,9 @@ class ContextSnapshots:
         with self._lock:
             if conversation_id is None:
                 self._store.clear()
+                self._count = 0
             else:
-                self._store.pop(conversation_id, None)
+                self._count -= len(self._store.pop(conversation_id, {}))
 
     def positions(self, conversation_id: str) -> list[int]:
         """Positions this process holds snapshots at (for tests and diagnostics)."""
@@ -134,6 +139,7 @@ class ContextSnapshots:
             best = held[max(fit)]
             if best.mark != mark:
                 self._store.clear()  # a key was destroyed: no snapshot is trusted any more
+                self._count = 0
                 return None
             return best
 
@@ -165,9 +171,12 @@ class ContextSnapshots:
         return context
 
     def _keep(self, conversation_id: str, made: list[Snapshot], *, keep_checkpoint: int) -> None:
+        if not self._max_snapshots:
+            return
         with self._lock:
             held = self._store.setdefault(conversation_id, {})
             self._store.move_to_end(conversation_id)
+            before = len(held)
             # The previous head snapshot (off the checkpoint grid) is superseded by the new one.
             for p in [p for p in held if p % keep_checkpoint and p < made[-1].position]:
                 del held[p]
@@ -176,5 +185,13 @@ class ContextSnapshots:
             while len(held) > self._max_per:
                 # Thin the oldest checkpoints first; the head snapshot is the last to go.
                 del held[min(held)]
-            while len(self._store) > self._max_conversations:
-                self._store.popitem(last=False)
+            self._count += len(held) - before
+            while self._count > self._max_snapshots:
+                oldest = next(iter(self._store))  # this conversation is the newest
+                if oldest != conversation_id:
+                    self._count -= len(self._store.pop(oldest))
+                elif len(held) > 1:
+                    del held[min(held)]
+                    self._count -= 1
+                else:
+                    self._count -= len(self._store.pop(oldest))

@@ -198,3 +198,21 @@ def test_erasure_by_another_process_is_seen(
             assert got == full(mine, upto)
             assert got is not None
             assert secret not in got.model_dump_json()
+
+
+def test_snapshots_are_bounded_least_recently_read_first() -> None:
+    with open_ledger("memory://") as ledger:
+        for cid in ("a-1", "b-1", "c-1"):
+            ledger.append_batch(cid, chat(9))
+        snapshots = ContextSnapshots(ledger, interval=4, max_snapshots=5)
+        snapshots.context("a-1")  # 4, 8, 9
+        snapshots.context("b-1")  # 4, 8, 9: a-1 goes
+        assert snapshots.positions("a-1") == []
+        assert snapshots.positions("b-1") == [4, 8, 9]
+        snapshots.context("b-1", upto=5)  # a hit: b-1 is now the most recently read
+        snapshots.context("c-1")
+        assert snapshots.positions("b-1") == []
+        assert snapshots.positions("c-1") == [4, 8, 9]
+        none = ContextSnapshots(ledger, max_snapshots=0)
+        assert none.context("a-1") == build_context(ledger.read("a-1"))
+        assert none.positions("a-1") == []

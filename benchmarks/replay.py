@@ -1,0 +1,215 @@
+"""Replay and point-in-time benchmark (issue 19): `python -m benchmarks.replay
+[--sizes 10000,100000,1000000] [--http] [--repeats N]`.
+
+A realistic 1,000-event conversation (benchmarks.projections.conversation_events: turns,
+identity, tools, signals, a handoff to voice) is spread evenly through SQLite stores of each
+size (filler conversations bulk-loaded between its chunks). Measured in the same run, the
+stores alternated so that load drift hits all alike (median ms, warm):
+
+- full replay: `build_context(ledger.read(c))`, every event decoded and folded (baseline);
+- snapshot, head unchanged: `ContextSnapshots.context(c)` after an earlier read;
+- snapshot + 10 new events: a read after the conversation grew by 10 events since the
+  snapshot (point in time 10 past a checkpoint: the same work);
+- point in time at a random position (folds from the nearest checkpoint below it).
+
+Every snapshot answer is checked equal to the full fold first. `--http`: a real
+`threadline serve` on the smallest store answers `GET /v1/conversations/{c}/context?upto=q`
+for random q, against the in-process full fold at the same q. Not part of `make test`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.ledger import bulk_insert, message, started  # noqa: E402
+from benchmarks.projections import conversation_events  # noqa: E402
+from benchmarks.report import Figure, emit  # noqa: E402
+from threadline.ledger.envelope import NewEvent  # noqa: E402
+from threadline.ledger.records import draft  # noqa: E402
+from threadline.ledger.store import Ledger, open_ledger  # noqa: E402
+from threadline.projections.context import build_context  # noqa: E402
+from threadline.projections.snapshots import ContextSnapshots  # noqa: E402
+
+TARGET = "target"
+EVENTS = 1000
+
+
+def target_events() -> list[NewEvent]:
+    events = conversation_events(EVENTS)
+    first = events[0]
+    # The API key's tenant, so that the HTTP part may read it.
+    return [NewEvent(first.type, {**dict(first.data), "tenant": "default"}), *events[1:]]
+
+
+def fill(ledger: Ledger, total: int) -> float:
+    """`total` events; the target's 1,000 in 100 chunks, each after an equal share of filler."""
+    t0 = time.perf_counter()
+    events = target_events()
+    chunks = 100
+    per_chunk = EVENTS // chunks
+    segment = max(0, (total - EVENTS) // chunks)
+    size = max(1, min(500, segment))
+    template = [draft("template", started())] + [
+        draft("template", message(i)) for i in range(size - 1)
+    ]
+    for c in range(chunks):
+        left = segment
+        while left > 0:
+            bulk_insert(ledger, f"fill-{uuid.uuid4().hex}", template[: min(size, left)])
+            left -= size
+        ledger.append_batch(TARGET, events[c * per_chunk : (c + 1) * per_chunk])
+        if c % 20 == 19:
+            print(f"    ... {(c + 1) * (segment + per_chunk):,} events", flush=True)
+    return time.perf_counter() - t0
+
+
+def timed(fn: Callable[[], Any]) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return (time.perf_counter() - t0) * 1000
+
+
+def variants(
+    ledger: Ledger, s: ContextSnapshots, grown: int, point: int
+) -> list[tuple[str, Callable[[], Any]]]:
+    return [
+        ("full replay (read + fold from 1)", lambda: build_context(ledger.read(TARGET))),
+        ("read only", lambda: ledger.read(TARGET)),
+        ("snapshot, head unchanged", lambda: s.context(TARGET)),
+        ("snapshot + 10 new events", lambda: s.context(TARGET, upto=grown)),
+        ("point in time, random position", lambda: s.context(TARGET, upto=point)),
+    ]
+
+
+def run(sizes: list[int], repeats: int, workdir: Path) -> dict[int, dict[str, float]]:
+    ledgers: dict[int, Ledger] = {}
+    snaps: dict[int, ContextSnapshots] = {}
+    for total in sizes:
+        ledger = open_ledger(f"sqlite:///{workdir / f'replay{total}.db'}", group_commit=False)
+        print(f"  filling {total:,} events ...", flush=True)
+        print(f"  filled in {fill(ledger, total):.0f} s", flush=True)
+        ledgers[total] = ledger
+        snaps[total] = ContextSnapshots(ledger)
+    rnd = random.Random(19)
+    points = [rnd.randint(1, EVENTS) for _ in range(repeats + 2)]
+    grown = 768 + 10  # 10 events past the checkpoint at 768 (interval 256)
+    for total, ledger in ledgers.items():  # honesty first: every variant equals the full fold
+        s = snaps[total]
+        assert s.context(TARGET) == build_context(ledger.read(TARGET))
+        assert 768 in s.positions(TARGET), s.positions(TARGET)
+        for q in [grown, *points[:10]]:
+            assert s.context(TARGET, upto=q) == build_context(ledger.read(TARGET, upto=q))
+    samples: dict[int, dict[str, list[float]]] = {t: {} for t in sizes}
+    for i in range(repeats + 2):
+        for total, ledger in ledgers.items():
+            s = snaps[total]
+            row = samples[total]
+            for name, fn in variants(ledger, s, grown, points[i]):
+                row.setdefault(name, []).append(timed(fn))
+    for ledger in ledgers.values():
+        ledger.close()
+    return {
+        total: {name: statistics.median(v[2:]) for name, v in row.items()}
+        for total, row in samples.items()
+    }
+
+
+def full_at(ledger: Ledger, q: int) -> Any:
+    return build_context(ledger.read(TARGET, upto=q))
+
+
+def http_point_in_time(db: Path, repeats: int, workdir: Path) -> tuple[float, float]:
+    """(median ms of GET …/context?upto=q over real HTTP, median ms of the full fold at q)."""
+    from harness.api_server import ApiServer, create_key
+
+    url = f"sqlite:///{db}"
+    key = create_key(url, name="bench")
+    rnd = random.Random(15)
+    points = [rnd.randint(1, EVENTS) for _ in range(repeats)]
+    http_ms: list[float] = []
+    with (
+        ApiServer(url, workdir / "server.log", access_log=False) as server,
+        server.client(key) as c,
+    ):
+        assert c.get(f"/v1/conversations/{TARGET}/context").status_code == 200  # warm
+        for q in points:
+            t0 = time.perf_counter()
+            r = c.get(f"/v1/conversations/{TARGET}/context", params={"upto": q})
+            http_ms.append((time.perf_counter() - t0) * 1000)
+            assert r.status_code == 200, r.text
+    with open_ledger(url) as ledger:
+        direct = [timed(partial(full_at, ledger, q)) for q in points]
+    return statistics.median(http_ms), statistics.median(direct)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default="10000,100000", help="stored events per store")
+    parser.add_argument("--repeats", type=int, default=41)
+    parser.add_argument("--http", action="store_true", help="also point-in-time over HTTP")
+    args = parser.parse_args()
+    sizes = sorted(int(s) for s in args.sizes.split(","))
+    print(f"load average before: {os.getloadavg()}")
+    with tempfile.TemporaryDirectory(prefix="threadline-replay-") as tmp:
+        workdir = Path(tmp)
+        medians = run(sizes, args.repeats, workdir)
+        print(f"\n== replay of a {EVENTS}-event conversation, sqlite (median ms, warm) ==")
+        names = list(medians[sizes[0]])
+        print(f"{'':36}" + "".join(f"{t:>12,}" for t in sizes))
+        for name in names:
+            print(f"{name:36}" + "".join(f"{medians[t][name]:12.2f}" for t in sizes))
+        small, large = sizes[0], sizes[-1]
+        full = medians[large]["full replay (read + fold from 1)"]
+        for name in ("snapshot + 10 new events", "point in time, random position"):
+            emit(
+                Figure(
+                    f"replay 1,000 events → agent context, {name}, {large:,} stored, sqlite",
+                    medians[large][name],
+                    "ms",
+                    baseline=full,
+                    baseline_name="full replay from position 1, same store",
+                    goal_max=5.0,
+                )
+            )
+            emit(
+                Figure(
+                    f"flatness of {name}, {large:,} vs {small:,} stored, sqlite",
+                    medians[large][name],
+                    "ms",
+                    baseline=medians[small][name],
+                    baseline_name=f"same, {small:,} stored",
+                    ratio_max=1.2,
+                )
+            )
+        if args.http:
+            http_ms, direct_ms = http_point_in_time(workdir / f"replay{small}.db", 41, workdir)
+            print(f"\nHTTP point-in-time context: {http_ms:.2f} ms (full fold {direct_ms:.2f} ms)")
+            emit(
+                Figure(
+                    "point-in-time context over HTTP, 1,000-event conversation, sqlite",
+                    http_ms,
+                    "ms",
+                    baseline=direct_ms,
+                    baseline_name="in-process full fold at the same position",
+                    goal_max=15.0,
+                )
+            )
+    print(f"load average after: {os.getloadavg()}")
+
+
+if __name__ == "__main__":
+    main()
