@@ -14,7 +14,8 @@ stores alternated so that load drift hits all alike (median ms, warm):
 
 Every snapshot answer is checked equal to the full fold first. `--http`: a real
 `threadline serve` on the smallest store answers `GET /v1/conversations/{c}/context?upto=q`
-for random q, against the in-process full fold at the same q. Not part of `make test`.
+for random q, with snapshots on and (baseline, same run) off: wall ms per request, and the
+server's CPU per request (which includes its background jobs). Not part of `make test`.
 """
 
 from __future__ import annotations
@@ -28,7 +29,6 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -128,32 +128,42 @@ def run(sizes: list[int], repeats: int, workdir: Path) -> dict[int, dict[str, fl
     }
 
 
-def full_at(ledger: Ledger, q: int) -> Any:
-    return build_context(ledger.read(TARGET, upto=q))
+def server_cpu_s(server: Any) -> float:
+    assert server.process is not None
+    fields = Path(f"/proc/{server.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def http_point_in_time(db: Path, repeats: int, workdir: Path) -> tuple[float, float]:
-    """(median ms of GET …/context?upto=q over real HTTP, median ms of the full fold at q)."""
+def http_point_in_time(db: Path, repeats: int, workdir: Path) -> dict[str, tuple[float, float]]:
+    """{snapshots on/off: (median wall ms of GET …/context?upto=q over real HTTP, server CPU
+    ms per request)}: the same server and store, with and without context snapshots."""
     from harness.api_server import ApiServer, create_key
 
     url = f"sqlite:///{db}"
     key = create_key(url, name="bench")
     rnd = random.Random(15)
     points = [rnd.randint(1, EVENTS) for _ in range(repeats)]
-    http_ms: list[float] = []
-    with (
-        ApiServer(url, workdir / "server.log", access_log=False) as server,
-        server.client(key) as c,
-    ):
-        assert c.get(f"/v1/conversations/{TARGET}/context").status_code == 200  # warm
-        for q in points:
-            t0 = time.perf_counter()
-            r = c.get(f"/v1/conversations/{TARGET}/context", params={"upto": q})
-            http_ms.append((time.perf_counter() - t0) * 1000)
-            assert r.status_code == 200, r.text
-    with open_ledger(url) as ledger:
-        direct = [timed(partial(full_at, ledger, q)) for q in points]
-    return statistics.median(http_ms), statistics.median(direct)
+    out = {}
+    for label, keep in (("on", "1024"), ("off", "0")):
+        http_ms: list[float] = []
+        with (
+            ApiServer(
+                url, workdir / "server.log", access_log=False,
+                THREADLINE_PROJECTIONS_CONTEXT_SNAPSHOTS=keep,
+            ) as server,
+            server.client(key) as c,
+        ):  # fmt: skip
+            for _ in range(3):  # warm: connection, caches, (on) the snapshots of a head read
+                assert c.get(f"/v1/conversations/{TARGET}/context").status_code == 200
+            cpu = server_cpu_s(server)
+            for q in points:
+                t0 = time.perf_counter()
+                r = c.get(f"/v1/conversations/{TARGET}/context", params={"upto": q})
+                http_ms.append((time.perf_counter() - t0) * 1000)
+                assert r.status_code == 200, r.text
+            cpu_ms = (server_cpu_s(server) - cpu) * 1000 / len(points)
+        out[label] = (statistics.median(http_ms), cpu_ms)
+    return out
 
 
 def main() -> None:
@@ -196,18 +206,21 @@ def main() -> None:
                 )
             )
         if args.http:
-            http_ms, direct_ms = http_point_in_time(workdir / f"replay{small}.db", 41, workdir)
-            print(f"\nHTTP point-in-time context: {http_ms:.2f} ms (full fold {direct_ms:.2f} ms)")
-            emit(
-                Figure(
-                    "point-in-time context over HTTP, 1,000-event conversation, sqlite",
-                    http_ms,
-                    "ms",
-                    baseline=direct_ms,
-                    baseline_name="in-process full fold at the same position",
-                    goal_max=15.0,
+            got = http_point_in_time(workdir / f"replay{small}.db", 41, workdir)
+            for label, (wall, cpu) in got.items():
+                print(f"\nHTTP point-in-time context, snapshots {label}: {wall:.2f} ms, "
+                      f"server CPU {cpu:.2f} ms per request")  # fmt: skip
+            for what, k, goal in (("", 0, 15.0), (", server CPU per request", 1, None)):
+                emit(
+                    Figure(
+                        f"point-in-time context over HTTP{what}, 1,000-event conversation, sqlite",
+                        got["on"][k],
+                        "ms",
+                        baseline=got["off"][k],
+                        baseline_name="same server, snapshots off",
+                        goal_max=goal,
+                    )
                 )
-            )
     print(f"load average after: {os.getloadavg()}")
 
 
