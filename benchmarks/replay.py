@@ -138,6 +138,20 @@ def server_cpu_s(server: Any) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def settle(server: Any, limit_s: float = 120.0) -> None:
+    """Waits until the server is idle: at start it signs its first checkpoint, an audit of
+    the whole log (THREADLINE_CHECKPOINT_INTERVAL_S, then every 5 min), which would compete
+    with the requests measured for the GIL and the cores."""
+    deadline = time.monotonic() + limit_s
+    before = server_cpu_s(server)
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        now = server_cpu_s(server)
+        if now - before < 0.005:
+            return
+        before = now
+
+
 def http_point_in_time(db: Path, repeats: int, workdir: Path) -> dict[str, tuple[float, float]]:
     """{snapshots on/off: (median wall ms of GET …/context?upto=q over real HTTP, server CPU
     ms per request)}: the same server and store, with and without context snapshots."""
@@ -157,6 +171,7 @@ def http_point_in_time(db: Path, repeats: int, workdir: Path) -> dict[str, tuple
             ) as server,
             server.client(key) as c,
         ):  # fmt: skip
+            settle(server)
             for _ in range(3):  # warm: connection, caches, (on) the snapshots of a head read
                 assert c.get(f"/v1/conversations/{TARGET}/context").status_code == 200
             cpu = server_cpu_s(server)
