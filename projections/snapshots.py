@@ -103,6 +103,8 @@ class ContextSnapshots:
                 and (events[0].hash == snapshot.hash)
             ):
                 self.hits += 1
+                if len(events) == 1:
+                    return snapshot.context  # nothing since: the context is immutable
                 return self._fold(conversation_id, snapshot.context, events[1:], upto, mark)
             self.forget(conversation_id)  # the ledger no longer holds what it was folded from
         self.misses += 1
