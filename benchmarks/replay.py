@@ -23,23 +23,28 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import secrets
 import statistics
 import sys
 import tempfile
 import time
 import uuid
 from collections.abc import Callable
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
+
+from pydantic import SecretStr
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.ledger import bulk_insert, message, started  # noqa: E402
+from benchmarks.ledger import bulk_insert, message, postgres_server, started  # noqa: E402
 from benchmarks.projections import conversation_events  # noqa: E402
 from benchmarks.report import Figure, emit  # noqa: E402
 from threadline.ledger.envelope import NewEvent  # noqa: E402
 from threadline.ledger.records import draft  # noqa: E402
+from threadline.ledger.settings import LedgerSettings  # noqa: E402
 from threadline.ledger.store import Ledger, open_ledger  # noqa: E402
 from threadline.projections.context import build_context  # noqa: E402
 from threadline.projections.snapshots import ContextSnapshots  # noqa: E402
@@ -96,11 +101,16 @@ def variants(
     ]
 
 
-def run(sizes: list[int], repeats: int, workdir: Path) -> dict[int, dict[str, tuple[float, float]]]:
+def run(
+    sizes: list[int],
+    repeats: int,
+    make_url: Callable[[int], str],
+    settings: LedgerSettings | None = None,
+) -> dict[int, dict[str, tuple[float, float]]]:
     ledgers: dict[int, Ledger] = {}
     snaps: dict[int, ContextSnapshots] = {}
     for total in sizes:
-        ledger = open_ledger(f"sqlite:///{workdir / f'replay{total}.db'}", group_commit=False)
+        ledger = open_ledger(make_url(total), settings=settings, group_commit=False)
         print(f"  filling {total:,} events ...", flush=True)
         print(f"  filled in {fill(ledger, total):.0f} s", flush=True)
         ledgers[total] = ledger
@@ -189,16 +199,27 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="10000,100000", help="stored events per store")
     parser.add_argument("--repeats", type=int, default=41)
-    parser.add_argument("--http", action="store_true", help="also point-in-time over HTTP")
+    parser.add_argument("--backend", choices=["sqlite", "postgres"], default="sqlite")
+    parser.add_argument("--http", action="store_true", help="sqlite: also point in time over HTTP")
     args = parser.parse_args()
     sizes = sorted(int(s) for s in args.sizes.split(","))
     print(f"load average before: {os.getloadavg()}")
-    with tempfile.TemporaryDirectory(prefix="threadline-replay-") as tmp:
+    backend = args.backend
+    with tempfile.TemporaryDirectory(prefix="threadline-replay-") as tmp, ExitStack() as stack:
         workdir = Path(tmp)
-        medians = run(sizes, args.repeats, workdir)
+        if backend == "postgres":
+            make = stack.enter_context(postgres_server())
+            # Personal fields encrypted as on SQLite (which finds its `.db.key` file): a
+            # server URL needs the master key given.
+            key = LedgerSettings(master_key=SecretStr(secrets.token_hex(32)))
+            medians = run(sizes, args.repeats, lambda total: make(f"replay{total}"), key)
+        else:
+            medians = run(
+                sizes, args.repeats, lambda total: f"sqlite:///{workdir}/replay{total}.db"
+            )
         names = list(medians[sizes[0]])
         for k, what in ((0, "wall"), (1, "CPU")):
-            print(f"\n== replay of a {EVENTS}-event conversation, sqlite (median {what} ms) ==")
+            print(f"\n== replay of a {EVENTS}-event conversation, {backend} (median {what} ms) ==")
             print(f"{'':36}" + "".join(f"{t:>12,}" for t in sizes))
             for name in names:
                 print(f"{name:36}" + "".join(f"{medians[t][name][k]:12.2f}" for t in sizes))
@@ -209,7 +230,8 @@ def main() -> None:
         for name in ("snapshot + 10 new events", "point in time, random position"):
             emit(
                 Figure(
-                    f"replay 1,000 events → agent context (CPU), {name}, {large:,} stored, sqlite",
+                    "replay 1,000 events → agent context (CPU), "
+                    f"{name}, {large:,} stored, {backend}",
                     medians[large][name][1],
                     "ms",
                     baseline=full,
@@ -222,7 +244,7 @@ def main() -> None:
                 continue
             emit(
                 Figure(
-                    f"flatness (CPU) of {name}, {large:,} vs {small:,} stored, sqlite",
+                    f"flatness (CPU) of {name}, {large:,} vs {small:,} stored, {backend}",
                     medians[large][name][1],
                     "ms",
                     baseline=medians[small][name][1],
@@ -230,7 +252,7 @@ def main() -> None:
                     ratio_max=1.2,
                 )
             )
-        if args.http:
+        if args.http and backend == "sqlite":
             got = http_point_in_time(workdir / f"replay{small}.db", 41, workdir)
             for label, (wall, cpu) in got.items():
                 print(f"\nHTTP point-in-time context, snapshots {label}: {wall:.2f} ms, "
