@@ -38,6 +38,7 @@ FULL: list[list[str]] = [
     ["benchmarks.handoff"],
     ["benchmarks.projections"],
     ["benchmarks.replay", "--sizes", "10000,100000,1000000", "--http"],
+    ["benchmarks.replay", "--backend", "postgres", "--sizes", "10000,100000"],
     ["benchmarks.http", "--backend", "sqlite"],
     ["benchmarks.http", "--backend", "postgres"],
     ["benchmarks.sse_memory", "--streams", "1000"],
