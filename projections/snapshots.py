@@ -8,7 +8,8 @@ q ≥ p reads C's events p..q and folds p+1..q onto the snapshot only if
 - the ledger's event at p still carries the snapshot's hash (the hash commits to the whole
   chain 1..p: a store rewritten, restored from a backup or swapped gives another hash), and
 - the store's erasure mark is unchanged (any key destroyed since, by any process, drops
-  every snapshot: an erased subject's plaintext must not outlive its key here).
+  every snapshot: an erased subject's plaintext must not outlive its key here; the same
+  mark is what the codec's own key cache trusts, `ledger.shredding`).
 
 Otherwise the conversation's snapshots are dropped and the read folds from position 1.
 
