@@ -244,6 +244,7 @@ def _wire_optional(services: Services, config: Settings) -> None:
     """Projections, the chat agent and the handoff service, adapted to the API's ports."""
     from threadline.channels.adapters import HandoffAdapter, LedgerReadModels, ThrottledWakeLog
     from threadline.projections.service import MetricsService, open_metrics_view, view_url
+    from threadline.projections.snapshots import ContextSnapshots
 
     # Caught up on a daemon thread, woken by this process's appends (thinned) and polling
     # for appends made by other processes.
@@ -251,7 +252,12 @@ def _wire_optional(services: Services, config: Settings) -> None:
     metrics = MetricsService(ThrottledWakeLog(services.ledger), view, config.projections)
     metrics.start()
     services.on_close.append(metrics.close)
-    services.read_models = LedgerReadModels(services.ledger, metrics)
+    snapshots = ContextSnapshots(
+        services.ledger,
+        interval=config.projections.projections_snapshot_interval,
+        max_snapshots=config.projections.projections_context_snapshots,
+    )
+    services.read_models = LedgerReadModels(services.ledger, metrics, snapshots)
     handoffs = handoff_service(services)
     services.handoffs = HandoffAdapter(handoffs)
     interval = services.settings.handoff_expiry_interval_s

@@ -37,6 +37,8 @@ FULL: list[list[str]] = [
     ["benchmarks.ledger", "--backend", "all"],
     ["benchmarks.handoff"],
     ["benchmarks.projections"],
+    ["benchmarks.replay", "--sizes", "10000,100000,1000000", "--http"],
+    ["benchmarks.replay", "--backend", "postgres", "--sizes", "10000,100000"],
     ["benchmarks.http", "--backend", "sqlite"],
     ["benchmarks.http", "--backend", "postgres"],
     ["benchmarks.sse_memory", "--streams", "1000"],
@@ -48,6 +50,7 @@ QUICK: list[list[str]] = [
     ["benchmarks.ledger", "--backend", "sqlite", "--appends", "300", "--no-replay"],
     ["benchmarks.handoff", "--turns", "40", "--handoffs", "15"],
     ["benchmarks.projections", "--backend", "sqlite", "--quick"],
+    ["benchmarks.replay", "--sizes", "5000,20000", "--repeats", "15", "--http"],
     ["benchmarks.http", "--backend", "sqlite", "--seconds", "4"],
     ["benchmarks.sse_memory", "--streams", "300"],
 ]

@@ -13,21 +13,28 @@ from threadline.handoff.service import HandoffService
 from threadline.ledger.envelope import RecordedEvent
 from threadline.ledger.events import HandoffChannel
 from threadline.ledger.store import Ledger
-from threadline.projections.context import build_context
 from threadline.projections.identity import build_identity
 from threadline.projections.metrics import METRICS_DATA_TYPES
 from threadline.projections.service import MetricsService
+from threadline.projections.snapshots import ContextSnapshots
 from threadline.projections.transcript import build_transcript
 
 
 class LedgerReadModels:
     """Per-conversation projections folded on demand from the conversation's stream (a read
     costs the same whatever the size of the store); cross-conversation metrics from the
-    tracked read model that `metrics` (a runner) keeps up to date."""
+    tracked read model that `metrics` (a runner) keeps up to date. The agent context folds
+    from checked snapshots (`projections.snapshots`): equal to the fold from position 1."""
 
-    def __init__(self, ledger: Ledger, metrics: MetricsService | None = None) -> None:
+    def __init__(
+        self,
+        ledger: Ledger,
+        metrics: MetricsService | None = None,
+        snapshots: ContextSnapshots | None = None,
+    ) -> None:
         self._ledger = ledger
         self._metrics = metrics
+        self.snapshots = snapshots or ContextSnapshots(ledger)
 
     def _events(self, conversation_id: str, upto: int | None) -> list[RecordedEvent]:
         events = self._ledger.read(conversation_id, upto=upto)
@@ -36,7 +43,10 @@ class LedgerReadModels:
         return events
 
     def context(self, conversation_id: str, upto: int | None = None) -> Mapping[str, Any]:
-        return build_context(self._events(conversation_id, upto)).model_dump(mode="json")
+        context = self.snapshots.context(conversation_id, upto)
+        if context is None:
+            raise NotFoundError("conversation not found")
+        return context.model_dump(mode="json")
 
     def transcript(self, conversation_id: str, upto: int | None = None) -> Mapping[str, Any]:
         return build_transcript(self._events(conversation_id, upto)).model_dump(mode="json")

@@ -17,6 +17,7 @@ from threadline.projections.topics import (
     answers,
     content_stems,
     deflects,
+    question_stems,
     questions,
     requests,
     topic_phrase,
@@ -81,3 +82,4 @@ def analyse(text: str) -> TextFacts:
 def clear_cache() -> None:
     """For benchmarks that measure the cold cost."""
     _cached.cache_clear()
+    question_stems.cache_clear()

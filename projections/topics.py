@@ -9,6 +9,7 @@ meant to read well after "your" in a sentence an agent speaks.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from threadline.projections.entities import MONTHS, words
 
@@ -294,7 +295,12 @@ def deflects(text: str) -> bool:
     return _DEFLECTING.search(text) is not None
 
 
+# A question's stems are compared with every later agent turn while it stays open (a
+# 1,000-event replay computed them ~70,000 times): memoised, as `text.analyse` is.
+question_stems = lru_cache(maxsize=4096)(content_stems)
+
+
 def answers_question(answer: frozenset[str], question: str) -> bool:
     """Whether an agent turn with content stems `answer` speaks to `question`."""
-    asked = content_stems(question)
+    asked = question_stems(question) if len(question) <= 1000 else content_stems(question)
     return not asked or not asked.isdisjoint(answer)
