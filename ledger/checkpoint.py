@@ -200,10 +200,19 @@ def verify_log(checkpoints: list[Checkpoint], public: Ed25519PublicKey) -> list[
 
 
 def write_checkpoint(
-    ledger: Ledger, paths: CheckpointPaths
+    ledger: Ledger, paths: CheckpointPaths, *, full: bool = False
 ) -> tuple[Checkpoint, audit.AuditReport]:
-    """Surveys the ledger and appends a signed checkpoint of what verifies. Broken
-    conversations are not checkpointed (their last good head would hide the break)."""
+    """Surveys the ledger and appends a signed checkpoint of what verifies. A broken
+    conversation is not checkpointed at a new head (its last good head would hide the break);
+    one checkpointed before keeps that head.
+
+    Incremental (`full=False`, once a checkpoint exists): only conversations with log entries
+    after the previous checkpoint are read, from their checkpointed head on; every other
+    checkpointed head is read back and re-hashed (one row each) and carried forward. That is
+    enough to refuse signing over a cut, deleted or rewritten head. A break below an untouched
+    head is not looked for here; `verify_against` surveys everything and finds it, and the
+    carried-forward head (verified when first signed) cannot hide it. `full=True` surveys the
+    whole log as the first checkpoint does."""
     key = create_key(paths.key_file)
     try:
         lock = paths.log_file.open("ab")
@@ -214,20 +223,23 @@ def write_checkpoint(
     with lock:
         # Two runs at once would both number theirs N+1 and chain to the same parent.
         fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
-        signed, report = _append(ledger, paths, key, lock)
+        signed, report = _append(ledger, paths, key, lock, full)
     return signed, report
 
 
 def _append(
-    ledger: Ledger, paths: CheckpointPaths, key: CheckpointKey, out: BinaryIO
+    ledger: Ledger, paths: CheckpointPaths, key: CheckpointKey, out: BinaryIO, full: bool
 ) -> tuple[Checkpoint, audit.AuditReport]:
     existing = read_log(paths.log_file)
     problems = verify_log(existing, key.public)
     if problems:
         raise CheckpointError(f"the checkpoint log does not verify: {problems[0]}")
     last = existing[-1] if existing else None
-    watch = {c: p for c, (p, _) in last.heads.items()} if last else None
-    report = audit.survey_all(ledger, watch=watch)
+    if last is None or full:
+        watch = {c: p for c, (p, _) in last.heads.items()} if last else None
+        report = audit.survey_all(ledger, watch=watch)
+    else:
+        report = audit.survey_since(ledger, last.heads, last.global_sequence)
     if last is not None:
         # Signing over a cut or rewritten tail would hide it: the next verify compares with
         # the newest checkpoint only.
@@ -239,6 +251,8 @@ def _append(
             )
     broken = {b.conversation_id for b in report.broken}
     heads = {c: h for c, h in report.heads.items() if c not in broken}
+    if last is not None:  # no drift: a broken conversation's checkpointed head still holds
+        heads |= {c: last.heads[c] for c in broken if c in last.heads}
     unsigned = Checkpoint(
         number=len(existing) + 1,
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),

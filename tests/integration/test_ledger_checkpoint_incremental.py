@@ -1,0 +1,215 @@
+"""Incremental checkpoints (ledger/checkpoint.py, audit.survey_since): after the first, a
+checkpoint reads only the conversations with log entries after the previous one (from their
+checkpointed head on) and one head row of each other checkpointed conversation, carrying the
+rest forward. Every detection stays: the writer still refuses to sign over a cut, deleted or
+rewritten head, touched or not, and `audit verify --all` (which surveys everything) still
+names a break the writer did not read. On SQLite and PostgreSQL, by real byte tampering.
+
+Layout after `_fill`: c1 at global sequences 1-4, c2 at 5-6, c3 at 7-8."""
+
+from __future__ import annotations
+
+import pytest
+from typer.testing import CliRunner
+
+from tests.integration.test_ledger_checkpoint import (
+    Execute,
+    _rewrite_consistently,
+    _truncate_consistently,
+    tamperable,
+)
+from tests.support.ledgers import message, open_configured, started
+from threadline.app.cli import build
+from threadline.app.settings import load_settings
+from threadline.ledger import audit, canonical, checkpoint
+
+__all__ = ["tamperable"]  # the fixture, shared with the non-incremental tests
+
+
+def _checkpoint() -> tuple[int, str, str]:
+    done = CliRunner().invoke(build(), ["audit", "checkpoint"])
+    return done.exit_code, done.stdout, done.stderr
+
+
+def _verify() -> tuple[int, list[str]]:
+    done = CliRunner().invoke(build(), ["audit", "verify", "--all"])
+    return done.exit_code, [s for s in done.stderr.splitlines() if s.startswith("broken:")]
+
+
+def _paths(url: str) -> checkpoint.CheckpointPaths:
+    return checkpoint.configured_paths(url, load_settings().ledger)  # as the CLI does
+
+
+def test_an_incremental_checkpoint_reads_only_what_is_new_and_equals_a_full_one(
+    tamperable: tuple[str, Execute],
+) -> None:
+    url, _ = tamperable
+    with open_configured(url) as store:
+        for n in range(20):
+            store.append_batch(f"more-{n:02}", [started(), message("a"), message("b")])
+        first, _ = checkpoint.write_checkpoint(store, _paths(url))
+        store.append("c1", message("four"))
+        store.append_batch("more-07", [message("c"), message("d")])
+        store.append_batch("new", [started(), message("hello")])
+        second, report = checkpoint.write_checkpoint(store, _paths(url))
+        full = audit.survey_all(store)
+    assert first.number == 1
+    assert second.number == 2
+    # What a whole survey finds, heads and global position alike.
+    assert second.heads == full.heads
+    assert second.global_sequence == full.last_sequence
+    assert report.broken == ()
+    # Read: c1 from its head (4) to 5, more-07 from 3 to 5, `new` (2), and one head row of
+    # each of the 21 others; a whole survey reads all 73 events.
+    assert report.events == 2 + 3 + 2 + 21
+    assert full.events == 73
+    code, broken = _verify()
+    assert (code, broken) == (0, [])
+
+
+def test_an_untouched_head_cut_rewritten_or_deleted_is_not_signed_over(
+    tamperable: tuple[str, Execute],
+) -> None:
+    url, execute = tamperable
+    assert _checkpoint()[0] == 0
+    with open_configured(url) as store:
+        store.append("c3", message("later"))  # the log advanced; c1 and c2 are untouched
+    _rewrite_consistently(execute)
+    code, _, err = _checkpoint()
+    assert code == 1
+    assert "not signing over it: conversation c2: position 2: rewritten" in err
+    _truncate_consistently(execute)
+    code, _, err = _checkpoint()
+    assert code == 1
+    assert "not signing over it: conversation c1: truncated" in err
+    code, broken = _verify()
+    assert code == 1
+    assert broken == [
+        "broken: conversation c1: truncated: head at position 3, checkpoint 1 recorded position 4",
+        "broken: conversation c2: position 2: rewritten: its hash differs from checkpoint 1",
+    ]
+
+
+def test_a_deleted_conversation_or_a_cut_global_log_is_not_signed_over(
+    tamperable: tuple[str, Execute],
+) -> None:
+    _, execute = tamperable
+    assert _checkpoint()[0] == 0
+    execute("DELETE FROM stored_events WHERE originator_id='c3'", ())
+    execute("DELETE FROM threadline_event_ids WHERE conversation_id='c3'", ())
+    code, _, err = _checkpoint()
+    assert code == 1
+    assert "not signing over it: conversation c3: missing" in err
+    assert "(2 problem(s);" in err  # and the global log below the checkpoint's sequence
+
+
+def test_a_touched_conversation_cut_below_its_checkpointed_head_is_not_signed_over(
+    tamperable: tuple[str, Execute],
+) -> None:
+    """The checkpointed head (c1 at 4) deleted with its id, the newer events kept: the
+    events after the checkpoint still chain to the checkpointed hash, so only reading the
+    head itself shows the cut."""
+    url, execute = tamperable
+    assert _checkpoint()[0] == 0
+    with open_configured(url) as store:
+        store.append_batch("c1", [message("five"), message("six")])
+    _truncate_consistently(execute, "c1", 4)
+    code, _, err = _checkpoint()
+    assert code == 1
+    assert "not signing over it: conversation c1: truncated: head at position 3" in err
+    code, broken = _verify()
+    assert code == 1
+    assert (
+        "broken: conversation c1: truncated: head at position 3, checkpoint 1 recorded "
+        in (broken[-1])
+    )
+
+
+def test_a_cut_and_regrown_conversation_is_not_signed_over(
+    tamperable: tuple[str, Execute],
+) -> None:
+    """c1's head cut, then the ledger appends at that position again: a new record where the
+    checkpoint holds another."""
+    url, execute = tamperable
+    assert _checkpoint()[0] == 0
+    _truncate_consistently(execute, "c1", 4)
+    with open_configured(url) as store:
+        store.append_batch("c1", [message("not three"), message("more")])
+    code, _, err = _checkpoint()
+    assert code == 1
+    assert "not signing over it: conversation c1: position 4: rewritten" in err
+
+
+def test_a_break_below_an_untouched_head_is_still_named_by_verify(
+    tamperable: tuple[str, Execute],
+) -> None:
+    """c1's record at 2 replaced, hash recomputed (its successor no longer chains to it): the
+    incremental writer does not read below c1's head and signs; its carried-forward head
+    hides nothing, and `audit verify --all` names the break."""
+    url, execute = tamperable
+    assert _checkpoint()[0] == 0
+    ((state,),) = execute(
+        "SELECT state FROM stored_events WHERE originator_id='c1' AND originator_version=2", ()
+    )
+    body = canonical.loads(bytes(state))
+    body["data"] = {**body["data"], "text": "forged"}
+    del body["hash"]
+    body["hash"] = canonical.sha256_hex(canonical.dumps(body))
+    execute(
+        "UPDATE stored_events SET state=%s WHERE originator_id='c1' AND originator_version=2",
+        (canonical.dumps(body),),
+    )
+    with open_configured(url) as store:
+        store.append("c3", message("later"))
+    code, out, _ = _checkpoint()
+    assert code == 0, out
+    (_, second) = checkpoint.read_log(_paths(url).log_file)
+    (first, _) = checkpoint.read_log(_paths(url).log_file)
+    assert second.heads["c1"] == first.heads["c1"]
+    code, broken = _verify()
+    assert code == 1
+    assert broken[0].startswith("broken: conversation c1: position 3: prev_hash does not match")
+    assert broken[1] == (
+        "broken: conversation c1: truncated: head at position 2, checkpoint 2 recorded position 4"
+    )
+
+
+def test_a_conversation_broken_after_a_checkpoint_keeps_its_checkpointed_head(
+    tamperable: tuple[str, Execute],
+) -> None:
+    """A record appended after checkpoint 1 is damaged: checkpoint 2 does not sign its new
+    head but keeps c2's checkpointed one, so a later cut below it is still named."""
+    url, execute = tamperable
+    assert _checkpoint()[0] == 0
+    with open_configured(url) as store:
+        store.append_batch("c2", [message("three"), message("four")])
+    execute(
+        "UPDATE stored_events SET state=%s WHERE originator_id='c2' AND originator_version=4",
+        (b'{"not": "an envelope"}',),
+    )
+    code, _, err = _checkpoint()
+    assert code == 0
+    assert "not checkpointed: conversation c2: position 4: stored bytes differ" in err
+    (first, second) = checkpoint.read_log(_paths(url).log_file)
+    assert second.heads["c2"] == first.heads["c2"] == (2, first.heads["c2"][1])
+    execute("DELETE FROM stored_events WHERE originator_id='c2' AND originator_version>=2", ())
+    code, broken = _verify()
+    assert code == 1
+    assert (
+        "broken: conversation c2: truncated: head at position 1, checkpoint 2 recorded position 2"
+        in broken
+    )
+
+
+@pytest.mark.parametrize("full", [False, True])
+def test_full_and_incremental_agree_on_a_growing_ledger(
+    tamperable: tuple[str, Execute], full: bool
+) -> None:
+    url, _ = tamperable
+    with open_configured(url) as store:
+        for round_ in range(3):
+            store.append_batch(f"r{round_}", [started(), message("x")])
+            store.append("c1", message(f"round {round_}"))
+            signed, report = checkpoint.write_checkpoint(store, _paths(url), full=full)
+            assert report.broken == ()
+            assert signed.heads == audit.survey_all(store).heads
