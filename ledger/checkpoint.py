@@ -235,7 +235,7 @@ def _append(
     if problems:
         raise CheckpointError(f"the checkpoint log does not verify: {problems[0]}")
     last = existing[-1] if existing else None
-    if last is None or full:
+    if last is None or full or _partitioned(ledger):
         watch = {c: p for c, (p, _) in last.heads.items()} if last else None
         report = audit.survey_all(ledger, watch=watch)
     else:
@@ -272,6 +272,14 @@ def _append(
             f"cannot write the checkpoint file {paths.log_file}: {exc.strerror}"
         ) from None
     return signed, report
+
+
+def _partitioned(ledger: Ledger) -> bool:
+    """With THREADLINE_LOG_PARTITIONS > 1 global sequences are not issued in commit order
+    across partitions: an event below the checkpoint's sequence may commit after it, and
+    "entries after the checkpoint" would miss it. Incremental needs per-partition positions,
+    which a format-1 checkpoint does not hold: those ledgers are surveyed whole."""
+    return int(getattr(ledger.recorder, "partitions", 1)) > 1
 
 
 def sign(unsigned: Checkpoint, key: CheckpointKey) -> Checkpoint:

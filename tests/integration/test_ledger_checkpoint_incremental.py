@@ -9,6 +9,8 @@ Layout after `_fill`: c1 at global sequences 1-4, c2 at 5-6, c3 at 7-8."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from typer.testing import CliRunner
 
@@ -22,6 +24,8 @@ from tests.support.ledgers import message, open_configured, started
 from threadline.app.cli import build
 from threadline.app.settings import load_settings
 from threadline.ledger import audit, canonical, checkpoint
+from threadline.ledger.settings import LedgerSettings
+from threadline.ledger.store import open_ledger
 
 __all__ = ["tamperable"]  # the fixture, shared with the non-incremental tests
 
@@ -213,3 +217,19 @@ def test_full_and_incremental_agree_on_a_growing_ledger(
             signed, report = checkpoint.write_checkpoint(store, _paths(url), full=full)
             assert report.broken == ()
             assert signed.heads == audit.survey_all(store).heads
+
+
+def test_a_partitioned_log_is_surveyed_whole(tmp_path: Path) -> None:
+    """Sequences commit out of order across partitions, so "after the checkpoint" is not a
+    safe cut there: every checkpoint reads every event."""
+    url = f"sqlite:///{tmp_path / 'p.db'}"
+    settings = LedgerSettings(database_url=url, log_partitions=4, privacy="off")
+    paths = checkpoint.CheckpointPaths(tmp_path / "cp.key", tmp_path / "cp.jsonl")
+    with open_ledger(settings=settings) as store:
+        for n in range(8):
+            store.append_batch(f"p{n}", [started(), message("x")])
+        checkpoint.write_checkpoint(store, paths)
+        store.append("p3", message("y"))
+        signed, report = checkpoint.write_checkpoint(store, paths)
+    assert report.events == 17
+    assert signed.heads["p3"][0] == 3
