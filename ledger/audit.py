@@ -64,7 +64,11 @@ def check_envelope(
     return actual
 
 
-def check_stored(conversation_id: str, position: int, prev_hash: str, row: Notification) -> str:
+def check_stored(
+    conversation_id: str, position: int, prev_hash: str | None, row: Notification
+) -> str:
+    """One stored record; `prev_hash` None: chained to the hash it claims (its predecessor
+    is not read)."""
     if str(row.originator_id) != conversation_id:
         raise IntegrityViolationError(conversation_id, position, "row of another conversation")
     if row.originator_version != position:
@@ -82,6 +86,8 @@ def check_stored(conversation_id: str, position: int, prev_hash: str, row: Notif
         raise IntegrityViolationError(
             conversation_id, position, "stored bytes differ from their canonical form"
         )
+    if prev_hash is None:
+        prev_hash = str(envelope.get("prev_hash")) if isinstance(envelope, dict) else ""
     return check_envelope(conversation_id, position, prev_hash, envelope, row.topic)
 
 
@@ -300,11 +306,7 @@ class _Survey:
 def _rehash(conversation_id: str, row: Notification) -> str:
     """A record checked on its own (canonical bytes, position, type, its hash), chained to
     the `prev_hash` it claims: the chain below it is not read here."""
-    try:
-        claimed = canonical.loads(row.state).get("prev_hash", "")
-    except (ValueError, AttributeError, canonical.NotCanonicalError):
-        claimed = ""
-    return check_stored(conversation_id, row.originator_version, str(claimed), row)
+    return check_stored(conversation_id, row.originator_version, None, row)
 
 
 def verify_all(ledger: Ledger) -> AuditResult:

@@ -1,0 +1,102 @@
+"""Signed checkpoint write time: `python -m benchmarks.checkpoint [--conversations N]`.
+
+An SQLite ledger of N conversations (4 events each) with one checkpoint signed; then 1% of
+them (and as many new ones) grow by one event, and the next checkpoint is written, in the
+same run, by the whole survey (`write_checkpoint(full=True)`, what every checkpoint did
+before: every event re-hashed and its id looked up) and incrementally (the default: the
+new entries, plus one head row of each other checkpointed conversation). Each timing starts
+from the same checkpoint log (restored before each run), modes alternate. Not part of
+`make test`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.report import Figure, emit  # noqa: E402
+from threadline.ledger import checkpoint  # noqa: E402
+from threadline.ledger.codec import IdentityCodec  # noqa: E402
+from threadline.ledger.envelope import NewEvent  # noqa: E402
+from threadline.ledger.store import Ledger, open_ledger  # noqa: E402
+
+EVENTS = 4
+
+
+def events(n: int) -> list[NewEvent]:
+    first = NewEvent("ConversationStarted", {"channel": "chat"})
+    said = [NewEvent("MessagePosted", {"role": "visitor", "text": f"words {i}"}) for i in range(n)]
+    return [first, *said]
+
+
+def fill(ledger: Ledger, conversations: int) -> None:
+    for n in range(conversations):
+        ledger.append_batch(f"c{n:06}", events(EVENTS - 1))
+
+
+def timed(ledger: Ledger, paths: checkpoint.CheckpointPaths, base: bytes, full: bool) -> float:
+    paths.log_file.write_bytes(base)
+    started = time.perf_counter()
+    signed, report = checkpoint.write_checkpoint(ledger, paths, full=full)
+    seconds = time.perf_counter() - started
+    assert signed.number == 2
+    assert not report.broken
+    return seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--conversations", type=int, default=10_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    n = args.conversations
+    with tempfile.TemporaryDirectory() as tmp:
+        url = f"sqlite:///{Path(tmp) / 'bench.db'}"
+        paths = checkpoint.CheckpointPaths(Path(tmp) / "cp.key", Path(tmp) / "cp.jsonl")
+        with open_ledger(url, codec=IdentityCodec(), group_commit=False) as ledger:
+            started = time.perf_counter()
+            fill(ledger, n)
+            filled = time.perf_counter() - started
+            first_started = time.perf_counter()
+            checkpoint.write_checkpoint(ledger, paths)
+            first = time.perf_counter() - first_started
+            base = paths.log_file.read_bytes()
+            touched = max(1, n // 100)
+            for i in range(touched):
+                ledger.append(f"c{i * 100:06}", events(1)[1])
+                ledger.append_batch(f"new{i:06}", events(1))
+            times: dict[bool, list[float]] = {True: [], False: []}
+            for _ in range(args.repeat):
+                for full in (True, False):
+                    times[full].append(timed(ledger, paths, base, full))
+    whole, incremental = statistics.median(times[True]), statistics.median(times[False])
+    load = os.getloadavg()[0]
+    print(f"{n:,} conversations × {EVENTS} events filled in {filled:.1f} s")
+    print(f"first checkpoint (whole survey): {first:.2f} s; then checkpoint 2:")
+    print(f"  {touched} conversations grown by one event, {touched} new")
+    print(f"  whole survey: {whole:.3f} s  (runs {', '.join(f'{t:.3f}' for t in times[True])})")
+    print(
+        f"  incremental:  {incremental:.3f} s  (runs {', '.join(f'{t:.3f}' for t in times[False])})"
+    )
+    print(f"  ratio {incremental / whole:.3f}; load average {load:.1f}")
+    emit(
+        Figure(
+            name=f"checkpoint write, {n:,} conversations, 1% grown",
+            value=incremental,
+            unit="s",
+            baseline=whole,
+            baseline_name="whole survey (every checkpoint before)",
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
