@@ -194,9 +194,10 @@ def survey_since(ledger: Ledger, heads: Mapping[str, tuple[int, str]], after: in
     if top < after:  # the global log was cut below the checkpoint: nothing above it reads
         last_sequence = top
     out = _Survey(ledger)
-    for conversation_id, (position, _) in heads.items():
-        if conversation_id not in touched:
-            out.check_head(conversation_id, position, touched)
+    untouched = [c for c in heads if c not in touched]
+    stored = _stored_heads(ledger, untouched)
+    for conversation_id in untouched:
+        out.check_head(conversation_id, heads[conversation_id][0], stored, touched)
     for conversation_id in sorted(touched):
         out.follow(conversation_id, heads.get(conversation_id))
     ordered = tuple(out.broken[c] for c in sorted(out.broken))
@@ -220,14 +221,19 @@ class _Survey:
         self.broken: dict[str, IntegrityViolationError] = {}
         self.events = 0
 
-    def check_head(self, conversation_id: str, position: int, touched: set[str]) -> None:
+    def check_head(
+        self,
+        conversation_id: str,
+        position: int,
+        stored: Mapping[str, Notification],
+        touched: set[str],
+    ) -> None:
         """An untouched checkpointed conversation: its stored head must be the checkpointed
-        row. Above it (a row whose sequence is not above the checkpoint's, e.g. committed
-        late in another partition): follow it like a touched one."""
-        rows = self.ledger.recorder.select_conversation(conversation_id, desc=True, limit=1)
-        if not rows:
+        row. Above it (a row whose sequence is not above the checkpoint's, committed after
+        the checkpoint read the log): follow it like a touched one."""
+        row = stored.get(conversation_id)
+        if row is None:
             return  # gone: absent from `heads`, which `checkpoint.compare` names as deleted
-        row = rows[0]
         if row.originator_version > position:
             touched.add(conversation_id)
             return
@@ -301,6 +307,21 @@ class _Survey:
         elif conversation_id not in self.heads:
             # Its checkpointed record is missing: the chain reads at most up to the one below.
             self.heads[conversation_id] = (checkpointed[0] - 1, "")
+
+
+def _stored_heads(ledger: Ledger, conversation_ids: Sequence[str]) -> dict[str, Notification]:
+    """The newest stored record of each: in batches where the recorder can
+    (`select_heads`), else one indexed read per conversation."""
+    batch = getattr(ledger.recorder, "select_heads", None)
+    if batch is not None:
+        found: dict[str, Notification] = batch(conversation_ids)
+        return found
+    out = {}
+    for conversation_id in conversation_ids:
+        rows = ledger.recorder.select_conversation(conversation_id, desc=True, limit=1)
+        if rows:
+            out[conversation_id] = rows[0]
+    return out
 
 
 def _rehash(conversation_id: str, row: Notification) -> str:

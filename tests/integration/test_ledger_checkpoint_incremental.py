@@ -233,3 +233,17 @@ def test_a_partitioned_log_is_surveyed_whole(tmp_path: Path) -> None:
         signed, report = checkpoint.write_checkpoint(store, paths)
     assert report.events == 17
     assert signed.heads["p3"][0] == 3
+
+
+@pytest.mark.parametrize("backend", ["memory", "sqlite"])
+def test_select_heads_reads_each_newest_record_in_batches(tmp_path: Path, backend: str) -> None:
+    url = "memory://" if backend == "memory" else f"sqlite:///{tmp_path / 'h.db'}"
+    with open_ledger(url, settings=LedgerSettings(database_url=url, privacy="off")) as store:
+        for n in range(1203):  # more than two statements' worth
+            store.append_batch(f"h{n}", [started(), *(message("x") for _ in range(n % 3))])
+        ids = [f"h{n}" for n in range(1203)] + ["never-started"]
+        heads = store.recorder.select_heads(ids)  # type: ignore[attr-defined]
+    assert set(heads) == set(ids) - {"never-started"}
+    assert {c: r.originator_version for c, r in heads.items()} == {
+        f"h{n}": 1 + n % 3 for n in range(1203)
+    }
