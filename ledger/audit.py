@@ -197,7 +197,7 @@ def survey_since(ledger: Ledger, heads: Mapping[str, tuple[int, str]], after: in
     untouched = [c for c in heads if c not in touched]
     stored = _stored_heads(ledger, untouched)
     for conversation_id in untouched:
-        out.check_head(conversation_id, heads[conversation_id][0], stored, touched)
+        out.check_head(conversation_id, heads[conversation_id], stored, touched)
     for conversation_id in sorted(touched):
         out.follow(conversation_id, heads.get(conversation_id))
     ordered = tuple(out.broken[c] for c in sorted(out.broken))
@@ -224,7 +224,7 @@ class _Survey:
     def check_head(
         self,
         conversation_id: str,
-        position: int,
+        checkpointed: tuple[int, str],
         stored: Mapping[str, Notification],
         touched: set[str],
     ) -> None:
@@ -234,11 +234,15 @@ class _Survey:
         row = stored.get(conversation_id)
         if row is None:
             return  # gone: absent from `heads`, which `checkpoint.compare` names as deleted
+        position, expected = checkpointed
         if row.originator_version > position:
             touched.add(conversation_id)
             return
         try:
-            digest = _rehash(conversation_id, row)
+            if row.originator_version == position and _unchanged(row, expected):
+                digest = expected
+            else:
+                digest = _rehash(conversation_id, row)
         except IntegrityViolationError as exc:
             self.broken[conversation_id] = exc
             digest = ""
@@ -322,6 +326,24 @@ def _stored_heads(ledger: Ledger, conversation_ids: Sequence[str]) -> dict[str, 
         if rows:
             out[conversation_id] = rows[0]
     return out
+
+
+def _unchanged(row: Notification, digest: str) -> bool:
+    """Whether the stored record is the one whose hash is `digest` (a checkpointed head),
+    without parsing it: its bytes less the `"hash"` entry hash to `digest` (so its content
+    is that record's), the entry sits where canonical key order puts it (before `leg_id`)
+    and the type column is the one the record names. False for anything else, and the
+    caller re-checks the record in full (`_rehash`), which says what is wrong."""
+    state = bytes(row.state)
+    entry = b',"hash":"' + digest.encode("ascii") + b'"'
+    if state.count(entry) != 1:
+        return False
+    at = state.index(entry)
+    if not state.startswith(b',"leg_id":', at + len(entry)):
+        return False
+    if not state.endswith(b',"type":' + canonical.scalar(str(row.topic)).encode() + b"}"):
+        return False
+    return canonical.sha256_hex(state[:at] + state[at + len(entry) :]) == digest
 
 
 def _rehash(conversation_id: str, row: Notification) -> str:

@@ -24,6 +24,7 @@ from tests.support.ledgers import message, open_configured, started
 from threadline.app.cli import build
 from threadline.app.settings import load_settings
 from threadline.ledger import audit, canonical, checkpoint
+from threadline.ledger.envelope import NewEvent
 from threadline.ledger.settings import LedgerSettings
 from threadline.ledger.store import open_ledger
 
@@ -247,3 +248,58 @@ def test_select_heads_reads_each_newest_record_in_batches(tmp_path: Path, backen
     assert {c: r.originator_version for c, r in heads.items()} == {
         f"h{n}": 1 + n % 3 for n in range(1203)
     }
+
+
+@pytest.mark.parametrize("privacy", ["off", "on"])
+def test_an_untouched_head_is_recognised_without_parsing_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, privacy: str
+) -> None:
+    """The fast path (`audit._unchanged`) holds for every record the ledger writes, sealed
+    personal fields included, and for no other hash."""
+    monkeypatch.setenv("THREADLINE_PRIVACY", privacy)
+    url = f"sqlite:///{tmp_path / 'f.db'}"
+    with open_configured(url) as store:
+        first = NewEvent("ConversationStarted", {"channel": "sms", "visitor_ref": "+3161234"})
+        store.append_batch("f", [first, message("x")])
+        store.append("f", message("y", leg_id="leg-1", actor="operator:ann"))
+        report = audit.survey_all(store)
+        rows = store.recorder.select_conversation("f")
+    assert report.broken == ()
+    digests = [json_hash(r.state) for r in rows]
+    assert [audit._unchanged(r, d) for r, d in zip(rows, digests, strict=True)] == [True] * 3
+    assert not audit._unchanged(rows[2], digests[1])
+    assert report.heads["f"] == (3, digests[2])
+
+
+def json_hash(state: bytes) -> str:
+    return str(canonical.loads(state)["hash"])
+
+
+@pytest.mark.parametrize("edit", ["body, hash kept", "type column"])
+def test_an_untouched_head_edited_without_a_new_hash_is_not_signed_over(
+    tamperable: tuple[str, Execute], edit: str
+) -> None:
+    url, execute = tamperable
+    assert _checkpoint()[0] == 0
+    with open_configured(url) as store:
+        store.append("c3", message("later"))
+    if edit == "type column":
+        execute(
+            "UPDATE stored_events SET topic='OperatorLeft' "
+            "WHERE originator_id='c2' AND originator_version=2",
+            (),
+        )
+    else:
+        ((state,),) = execute(
+            "SELECT state FROM stored_events WHERE originator_id='c2' AND originator_version=2",
+            (),
+        )
+        forged = bytes(state).replace(b'"schema_version":1', b'"schema_version":2')
+        assert forged != bytes(state)
+        execute(
+            "UPDATE stored_events SET state=%s WHERE originator_id='c2' AND originator_version=2",
+            (forged,),
+        )
+    code, _, err = _checkpoint()
+    assert code == 1
+    assert "not signing over it: conversation c2: position 2: rewritten" in err
