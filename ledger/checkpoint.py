@@ -181,6 +181,31 @@ def read_log(path: Path) -> list[Checkpoint]:
     return [_parse(n, line) for n, line in enumerate(lines, start=1) if line.strip()]
 
 
+def read_last(path: Path) -> Checkpoint | None:
+    """The newest checkpoint, read from the end of the log: a writer needs only it, and the
+    log grows by one line (one head per conversation) every interval."""
+    try:
+        with path.open("rb") as log:
+            position = log.seek(0, os.SEEK_END)
+            tail = b""
+            while position > 0 and b"\n" not in tail.rstrip():
+                step = min(1 << 16, position)
+                position -= step
+                log.seek(position)
+                tail = log.read(step) + tail
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise CheckpointError(f"cannot read the checkpoint file {path}: {exc.strerror}") from None
+    line = tail.rstrip().rsplit(b"\n", 1)[-1]
+    if not line.strip():
+        return None
+    try:
+        return _parse(0, line)
+    except CheckpointError:
+        raise CheckpointError("the last line of the checkpoint log is not a checkpoint") from None
+
+
 def verify_log(checkpoints: list[Checkpoint], public: Ed25519PublicKey) -> list[str]:
     """Problems of the checkpoint log itself: signature, numbering, chaining."""
     problems: list[str] = []
@@ -191,10 +216,7 @@ def verify_log(checkpoints: list[Checkpoint], public: Ed25519PublicKey) -> list[
             problems.append(f"{where}: numbered out of order (expected {expected})")
         if cp.prev != prev:
             problems.append(f"{where}: does not chain to the previous checkpoint")
-        try:
-            public.verify(bytes.fromhex(cp.signature), canonical.dumps(cp.body()))
-        except (InvalidSignature, ValueError):
-            problems.append(f"{where}: signature does not verify with the checkpoint key (forged)")
+        problems.extend(_signature_problems(cp, public))
         prev = cp.digest()
     return problems
 
@@ -230,11 +252,18 @@ def write_checkpoint(
 def _append(
     ledger: Ledger, paths: CheckpointPaths, key: CheckpointKey, out: BinaryIO, full: bool
 ) -> tuple[Checkpoint, audit.AuditReport]:
-    existing = read_log(paths.log_file)
-    problems = verify_log(existing, key.public)
+    if full:
+        existing = read_log(paths.log_file)
+        problems = verify_log(existing, key.public)
+        last = existing[-1] if existing else None
+    else:
+        # The newest checkpoint is all a writer builds on (numbering, chaining, the heads it
+        # carries forward), so only its signature must hold; `verify_against` checks the
+        # whole log (each signature, numbering, chaining).
+        last = read_last(paths.log_file)
+        problems = _signature_problems(last, key.public) if last is not None else []
     if problems:
         raise CheckpointError(f"the checkpoint log does not verify: {problems[0]}")
-    last = existing[-1] if existing else None
     if last is None or full or _partitioned(ledger):
         watch = {c: p for c, (p, _) in last.heads.items()} if last else None
         report = audit.survey_all(ledger, watch=watch)
@@ -254,11 +283,11 @@ def _append(
     if last is not None:  # no drift: a broken conversation's checkpointed head still holds
         heads |= {c: last.heads[c] for c in broken if c in last.heads}
     unsigned = Checkpoint(
-        number=len(existing) + 1,
+        number=last.number + 1 if last is not None else 1,
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
         global_sequence=report.last_sequence,
         heads=heads,
-        prev=existing[-1].digest() if existing else canonical.GENESIS_HASH,
+        prev=last.digest() if last is not None else canonical.GENESIS_HASH,
         key_id=key.key_id,
         signature="",
     )
@@ -272,6 +301,16 @@ def _append(
             f"cannot write the checkpoint file {paths.log_file}: {exc.strerror}"
         ) from None
     return signed, report
+
+
+def _signature_problems(cp: Checkpoint, public: Ed25519PublicKey) -> list[str]:
+    try:
+        public.verify(bytes.fromhex(cp.signature), canonical.dumps(cp.body()))
+    except (InvalidSignature, ValueError):
+        return [
+            f"checkpoint {cp.number}: signature does not verify with the checkpoint key (forged)"
+        ]
+    return []
 
 
 def _partitioned(ledger: Ledger) -> bool:

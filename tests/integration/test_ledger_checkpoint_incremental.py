@@ -303,3 +303,53 @@ def test_an_untouched_head_edited_without_a_new_hash_is_not_signed_over(
     code, _, err = _checkpoint()
     assert code == 1
     assert "not signing over it: conversation c2: position 2: rewritten" in err
+
+
+def test_the_writer_reads_only_the_newest_checkpoint(tmp_path: Path) -> None:
+    """`read_last` finds the newest line from the end (lines longer than its 64 KiB step
+    too); the log's middle is `audit verify --all`'s to check, not every writer's."""
+    url = f"sqlite:///{tmp_path / 'l.db'}"
+    paths = checkpoint.CheckpointPaths(tmp_path / "cp.key", tmp_path / "cp.jsonl")
+    assert checkpoint.read_last(paths.log_file) is None
+    with open_ledger(url, settings=LedgerSettings(database_url=url, privacy="off")) as store:
+        for n in range(1500):  # about 120 KB of heads a line
+            store.append(f"long-conversation-id-{n:05}", started())
+        for n in range(3):
+            store.append("long-conversation-id-00000", message(f"m{n}"))
+            checkpoint.write_checkpoint(store, paths)
+    written = checkpoint.read_log(paths.log_file)
+    assert len(paths.log_file.read_bytes().splitlines()[-1]) > 1 << 16
+    assert checkpoint.read_last(paths.log_file) == written[-1]
+    assert [c.number for c in written] == [1, 2, 3]
+    with paths.log_file.open("ab") as log:
+        log.write(b"\n\n")
+    assert checkpoint.read_last(paths.log_file) == written[-1]
+    with paths.log_file.open("ab") as log:
+        log.write(b'{"not": "a checkpoint"}\n')
+    with pytest.raises(checkpoint.CheckpointError, match="last line of the checkpoint log"):
+        checkpoint.read_last(paths.log_file)
+
+
+def test_a_forged_checkpoint_in_the_middle_is_named_by_verify(
+    tamperable: tuple[str, Execute],
+) -> None:
+    url, _ = tamperable
+    assert _checkpoint()[0] == 0
+    with open_configured(url) as store:
+        store.append("c3", message("later"))
+    assert _checkpoint()[0] == 0
+    log_file = _paths(url).log_file
+    lines = log_file.read_bytes().splitlines()
+    first = canonical.loads(lines[0])
+    first["signature"] = "00" * 64
+    log_file.write_bytes(canonical.dumps(first) + b"\n" + lines[1] + b"\n")
+    with open_configured(url) as store:
+        store.append("c3", message("again"))
+    # The newest checkpoint is genuine: the writer builds on it.
+    assert _checkpoint()[0] == 0
+    code, broken = _verify()
+    assert code == 1
+    assert broken == [
+        "broken: checkpoint 1: signature does not verify with the checkpoint key (forged)",
+        "broken: checkpoint 2: does not chain to the previous checkpoint",
+    ]
