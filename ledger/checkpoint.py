@@ -228,13 +228,15 @@ def write_checkpoint(
     conversation is not checkpointed at a new head (its last good head would hide the break);
     one checkpointed before keeps that head.
 
-    Incremental (`full=False`, once a checkpoint exists): only conversations with log entries
-    after the previous checkpoint are read, from their checkpointed head on; every other
-    checkpointed head is read back and re-hashed (one row each) and carried forward. That is
-    enough to refuse signing over a cut, deleted or rewritten head. A break below an untouched
-    head is not looked for here; `verify_against` surveys everything and finds it, and the
-    carried-forward head (verified when first signed) cannot hide it. `full=True` surveys the
-    whole log as the first checkpoint does."""
+    Incremental (`full=False`, once a checkpoint exists): only the newest checkpoint is read
+    (its signature checked), and only conversations with log entries after it are read, from
+    their checkpointed head on; every other checkpointed head row is read back, checked to be
+    the checkpointed record and carried forward (`audit.survey_since`). That is enough to
+    refuse signing over a cut, deleted or rewritten head. A break below an untouched head, or
+    a forged checkpoint before the newest, is not looked for here: `verify_against` checks
+    the whole log and surveys every event, and a carried-forward head (verified when first
+    signed) cannot hide a break. `full=True` is the writer as it was: the whole checkpoint log
+    verified and the whole ledger surveyed."""
     key = create_key(paths.key_file)
     try:
         lock = paths.log_file.open("ab")
