@@ -58,10 +58,13 @@ def history(paths: checkpoint.CheckpointPaths, count: int) -> bytes:
 def timed(
     ledger: Ledger, paths: checkpoint.CheckpointPaths, base: bytes, count: int, full: bool
 ) -> float:
+    """CPU seconds of this process: on a shared machine wall time mostly measures the
+    neighbours (it is printed too)."""
     paths.log_file.write_bytes(base)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     signed, report = checkpoint.write_checkpoint(ledger, paths, full=full)
-    seconds = time.perf_counter() - started
+    seconds = time.process_time() - cpu
+    print(f"  {'as before' if full else 'incremental'}: {time.perf_counter() - started:.3f} s wall")
     assert signed.number == count + 1
     assert not report.broken
     return seconds
@@ -107,7 +110,7 @@ def main() -> None:
         Figure(
             name=f"checkpoint write, {n:,} conversations, 1% grown, {args.history} in log",
             value=incremental,
-            unit="s",
+            unit="s CPU",
             baseline=whole,
             baseline_name="as before: whole log verified, whole ledger surveyed",
         )
