@@ -101,10 +101,9 @@ def main() -> None:
     print(f"{n:,} conversations × {EVENTS} events filled in {filled:.1f} s")
     print(f"first checkpoint: {first:.2f} s; {args.history} in the log, then the next:")
     print(f"  {touched} conversations grown by one event, {touched} new")
-    print(f"  whole survey: {whole:.3f} s  (runs {', '.join(f'{t:.3f}' for t in times[True])})")
-    print(
-        f"  incremental:  {incremental:.3f} s  (runs {', '.join(f'{t:.3f}' for t in times[False])})"
-    )
+    for name, full in (("as before", True), ("incremental", False)):
+        runs = ", ".join(f"{t:.3f}" for t in times[full])
+        print(f"  {name:12}: {statistics.median(times[full]):.3f} s CPU  (runs {runs})")
     print(f"  ratio {incremental / whole:.3f}; load average {load:.1f}")
     emit(
         Figure(
