@@ -45,6 +45,7 @@ FULL: list[list[str]] = [
     ["benchmarks.voice"],
     ["benchmarks.kafka"],
     ["benchmarks.privacy"],
+    ["benchmarks.checkpoint"],
 ]
 QUICK: list[list[str]] = [
     ["benchmarks.ledger", "--backend", "sqlite", "--appends", "300", "--no-replay"],

@@ -64,7 +64,11 @@ def check_envelope(
     return actual
 
 
-def check_stored(conversation_id: str, position: int, prev_hash: str, row: Notification) -> str:
+def check_stored(
+    conversation_id: str, position: int, prev_hash: str | None, row: Notification
+) -> str:
+    """One stored record; `prev_hash` None: chained to the hash it claims (its predecessor
+    is not read)."""
     if str(row.originator_id) != conversation_id:
         raise IntegrityViolationError(conversation_id, position, "row of another conversation")
     if row.originator_version != position:
@@ -82,6 +86,8 @@ def check_stored(conversation_id: str, position: int, prev_hash: str, row: Notif
         raise IntegrityViolationError(
             conversation_id, position, "stored bytes differ from their canonical form"
         )
+    if prev_hash is None:
+        prev_hash = str(envelope.get("prev_hash")) if isinstance(envelope, dict) else ""
     return check_envelope(conversation_id, position, prev_hash, envelope, row.topic)
 
 
@@ -162,6 +168,188 @@ def survey_all(ledger: Ledger, watch: Mapping[str, int] | None = None) -> AuditR
         hashes_at=hashes_at,
         last_sequence=after,
     )
+
+
+def survey_since(ledger: Ledger, heads: Mapping[str, tuple[int, str]], after: int) -> AuditReport:
+    """What `survey_all(watch=heads)` reports about a checkpoint's `heads` (taken at global
+    sequence `after`), without reading every event: only conversations with log entries
+    after `after` are read, and only from their checkpointed head on; every other one has its
+    stored head row read and re-hashed (one indexed read each), which shows a cut, deleted or
+    rewritten head. The heads returned carry forward the checkpoint's for those. What this
+    does not read, a break below an untouched checkpointed head, `survey_all` (`audit verify
+    --all`) still finds: a carried-forward head never hides it, it is what was verified then.
+
+    A conversation broken since keeps its checkpointed head (it stays watched); one broken
+    and never checkpointed is left out, as by `survey_all`."""
+    top = ledger.recorder.max_notification_id() or 0
+    touched: set[str] = set()
+    last_sequence = after
+    while True:
+        rows = ledger.recorder.select_notifications(last_sequence, PAGE, inclusive_of_start=False)
+        for row in rows:
+            last_sequence = row.id
+            touched.add(str(row.originator_id))
+        if len(rows) < PAGE:
+            break
+    if top < after:  # the global log was cut below the checkpoint: nothing above it reads
+        last_sequence = top
+    out = _Survey(ledger)
+    untouched = [c for c in heads if c not in touched]
+    stored = _stored_heads(ledger, untouched)
+    for conversation_id in untouched:
+        out.check_head(conversation_id, heads[conversation_id], stored, touched)
+    for conversation_id in sorted(touched):
+        out.follow(conversation_id, heads.get(conversation_id))
+    ordered = tuple(out.broken[c] for c in sorted(out.broken))
+    return AuditReport(
+        conversations=len(set(out.heads) | set(out.broken)),
+        events=out.events,
+        broken=ordered,
+        heads=out.heads,
+        hashes_at=out.hashes_at,
+        last_sequence=last_sequence,
+    )
+
+
+class _Survey:
+    """The state `survey_since` builds, conversation by conversation."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        self.ledger = ledger
+        self.heads: dict[str, tuple[int, str]] = {}
+        self.hashes_at: dict[str, str] = {}
+        self.broken: dict[str, IntegrityViolationError] = {}
+        self.events = 0
+
+    def check_head(
+        self,
+        conversation_id: str,
+        checkpointed: tuple[int, str],
+        stored: Mapping[str, Notification],
+        touched: set[str],
+    ) -> None:
+        """An untouched checkpointed conversation: its stored head must be the checkpointed
+        row. Above it (a row whose sequence is not above the checkpoint's, committed after
+        the checkpoint read the log): follow it like a touched one."""
+        row = stored.get(conversation_id)
+        if row is None:
+            return  # gone: absent from `heads`, which `checkpoint.compare` names as deleted
+        position, expected = checkpointed
+        if row.originator_version > position:
+            touched.add(conversation_id)
+            return
+        try:
+            if row.originator_version == position and _unchanged(row, expected):
+                digest = expected
+            else:
+                digest = _rehash(conversation_id, row)
+        except IntegrityViolationError as exc:
+            self.broken[conversation_id] = exc
+            digest = ""
+        self.heads[conversation_id] = (row.originator_version, digest)
+        if row.originator_version == position:
+            self.hashes_at[conversation_id] = digest
+        self.events += 1
+
+    def follow(self, conversation_id: str, checkpointed: tuple[int, str] | None) -> None:
+        """Verifies the conversation from its checkpointed head (re-hashed, it must still be
+        the checkpointed record) or from its first event, to its newest."""
+        position, prev = 0, canonical.GENESIS_HASH
+        if checkpointed is not None:
+            position = checkpointed[0] - 1
+        try:
+            while True:
+                rows = self.ledger.recorder.select_conversation(
+                    conversation_id, gt=position, limit=PAGE
+                )
+                for row in rows:
+                    if checkpointed is not None and position + 1 == checkpointed[0]:
+                        prev = self._checkpointed_row(conversation_id, position + 1, row)
+                    else:
+                        prev = check_stored(conversation_id, position + 1, prev, row)
+                    position += 1
+                    self.heads[conversation_id] = (position, prev)
+                    self.events += 1
+                _check_indexed(self.ledger, conversation_id, rows)
+                if len(rows) < PAGE:
+                    break
+            if conversation_id not in self.heads:
+                self._below(conversation_id)  # nothing from the checkpointed head on: a cut
+                return
+            indexed = self.ledger.recorder.indexed_heads(conversation_id).get(conversation_id, 0)
+            _check_head(conversation_id, position, indexed)
+        except IntegrityViolationError as exc:
+            self._broke(conversation_id, checkpointed, exc)
+
+    def _checkpointed_row(self, conversation_id: str, position: int, row: Notification) -> str:
+        if row.originator_version != position:
+            raise IntegrityViolationError(
+                conversation_id,
+                position,
+                f"missing; next stored position is {row.originator_version}",
+            )
+        digest = _rehash(conversation_id, row)
+        self.hashes_at[conversation_id] = digest
+        return digest
+
+    def _below(self, conversation_id: str) -> None:
+        rows = self.ledger.recorder.select_conversation(conversation_id, desc=True, limit=1)
+        if rows:
+            self.heads[conversation_id] = (rows[0].originator_version, "")
+
+    def _broke(
+        self,
+        conversation_id: str,
+        checkpointed: tuple[int, str] | None,
+        exc: IntegrityViolationError,
+    ) -> None:
+        self.broken[conversation_id] = exc
+        if checkpointed is None:
+            self.heads.pop(conversation_id, None)  # never checkpointed: left out
+        elif self.hashes_at.get(conversation_id) == checkpointed[1]:
+            self.heads[conversation_id] = checkpointed  # broken after it: stays watched
+        elif conversation_id not in self.heads:
+            # Its checkpointed record is missing: the chain reads at most up to the one below.
+            self.heads[conversation_id] = (checkpointed[0] - 1, "")
+
+
+def _stored_heads(ledger: Ledger, conversation_ids: Sequence[str]) -> dict[str, Notification]:
+    """The newest stored record of each: in batches where the recorder can
+    (`select_heads`), else one indexed read per conversation."""
+    batch = getattr(ledger.recorder, "select_heads", None)
+    if batch is not None:
+        found: dict[str, Notification] = batch(conversation_ids)
+        return found
+    out = {}
+    for conversation_id in conversation_ids:
+        rows = ledger.recorder.select_conversation(conversation_id, desc=True, limit=1)
+        if rows:
+            out[conversation_id] = rows[0]
+    return out
+
+
+def _unchanged(row: Notification, digest: str) -> bool:
+    """Whether the stored record is the one whose hash is `digest` (a checkpointed head),
+    without parsing it: its bytes less the `"hash"` entry hash to `digest` (so its content
+    is that record's), the entry sits where canonical key order puts it (before `leg_id`)
+    and the type column is the one the record names. False for anything else, and the
+    caller re-checks the record in full (`_rehash`), which says what is wrong."""
+    state = bytes(row.state)
+    entry = b',"hash":"' + digest.encode("ascii") + b'"'
+    if state.count(entry) != 1:
+        return False
+    at = state.index(entry)
+    if not state.startswith(b',"leg_id":', at + len(entry)):
+        return False
+    if not state.endswith(b',"type":' + canonical.scalar(str(row.topic)).encode() + b"}"):
+        return False
+    return canonical.sha256_hex(state[:at] + state[at + len(entry) :]) == digest
+
+
+def _rehash(conversation_id: str, row: Notification) -> str:
+    """A record checked on its own (canonical bytes, position, type, its hash), chained to
+    the `prev_hash` it claims: the chain below it is not read here."""
+    return check_stored(conversation_id, row.originator_version, None, row)
 
 
 def verify_all(ledger: Ledger) -> AuditResult:

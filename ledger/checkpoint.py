@@ -181,6 +181,31 @@ def read_log(path: Path) -> list[Checkpoint]:
     return [_parse(n, line) for n, line in enumerate(lines, start=1) if line.strip()]
 
 
+def read_last(path: Path) -> Checkpoint | None:
+    """The newest checkpoint, read from the end of the log: a writer needs only it, and the
+    log grows by one line (one head per conversation) every interval."""
+    try:
+        with path.open("rb") as log:
+            position = log.seek(0, os.SEEK_END)
+            tail = b""
+            while position > 0 and b"\n" not in tail.rstrip():
+                step = min(1 << 16, position)
+                position -= step
+                log.seek(position)
+                tail = log.read(step) + tail
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise CheckpointError(f"cannot read the checkpoint file {path}: {exc.strerror}") from None
+    line = tail.rstrip().rsplit(b"\n", 1)[-1]
+    if not line.strip():
+        return None
+    try:
+        return _parse(0, line)
+    except CheckpointError:
+        raise CheckpointError("the last line of the checkpoint log is not a checkpoint") from None
+
+
 def verify_log(checkpoints: list[Checkpoint], public: Ed25519PublicKey) -> list[str]:
     """Problems of the checkpoint log itself: signature, numbering, chaining."""
     problems: list[str] = []
@@ -191,19 +216,27 @@ def verify_log(checkpoints: list[Checkpoint], public: Ed25519PublicKey) -> list[
             problems.append(f"{where}: numbered out of order (expected {expected})")
         if cp.prev != prev:
             problems.append(f"{where}: does not chain to the previous checkpoint")
-        try:
-            public.verify(bytes.fromhex(cp.signature), canonical.dumps(cp.body()))
-        except (InvalidSignature, ValueError):
-            problems.append(f"{where}: signature does not verify with the checkpoint key (forged)")
+        problems.extend(_signature_problems(cp, public))
         prev = cp.digest()
     return problems
 
 
 def write_checkpoint(
-    ledger: Ledger, paths: CheckpointPaths
+    ledger: Ledger, paths: CheckpointPaths, *, full: bool = False
 ) -> tuple[Checkpoint, audit.AuditReport]:
-    """Surveys the ledger and appends a signed checkpoint of what verifies. Broken
-    conversations are not checkpointed (their last good head would hide the break)."""
+    """Surveys the ledger and appends a signed checkpoint of what verifies. A broken
+    conversation is not checkpointed at a new head (its last good head would hide the break);
+    one checkpointed before keeps that head.
+
+    Incremental (`full=False`, once a checkpoint exists): only the newest checkpoint is read
+    (its signature checked), and only conversations with log entries after it are read, from
+    their checkpointed head on; every other checkpointed head row is read back, checked to be
+    the checkpointed record and carried forward (`audit.survey_since`). That is enough to
+    refuse signing over a cut, deleted or rewritten head. A break below an untouched head, or
+    a forged checkpoint before the newest, is not looked for here: `verify_against` checks
+    the whole log and surveys every event, and a carried-forward head (verified when first
+    signed) cannot hide a break. `full=True` is the writer as it was: the whole checkpoint log
+    verified and the whole ledger surveyed."""
     key = create_key(paths.key_file)
     try:
         lock = paths.log_file.open("ab")
@@ -214,20 +247,30 @@ def write_checkpoint(
     with lock:
         # Two runs at once would both number theirs N+1 and chain to the same parent.
         fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
-        signed, report = _append(ledger, paths, key, lock)
+        signed, report = _append(ledger, paths, key, lock, full)
     return signed, report
 
 
 def _append(
-    ledger: Ledger, paths: CheckpointPaths, key: CheckpointKey, out: BinaryIO
+    ledger: Ledger, paths: CheckpointPaths, key: CheckpointKey, out: BinaryIO, full: bool
 ) -> tuple[Checkpoint, audit.AuditReport]:
-    existing = read_log(paths.log_file)
-    problems = verify_log(existing, key.public)
+    if full:
+        existing = read_log(paths.log_file)
+        problems = verify_log(existing, key.public)
+        last = existing[-1] if existing else None
+    else:
+        # The newest checkpoint is all a writer builds on (numbering, chaining, the heads it
+        # carries forward), so only its signature must hold; `verify_against` checks the
+        # whole log (each signature, numbering, chaining).
+        last = read_last(paths.log_file)
+        problems = _signature_problems(last, key.public) if last is not None else []
     if problems:
         raise CheckpointError(f"the checkpoint log does not verify: {problems[0]}")
-    last = existing[-1] if existing else None
-    watch = {c: p for c, (p, _) in last.heads.items()} if last else None
-    report = audit.survey_all(ledger, watch=watch)
+    if last is None or full or _partitioned(ledger):
+        watch = {c: p for c, (p, _) in last.heads.items()} if last else None
+        report = audit.survey_all(ledger, watch=watch)
+    else:
+        report = audit.survey_since(ledger, last.heads, last.global_sequence)
     if last is not None:
         # Signing over a cut or rewritten tail would hide it: the next verify compares with
         # the newest checkpoint only.
@@ -239,12 +282,14 @@ def _append(
             )
     broken = {b.conversation_id for b in report.broken}
     heads = {c: h for c, h in report.heads.items() if c not in broken}
+    if last is not None:  # no drift: a broken conversation's checkpointed head still holds
+        heads |= {c: last.heads[c] for c in broken if c in last.heads}
     unsigned = Checkpoint(
-        number=len(existing) + 1,
+        number=last.number + 1 if last is not None else 1,
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
         global_sequence=report.last_sequence,
         heads=heads,
-        prev=existing[-1].digest() if existing else canonical.GENESIS_HASH,
+        prev=last.digest() if last is not None else canonical.GENESIS_HASH,
         key_id=key.key_id,
         signature="",
     )
@@ -258,6 +303,24 @@ def _append(
             f"cannot write the checkpoint file {paths.log_file}: {exc.strerror}"
         ) from None
     return signed, report
+
+
+def _signature_problems(cp: Checkpoint, public: Ed25519PublicKey) -> list[str]:
+    try:
+        public.verify(bytes.fromhex(cp.signature), canonical.dumps(cp.body()))
+    except (InvalidSignature, ValueError):
+        return [
+            f"checkpoint {cp.number}: signature does not verify with the checkpoint key (forged)"
+        ]
+    return []
+
+
+def _partitioned(ledger: Ledger) -> bool:
+    """With THREADLINE_LOG_PARTITIONS > 1 global sequences are not issued in commit order
+    across partitions: an event below the checkpoint's sequence may commit after it, and
+    "entries after the checkpoint" would miss it. Incremental needs per-partition positions,
+    which a format-1 checkpoint does not hold: those ledgers are surveyed whole."""
+    return int(getattr(ledger.recorder, "partitions", 1)) > 1
 
 
 def sign(unsigned: Checkpoint, key: CheckpointKey) -> Checkpoint:

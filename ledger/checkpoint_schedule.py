@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from typing import Protocol
 
-from threadline.ledger.checkpoint import CheckpointPaths, read_log, write_checkpoint
+from threadline.ledger.checkpoint import CheckpointPaths, read_last, write_checkpoint
 from threadline.ledger.store import Ledger
 
 log = logging.getLogger(__name__)
@@ -58,8 +58,8 @@ class CheckpointSchedule:
             return
         current = self._ledger.recorder.max_notification_id() or 0
         if self._signed_sequence is None:
-            existing = read_log(self._paths.log_file)
-            self._signed_sequence = existing[-1].global_sequence if existing else 0
+            newest = read_last(self._paths.log_file)
+            self._signed_sequence = newest.global_sequence if newest is not None else 0
         if current == self._signed_sequence:
             return
         signed, report = write_checkpoint(self._ledger, self._paths)

@@ -16,6 +16,8 @@ from eventsourcing.popo import POPOApplicationRecorder
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor, SQLiteDatastore
 
 EVENT_IDS_TABLE = "threadline_event_ids"
+# Below SQLite's smallest host-parameter limit (999 before 3.32).
+HEADS_PER_STATEMENT = 500
 
 
 def notification_from_row(row: Sequence[Any]) -> Notification:
@@ -138,6 +140,15 @@ class POPOLedgerRecorder(POPOApplicationRecorder):
         with self._database_lock:
             return {i: self._event_ids[i] for i in event_ids if i in self._event_ids}
 
+    def select_heads(self, conversation_ids: Sequence[str]) -> dict[str, Notification]:
+        """Each conversation's newest stored record (none stored: absent)."""
+        out = {}
+        for conversation_id in conversation_ids:
+            rows = self.select_conversation(conversation_id, desc=True, limit=1)
+            if rows:
+                out[conversation_id] = rows[0]
+        return out
+
     def indexed_heads(self, conversation_id: str | None = None) -> dict[str, int]:
         heads: dict[str, int] = {}
         with self._database_lock:
@@ -233,6 +244,25 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
                 row[0]: EventIdRecord(row[0], row[1], row[2], row[3], row[4])
                 for row in c.fetchall()
             }
+
+    def select_heads(self, conversation_ids: Sequence[str]) -> dict[str, Notification]:
+        """Each conversation's newest stored record (none stored: absent), a few hundred
+        conversations per statement (the checkpoint writer reads thousands of heads)."""
+        out: dict[str, Notification] = {}
+        with self.datastore.transaction(commit=False) as c:
+            for start in range(0, len(conversation_ids), HEADS_PER_STATEMENT):
+                chunk = list(conversation_ids[start : start + HEADS_PER_STATEMENT])
+                marks = ",".join("?" * len(chunk))
+                c.execute(
+                    "SELECT rowid, originator_id, originator_version, topic, state "  # noqa: S608
+                    f"FROM {self.events_table_name} AS e WHERE originator_id IN ({marks}) "
+                    "AND originator_version = (SELECT MAX(originator_version) "
+                    f"FROM {self.events_table_name} WHERE originator_id = e.originator_id)",
+                    chunk,
+                )
+                for row in c.fetchall():
+                    out[str(row[1])] = notification_from_row(row)
+        return out
 
     def indexed_heads(self, conversation_id: str | None = None) -> dict[str, int]:
         where, params = (

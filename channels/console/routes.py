@@ -37,8 +37,9 @@ from threadline.channels.console.ports import (
 from threadline.channels.console.presence import OperatorPresence
 from threadline.channels.console.reading import read_conversation
 from threadline.channels.console.settings import ConsoleSettings
+from threadline.channels.console.tenancy import ConversationTenants
 from threadline.channels.console.timeline import build_timeline
-from threadline.ledger.errors import ConversationNotFoundError, IntegrityViolationError
+from threadline.ledger.errors import ConversationNotFoundError
 from threadline.projections.human import QueueIndex
 from threadline.projections.human_metrics import HumanMetrics
 
@@ -92,6 +93,8 @@ class Console:
         self.point_in_time = point_in_time
         self.dashboard = dashboard
         self.catalog = Catalog(log)
+        # The tenant check of per-conversation routes, without a read per request.
+        self.tenants = ConversationTenants(log)
         # Only files that exist at start-up are served: no path from a URL reaches the disk.
         self.assets = {
             p.relative_to(STATIC).as_posix(): p for p in STATIC.rglob("*") if p.is_file()
@@ -171,22 +174,10 @@ def _bad_id(conversation_id: str) -> JSONResponse | None:
     return _error(422, "invalid_input", "conversation id must be 1-200 printable characters")
 
 
-def tenant_of(log: ConversationLog, conversation_id: str) -> str | None:
-    """The tenant a conversation was started for (its first event), None when it does not
-    exist or its first record does not read."""
-    try:
-        first = log.read(conversation_id, after=0, limit=1)
-    except IntegrityViolationError:
-        return None
-    if not first:
-        return None
-    return str(getattr(first[0].data, "tenant", "default"))
-
-
 def foreign(console: Console, tenant: str | None, conversation_id: str) -> JSONResponse | None:
     """404 for a conversation outside the operator's tenant: to them it does not exist (a 403
     would confirm that the id is taken)."""
-    if tenant is None or tenant_of(console.log, conversation_id) == tenant:
+    if tenant is None or console.tenants.tenant_of(conversation_id) == tenant:
         return None
     return _error(404, "not_found", f"no conversation {conversation_id!r}")
 

@@ -200,6 +200,27 @@ def _held_state(
     return state, events[-1].position
 
 
+async def _take_action(
+    conversation_id: str,
+    request: Request,
+    operator: str,
+    tenant: str | None,
+    console: Console,
+    invalid: str | None = None,
+) -> tuple[HumanState, int] | Response:
+    """What every operator action on a conversation checks first, in this order: the id,
+    the body (`invalid`: why it is refused), same origin, wiring, the rate limit, then the
+    conversation (404 outside the tenant). Returns its human state and the version to append
+    at, or the refusal (the rate limit is spent only by an action that gets that far)."""
+    if bad := _bad_id(conversation_id):
+        return bad
+    if invalid is not None:
+        return _error(422, "invalid_input", invalid)
+    if refused := _refuse(request, console, operator):
+        return refused
+    return await run_in_threadpool(_held_state, console, conversation_id, tenant)
+
+
 def _append(console: Console, conversation_id: str, event: NewEvent, version: int) -> Response:
     assert console.ledger is not None
     try:
@@ -220,35 +241,22 @@ async def join(
     console: ConsoleDep,
     body: Join | None = None,
 ) -> Response:
-    if bad := _bad_id(conversation_id):
-        return bad
-    if refused := _refuse(request, console, operator):
-        return refused
-    transfer = body.transfer if body else False
-
-    def run() -> Response:
-        found = _held_state(console, conversation_id, tenant)
-        if isinstance(found, Response):
-            return found
-        state, version = found
-        if state.holder == operator:
-            return _error(409, "conflict", "you already hold this conversation")
-        if state.holder is not None and not transfer:
-            return _error(409, "conflict", f"{state.holder} already holds this conversation")
-        data = OperatorJoined(
-            operator=operator,
-            joined_at=datetime.now(UTC),
-            display_name=operator,
-            transfer_from=state.holder,
-        )
-        return _append(
-            console,
-            conversation_id,
-            NewEvent("OperatorJoined", data, actor=f"operator:{operator}"),
-            version,
-        )
-
-    return await run_in_threadpool(run)
+    found = await _take_action(conversation_id, request, operator, tenant, console)
+    if isinstance(found, Response):
+        return found
+    state, version = found
+    if state.holder == operator:
+        return _error(409, "conflict", "you already hold this conversation")
+    if state.holder is not None and not (body and body.transfer):
+        return _error(409, "conflict", f"{state.holder} already holds this conversation")
+    data = OperatorJoined(
+        operator=operator,
+        joined_at=datetime.now(UTC),
+        display_name=operator,
+        transfer_from=state.holder,
+    )
+    event = NewEvent("OperatorJoined", data, actor=f"operator:{operator}")
+    return await run_in_threadpool(_append, console, conversation_id, event, version)
 
 
 @router.post("/api/conversations/{conversation_id}/messages")
@@ -260,20 +268,15 @@ async def say(
     tenant: Scope,
     console: ConsoleDep,
 ) -> Response:
-    if bad := _bad_id(conversation_id):
-        return bad
-    if not body.text.strip():
-        return _error(422, "invalid_input", "text: must not be blank")
-    if refused := _refuse(request, console, operator):
-        return refused
+    blank = None if body.text.strip() else "text: must not be blank"
+    found = await _take_action(conversation_id, request, operator, tenant, console, blank)
+    if isinstance(found, Response):
+        return found
+    state, version = found
+    if state.holder != operator:
+        return _error(409, "conflict", "join the conversation before writing in it")
 
     def run() -> Response:
-        found = _held_state(console, conversation_id, tenant)
-        if isinstance(found, Response):
-            return found
-        state, version = found
-        if state.holder != operator:
-            return _error(409, "conflict", "join the conversation before writing in it")
         # At the version read, so a message never lands after someone else took over.
         result = _append(console, conversation_id, event, version)
         if result.status_code == 409:
@@ -304,27 +307,15 @@ async def say(
 async def leave(
     conversation_id: str, request: Request, operator: Operator, tenant: Scope, console: ConsoleDep
 ) -> Response:
-    if bad := _bad_id(conversation_id):
-        return bad
-    if refused := _refuse(request, console, operator):
-        return refused
-
-    def run() -> Response:
-        found = _held_state(console, conversation_id, tenant)
-        if isinstance(found, Response):
-            return found
-        state, version = found
-        if state.holder != operator:
-            return _error(409, "conflict", "you do not hold this conversation")
-        data = OperatorLeft(operator=operator, left_at=datetime.now(UTC), reason="handed back")
-        return _append(
-            console,
-            conversation_id,
-            NewEvent("OperatorLeft", data, actor=f"operator:{operator}"),
-            version,
-        )
-
-    result = await run_in_threadpool(run)
+    found = await _take_action(conversation_id, request, operator, tenant, console)
+    if isinstance(found, Response):
+        return found
+    state, version = found
+    if state.holder != operator:
+        return _error(409, "conflict", "you do not hold this conversation")
+    data = OperatorLeft(operator=operator, left_at=datetime.now(UTC), reason="handed back")
+    event = NewEvent("OperatorLeft", data, actor=f"operator:{operator}")
+    result = await run_in_threadpool(_append, console, conversation_id, event, version)
     if result.status_code == 201:
         await _hang_up(console, conversation_id, operator)  # handing back includes the call
     return result
@@ -366,11 +357,7 @@ async def join_call(
 ) -> Response:
     """The operator's browser joins the visitor's live voice call (WebRTC offer in, answer
     out): the AI leaves the call, the conversation stays one stream (OperatorJoinedCall)."""
-    if bad := _bad_id(conversation_id):
-        return bad
-    if refused := _refuse(request, console, operator):
-        return refused
-    found = await run_in_threadpool(_held_state, console, conversation_id, tenant)
+    found = await _take_action(conversation_id, request, operator, tenant, console)
     if isinstance(found, Response):
         return found
     if console.calls is None:
@@ -398,11 +385,7 @@ async def leave_call(
     conversation_id: str, request: Request, operator: Operator, tenant: Scope, console: ConsoleDep
 ) -> Response:
     """The operator hangs up; the AI is back on the call (OperatorLeftCall)."""
-    if bad := _bad_id(conversation_id):
-        return bad
-    if refused := _refuse(request, console, operator):
-        return refused
-    found = await run_in_threadpool(_held_state, console, conversation_id, tenant)
+    found = await _take_action(conversation_id, request, operator, tenant, console)
     if isinstance(found, Response):
         return found
     if found[0].holder != operator:

@@ -207,3 +207,48 @@ def test_operators_see_only_their_tenant(tmp_path_factory: pytest.TempPathFactor
         assert "OperatorJoined" not in [e.type for e in ledger.read(visitor.cid)]
     finally:
         ledger.close()
+
+
+_ACTIONS = [  # every operator action on one conversation: (method, path tail, JSON body)
+    ("POST", "join", None),
+    ("POST", "messages", {"text": "hello"}),
+    ("POST", "leave", None),
+    ("POST", "call", {"sdp": "v=0", "type": "offer"}),
+    ("DELETE", "call", None),
+]
+
+
+@pytest.mark.parametrize(("method", "tail", "body"), _ACTIONS)
+def test_every_operator_action_refuses_alike(
+    server: ApiServer, method: str, tail: str, body: dict[str, str] | None
+) -> None:
+    """One prelude serves join, message, leave, join-call and leave-call: the same checks in
+    the same order with the same JSON errors, and nothing appended for a refusal."""
+    visitor = Visitor(server)
+    before = visitor.types()
+    with operator(server, "bob") as bob:
+
+        def act(cid: str, **headers: str) -> httpx.Response:
+            return bob.request(
+                method, f"/console/api/conversations/{cid}/{tail}", json=body, headers=headers
+            )
+
+        r = act("x" * 201)
+        assert (r.status_code, r.json()["error"]) == (422, "invalid_input")
+        # An invalid id is refused before the origin is looked at.
+        r = act("x" * 201, Origin="https://evil.example")
+        assert (r.status_code, r.json()["error"]) == (422, "invalid_input")
+        r = act(visitor.cid, Origin="https://evil.example")
+        assert r.json() == {
+            "error": "forbidden",
+            "detail": "cross-origin operator action refused",
+        }
+        assert r.status_code == 403
+        r = act("no-such-conversation")
+        assert r.json() == {
+            "error": "not_found",
+            "detail": "no conversation 'no-such-conversation'",
+        }
+        assert r.status_code == 404
+        assert r.headers["Cache-Control"] == "no-store"
+    assert visitor.types() == before
