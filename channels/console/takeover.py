@@ -402,16 +402,12 @@ async def call_visitor(
     `operator_call`). The widget shows the offer; accepting opens a WebRTC leg through the
     same accept/redeem path as the AI's offers, on which the AI stays silent while the
     operator holds the conversation, and the operator's console joins it (`/call`)."""
-    if bad := _bad_id(conversation_id):
-        return bad
-    if refused := _refuse(request, console, operator):
-        return refused
+    found = await _take_action(conversation_id, request, operator, tenant, console)
+    if isinstance(found, Response):
+        return found
+    state, version = found
 
     def run() -> Response:
-        found = _held_state(console, conversation_id, tenant)
-        if isinstance(found, Response):
-            return found
-        state, version = found
         if state.holder != operator:
             return _error(409, "conflict", "join the conversation before calling the visitor")
         ctx = build_context(read_conversation(console.log, conversation_id).events)

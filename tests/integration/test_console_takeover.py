@@ -215,6 +215,7 @@ _ACTIONS = [  # every operator action on one conversation: (method, path tail, J
     ("POST", "leave", None),
     ("POST", "call", {"sdp": "v=0", "type": "offer"}),
     ("DELETE", "call", None),
+    ("POST", "call-visitor", None),
 ]
 
 
@@ -222,7 +223,7 @@ _ACTIONS = [  # every operator action on one conversation: (method, path tail, J
 def test_every_operator_action_refuses_alike(
     server: ApiServer, method: str, tail: str, body: dict[str, str] | None
 ) -> None:
-    """One prelude serves join, message, leave, join-call and leave-call: the same checks in
+    """One prelude serves join, message, leave, join-call, leave-call and call-visitor: the same checks in
     the same order with the same JSON errors, and nothing appended for a refusal."""
     visitor = Visitor(server)
     before = visitor.types()
