@@ -8,6 +8,7 @@ only, one run at a time.
 
 from __future__ import annotations
 
+import contextlib
 import zlib
 
 import psycopg
@@ -43,6 +44,14 @@ class PostgresLead:
 
     def close(self) -> None:
         if self._conn is not None:
+            if self._leader and not (self._conn.closed or self._conn.broken):
+                # The server drops a closed session's locks only once its backend has seen
+                # the disconnect; unlocking first hands over at once on a clean stop.
+                # A failure is harmless: the session is going anyway, its lock with it.
+                with contextlib.suppress(psycopg.Error):
+                    self._conn.execute(
+                        "SELECT pg_advisory_unlock(%s, %s)", (_LOCK_CLASS, _LOCK_KEY)
+                    )
             self._conn.close()
             self._conn = None
         self._leader = False
