@@ -59,6 +59,12 @@ class VoiceAgent:
             if asked is not None and asked.reply is not None:
                 extra = [replace(e, leg_id=leg_id) for e in asked.new_events()]
                 turn = replace(turn, reply=asked.reply, events=[*turn.events, *extra])
+            elif self.desk is not None:
+                # A strong frustration or compliance signal on the call asks for a person
+                # too, as in the chat (HumanDesk.amend).
+                said, out = self.desk.escalate(events, turn.reply, turn.events, voice=True)
+                extra = [replace(e, leg_id=leg_id) for e in out[len(turn.events) :]]
+                turn = replace(turn, reply=said, events=[*turn.events, *extra])
             # Back from an operator on this call: the first reply carries what they said
             # (the chat path does the same with their messages, HumanDesk.amend).
             if recap := call_recap(events, leg_id):

@@ -146,6 +146,20 @@ class HumanDesk:
         recap = self.recap(events)
         if recap:
             reply = f"{recap} {reply}"
+        return self.escalate(events, reply, out)
+
+    def escalate(
+        self,
+        events: Sequence[RecordedEvent],
+        reply: str,
+        turn_events: Sequence[NewEvent],
+        *,
+        voice: bool = False,
+    ) -> tuple[str, list[NewEvent]]:
+        """A strong frustration or compliance signal in the AI's own turn asks for a person
+        when one is online (HumanRequested, and the queue place is added to the reply, worded
+        for a call when `voice`); otherwise the AI's answer stands."""
+        out = list(turn_events)
         reason = next(
             (
                 e.data.signal
@@ -166,7 +180,7 @@ class HumanDesk:
         requested = ev.HumanRequested(reason=reason, requested_at=self._clock())
         out.append(NewEvent("HumanRequested", requested, actor="agent"))
         out.extend(NewEvent(t, d, actor="agent") for t, d in self._summary(events, reason))
-        return f"{reply} {self._queued(ahead + 1, online)}", out
+        return f"{reply} {self._queued(ahead + 1, online, voice=voice)}", out
 
     def _status(self, state: HumanState, *, again: bool, voice: bool = False) -> str:
         place = self.queue.position_of(state.conversation_id, state.tenant) or 1

@@ -130,3 +130,29 @@ def test_asking_for_a_person_on_a_call_queues_like_the_chat(ledger: Ledger, onli
     before = ledger.version("A")
     assert voice.turn("A", VOICE, "hello?").reply == ""
     assert ledger.version("A") == before
+
+
+@pytest.mark.parametrize("online", [0, 1])
+def test_a_strong_frustration_signal_on_a_call_asks_for_a_person(
+    ledger: Ledger, online: int
+) -> None:
+    tools = open_tool_backend("memory://")
+    seed(tools, today=date(2026, 12, 4))
+    desk = HumanDesk(QueueIndex(ledger), Online(online), clock=lambda: NOW)
+    voice = VoiceAgent(ledger, build_agent(tools, clock=lambda: NOW), desk)
+    turn = voice.turn("A", VOICE, "THIS IS RIDICULOUS, I ALREADY TOLD YOU THREE TIMES, USELESS")
+    tools.close()
+    stream = ledger.read("A")
+    signals = [e.data.signal for e in stream if e.type == "EscalationSignalDetected"]
+    assert "frustration_spike" in signals  # the agent saw it, on the call as in the chat
+    requested = [e for e in stream if e.type == "HumanRequested"]
+    if online:
+        assert [e.data.reason for e in requested] == ["frustration_spike"]
+        assert requested[0].leg_id == VOICE
+        assert "number 1 in the queue" in turn.reply
+        assert "stay on the line" in turn.reply
+        assert "keep typing" not in turn.reply
+    else:
+        # Nobody to pass the caller to: the AI's own answer stands, no queue entry.
+        assert requested == []
+        assert "queue" not in turn.reply
