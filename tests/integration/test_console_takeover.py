@@ -223,8 +223,9 @@ _ACTIONS = [  # every operator action on one conversation: (method, path tail, J
 def test_every_operator_action_refuses_alike(
     server: ApiServer, method: str, tail: str, body: dict[str, str] | None
 ) -> None:
-    """One prelude serves join, message, leave, join-call, leave-call and call-visitor: the same checks in
-    the same order with the same JSON errors, and nothing appended for a refusal."""
+    """One prelude serves join, message, leave, join-call, leave-call and call-visitor: the
+    same checks in the same order with the same JSON errors, and nothing appended for a
+    refusal."""
     visitor = Visitor(server)
     before = visitor.types()
     with operator(server, "bob") as bob:
