@@ -167,20 +167,6 @@ class FallbackLM:
             context, level=level, reason=reason, channel=channel, inbound=inbound
         ).text
 
-    # The handoff service's generator interface (`handoff.first_utterance`).
-    def generate(
-        self,
-        context: AgentContext,
-        *,
-        level: int,
-        reason: str | None,
-        channel: HandoffChannel | None = None,
-        inbound: bool = False,
-    ) -> str:
-        return self.first_utterance(
-            context, level=level, reason=reason, channel=channel, inbound=inbound
-        )
-
     def compose(
         self,
         context: AgentContext,

@@ -29,7 +29,7 @@ from threadline.handoff.errors import (
     TokenRejectedError,
     UnknownConversationError,
 )
-from threadline.handoff.first_utterance import OfflineUtterances, UtteranceGenerator, compose
+from threadline.handoff.first_utterance import OfflineUtterances, UtteranceComposer
 from threadline.handoff.settings import HandoffSettings
 from threadline.handoff.signing import Signer
 from threadline.ledger.envelope import NewEvent, RecordedEvent
@@ -117,7 +117,7 @@ class HandoffService:
         *,
         signer: Signer | None = None,
         settings: HandoffSettings | None = None,
-        utterances: UtteranceGenerator | None = None,
+        utterances: UtteranceComposer | None = None,
         clock: Callable[[], datetime] | None = None,
     ) -> None:
         self.ledger = ledger
@@ -257,10 +257,9 @@ class HandoffService:
             subject = ctx.verification.subject
             level = min(claims.level, ctx.verification.level) if subject else 0
             reason = h.reason
-            made = compose(
-                self.utterances, ctx, level=level, reason=reason, channel=claims.channel,
-                inbound=inbound,
-            )  # fmt: skip
+            made = self.utterances.compose(
+                ctx, level=level, reason=reason, channel=claims.channel, inbound=inbound
+            )
             first = made.text
             leg_id = new_leg_id()
             batch = [
