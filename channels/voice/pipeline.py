@@ -29,7 +29,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from threadline.channels.voice.playback import FRAME_MS, Playback, Utterance, spoken_prefix
 from threadline.channels.voice.ports import (
@@ -46,6 +46,9 @@ from threadline.channels.voice.ports import (
     VoiceActivityDetector,
 )
 from threadline.channels.voice.vad import EnergyVad
+
+if TYPE_CHECKING:
+    from threadline.channels.voice.presynth import PreparedAudio
 from threadline.ledger.envelope import NewEvent
 from threadline.ledger.events import AgentSpoke, EventData, LegClosed, UtteranceTranscribed
 
@@ -142,12 +145,21 @@ class VoicePipeline:
 
     # -- outbound ------------------------------------------------------------------------
 
-    async def say(self, text: str) -> None:
-        """Synthesises `text` and queues it for playback (returns once it is queued)."""
+    async def say(self, text: str, prepared: PreparedAudio | None = None) -> None:
+        """Synthesises `text` and queues it for playback (returns once it is queued).
+        `prepared`: its audio, already being synthesised (the first utterance, from the
+        handoff's acceptance), used only if it is of this very text at this rate."""
         text = text.strip()
         if not text or self.closed_reason is not None:
             return
         generation = self._generation
+        if (
+            prepared is not None
+            and prepared.text.strip() == text
+            and prepared.sample_rate == self.playback.sample_rate
+        ):
+            await self._say_streaming(text, lambda _text, _rate: prepared.stream(), generation)
+            return
         stream = getattr(self.tts, "synthesize_sentences", None)
         if stream is not None:
             await self._say_streaming(text, stream, generation)

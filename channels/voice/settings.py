@@ -43,6 +43,9 @@ class VoiceSettings(BaseModel):
     stt_high_no_speech: float = Field(default=0.6, ge=0.0, le=1.0)
     # Load the local speech models when `threadline serve` starts (off: on the first call).
     voice_preload: bool = True
+    # Compose and synthesise the first utterance when the visitor accepts the handoff, not
+    # when the leg's request arrives (used only if the conversation has not moved since).
+    voice_presynthesis: bool = True
     # Voice activity: Silero (ONNX, the model faster-whisper ships) or the RMS-level detector.
     voice_vad: Literal["silero", "energy"] = "silero"
     # Silence that ends a visitor turn. Every millisecond here is added to the turn latency;
