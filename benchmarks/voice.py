@@ -244,7 +244,10 @@ def browser_runs(runs: int) -> dict[str, list[float]]:
                     click_to_audio.append(float(heard["clickToAudioMs"]))
                 page.click(".tl-hangup")
                 context.close()
-                print(f"  run {i}: click→audio {heard['clickToAudioMs']:.0f} ms", flush=True)
+                steps = " ".join(
+                    f"{k[:-2]} {v:.0f}" for k, v in heard.get("steps", {}).items() if v is not None
+                )
+                print(f"  run {i}: click→audio {heard['clickToAudioMs']:.0f} ms ({steps})", flush=True)
     return {"click_to_audio_ms": click_to_audio, "chat_turn_ms": chat_turn}
 
 

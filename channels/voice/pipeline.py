@@ -25,6 +25,7 @@ task, in the order they happened.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from dataclasses import dataclass, field
@@ -179,13 +180,15 @@ class VoicePipeline:
         utterance = Utterance(text, b"", pending=True)
         queued = False
         try:
-            async for sentence, pcm in stream(text, self.playback.sample_rate):
-                if generation != self._generation or self.closed_reason is not None:
-                    break
-                utterance.extend(sentence, pcm)
-                if not queued:
-                    self.playback.enqueue(utterance)
-                    queued = True
+            # Closed on a barge-in or hang-up, so the synthesis behind it stops too.
+            async with contextlib.aclosing(stream(text, self.playback.sample_rate)) as parts:
+                async for sentence, pcm in parts:
+                    if generation != self._generation or self.closed_reason is not None:
+                        break
+                    utterance.extend(sentence, pcm)
+                    if not queued:
+                        self.playback.enqueue(utterance)
+                        queued = True
         except Exception as exc:
             self.report_error("tts", exc)
         utterance.pending = False

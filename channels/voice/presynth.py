@@ -60,18 +60,24 @@ class PreparedAudio:
         self._changed.set()
 
     async def stream(self) -> AsyncIterator[tuple[str, bytes]]:
+        """The sentences in order. A consumer that stops early (a barge-in, a hang-up)
+        abandons the rest: it is not synthesised for nobody."""
         i = 0
-        while True:
-            if i < len(self.sentences):
-                yield self.sentences[i]
-                i += 1
-                continue
-            if self.done:
-                if self.error is not None:
-                    raise self.error
-                return
-            self._changed.clear()  # no await since the checks above: nothing is missed
-            await self._changed.wait()
+        try:
+            while True:
+                if i < len(self.sentences):
+                    yield self.sentences[i]
+                    i += 1
+                    continue
+                if self.done:
+                    if self.error is not None:
+                        raise self.error
+                    return
+                self._changed.clear()  # no await since the checks above: nothing is missed
+                await self._changed.wait()
+        finally:
+            if not self.done:
+                self.abandoned = True
 
 
 class FirstAudioCache:

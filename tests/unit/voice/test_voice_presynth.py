@@ -18,7 +18,7 @@ from threadline.channels.voice.ports import VisitorTurn
 from threadline.channels.voice.presynth import FirstAudioCache
 from threadline.channels.voice.sessions import VoiceSessions
 from threadline.channels.voice.settings import VoiceSettings
-from threadline.channels.voice.tts_piper import split_sentences
+from threadline.channels.voice.tts_piper import PiperTTS, split_sentences
 from threadline.handoff.service import HandoffService
 from threadline.handoff.signing import Signer
 from threadline.ledger.store import open_ledger
@@ -181,3 +181,33 @@ async def test_accepting_a_handoff_prepares_the_audio_of_what_redeem_records(
     assert " ".join(s for s, _ in entry.sentences) == " ".join(split_sentences(entry.text))
     await sessions.close_all()
     ledger.close()
+
+
+class CountingPiper(PiperTTS):
+    """piper's caching around a fake renderer (no model needed)."""
+
+    def __init__(self, phrase_cache: int) -> None:
+        super().__init__(phrase_cache=phrase_cache)
+        self.rendered: list[tuple[str, int]] = []
+
+    async def _render_at(self, text: str, sample_rate: int) -> bytes:
+        self.rendered.append((text, sample_rate))
+        return b"\x01\x00" * len(text)
+
+
+async def test_piper_keeps_short_recurring_sentences_per_rate_in_a_bounded_cache() -> None:
+    tts = CountingPiper(phrase_cache=2)
+    opening = "Thanks for switching to voice."
+    long_one = "I can see your claim CLM-4821 for $2,340, which is pending review by our team."
+    for _ in range(2):
+        parts = [s async for s, _ in tts.synthesize_sentences(f"{opening} {long_one}", RATE)]
+        assert parts == [opening, long_one]
+    assert tts.rendered == [(opening, RATE), (long_one, RATE), (long_one, RATE)]
+    await tts.synthesize(opening, 8_000)  # another rate is another entry
+    await tts.synthesize("Sorry?", RATE)  # the cache holds two: the least recent goes
+    await tts.synthesize(opening, RATE)
+    assert tts.rendered[-3:] == [(opening, 8_000), ("Sorry?", RATE), (opening, RATE)]
+    off = CountingPiper(phrase_cache=0)
+    await off.synthesize(opening, RATE)
+    await off.synthesize(opening, RATE)
+    assert len(off.rendered) == 2
