@@ -1,5 +1,5 @@
 """The held-in sentences of the word-error-rate set (tests/integration/voice/test_voice_wer.py,
-benchmarks/voice.py, benchmarks/voice_stt.py): six said in the chat, six never said, the
+benchmarks/voice.py): six said in the chat, six never said, the
 vocabulary a voice leg would be biased with, the conditions they are synthesised under and
 the word-level edit distance."""
 

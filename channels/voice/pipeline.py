@@ -47,15 +47,16 @@ from threadline.channels.voice.ports import (
     VoiceActivityDetector,
 )
 from threadline.channels.voice.vad import EnergyVad
+from threadline.ledger.envelope import NewEvent
+from threadline.ledger.events import AgentSpoke, EventData, LegClosed, UtteranceTranscribed
 
 if TYPE_CHECKING:
     from threadline.channels.voice.presynth import PreparedAudio
-from threadline.ledger.envelope import NewEvent
-from threadline.ledger.events import AgentSpoke, EventData, LegClosed, UtteranceTranscribed
 
 log = logging.getLogger(__name__)
 
 INBOUND_RATE = 16_000
+OUTPUT_RATE = 48_000  # what the WebRTC track sends (Opus at 48 kHz)
 _CLOSE_GRACE_S = 5.0
 AGENT_ACTOR = "agent"
 VISITOR_ACTOR = "visitor"
@@ -82,7 +83,7 @@ class VoicePipeline:
         record: EventSink,
         vocabulary: Vocabulary | None = None,
         vad: VoiceActivityDetector | None = None,
-        output_rate: int = 48_000,
+        output_rate: int = OUTPUT_RATE,
         barge_in_ms: int = 200,
         speculate_ms: int = 120,
         repeat_prompt: str = "Sorry, I didn't catch that. Could you say it again?",

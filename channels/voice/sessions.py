@@ -22,8 +22,7 @@ from threadline.channels.voice.errors import (
     ProviderUnavailableError,
     VoiceError,
 )
-from threadline.channels.voice.pipeline import VoicePipeline
-from threadline.channels.voice.playback import Playback
+from threadline.channels.voice.pipeline import OUTPUT_RATE, VoicePipeline
 from threadline.channels.voice.ports import (
     EventSink,
     SpeechToText,
@@ -36,7 +35,6 @@ from threadline.channels.voice.providers import make_stt, make_tts, unavailable
 from threadline.channels.voice.settings import VoiceSettings
 from threadline.channels.voice.vocabulary import build_vocabulary
 from threadline.ledger.envelope import NewEvent
-from threadline.ledger.errors import ThreadlineError
 
 if TYPE_CHECKING:
     from threadline.channels.voice.webrtc import IceConfig, WebRtcLeg
@@ -118,7 +116,7 @@ class VoiceSessions:
         self.tts = tts or make_tts(self.settings)
         self.legs: dict[str, WebRtcLeg] = {}
         # First utterances synthesised from the handoff's acceptance, at the legs' rate.
-        self.first_audio = FirstAudioCache(self.tts, Playback().sample_rate)
+        self.first_audio = FirstAudioCache(self.tts, OUTPUT_RATE)
         self._preparing: set[asyncio.Task[None]] = set()
         self._configured = False
         self._vad_warned = False
@@ -152,7 +150,7 @@ class VoiceSessions:
             made = await asyncio.to_thread(
                 preparer.prepare_first_utterance, conversation_id, handoff_id
             )
-        except ThreadlineError as exc:  # the leg composes it at redeem instead
+        except Exception as exc:  # the leg composes it at redeem instead
             log.warning("could not prepare a first utterance: %s", type(exc).__name__)
             return
         if made is not None:

@@ -17,12 +17,6 @@ decoder was certain of every token. A result is *low-confidence* when avg_logpro
 uses to mark a segment as hallucinated silence are -1.0 and 0.6).
 
 Decoding is CPU-bound and not re-entrant on one model: one worker thread, never the loop.
-
-Encoder window: Whisper pads every input to 30 s and its encoder cost follows the window,
-not the speech (a 3 s turn pays for 30 s). With `window_pad_ms` set, the padded features are
-cut to the utterance plus that much silence before encoding (CTranslate2 accepts any even
-frame count; the decoder cross-attends to whatever the encoder gives), as whisper.cpp's
-`audio_ctx` does. None keeps the full 30 s window.
 """
 
 from __future__ import annotations
@@ -43,8 +37,6 @@ from threadline.channels.voice.ports import Transcript, Vocabulary
 log = logging.getLogger(__name__)
 RATE = 16_000
 PACKAGED_MODEL_ID = "whisper-tiny.en-ct2-int8"
-HOP = 160  # samples per mel frame at 16 kHz
-FULL_WINDOW_FRAMES = 3000  # Whisper's 30 s
 _PROMPT_WORDS = 60  # the decoder keeps ~224 prompt tokens; the nearest context matters most
 
 
@@ -85,7 +77,6 @@ class WhisperSTT:
         beam_size: int = 1,
         low_logprob: float = -1.0,
         high_no_speech: float = 0.6,
-        window_pad_ms: int | None = None,
     ) -> None:
         self.model_path = model_path
         self.model_id = PACKAGED_MODEL_ID if model_path is None else Path(model_path).name
@@ -94,7 +85,6 @@ class WhisperSTT:
         self.beam_size = beam_size
         self.low_logprob = low_logprob
         self.high_no_speech = high_no_speech
-        self.window_pad_ms = window_pad_ms
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="whisper")
         self._model: Any = None
 
@@ -114,8 +104,10 @@ class WhisperSTT:
         if self._model is None:
             self.check()
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
+            from faster_whisper import WhisperModel
+
             path = self.model_path or str(packaged_model_path())
-            self._model = _windowed_model_class()(
+            self._model = WhisperModel(
                 path,
                 device="cpu",
                 compute_type=self.compute_type,
@@ -158,7 +150,6 @@ class WhisperSTT:
         audio = audio.astype(np.float32) / 32768.0
         duration_ms = len(audio) * 1000 // RATE
         prompt, hotwords = prompt_for(vocabulary)
-        model.window_frames = self._window_frames(len(audio))
         segments, _info = model.transcribe(
             audio,
             language="en",
@@ -192,30 +183,6 @@ class WhisperSTT:
             no_speech_prob=no_speech,
             low_confidence=low,
         )
-
-    def _window_frames(self, samples: int) -> int:
-        """Mel frames (100 per second) the encoder sees: the whole 30 s, or the utterance
-        plus `window_pad_ms`, rounded up to a whole second (even, as the encoder needs)."""
-        if self.window_pad_ms is None:
-            return FULL_WINDOW_FRAMES
-        frames = samples // HOP + self.window_pad_ms // 10
-        return min(FULL_WINDOW_FRAMES, -(-frames // 100) * 100)
-
-
-def _windowed_model_class() -> Any:
-    from faster_whisper import WhisperModel
-
-    class WindowedWhisperModel(WhisperModel):  # type: ignore[misc]
-        """faster-whisper's model with the encoder input cut to `window_frames`."""
-
-        window_frames = FULL_WINDOW_FRAMES
-
-        def encode(self, features: Any) -> Any:
-            if features.shape[-1] > self.window_frames:
-                features = features[..., : self.window_frames]
-            return super().encode(features)
-
-    return WindowedWhisperModel
 
 
 def _log_failure(future: Future[Any]) -> None:
