@@ -14,7 +14,8 @@
    carries energy (getStats totalAudioEnergy > 0, polled every 10 ms in the page). Three
    servers run side by side and each run visits all three in turn (`BROWSER_CONFIGS`): the
    same-run baseline is the leg as before (first utterance synthesised when the leg opens),
-   against pre-synthesis at acceptance alone and with piper's phrase cache (the default).
+   against pre-synthesis at acceptance alone, piper's phrase cache alone, and both (the
+   default).
 
 Runs inside a loopback-only network namespace when it can (root with `unshare`), so media
 never leaves 127.0.0.1. Goals (issues 6, 15): click → first audio p50 ≤ 800 ms offline, turn
@@ -217,11 +218,12 @@ async def turn_latency(max_calls: int, turns: int) -> dict[str, Any]:
 
 # Click → first audio is measured on three servers side by side, run after run (so load
 # drift on a shared machine hits all alike): the leg as it was (synthesis starts when the leg
-# opens), with pre-synthesis at acceptance only, and as configured now (pre-synthesis and
-# piper's phrase cache).
+# opens), with pre-synthesis at acceptance only, with piper's phrase cache only, and as
+# configured now (both).
 BROWSER_CONFIGS: dict[str, dict[str, str]] = {
     "before": {"THREADLINE_VOICE_PRESYNTHESIS": "0", "THREADLINE_PIPER_PHRASE_CACHE": "0"},
     "presynthesis": {"THREADLINE_VOICE_PRESYNTHESIS": "1", "THREADLINE_PIPER_PHRASE_CACHE": "0"},
+    "phrase cache": {"THREADLINE_VOICE_PRESYNTHESIS": "0"},
     "after": {},
 }
 
@@ -371,6 +373,15 @@ def main() -> None:
             after["p95"],
             "ms",
             before["p95"],
+            "synthesis from leg open, same run",
+        )
+    )
+    emit(
+        Figure(
+            "voice click → first audio p50, phrase cache only",
+            summary["phrase cache"]["p50"],
+            "ms",
+            before["p50"],
             "synthesis from leg open, same run",
         )
     )

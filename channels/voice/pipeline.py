@@ -152,14 +152,17 @@ class VoicePipeline:
         `prepared`: its audio, already being synthesised (the first utterance, from the
         handoff's acceptance), used only if it is of this very text at this rate."""
         text = text.strip()
-        if not text or self.closed_reason is not None:
-            return
-        generation = self._generation
-        if (
+        usable = (
             prepared is not None
             and prepared.text.strip() == text
             and prepared.sample_rate == self.playback.sample_rate
-        ):
+        )
+        if prepared is not None and (not usable or not text or self.closed_reason is not None):
+            prepared.abandon()  # not played: its synthesis stops
+        if not text or self.closed_reason is not None:
+            return
+        generation = self._generation
+        if usable and prepared is not None:
             await self._say_streaming(text, lambda _text, _rate: prepared.stream(), generation)
             return
         stream = getattr(self.tts, "synthesize_sentences", None)

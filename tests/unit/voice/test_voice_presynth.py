@@ -15,7 +15,7 @@ from tests.unit.handoff.handoff_helpers import january_claim_chat
 from tests.unit.voice.test_voice_pipeline import FakeSTT, FakeTTS, play_out
 from threadline.channels.voice.pipeline import VoicePipeline
 from threadline.channels.voice.ports import VisitorTurn
-from threadline.channels.voice.presynth import FirstAudioCache
+from threadline.channels.voice.presynth import LOOKAHEAD, FirstAudioCache
 from threadline.channels.voice.sessions import VoiceSessions
 from threadline.channels.voice.settings import VoiceSettings
 from threadline.channels.voice.tts_piper import PiperTTS, split_sentences
@@ -67,16 +67,17 @@ async def test_prepared_audio_plays_at_once_without_synthesising_again() -> None
     cache = FirstAudioCache(tts, RATE)
     entry = cache.start(KEY, TEXT, later())
     assert entry is not None
-    await eventually(lambda: entry.done)
-    synthesised = list(tts.sentences)
-    assert " ".join(synthesised) == TEXT
+    await eventually(lambda: len(entry.sentences) == LOOKAHEAD)
+    await asyncio.sleep(0.05)
+    # Two sentences ahead of a leg that has not opened yet, and no more.
+    assert tts.sentences == split_sentences(TEXT)[:LOOKAHEAD]
     p, sink = leg(tts)
     before = datetime.now(UTC)
     await p.say(TEXT, cache.take(KEY, TEXT))
-    assert tts.sentences == synthesised  # nothing synthesised at leg time
     assert any(p.next_frame())  # the very first frame pulled is speech
     play_out(p)
     [spoken] = await sink.wait_for("AgentSpoke")
+    assert tts.sentences == split_sentences(TEXT)  # each sentence synthesised once
     assert (spoken.text, spoken.spoken_text, spoken.interrupted) == (TEXT, TEXT, False)
     assert spoken.first_audio_at is not None
     assert spoken.first_audio_at >= before
@@ -108,7 +109,7 @@ async def test_audio_prepared_for_another_text_is_never_spoken() -> None:
     cache = FirstAudioCache(tts, RATE)
     entry = cache.start(KEY, TEXT, later())
     assert entry is not None
-    await eventually(lambda: entry.done)
+    await eventually(lambda: len(entry.sentences) == LOOKAHEAD)
     recomposed = "Thanks for switching to voice. Your order has shipped."
     assert cache.take(KEY, recomposed) is None  # the redeem recorded a different text
     p, sink = leg(tts)
@@ -143,7 +144,7 @@ async def test_the_cache_is_bounded_and_a_dropped_entry_stops_synthesising() -> 
     assert first.abandoned
     assert len(cache) == 1
     tts.gate.set()
-    await eventually(lambda: first.done and second.done)
+    await eventually(lambda: first.done and len(second.sentences) == 2)
     # The dropped entry finished the sentence it was on and no more.
     assert len(first.sentences) < len(split_sentences(TEXT))
     assert cache.take(("A", "h1"), TEXT) is None
@@ -177,8 +178,8 @@ async def test_accepting_a_handoff_prepares_the_audio_of_what_redeem_records(
     entry = sessions.first_audio.take(("A", ticket.handoff_id), grant.first_utterance)
     assert entry is not None
     assert entry.text == grant.first_utterance
-    await eventually(lambda: entry.done)
-    assert " ".join(s for s, _ in entry.sentences) == " ".join(split_sentences(entry.text))
+    await eventually(lambda: len(entry.sentences) == LOOKAHEAD)
+    assert [s for s, _ in entry.sentences] == split_sentences(entry.text)[:LOOKAHEAD]
     await sessions.close_all()
     ledger.close()
 
