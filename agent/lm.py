@@ -5,7 +5,8 @@ Three uses, one implementation chosen by `THREADLINE_LLM_*` (`threadline.agent.s
 - `step` — the chat and voice agent's next action in a turn (reply, tool call, identity
   check); the runtime (`threadline.agent.core`) executes it and records the events;
 - `first_utterance` — the first message on the new leg of a handoff, on every channel
-  (WebRTC, PSTN, SMS, WhatsApp, email), called by `HandoffService.redeem`;
+  (WebRTC, PSTN, SMS, WhatsApp, email); `HandoffService` (redeem, or at acceptance for a
+  voice leg) calls `FallbackLM.compose`, which returns it with any fallback event;
 - `handoff_summary` — the short summary an operator reads when the visitor asks for a
   person (`HumanDesk`), recorded as `HandoffSummaryWritten`.
 
@@ -166,20 +167,6 @@ class FallbackLM:
         return self.compose(
             context, level=level, reason=reason, channel=channel, inbound=inbound
         ).text
-
-    # The handoff service's generator interface (`handoff.first_utterance`).
-    def generate(
-        self,
-        context: AgentContext,
-        *,
-        level: int,
-        reason: str | None,
-        channel: HandoffChannel | None = None,
-        inbound: bool = False,
-    ) -> str:
-        return self.first_utterance(
-            context, level=level, reason=reason, channel=channel, inbound=inbound
-        )
 
     def compose(
         self,

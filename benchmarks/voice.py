@@ -8,12 +8,14 @@
    the visitor's speech to the first frame of agent audio. Measured with 1, 2, 4 … calls at
    once (sharing the server's one STT and one TTS, as legs do) to find how many concurrent
    calls keep the p50 under 2 s, and the process CPU seconds per second of call.
-3. Click → first agent audio at the browser: the real widget in headless Chromium against a
-   real server (SQLite, offline agent), N runs, each a new visitor: chat until the agent
+3. Click → first agent audio at the browser: the real widget in headless Chromium against
+   real servers (SQLite, offline agent), N runs, each a new visitor: chat until the agent
    offers voice, click "Switch to voice", and time until the browser's inbound audio first
-   carries energy (getStats totalAudioEnergy > 0, polled every 10 ms in the page). The
-   same-run baseline is the first chat turn of each run (Enter → the agent's reply shown) in
-   the same browser.
+   carries energy (getStats totalAudioEnergy > 0, polled every 10 ms in the page). Three
+   servers run side by side and each run visits all three in turn (`BROWSER_CONFIGS`): the
+   same-run baseline is the leg as before (first utterance synthesised when the leg opens),
+   against pre-synthesis at acceptance alone, piper's phrase cache alone, and both (the
+   default).
 
 Runs inside a loopback-only network namespace when it can (root with `unshare`), so media
 never leaves 127.0.0.1. Goals (issues 6, 15): click → first audio p50 ≤ 800 ms offline, turn
@@ -214,7 +216,21 @@ async def turn_latency(max_calls: int, turns: int) -> dict[str, Any]:
     return results
 
 
-def browser_runs(runs: int) -> dict[str, list[float]]:
+# Click → first audio is measured on three servers side by side, run after run (so load
+# drift on a shared machine hits all alike): the leg as it was (synthesis starts when the leg
+# opens), with pre-synthesis at acceptance only, with piper's phrase cache only, and as
+# configured now (both).
+BROWSER_CONFIGS: dict[str, dict[str, str]] = {
+    "before": {"THREADLINE_VOICE_PRESYNTHESIS": "0", "THREADLINE_PIPER_PHRASE_CACHE": "0"},
+    "presynthesis": {"THREADLINE_VOICE_PRESYNTHESIS": "1", "THREADLINE_PIPER_PHRASE_CACHE": "0"},
+    "phrase cache": {"THREADLINE_VOICE_PRESYNTHESIS": "0"},
+    "after": {},
+}
+
+
+def browser_runs(runs: int) -> dict[str, dict[str, list[float]]]:
+    from contextlib import ExitStack
+
     from harness.voice_browser import (
         chat_until_offer,
         chromium_with_mic,
@@ -222,9 +238,10 @@ def browser_runs(runs: int) -> dict[str, list[float]]:
         voice_server,
     )
 
-    click_to_audio: list[float] = []
-    chat_turn: list[float] = []
-    with tempfile.TemporaryDirectory() as tmp_name:
+    out: dict[str, dict[str, list[float]]] = {
+        name: {"click_to_audio_ms": [], "chat_turn_ms": []} for name in BROWSER_CONFIGS
+    }
+    with tempfile.TemporaryDirectory() as tmp_name, ExitStack() as stack:
         tmp = Path(tmp_name)
         wav = tmp / "silence.wav"
         with wave.open(str(wav), "wb") as w:  # no sox: 30 s of silence for the fake mic
@@ -232,37 +249,35 @@ def browser_runs(runs: int) -> dict[str, list[float]]:
             w.setsampwidth(2)
             w.setframerate(48_000)
             w.writeframes(bytes(48_000 * 2 * 30))
-        with voice_server(tmp) as server, chromium_with_mic(wav) as browser:
-            for i in range(runs + 1):  # run 0 warms the server (imports, models) up
+        servers = {}
+        for name, env in BROWSER_CONFIGS.items():
+            (tmp / name).mkdir()
+            servers[name] = stack.enter_context(voice_server(tmp / name, **env))
+        browser = stack.enter_context(chromium_with_mic(wav))
+        for i in range(runs + 1):  # run 0 warms each server up (imports, models)
+            for name, server in servers.items():
                 context = browser.new_context()
                 page = context.new_page()
                 page.goto(f"{server.base_url}/embed?tl_voice_processing=off")
                 turns = chat_until_offer(page)
                 heard = switch_to_voice(page)
                 if i > 0:
-                    chat_turn.append(turns[0])
-                    click_to_audio.append(float(heard["clickToAudioMs"]))
+                    out[name]["chat_turn_ms"].append(turns[0])
+                    out[name]["click_to_audio_ms"].append(float(heard["clickToAudioMs"]))
                 page.click(".tl-hangup")
                 context.close()
-                print(f"  run {i}: click→audio {heard['clickToAudioMs']:.0f} ms", flush=True)
-    return {"click_to_audio_ms": click_to_audio, "chat_turn_ms": chat_turn}
+                steps = " ".join(
+                    f"{k[:-2]} {v:.0f}" for k, v in heard.get("steps", {}).items() if v is not None
+                )
+                print(
+                    f"  run {i} {name:>12}: click→audio {heard['clickToAudioMs']:.0f} ms ({steps})",
+                    flush=True,
+                )
+    return out
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=20)
-    parser.add_argument("--phrases", type=int, default=30)
-    parser.add_argument("--turns", type=int, default=4, help="visitor turns per call")
-    parser.add_argument("--max-calls", type=int, default=8, help="concurrent calls to try")
-    parser.add_argument("--no-browser", action="store_true", help="skip the Chromium runs")
-    parser.add_argument("--no-netns", action="store_true", help="run in the current namespace")
-    args = parser.parse_args()
-    if not args.no_netns and not netns.inside() and netns.available():
-        argv = [sys.executable, "-m", "benchmarks.voice", *sys.argv[1:]]
-        sys.exit(subprocess.run(netns.command(argv), env=netns.env(), cwd=ROOT).returncode)
-
-    print(f"voice benchmark (loopback-only netns: {netns.inside()})")
-    speech = asyncio.run(providers(args.phrases))
+def speech_and_turns(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]:
+    speech: dict[str, Any] = asyncio.run(providers(args.phrases))
     print(f"models load {speech['load_s']:.1f} s")
     print(f"TTS piper   RTF {speech['tts_rtf']:.3f}")
     if "espeak_tts_rtf" in speech:
@@ -300,32 +315,86 @@ def main() -> None:
             goal_min=1,
         )
     )
-    if args.no_browser:
-        print(json.dumps({**speech, "turns": turns}))
-        return
+    return speech, turns
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--phrases", type=int, default=30)
+    parser.add_argument("--turns", type=int, default=4, help="visitor turns per call")
+    parser.add_argument("--max-calls", type=int, default=8, help="concurrent calls to try")
+    parser.add_argument("--no-browser", action="store_true", help="skip the Chromium runs")
+    parser.add_argument("--browser-only", action="store_true", help="only the Chromium runs")
+    parser.add_argument("--no-netns", action="store_true", help="run in the current namespace")
+    args = parser.parse_args()
+    if not args.no_netns and not netns.inside() and netns.available():
+        argv = [sys.executable, "-m", "benchmarks.voice", *sys.argv[1:]]
+        sys.exit(subprocess.run(netns.command(argv), env=netns.env(), cwd=ROOT).returncode)
+
+    print(f"voice benchmark (loopback-only netns: {netns.inside()})")
+    speech: dict[str, Any] = {}
+    turns: dict[str, Any] = {}
+    if not args.browser_only:
+        speech, turns = speech_and_turns(args)
+        if args.no_browser:
+            print(json.dumps({**speech, "turns": turns}))
+            return
     runs = browser_runs(args.runs)
-    audio, turn = runs["click_to_audio_ms"], runs["chat_turn_ms"]
-    p50, p95 = statistics.median(audio), pct(audio, 0.95)
-    base = statistics.median(turn)
-    print(f"click → first agent audio  p50 {p50:.0f} ms  p95 {p95:.0f} ms  (n={len(audio)})")
-    print(f"chat turn (baseline)       p50 {base:.0f} ms  → click→audio = {p50 / base:.1f}× a turn")
-    print(f"goal p50 ≤ 800 ms: {'met' if p50 <= 800 else 'NOT met'}")
+    summary: dict[str, Any] = {}
+    for name, got in runs.items():
+        audio = got["click_to_audio_ms"]
+        summary[name] = {
+            "p50": statistics.median(audio),
+            "p95": pct(audio, 0.95),
+            "chat_turn_p50": statistics.median(got["chat_turn_ms"]),
+        }
+        print(
+            f"click → first agent audio {name:>12}: p50 {summary[name]['p50']:.0f} ms  "
+            f"p95 {summary[name]['p95']:.0f} ms  (n={len(audio)}; chat turn p50 "
+            f"{summary[name]['chat_turn_p50']:.0f} ms)"
+        )
+    before, after = summary["before"], summary["after"]
+    print(f"goal p50 ≤ 800 ms: {'met' if after['p50'] <= 800 else 'NOT met'}")
+    print(f"load average (1 min) {os.getloadavg()[0]:.1f} after the browser runs")
     emit(
-        Figure("voice click → first audio p50 (piper)", p50, "ms", base, "chat turn", goal_max=800)
-    )
-    emit(Figure("voice click → first audio p95 (piper)", p95, "ms"))
-    print(
-        json.dumps(
-            {
-                **speech,
-                "turns": turns,
-                "click_to_audio_p50_ms": p50,
-                "click_to_audio_p95_ms": p95,
-                "chat_turn_p50_ms": base,
-                "runs": len(audio),
-            }
+        Figure(
+            "voice click → first audio p50 (piper)",
+            after["p50"],
+            "ms",
+            before["p50"],
+            "synthesis from leg open, same run",
+            goal_max=800,
         )
     )
+    emit(
+        Figure(
+            "voice click → first audio p95 (piper)",
+            after["p95"],
+            "ms",
+            before["p95"],
+            "synthesis from leg open, same run",
+        )
+    )
+    emit(
+        Figure(
+            "voice click → first audio p50, phrase cache only",
+            summary["phrase cache"]["p50"],
+            "ms",
+            before["p50"],
+            "synthesis from leg open, same run",
+        )
+    )
+    emit(
+        Figure(
+            "voice click → first audio p50, pre-synthesis only",
+            summary["presynthesis"]["p50"],
+            "ms",
+            before["p50"],
+            "synthesis from leg open, same run",
+        )
+    )
+    print(json.dumps({**speech, "turns": turns, "click_to_audio": summary}))
 
 
 if __name__ == "__main__":

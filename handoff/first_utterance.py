@@ -84,23 +84,6 @@ _NEXT_BY_REASON_TEXT: dict[str, str] = {
 }
 
 
-class UtteranceGenerator(Protocol):
-    def generate(
-        self,
-        context: AgentContext,
-        *,
-        level: int,
-        reason: str | None,
-        channel: HandoffChannel | None = None,
-        inbound: bool = False,
-    ) -> str:
-        """The first thing the agent says on the new leg. `level` is the verification
-        level the leg inherited (0 if none); `reason` why the handoff was offered; `channel`
-        the new leg's channel (default: the latest handoff's, else webrtc); `inbound` the
-        visitor called in rather than the agent dialling out (PSTN)."""
-        ...
-
-
 @dataclass(frozen=True, slots=True)
 class Utterance:
     """A first utterance and the events recording how it was made (a model fallback)."""
@@ -109,25 +92,26 @@ class Utterance:
     events: tuple[tuple[str, EventData], ...] = ()
 
 
-def compose(
-    generator: UtteranceGenerator,
-    context: AgentContext,
-    *,
-    level: int,
-    reason: str | None,
-    channel: HandoffChannel | None = None,
-    inbound: bool = False,
-) -> Utterance:
-    """The generator's `compose` when it records events (the language-model port), else its
-    plain `generate`."""
-    recording = getattr(generator, "compose", None)
-    if recording is not None:
-        out: Utterance = recording(
-            context, level=level, reason=reason, channel=channel, inbound=inbound
-        )
-        return out
-    text = generator.generate(context, level=level, reason=reason, channel=channel, inbound=inbound)
-    return Utterance(text)
+class UtteranceComposer(Protocol):
+    """What `HandoffService` asks for the first utterance: the language-model port
+    (`threadline.agent.lm.FallbackLM`, injected by the composition root) or, without one,
+    `OfflineUtterances`."""
+
+    def compose(
+        self,
+        context: AgentContext,
+        *,
+        level: int,
+        reason: str | None,
+        channel: HandoffChannel | None = None,
+        inbound: bool = False,
+    ) -> Utterance:
+        """The first thing the agent says on the new leg, with the events recording how it
+        was made. `level` is the verification level the leg inherited (0 if none); `reason`
+        why the handoff was offered; `channel` the new leg's channel (default: the latest
+        handoff's, else webrtc); `inbound` the visitor called in rather than the agent
+        dialling out (PSTN)."""
+        ...
 
 
 def _clean(text: str) -> str:
@@ -280,6 +264,18 @@ class OfflineUtterances:
         parts.append(self._next(context, told, reason, channel, status))
         text = _SPOKEN_CENTS.sub(r"\1", _clean(" ".join(parts)))
         return text if len(text) <= MAX_CHARS else text[: MAX_CHARS - 1].rsplit(" ", 1)[0] + "…"
+
+    def compose(
+        self,
+        context: AgentContext,
+        *,
+        level: int,
+        reason: str | None,
+        channel: HandoffChannel | None = None,
+        inbound: bool = False,
+    ) -> Utterance:
+        text = self.generate(context, level=level, reason=reason, channel=channel, inbound=inbound)
+        return Utterance(text)
 
     @staticmethod
     def _status(context: AgentContext) -> str | None:

@@ -29,7 +29,8 @@ from threadline.handoff.errors import (
     TokenRejectedError,
     UnknownConversationError,
 )
-from threadline.handoff.first_utterance import OfflineUtterances, UtteranceGenerator, compose
+from threadline.handoff.first_utterance import OfflineUtterances, UtteranceComposer
+from threadline.handoff.prepared import PreparedUtterance, PreparedUtterances
 from threadline.handoff.settings import HandoffSettings
 from threadline.handoff.signing import Signer
 from threadline.ledger.envelope import NewEvent, RecordedEvent
@@ -117,7 +118,7 @@ class HandoffService:
         *,
         signer: Signer | None = None,
         settings: HandoffSettings | None = None,
-        utterances: UtteranceGenerator | None = None,
+        utterances: UtteranceComposer | None = None,
         clock: Callable[[], datetime] | None = None,
     ) -> None:
         self.ledger = ledger
@@ -125,6 +126,8 @@ class HandoffService:
         self.signer = signer or Signer.from_settings(tokens.PURPOSE, self.settings)
         self.utterances = utterances or OfflineUtterances()
         self.clock = clock or (lambda: datetime.now(UTC))
+        # First utterances composed at acceptance, for `redeem` (per process, bounded).
+        self.prepared = PreparedUtterances()
         self._expiry_lock = threading.Lock()
         self._scanned = 0
         self._deadlines: dict[tuple[str, str], datetime] = {}
@@ -188,6 +191,31 @@ class HandoffService:
             expires = datetime.fromtimestamp(claims.expires_at, UTC)
             return HandoffTicket(conversation_id, chosen, token, expires, channel, level)
         raise HandoffNotAllowedError("the conversation is too busy to hand off; try again")
+
+    def prepare_first_utterance(
+        self, conversation_id: str, handoff_id: str
+    ) -> PreparedUtterance | None:
+        """Composes the first utterance of an accepted handoff now, from the context as it
+        is, and keeps it for `redeem` (which uses it only if nothing was appended
+        meanwhile). None if the handoff is not (or no longer) waiting for its leg."""
+        ctx = self.context(conversation_id)
+        h = _find(ctx, handoff_id)
+        if h is None or h.status != "accepted":
+            return None
+        level = ctx.verification.level if ctx.verification.subject else 0
+        made = self.utterances.compose(ctx, level=level, reason=h.reason, channel=h.channel)
+        now = self.clock()
+        prepared = PreparedUtterance(
+            conversation_id,
+            handoff_id,
+            h.channel,
+            level,
+            ctx.last_position,
+            made,
+            now + timedelta(seconds=self.settings.handoff_token_ttl_s),
+        )
+        self.prepared.put(prepared, now)
+        return prepared
 
     def decline(self, conversation_id: str, handoff_id: str, *, reason: str | None = None) -> bool:
         """The visitor dismissed the offer. False if it was no longer open."""
@@ -257,9 +285,12 @@ class HandoffService:
             subject = ctx.verification.subject
             level = min(claims.level, ctx.verification.level) if subject else 0
             reason = h.reason
-            made = compose(
-                self.utterances, ctx, level=level, reason=reason, channel=claims.channel,
-                inbound=inbound,
+            # Composed at acceptance if the conversation has not moved since; else now.
+            made = self.prepared.take(
+                cid, claims.handoff_id, version=ctx.last_position, level=level,
+                channel=claims.channel, inbound=inbound, now=now,
+            ) or self.utterances.compose(
+                ctx, level=level, reason=reason, channel=claims.channel, inbound=inbound
             )  # fmt: skip
             first = made.text
             leg_id = new_leg_id()

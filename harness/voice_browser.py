@@ -126,6 +126,9 @@ def switch_to_voice(page: Page) -> dict[str, Any]:
         """async () => {
           const v = window.Threadline.voice;
           const out = { clickToAudioMs: v.firstAudioAt - v.clickAt, legId: v.legId,
+                        steps: Object.fromEntries(
+                          ["acceptedAt", "micAt", "offerAt", "answerAt", "connectedAt",
+                           "firstAudioAt"].map(k => [k, v[k] === null ? null : v[k] - v.clickAt])),
                         conversationId: window.Threadline.client.conversationId,
                         token: window.Threadline.client.token };
           (await v.pc.getStats()).forEach(s => {

@@ -1,9 +1,16 @@
 """The held-in sentences of the word-error-rate set (tests/integration/voice/test_voice_wer.py,
-benchmarks/voice.py): six said in the chat, six never said, and the vocabulary a voice leg
-would be biased with."""
+benchmarks/voice.py): six said in the chat, six never said, the
+vocabulary a voice leg would be biased with, the conditions they are synthesised under and
+the word-level edit distance."""
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from threadline.channels.voice.tts_piper import PiperTTS
 from threadline.channels.voice.vocabulary import build_vocabulary
 
 CHAT = [
@@ -23,3 +30,58 @@ UNSEEN = [
     "the blue jacket was too small so I sent it back",
 ]
 VOCABULARY = build_vocabulary(CHAT, ["order", "parcel", "delivery address"])
+
+
+def words(text: str) -> list[str]:
+    return re.sub(r"[^a-z' ]+", " ", text.lower().replace("-", " ")).split()
+
+
+def edit_distance(ref: list[str], hyp: list[str]) -> int:
+    row = list(range(len(hyp) + 1))
+    for i, r in enumerate(ref, 1):
+        prev, row[0] = row[0], i
+        for j, h in enumerate(hyp, 1):
+            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (r != h))
+    return row[-1]
+
+
+def with_noise(pcm: bytes, snr_db: float, seed: int) -> bytes:
+    audio = np.frombuffer(pcm, "<i2").astype(np.float64)
+    power = float(np.mean(audio * audio)) or 1.0
+    noise = np.random.default_rng(seed).normal(0, np.sqrt(power / 10 ** (snr_db / 10)), audio.size)
+    return np.clip(audio + noise, -32768, 32767).astype("<i2").tobytes()
+
+
+@dataclass(frozen=True)
+class Condition:
+    name: str
+    engine: str  # piper | espeak
+    rate: int
+    speed: float = 1.0  # piper length_scale (>1 slower) or espeak words per minute / 165
+    snr_db: float | None = None
+
+
+CONDITIONS = [
+    Condition("piper 16k", "piper", 16_000),
+    Condition("piper slow 16k noise 20dB", "piper", 16_000, speed=1.2, snr_db=20.0),
+    Condition("piper fast 8k", "piper", 8_000, speed=0.85),
+    Condition("espeak 16k", "espeak", 16_000),
+    Condition("espeak 8k", "espeak", 8_000, speed=1.1),
+]
+
+
+async def synthesise(condition: Condition, text: str, piper: dict[float, PiperTTS]) -> bytes:
+    if condition.engine == "piper":
+        tts = piper.setdefault(condition.speed, PiperTTS(length_scale=condition.speed))
+        pcm = await tts.synthesize(text, condition.rate)
+    else:
+        from threadline.channels.voice.tts_espeak import EspeakTTS
+
+        pcm = await EspeakTTS(words_per_minute=int(165 * condition.speed)).synthesize(
+            text, condition.rate
+        )
+    if condition.snr_db is not None:
+        pcm = with_noise(pcm, condition.snr_db, seed=len(text))
+    # Phone audio is band-limited at 8 kHz and upsampled by the leg; the recogniser gets it
+    # at the rate the PSTN path delivers (8 kHz), and resamples properly itself.
+    return pcm

@@ -299,6 +299,7 @@ async def post_message(
 )
 async def accept_handoff(
     conversation_id: ConversationId,
+    request: Request,
     services: ServicesDep,
     directory: DirectoryDep,
     principal: RequiredPrincipal,
@@ -321,4 +322,8 @@ async def accept_handoff(
         ticket = handoffs.accept(conversation_id, handoff_id, leg_id=leg_id)
         return HandoffTicketOut.model_validate(dict(ticket))
 
-    return await run_in_threadpool(accept)
+    accepted = await run_in_threadpool(accept)
+    voice = getattr(request.app.state, "voice", None)
+    if voice is not None:  # the first utterance's audio starts now, not when the leg opens
+        voice.prepare(accepted.conversation_id, accepted.handoff_id)
+    return accepted

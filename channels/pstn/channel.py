@@ -42,7 +42,7 @@ from threadline.channels.pstn.ports import (
 )
 from threadline.channels.pstn.settings import PstnSettings
 from threadline.handoff.errors import HandoffError, TokenRejectedError
-from threadline.handoff.first_utterance import Utterance, compose
+from threadline.handoff.first_utterance import Utterance
 from threadline.handoff.service import HandoffService, HandoffTicket, new_leg_id
 from threadline.ledger.envelope import NewEvent
 from threadline.ledger.events import LegOpened
@@ -245,8 +245,7 @@ class PstnChannel:
 
     def _first_for(self, conversation_id: str) -> tuple[Utterance, AgentContext]:
         context = self._handoffs.context(conversation_id)
-        made = compose(
-            self._handoffs.utterances,
+        made = self._handoffs.utterances.compose(
             context,
             level=context.verification.level,
             reason=None,

@@ -25,12 +25,13 @@ task, in the order they happened.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from threadline.channels.voice.playback import FRAME_MS, Playback, Utterance, spoken_prefix
 from threadline.channels.voice.ports import (
@@ -56,9 +57,13 @@ from threadline.ledger.events import (
     UtteranceTranscribed,
 )
 
+if TYPE_CHECKING:
+    from threadline.channels.voice.presynth import PreparedAudio
+
 log = logging.getLogger(__name__)
 
 INBOUND_RATE = 16_000
+OUTPUT_RATE = 48_000  # what the WebRTC track sends (Opus at 48 kHz)
 _CLOSE_GRACE_S = 5.0
 AGENT_ACTOR = "agent"
 VISITOR_ACTOR = "visitor"
@@ -86,7 +91,7 @@ class VoicePipeline:
         vocabulary: Vocabulary | None = None,
         vad: VoiceActivityDetector | None = None,
         new_vad: Callable[[], VoiceActivityDetector] | None = None,
-        output_rate: int = 48_000,
+        output_rate: int = OUTPUT_RATE,
         barge_in_ms: int = 200,
         speculate_ms: int = 120,
         repeat_prompt: str = "Sorry, I didn't catch that. Could you say it again?",
@@ -153,12 +158,24 @@ class VoicePipeline:
 
     # -- outbound ------------------------------------------------------------------------
 
-    async def say(self, text: str) -> None:
-        """Synthesises `text` and queues it for playback (returns once it is queued)."""
+    async def say(self, text: str, prepared: PreparedAudio | None = None) -> None:
+        """Synthesises `text` and queues it for playback (returns once it is queued).
+        `prepared`: its audio, already being synthesised (the first utterance, from the
+        handoff's acceptance), used only if it is of this very text at this rate."""
         text = text.strip()
+        usable = (
+            prepared is not None
+            and prepared.text.strip() == text
+            and prepared.sample_rate == self.playback.sample_rate
+        )
+        if prepared is not None and (not usable or not text or self.closed_reason is not None):
+            prepared.abandon()  # not played: its synthesis stops
         if not text or self.closed_reason is not None:
             return
         generation = self._generation
+        if usable and prepared is not None:
+            await self._say_streaming(text, lambda _text, _rate: prepared.stream(), generation)
+            return
         stream = getattr(self.tts, "synthesize_sentences", None)
         if stream is not None:
             await self._say_streaming(text, stream, generation)
@@ -178,13 +195,15 @@ class VoicePipeline:
         utterance = Utterance(text, b"", pending=True)
         queued = False
         try:
-            async for sentence, pcm in stream(text, self.playback.sample_rate):
-                if generation != self._generation or self.closed_reason is not None:
-                    break
-                utterance.extend(sentence, pcm)
-                if not queued:
-                    self.playback.enqueue(utterance)
-                    queued = True
+            # Closed on a barge-in or hang-up, so the synthesis behind it stops too.
+            async with contextlib.aclosing(stream(text, self.playback.sample_rate)) as parts:
+                async for sentence, pcm in parts:
+                    if generation != self._generation or self.closed_reason is not None:
+                        break
+                    utterance.extend(sentence, pcm)
+                    if not queued:
+                        self.playback.enqueue(utterance)
+                        queued = True
         except Exception as exc:
             self.report_error("tts", exc)
         utterance.pending = False

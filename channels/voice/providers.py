@@ -51,7 +51,7 @@ def make_tts(settings: VoiceSettings) -> TextToSpeech:
         return EspeakTTS(settings.espeak_voice, settings.espeak_words_per_minute)
     from threadline.channels.voice.tts_piper import PiperTTS
 
-    return PiperTTS(settings.piper_voice, settings.piper_length_scale)
+    return PiperTTS(settings.piper_voice, settings.piper_length_scale, settings.piper_phrase_cache)
 
 
 def unavailable(*providers: object) -> str | None:

@@ -4,6 +4,7 @@ The one place that wires a leg together: redeem the token (the handoff service a
 LegOpened, IdentityVerified(handoff_token) and HandoffCompleted with the first utterance),
 build the recognition vocabulary from the replayed context, bind the pipeline's events to the
 conversation, answer the offer and speak the first utterance as soon as media flows.
+`prepare` starts that first utterance at the handoff's acceptance instead (`presynth.py`).
 aiortc is imported only when the first leg opens.
 """
 
@@ -13,7 +14,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from threadline.channels.voice.errors import (
     InvalidOfferError,
@@ -21,7 +22,7 @@ from threadline.channels.voice.errors import (
     ProviderUnavailableError,
     VoiceError,
 )
-from threadline.channels.voice.pipeline import VoicePipeline
+from threadline.channels.voice.pipeline import OUTPUT_RATE, VoicePipeline
 from threadline.channels.voice.ports import (
     EventSink,
     SpeechToText,
@@ -29,6 +30,7 @@ from threadline.channels.voice.ports import (
     TurnHandler,
     VisitorTurn,
 )
+from threadline.channels.voice.presynth import FirstAudioCache
 from threadline.channels.voice.providers import make_stt, make_tts, unavailable
 from threadline.channels.voice.settings import VoiceSettings
 from threadline.channels.voice.vocabulary import build_vocabulary
@@ -36,6 +38,7 @@ from threadline.ledger.envelope import NewEvent
 
 if TYPE_CHECKING:
     from threadline.channels.voice.webrtc import IceConfig, WebRtcLeg
+    from threadline.handoff.prepared import PreparedUtterance
     from threadline.handoff.service import VoiceLegGrant
     from threadline.ledger.store import Ledger
     from threadline.projections.context_model import AgentContext
@@ -53,6 +56,13 @@ class Redeemer(Protocol):
         conversation_id: str | None = None,
         channel: Any = None,
     ) -> VoiceLegGrant: ...
+
+
+@runtime_checkable
+class Preparer(Protocol):
+    def prepare_first_utterance(
+        self, conversation_id: str, handoff_id: str
+    ) -> PreparedUtterance | None: ...
 
 
 # conversation id, leg id → the agent's reply to one transcribed visitor turn
@@ -105,6 +115,9 @@ class VoiceSessions:
         self.stt = stt or make_stt(self.settings)
         self.tts = tts or make_tts(self.settings)
         self.legs: dict[str, WebRtcLeg] = {}
+        # First utterances synthesised from the handoff's acceptance, at the legs' rate.
+        self.first_audio = FirstAudioCache(self.tts, OUTPUT_RATE)
+        self._preparing: set[asyncio.Task[None]] = set()
         self._configured = False
         self._vad_warned = False
         # Checked once at start-up and said in one line; a leg is then refused (503) before
@@ -119,6 +132,29 @@ class VoiceSessions:
 
             configure_host_addresses(self.settings.ice_host_addresses)
             self._configured = True
+
+    def prepare(self, conversation_id: str, handoff_id: str) -> None:
+        """The visitor accepted a voice handoff: compose its first utterance and start
+        synthesising it now, in the background, so it is ready when the leg connects."""
+        preparer = self.handoffs
+        if not isinstance(preparer, Preparer) or not self.settings.voice_presynthesis:
+            return
+        if self.unavailable is not None:
+            return
+        task = asyncio.ensure_future(self._prepare(preparer, conversation_id, handoff_id))
+        self._preparing.add(task)
+        task.add_done_callback(self._preparing.discard)
+
+    async def _prepare(self, preparer: Preparer, conversation_id: str, handoff_id: str) -> None:
+        try:
+            made = await asyncio.to_thread(
+                preparer.prepare_first_utterance, conversation_id, handoff_id
+            )
+        except Exception as exc:  # the leg composes it at redeem instead
+            log.warning("could not prepare a first utterance: %s", type(exc).__name__)
+            return
+        if made is not None:
+            self.first_audio.start((conversation_id, handoff_id), made.text, made.expires_at)
 
     async def open(self, handoff_token: str, sdp: str, sdp_type: str) -> OpenedLeg:
         # Checked before the token is redeemed: a malformed request must not use it up.
@@ -159,8 +195,9 @@ class VoiceSessions:
             conversation_id=cid,
         )
         self.legs[leg_id] = leg
+        prepared = self.first_audio.take((cid, grant.handoff_id), grant.first_utterance)
         try:
-            answer = await leg.accept(sdp, "offer", grant.first_utterance)
+            answer = await leg.accept(sdp, "offer", grant.first_utterance, prepared)
         except InvalidOfferError:
             self.legs.pop(leg_id, None)
             raise
@@ -207,6 +244,8 @@ class VoiceSessions:
 
     async def close_all(self, reason: str = "server_shutdown") -> None:
         await asyncio.gather(*(leg.close(reason) for leg in list(self.legs.values())))
+        await asyncio.gather(*self._preparing, return_exceptions=True)
+        await self.first_audio.aclose()
 
     async def _forget(self, leg: WebRtcLeg, reason: str) -> None:
         self.legs.pop(leg.leg_id, None)

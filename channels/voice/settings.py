@@ -43,6 +43,9 @@ class VoiceSettings(BaseModel):
     stt_high_no_speech: float = Field(default=0.6, ge=0.0, le=1.0)
     # Load the local speech models when `threadline serve` starts (off: on the first call).
     voice_preload: bool = True
+    # Compose and synthesise the first utterance when the visitor accepts the handoff, not
+    # when the leg's request arrives (used only if the conversation has not moved since).
+    voice_presynthesis: bool = True
     # Voice activity: Silero (ONNX, the model faster-whisper ships) or the RMS-level detector.
     voice_vad: Literal["silero", "energy"] = "silero"
     # Silence that ends a visitor turn. Every millisecond here is added to the turn latency;
@@ -51,6 +54,8 @@ class VoiceSettings(BaseModel):
     # A local piper voice (.onnx with its .onnx.json); None = the packaged en_US joe medium.
     piper_voice: str | None = None
     piper_length_scale: float | None = Field(default=None, gt=0.2, lt=5.0)
+    # Short recurring sentences (a leg's opening) kept synthesised, per output rate; 0 = off.
+    piper_phrase_cache: int = Field(default=32, ge=0, le=1024)
     espeak_voice: str = "en-us"
     espeak_words_per_minute: int = Field(default=165, ge=80, le=400)
 

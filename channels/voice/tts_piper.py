@@ -6,6 +6,10 @@ it). Output is resampled with PyAV to the rate the transport asks for. Synthesis
 one worker thread per voice (the ONNX session is reused), never the event loop.
 
 `synthesize_sentences` yields one sentence at a time so playback can start after the first.
+Short sentences that recur (a leg's opening "Thanks for switching to voice.", the repeat
+prompt) are kept, per output rate, in a small LRU (`phrase_cache` entries, each at most
+`PHRASE_MAX_CHARS` long): a first utterance then starts playing without waiting for piper,
+whichever process composed it.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from collections import OrderedDict
 from collections.abc import AsyncIterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -24,6 +29,7 @@ log = logging.getLogger(__name__)
 _SENTENCE_END = re.compile(r"(?<=[.!?;])\s+")
 _CLAUSE_END = re.compile(r"(?<=[,:])\s+")
 _FIRST_CHUNK_WORDS = 6  # a long first sentence is cut at a comma so audio starts sooner
+PHRASE_MAX_CHARS = 64  # ≈ 4 s of speech, 375 KB at 48 kHz: 32 entries stay under 12 MB
 
 
 def split_sentences(text: str) -> list[str]:
@@ -53,9 +59,16 @@ def packaged_voice_path() -> Path:
 class PiperTTS:
     name = "piper"
 
-    def __init__(self, voice_path: str | None = None, length_scale: float | None = None) -> None:
+    def __init__(
+        self,
+        voice_path: str | None = None,
+        length_scale: float | None = None,
+        phrase_cache: int = 32,
+    ) -> None:
         self.voice_path = voice_path
         self.length_scale = length_scale
+        self.phrase_cache = phrase_cache
+        self._phrases: OrderedDict[tuple[str, int], bytes] = OrderedDict()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="piper")
         self._voice: Any = None
 
@@ -103,6 +116,19 @@ class PiperTTS:
         return b"".join(c.audio_int16_bytes for c in chunks), rate
 
     async def _one(self, text: str, sample_rate: int) -> bytes:
+        key = (text, sample_rate)
+        cached = self._phrases.get(key)
+        if cached is not None:
+            self._phrases.move_to_end(key)
+            return cached
+        pcm = await self._render_at(text, sample_rate)
+        if self.phrase_cache > 0 and len(text) <= PHRASE_MAX_CHARS:
+            self._phrases[key] = pcm
+            while len(self._phrases) > self.phrase_cache:
+                self._phrases.popitem(last=False)
+        return pcm
+
+    async def _render_at(self, text: str, sample_rate: int) -> bytes:
         loop = asyncio.get_running_loop()
         try:
             pcm, rate = await loop.run_in_executor(self._executor, self._render, text)

@@ -18,7 +18,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aioice.ice
 import av
@@ -37,6 +37,9 @@ from aiortc.mediastreams import MediaStreamError
 from threadline.channels.voice.errors import InvalidOfferError
 from threadline.channels.voice.pipeline import INBOUND_RATE, VoicePipeline
 from threadline.channels.voice.playback import FRAME_MS
+
+if TYPE_CHECKING:
+    from threadline.channels.voice.presynth import PreparedAudio
 
 log = logging.getLogger(__name__)
 
@@ -160,15 +163,21 @@ class WebRtcLeg:
         self.inbound: MediaStreamTrack | None = None
         self.sender: RTCRtpSender | None = None
 
-    async def accept(self, sdp: str, sdp_type: str = "offer", first_utterance: str = "") -> str:
+    async def accept(
+        self,
+        sdp: str,
+        sdp_type: str = "offer",
+        first_utterance: str = "",
+        prepared: PreparedAudio | None = None,
+    ) -> str:
         """Answers the browser's offer; returns the answer SDP. The first utterance is
-        synthesised while ICE gathers, so it is queued before the media path is up and is the
-        first thing the browser hears."""
+        synthesised while ICE gathers (or was, from the handoff's acceptance: `prepared`), so
+        it is queued before the media path is up and is the first thing the browser hears."""
         if sdp_type != "offer" or "m=audio" not in sdp:
             raise InvalidOfferError("expected an SDP offer with an audio section")
         self.pipeline.start()
         if first_utterance:
-            self._spawn(self.pipeline.say(first_utterance), "first-utterance")
+            self._spawn(self.pipeline.say(first_utterance, prepared), "first-utterance")
         self.pc.on("track", self._on_track)
         self.pc.on("connectionstatechange", self._on_state)
         try:

@@ -16,8 +16,10 @@
   var client = T.client, ui = T.ui;
   var params = new URLSearchParams(location.search);
   var processing = params.get("tl_voice_processing") !== "off";
+  /* *At: performance.now() of each step after the click (read by benchmarks.voice). */
   var state = { pc: null, stream: null, legId: null, clickAt: null, firstAudioAt: null,
-                connectedAt: null, audio: null, poll: null };
+                connectedAt: null, acceptedAt: null, micAt: null, offerAt: null,
+                answerAt: null, audio: null, poll: null };
   T.voice = state;
 
   var hangup = document.createElement("button");
@@ -61,6 +63,7 @@
       { echoCancellation: false, noiseSuppression: false, autoGainControl: false };
     var pc = new RTCPeerConnection({ iceServers: [] });
     state.pc = pc;
+    state.acceptedAt = performance.now();
     pc.addEventListener("connectionstatechange", function () {
       if (pc.connectionState === "connected") state.connectedAt = performance.now();
       if (pc.connectionState === "failed" || pc.connectionState === "closed") stop(false);
@@ -76,17 +79,20 @@
     return navigator.mediaDevices.getUserMedia({ audio: audioOptions })
       .then(function (stream) {
         state.stream = stream;
+        state.micAt = performance.now();
         stream.getTracks().forEach(function (track) { pc.addTrack(track, stream); });
         return pc.createOffer();
       })
       .then(function (offer) { return pc.setLocalDescription(offer); })
       .then(function () { return waitForIce(pc); })
       .then(function () {
+        state.offerAt = performance.now();
         return client.api("/v1/voice/sessions", { method: "POST", body: {
           handoff_token: result.handoff_token, sdp: pc.localDescription.sdp, type: "offer" } });
       })
       .then(function (answer) {
         state.legId = answer.leg_id;
+        state.answerAt = performance.now();
         watchFirstAudio(pc);
         return pc.setRemoteDescription({ type: "answer", sdp: answer.sdp });
       })

@@ -50,18 +50,16 @@ def pip_only(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
         yield running
 
 
-async def transcribed(http: httpx.AsyncClient, conv: dict[str, Any]) -> None:
+async def recorded(http: httpx.AsyncClient, conv: dict[str, Any], event_type: str) -> None:
     """Polls the conversation slowly (the API rate-limits a visitor token)."""
     url = f"/v1/conversations/{conv['conversation_id']}/events?limit=1000"
     headers = {"Authorization": f"Bearer {conv['visitor_token']}"}
     for _ in range(80):
         page = await http.get(url, headers=headers)
-        if page.status_code == 200 and any(
-            e["type"] == "UtteranceTranscribed" for e in page.json()["events"]
-        ):
+        if page.status_code == 200 and any(e["type"] == event_type for e in page.json()["events"]):
             return
         await asyncio.sleep(0.5)
-    raise AssertionError("the sentence was never transcribed")
+    raise AssertionError(f"no {event_type} was recorded")
 
 
 def test_a_call_hears_an_unseen_sentence_and_is_heard_with_only_the_venv(
@@ -83,14 +81,17 @@ def test_a_call_hears_an_unseen_sentence_and_is_heard_with_only_the_venv(
             assert opened.status_code == 201, opened.text
             await peer.answer(opened.json()["sdp"])
             await eventually(lambda: peer.loud_frames() > 10, within=30)
-            # Let the first utterance finish (about 1 s of silence after it), then speak.
+            # Speak once the first utterance has played out: the server records AgentSpoke
+            # when its last frame left (a pause between sentences on a loaded machine is not
+            # the end of it), and its tail has reached the peer (0.4 s of quiet).
+            await recorded(http, conv, "AgentSpoke")
             await eventually(
-                lambda: len(peer.heard) > 60 and all(r < 300 for _, r in peer.heard[-50:]),
+                lambda: len(peer.heard) > 60 and all(r < 300 for _, r in peer.heard[-20:]),
                 within=30,
             )
             first_utterance_audio = bytes(peer.audio)
             peer.mic.play(speech + silence(1500))
-            await transcribed(http, conv)
+            await recorded(http, conv, "UtteranceTranscribed")
             await http.delete(
                 f"/v1/voice/sessions/{opened.json()['leg_id']}",
                 headers={"Authorization": f"Bearer {conv['visitor_token']}"},
@@ -119,7 +120,7 @@ def test_a_call_hears_an_unseen_sentence_and_is_heard_with_only_the_venv(
     expected = words(completed["first_utterance"])
     # The peer heard the whole first utterance through Opus: transcribed back by tiny.en with
     # WER ≤ 0.15 (measured 4 errors in 34 words: "voice" heard as "boys" and the like).
-    from tests.integration.voice.test_voice_wer import edit_distance
+    from harness.voice_wer import edit_distance
 
     assert edit_distance(expected, back) <= max(1, len(expected) * 15 // 100), (expected, back)
     assert opened["conversation_id"] == conv["conversation_id"]

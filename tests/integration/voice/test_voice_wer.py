@@ -10,59 +10,19 @@ the session. One module, one model load: ~1 min on 2 cores (see the report it pr
 
 from __future__ import annotations
 
-import re
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
 import pytest
 
-from harness.voice_wer import CHAT, UNSEEN, VOCABULARY
+from harness.voice_wer import CHAT, CONDITIONS, UNSEEN, VOCABULARY, edit_distance, synthesise, words
 from threadline.channels.voice.audio_av import resample
 from threadline.channels.voice.stt_whisper import WhisperSTT
 from threadline.channels.voice.tts_piper import PiperTTS
 
 pytestmark = [pytest.mark.voice, pytest.mark.anyio]
-
-
-def words(text: str) -> list[str]:
-    return re.sub(r"[^a-z' ]+", " ", text.lower().replace("-", " ")).split()
-
-
-def edit_distance(ref: list[str], hyp: list[str]) -> int:
-    row = list(range(len(hyp) + 1))
-    for i, r in enumerate(ref, 1):
-        prev, row[0] = row[0], i
-        for j, h in enumerate(hyp, 1):
-            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (r != h))
-    return row[-1]
-
-
-def with_noise(pcm: bytes, snr_db: float, seed: int) -> bytes:
-    audio = np.frombuffer(pcm, "<i2").astype(np.float64)
-    power = float(np.mean(audio * audio)) or 1.0
-    noise = np.random.default_rng(seed).normal(0, np.sqrt(power / 10 ** (snr_db / 10)), audio.size)
-    return np.clip(audio + noise, -32768, 32767).astype("<i2").tobytes()
-
-
-@dataclass(frozen=True)
-class Condition:
-    name: str
-    engine: str  # piper | espeak
-    rate: int
-    speed: float = 1.0  # piper length_scale (>1 slower) or espeak words per minute / 165
-    snr_db: float | None = None
-
-
-CONDITIONS = [
-    Condition("piper 16k", "piper", 16_000),
-    Condition("piper slow 16k noise 20dB", "piper", 16_000, speed=1.2, snr_db=20.0),
-    Condition("piper fast 8k", "piper", 8_000, speed=0.85),
-    Condition("espeak 16k", "espeak", 16_000),
-    Condition("espeak 8k", "espeak", 8_000, speed=1.1),
-]
 
 
 # The issue's goals hold for natural (piper) speech. espeak-ng's formant voice is harder for
@@ -80,23 +40,6 @@ GOALS = {
 @pytest.fixture(scope="module")
 def anyio_backend() -> str:
     return "asyncio"
-
-
-async def synthesise(condition: Condition, text: str, piper: dict[float, PiperTTS]) -> bytes:
-    if condition.engine == "piper":
-        tts = piper.setdefault(condition.speed, PiperTTS(length_scale=condition.speed))
-        pcm = await tts.synthesize(text, condition.rate)
-    else:
-        from threadline.channels.voice.tts_espeak import EspeakTTS
-
-        pcm = await EspeakTTS(words_per_minute=int(165 * condition.speed)).synthesize(
-            text, condition.rate
-        )
-    if condition.snr_db is not None:
-        pcm = with_noise(pcm, condition.snr_db, seed=len(text))
-    # Phone audio is band-limited at 8 kHz and upsampled by the leg; the recogniser gets it
-    # at the rate the PSTN path delivers (8 kHz), and resamples properly itself.
-    return pcm
 
 
 async def test_word_error_rate_on_chat_and_unseen_sentences(

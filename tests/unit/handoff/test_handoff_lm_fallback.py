@@ -12,7 +12,7 @@ from tests.unit.handoff.handoff_helpers import january_claim_chat
 from threadline.agent.events import register_events
 from threadline.agent.lm import FallbackLM, ModelUnavailableError, OfflineLM, build_lm
 from threadline.agent.model import Action, TurnState
-from threadline.handoff.first_utterance import OfflineUtterances, compose
+from threadline.handoff.first_utterance import OfflineUtterances
 from threadline.ledger.events import HandoffChannel
 from threadline.ledger.store import Ledger, open_ledger
 from threadline.projections.context import build_context
@@ -96,6 +96,6 @@ def test_offline_records_no_fallback_and_is_deterministic(ledger: Ledger) -> Non
 
 def test_a_plain_generator_still_composes(ledger: Ledger) -> None:
     ctx = build_context(ledger.read("A"))
-    made = compose(OfflineUtterances(), ctx, level=2, reason=None)
+    made = OfflineUtterances().compose(ctx, level=2, reason=None)
     assert made.events == ()
     assert made.text == OfflineUtterances().generate(ctx, level=2, reason=None)

@@ -1,0 +1,81 @@
+"""First utterances composed when a handoff is accepted, kept until its token is redeemed.
+
+Composing at acceptance (the visitor's click) lets the voice channel synthesise the audio
+while the browser is still setting up its call, so the first frame can leave as soon as the
+leg connects (`channels/voice/presynth.py`). `redeem` uses an entry only if the conversation
+has not moved since it was composed — same stream version, level, channel and direction;
+otherwise it composes again from the context as it is then, so a sentence about a stale
+context is never spoken. An entry is used at most once.
+
+Entries live in this process only: a redeem on another replica finds nothing and composes
+afresh from the stream, which stays the only state. The cache is bounded and an entry lives
+no longer than the handoff's token.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from datetime import datetime
+
+from threadline.handoff.first_utterance import Utterance
+from threadline.ledger.events import HandoffChannel
+
+MAX_ENTRIES = 256
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedUtterance:
+    conversation_id: str
+    handoff_id: str
+    channel: HandoffChannel
+    level: int
+    version: int  # the stream version the context was read at
+    utterance: Utterance
+    expires_at: datetime  # the handoff token's expiry: useless after it
+
+    @property
+    def text(self) -> str:
+        return self.utterance.text
+
+
+class PreparedUtterances:
+    def __init__(self, max_entries: int = MAX_ENTRIES) -> None:
+        self.max_entries = max_entries
+        self._entries: OrderedDict[tuple[str, str], PreparedUtterance] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def put(self, prepared: PreparedUtterance, now: datetime) -> None:
+        key = (prepared.conversation_id, prepared.handoff_id)
+        with self._lock:
+            for k in [k for k, e in self._entries.items() if e.expires_at <= now]:
+                del self._entries[k]
+            self._entries.pop(key, None)
+            self._entries[key] = prepared
+            while len(self._entries) > self.max_entries:
+                self._entries.popitem(last=False)  # the oldest acceptance goes first
+
+    def take(
+        self,
+        conversation_id: str,
+        handoff_id: str,
+        *,
+        version: int,
+        level: int,
+        channel: HandoffChannel,
+        inbound: bool,
+        now: datetime,
+    ) -> Utterance | None:
+        """The prepared utterance if it was composed from exactly this state; the entry is
+        removed either way (a stale one is never useful again)."""
+        with self._lock:
+            entry = self._entries.pop((conversation_id, handoff_id), None)
+        if entry is None or inbound or entry.expires_at <= now:
+            return None
+        if (entry.version, entry.level, entry.channel) != (version, level, channel):
+            return None
+        return entry.utterance
