@@ -6,6 +6,11 @@ ledger does not grow the checkpoint log. Of several replicas only the one holdin
 file lock in `write_checkpoint` still serialises a replica with `threadline audit
 checkpoint` run from cron. A failed run is one log line, never an exception: the caller's
 loop (and the server) carries on, and the next run tries again.
+
+Runs are incremental (only what is new since the newest checkpoint is read), except the first
+one a process writes after it starts or takes the lead over: that one surveys every
+conversation from position 1, so a break below a quiet conversation's head is found by the
+server itself at least once per start, not only by a manual `audit verify --all`.
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ class CheckpointSchedule:
         self._paths = paths
         self._lead = lead
         self._signed_sequence: int | None = None  # the newest checkpoint's, once read
+        self._full_due = True  # the first checkpoint this process writes surveys everything
         self.written = 0
 
     def run(self) -> None:
@@ -55,6 +61,7 @@ class CheckpointSchedule:
     def _run(self) -> None:
         if not self._lead.lead():
             self._signed_sequence = None  # another replica writes; re-read on taking over
+            self._full_due = True
             return
         current = self._ledger.recorder.max_notification_id() or 0
         if self._signed_sequence is None:
@@ -62,7 +69,8 @@ class CheckpointSchedule:
             self._signed_sequence = newest.global_sequence if newest is not None else 0
         if current == self._signed_sequence:
             return
-        signed, report = write_checkpoint(self._ledger, self._paths)
+        signed, report = write_checkpoint(self._ledger, self._paths, full=self._full_due)
+        self._full_due = False
         self._signed_sequence = signed.global_sequence
         self.written += 1
         log.info(

@@ -201,13 +201,22 @@ def _verify_checkpoints(store: Ledger) -> checkpoint.CheckpointReport:
 
 
 @audit_app.command("checkpoint")
-def audit_checkpoint() -> None:
+def audit_checkpoint(
+    full: Annotated[
+        bool,
+        typer.Option(
+            "--full",
+            help="Survey every conversation from position 1 (default: only what is new "
+            "since the newest checkpoint, plus each checkpointed head)",
+        ),
+    ] = False,
+) -> None:
     """Sign a checkpoint of every conversation's head and the global log position (Ed25519,
     key and checkpoint log outside the database; see docs/integrity.md)."""
     settings = config().ledger
     paths = guarded(lambda: checkpoint.configured_paths(settings.database_url, settings))
     with ledger_session(stored_form=True) as store:
-        signed, report = checkpoint.write_checkpoint(store, paths)
+        signed, report = checkpoint.write_checkpoint(store, paths, full=full)
     for broken in report.broken:
         typer.echo(f"not checkpointed: {broken}", err=True)
     console.print(

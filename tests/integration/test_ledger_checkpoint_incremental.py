@@ -9,6 +9,7 @@ Layout after `_fill`: c1 at global sequences 1-4, c2 at 5-6, c3 at 7-8."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
@@ -24,10 +25,12 @@ from tests.support.ledgers import message, open_configured, started
 from threadline.app.cli import build
 from threadline.app.settings import load_settings
 from threadline.ledger import audit, canonical, checkpoint
+from threadline.ledger.checkpoint_schedule import CheckpointSchedule, SoleWriter
 from threadline.ledger.envelope import NewEvent
 from threadline.ledger.settings import LedgerSettings
 from threadline.ledger.store import open_ledger
 
+SCHEDULE_LOG = "threadline.ledger.checkpoint_schedule"
 __all__ = ["tamperable"]  # the fixture, shared with the non-incremental tests
 
 
@@ -177,6 +180,69 @@ def test_a_break_below_an_untouched_head_is_still_named_by_verify(
     assert broken[1] == (
         "broken: conversation c1: truncated: head at position 2, checkpoint 2 recorded position 4"
     )
+
+
+def _forge_below_c1s_head(execute: Execute) -> None:
+    """c1's record at 2 replaced with its own hash recomputed: only a read from position 1
+    sees that position 3 no longer chains to it."""
+    ((state,),) = execute(
+        "SELECT state FROM stored_events WHERE originator_id='c1' AND originator_version=2", ()
+    )
+    body = canonical.loads(bytes(state))
+    body["data"] = {**body["data"], "text": "forged"}
+    del body["hash"]
+    body["hash"] = canonical.sha256_hex(canonical.dumps(body))
+    execute(
+        "UPDATE stored_events SET state=%s WHERE originator_id='c1' AND originator_version=2",
+        (canonical.dumps(body),),
+    )
+
+
+def test_a_full_checkpoint_refuses_a_break_below_an_untouched_head(
+    tamperable: tuple[str, Execute],
+) -> None:
+    """`audit checkpoint --full` reads every conversation from position 1: the break the
+    incremental writer does not look for stops it from signing."""
+    url, execute = tamperable
+    assert _checkpoint()[0] == 0
+    _forge_below_c1s_head(execute)
+    with open_configured(url) as store:
+        store.append("c3", message("later"))
+    assert _checkpoint()[0] == 0  # incremental: c1's head row is intact, so it signs
+    with open_configured(url) as store:
+        store.append("c3", message("later still"))
+    full = CliRunner().invoke(build(), ["audit", "checkpoint", "--full"])
+    assert full.exit_code != 0
+    assert "not signing over it: conversation c1: " in full.stderr
+    assert len(checkpoint.read_log(_paths(url).log_file)) == 2  # nothing signed by --full
+
+
+def test_the_servers_first_checkpoint_after_a_start_is_full(
+    tamperable: tuple[str, Execute], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A running server's later runs are incremental and do not look below c1's quiet head;
+    the first run after a restart surveys everything and refuses to sign over the break."""
+    url, execute = tamperable
+    assert _checkpoint()[0] == 0
+    paths = _paths(url)
+    with open_configured(url) as store, caplog.at_level(logging.INFO, SCHEDULE_LOG):
+        running = CheckpointSchedule(store, paths, SoleWriter())
+        store.append("c3", message("a"))
+        running.run()  # its first write: full, nothing wrong yet
+        _forge_below_c1s_head(execute)
+        store.append("c3", message("b"))
+        running.run()  # incremental: signs
+        assert running.written == 2
+        restarted = CheckpointSchedule(store, paths, SoleWriter())
+        store.append("c3", message("c"))
+        restarted.run()
+        assert restarted.written == 0
+    lines = [r.getMessage() for r in caplog.records if r.name == SCHEDULE_LOG]
+    assert len(lines) == 3, lines
+    assert "broken" not in lines[0] + lines[1]
+    assert lines[2].startswith("signed checkpoint not written: CheckpointError: ")
+    assert "not signing over it: conversation c1: " in lines[2]
+    assert len(checkpoint.read_log(paths.log_file)) == 3
 
 
 def test_a_conversation_broken_after_a_checkpoint_keeps_its_checkpointed_head(
