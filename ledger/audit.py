@@ -24,6 +24,7 @@ from eventsourcing.persistence import Notification
 
 from threadline.ledger import canonical
 from threadline.ledger.errors import ConversationNotFoundError, IntegrityViolationError
+from threadline.ledger.recorders import HeadsReader
 from threadline.ledger.store import Ledger
 
 PAGE = 1000
@@ -315,11 +316,13 @@ class _Survey:
 
 def _stored_heads(ledger: Ledger, conversation_ids: Sequence[str]) -> dict[str, Notification]:
     """The newest stored record of each: in batches where the recorder can
-    (`select_heads`), else one indexed read per conversation."""
-    batch = getattr(ledger.recorder, "select_heads", None)
-    if batch is not None:
-        found: dict[str, Notification] = batch(conversation_ids)
-        return found
+    (`HeadsReader`), else one indexed read per conversation."""
+    if isinstance(ledger.recorder, HeadsReader):
+        return ledger.recorder.select_heads(conversation_ids)
+    return _heads_one_by_one(ledger, conversation_ids)
+
+
+def _heads_one_by_one(ledger: Ledger, conversation_ids: Sequence[str]) -> dict[str, Notification]:
     out = {}
     for conversation_id in conversation_ids:
         rows = ledger.recorder.select_conversation(conversation_id, desc=True, limit=1)

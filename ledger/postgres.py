@@ -42,6 +42,8 @@ from threadline.ledger.settings import LedgerSettings
 INSERT_FUNCTION = "threadline_insert_events"
 SCHEMA_LOCK = 0x7468_726C  # advisory lock key ("thrl") serialising schema creation
 POOL_FILL_TIMEOUT_S = 30.0  # generous: a loaded machine may take seconds per connection
+# An array parameter has no count limit; the chunk only bounds one result set's memory.
+HEADS_PER_STATEMENT = 1000
 
 
 def insert_events_and_ids(schema: Identifier, table: Identifier, ids: Identifier) -> Composed:
@@ -127,6 +129,15 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
         self._select_all = SQL(
             "SELECT notification_id, originator_id, originator_version, topic, state "
             "FROM {schema}.{table}"
+        ).format(schema=schema, table=table)
+        # Per id, its newest row by a backward scan of the primary key (originator_id,
+        # originator_version): one index probe each, all in one statement.
+        self._select_heads = SQL(
+            "SELECT h.notification_id, h.originator_id, h.originator_version, h.topic, h.state "
+            "FROM unnest(%s::text[]) AS c(cid) CROSS JOIN LATERAL ("
+            "SELECT notification_id, originator_id, originator_version, topic, state "
+            "FROM {schema}.{table} WHERE originator_id = c.cid "
+            "ORDER BY originator_version DESC LIMIT 1) AS h"
         ).format(schema=schema, table=table)
         self._lookup_ids = SQL(
             "SELECT event_id, conversation_id, position, digest, sequence "
@@ -232,6 +243,21 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
         ):
             curs.execute(statement, params, prepare=True)
             return [notification_from_row(row) for row in curs.fetchall()]
+
+    def select_heads(self, conversation_ids: Sequence[str]) -> dict[str, Notification]:
+        """Each conversation's newest stored record (none stored: absent), a thousand
+        conversations per statement (the checkpoint writer reads thousands of heads)."""
+        out: dict[str, Notification] = {}
+        with (
+            self.datastore.get_connection() as conn,
+            conn.cursor(row_factory=tuple_row, binary=True) as curs,
+        ):
+            for start in range(0, len(conversation_ids), HEADS_PER_STATEMENT):
+                chunk = list(conversation_ids[start : start + HEADS_PER_STATEMENT])
+                curs.execute(self._select_heads, (chunk,), prepare=True)
+                for row in curs.fetchall():
+                    out[str(row[1])] = notification_from_row(row)
+        return out
 
     def lookup_event_ids(self, event_ids: Sequence[str]) -> dict[str, EventIdRecord]:
         if not event_ids:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from eventsourcing.persistence import IntegrityError, Notification, StoredEvent
 from eventsourcing.popo import POPOApplicationRecorder
@@ -75,6 +75,17 @@ class LedgerRecorder(Protocol):
     ) -> Sequence[Notification]: ...
 
     def max_notification_id(self) -> int | None: ...
+
+
+@runtime_checkable
+class HeadsReader(Protocol):
+    """Optional capability: many conversations' newest stored records in a few statements
+    (the incremental checkpoint reads thousands of untouched heads; without it, one
+    indexed read per conversation)."""
+
+    def select_heads(self, conversation_ids: Sequence[str]) -> dict[str, Notification]:
+        """Each conversation's newest stored record; a conversation with none is absent."""
+        ...
 
 
 def _event_ids(kwargs: dict[str, Any]) -> Sequence[EventIdRecord]:

@@ -27,6 +27,7 @@ from threadline.app.settings import load_settings
 from threadline.ledger import audit, canonical, checkpoint
 from threadline.ledger.checkpoint_schedule import CheckpointSchedule, SoleWriter
 from threadline.ledger.envelope import NewEvent
+from threadline.ledger.recorders import HeadsReader
 from threadline.ledger.settings import LedgerSettings
 from threadline.ledger.store import open_ledger
 
@@ -302,18 +303,41 @@ def test_a_partitioned_log_is_surveyed_whole(tmp_path: Path) -> None:
     assert signed.heads["p3"][0] == 3
 
 
-@pytest.mark.parametrize("backend", ["memory", "sqlite"])
-def test_select_heads_reads_each_newest_record_in_batches(tmp_path: Path, backend: str) -> None:
-    url = "memory://" if backend == "memory" else f"sqlite:///{tmp_path / 'h.db'}"
-    with open_ledger(url, settings=LedgerSettings(database_url=url, privacy="off")) as store:
-        for n in range(1203):  # more than two statements' worth
+@pytest.mark.parametrize(
+    "backend",
+    [
+        "memory",
+        "sqlite",
+        pytest.param("postgres", marks=pytest.mark.postgres),
+        pytest.param("postgres-partitioned", marks=pytest.mark.postgres),
+    ],
+)
+def test_select_heads_reads_each_newest_record_in_batches(
+    tmp_path: Path, request: pytest.FixtureRequest, backend: str
+) -> None:
+    """Every backend the checkpoint writer runs on reads heads in batches (`HeadsReader`):
+    across statement boundaries, a missing id left out, each row as `select_conversation`
+    returns it (its global sequence included)."""
+    partitions = 3 if backend == "postgres-partitioned" else 1
+    if backend.startswith("postgres"):
+        url = request.getfixturevalue("fresh_postgres_url")
+    else:
+        url = "memory://" if backend == "memory" else f"sqlite:///{tmp_path / 'h.db'}"
+    settings = LedgerSettings(database_url=url, privacy="off", log_partitions=partitions)
+    with open_ledger(url, settings=settings) as store:
+        for n in range(2203):  # more than two statements' worth on SQLite and PostgreSQL
             store.append_batch(f"h{n}", [started(), *(message("x") for _ in range(n % 3))])
-        ids = [f"h{n}" for n in range(1203)] + ["never-started"]
-        heads = store.recorder.select_heads(ids)  # type: ignore[attr-defined]
+        ids = [f"h{n}" for n in range(2203)] + ["never-started"]
+        assert isinstance(store.recorder, HeadsReader)
+        heads = store.recorder.select_heads(ids)
+        sample = {
+            c: store.recorder.select_conversation(c, desc=True, limit=1)[0] for c in ids[::97]
+        }
     assert set(heads) == set(ids) - {"never-started"}
     assert {c: r.originator_version for c, r in heads.items()} == {
-        f"h{n}": 1 + n % 3 for n in range(1203)
+        f"h{n}": 1 + n % 3 for n in range(2203)
     }
+    assert {c: heads[c] for c in sample} == sample
 
 
 @pytest.mark.parametrize("privacy", ["off", "on"])
