@@ -9,6 +9,7 @@ operator's words. Screenshots of the operator's view go to test-artifacts/consol
 from __future__ import annotations
 
 import asyncio
+import time
 import wave
 from pathlib import Path
 from typing import Any
@@ -61,6 +62,16 @@ def energy(page: Page, pc: str) -> float:
     return float(page.evaluate(f"() => ({ENERGY})({pc})"))
 
 
+def _operator_heard(recorded: list[dict[str, Any]], words: tuple[str, ...]) -> bool:
+    return any(
+        e["type"] == "UtteranceTranscribed"
+        and e["data"]["role"] == "operator"
+        and not e["data"]["low_confidence"]
+        and any(w in e["data"]["text"].lower() for w in words)
+        for e in recorded
+    )
+
+
 def test_operator_joins_the_visitors_voice_call(tmp_path: Path) -> None:
     wav = talking_mic(tmp_path / "mic.wav", lead_s=6.0, repeats=8)
     with voice_server(tmp_path) as server, chromium_with_mic(wav) as browser:
@@ -108,6 +119,12 @@ def test_operator_joins_the_visitors_voice_call(tmp_path: Path) -> None:
         on_call = [e["type"] for e in events(server, token, cid)]
         assert "AgentSpoke" not in on_call[on_call.index("OperatorJoinedCall") :]
 
+        # Leave once a whole sentence of the operator's has been heard: leaving mid-sentence
+        # flushes only the words spoken so far, which on a loaded machine may be the first few.
+        for _ in range(90):
+            if _operator_heard(events(server, token, cid), ("confirmation", "email")):
+                break
+            time.sleep(1)
         op.click("#leave-call")
         wait_for_event(server, token, cid, "OperatorLeftCall", within=10)
         expect(op.locator("#join-call")).to_be_visible(timeout=10_000)
