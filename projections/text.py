@@ -1,30 +1,27 @@
 """Everything the agent context reads from one turn's text, computed once per distinct text.
 
-`analyse(text)` is a pure function of the text, so its result is memoised: rebuilding the
-context of a conversation (every API read, every handoff) re-reads the same turns, and a
-cached analysis makes a repeat build cost little more than the fold's bookkeeping. Only
-texts up to `CACHE_TEXT_LIMIT` characters are cached, which bounds the memory it can take.
+`analyse(text)` is a pure function of the text and is not cached here: a process-wide cache
+keyed by the visitor's text would hold plaintext across tenants and past an erasure. The
+fold memoises it per fold instead (`ContextFold`), which covers the texts repeated within
+one conversation; a repeat read of a conversation folds from a snapshot
+(`projections.snapshots`) rather than analysing its turns again.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import lru_cache
 
 from threadline.projections.entities import Found, extract, words
 from threadline.projections.topics import (
     answers,
     content_stems,
     deflects,
-    question_stems,
     questions,
     requests,
     topic_phrase,
 )
 
-CACHE_SIZE = 16384
-CACHE_TEXT_LIMIT = 1000
 # A topic noun in a statement counts as what the visitor is asking about only with a cue.
 _TOPIC_CUE = re.compile(
     r"\b(?:about|regarding|question|problem|issue|help with|asking|calling|enquir|inquir)",
@@ -47,7 +44,7 @@ class TextFacts:
     answer_stems: frozenset[str] | None = None
 
 
-def _analyse(text: str) -> TextFacts:
+def analyse(text: str) -> TextFacts:
     tokens = words(text)
     asked = tuple(questions(text, tokens))
     topic: tuple[str, str] | None = None
@@ -70,16 +67,3 @@ def _analyse(text: str) -> TextFacts:
         tuple(requests(text, tokens)),
         content_stems(text) if can_answer else None,
     )
-
-
-_cached = lru_cache(maxsize=CACHE_SIZE)(_analyse)
-
-
-def analyse(text: str) -> TextFacts:
-    return _cached(text) if len(text) <= CACHE_TEXT_LIMIT else _analyse(text)
-
-
-def clear_cache() -> None:
-    """For benchmarks that measure the cold cost."""
-    _cached.cache_clear()
-    question_stems.cache_clear()
