@@ -294,12 +294,13 @@ def open_operator_store(url: str, *, failure_secret: bytes | None = None) -> Ope
     if backend.kind is Kind.SQLITE:
         path = backend.path or ""
         try:
-            store: SqlOperatorStore = SqliteOperatorStore(path)
+            sqlite_store = SqliteOperatorStore(path)
         except sqlite3.Error as exc:
             raise OperatorStoreUnavailableError(f"cannot open {path}: {exc}") from None
-    else:
-        from threadline.channels.console.operators_postgres import PostgresOperatorStore
+        sqlite_store.failure_secret = failure_secret
+        return sqlite_store
+    from threadline.channels.console.operators_postgres import PostgresOperatorStore
 
-        store = PostgresOperatorStore(backend.dsn)
-    store.failure_secret = failure_secret
-    return store
+    postgres_store = PostgresOperatorStore(backend.dsn)
+    postgres_store.failure_secret = failure_secret
+    return postgres_store
