@@ -46,6 +46,7 @@ from threadline.ledger.envelope import RecordedEvent
 from threadline.ledger.shredding import ShreddingCodec
 from threadline.ledger.store import Ledger
 from threadline.projections.context import AgentContext, ContextFold
+from threadline.projections.text import clear_cache
 
 ERASED = "SubjectErased"
 
@@ -110,8 +111,9 @@ class ContextSnapshots:
         mark = self._mark()  # before reading: an erasure after this changes it
         if mark != self._seen_mark:
             # A key destroyed since the last read (by any process): drop every snapshot now,
-            # not only those of the conversation read next.
+            # not only those of the conversation read next, and every analysed text.
             self.forget()
+            clear_cache()
             self._seen_mark = mark
         snapshot = self._best(conversation_id, upto, mark)
         if snapshot is not None:

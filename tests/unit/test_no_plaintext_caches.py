@@ -1,6 +1,7 @@
-"""No process-wide cache keeps a visitor's text: the pack scores of a chat turn and the text
-analysis of a context fold are memoised per turn / per fold, so what a visitor said does not
-outlive the call in this process (across tenants, past an erasure)."""
+"""No process-wide cache keeps a visitor's text past an erasure: the pack scores of a chat turn
+and the question stems of a fold are memoised per turn / per fold; the one process-wide cache
+of visitors' words, the text analysis (`projections/text.py`, which keeps a repeat fold ~10×
+cheaper), is emptied whenever `SubjectErased` is appended."""
 
 from __future__ import annotations
 
@@ -17,11 +18,14 @@ from threadline.agent.factory import build_agent
 from threadline.agent.sqltools import open_tool_backend
 from threadline.agent.sqltools.seed import seed
 from threadline.handoff.settings import HandoffSettings
-from threadline.ledger.events import MessagePosted
+from threadline.ledger.envelope import NewEvent
+from threadline.ledger.events import MessagePosted, SubjectErased
 from threadline.ledger.store import open_ledger
+from threadline.projections import text as text_analysis
 from threadline.projections.context import build_context
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+ANALYSIS = "threadline.projections.text._cached"  # emptied by an erasure (test below)
 
 
 def _caches() -> dict[str, Any]:
@@ -67,5 +71,23 @@ def test_a_turn_and_a_fold_leave_no_visitor_text_in_a_global_cache(chat: ChatAge
     add(chat.ledger, "A", MessagePosted(role="agent", text="The Zanzibar-7731 bill was paid."))
     context = build_context(chat.ledger.read("A"))
     assert [q.answered for q in context.questions if q.text == secret] == [True]
-    grown = {k: (before.get(k, 0), n) for k, n in _sizes().items() if n > before.get(k, 0)}
+    grown = {
+        k: (before.get(k, 0), n)
+        for k, n in _sizes().items()
+        if n > before.get(k, 0) and k != ANALYSIS
+    }
     assert grown == {}, f"global caches took entries from the visitor's turn: {grown}"
+
+
+def test_an_erasure_empties_the_text_analysis_cache(chat: ChatAgent) -> None:
+    stop = text_analysis.clear_on_erasure(chat.ledger)
+    try:
+        chat.visitor_turn("A", "my name is Zora Quill and my order is 88123", leg_id=CHAT_LEG)
+        build_context(chat.ledger.read("A"))
+        assert _sizes()[ANALYSIS] > 0
+        add(chat.ledger, "A", MessagePosted(role="visitor", text="one more thing"))
+        assert _sizes()[ANALYSIS] > 0  # an ordinary append keeps it
+        chat.ledger.append("A", NewEvent("SubjectErased", SubjectErased(subject="s1")))
+        assert _sizes()[ANALYSIS] == 0
+    finally:
+        stop()

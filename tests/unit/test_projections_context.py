@@ -278,13 +278,16 @@ def test_a_passing_mention_does_not_change_the_topic() -> None:
     assert build_context(s.events).topic.phrase == "deductible"  # type: ignore[union-attr]
 
 
-def test_text_analysis_is_pure_and_not_cached_globally() -> None:
-    from threadline.projections import text, topics
-    from threadline.projections.text import analyse
+def test_text_analysis_is_memoised_and_pure() -> None:
+    from threadline.projections.text import analyse, clear_cache
 
+    clear_cache()
     first = analyse("Where is order 55120?")
-    assert analyse("Where is order 55120?") == first
-    assert analyse("Where is order 55120?") is not first  # memoised per fold, not globally
-    for gone in ("_cached", "clear_cache"):
-        assert not hasattr(text, gone)
-    assert not hasattr(topics, "question_stems")
+    assert analyse("Where is order 55120?") is first
+    clear_cache()
+    again = analyse("Where is order 55120?")
+    assert again == first
+    assert again is not first
+    long = "Where is order 55120? " * 100
+    assert analyse(long) == analyse(long)
+    assert analyse(long) is not analyse(long)  # too long to cache
