@@ -68,6 +68,9 @@ class TurnState:
     today: date
     steps: list[Outcome] = field(default_factory=list)
     verification_locked: bool = False
+    # Pack vocabulary scores of this turn's texts (`agent.packs.choose`), reused by its
+    # later steps; gone with the turn.
+    pack_scores: dict[tuple[tuple[str, ...], str], int] = field(default_factory=dict)
 
     @property
     def earlier_visitor_turns(self) -> list[str]:

@@ -83,7 +83,7 @@ class OfflineModel:
 
     def pack_for(self, state: TurnState) -> domain.Pack:
         packs = self.packs_of(state.context.tenant)
-        return domain.choose(packs, state.text, state.earlier_visitor_turns)
+        return domain.choose(packs, state.text, state.earlier_visitor_turns, state.pack_scores)
 
     def step(self, state: TurnState) -> Action:
         pack = self.pack_for(state)

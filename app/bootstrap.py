@@ -245,6 +245,7 @@ def _wire_optional(services: Services, config: Settings) -> None:
     from threadline.channels.adapters import HandoffAdapter, LedgerReadModels, ThrottledWakeLog
     from threadline.projections.service import MetricsService, open_metrics_view, view_url
     from threadline.projections.snapshots import ContextSnapshots
+    from threadline.projections.text import clear_on_erasure
 
     # Caught up on a daemon thread, woken by this process's appends (thinned) and polling
     # for appends made by other processes.
@@ -252,6 +253,8 @@ def _wire_optional(services: Services, config: Settings) -> None:
     metrics = MetricsService(ThrottledWakeLog(services.ledger), view, config.projections)
     metrics.start()
     services.on_close.append(metrics.close)
+    # The text-analysis cache holds visitors' words: an erasure here empties it at once.
+    services.on_close.append(clear_on_erasure(services.ledger))
     snapshots = ContextSnapshots(
         services.ledger,
         interval=config.projections.projections_snapshot_interval,

@@ -348,7 +348,10 @@ class Ledger:
         """The global log's events of `types` only, and the sequence of the last record read
         (`after` if none): a follower that needs a few event types (the handoff-expiry scan)
         moves its cursor past the others without decoding or decrypting them — the stored
-        `topic` is the event type. Quarantine is as in `read_all`."""
+        `topic` is the event type. Only rows of `types` are decoded: one of them that does not
+        decode quarantines its conversation as in `read_all`, and a conversation already
+        quarantined has its rows of `types` withheld; rows of other types are never decoded,
+        so damage in them is not detected here and quarantines nothing."""
         _check_count("after", after)
         _check_count("limit", limit, minimum=1, maximum=MAX_READ)
         try:

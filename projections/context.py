@@ -64,6 +64,9 @@ __all__ = [
 ]
 
 
+MEMO_LIMIT = 4096  # entries per memo of one fold (a very long replay starts it again)
+
+
 class ContextFold:
     """The mutable working state behind `build_context`. Per-turn state (turns, entities,
     questions) is kept as plain lists, because a pydantic object per event would cost more
@@ -123,6 +126,12 @@ class ContextFold:
             maxlen=MAX_TURNS,
         )
         self.erased: list[str] = list(c.erased_subjects)
+        # Memos local to this fold (text → analysis, question → stems): a conversation
+        # repeats texts, and an open question is compared with every later agent turn. They
+        # live only as long as the fold — no process-wide cache keyed by a visitor's text
+        # (it would span tenants and outlive an erasure). Bounded by MEMO_LIMIT entries.
+        self._facts: dict[str, TextFacts] = {}
+        self._stems: dict[str, frozenset[str]] = {}
 
     # --- driving the fold ------------------------------------------------------------------
 
@@ -196,7 +205,11 @@ class ContextFold:
         channel = self.channel_of(e.leg_id)
         self.head["turn_count"] += 1
         self.turns.append((e.position, role, channel, e.leg_id, kind, text, cut, e.occurred_at))
-        facts = analyse(text)
+        facts = self._facts.get(text)
+        if facts is None:
+            if len(self._facts) >= MEMO_LIMIT:
+                self._facts.clear()
+            facts = self._facts[text] = analyse(text)
         if facts.entities:
             self.mention(e.position, role, facts.entities)
         if role == "visitor":
@@ -207,8 +220,11 @@ class ContextFold:
     def answer(self, stems: frozenset[str]) -> None:
         """Marks answered the open questions this agent turn speaks to (shares a content
         word with): "I can help with claims…" answers nothing about a delivery."""
+        memo = self._stems
+        if len(memo) >= MEMO_LIMIT:
+            memo.clear()
         for q in self.questions:
-            if not q[3] and answers_question(stems, q[0]):
+            if not q[3] and answers_question(stems, q[0], memo):
                 q[3] = True
                 self.unanswered -= 1
 

@@ -22,6 +22,11 @@ so an erased conversation is always folded from position 1 (erasures are rare; c
 first). A point-in-time read below the head leaves nothing either: it cannot know whether an
 erasure follows.
 
+Erasure also drops snapshots eagerly: an append of `SubjectErased` through this `Ledger`
+drops every snapshot (the subject may appear in other conversations' snapshots), and a read
+that finds the erasure mark changed since the previous read drops every snapshot, not only
+those of the conversation it reads. `close()` stops listening to the ledger.
+
 Snapshots live in this process only, bounded (`max_snapshots` in all, least recently read
 conversations dropped first, at most `max_per_conversation` each; a snapshot of a long
 conversation takes ~100-180 KB of Python objects, bounded by the context's windows): nothing
@@ -41,6 +46,7 @@ from threadline.ledger.envelope import RecordedEvent
 from threadline.ledger.shredding import ShreddingCodec
 from threadline.ledger.store import Ledger
 from threadline.projections.context import AgentContext, ContextFold
+from threadline.projections.text import clear_cache
 
 ERASED = "SubjectErased"
 
@@ -88,13 +94,27 @@ class ContextSnapshots:
         # conversation id -> position -> snapshot (positions ascending)
         self._store: OrderedDict[str, dict[int, Snapshot]] = OrderedDict()
         self._lock = threading.Lock()
+        self._seen_mark: str | None = None  # the erasure mark at the last read
         self.hits = 0  # reads that folded from a snapshot
         self.misses = 0  # reads that folded from position 1
+        # An erasure through this Ledger drops every snapshot at once, not at the next read
+        # of an affected conversation: the subject may be in any conversation's snapshot.
+        self.close = ledger.subscribe(self._on_append)
+
+    def _on_append(self, events: list[RecordedEvent]) -> None:
+        if any(e.type == ERASED for e in events):
+            self.forget()
 
     def context(self, conversation_id: str, upto: int | None = None) -> AgentContext | None:
         """The context through `upto` (None: the head); None if the conversation has no
         events (or none through `upto`)."""
         mark = self._mark()  # before reading: an erasure after this changes it
+        if mark != self._seen_mark:
+            # A key destroyed since the last read (by any process): drop every snapshot now,
+            # not only those of the conversation read next, and every analysed text.
+            self.forget()
+            clear_cache()
+            self._seen_mark = mark
         snapshot = self._best(conversation_id, upto, mark)
         if snapshot is not None:
             events = self._ledger.read(conversation_id, after=snapshot.position - 1, upto=upto)

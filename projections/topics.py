@@ -9,7 +9,6 @@ meant to read well after "your" in a sentence an agent speaks.
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 
 from threadline.projections.entities import MONTHS, words
 
@@ -295,12 +294,18 @@ def deflects(text: str) -> bool:
     return _DEFLECTING.search(text) is not None
 
 
-# A question's stems are compared with every later agent turn while it stays open (a
-# 1,000-event replay computed them ~70,000 times): memoised, as `text.analyse` is.
-question_stems = lru_cache(maxsize=4096)(content_stems)
-
-
-def answers_question(answer: frozenset[str], question: str) -> bool:
-    """Whether an agent turn with content stems `answer` speaks to `question`."""
-    asked = question_stems(question) if len(question) <= 1000 else content_stems(question)
+def answers_question(
+    answer: frozenset[str], question: str, memo: dict[str, frozenset[str]] | None = None
+) -> bool:
+    """Whether an agent turn with content stems `answer` speaks to `question`. `memo`: the
+    caller's own question → stems map. A question's stems are compared with every later
+    agent turn while it stays open (a 1,000-event replay computed them ~70,000 times), so
+    the fold passes one dict for its lifetime — never a process-wide cache, which would hold
+    the visitor's text across tenants and past an erasure."""
+    known = None if memo is None else memo.get(question)
+    if known is None:
+        known = content_stems(question)
+        if memo is not None:
+            memo[question] = known
+    asked = known
     return not asked or not asked.isdisjoint(answer)

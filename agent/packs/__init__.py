@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Sequence
-from functools import cache, lru_cache
+from functools import cache
 from importlib import resources
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -67,8 +67,15 @@ class Pack(BaseModel):
     def _compiles(cls, words: tuple[str, ...]) -> tuple[str, ...]:
         return _compiled(words)
 
-    def score(self, text: str) -> int:
-        return _score(self.vocabulary, text)
+    def score(self, text: str, memo: ScoreMemo | None = None) -> int:
+        """Vocabulary hits in `text`. `memo`: the caller's map for one turn (see `choose`)."""
+        if memo is None:
+            return _score(self.vocabulary, text)
+        key = (self.vocabulary, text)
+        hits = memo.get(key)
+        if hits is None:
+            hits = memo[key] = _score(self.vocabulary, text)
+        return hits
 
     def intent(self, text: str) -> PackIntent | None:
         """The first intent whose words appear in `text`."""
@@ -84,11 +91,15 @@ def _compiled(words: tuple[str, ...]) -> tuple[str, ...]:
     return words
 
 
-@lru_cache(maxsize=1024)
+# (vocabulary, text) → hits, held by one turn (`TurnState.pack_scores`): `choose` runs at
+# every step of a turn and scores the visitor's earlier turns against every pack each time —
+# the regex scans were ~20 % of a chat turn's CPU (benchmarks.handoff under cProfile). Never
+# a process-wide cache: keyed by the visitor's text, it would span tenants and outlive an
+# erasure.
+ScoreMemo = dict[tuple[tuple[str, ...], str], int]
+
+
 def _score(vocabulary: tuple[str, ...], text: str) -> int:
-    """Vocabulary hits in `text`. Cached: every turn scores the visitor's earlier turns
-    again against every pack, and `choose` runs twice a turn — the regex scans were ~20 %
-    of a chat turn's CPU (benchmarks.handoff under cProfile)."""
     return sum(len(_rx(w).findall(text)) for w in vocabulary)
 
 
@@ -125,14 +136,17 @@ def load_all(names: Iterable[str]) -> tuple[Pack, ...]:
     return packs
 
 
-def choose(packs: Sequence[Pack], current: str, earlier: Sequence[str]) -> Pack:
+def choose(
+    packs: Sequence[Pack], current: str, earlier: Sequence[str], memo: ScoreMemo | None = None
+) -> Pack:
     """The pack the conversation is about: the most vocabulary hits, the current turn
     counting double (a topic change wins), earlier packs in the list winning ties. With
     no hit at all, the first pack (the tenant's home) if the visitor has said nothing of
-    substance yet, else the general pack."""
+    substance yet, else the general pack. `memo`: a map local to the turn, reused by the
+    turn's later calls."""
     best, best_score = None, 0
     for pack in packs:
-        score = 2 * pack.score(current) + sum(pack.score(t) for t in earlier[-6:])
+        score = 2 * pack.score(current, memo) + sum(pack.score(t, memo) for t in earlier[-6:])
         if score > best_score:
             best, best_score = pack, score
     if best is not None:

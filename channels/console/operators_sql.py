@@ -6,6 +6,8 @@ beside the ledger's in the same database by default and are prefixed `console_`.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import sqlite3
 import threading
 from abc import ABC, abstractmethod
@@ -48,11 +50,26 @@ SCHEMA = (
         available INTEGER NOT NULL,
         seen_at TEXT NOT NULL)""",
     # Failed logins, so that the login throttle is one budget across replicas (issue 18).
+    # `key` is `failure_digest(throttle key)`, never an operator name or client address.
     """CREATE TABLE IF NOT EXISTS console_login_failures (
         key TEXT NOT NULL,
         at TEXT NOT NULL)""",
     "CREATE INDEX IF NOT EXISTS console_login_failures_key ON console_login_failures(key, at)",
+    "CREATE INDEX IF NOT EXISTS console_login_failures_at ON console_login_failures(at)",
 )
+
+_FAILURE_DOMAIN = b"threadline/console-login-failure/v1\0"
+
+
+def failure_digest(key: str, secret: bytes | None = None) -> str:
+    """What the failure table stores for a throttle key ("name:bob", "client:1.2.3.4"): an
+    HMAC with `secret` when the store has one, else a SHA-256 (which keeps the raw name and
+    address out of the table and its backups, though a client address is guessable from
+    it; a secret closes that)."""
+    data = _FAILURE_DOMAIN + key.encode("utf-8")
+    if secret:
+        return "hmac:" + hmac.new(secret, data, hashlib.sha256).hexdigest()
+    return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
 def _ts(value: datetime) -> str:
@@ -68,6 +85,8 @@ class SqlOperatorStore(ABC):
     """Everything but connecting; `P` is the driver's placeholder."""
 
     P = "?"
+    # The key of `failure_digest` (None: plain SHA-256); every replica must use the same.
+    failure_secret: bytes | None = None
 
     @abstractmethod
     def _transaction(self) -> AbstractContextManager[Any]:
@@ -198,7 +217,7 @@ class SqlOperatorStore(ABC):
     def recent_login_failures(self, key: str, since: datetime) -> tuple[int, datetime | None]:
         rows = self._run(
             "SELECT COUNT(*), MIN(at) FROM console_login_failures WHERE key = ? AND at > ?",
-            (key, _ts(since)),
+            (failure_digest(key, self.failure_secret), _ts(since)),
         )
         count, oldest = rows[0]
         return int(count), _dt(oldest) if oldest else None
@@ -207,19 +226,23 @@ class SqlOperatorStore(ABC):
         self, keys: Sequence[str], at: datetime, forget_before: datetime
     ) -> None:
         with self._transaction() as cur:
+            # Rows out of the window count for nothing: every key's are dropped on each
+            # insert, so the table holds one window of failures, not every failure ever.
+            cur.execute(
+                self._sql("DELETE FROM console_login_failures WHERE at <= ?"),
+                (_ts(forget_before),),
+            )
             for key in keys:
-                # Rows out of the window count for nothing: dropped as the key fails again.
-                cur.execute(
-                    self._sql("DELETE FROM console_login_failures WHERE key = ? AND at <= ?"),
-                    (key, _ts(forget_before)),
-                )
                 cur.execute(
                     self._sql("INSERT INTO console_login_failures (key, at) VALUES (?, ?)"),
-                    (key, _ts(at)),
+                    (failure_digest(key, self.failure_secret), _ts(at)),
                 )
 
     def clear_login_failures(self, key: str) -> None:
-        self._run("DELETE FROM console_login_failures WHERE key = ?", (key,))
+        self._run(
+            "DELETE FROM console_login_failures WHERE key = ?",
+            (failure_digest(key, self.failure_secret),),
+        )
 
 
 class SqliteOperatorStore(SqlOperatorStore):
@@ -259,8 +282,9 @@ class SqliteOperatorStore(SqlOperatorStore):
         return None
 
 
-def open_operator_store(url: str) -> OperatorStore:
-    """The store for a database URL: `memory://`, `sqlite:///path` or `postgresql://...`."""
+def open_operator_store(url: str, *, failure_secret: bytes | None = None) -> OperatorStore:
+    """The store for a database URL: `memory://`, `sqlite:///path` or `postgresql://...`.
+    `failure_secret`: the key the login-failure table's digests are made with."""
     try:
         backend = Backend.parse(url)
     except StoreUnavailableError as exc:
@@ -270,9 +294,13 @@ def open_operator_store(url: str) -> OperatorStore:
     if backend.kind is Kind.SQLITE:
         path = backend.path or ""
         try:
-            return SqliteOperatorStore(path)
+            sqlite_store = SqliteOperatorStore(path)
         except sqlite3.Error as exc:
             raise OperatorStoreUnavailableError(f"cannot open {path}: {exc}") from None
+        sqlite_store.failure_secret = failure_secret
+        return sqlite_store
     from threadline.channels.console.operators_postgres import PostgresOperatorStore
 
-    return PostgresOperatorStore(backend.dsn)
+    postgres_store = PostgresOperatorStore(backend.dsn)
+    postgres_store.failure_secret = failure_secret
+    return postgres_store

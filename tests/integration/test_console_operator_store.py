@@ -210,3 +210,54 @@ def test_the_login_throttle_is_one_budget_across_replicas(
     finally:
         for s in stores:
             s.close()
+
+
+@pytest.mark.parametrize(
+    "backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def test_the_failure_table_holds_no_name_or_address_and_only_one_window(
+    backend: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    from threadline.channels.console.operators import LoginThrottle
+    from threadline.channels.console.operators_sql import failure_digest
+
+    url = (
+        request.getfixturevalue("fresh_postgres_url")
+        if backend == "postgres"
+        else f"sqlite:///{tmp_path / 'o.db'}"
+    )
+    now = [T0]
+    store = open_operator_store(url)
+    try:
+        assert isinstance(store, SqlOperatorStore)
+        throttle = LoginThrottle(3, 60, lambda: now[0], failures=store)
+        throttle.fail("name:bob", "client:198.51.100.7")
+        rows = store._run("SELECT key, at FROM console_login_failures")
+        assert len(rows) == 2
+        stored = " ".join(str(r) for r in rows)
+        assert "bob" not in stored
+        assert "198.51.100.7" not in stored
+        assert {r[0] for r in rows} == {
+            failure_digest("name:bob"),
+            failure_digest("client:198.51.100.7"),
+        }
+        assert store.recent_login_failures("name:bob", T0 - timedelta(seconds=1))[0] == 1
+        # Past the window, another key's failure purges every old row, whatever its key.
+        now[0] = T0 + timedelta(seconds=61)
+        throttle.fail("name:carol")
+        rows = store._run("SELECT key FROM console_login_failures")
+        assert [r[0] for r in rows] == [failure_digest("name:carol")]
+    finally:
+        store.close()
+
+
+def test_a_failure_secret_keys_the_digest(tmp_path: Path) -> None:
+    from threadline.channels.console.operators_sql import failure_digest
+
+    store = open_operator_store(f"sqlite:///{tmp_path / 'o.db'}", failure_secret=b"s" * 32)
+    assert isinstance(store, SqlOperatorStore)
+    store.add_login_failures(["name:bob"], T0, T0 - timedelta(seconds=60))
+    [(key,)] = store._run("SELECT key FROM console_login_failures")
+    assert key == failure_digest("name:bob", b"s" * 32) != failure_digest("name:bob")
+    assert key.startswith("hmac:")
+    assert store.recent_login_failures("name:bob", T0 - timedelta(seconds=1))[0] == 1

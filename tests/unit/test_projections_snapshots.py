@@ -216,3 +216,43 @@ def test_snapshots_are_bounded_least_recently_read_first() -> None:
         none = ContextSnapshots(ledger, max_snapshots=0)
         assert none.context("a-1") == build_context(ledger.read("a-1"))
         assert none.positions("a-1") == []
+
+
+def test_an_erasure_drops_the_snapshots_of_every_conversation_at_once(
+    private_ledger: Ledger,
+) -> None:
+    """Conversation B holds the subject too: its snapshots go when the subject is erased,
+    not at B's next read (which may never come)."""
+    ledger = private_ledger
+    secret = "my card ends 4242 and I live at 12 Elm Street"
+    for cid in ("conv-a", "conv-b"):
+        ledger.append_batch(
+            cid,
+            [
+                NewEvent("ConversationStarted", {"channel": "chat", "visitor_ref": "jane@x.com"}),
+                NewEvent("MessagePosted", {"role": "visitor", "text": secret}),
+            ],
+        )
+    ledger.append_batch("conv-c", chat(2))
+    snapshots = ContextSnapshots(ledger, interval=1)
+    for cid in ("conv-a", "conv-b", "conv-c"):
+        snapshots.context(cid)
+    assert snapshots.positions("conv-b") == [1, 2]
+    erase_subject(ledger, "jane@x.com")
+    assert snapshots.positions("conv-a") == snapshots.positions("conv-b") == []
+    assert snapshots.positions("conv-c") == []  # everything goes: erasures are rare
+
+
+def test_a_changed_erasure_mark_drops_the_snapshots_of_conversations_not_read() -> None:
+    """A key destroyed by another process: the next read of any conversation drops every
+    snapshot, including those of conversations it does not read."""
+    mark = ["m0"]
+    with open_ledger("memory://") as ledger:
+        ledger.append_batch(CID, chat(8))
+        ledger.append_batch("other", chat(2))
+        snapshots = ContextSnapshots(ledger, interval=4, erasure_mark=lambda: mark[0])
+        snapshots.context(CID)
+        assert snapshots.positions(CID) == [4, 8]
+        mark[0] = "m1"
+        assert snapshots.context("other") == build_context(ledger.read("other"))
+        assert snapshots.positions(CID) == []
