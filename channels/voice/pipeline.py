@@ -364,10 +364,15 @@ class VoicePipeline:
     def _collect_finished(self) -> None:
         for utterance in self.playback.take_finished():
             self.stats.agent_turns += 1
+            # Played to its end, but only what was synthesised: a synthesis that failed after
+            # the first sentence played that sentence, not the reply (recorded as cut short).
+            done = utterance.synthesized_text
+            spoken = done if done is not None else utterance.text
             self._emit(
                 AgentSpoke(
                     text=utterance.text,
-                    spoken_text=utterance.text,
+                    interrupted=spoken.split() != utterance.text.split(),
+                    spoken_text=spoken,
                     first_audio_at=_wall(utterance.first_audio_at),
                 ),
                 AGENT_ACTOR,
