@@ -79,6 +79,9 @@ class PipelineStats:
     first_audio_at: float | None = None  # wall clock of the first agent speech frame
 
 
+REPEAT_PROMPT = "Sorry, I didn't catch that. Could you say it again?"
+
+
 class VoicePipeline:
     def __init__(
         self,
@@ -94,7 +97,7 @@ class VoicePipeline:
         output_rate: int = OUTPUT_RATE,
         barge_in_ms: int = 200,
         speculate_ms: int = 120,
-        repeat_prompt: str = "Sorry, I didn't catch that. Could you say it again?",
+        repeat_prompt: str = REPEAT_PROMPT,
     ) -> None:
         self.repeat_prompt = repeat_prompt
         self.leg_id = leg_id
