@@ -134,6 +134,25 @@ async def test_another_replica_a_late_preparation_and_an_expired_one_give_nothin
     await asyncio.sleep(0)
 
 
+async def test_an_unredeemed_entry_is_dropped_at_its_expiry_with_nothing_else_happening() -> None:
+    tts = GatedTTS()  # the gate stays shut: synthesis waits after the first sentence
+    cache = FirstAudioCache(tts, RATE)
+    entry = cache.start(KEY, TEXT, later(0.2))
+    assert entry is not None
+    kept = cache.start(("B", "h2"), TEXT, later())
+    await eventually(lambda: len(entry.sentences) == 1)
+    assert len(cache) == 2
+    await eventually(lambda: entry.abandoned, within=2)  # no start, take or purge since
+    assert len(cache) == 1
+    assert kept is not None
+    assert not kept.abandoned
+    assert cache.take(("B", "h2"), TEXT) is kept
+    assert not cache._timers  # a taken entry's expiry timer no longer holds its audio
+    kept.abandon()
+    tts.gate.set()  # the running sentences finish, then both syntheses stop
+    await cache.aclose()
+
+
 async def test_the_cache_is_bounded_and_a_dropped_entry_stops_synthesising() -> None:
     tts = GatedTTS()
     cache = FirstAudioCache(tts, RATE, max_entries=1)
