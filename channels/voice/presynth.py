@@ -28,7 +28,7 @@ import asyncio
 import contextlib
 import logging
 from collections import OrderedDict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -80,7 +80,7 @@ class PreparedAudio:
         self.done = True
         self._changed.set()
 
-    async def stream(self) -> AsyncIterator[tuple[str, bytes]]:
+    async def stream(self) -> AsyncGenerator[tuple[str, bytes], None]:
         """The sentences in order. A consumer that stops early (a barge-in, a hang-up)
         abandons the rest: it is not synthesised for nobody."""
         i = 0
@@ -186,7 +186,9 @@ class FirstAudioCache:
                         await entry.room()  # the next one is synthesised when wanted
                         if entry.abandoned:
                             break
-        except Exception as exc:  # the leg will synthesise itself (or report it) instead
+        # The leg synthesises the whole text (failed before its take) or, if it already plays
+        # this entry, the sentences not reached (`VoicePipeline._prepared_then_live`).
+        except Exception as exc:
             log.warning("first utterance pre-synthesis failed: %s", type(exc).__name__)
             entry.finish(exc)
             return

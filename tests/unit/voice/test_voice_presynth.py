@@ -15,7 +15,7 @@ from tests.unit.handoff.handoff_helpers import january_claim_chat
 from tests.unit.voice.test_voice_pipeline import FakeSTT, FakeTTS, play_out
 from threadline.channels.voice.pipeline import VoicePipeline
 from threadline.channels.voice.ports import VisitorTurn
-from threadline.channels.voice.presynth import LOOKAHEAD, FirstAudioCache
+from threadline.channels.voice.presynth import LOOKAHEAD, FirstAudioCache, PreparedAudio
 from threadline.channels.voice.providers import make_tts, system_phrases
 from threadline.channels.voice.sessions import VoiceSessions
 from threadline.channels.voice.settings import VoiceSettings
@@ -259,3 +259,20 @@ def test_the_servers_piper_is_built_with_the_fixed_phrases_only() -> None:
     assert isinstance(tts, PiperTTS)
     assert {"Thanks for switching to voice.", "Could you say it again?"} <= tts.cacheable
     assert not any("CLM" in sentence for sentence in tts.cacheable)
+
+
+async def test_a_pre_synthesis_failing_part_way_is_finished_live() -> None:
+    first, *rest = split_sentences(TEXT)
+    entry = PreparedAudio(TEXT, RATE, later())
+    entry.add(first, b"\x01\x00" * 4_800)
+    entry.finish(RuntimeError("piper died after the first sentence"))
+    tts = GatedTTS()
+    tts.gate.set()
+    p, sink = leg(tts)
+    await p.say(TEXT, entry)
+    play_out(p)
+    [spoken] = await sink.wait_for("AgentSpoke")
+    assert (spoken.spoken_text, spoken.interrupted) == (TEXT, False)
+    assert tts.sentences == rest  # only what the pre-synthesis did not reach, live
+    assert any("presynthesis" in error for error in p.stats.errors)
+    await p.close("visitor_hangup")
