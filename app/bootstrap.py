@@ -102,10 +102,10 @@ def _wire_email(services: Services, config: Settings) -> None:
 def voice_providers(services: Services) -> tuple[SpeechToText, TextToSpeech]:
     """The server's STT and TTS (from `THREADLINE_STT_PROVIDER`/`TTS_PROVIDER`), built once."""
     if services.voice_providers is None:
-        from threadline.channels.voice.providers import make_stt, make_tts
+        from threadline.channels.voice.providers import make_stt, make_tts, system_phrases
 
         settings = services.voice_settings
-        services.voice_providers = (make_stt(settings), make_tts(settings))
+        services.voice_providers = (make_stt(settings), make_tts(settings, system_phrases()))
     return services.voice_providers
 
 

@@ -193,6 +193,19 @@ def leg_channel(context: AgentContext, channel: HandoffChannel | None) -> Handof
     return context.handoffs[-1].channel if context.handoffs else "webrtc"
 
 
+def fixed_voice_phrases() -> tuple[str, ...]:
+    """Everything a spoken first utterance can say that is fixed wording, never derived from
+    a conversation: the openings of the voice channels, the acknowledgements in front of
+    them, and the operator call's opening (the TTS phrase cache keeps only these)."""
+    return (
+        *_ACK_BY_REASON.values(),
+        _OPENING["webrtc"],
+        _OPENING["pstn"],
+        _OPENING_INBOUND,
+        OPERATOR_CALL_OPENING,
+    )
+
+
 def opening(channel: HandoffChannel, *, inbound: bool = False) -> str:
     if channel == "pstn" and inbound:
         return _OPENING_INBOUND

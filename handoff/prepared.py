@@ -9,7 +9,9 @@ context is never spoken. An entry is used at most once.
 
 Entries live in this process only: a redeem on another replica finds nothing and composes
 afresh from the stream, which stays the only state. The cache is bounded and an entry lives
-no longer than the handoff's token.
+no longer than the handoff's token: the handoff expiry scan (every few seconds) purges
+expired entries, drops those whose handoff ended on any replica, and drops a conversation's
+entries when a SubjectErased is appended to it.
 """
 
 from __future__ import annotations
@@ -52,12 +54,36 @@ class PreparedUtterances:
     def put(self, prepared: PreparedUtterance, now: datetime) -> None:
         key = (prepared.conversation_id, prepared.handoff_id)
         with self._lock:
-            for k in [k for k, e in self._entries.items() if e.expires_at <= now]:
-                del self._entries[k]
+            self._purge(now)
             self._entries.pop(key, None)
             self._entries[key] = prepared
             while len(self._entries) > self.max_entries:
                 self._entries.popitem(last=False)  # the oldest acceptance goes first
+
+    def purge(self, now: datetime) -> int:
+        """Drops the entries whose token expired (the handoff expiry scan calls this every
+        few seconds: a quiet server does not keep text restating orders and names)."""
+        with self._lock:
+            return self._purge(now)
+
+    def discard(self, conversation_id: str, handoff_id: str) -> None:
+        """The handoff was completed (on any replica), expired or declined: never used."""
+        with self._lock:
+            self._entries.pop((conversation_id, handoff_id), None)
+
+    def drop_conversation(self, conversation_id: str) -> int:
+        """A subject of the conversation was erased: its prepared text goes with it."""
+        with self._lock:
+            keys = [k for k in self._entries if k[0] == conversation_id]
+            for k in keys:
+                del self._entries[k]
+            return len(keys)
+
+    def _purge(self, now: datetime) -> int:
+        keys = [k for k, e in self._entries.items() if e.expires_at <= now]
+        for k in keys:
+            del self._entries[k]
+        return len(keys)
 
     def take(
         self,

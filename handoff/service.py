@@ -61,8 +61,16 @@ VISITOR_REQUEST = "visitor_request"
 # An accepted handoff is closed this long after its token expired, so that a redemption
 # that passed the token check at the last second can still append first.
 EXPIRY_GRACE_S = 5
+# SubjectErased too: a conversation's prepared first utterance is dropped with its subject.
 _HANDOFF_TYPES = frozenset(
-    {"HandoffOffered", "HandoffAccepted", "HandoffCompleted", "HandoffExpired", "HandoffDeclined"}
+    {
+        "HandoffOffered",
+        "HandoffAccepted",
+        "HandoffCompleted",
+        "HandoffExpired",
+        "HandoffDeclined",
+        "SubjectErased",
+    }
 )
 # Reasons `tokens.verify` gives only after the signature verified: such a token was issued
 # by us, so its refusal may be recorded on the conversation it names.
@@ -350,6 +358,7 @@ class HandoffService:
     def expire_stale(self, now: datetime | None = None) -> list[tuple[str, str]]:
         """Closes offers nobody accepted within `handoff_offer_ttl_s` and acceptances whose
         token ran out, with HandoffExpired. Returns the (conversation, handoff) pairs closed.
+        Prepared first utterances go too: expired, their handoff ended, or their subject erased.
 
         Pending handoffs are found from the global log, read incrementally from where the
         previous call stopped (the first call reads it all), so it is cheap to run every few
@@ -358,6 +367,7 @@ class HandoffService:
         closed: list[tuple[str, str]] = []
         with self._expiry_lock:
             self._scan()
+            self.prepared.purge(now)
             due = sorted(k for k, deadline in self._deadlines.items() if deadline <= now)
             for cid, hid in due:
                 if self._expire(cid, hid):
@@ -379,6 +389,9 @@ class HandoffService:
             self._scanned = last
 
     def _track(self, e: RecordedEvent, offer_ttl: timedelta, token_ttl: timedelta) -> None:
+        if e.type == "SubjectErased":
+            self.prepared.drop_conversation(e.conversation_id)
+            return
         hid = getattr(e.data, "handoff_id", None)
         if not isinstance(hid, str):
             return
@@ -389,6 +402,7 @@ class HandoffService:
             self._deadlines[k] = e.occurred_at + token_ttl
         else:
             self._deadlines.pop(k, None)
+            self.prepared.discard(*k)  # ended, maybe on another replica: never redeemed here
 
     def _expire(self, cid: str, hid: str) -> bool:
         for _ in range(MAX_ATTEMPTS):

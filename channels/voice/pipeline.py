@@ -28,7 +28,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -79,6 +79,9 @@ class PipelineStats:
     first_audio_at: float | None = None  # wall clock of the first agent speech frame
 
 
+REPEAT_PROMPT = "Sorry, I didn't catch that. Could you say it again?"
+
+
 class VoicePipeline:
     def __init__(
         self,
@@ -94,7 +97,7 @@ class VoicePipeline:
         output_rate: int = OUTPUT_RATE,
         barge_in_ms: int = 200,
         speculate_ms: int = 120,
-        repeat_prompt: str = "Sorry, I didn't catch that. Could you say it again?",
+        repeat_prompt: str = REPEAT_PROMPT,
     ) -> None:
         self.repeat_prompt = repeat_prompt
         self.leg_id = leg_id
@@ -174,7 +177,9 @@ class VoicePipeline:
             return
         generation = self._generation
         if usable and prepared is not None:
-            await self._say_streaming(text, lambda _text, _rate: prepared.stream(), generation)
+            await self._say_streaming(
+                text, lambda _text, rate: self._prepared_then_live(prepared, rate), generation
+            )
             return
         stream = getattr(self.tts, "synthesize_sentences", None)
         if stream is not None:
@@ -209,6 +214,31 @@ class VoicePipeline:
         utterance.pending = False
         if not queued:
             self._record_cut([utterance])  # barged in (or failed) before any audio
+
+    async def _prepared_then_live(
+        self, prepared: PreparedAudio, sample_rate: int
+    ) -> AsyncIterator[tuple[str, bytes]]:
+        """The prepared sentences; if their synthesis failed part-way, the sentences it did
+        not reach are synthesised here, live, so the visitor still hears the whole text."""
+        played: list[str] = []
+        try:
+            async with contextlib.aclosing(prepared.stream()) as parts:
+                async for sentence, pcm in parts:
+                    played.append(sentence)
+                    yield sentence, pcm
+            return
+        except Exception as exc:
+            self.report_error("presynthesis", exc)
+        rest = _after_words(prepared.text, " ".join(played))
+        if not rest:
+            return  # nothing left, or the played part is not a prefix: recorded as cut
+        live = getattr(self.tts, "synthesize_sentences", None)
+        if live is None:
+            yield rest, await self.tts.synthesize(rest, sample_rate)
+            return
+        async with contextlib.aclosing(live(rest, sample_rate)) as parts:
+            async for item in parts:
+                yield item
 
     async def ask_to_repeat(self) -> None:
         await self.say(self.repeat_prompt)
@@ -364,10 +394,15 @@ class VoicePipeline:
     def _collect_finished(self) -> None:
         for utterance in self.playback.take_finished():
             self.stats.agent_turns += 1
+            # Played to its end, but only what was synthesised: a synthesis that failed after
+            # the first sentence played that sentence, not the reply (recorded as cut short).
+            done = utterance.synthesized_text
+            spoken = done if done is not None else utterance.text
             self._emit(
                 AgentSpoke(
                     text=utterance.text,
-                    spoken_text=utterance.text,
+                    interrupted=spoken.split() != utterance.text.split(),
+                    spoken_text=spoken,
                     first_audio_at=_wall(utterance.first_audio_at),
                 ),
                 AGENT_ACTOR,
@@ -427,6 +462,12 @@ def transcribed(
         low_confidence=transcript.low_confidence,
         ended_at=_wall(ended_at),
     )
+
+
+def _after_words(text: str, prefix: str) -> str:
+    """`text` without its leading words `prefix` ("" if they are not its prefix)."""
+    words, head = text.split(), prefix.split()
+    return " ".join(words[len(head) :]) if words[: len(head)] == head else ""
 
 
 def _consume(future: asyncio.Future[Transcript]) -> None:

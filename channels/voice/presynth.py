@@ -12,7 +12,9 @@ texts differ, and the leg synthesises the new text as before — what is spoken 
 is recorded, and AgentSpoke's `first_audio_at` is still taken when the first frame leaves.
 
 Per process, bounded (`max_entries`; the oldest acceptance is dropped first) and expiring with
-the handoff token. A redeem on another replica finds nothing here and synthesises fresh.
+the handoff token: each entry's expiry is scheduled when it starts, so an entry nobody redeems
+is abandoned and dropped then, on a quiet server too. A redeem on another replica finds
+nothing here and synthesises fresh.
 Synthesis runs at most `LOOKAHEAD` sentences ahead of the leg (before the leg opens: the
 first two), and a dropped or expired entry stops after the sentence being synthesised, so
 an abandoned click costs at most that much work on the one TTS worker that live legs use,
@@ -26,7 +28,7 @@ import asyncio
 import contextlib
 import logging
 from collections import OrderedDict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -78,7 +80,7 @@ class PreparedAudio:
         self.done = True
         self._changed.set()
 
-    async def stream(self) -> AsyncIterator[tuple[str, bytes]]:
+    async def stream(self) -> AsyncGenerator[tuple[str, bytes], None]:
         """The sentences in order. A consumer that stops early (a barge-in, a hang-up)
         abandons the rest: it is not synthesised for nobody."""
         i = 0
@@ -112,6 +114,9 @@ class FirstAudioCache:
         self._taken: OrderedDict[Key, None] = OrderedDict()
         self._tasks: set[asyncio.Task[None]] = set()
         self._running: set[PreparedAudio] = set()  # taken or not, until synthesis ends
+        # Each entry's expiry, scheduled at start: an unredeemed entry (its text and audio
+        # restate the conversation) is dropped then even if nothing else ever happens.
+        self._timers: dict[Key, asyncio.TimerHandle] = {}
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -122,14 +127,13 @@ class FirstAudioCache:
         if key in self._taken or not text.strip():
             return None
         self._purge()
-        old = self._entries.pop(key, None)
-        if old is not None:
-            old.abandon()
+        self._drop(key)
         entry = PreparedAudio(text, self.sample_rate, expires_at)
         self._entries[key] = entry
+        delay = max(0.0, (expires_at - datetime.now(UTC)).total_seconds())
+        self._timers[key] = asyncio.get_running_loop().call_later(delay, self._expire, key, entry)
         while len(self._entries) > self.max_entries:
-            _, dropped = self._entries.popitem(last=False)
-            dropped.abandon()
+            self._drop(next(iter(self._entries)))
         self._running.add(entry)
         task = asyncio.ensure_future(self._synthesize(entry))
         self._tasks.add(task)
@@ -142,7 +146,7 @@ class FirstAudioCache:
         self._taken[key] = None
         while len(self._taken) > _TAKEN_MEMORY:
             self._taken.popitem(last=False)
-        entry = self._entries.pop(key, None)
+        entry = self._pop(key)
         if entry is None:
             return None
         if entry.text != text or entry.expires_at <= datetime.now(UTC) or entry.error:
@@ -153,7 +157,22 @@ class FirstAudioCache:
     def _purge(self) -> None:
         now = datetime.now(UTC)
         for key in [k for k, e in self._entries.items() if e.expires_at <= now]:
-            self._entries.pop(key).abandon()
+            self._drop(key)
+
+    def _pop(self, key: Key) -> PreparedAudio | None:
+        timer = self._timers.pop(key, None)
+        if timer is not None:
+            timer.cancel()  # it holds the entry: the audio must not outlive the take
+        return self._entries.pop(key, None)
+
+    def _drop(self, key: Key) -> None:
+        entry = self._pop(key)
+        if entry is not None:
+            entry.abandon()
+
+    def _expire(self, key: Key, entry: PreparedAudio) -> None:
+        if self._entries.get(key) is entry:
+            self._drop(key)
 
     async def _synthesize(self, entry: PreparedAudio) -> None:
         stream: Any = getattr(self.tts, "synthesize_sentences", None)
@@ -167,7 +186,9 @@ class FirstAudioCache:
                         await entry.room()  # the next one is synthesised when wanted
                         if entry.abandoned:
                             break
-        except Exception as exc:  # the leg will synthesise itself (or report it) instead
+        # The leg synthesises the whole text (failed before its take) or, if it already plays
+        # this entry, the sentences not reached (`VoicePipeline._prepared_then_live`).
+        except Exception as exc:
             log.warning("first utterance pre-synthesis failed: %s", type(exc).__name__)
             entry.finish(exc)
             return
@@ -180,5 +201,8 @@ class FirstAudioCache:
         for entry in [*self._entries.values(), *self._running]:
             entry.abandon()
         self._entries.clear()
+        for timer in self._timers.values():
+            timer.cancel()
+        self._timers.clear()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -3,6 +3,8 @@ importing the voice package never loads an SDK that is not used."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from threadline.channels.voice.errors import ProviderUnavailableError
 from threadline.channels.voice.ports import SpeechToText, TextToSpeech
 from threadline.channels.voice.settings import VoiceSettings
@@ -35,7 +37,17 @@ def make_stt(settings: VoiceSettings) -> SpeechToText:
     )
 
 
-def make_tts(settings: VoiceSettings) -> TextToSpeech:
+def system_phrases() -> tuple[str, ...]:
+    """The fixed sentences the system itself says on a voice leg (the openings, the repeat
+    prompt): the only ones a TTS may keep synthesised — nothing from a conversation."""
+    from threadline.channels.voice.pipeline import REPEAT_PROMPT
+    from threadline.handoff.first_utterance import fixed_voice_phrases
+
+    return (*fixed_voice_phrases(), REPEAT_PROMPT)
+
+
+def make_tts(settings: VoiceSettings, phrases: Sequence[str] = ()) -> TextToSpeech:
+    """`phrases`: fixed wording the TTS may cache (`system_phrases()`); nothing else is."""
     if settings.tts_provider == "openai":
         from threadline.channels.voice.tts_openai import OpenAITTS
 
@@ -51,7 +63,12 @@ def make_tts(settings: VoiceSettings) -> TextToSpeech:
         return EspeakTTS(settings.espeak_voice, settings.espeak_words_per_minute)
     from threadline.channels.voice.tts_piper import PiperTTS
 
-    return PiperTTS(settings.piper_voice, settings.piper_length_scale, settings.piper_phrase_cache)
+    return PiperTTS(
+        settings.piper_voice,
+        settings.piper_length_scale,
+        settings.piper_phrase_cache,
+        phrases=phrases,
+    )
 
 
 def unavailable(*providers: object) -> str | None:

@@ -31,7 +31,12 @@ from threadline.channels.voice.ports import (
     VisitorTurn,
 )
 from threadline.channels.voice.presynth import FirstAudioCache
-from threadline.channels.voice.providers import make_stt, make_tts, unavailable
+from threadline.channels.voice.providers import (
+    make_stt,
+    make_tts,
+    system_phrases,
+    unavailable,
+)
 from threadline.channels.voice.settings import VoiceSettings
 from threadline.channels.voice.vocabulary import build_vocabulary
 from threadline.ledger.envelope import NewEvent
@@ -113,7 +118,7 @@ class VoiceSessions:
         self.agent = agent
         self.settings = settings or VoiceSettings()
         self.stt = stt or make_stt(self.settings)
-        self.tts = tts or make_tts(self.settings)
+        self.tts = tts or make_tts(self.settings, system_phrases())
         self.legs: dict[str, WebRtcLeg] = {}
         # First utterances synthesised from the handoff's acceptance, at the legs' rate.
         self.first_audio = FirstAudioCache(self.tts, OUTPUT_RATE)

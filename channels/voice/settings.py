@@ -54,7 +54,8 @@ class VoiceSettings(BaseModel):
     # A local piper voice (.onnx with its .onnx.json); None = the packaged en_US joe medium.
     piper_voice: str | None = None
     piper_length_scale: float | None = Field(default=None, gt=0.2, lt=5.0)
-    # Short recurring sentences (a leg's opening) kept synthesised, per output rate; 0 = off.
+    # Entries of piper's cache of the system's own fixed sentences (a leg's opening, the
+    # repeat prompt), per output rate; never a sentence from a conversation. 0 = off.
     piper_phrase_cache: int = Field(default=32, ge=0, le=1024)
     espeak_voice: str = "en-us"
     espeak_words_per_minute: int = Field(default=165, ge=80, le=400)

@@ -6,10 +6,12 @@ it). Output is resampled with PyAV to the rate the transport asks for. Synthesis
 one worker thread per voice (the ONNX session is reused), never the event loop.
 
 `synthesize_sentences` yields one sentence at a time so playback can start after the first.
-Short sentences that recur (a leg's opening "Thanks for switching to voice.", the repeat
-prompt) are kept, per output rate, in a small LRU (`phrase_cache` entries, each at most
-`PHRASE_MAX_CHARS` long): a first utterance then starts playing without waiting for piper,
-whichever process composed it.
+The fixed sentences the system itself says (`phrases`, passed in by whoever builds the TTS:
+a leg's opening "Thanks for switching to voice.", the repeat prompt, the operator call's
+opening) are kept, per output rate, in a small LRU (`phrase_cache` entries): a first
+utterance then starts playing without waiting for piper, whichever process composed it.
+Nothing else is cached, however short: a sentence from a conversation ("Hi Jane,", "Your
+claim CLM-4821 is approved.") would otherwise outlive its erasure, shared across tenants.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import asyncio
 import logging
 import re
 from collections import OrderedDict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -30,6 +32,16 @@ _SENTENCE_END = re.compile(r"(?<=[.!?;])\s+")
 _CLAUSE_END = re.compile(r"(?<=[,:])\s+")
 _FIRST_CHUNK_WORDS = 6  # a long first sentence is cut at a comma so audio starts sooner
 PHRASE_MAX_CHARS = 64  # ≈ 4 s of speech, 375 KB at 48 kHz: 32 entries stay under 12 MB
+
+
+def cacheable_sentences(phrases: Iterable[str]) -> frozenset[str]:
+    """The sentences `synthesize_sentences` cuts the fixed `phrases` into, wherever in an
+    utterance they stand (its first sentence may be cut at a clause: both forms count)."""
+    found: set[str] = set()
+    for phrase in phrases:
+        found.update(split_sentences(phrase))
+        found.update(part.strip() for part in _SENTENCE_END.split(phrase.strip()))
+    return frozenset(s for s in found if s and len(s) <= PHRASE_MAX_CHARS)
 
 
 def split_sentences(text: str) -> list[str]:
@@ -64,10 +76,13 @@ class PiperTTS:
         voice_path: str | None = None,
         length_scale: float | None = None,
         phrase_cache: int = 32,
+        *,
+        phrases: Iterable[str] = (),
     ) -> None:
         self.voice_path = voice_path
         self.length_scale = length_scale
         self.phrase_cache = phrase_cache
+        self.cacheable = cacheable_sentences(phrases)  # the only texts ever cached
         self._phrases: OrderedDict[tuple[str, int], bytes] = OrderedDict()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="piper")
         self._voice: Any = None
@@ -122,7 +137,7 @@ class PiperTTS:
             self._phrases.move_to_end(key)
             return cached
         pcm = await self._render_at(text, sample_rate)
-        if self.phrase_cache > 0 and len(text) <= PHRASE_MAX_CHARS:
+        if self.phrase_cache > 0 and text in self.cacheable:
             self._phrases[key] = pcm
             while len(self._phrases) > self.phrase_cache:
                 self._phrases.popitem(last=False)

@@ -13,7 +13,12 @@ from threadline.handoff.first_utterance import OfflineUtterances, Utterance
 from threadline.handoff.prepared import PreparedUtterance, PreparedUtterances
 from threadline.handoff.service import HandoffService
 from threadline.handoff.signing import Signer
-from threadline.ledger.events import HandoffChannel, HandoffCompleted, MessagePosted
+from threadline.ledger.events import (
+    HandoffChannel,
+    HandoffCompleted,
+    MessagePosted,
+    SubjectErased,
+)
 from threadline.ledger.store import Ledger, open_ledger
 from threadline.projections.context_model import AgentContext
 
@@ -98,10 +103,35 @@ def test_a_redeem_on_another_replica_composes_its_own(ledger: Ledger) -> None:
     grant = replica_b.redeem(ticket.token, channel="webrtc")
     assert (composer_a.calls, composer_b.calls) == (1, 1)
     assert completed(ledger).first_utterance == grant.first_utterance
-    # A's entry is never used (its handoff is completed) and goes with the token.
+    # A's entry is never used: A's expiry scan sees the handoff completed and drops it.
     assert len(replica_a.prepared) == 1
-    replica_a.prepared.put(entry("other", NOW + timedelta(hours=1)), NOW + timedelta(hours=1))
-    assert len(replica_a.prepared) == 1
+    replica_a.expire_stale(NOW)
+    assert len(replica_a.prepared) == 0
+
+
+def test_the_expiry_scan_purges_an_expired_entry_on_a_quiet_server(ledger: Ledger) -> None:
+    handoffs = service(ledger, Numbered())
+    ticket = handoffs.request_handoff("A")
+    prepared = handoffs.prepare_first_utterance("A", ticket.handoff_id)
+    assert prepared is not None
+    handoffs.expire_stale(NOW)
+    assert len(handoffs.prepared) == 1  # still valid
+    handoffs.expire_stale(prepared.expires_at)  # no put, no redeem: the scan alone purges
+    assert len(handoffs.prepared) == 0
+
+
+def test_an_erased_subject_takes_the_prepared_utterance_with_it(ledger: Ledger) -> None:
+    handoffs = service(ledger, Numbered())
+    ticket = handoffs.request_handoff("A")
+    assert handoffs.prepare_first_utterance("A", ticket.handoff_id) is not None
+    handoffs.prepared.put(
+        PreparedUtterance("B", "hb", "webrtc", 0, 1, Utterance("hi B"), NOW + timedelta(hours=1)),
+        NOW,
+    )
+    add(ledger, "A", SubjectErased(subject="subject-ref", reason="request"))
+    handoffs.expire_stale(NOW)
+    assert len(handoffs.prepared) == 1  # only B's remains
+    assert handoffs.redeem(ticket.token, channel="webrtc").first_utterance.endswith("#2")
 
 
 def test_only_an_accepted_handoff_is_prepared(ledger: Ledger) -> None:

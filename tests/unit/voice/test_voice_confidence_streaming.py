@@ -151,3 +151,23 @@ def test_a_long_first_sentence_is_cut_at_a_clause_so_audio_starts_sooner() -> No
         "Ok?",
     ]
     assert split_sentences("Short one, really. Next.") == ["Short one, really.", "Next."]
+
+
+class FailingAfterFirstTTS(StreamingTTS):
+    async def synthesize_sentences(
+        self, text: str, sample_rate: int
+    ) -> AsyncIterator[tuple[str, bytes]]:
+        first, *_ = split_sentences(text)
+        yield first, await self.synthesize(first, sample_rate)
+        raise RuntimeError("synthesis died mid-reply")
+
+
+async def test_a_synthesis_failing_after_the_first_sentence_records_only_what_was_played() -> None:
+    p, sink = pipeline(DoubtfulSTT(), FailingAfterFirstTTS(), [])
+    await p.say("Your order shipped. It arrives on Friday.")
+    play_out(p)
+    [spoken] = await sink.wait_for("AgentSpoke")
+    assert spoken.text == "Your order shipped. It arrives on Friday."
+    assert (spoken.spoken_text, spoken.interrupted) == ("Your order shipped.", True)
+    assert any("synthesis died" in error for error in p.stats.errors)
+    await p.close("visitor_hangup")

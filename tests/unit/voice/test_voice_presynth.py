@@ -15,7 +15,8 @@ from tests.unit.handoff.handoff_helpers import january_claim_chat
 from tests.unit.voice.test_voice_pipeline import FakeSTT, FakeTTS, play_out
 from threadline.channels.voice.pipeline import VoicePipeline
 from threadline.channels.voice.ports import VisitorTurn
-from threadline.channels.voice.presynth import LOOKAHEAD, FirstAudioCache
+from threadline.channels.voice.presynth import LOOKAHEAD, FirstAudioCache, PreparedAudio
+from threadline.channels.voice.providers import make_tts, system_phrases
 from threadline.channels.voice.sessions import VoiceSessions
 from threadline.channels.voice.settings import VoiceSettings
 from threadline.channels.voice.tts_piper import PiperTTS, split_sentences
@@ -133,6 +134,25 @@ async def test_another_replica_a_late_preparation_and_an_expired_one_give_nothin
     await asyncio.sleep(0)
 
 
+async def test_an_unredeemed_entry_is_dropped_at_its_expiry_with_nothing_else_happening() -> None:
+    tts = GatedTTS()  # the gate stays shut: synthesis waits after the first sentence
+    cache = FirstAudioCache(tts, RATE)
+    entry = cache.start(KEY, TEXT, later(0.2))
+    assert entry is not None
+    kept = cache.start(("B", "h2"), TEXT, later())
+    await eventually(lambda: len(entry.sentences) == 1)
+    assert len(cache) == 2
+    await eventually(lambda: entry.abandoned, within=2)  # no start, take or purge since
+    assert len(cache) == 1
+    assert kept is not None
+    assert not kept.abandoned
+    assert cache.take(("B", "h2"), TEXT) is kept
+    assert not cache._timers  # a taken entry's expiry timer no longer holds its audio
+    kept.abandon()
+    tts.gate.set()  # the running sentences finish, then both syntheses stop
+    await cache.aclose()
+
+
 async def test_the_cache_is_bounded_and_a_dropped_entry_stops_synthesising() -> None:
     tts = GatedTTS()
     cache = FirstAudioCache(tts, RATE, max_entries=1)
@@ -187,8 +207,8 @@ async def test_accepting_a_handoff_prepares_the_audio_of_what_redeem_records(
 class CountingPiper(PiperTTS):
     """piper's caching around a fake renderer (no model needed)."""
 
-    def __init__(self, phrase_cache: int) -> None:
-        super().__init__(phrase_cache=phrase_cache)
+    def __init__(self, phrase_cache: int, phrases: tuple[str, ...] = ()) -> None:
+        super().__init__(phrase_cache=phrase_cache, phrases=phrases or system_phrases())
         self.rendered: list[tuple[str, int]] = []
 
     async def _render_at(self, text: str, sample_rate: int) -> bytes:
@@ -196,7 +216,7 @@ class CountingPiper(PiperTTS):
         return b"\x01\x00" * len(text)
 
 
-async def test_piper_keeps_short_recurring_sentences_per_rate_in_a_bounded_cache() -> None:
+async def test_piper_keeps_the_systems_fixed_phrases_per_rate_in_a_bounded_cache() -> None:
     tts = CountingPiper(phrase_cache=2)
     opening = "Thanks for switching to voice."
     long_one = "I can see your claim CLM-4821 for $2,340, which is pending review by our team."
@@ -205,10 +225,54 @@ async def test_piper_keeps_short_recurring_sentences_per_rate_in_a_bounded_cache
         assert parts == [opening, long_one]
     assert tts.rendered == [(opening, RATE), (long_one, RATE), (long_one, RATE)]
     await tts.synthesize(opening, 8_000)  # another rate is another entry
-    await tts.synthesize("Sorry?", RATE)  # the cache holds two: the least recent goes
+    await tts.synthesize("Could you say it again?", RATE)  # holds two: the least recent goes
     await tts.synthesize(opening, RATE)
-    assert tts.rendered[-3:] == [(opening, 8_000), ("Sorry?", RATE), (opening, RATE)]
+    assert tts.rendered[-3:] == [
+        (opening, 8_000),
+        ("Could you say it again?", RATE),
+        (opening, RATE),
+    ]
     off = CountingPiper(phrase_cache=0)
     await off.synthesize(opening, RATE)
     await off.synthesize(opening, RATE)
     assert len(off.rendered) == 2
+
+
+async def test_piper_never_caches_a_short_sentence_from_a_conversation() -> None:
+    tts = CountingPiper(phrase_cache=32)
+    personal = ["Hi Jane,", "Your claim CLM-4821 is approved.", "Order 7731 shipped."]
+    for _ in range(2):
+        for sentence in personal:
+            await tts.synthesize(sentence, RATE)
+    assert tts.rendered == [(s, RATE) for s in personal * 2]  # rendered each time, kept never
+    assert not {text for text, _ in tts._phrases} & set(personal)
+    for phrase in system_phrases():  # every fixed sentence, wherever it is cut, is kept
+        for sentence in split_sentences(phrase):
+            await tts.synthesize(sentence, RATE)
+            before = len(tts.rendered)
+            await tts.synthesize(sentence, RATE)
+            assert len(tts.rendered) == before, sentence
+
+
+def test_the_servers_piper_is_built_with_the_fixed_phrases_only() -> None:
+    tts = make_tts(VoiceSettings(tts_provider="piper"), system_phrases())
+    assert isinstance(tts, PiperTTS)
+    assert {"Thanks for switching to voice.", "Could you say it again?"} <= tts.cacheable
+    assert not any("CLM" in sentence for sentence in tts.cacheable)
+
+
+async def test_a_pre_synthesis_failing_part_way_is_finished_live() -> None:
+    first, *rest = split_sentences(TEXT)
+    entry = PreparedAudio(TEXT, RATE, later())
+    entry.add(first, b"\x01\x00" * 4_800)
+    entry.finish(RuntimeError("piper died after the first sentence"))
+    tts = GatedTTS()
+    tts.gate.set()
+    p, sink = leg(tts)
+    await p.say(TEXT, entry)
+    play_out(p)
+    [spoken] = await sink.wait_for("AgentSpoke")
+    assert (spoken.spoken_text, spoken.interrupted) == (TEXT, False)
+    assert tts.sentences == rest  # only what the pre-synthesis did not reach, live
+    assert any("presynthesis" in error for error in p.stats.errors)
+    await p.close("visitor_hangup")
