@@ -21,6 +21,7 @@ from threadline.channels.periodic import PeriodicJob
 from threadline.channels.pstn.channel import PstnChannel
 from threadline.channels.services import Services
 from threadline.handoff.signing import resolve_secret
+from threadline.ledger.aead import derive
 from threadline.ledger.backends import Backend, Kind
 
 if TYPE_CHECKING:
@@ -162,6 +163,7 @@ def bootstrap(config: Settings | None = None) -> Services:
         voice_settings=config.voice,
         messaging_settings=config.messaging,
         console_settings=config.console,
+        failure_secret=derive(resolve_secret(config.handoff), "threadline/login-failures"),
     )
     handoff_service(services, config)
     _wire_rate_limits(services)

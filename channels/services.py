@@ -73,6 +73,9 @@ class Services:
     # PostgreSQL LISTEN/NOTIFY feed) are appended by whoever wires them.
     feeds: list[ChangeFeed] = field(default_factory=list)
     hub: LiveHub = field(default_factory=LiveHub)
+    # Keys the console's login-failure digests: an unkeyed hash of a client address is
+    # reversible by trying every address, a keyed one is not (same key on every replica).
+    failure_secret: bytes | None = None
     limiters: Limiters | None = None
     key_verifier: KeyVerifier | None = None
     on_close: list[Callable[[], None]] = field(default_factory=list)

@@ -32,9 +32,16 @@ from threadline.ledger.store import Ledger
 logger = logging.getLogger(__name__)
 
 
-def open_accounts(database_url: str, settings: ConsoleSettings | None = None) -> OperatorAccounts:
+def open_accounts(
+    database_url: str,
+    settings: ConsoleSettings | None = None,
+    *,
+    failure_secret: bytes | None = None,
+) -> OperatorAccounts:
     settings = settings or ConsoleSettings()
-    store = open_operator_store(settings.operators_url or database_url)
+    store = open_operator_store(
+        settings.operators_url or database_url, failure_secret=failure_secret
+    )
     # On a SQL store the failures are counted in the database: one budget for all replicas.
     failures = store if isinstance(store, SqlOperatorStore) else None
     throttle = LoginThrottle(
@@ -53,13 +60,14 @@ def build_console(
     metrics: HandoffMetrics | None = None,
     delivery: Delivery | None = None,
     calls: Calls | None = None,
+    failure_secret: bytes | None = None,
 ) -> Console:
     """Defaults: the ledger's own audit when `log` is the ledger store, and the projections
     for point-in-time replay and the handoff metrics."""
     settings = settings or ConsoleSettings()
     if auditor is None and isinstance(log, Ledger):
         auditor = LedgerAudit(log)
-    accounts = open_accounts(database_url, settings)
+    accounts = open_accounts(database_url, settings, failure_secret=failure_secret)
     return Console(
         log=log,
         accounts=accounts,
@@ -85,6 +93,7 @@ def mount(
     metrics: HandoffMetrics | None = None,
     delivery: Delivery | None = None,
     calls: Calls | None = None,
+    failure_secret: bytes | None = None,
 ) -> Console:
     """Mounts the console under /console on `app`; the one call an app factory makes."""
     console = build_console(
@@ -96,6 +105,7 @@ def mount(
         metrics=metrics,
         delivery=delivery,
         calls=calls,
+        failure_secret=failure_secret,
     )
     install(app, console)
     app.include_router(takeover.router)

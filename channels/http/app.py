@@ -100,6 +100,7 @@ def create_app(services: Services, *, close_services: bool = True) -> FastAPI:
             services.messaging, services.email.service if services.email else None
         ),
         calls=CallBridges(app.state.voice.legs, ice=app.state.voice.ice_config),
+        failure_secret=services.failure_secret,
     )
     if services.messaging is not None:
         messaging_routes.install(app, services.messaging, services.messaging_settings)

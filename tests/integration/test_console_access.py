@@ -233,6 +233,26 @@ def test_bad_logins_are_refused(server: ApiServer, body: dict[str, str], status:
         assert c.get("/console/api/me").status_code == 401
 
 
+def test_failed_logins_are_stored_as_keyed_digests(server: ApiServer, database_url: str) -> None:
+    """The served app keys the shared login-failure table with the configured secret: an
+    unkeyed hash of a client address could be reversed by hashing every address."""
+    import sqlite3
+
+    from harness.api_server import TEST_SECRET
+    from threadline.channels.console.operators_sql import failure_digest
+    from threadline.ledger.aead import derive
+
+    with httpx.Client(base_url=server.base_url) as c:
+        response = c.post("/console/api/login", json={"name": "ops", "password": "not it at all"})
+    assert response.status_code == 401
+    with sqlite3.connect(database_url.removeprefix("sqlite:///")) as db:
+        keys = {row[0] for row in db.execute("SELECT key FROM console_login_failures")}
+    secret = derive(TEST_SECRET.encode("utf-8"), "threadline/login-failures")
+    assert failure_digest("name:ops", secret) in keys
+    assert failure_digest("name:ops") not in keys
+    assert all(key.startswith("hmac:") for key in keys)
+
+
 def test_login_refuses_form_posts_and_other_origins(server: ApiServer) -> None:
     with httpx.Client(base_url=server.base_url) as c:
         form = c.post("/console/api/login", data={"name": "ops", "password": PASSWORD})
