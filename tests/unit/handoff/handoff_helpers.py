@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from threadline.ledger.envelope import NewEvent
 from threadline.ledger.events import (
     ConversationStarted,
@@ -17,6 +19,8 @@ from threadline.ledger.events import (
 from threadline.ledger.store import Ledger
 
 CHAT_LEG = "leg_chat"
+# The handoff tests' clock: the seeded claims are dated from it.
+NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 
 
 def add(ledger: Ledger, cid: str, data: EventData, leg: str | None = CHAT_LEG) -> None:

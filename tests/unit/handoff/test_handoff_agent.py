@@ -5,19 +5,16 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
 from typing import Any
 from uuid import uuid4
 
 import pytest
 
-from tests.unit.handoff.handoff_helpers import CHAT_LEG, add, start_chat
+from tests.unit.handoff.handoff_helpers import CHAT_LEG, NOW, add, start_chat
 from threadline.agent.chat import ChatAgent, reply_event_id
 from threadline.agent.core import OFFER_SENTENCE, Agent
 from threadline.agent.factory import build_agent
 from threadline.agent.offline import OfflineModel
-from threadline.agent.sqltools import open_tool_backend
-from threadline.agent.sqltools.seed import seed
 from threadline.agent.sqltools.sql import SqlToolBackend
 from threadline.agent.voice import VoiceAgent
 from threadline.handoff.service import HandoffService
@@ -25,17 +22,6 @@ from threadline.handoff.signing import Signer
 from threadline.ledger.errors import InvalidEventError
 from threadline.ledger.events import HandoffDeclined, LegOpened
 from threadline.ledger.store import Ledger, open_ledger
-
-NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def tools() -> Iterator[SqlToolBackend]:
-    backend = open_tool_backend("memory://")
-    backend._clock = lambda: NOW
-    seed(backend, today=date(2026, 11, 20))
-    yield backend
-    backend.close()
 
 
 @pytest.fixture

@@ -6,11 +6,11 @@ words and says nothing."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
+from datetime import date
 
 import pytest
 
-from tests.unit.handoff.handoff_helpers import CHAT_LEG, start_chat
+from tests.unit.handoff.handoff_helpers import CHAT_LEG, NOW, start_chat
 from threadline.agent.chat import ChatAgent
 from threadline.agent.factory import build_agent
 from threadline.agent.sqltools import open_tool_backend
@@ -20,8 +20,6 @@ from threadline.ledger.envelope import NewEvent
 from threadline.ledger.events import OperatorJoined
 from threadline.ledger.store import Ledger, open_ledger
 from threadline.projections.human import QueueIndex
-
-NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 
 
 class Online:

@@ -4,11 +4,10 @@ recorded when the provider gives no usable output, and that offline records noth
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
 
 import pytest
 
-from tests.unit.handoff.handoff_helpers import january_claim_chat
+from tests.unit.handoff.handoff_helpers import NOW, january_claim_chat
 from threadline.agent.events import register_events
 from threadline.agent.lm import FallbackLM, ModelUnavailableError, OfflineLM, build_lm
 from threadline.agent.model import Action, TurnState
@@ -17,8 +16,6 @@ from threadline.ledger.events import HandoffChannel
 from threadline.ledger.store import Ledger, open_ledger
 from threadline.projections.context import build_context
 from threadline.projections.context_model import AgentContext
-
-NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 
 
 class Broken:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
 
 import pytest
 
@@ -18,14 +17,12 @@ from harness.chat_completions import (
     text,
     tool_call,
 )
-from tests.unit.handoff.handoff_helpers import CHAT_LEG, january_claim_chat, start_chat
+from tests.unit.handoff.handoff_helpers import CHAT_LEG, NOW, january_claim_chat, start_chat
 from threadline.agent.chat import ChatAgent
 from threadline.agent.events import register_events
 from threadline.agent.factory import build_agent
 from threadline.agent.lm import FallbackLM, build_lm
 from threadline.agent.settings import LanguageModelSettings
-from threadline.agent.sqltools import open_tool_backend
-from threadline.agent.sqltools.seed import seed
 from threadline.agent.sqltools.sql import SqlToolBackend
 from threadline.app.settings import load_settings
 from threadline.handoff.errors import ConfigurationError
@@ -36,7 +33,6 @@ from threadline.ledger.store import Ledger, open_ledger
 from threadline.projections.context import build_context
 from threadline.projections.human import QueueIndex
 
-NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 SIGNER = Signer(b"s" * 32, "handoff")
 
 
@@ -57,15 +53,6 @@ def ledger() -> Iterator[Ledger]:
     store = open_ledger("memory://")
     yield store
     store.close()
-
-
-@pytest.fixture
-def tools() -> Iterator[SqlToolBackend]:
-    backend = open_tool_backend("memory://")
-    backend._clock = lambda: NOW
-    seed(backend, today=date(2026, 11, 20))
-    yield backend
-    backend.close()
 
 
 def lm_for(server: ChatCompletionsServer, **extra: str) -> FallbackLM:

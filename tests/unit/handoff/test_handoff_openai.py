@@ -6,27 +6,22 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
 
 import openai
 import pytest
 
 from harness.chat_completions import ChatCompletionsServer as FakeOpenAI
 from harness.chat_completions import chat_completions_server, text, tool_call
-from tests.unit.handoff.handoff_helpers import CHAT_LEG, january_claim_chat, start_chat
+from tests.unit.handoff.handoff_helpers import CHAT_LEG, NOW, january_claim_chat, start_chat
 from threadline.agent.chat import ChatAgent
 from threadline.agent.core import Agent
 from threadline.agent.events import register_events
 from threadline.agent.lm import FallbackLM, ModelUnavailableError, OfflineLM
 from threadline.agent.offline import OfflineModel
 from threadline.agent.openai_lm import OpenAILM
-from threadline.agent.sqltools import open_tool_backend
-from threadline.agent.sqltools.seed import seed
 from threadline.agent.sqltools.sql import SqlToolBackend
 from threadline.ledger.store import Ledger, open_ledger
 from threadline.projections.context import build_context
-
-NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -45,15 +40,6 @@ def client(endpoint: FakeOpenAI) -> Iterator[openai.OpenAI]:
     c = openai.OpenAI(base_url=endpoint.base_url, api_key="test-key", max_retries=0)
     yield c
     c.close()
-
-
-@pytest.fixture
-def tools() -> Iterator[SqlToolBackend]:
-    backend = open_tool_backend("memory://")
-    backend._clock = lambda: NOW
-    seed(backend, today=date(2026, 11, 20))
-    yield backend
-    backend.close()
 
 
 @pytest.fixture

@@ -5,17 +5,14 @@ voice call"; the desk and the signals agree on what a request for a person is.""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
 
 import pytest
 
-from tests.unit.handoff.handoff_helpers import CHAT_LEG, add, start_chat
+from tests.unit.handoff.handoff_helpers import CHAT_LEG, NOW, add, start_chat
 from threadline.agent.chat import ChatAgent
 from threadline.agent.core import PERSON_NEXT_CHAT, PERSON_NEXT_VOICE
 from threadline.agent.factory import build_agent
 from threadline.agent.offline import VOICE_PROMISE
-from threadline.agent.sqltools import open_tool_backend
-from threadline.agent.sqltools.seed import seed
 from threadline.agent.sqltools.sql import SqlToolBackend
 from threadline.agent.voice import VoiceAgent
 from threadline.handoff import human
@@ -23,8 +20,6 @@ from threadline.handoff.person_request import person_request
 from threadline.handoff.signals import asks_for_person, detect
 from threadline.ledger.events import LegOpened
 from threadline.ledger.store import Ledger, open_ledger
-
-NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 
 ASKS = [
     "is there a real human I can talk to",
@@ -66,15 +61,6 @@ NOT_ASKING = [
     "I talked to a person yesterday",
     "can someone explain the deductible",
 ]
-
-
-@pytest.fixture
-def tools() -> Iterator[SqlToolBackend]:
-    backend = open_tool_backend("memory://")
-    backend._clock = lambda: NOW
-    seed(backend, today=date(2026, 11, 20))
-    yield backend
-    backend.close()
 
 
 @pytest.fixture
