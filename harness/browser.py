@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 CHROMIUM = "/usr/bin/chromium"
 FLAGS = [
@@ -19,6 +19,8 @@ FLAGS = [
     "--disable-sync",
 ]
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+# The operator accounts the browser tests create sign in with this (test-only, not a secret).
+PASSWORD = "correct horse battery staple"
 
 
 @contextmanager
@@ -36,3 +38,13 @@ def artifact(name: str) -> Path:
     path = ARTIFACTS / name
     path.parent.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def sign_in(page: Page, base_url: str, name: str, *, at: str = "/console") -> None:
+    """Signs operator `name` in through the console's login form, opened at `at`, and
+    returns once the page shows who is signed in."""
+    page.goto(f"{base_url}{at}")
+    page.fill("#name", name)
+    page.fill("#password", PASSWORD)
+    page.click("button[type=submit]")
+    expect(page.locator("#operator-name")).to_have_text(name)

@@ -14,7 +14,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from harness.api_server import ROOT, ApiServer, server_env
-from harness.browser import artifact, chromium
+from harness.browser import PASSWORD, artifact, chromium, sign_in
 from tests.support import console_seed
 from threadline.channels.console.wiring import open_accounts
 from threadline.ledger import audit
@@ -24,7 +24,6 @@ from threadline.projections.transcript import build_transcript
 
 pytestmark = pytest.mark.browser
 
-PASSWORD = "correct horse battery staple"
 CVC = "conv-chat-voice-chat"
 
 
@@ -58,11 +57,7 @@ def page(browser: Browser, server: ApiServer) -> Iterator[Page]:
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto(f"{server.base_url}/console")
-    page.fill("#name", "ops")
-    page.fill("#password", PASSWORD)
-    page.click("button[type=submit]")
-    expect(page.locator("#operator-name")).to_have_text("ops")
+    sign_in(page, server.base_url, "ops")
     yield page
     context.close()
     assert errors == []
@@ -271,10 +266,7 @@ def test_the_products_own_chat_voice_chat_demo_in_the_console(
     with ApiServer(url, tmp_path / "server.log") as server:
         context = browser.new_context(viewport={"width": 1500, "height": 1000})
         page = context.new_page()
-        page.goto(f"{server.base_url}/console/conversations/{cid}")
-        page.fill("#name", "ops")
-        page.fill("#password", PASSWORD)
-        page.click("button[type=submit]")
+        sign_in(page, server.base_url, "ops", at=f"/console/conversations/{cid}")
         expect(page.locator("#timeline tbody tr")).to_have_count(len(events))
         channels = page.locator("#timeline thead th.lane")
         assert [channels.nth(i).get_attribute("data-channel") for i in range(channels.count())] == [

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, expect
 
-from harness.browser import artifact
+from harness.browser import PASSWORD, artifact, sign_in
 from harness.voice_browser import (
     MIC_RATE,
     chat_until_offer,
@@ -34,7 +34,6 @@ from threadline.handoff.human import RECAP_LEAD
 
 pytestmark = [pytest.mark.browser, pytest.mark.voice, pytest.mark.timeout(300)]
 
-PASSWORD = "correct horse battery staple"
 SPOKEN = "could you also send me the confirmation by email please"
 ENERGY = """async (pc) => {
   let energy = 0;
@@ -90,11 +89,7 @@ def test_operator_joins_the_visitors_voice_call(tmp_path: Path) -> None:
         heard = switch_to_voice(visitor)
         cid, token = heard["conversationId"], heard["token"]
 
-        op.goto(f"{server.base_url}/console")
-        op.fill("#name", "alice")
-        op.fill("#password", PASSWORD)
-        op.click("button[type=submit]")
-        expect(op.locator("#operator-name")).to_have_text("alice")
+        sign_in(op, server.base_url, "alice")
         op.goto(f"{server.base_url}/console/conversations/{cid}")
         expect(op.locator("#handoff-summary")).not_to_be_empty(timeout=10_000)
         op.click("#join")

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from harness.browser import artifact
+from harness.browser import PASSWORD, artifact, sign_in
 from harness.voice_browser import (
     chromium_with_mic,
     events,
@@ -21,7 +21,7 @@ from harness.voice_browser import (
     wait_for_event,
     wait_js,
 )
-from tests.e2e.test_console_call_browser import ENERGY, PASSWORD, energy, talking_mic
+from tests.e2e.test_console_call_browser import ENERGY, energy, talking_mic
 from threadline.channels.console.wiring import open_accounts
 from threadline.handoff.human import OPERATOR_CALL, OPERATOR_CALL_OPENING
 
@@ -48,11 +48,7 @@ def test_operator_calls_the_chat_visitor(tmp_path: Path) -> None:
         cid = visitor.evaluate("window.Threadline.client.conversationId")
         token = visitor.evaluate("window.Threadline.client.token")
 
-        op.goto(f"{server.base_url}/console")
-        op.fill("#name", "alice")
-        op.fill("#password", PASSWORD)
-        op.click("button[type=submit]")
-        expect(op.locator("#operator-name")).to_have_text("alice")
+        sign_in(op, server.base_url, "alice")
         op.goto(f"{server.base_url}/console/conversations/{cid}")
         # The page's buttons are wired once it has loaded what the AI knew.
         expect(op.locator("#handoff-summary")).not_to_be_empty(timeout=10_000)

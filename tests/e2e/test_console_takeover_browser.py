@@ -13,12 +13,11 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from harness.api_server import ApiServer
-from harness.browser import artifact, chromium
+from harness.browser import PASSWORD, artifact, chromium, sign_in
 from threadline.channels.console.wiring import open_accounts
 
 pytestmark = pytest.mark.browser
 
-PASSWORD = "correct horse battery staple"
 
 
 @pytest.fixture
@@ -49,11 +48,7 @@ def test_operator_takes_over_and_hands_back(browser: Browser, server: ApiServer)
     op = watch_errors(operator_ctx.new_page(), errors)
     visitor = watch_errors(visitor_ctx.new_page(), errors)
 
-    op.goto(f"{server.base_url}/console")
-    op.fill("#name", "alice")
-    op.fill("#password", PASSWORD)
-    op.click("button[type=submit]")
-    expect(op.locator("#operator-name")).to_have_text("alice")
+    sign_in(op, server.base_url, "alice")
     expect(op.locator("#queue-empty")).to_be_visible()
     op.check("#available")
     expect(op.locator("#operators-online")).to_contain_text("alice", timeout=10_000)
