@@ -28,6 +28,24 @@ FLAGS = [
 
 pytestmark = pytest.mark.browser
 
+# Runs in the page before the widget: keeps every text the status line shows (a momentary
+# one is in the history even if no poll saw it), and holds the microphone request until the
+# test releases it, as a visitor who has not yet answered the permission prompt would.
+PAGE_PROBE = """
+window.tlStatus = [];
+new MutationObserver(() => {
+  const line = document.querySelector('[role=status]');
+  const text = line ? line.textContent : null;
+  if (text !== null && window.tlStatus[window.tlStatus.length - 1] !== text) {
+    window.tlStatus.push(text);
+  }
+}).observe(document, { subtree: true, childList: true, characterData: true });
+const held = new Promise(release => { window.tlReleaseMic = release; });
+const devices = navigator.mediaDevices;
+const getUserMedia = devices.getUserMedia.bind(devices);
+devices.getUserMedia = constraints => held.then(() => getUserMedia(constraints));
+"""
+
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[ApiServer]:
@@ -61,6 +79,7 @@ def test_visitor_chats_in_the_embedded_widget(server: ApiServer, page: object) -
     assert isinstance(page, Page)
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.add_init_script(PAGE_PROBE)
     page.goto(f"{server.base_url}/embed")
     box = page.get_by_label("Your message")
     expect(box).to_be_visible()
@@ -94,6 +113,7 @@ def test_visitor_chats_in_the_embedded_widget(server: ApiServer, page: object) -
     expect(voice).to_be_visible(timeout=15_000)
     # What a voice module would receive (it listens on the same hook).
     page.evaluate("window.Threadline.on('handoff-accepted', d => { window.tlTicket = d.result; })")
+    page.evaluate("window.Threadline.on('voice-stopped', () => { window.tlVoiceOver = true; })")
     voice.click()
     expect(page.get_by_role("button", name="Connecting voice…")).to_be_visible(timeout=15_000)
     page.wait_for_function("() => window.tlTicket !== undefined", timeout=15_000)
@@ -104,8 +124,20 @@ def test_visitor_chats_in_the_embedded_widget(server: ApiServer, page: object) -
     # The server dies and comes back: the widget reconnects by itself, resumes after the
     # last event it showed (no duplicates), and shows what was appended meanwhile — here
     # an adapter's voice leg and transcribed turn, marked as voice in the same thread.
+    # The voice attempt is still waiting for the microphone when the server dies; it then
+    # fails (this browser has no microphone) and hands the status line back: the stream is
+    # down, so it must say "Reconnecting…", not "Connected".
+    down = page.evaluate("window.tlStatus.length")
     server.kill()
-    expect(page.get_by_role("status")).to_have_text("Reconnecting…", timeout=15_000)
+    page.wait_for_function(
+        "n => window.tlStatus.slice(n).includes('Reconnecting…')", arg=down, timeout=15_000
+    )
+    page.evaluate("window.tlReleaseMic()")
+    page.wait_for_function("() => window.tlVoiceOver === true", timeout=15_000)
+    while_down = page.evaluate("n => window.tlStatus.slice(n)", down)
+    assert "Connected" not in while_down, while_down
+    expect(page.get_by_role("status")).to_have_text("Reconnecting…")
+    back = page.evaluate("window.tlStatus.length")
     server.start()
     cid = page.evaluate("window.Threadline.client.conversationId")
     key = create_key(server.database_url, name="voice-adapter")
@@ -130,7 +162,10 @@ def test_visitor_chats_in_the_embedded_widget(server: ApiServer, page: object) -
         }
         for body in (leg, said):
             assert c.post(f"/v1/conversations/{cid}/events", json=body).status_code == 201
-    expect(page.get_by_role("status")).to_have_text("Connected", timeout=20_000)
+    page.wait_for_function(
+        "n => window.tlStatus.slice(n).includes('Connected')", arg=back, timeout=20_000
+    )
+    expect(page.get_by_role("status")).to_have_text("Connected")
     spoken = thread.locator(".tl-visitor").filter(has_text="said by voice")
     expect(spoken).to_have_count(1, timeout=20_000)
     expect(spoken).to_contain_text("You · voice")

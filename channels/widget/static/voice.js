@@ -121,7 +121,9 @@
     state.stream = null;
     state.legId = null;
     hangup.hidden = true;
-    ui.status.textContent = "Connected";
+    /* Back to the chat stream's own state: the call may have ended because the server went
+     * away, and then the stream is reconnecting, not connected. */
+    T.showConnection();
     function release() {
       if (stream) stream.getTracks().forEach(function (t) { t.stop(); });
       if (pc && pc.connectionState !== "closed") pc.close();

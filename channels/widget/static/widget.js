@@ -399,19 +399,24 @@
     });
   }
 
+  /* The status line says what the chat stream is doing; modules that borrow it (a voice
+   * call) hand it back through this, so it never claims "Connected" while the stream is down. */
+  function showConnection() {
+    ui.status.textContent = stream.connected ? "Connected" :
+      (client.conversationId ? "Reconnecting…" : "Not connected");
+  }
+
   function init() {
     build();
     on("event", render);
-    on("connection", function (s) {
-      ui.status.textContent = s.connected ? "Connected" : (client.conversationId ? "Reconnecting…" : "Not connected");
-    });
+    on("connection", showConnection);
     client.load();
     if (client.conversationId) connect();
     loadModules();
   }
 
   window.Threadline = {
-    loaded: true, on: on, emit: emit, client: client, ui: ui,
+    loaded: true, on: on, emit: emit, client: client, ui: ui, showConnection: showConnection,
     reconnect: function () {
       if (stream.controller) stream.controller.abort();
       stream.controller = null;
