@@ -19,7 +19,6 @@ from threadline.channels.console.wiring import open_accounts
 pytestmark = pytest.mark.browser
 
 
-
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[ApiServer]:
     url = f"sqlite:///{tmp_path / 'takeover.db'}"
