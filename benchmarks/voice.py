@@ -106,16 +106,25 @@ def leg_vad(end_silence_ms: int) -> Any:
 
 
 async def one_call(
-    stt: Any, tts: Any, speech: bytes, turns: int, end_silence_ms: int, speculate_ms: int = 200
+    stt: Any,
+    tts: Any,
+    speech: bytes,
+    turns: int,
+    end_silence_ms: int,
+    speculate_ms: int | None = None,
+    delay_s: float = 0.0,
 ) -> tuple[list[float], float]:
-    """A call of `turns` visitor turns; returns turn latencies and the call's duration."""
+    """A call of `turns` visitor turns, starting after `delay_s`; returns turn latencies and
+    the call's duration (from its start). `speculate_ms` None: the leg's own early-decode
+    pause (the pipeline default, as `sessions.py` builds it; 0 = no early decode)."""
     from harness.voice import RecordingSink
-    from threadline.channels.voice.pipeline import VoicePipeline
+    from threadline.channels.voice.pipeline import SPECULATE_MS, VoicePipeline
     from threadline.channels.voice.ports import VisitorTurn
 
     async def agent(turn: VisitorTurn) -> str | None:
-        return "Thanks, I have noted that. Is there anything else?"
+        return REPLY
 
+    await asyncio.sleep(delay_s)
     sink = RecordingSink()
     p = VoicePipeline(
         leg_id="bench",
@@ -124,7 +133,7 @@ async def one_call(
         on_turn=agent,
         record=sink,
         vad=leg_vad(end_silence_ms),
-        speculate_ms=speculate_ms,
+        speculate_ms=SPECULATE_MS if speculate_ms is None else speculate_ms,
     )
     p.start()
     chunk = 16_000 * 2 // 50
@@ -154,16 +163,70 @@ async def one_call(
     return latencies, duration
 
 
-async def turn_latency(max_calls: int, turns: int) -> dict[str, Any]:
+REPLY = "Thanks, I have noted that. Is there anything else?"
+VISITOR = "could you also send me the confirmation by email please"
+# Concurrent calls tried, in order, until the turn p50 reaches 2 s (`--max-calls` caps it).
+CALL_STEPS = (1, 2, 4, 6, 8, 12, 16, 24)
+
+
+def whisper_spec(spec: str) -> tuple[int, int]:
+    """`THREADSxWORKERS` → (cpu_threads, workers): "2x1" is one decode at a time on two
+    intra-op threads (the default), "1x2" two decodes at once on one thread each."""
+    threads, _, workers = spec.partition("x")
+    return int(threads), int(workers or 1)
+
+
+async def sweep_one(
+    stt: Any,
+    tts: Any,
+    speech: bytes,
+    turns: int,
+    end_silence: int,
+    calls: int,
+    stagger_s: float,
+) -> dict[str, Any]:
+    """`calls` calls at once; with `stagger_s` > 0 call i starts i × stagger_s / calls later
+    (arrivals spread over one turn cycle), else all start together, so every visitor stops
+    speaking at the same instant (the worst case for the shared recogniser)."""
+    cpu0 = time.process_time()
+    done = await asyncio.gather(
+        *(
+            one_call(stt, tts, speech, turns, end_silence, delay_s=i * stagger_s / calls)
+            for i in range(calls)
+        )
+    )
+    cpu = time.process_time() - cpu0
+    latencies = [v for lat, _ in done for v in lat]
+    call_s = sum(d for _, d in done)
+    return {
+        "turn_p50_s": statistics.median(latencies) if latencies else float("inf"),
+        "turn_p95_s": pct(latencies, 0.95) if latencies else float("inf"),
+        "cpu_s_per_call_s": cpu / call_s,
+        "turns_without_reply": calls * turns - len(latencies),
+        "load_1min": os.getloadavg()[0],
+    }
+
+
+async def turn_latency(
+    max_calls: int, turns: int, whisper: list[str], arrivals: list[str]
+) -> dict[str, Any]:
     from threadline.channels.voice.settings import VoiceSettings
     from threadline.channels.voice.stt_whisper import WhisperSTT
     from threadline.channels.voice.tts_piper import PiperTTS
 
-    tts, stt = PiperTTS(), WhisperSTT()
+    tts = PiperTTS()
+    stts: dict[str, Any] = {}
+    for spec in whisper:
+        threads, workers = whisper_spec(spec)
+        stts[spec] = WhisperSTT(cpu_threads=threads, workers=workers)
     await tts.warm_up()
-    await stt.warm_up()
-    speech = await tts.synthesize("could you also send me the confirmation by email please", 16_000)
-    speech = trim_silence(speech)
+    for stt in stts.values():
+        await stt.warm_up()
+    stt = stts[whisper[0]]  # the first configuration is the one the headline figures use
+    speech = trim_silence(await tts.synthesize(VISITOR, 16_000))
+    reply_s = len(await tts.synthesize(REPLY, 16_000)) / 2 / 16_000
+    # One turn cycle of a call: the visitor speaks, the agent answers (≈ 1 s) and replies.
+    cycle_s = len(speech) / 2 / 16_000 + 1.0 + reply_s
     end_silence = VoiceSettings().voice_end_silence_ms
     # Same-run baseline: the previous leg (600 ms end-of-speech wait, then decoding), one
     # call, alternated round by round with the current leg so load drift on a shared machine
@@ -177,6 +240,8 @@ async def turn_latency(max_calls: int, turns: int) -> dict[str, Any]:
         "baseline_600ms_p50_s": statistics.median(base) if base else float("inf"),
         "paired_p50_s": statistics.median(paired) if paired else float("inf"),
         "end_silence_ms": end_silence,
+        "cycle_s": cycle_s,
+        "sweeps": {},
     }
     print(
         f"  alternated, 1 call: previous leg (600 ms, no early decode) p50 "
@@ -184,35 +249,36 @@ async def turn_latency(max_calls: int, turns: int) -> dict[str, Any]:
         f"{results['paired_p50_s'] * 1000:.0f} ms",
         flush=True,
     )
-    sustained = 0
-    calls = 1
-    while calls <= max_calls:
-        cpu0 = time.process_time()
-        done = await asyncio.gather(
-            *(one_call(stt, tts, speech, turns, end_silence) for _ in range(calls))
-        )
-        cpu = time.process_time() - cpu0
-        latencies = [v for lat, _ in done for v in lat]
-        call_s = sum(d for _, d in done)
-        p50 = statistics.median(latencies) if latencies else float("inf")
-        missed = calls * turns - len(latencies)
-        results[str(calls)] = {
-            "turn_p50_s": p50,
-            "turn_p95_s": pct(latencies, 0.95) if latencies else float("inf"),
-            "cpu_s_per_call_s": cpu / call_s,
-            "turns_without_reply": missed,
-        }
-        print(
-            f"  {calls} call(s): turn p50 {p50 * 1000:.0f} ms  "
-            f"p95 {results[str(calls)]['turn_p95_s'] * 1000:.0f} ms  "
-            f"CPU {cpu / call_s:.2f} s per call-second  no reply: {missed}",
-            flush=True,
-        )
-        if p50 >= 2.0 or missed:
-            break
-        sustained = calls
-        calls *= 2
-    results["sustained_calls_under_2s"] = sustained
+    # Each step runs every (arrival, whisper) configuration back to back, so load drift on a
+    # shared machine hits the configurations alike; a configuration stops at its first step
+    # with p50 ≥ 2 s (or a turn without a reply).
+    sweeps: dict[str, dict[str, Any]] = {
+        f"{arrival} {spec}": {"sustained_calls_under_2s": 0}
+        for arrival in arrivals
+        for spec in whisper
+    }
+    stopped: set[str] = set()
+    for calls in (c for c in CALL_STEPS if c <= max_calls):
+        for arrival in arrivals:
+            for spec in whisper:
+                name = f"{arrival} {spec}"
+                if name in stopped:
+                    continue
+                stagger = cycle_s if arrival == "staggered" else 0.0
+                got = await sweep_one(stts[spec], tts, speech, turns, end_silence, calls, stagger)
+                sweeps[name][str(calls)] = got
+                print(
+                    f"  {name:>16} {calls:>2} call(s): turn p50 {got['turn_p50_s'] * 1000:.0f} ms"
+                    f"  p95 {got['turn_p95_s'] * 1000:.0f} ms  CPU "
+                    f"{got['cpu_s_per_call_s']:.2f} s per call-second  no reply: "
+                    f"{got['turns_without_reply']}  load {got['load_1min']:.1f}",
+                    flush=True,
+                )
+                if got["turn_p50_s"] >= 2.0 or got["turns_without_reply"]:
+                    stopped.add(name)
+                else:
+                    sweeps[name]["sustained_calls_under_2s"] = calls
+    results["sweeps"] = sweeps
     return results
 
 
@@ -284,14 +350,18 @@ def speech_and_turns(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str
         print(f"TTS espeak  RTF {speech['espeak_tts_rtf']:.3f} (baseline)")
     print(f"STT whisper RTF {speech['stt_rtf']:.3f}  ({args.phrases} phrases)")
     print("turn latency (end of visitor speech → first agent audio frame):")
-    turns = asyncio.run(turn_latency(args.max_calls, args.turns))
-    single = turns["1"]
+    whisper = [w for w in args.whisper.split(",") if w]
+    arrivals = [a for a in args.arrivals.split(",") if a]
+    turns = asyncio.run(turn_latency(args.max_calls, args.turns, whisper, arrivals))
+    head = turns["sweeps"][f"{arrivals[0]} {whisper[0]}"]
+    single = head.get("1", {})
+    p50, p95 = single.get("turn_p50_s", float("inf")), single.get("turn_p95_s", float("inf"))
     print(
-        f"turn latency p50 {single['turn_p50_s'] * 1000:.0f} ms  "
-        f"p95 {single['turn_p95_s'] * 1000:.0f} ms  goal p50 ≤ 1.2 s: "
-        f"{'met' if single['turn_p50_s'] <= 1.2 else 'NOT met'}; "
-        f"concurrent calls with p50 < 2 s: {turns['sustained_calls_under_2s']}"
+        f"turn latency p50 {p50 * 1000:.0f} ms  p95 {p95 * 1000:.0f} ms  goal p50 ≤ 1.2 s: "
+        f"{'met' if p50 <= 1.2 else 'NOT met'}"
     )
+    for name, got in turns["sweeps"].items():
+        print(f"  concurrent calls with p50 < 2 s, {name}: {got['sustained_calls_under_2s']}")
     load = os.getloadavg()[0]
     print(f"load average (1 min) {load:.1f} on {os.cpu_count()} cores: figures are noisy")
     base = turns["baseline_600ms_p50_s"]
@@ -305,16 +375,21 @@ def speech_and_turns(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str
             goal_max=1200,
         )
     )
-    emit(Figure("voice turn latency p95", single["turn_p95_s"] * 1000, "ms"))
-    emit(Figure("voice CPU per second of call", single["cpu_s_per_call_s"], "s"))
-    emit(
-        Figure(
-            "voice concurrent calls, turn p50 < 2 s",
-            turns["sustained_calls_under_2s"],
-            "calls",
-            goal_min=1,
+    emit(Figure("voice turn latency p95", p95 * 1000, "ms"))
+    if "cpu_s_per_call_s" in single:
+        emit(Figure("voice CPU per second of call", single["cpu_s_per_call_s"], "s"))
+    for name, got in turns["sweeps"].items():
+        arrival, spec = name.split(" ")
+        emit(
+            Figure(
+                f"voice concurrent calls, turn p50 < 2 s ({arrival}, whisper {spec})"
+                if name != f"{arrivals[0]} {whisper[0]}"
+                else "voice concurrent calls, turn p50 < 2 s",
+                got["sustained_calls_under_2s"],
+                "calls",
+                goal_min=1,
+            )
         )
-    )
     return speech, turns
 
 
@@ -323,7 +398,21 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--phrases", type=int, default=30)
     parser.add_argument("--turns", type=int, default=4, help="visitor turns per call")
-    parser.add_argument("--max-calls", type=int, default=8, help="concurrent calls to try")
+    parser.add_argument(
+        "--max-calls", type=int, default=12, help=f"most concurrent calls tried ({CALL_STEPS})"
+    )
+    parser.add_argument(
+        "--whisper",
+        default="2x1",
+        help="whisper THREADSxWORKERS configurations, comma-separated (the first is the "
+        "headline): 2x1 = one decode at a time on 2 threads, 1x2 = two at once on 1 each",
+    )
+    parser.add_argument(
+        "--arrivals",
+        default="lockstep,staggered",
+        help="lockstep: all calls' visitors stop speaking together (worst case); staggered: "
+        "call starts spread over one turn cycle",
+    )
     parser.add_argument("--no-browser", action="store_true", help="skip the Chromium runs")
     parser.add_argument("--browser-only", action="store_true", help="only the Chromium runs")
     parser.add_argument("--no-netns", action="store_true", help="run in the current namespace")

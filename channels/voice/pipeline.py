@@ -66,6 +66,7 @@ INBOUND_RATE = 16_000
 OUTPUT_RATE = 48_000  # what the WebRTC track sends (Opus at 48 kHz)
 _CLOSE_GRACE_S = 5.0
 AGENT_ACTOR = "agent"
+SPECULATE_MS = 120  # the pause after which the utterance so far is decoded early
 VISITOR_ACTOR = "visitor"
 
 
@@ -96,7 +97,7 @@ class VoicePipeline:
         new_vad: Callable[[], VoiceActivityDetector] | None = None,
         output_rate: int = OUTPUT_RATE,
         barge_in_ms: int = 200,
-        speculate_ms: int = 120,
+        speculate_ms: int = SPECULATE_MS,
         repeat_prompt: str = REPEAT_PROMPT,
     ) -> None:
         self.repeat_prompt = repeat_prompt
