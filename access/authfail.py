@@ -5,11 +5,16 @@ per sender number); once it is spent the caller is refused (429) *before* its ne
 even looked at, until the budget has refilled. Checking before the attempt is what keeps a
 throttled caller from making the server do (or record) anything. Successful authentications
 cost nothing here: they are charged by the ordinary per-principal limits.
+
+The blocked callers are remembered by an HMAC of the principal (random per-process key), not
+the client address or sender number itself; the limiter keys its own buckets
+(`RateLimiter`: per-process key, `SqlRateLimiter`: the shared bucket key).
 """
 
 from __future__ import annotations
 
 import logging
+import secrets
 import threading
 import time
 from collections import OrderedDict
@@ -17,6 +22,7 @@ from collections.abc import Callable
 
 from threadline.access.errors import RateLimitedError
 from threadline.access.ratelimit import Limiter
+from threadline.ledger.aead import blind
 
 log = logging.getLogger(__name__)
 
@@ -32,20 +38,22 @@ class FailedAuthGate:
         self._limiter = limiter
         self._clock = clock
         self._max = max_blocked
-        self._blocked: OrderedDict[str, float] = OrderedDict()  # principal -> until
+        self._key = secrets.token_bytes(32)
+        self._blocked: OrderedDict[str, float] = OrderedDict()  # blind(principal) -> until
         self._lock = threading.Lock()
         self.failures = 0  # every failed authentication this process saw
 
     def check(self, principal: str) -> None:
         """Raises RateLimitedError if `principal` spent its failure budget (not yet refilled)."""
         now = self._clock()
+        blinded = blind(self._key, principal)
         with self._lock:
-            until = self._blocked.get(principal)
+            until = self._blocked.get(blinded)
             if until is None:
                 return
             if now < until:
                 raise RateLimitedError(until - now)
-            del self._blocked[principal]
+            del self._blocked[blinded]
 
     def failed(self, principal: str) -> None:
         """Records one failed authentication; raises RateLimitedError when that spent the budget."""
@@ -54,9 +62,10 @@ class FailedAuthGate:
         try:
             self._limiter.check(principal)
         except RateLimitedError as exc:
+            blinded = blind(self._key, principal)
             with self._lock:
-                self._blocked[principal] = self._clock() + exc.retry_after_s
-                self._blocked.move_to_end(principal)
+                self._blocked[blinded] = self._clock() + exc.retry_after_s
+                self._blocked.move_to_end(blinded)
                 while len(self._blocked) > self._max:
                     self._blocked.popitem(last=False)
             log.warning("failed-authentication limit reached; refusing %.0f s", exc.retry_after_s)

@@ -10,6 +10,14 @@ clock that runs behind a bucket's last update refills nothing (`max(0, now - upd
 instead of draining it. Buckets of principals idle for longer than a full refill are
 equivalent to a missing row; `prune` deletes them.
 
+The table holds no principal in clear: `principal` is `hmac:` + HMAC-SHA256 of the
+principal (a client address, an SMS sender, a key id) keyed by `secret`, which the served
+app derives from THREADLINE_SECRET (purpose `threadline/rate-buckets`). An unkeyed hash of
+an IPv4 address is reversed by hashing all 2³² of them; a keyed one is not. Every replica
+derives the same key (they share THREADLINE_SECRET for tokens anyway), so a principal has
+one row and one budget across replicas. Rows left in clear by an older version are deleted
+when a limiter opens the table (those clients start with a full bucket once).
+
 SQLite (one node) and PostgreSQL share the statement but for the names of min/max.
 Vendor imports (psycopg) happen lazily in `open_sql_limiter`.
 """
@@ -22,8 +30,12 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from threadline.access.errors import RateLimitedError
+from threadline.ledger.aead import blind
 
 TABLE = "threadline_rate_buckets"
+PURPOSE = "threadline/rate-buckets"  # HKDF purpose of the bucket key (app/bootstrap.py)
+DIGEST_PREFIX = "hmac:"
+MIN_KEY_BYTES = 16
 
 _DDL = f"""CREATE TABLE IF NOT EXISTS {TABLE} (
     bucket TEXT NOT NULL,
@@ -51,6 +63,15 @@ ON CONFLICT (bucket, principal) DO UPDATE SET
 RETURNING granted, tokens"""  # noqa: S608 - constant names, values bound
 
 
+# Rows written before principals were keyed hold them in clear.
+_DROP_CLEAR = f"DELETE FROM {TABLE} WHERE principal NOT LIKE '{DIGEST_PREFIX}%'"  # noqa: S608
+
+
+def principal_digest(principal: str, secret: bytes) -> str:
+    """What the table stores for `principal`: the same on every replica with the same key."""
+    return DIGEST_PREFIX + blind(secret, principal)
+
+
 class _Conn(Protocol):
     def execute(self, sql: str, params: Any = ...) -> Any: ...
 
@@ -69,10 +90,14 @@ class SqlRateLimiter:
         burst: int,
         *,
         postgres: bool,
+        secret: bytes,
         clock: Callable[[], float] = time.time,
     ) -> None:
         if rate_per_s <= 0 or burst < 1:
             raise ValueError("rate_per_s must be > 0 and burst ≥ 1")
+        if len(secret) < MIN_KEY_BYTES:
+            raise ValueError(f"the bucket key must have at least {MIN_KEY_BYTES} bytes")
+        self._secret = secret
         self._conn = conn
         self.bucket = bucket
         self._rate = float(rate_per_s)
@@ -88,13 +113,14 @@ class SqlRateLimiter:
         self._lock = threading.Lock()
         with self._lock:
             self._conn.execute(_DDL)
+            self._conn.execute(_DROP_CLEAR)
             self._commit()
 
     def check(self, principal: str, cost: float = 1.0) -> None:
         """Takes `cost` tokens or raises RateLimitedError (taking nothing)."""
         params = {
             "bucket": self.bucket,
-            "principal": principal,
+            "principal": principal_digest(principal, self._secret),
             "burst": self._burst,
             "cost": float(cost),
             "rate": self._rate,
@@ -129,9 +155,18 @@ class SqlRateLimiter:
 
 
 def open_sql_limiter(
-    url: str, bucket: str, rate_per_s: float, burst: int, *, clock: Callable[[], float] = time.time
+    url: str,
+    bucket: str,
+    rate_per_s: float,
+    burst: int,
+    *,
+    secret: bytes,
+    clock: Callable[[], float] = time.time,
 ) -> SqlRateLimiter:
-    """A limiter on the ledger's database (`postgresql://…` or `sqlite:///path`)."""
+    """A limiter on the ledger's database (`postgresql://…` or `sqlite:///path`); `secret`
+    keys the stored principals (the same on every replica: one budget)."""
+    if len(secret) < MIN_KEY_BYTES:
+        raise ValueError(f"the bucket key must have at least {MIN_KEY_BYTES} bytes")
     scheme = url.split(":", 1)[0].lower()
     if scheme in ("postgresql", "postgres"):
         import psycopg
@@ -140,12 +175,16 @@ def open_sql_limiter(
         # A bucket is not worth a WAL flush per request: a crash loses at most the last few
         # ms of spending (clients get those tokens again), never another row's data.
         conn.execute("SET synchronous_commit = off")
-        return SqlRateLimiter(conn, bucket, rate_per_s, burst, postgres=True, clock=clock)
+        return SqlRateLimiter(
+            conn, bucket, rate_per_s, burst, postgres=True, secret=secret, clock=clock
+        )
     if scheme == "sqlite":
         import sqlite3
 
         from threadline.ledger.backends import sqlite_path
 
         conn = sqlite3.connect(sqlite_path(url), check_same_thread=False, timeout=10)
-        return SqlRateLimiter(conn, bucket, rate_per_s, burst, postgres=False, clock=clock)
+        return SqlRateLimiter(
+            conn, bucket, rate_per_s, burst, postgres=False, secret=secret, clock=clock
+        )
     raise ValueError("the shared rate limiter needs a postgresql:// or sqlite:/// URL")

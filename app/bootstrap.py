@@ -166,7 +166,7 @@ def bootstrap(config: Settings | None = None) -> Services:
         failure_secret=derive(resolve_secret(config.handoff), "threadline/login-failures"),
     )
     handoff_service(services, config)
-    _wire_rate_limits(services)
+    _wire_rate_limits(services, config)
     _wire_other_processes(services)
     _wire_optional(services, config)
     directory = _wire_messaging(services)
@@ -204,17 +204,20 @@ def _wire_checkpoints(services: Services, config: Settings) -> None:
     )
 
 
-def _wire_rate_limits(services: Services) -> None:
-    """Token buckets in the database, so every replica draws on one budget (issue 18)."""
+def _wire_rate_limits(services: Services, config: Settings) -> None:
+    """Token buckets in the database, so every replica draws on one budget (issue 18); the
+    rows name principals by an HMAC keyed with a subkey of THREADLINE_SECRET (the same on
+    every replica, so one principal is one row)."""
     settings = services.settings
     url = settings.database_url
     on_postgres = Backend.parse(url).kind is Kind.POSTGRES
     if settings.rate_limits == "process" or (settings.rate_limits == "auto" and not on_postgres):
         return
     from threadline.access.authfail import FailedAuthGate
-    from threadline.access.ratelimit_sql import open_sql_limiter
+    from threadline.access.ratelimit_sql import PURPOSE, open_sql_limiter
     from threadline.channels.services import Limiters
 
+    secret = derive(resolve_secret(config.handoff), PURPOSE)
     made = []
     for bucket, rate, burst in (
         ("visitor", settings.visitor_rate_per_s, settings.visitor_burst),
@@ -222,7 +225,7 @@ def _wire_rate_limits(services: Services) -> None:
         ("anonymous", settings.anonymous_rate_per_s, settings.anonymous_burst),
         ("failed_auth", settings.failed_auth_rate_per_s, settings.failed_auth_burst),
     ):
-        made.append(open_sql_limiter(url, bucket, rate, burst))
+        made.append(open_sql_limiter(url, bucket, rate, burst, secret=secret))
         services.on_close.append(made[-1].close)
     services.limiters = Limiters(
         visitor=made[0], key=made[1], anonymous=made[2], failed_auth=FailedAuthGate(made[3])

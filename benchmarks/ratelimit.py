@@ -40,7 +40,7 @@ def main() -> None:
 
     with postgres_server() as make_url:
         url = make_url("ratelimit")
-        limiter = open_sql_limiter(url, "bench", 1e9, 10**9)
+        limiter = open_sql_limiter(url, "bench", 1e9, 10**9, secret=b"k" * 32)
         bare = psycopg.connect(url, autocommit=True)
         local = RateLimiter(1e9, 10**9)
 

@@ -12,19 +12,34 @@ afresh from the stream, which stays the only state. The cache is bounded and an 
 no longer than the handoff's token: the handoff expiry scan (every few seconds) purges
 expired entries, drops those whose handoff ended on any replica, and drops a conversation's
 entries when a SubjectErased is appended to it.
+
+Erasure drops a conversation's entries at once when it is appended through this process's
+`Ledger` (`watch`), and within one expiry scan when another process appended it. An entry
+composed from a context read before an erasure but put after it is refused (`put(...,
+since=erasures)`): the erased text never re-enters. Whoever keeps something made from an
+entry (the voice channel's pre-synthesised audio) subscribes with `on_drop` and is told the
+conversation whenever its entries go for an erasure.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
 from threadline.handoff.first_utterance import Utterance
+from threadline.ledger.envelope import RecordedEvent
 from threadline.ledger.events import HandoffChannel
+from threadline.ledger.store import Ledger
 
+log = logging.getLogger(__name__)
 MAX_ENTRIES = 256
+ERASED = "SubjectErased"
+# Erased conversation ids remembered for `put(since=…)` (ids only, nothing personal).
+_ERASED_MEMORY = 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,18 +62,26 @@ class PreparedUtterances:
         self.max_entries = max_entries
         self._entries: OrderedDict[tuple[str, str], PreparedUtterance] = OrderedDict()
         self._lock = threading.Lock()
+        self.erasures = 0  # erasures seen so far; `put(since=…)` compares against it
+        self._erased: OrderedDict[str, int] = OrderedDict()  # conversation -> erasure number
+        self._on_drop: list[Callable[[str], None]] = []
 
     def __len__(self) -> int:
         return len(self._entries)
 
-    def put(self, prepared: PreparedUtterance, now: datetime) -> None:
+    def put(self, prepared: PreparedUtterance, now: datetime, *, since: int | None = None) -> bool:
+        """Keeps `prepared`; False (nothing kept) if its conversation had an erasure after
+        `since` (the `erasures` count read before the context it was composed from)."""
         key = (prepared.conversation_id, prepared.handoff_id)
         with self._lock:
+            if since is not None and self._erased.get(prepared.conversation_id, 0) > since:
+                return False
             self._purge(now)
             self._entries.pop(key, None)
             self._entries[key] = prepared
             while len(self._entries) > self.max_entries:
                 self._entries.popitem(last=False)  # the oldest acceptance goes first
+        return True
 
     def purge(self, now: datetime) -> int:
         """Drops the entries whose token expired (the handoff expiry scan calls this every
@@ -72,12 +95,42 @@ class PreparedUtterances:
             self._entries.pop((conversation_id, handoff_id), None)
 
     def drop_conversation(self, conversation_id: str) -> int:
-        """A subject of the conversation was erased: its prepared text goes with it."""
+        """A subject of the conversation was erased: its prepared text goes with it, and the
+        `on_drop` listeners are told (whatever they made from it goes too)."""
         with self._lock:
             keys = [k for k in self._entries if k[0] == conversation_id]
             for k in keys:
                 del self._entries[k]
-            return len(keys)
+            self.erasures += 1
+            self._erased.pop(conversation_id, None)
+            self._erased[conversation_id] = self.erasures
+            while len(self._erased) > _ERASED_MEMORY:
+                self._erased.popitem(last=False)
+            listeners = list(self._on_drop)
+        for listener in listeners:
+            try:
+                listener(conversation_id)
+            except Exception:  # one consumer failing must not keep the others' copies
+                log.exception("an erasure listener of the prepared first utterances failed")
+        return len(keys)
+
+    def on_drop(self, listener: Callable[[str], None]) -> None:
+        """Calls `listener(conversation_id)` (in the erasing thread) when a conversation's
+        entries are dropped for an erasure."""
+        with self._lock:
+            self._on_drop.append(listener)
+
+    def watch(self, ledger: Ledger) -> Callable[[], None]:
+        """Drops a conversation's entries as soon as SubjectErased is appended to it through
+        `ledger` (appends by other processes reach `drop_conversation` from the expiry scan).
+        Returns unsubscribe."""
+
+        def listener(events: list[RecordedEvent]) -> None:
+            for e in events:
+                if e.type == ERASED:
+                    self.drop_conversation(e.conversation_id)
+
+        return ledger.subscribe(listener)
 
     def _purge(self, now: datetime) -> int:
         keys = [k for k, e in self._entries.items() if e.expires_at <= now]

@@ -136,6 +136,7 @@ class HandoffService:
         self.clock = clock or (lambda: datetime.now(UTC))
         # First utterances composed at acceptance, for `redeem` (per process, bounded).
         self.prepared = PreparedUtterances()
+        self.prepared.watch(ledger)  # an erasure here drops the conversation's entries at once
         self._expiry_lock = threading.Lock()
         self._scanned = 0
         self._deadlines: dict[tuple[str, str], datetime] = {}
@@ -205,7 +206,9 @@ class HandoffService:
     ) -> PreparedUtterance | None:
         """Composes the first utterance of an accepted handoff now, from the context as it
         is, and keeps it for `redeem` (which uses it only if nothing was appended
-        meanwhile). None if the handoff is not (or no longer) waiting for its leg."""
+        meanwhile). None if the handoff is not (or no longer) waiting for its leg, or its
+        subject was erased while composing."""
+        since = self.prepared.erasures  # before the read: an erasure after it refuses the put
         ctx = self.context(conversation_id)
         h = _find(ctx, handoff_id)
         if h is None or h.status != "accepted":
@@ -222,7 +225,8 @@ class HandoffService:
             made,
             now + timedelta(seconds=self.settings.handoff_token_ttl_s),
         )
-        self.prepared.put(prepared, now)
+        if not self.prepared.put(prepared, now, since=since):
+            return None
         return prepared
 
     def decline(self, conversation_id: str, handoff_id: str, *, reason: str | None = None) -> bool:

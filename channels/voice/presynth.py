@@ -20,6 +20,14 @@ first two), and a dropped or expired entry stops after the sentence being synthe
 an abandoned click costs at most that much work on the one TTS worker that live legs use,
 and the CPU the browser and server need to set the call up is not spent on sentences
 nobody may hear.
+
+The text and audio restate the conversation, so they go with an erasure of its subject:
+`follow_erasures(handoffs)` subscribes to the handoff service's prepared utterances, which
+report every conversation whose entries they drop for a SubjectErased (appended here: at
+once; by another process: within one handoff expiry scan). The entry's synthesis stops and
+the entry leaves the cache; a preparation that read the context before the erasure and
+starts after it is refused (`start(..., since=erasures)`). What a later leg plays is what
+its redeem composed from the erased context, never the erased text (`take` compares them).
 """
 
 from __future__ import annotations
@@ -27,6 +35,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 from collections import OrderedDict
 from collections.abc import AsyncGenerator
 from datetime import UTC, datetime
@@ -39,6 +48,8 @@ MAX_ENTRIES = 16
 LOOKAHEAD = 2  # sentences synthesised ahead of what the leg has played from
 # Handoffs whose leg already opened, remembered so a late preparation is not synthesised.
 _TAKEN_MEMORY = 256
+# Erased conversation ids remembered for `start(since=…)` (ids only, nothing personal).
+_ERASED_MEMORY = 1024
 Key = tuple[str, str]  # (conversation id, handoff id)
 
 
@@ -117,15 +128,27 @@ class FirstAudioCache:
         # Each entry's expiry, scheduled at start: an unredeemed entry (its text and audio
         # restate the conversation) is dropped then even if nothing else ever happens.
         self._timers: dict[Key, asyncio.TimerHandle] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None  # the loop entries live on
+        # Erasures are reported from other threads: counted here at once, dropped on the loop.
+        self._erased_lock = threading.Lock()
+        self.erasures = 0
+        self._erased: OrderedDict[str, int] = OrderedDict()  # conversation -> erasure number
 
     def __len__(self) -> int:
         return len(self._entries)
 
-    def start(self, key: Key, text: str, expires_at: datetime) -> PreparedAudio | None:
+    def start(
+        self, key: Key, text: str, expires_at: datetime, *, since: int | None = None
+    ) -> PreparedAudio | None:
         """Starts synthesising `text` for the handoff `key` in the background. None (and
-        nothing started) if that handoff's leg has already opened."""
+        nothing started) if that handoff's leg has already opened, or if its conversation
+        had an erasure after `since` (the `erasures` count read before `text` was composed)."""
         if key in self._taken or not text.strip():
             return None
+        with self._erased_lock:
+            if since is not None and self._erased.get(key[0], 0) > since:
+                return None
+        self._loop = asyncio.get_running_loop()
         self._purge()
         self._drop(key)
         entry = PreparedAudio(text, self.sample_rate, expires_at)
@@ -153,6 +176,42 @@ class FirstAudioCache:
             entry.abandon()
             return None
         return entry
+
+    def follow_erasures(self, handoffs: object) -> None:
+        """Drops a conversation's entries whenever `handoffs` (the handoff service) drops its
+        prepared utterances for an erasure. Nothing to follow on a service without them."""
+        from threadline.handoff.prepared import PreparedUtterances
+
+        prepared = getattr(handoffs, "prepared", None)
+        if isinstance(prepared, PreparedUtterances):
+            prepared.on_drop(self.erased)
+
+    def erased(self, conversation_id: str) -> None:
+        """A subject of `conversation_id` was erased; callable from any thread."""
+        with self._erased_lock:
+            self.erasures += 1
+            self._erased.pop(conversation_id, None)
+            self._erased[conversation_id] = self.erasures
+            while len(self._erased) > _ERASED_MEMORY:
+                self._erased.popitem(last=False)
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return  # nothing was ever started on a loop: nothing to drop
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            self.drop_conversation(conversation_id)
+        else:
+            loop.call_soon_threadsafe(self.drop_conversation, conversation_id)
+
+    def drop_conversation(self, conversation_id: str) -> int:
+        """Drops (and stops synthesising) every entry of `conversation_id`; on the loop."""
+        keys = [k for k in self._entries if k[0] == conversation_id]
+        for key in keys:
+            self._drop(key)
+        return len(keys)
 
     def _purge(self) -> None:
         now = datetime.now(UTC)

@@ -122,6 +122,7 @@ class VoiceSessions:
         self.legs: dict[str, WebRtcLeg] = {}
         # First utterances synthesised from the handoff's acceptance, at the legs' rate.
         self.first_audio = FirstAudioCache(self.tts, OUTPUT_RATE)
+        self.first_audio.follow_erasures(handoffs)  # the audio goes with an erased subject
         self._preparing: set[asyncio.Task[None]] = set()
         self._configured = False
         self._vad_warned = False
@@ -151,6 +152,7 @@ class VoiceSessions:
         task.add_done_callback(self._preparing.discard)
 
     async def _prepare(self, preparer: Preparer, conversation_id: str, handoff_id: str) -> None:
+        since = self.first_audio.erasures  # an erasure while composing: nothing is started
         try:
             made = await asyncio.to_thread(
                 preparer.prepare_first_utterance, conversation_id, handoff_id
@@ -159,7 +161,8 @@ class VoiceSessions:
             log.warning("could not prepare a first utterance: %s", type(exc).__name__)
             return
         if made is not None:
-            self.first_audio.start((conversation_id, handoff_id), made.text, made.expires_at)
+            key = (conversation_id, handoff_id)
+            self.first_audio.start(key, made.text, made.expires_at, since=since)
 
     async def open(self, handoff_token: str, sdp: str, sdp_type: str) -> OpenedLeg:
         # Checked before the token is redeemed: a malformed request must not use it up.

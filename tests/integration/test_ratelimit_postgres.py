@@ -10,12 +10,16 @@ import pytest
 from threadline.access.errors import RateLimitedError
 from threadline.access.ratelimit_sql import open_sql_limiter
 
+KEY = b"bucket-key-for-tests-0123456789ab"
+
 pytestmark = [pytest.mark.postgres]
 
 
 def test_concurrent_replicas_grant_exactly_one_budget(fresh_postgres_url: str) -> None:
     # ~0 refill during the test: what is granted is the burst, exactly.
-    replicas = [open_sql_limiter(fresh_postgres_url, "visitor", 0.001, 45) for _ in range(2)]
+    replicas = [
+        open_sql_limiter(fresh_postgres_url, "visitor", 0.001, 45, secret=KEY) for _ in range(2)
+    ]
     granted = refused = 0
     lock = threading.Lock()
 
