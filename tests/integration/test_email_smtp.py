@@ -9,7 +9,7 @@ import smtplib
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from email import policy
 from email.message import EmailMessage
 from pathlib import Path
@@ -18,10 +18,9 @@ import pytest
 from pydantic import SecretStr
 
 from tests.support.smtp_sink import Logins, Sink, smtp_sink
+from tests.support.tools import seeded_tools
 from threadline.agent.chat import ChatAgent
 from threadline.agent.factory import build_agent
-from threadline.agent.sqltools import open_tool_backend
-from threadline.agent.sqltools.seed import seed as seed_tools
 from threadline.app.events import register_event_types
 from threadline.channels.email.channel import EmailChannel
 from threadline.channels.email.directory import EmailDirectory
@@ -101,13 +100,10 @@ def mail(
 @pytest.fixture
 def env(tmp_path: Path) -> Iterator[Env]:
     ledger = open_ledger(f"sqlite:///{tmp_path / 'ledger.db'}")
-    tools = open_tool_backend("memory://")
-    tools._clock = lambda: NOW  # type: ignore[attr-defined]
-    seed_tools(tools, today=date(2026, 11, 20))
     loop = asyncio.new_event_loop()
     runner = threading.Thread(target=loop.run_forever, daemon=True)
     runner.start()
-    with smtp_sink() as (sink, relay_port):
+    with seeded_tools(NOW) as tools, smtp_sink() as (sink, relay_port):
         settings = EmailSettings(
             smtp_listen="127.0.0.1:0",
             email_addresses=SUPPORT,
@@ -133,7 +129,6 @@ def env(tmp_path: Path) -> Iterator[Env]:
             loop.call_soon_threadsafe(loop.stop)
             runner.join(10)
             loop.close()
-            tools.close()
             ledger.close()
 
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 
 import pytest
 from pydantic import ValidationError
 
+from tests.support.tools import seeded_tools
 from tests.unit.handoff.handoff_helpers import CHAT_LEG, start_chat
 from threadline.agent import packs
 from threadline.agent.chat import ChatAgent
@@ -17,8 +18,6 @@ from threadline.agent.core import OFFER_SENTENCE, Agent
 from threadline.agent.factory import build_agent
 from threadline.agent.lm import OfflineLM
 from threadline.agent.offline import OfflineModel
-from threadline.agent.sqltools import open_tool_backend
-from threadline.agent.sqltools.seed import seed
 from threadline.agent.sqltools.sql import SqlToolBackend
 from threadline.handoff.restate import reported
 from threadline.handoff.settings import HandoffSettings
@@ -30,10 +29,8 @@ NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 
 @pytest.fixture
 def tools() -> Iterator[SqlToolBackend]:
-    backend = open_tool_backend("memory://")
-    seed(backend, today=date(2026, 11, 20))
-    yield backend
-    backend.close()
+    with seeded_tools(NOW) as backend:
+        yield backend
 
 
 @pytest.fixture

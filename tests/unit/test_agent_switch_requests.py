@@ -4,18 +4,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 
 import pytest
 
+from tests.support.tools import seeded_tools
 from tests.unit.handoff.handoff_helpers import CHAT_LEG, start_chat
 from threadline.agent.chat import ChatAgent
 from threadline.agent.core import OFFER_BUTTON
 from threadline.agent.factory import build_agent
 from threadline.agent.lm import build_lm
-from threadline.agent.sqltools import open_tool_backend
-from threadline.agent.sqltools.seed import seed
-from threadline.agent.sqltools.sql import SqlToolBackend
 from threadline.handoff.restate import only_asks_to_switch
 from threadline.ledger.store import Ledger, open_ledger
 from threadline.projections.context import build_context
@@ -30,13 +28,11 @@ BIKE = (
 
 @pytest.fixture
 def chat() -> Iterator[tuple[Ledger, ChatAgent]]:
-    tools: SqlToolBackend = open_tool_backend("memory://")
-    seed(tools, today=date(2026, 11, 20))
     store = open_ledger("memory://")
     start_chat(store, "A")
-    yield store, ChatAgent(store, build_agent(tools, clock=lambda: NOW))
+    with seeded_tools(NOW) as tools:
+        yield store, ChatAgent(store, build_agent(tools, clock=lambda: NOW))
     store.close()
-    tools.close()
 
 
 @pytest.mark.parametrize(

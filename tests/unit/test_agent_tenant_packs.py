@@ -4,15 +4,14 @@ ConversationStarted event, decides which packs the offline model may choose from
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 
 import pytest
 
+from tests.support.tools import seeded_tools
 from tests.unit.handoff.handoff_helpers import CHAT_LEG, add
 from threadline.agent.chat import ChatAgent
 from threadline.agent.factory import build_agent
-from threadline.agent.sqltools import open_tool_backend
-from threadline.agent.sqltools.seed import seed
 from threadline.agent.sqltools.sql import SqlToolBackend
 from threadline.app.settings import load_settings
 from threadline.handoff.errors import ConfigurationError
@@ -34,10 +33,8 @@ INSURANCE_WORDS = ("policy number", "member number", "member or policy", "date o
 
 @pytest.fixture
 def tools() -> Iterator[SqlToolBackend]:
-    backend = open_tool_backend("memory://")
-    seed(backend, today=date(2026, 11, 20))
-    yield backend
-    backend.close()
+    with seeded_tools(NOW) as backend:
+        yield backend
 
 
 @pytest.fixture

@@ -8,8 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from harness import corpus as runner
-from threadline.agent.sqltools import open_tool_backend
-from threadline.agent.sqltools.seed import seed
+from tests.support.tools import seeded_tools
 from threadline.agent.sqltools.sql import SqlToolBackend
 from threadline.ledger.store import open_ledger
 
@@ -19,11 +18,8 @@ PASS_RATE = 0.85
 
 @pytest.fixture(scope="module")
 def tools() -> Iterator[SqlToolBackend]:
-    backend = open_tool_backend("memory://")
-    backend._clock = lambda: runner.NOW
-    seed(backend, today=runner.TODAY)
-    yield backend
-    backend.close()
+    with seeded_tools(runner.NOW, runner.TODAY) as backend:
+        yield backend
 
 
 def test_corpus_is_wide_enough() -> None:

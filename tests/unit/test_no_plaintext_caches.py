@@ -7,16 +7,15 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
+from tests.support.tools import seeded_tools
 from tests.unit.handoff.handoff_helpers import CHAT_LEG, add, start_chat
 from threadline.agent.chat import ChatAgent
 from threadline.agent.factory import build_agent
-from threadline.agent.sqltools import open_tool_backend
-from threadline.agent.sqltools.seed import seed
 from threadline.handoff.settings import HandoffSettings
 from threadline.ledger.envelope import NewEvent
 from threadline.ledger.events import MessagePosted, SubjectErased
@@ -51,11 +50,9 @@ def _sizes() -> dict[str, int]:
 @pytest.fixture
 def chat() -> Iterator[ChatAgent]:
     ledger = open_ledger("memory://")
-    tools = open_tool_backend("memory://")
-    seed(tools, today=date(2026, 11, 20))
     start_chat(ledger, "A")
-    yield ChatAgent(ledger, build_agent(tools, HandoffSettings(), clock=lambda: NOW))
-    tools.close()
+    with seeded_tools(NOW) as tools:
+        yield ChatAgent(ledger, build_agent(tools, HandoffSettings(), clock=lambda: NOW))
     ledger.close()
 
 

@@ -6,15 +6,13 @@ words and says nothing."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import date
 
 import pytest
 
+from tests.support.tools import seeded_tools
 from tests.unit.handoff.handoff_helpers import CHAT_LEG, NOW, start_chat
 from threadline.agent.chat import ChatAgent
 from threadline.agent.factory import build_agent
-from threadline.agent.sqltools import open_tool_backend
-from threadline.agent.sqltools.seed import seed
 from threadline.handoff.human import HumanDesk
 from threadline.ledger.envelope import NewEvent
 from threadline.ledger.events import OperatorJoined
@@ -39,12 +37,9 @@ def ledger() -> Iterator[Ledger]:
 
 
 def chat_with(ledger: Ledger, online: int) -> Iterator[ChatAgent]:
-    tools = open_tool_backend("memory://")
-    tools._clock = lambda: NOW
-    seed(tools, today=date(2026, 11, 20))
-    desk = HumanDesk(QueueIndex(ledger), Online(online), clock=lambda: NOW)
-    yield ChatAgent(ledger, build_agent(tools, clock=lambda: NOW), desk)
-    tools.close()
+    with seeded_tools(NOW) as tools:
+        desk = HumanDesk(QueueIndex(ledger), Online(online), clock=lambda: NOW)
+        yield ChatAgent(ledger, build_agent(tools, clock=lambda: NOW), desk)
 
 
 @pytest.fixture

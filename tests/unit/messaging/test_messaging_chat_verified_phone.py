@@ -6,17 +6,16 @@ the re-verification metric do not count it as a re-verification."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 
 import pytest
 
+from tests.support.tools import seeded_tools
 from tests.unit.handoff.handoff_helpers import CHAT_LEG, add, start_chat
 from tests.unit.messaging.test_messaging_service import FakeProvider
 from threadline.agent.chat import ChatAgent
 from threadline.agent.factory import build_agent
-from threadline.agent.sqltools import open_tool_backend
 from threadline.agent.sqltools.seed import DEMO_MEMBER, OTHER_MEMBERS
-from threadline.agent.sqltools.seed import seed as seed_tools
 from threadline.agent.sqltools.sql import SqlToolBackend
 from threadline.agent.voice import VoiceAgent
 from threadline.channels.messaging.directory import PhoneDirectory
@@ -38,11 +37,8 @@ DANA_PHONE = DEMO_MEMBER.phone or ""
 
 @pytest.fixture
 def tools() -> Iterator[SqlToolBackend]:
-    backend = open_tool_backend("memory://")
-    backend._clock = lambda: NOW
-    seed_tools(backend, today=date(2026, 11, 20))
-    yield backend
-    backend.close()
+    with seeded_tools(NOW) as backend:
+        yield backend
 
 
 @pytest.fixture

@@ -6,14 +6,13 @@ asking for a person on a call queues like the chat; while a person holds, the AI
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 
 import pytest
 
+from tests.support.tools import seeded_tools
 from tests.unit.handoff.handoff_helpers import add, start_chat
 from threadline.agent.factory import build_agent
-from threadline.agent.sqltools import open_tool_backend
-from threadline.agent.sqltools.seed import seed
 from threadline.agent.voice import VoiceAgent
 from threadline.app.events import register_event_types
 from threadline.channels.voice.bridge_events import OperatorJoinedCall, OperatorLeftCall
@@ -47,10 +46,8 @@ def ledger() -> Iterator[Ledger]:
 
 @pytest.fixture
 def voice(ledger: Ledger) -> Iterator[VoiceAgent]:
-    tools = open_tool_backend("memory://")
-    seed(tools, today=date(2026, 12, 4))
-    yield VoiceAgent(ledger, build_agent(tools, clock=lambda: NOW))
-    tools.close()
+    with seeded_tools(NOW) as tools:
+        yield VoiceAgent(ledger, build_agent(tools, clock=lambda: NOW))
 
 
 def heard(role: Role, text: str, *, low: bool = False) -> UtteranceTranscribed:
@@ -112,12 +109,10 @@ class Online:
 
 @pytest.mark.parametrize("online", [0, 1])
 def test_asking_for_a_person_on_a_call_queues_like_the_chat(ledger: Ledger, online: int) -> None:
-    tools = open_tool_backend("memory://")
-    seed(tools, today=date(2026, 12, 4))
-    desk = HumanDesk(QueueIndex(ledger), Online(online), clock=lambda: NOW)
-    voice = VoiceAgent(ledger, build_agent(tools, clock=lambda: NOW), desk)
-    turn = voice.turn("A", VOICE, "I'd rather deal with a real person")
-    tools.close()
+    with seeded_tools(NOW) as tools:
+        desk = HumanDesk(QueueIndex(ledger), Online(online), clock=lambda: NOW)
+        voice = VoiceAgent(ledger, build_agent(tools, clock=lambda: NOW), desk)
+        turn = voice.turn("A", VOICE, "I'd rather deal with a real person")
     requested = [e for e in ledger.read("A") if e.type == "HumanRequested"]
     assert len(requested) == 1
     assert requested[0].leg_id == VOICE
@@ -138,12 +133,10 @@ def test_asking_for_a_person_on_a_call_queues_like_the_chat(ledger: Ledger, onli
 def test_a_strong_frustration_signal_on_a_call_asks_for_a_person(
     ledger: Ledger, online: int
 ) -> None:
-    tools = open_tool_backend("memory://")
-    seed(tools, today=date(2026, 12, 4))
-    desk = HumanDesk(QueueIndex(ledger), Online(online), clock=lambda: NOW)
-    voice = VoiceAgent(ledger, build_agent(tools, clock=lambda: NOW), desk)
-    turn = voice.turn("A", VOICE, "THIS IS RIDICULOUS, I ALREADY TOLD YOU THREE TIMES, USELESS")
-    tools.close()
+    with seeded_tools(NOW) as tools:
+        desk = HumanDesk(QueueIndex(ledger), Online(online), clock=lambda: NOW)
+        voice = VoiceAgent(ledger, build_agent(tools, clock=lambda: NOW), desk)
+        turn = voice.turn("A", VOICE, "THIS IS RIDICULOUS, I ALREADY TOLD YOU THREE TIMES, USELESS")
     stream = ledger.read("A")
     signals = [e.data.signal for e in stream if isinstance(e.data, EscalationSignalDetected)]
     assert "frustration_spike" in signals  # the agent saw it, on the call as in the chat
