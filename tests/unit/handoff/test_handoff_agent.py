@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Iterator
 from typing import Any
 from uuid import uuid4
 
@@ -22,14 +21,6 @@ from threadline.handoff.signing import Signer
 from threadline.ledger.errors import InvalidEventError
 from threadline.ledger.events import HandoffDeclined, LegOpened
 from threadline.ledger.store import Ledger, open_ledger
-
-
-@pytest.fixture
-def ledger() -> Iterator[Ledger]:
-    store = open_ledger("memory://")
-    start_chat(store, "A")
-    yield store
-    store.close()
 
 
 @pytest.fixture

@@ -10,13 +10,13 @@ from collections.abc import Iterator
 import pytest
 
 from tests.support.tools import seeded_tools
-from tests.unit.handoff.handoff_helpers import CHAT_LEG, NOW, start_chat
+from tests.unit.handoff.handoff_helpers import CHAT_LEG, NOW
 from threadline.agent.chat import ChatAgent
 from threadline.agent.factory import build_agent
 from threadline.handoff.human import HumanDesk
 from threadline.ledger.envelope import NewEvent
 from threadline.ledger.events import OperatorJoined
-from threadline.ledger.store import Ledger, open_ledger
+from threadline.ledger.store import Ledger
 from threadline.projections.human import QueueIndex
 
 
@@ -26,14 +26,6 @@ class Online:
 
     def available_count(self, tenant: str | None) -> int:
         return self.n
-
-
-@pytest.fixture
-def ledger() -> Iterator[Ledger]:
-    store = open_ledger("memory://")
-    start_chat(store, "A")
-    yield store
-    store.close()
 
 
 def chat_with(ledger: Ledger, online: int) -> Iterator[ChatAgent]:

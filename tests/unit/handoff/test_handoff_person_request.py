@@ -4,11 +4,9 @@ voice call"; the desk and the signals agree on what a request for a person is.""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
-from tests.unit.handoff.handoff_helpers import CHAT_LEG, NOW, add, start_chat
+from tests.unit.handoff.handoff_helpers import CHAT_LEG, NOW, add
 from threadline.agent.chat import ChatAgent
 from threadline.agent.core import PERSON_NEXT_CHAT, PERSON_NEXT_VOICE
 from threadline.agent.factory import build_agent
@@ -19,7 +17,7 @@ from threadline.handoff import human
 from threadline.handoff.person_request import person_request
 from threadline.handoff.signals import asks_for_person, detect
 from threadline.ledger.events import LegOpened
-from threadline.ledger.store import Ledger, open_ledger
+from threadline.ledger.store import Ledger
 
 ASKS = [
     "is there a real human I can talk to",
@@ -61,14 +59,6 @@ NOT_ASKING = [
     "I talked to a person yesterday",
     "can someone explain the deductible",
 ]
-
-
-@pytest.fixture
-def ledger() -> Iterator[Ledger]:
-    store = open_ledger("memory://")
-    start_chat(store, "A")
-    yield store
-    store.close()
 
 
 @pytest.mark.parametrize("text", ASKS)
