@@ -122,6 +122,9 @@ class CallBridge:
         self._ai_turns = leg.pipeline.on_turn
         leg.pipeline.on_turn = _silent
         leg.pipeline.stop_speaking()
+        # The cut is on the stream before the caller records OperatorJoinedCall: whoever
+        # reads the stream sees the AI's last words end before the person joined.
+        await leg.pipeline.settle()
         return str(self.pc.localDescription.sdp)
 
     def _on_track(self, track: MediaStreamTrack) -> None:

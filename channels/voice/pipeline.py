@@ -120,6 +120,7 @@ class VoicePipeline:
         self._inbound_ms = 0
         self._speech_started_ms: int | None = None
         self._generation = 0  # bumped by every barge-in; stale syntheses are not played
+        self._takeovers = 0  # bumped by `stop_speaking`; a reply composed across one is dropped
         self._turns: asyncio.Queue[_Turn | None] = asyncio.Queue()
         self._events: asyncio.Queue[NewEvent | asyncio.Future[None] | None] = asyncio.Queue()
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -293,10 +294,15 @@ class VoicePipeline:
         await done
 
     def stop_speaking(self) -> None:
-        """Cuts what the AI is saying (a person takes the call); recorded as interrupted."""
+        """A person takes the call: cuts what the AI is saying and drops what it was about to
+        say (a reply still being synthesised or composed), all recorded as interrupted.
+        `settle()` after this returns once the cut is recorded."""
+        # Bumped even when nothing plays: a synthesis or an agent turn in flight is the AI's
+        # next utterance, and it would otherwise reach the visitor after the person joined.
+        self._generation += 1
+        self._takeovers += 1
+        self._collect_finished()
         if self.playback.active:
-            self._collect_finished()
-            self._generation += 1
             self._record_cut(self.playback.stop())
 
     def _speculate(self) -> None:
@@ -365,10 +371,14 @@ class VoicePipeline:
             self._spawn(self.ask_to_repeat())
             return
         turn = VisitorTurn(transcript.text, confidence, speech.start_ms, speech.end_ms)
+        takeovers = self._takeovers
         try:
             reply = await self.on_turn(turn)
         except Exception as exc:
             self.report_error("agent", exc)
+            return
+        if reply and takeovers != self._takeovers:
+            self._record_cut([Utterance(reply, b"")])  # a person took the call meanwhile
             return
         if reply:
             self._spawn(self.say(reply))

@@ -132,3 +132,18 @@ async def test_operator_and_visitor_hear_each_other_and_the_ai_steps_out(call: C
     spoken = await call.sink.wait_for("AgentSpoke", 2, within=25)
     assert spoken[1].text.startswith("You said")
     assert len(call.turns) == 1
+
+
+async def test_the_ais_cut_words_are_recorded_before_the_join_returns(call: Call) -> None:
+    """The console records OperatorJoinedCall once `join` returns: the AI's greeting, cut by
+    the join, must already be on the stream then, or it would land after the join."""
+    greeting = "Hello, thanks for calling. " * 6  # several seconds: still playing at the join
+    answer = await call.leg.accept(await call.visitor.offer(), "offer", greeting)
+    await call.visitor.answer(answer)
+    await eventually(lambda: call.leg.inbound is not None and call.pipeline.playback.active)
+    await eventually(lambda: call.pipeline.playback.speech_frames_out > 10, within=15)
+    await call.bridges.join("conv-1", "alice", await call.operator.offer(), "offer")
+    [cut] = call.sink.of_type("AgentSpoke")  # no waiting: recorded before join returned
+    assert cut.interrupted is True
+    assert cut.first_audio_at is not None
+    assert not call.pipeline.playback.active

@@ -1,0 +1,95 @@
+"""A person takes the call (`VoicePipeline.stop_speaking`, what `CallBridge.join` calls): not
+only what the AI is playing is cut, but nothing it was about to say reaches the visitor — a
+reply still being synthesised, or still being composed by the agent — and `settle` returns
+once the cut is recorded, so the join's own event follows it on the stream."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from harness.voice import RecordingSink, eventually
+from tests.unit.voice.test_voice_pipeline import FakeSTT, FakeTTS, quiet, tone
+from threadline.channels.voice.pipeline import VoicePipeline
+from threadline.channels.voice.ports import VisitorTurn
+
+pytestmark = pytest.mark.anyio
+
+
+class HeldTTS(FakeTTS):
+    """Synthesis that finishes only when the test opens `gate`."""
+
+    def __init__(self) -> None:
+        self.gate = asyncio.Event()
+        self.started = asyncio.Event()
+
+    async def synthesize(self, text: str, sample_rate: int) -> bytes:
+        self.started.set()
+        await self.gate.wait()
+        return await super().synthesize(text, sample_rate)
+
+
+def leg(
+    tts: FakeTTS, reply: asyncio.Future[str] | None = None
+) -> tuple[VoicePipeline, RecordingSink]:
+    sink = RecordingSink()
+
+    async def on_turn(turn: VisitorTurn) -> str | None:
+        return await reply if reply is not None else None
+
+    p = VoicePipeline(leg_id="L", stt=FakeSTT(), tts=tts, on_turn=on_turn, record=sink)
+    p.start()
+    return p, sink
+
+
+async def test_a_reply_still_being_synthesised_is_not_played_after_the_takeover() -> None:
+    tts = HeldTTS()
+    p, sink = leg(tts)
+    saying = asyncio.ensure_future(p.say("Your claim was paid on the third."))
+    await tts.started.wait()
+    p.stop_speaking()
+    tts.gate.set()
+    await saying
+    assert not p.playback.active  # nothing queued for the visitor
+    [spoken] = await sink.wait_for("AgentSpoke")
+    assert (spoken.interrupted, spoken.spoken_text, spoken.first_audio_at) == (True, "", None)
+    await p.close("done")
+
+
+async def test_a_reply_the_agent_is_still_composing_is_not_spoken_after_the_takeover() -> None:
+    reply: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+    p, sink = leg(FakeTTS(), reply)
+    p.push_audio(quiet(400) + tone(600) + quiet(700))
+    await sink.wait_for("UtteranceTranscribed")  # the turn is with the agent now
+    p.stop_speaking()
+    reply.set_result("Your claim was paid on the third.")
+    [spoken] = await sink.wait_for("AgentSpoke")
+    assert (spoken.interrupted, spoken.spoken_text, spoken.first_audio_at) == (True, "", None)
+    assert not p.playback.active
+    await p.close("done")
+
+
+async def test_settle_after_the_takeover_has_the_cut_recorded() -> None:
+    p, sink = leg(FakeTTS())
+    await p.say("one two three four five six seven eight nine ten")
+    for _ in range(12):
+        p.next_frame()
+    p.stop_speaking()
+    await p.settle()  # no waiting on the recorder task: it is in the sink already
+    [cut] = sink.of_type("AgentSpoke")
+    assert cut.interrupted is True
+    assert cut.first_audio_at is not None
+    await p.close("done")
+
+
+async def test_the_ai_speaks_again_after_the_takeover_ends() -> None:
+    reply: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+    reply.set_result("Welcome back.")
+    p, sink = leg(FakeTTS(), reply)
+    p.stop_speaking()  # a person took the call and left again (nothing was playing)
+    p.push_audio(quiet(400) + tone(600) + quiet(700))
+    await eventually(lambda: p.playback.active)
+    await p.close("done")
+    [spoken] = sink.of_type("AgentSpoke")
+    assert spoken.text == "Welcome back."
