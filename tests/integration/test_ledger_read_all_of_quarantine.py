@@ -41,11 +41,12 @@ def store(
         def damage(conversation_id: str, position: int) -> None:
             con = sqlite3.connect(path)
             try:
-                con.execute(
+                done = con.execute(
                     "UPDATE stored_events SET state=? "
                     "WHERE originator_id=? AND originator_version=?",
                     (b"\x00not json", conversation_id, position),
                 )
+                assert done.rowcount == 1  # the damage landed (as on PostgreSQL)
                 con.commit()
             finally:
                 con.close()
