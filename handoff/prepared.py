@@ -29,6 +29,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from uuid import UUID
 
 from threadline.handoff.first_utterance import Utterance
 from threadline.ledger.envelope import RecordedEvent
@@ -65,6 +66,10 @@ class PreparedUtterances:
         self.erasures = 0  # erasures seen so far; `put(since=…)` compares against it
         self._erased: OrderedDict[str, int] = OrderedDict()  # conversation -> erasure number
         self._on_drop: list[Callable[[str], None]] = []
+        # SubjectErased events already acted on: one appended here reaches `erased` twice
+        # (`watch`, then the expiry scan), and a second drop would discard what was composed
+        # from the erased context since, and refuse what is being composed now.
+        self._handled: OrderedDict[UUID, None] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -114,6 +119,17 @@ class PreparedUtterances:
                 log.exception("an erasure listener of the prepared first utterances failed")
         return len(keys)
 
+    def erased(self, event: RecordedEvent) -> None:
+        """`event` (a SubjectErased) drops its conversation's entries, once however often it
+        is reported."""
+        with self._lock:
+            if event.event_id in self._handled:
+                return
+            self._handled[event.event_id] = None
+            while len(self._handled) > _ERASED_MEMORY:
+                self._handled.popitem(last=False)
+        self.drop_conversation(event.conversation_id)
+
     def on_drop(self, listener: Callable[[str], None]) -> None:
         """Calls `listener(conversation_id)` (in the erasing thread) when a conversation's
         entries are dropped for an erasure."""
@@ -128,7 +144,7 @@ class PreparedUtterances:
         def listener(events: list[RecordedEvent]) -> None:
             for e in events:
                 if e.type == ERASED:
-                    self.drop_conversation(e.conversation_id)
+                    self.erased(e)
 
         return ledger.subscribe(listener)
 

@@ -394,7 +394,7 @@ class HandoffService:
 
     def _track(self, e: RecordedEvent, offer_ttl: timedelta, token_ttl: timedelta) -> None:
         if e.type == "SubjectErased":
-            self.prepared.drop_conversation(e.conversation_id)
+            self.prepared.erased(e)  # a no-op if `watch` already saw it appended here
             return
         hid = getattr(e.data, "handoff_id", None)
         if not isinstance(hid, str):

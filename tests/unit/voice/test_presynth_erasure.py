@@ -126,3 +126,23 @@ async def test_audio_of_a_text_composed_before_an_erasure_is_not_started() -> No
     assert cache.start(("A", "h1"), "About your claim.", later, since=since) is None
     assert cache.start(("B", "h1"), "About your claim.", later, since=since) is not None
     await cache.aclose()
+
+
+def test_an_erasure_seen_twice_drops_only_what_was_composed_before_it(ledger: Ledger) -> None:
+    """An erasure appended here is seen at once (`watch`) and again by the expiry scan; the
+    second sighting must not drop a first utterance composed since, from the erased context
+    (nothing personal is left in it, and the leg would have to compose it again)."""
+    january_claim_chat(ledger, "A")
+    handoffs = HandoffService(ledger, signer=Signer(b"s" * 32, "handoff"))
+    dropped: list[str] = []
+    handoffs.prepared.on_drop(dropped.append)
+    first = handoffs.request_handoff("A")
+    assert handoffs.prepare_first_utterance("A", first.handoff_id) is not None
+    erase_subject(ledger, SUBJECT)
+    assert (len(handoffs.prepared), dropped) == (0, ["A"])
+    after = handoffs.request_handoff("A")
+    made = handoffs.prepare_first_utterance("A", after.handoff_id)
+    assert made is not None
+    assert not any(word in made.utterance.text for word in PERSONAL), made.utterance.text
+    handoffs.expire_stale()  # reads the same SubjectErased from the global log
+    assert (len(handoffs.prepared), dropped) == (1, ["A"])
