@@ -140,6 +140,17 @@ class BrowserPeer:
     async def answer(self, sdp: str) -> None:
         await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
 
+    async def open_leg(self, http: Any, handoff_token: str) -> dict[str, Any]:
+        """Redeems `handoff_token` for a voice leg on a served API (`http`: an
+        httpx.AsyncClient at its base URL) with this peer's offer; applies the answer and
+        returns the response body."""
+        body = {"handoff_token": handoff_token, "sdp": await self.offer(), "type": "offer"}
+        opened = await http.post("/v1/voice/sessions", json=body)
+        assert opened.status_code == 201, opened.text
+        found: dict[str, Any] = opened.json()
+        await self.answer(found["sdp"])
+        return found
+
     async def _consume(self, track: MediaStreamTrack) -> None:
         while True:
             try:

@@ -74,16 +74,7 @@ def test_operator_joins_the_voice_call_and_hands_back(server: ApiServer) -> None
         visitor, operator, other = BrowserPeer(), BrowserPeer(), BrowserPeer()
         alice, bob = await login(server, "alice"), await login(server, "bob")
         try:
-            opened = await visitor_http.post(
-                "/v1/voice/sessions",
-                json={
-                    "handoff_token": ticket.json()["handoff_token"],
-                    "sdp": await visitor.offer(),
-                    "type": "offer",
-                },
-            )
-            assert opened.status_code == 201, opened.text
-            await visitor.answer(opened.json()["sdp"])
+            await visitor.open_leg(visitor_http, ticket.json()["handoff_token"])
             await eventually(lambda: visitor.loud_frames() > 10, within=20)  # the AI greets
 
             async def events() -> list[dict[str, Any]]:

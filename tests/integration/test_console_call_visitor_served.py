@@ -110,16 +110,7 @@ def test_the_operator_calls_the_chat_visitor(server: ApiServer) -> None:
                 f"/v1/conversations/{cid}/handoffs", json={"handoff_id": handoff_id}
             )
             assert ticket.status_code == 201, ticket.text
-            opened = await visitor_http.post(
-                "/v1/voice/sessions",
-                json={
-                    "handoff_token": ticket.json()["handoff_token"],
-                    "sdp": await visitor.offer(),
-                    "type": "offer",
-                },
-            )
-            assert opened.status_code == 201, opened.text
-            await visitor.answer(opened.json()["sdp"])
+            await visitor.open_leg(visitor_http, ticket.json()["handoff_token"])
             got = await wait(lambda g: any(e["type"] == "AgentSpoke" for e in g))
             [done] = [e for e in got if e["type"] == "HandoffCompleted"]
             assert done["data"]["first_utterance"] == OPERATOR_CALL_OPENING
