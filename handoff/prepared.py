@@ -58,13 +58,40 @@ class PreparedUtterance:
         return self.utterance.text
 
 
+class ErasureLog:
+    """The erasures seen here, numbered, by conversation (ids only, the last `memory`): what
+    was composed from a context read before an erasure of its conversation is refused.
+    `count` is read before the context; `after(conversation_id, count)` then says whether an
+    erasure came since. Callable from any thread."""
+
+    def __init__(self, memory: int = _ERASED_MEMORY) -> None:
+        self.count = 0
+        self._memory = memory
+        self._at: OrderedDict[str, int] = OrderedDict()  # conversation -> erasure number
+        self._lock = threading.Lock()
+
+    def record(self, conversation_id: str) -> None:
+        with self._lock:
+            self.count += 1
+            self._at.pop(conversation_id, None)
+            self._at[conversation_id] = self.count
+            while len(self._at) > self._memory:
+                self._at.popitem(last=False)
+
+    def after(self, conversation_id: str, since: int | None) -> bool:
+        """True if `conversation_id` had an erasure after `since` (None: nothing to check)."""
+        if since is None:
+            return False
+        with self._lock:
+            return self._at.get(conversation_id, 0) > since
+
+
 class PreparedUtterances:
     def __init__(self, max_entries: int = MAX_ENTRIES) -> None:
         self.max_entries = max_entries
         self._entries: OrderedDict[tuple[str, str], PreparedUtterance] = OrderedDict()
         self._lock = threading.Lock()
-        self.erasures = 0  # erasures seen so far; `put(since=…)` compares against it
-        self._erased: OrderedDict[str, int] = OrderedDict()  # conversation -> erasure number
+        self._erased = ErasureLog()
         self._on_drop: list[Callable[[str], None]] = []
         # SubjectErased events already acted on: one appended here reaches `erased` twice
         # (`watch`, then the expiry scan), and a second drop would discard what was composed
@@ -74,12 +101,17 @@ class PreparedUtterances:
     def __len__(self) -> int:
         return len(self._entries)
 
+    @property
+    def erasures(self) -> int:
+        """Erasures seen so far: read before composing, passed to `put(since=…)`."""
+        return self._erased.count
+
     def put(self, prepared: PreparedUtterance, now: datetime, *, since: int | None = None) -> bool:
         """Keeps `prepared`; False (nothing kept) if its conversation had an erasure after
         `since` (the `erasures` count read before the context it was composed from)."""
         key = (prepared.conversation_id, prepared.handoff_id)
         with self._lock:
-            if since is not None and self._erased.get(prepared.conversation_id, 0) > since:
+            if self._erased.after(prepared.conversation_id, since):
                 return False
             self._purge(now)
             self._entries.pop(key, None)
@@ -106,11 +138,7 @@ class PreparedUtterances:
             keys = [k for k in self._entries if k[0] == conversation_id]
             for k in keys:
                 del self._entries[k]
-            self.erasures += 1
-            self._erased.pop(conversation_id, None)
-            self._erased[conversation_id] = self.erasures
-            while len(self._erased) > _ERASED_MEMORY:
-                self._erased.popitem(last=False)
+            self._erased.record(conversation_id)  # under the lock: `put` checks atomically
             listeners = list(self._on_drop)
         for listener in listeners:
             try:

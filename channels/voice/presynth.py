@@ -35,21 +35,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import threading
 from collections import OrderedDict
 from collections.abc import AsyncGenerator
 from datetime import UTC, datetime
 from typing import Any
 
 from threadline.channels.voice.ports import TextToSpeech
+from threadline.handoff.prepared import ErasureLog, PreparedUtterances
 
 log = logging.getLogger(__name__)
 MAX_ENTRIES = 16
 LOOKAHEAD = 2  # sentences synthesised ahead of what the leg has played from
 # Handoffs whose leg already opened, remembered so a late preparation is not synthesised.
 _TAKEN_MEMORY = 256
-# Erased conversation ids remembered for `start(since=…)` (ids only, nothing personal).
-_ERASED_MEMORY = 1024
 Key = tuple[str, str]  # (conversation id, handoff id)
 
 
@@ -130,12 +128,15 @@ class FirstAudioCache:
         self._timers: dict[Key, asyncio.TimerHandle] = {}
         self._loop: asyncio.AbstractEventLoop | None = None  # the loop entries live on
         # Erasures are reported from other threads: counted here at once, dropped on the loop.
-        self._erased_lock = threading.Lock()
-        self.erasures = 0
-        self._erased: OrderedDict[str, int] = OrderedDict()  # conversation -> erasure number
+        self._erased = ErasureLog()
 
     def __len__(self) -> int:
         return len(self._entries)
+
+    @property
+    def erasures(self) -> int:
+        """Erasures seen so far: read before the text is composed, passed to `start`."""
+        return self._erased.count
 
     def start(
         self, key: Key, text: str, expires_at: datetime, *, since: int | None = None
@@ -145,9 +146,8 @@ class FirstAudioCache:
         had an erasure after `since` (the `erasures` count read before `text` was composed)."""
         if key in self._taken or not text.strip():
             return None
-        with self._erased_lock:
-            if since is not None and self._erased.get(key[0], 0) > since:
-                return None
+        if self._erased.after(key[0], since):
+            return None
         self._loop = asyncio.get_running_loop()
         self._purge()
         self._drop(key)
@@ -180,20 +180,13 @@ class FirstAudioCache:
     def follow_erasures(self, handoffs: object) -> None:
         """Drops a conversation's entries whenever `handoffs` (the handoff service) drops its
         prepared utterances for an erasure. Nothing to follow on a service without them."""
-        from threadline.handoff.prepared import PreparedUtterances
-
         prepared = getattr(handoffs, "prepared", None)
         if isinstance(prepared, PreparedUtterances):
             prepared.on_drop(self.erased)
 
     def erased(self, conversation_id: str) -> None:
         """A subject of `conversation_id` was erased; callable from any thread."""
-        with self._erased_lock:
-            self.erasures += 1
-            self._erased.pop(conversation_id, None)
-            self._erased[conversation_id] = self.erasures
-            while len(self._erased) > _ERASED_MEMORY:
-                self._erased.popitem(last=False)
+        self._erased.record(conversation_id)
         loop = self._loop
         if loop is None or loop.is_closed():
             return  # nothing was ever started on a loop: nothing to drop
