@@ -1,10 +1,14 @@
 """The failed-authentication gate: what slows a caller guessing tokens or keys.
 
 Each failure spends one unit of the caller's budget (a `RateLimiter`, per client address or
-per sender number); once it is spent the caller is refused (429) *before* its next token is
-even looked at, until the budget has refilled. Checking before the attempt is what keeps a
-throttled caller from making the server do (or record) anything. Successful authentications
-cost nothing here: they are charged by the ordinary per-principal limits.
+per sender number); once it is spent the caller is refused (429) until the budget has
+refilled. An SMS sender is checked *before* its message's token is looked at, so a throttled
+sender makes the server do (or record) nothing. An HTTP caller is checked once its credential
+has failed (`channels/http/deps.py`): a valid credential from the same address still works.
+Successful authentications cost nothing here: they are charged by the ordinary per-principal
+limits. The block list is this process's: behind `SqlRateLimiter` (one budget across
+replicas) another replica looks at one more attempt, finds the shared budget spent, and
+refuses it.
 
 The blocked callers are remembered by an HMAC of the principal (random per-process key), not
 the client address or sender number itself; the limiter keys its own buckets
