@@ -34,7 +34,7 @@ class ChannelSettings(BaseModel):
     anonymous_rate_per_s: float = Field(default=2.0, gt=0)
     anonymous_burst: int = Field(default=30, ge=1)
     # Failed authentications per client address (or SMS/WhatsApp sender): past the burst the
-    # caller gets 429 before its next credential is looked at.
+    # caller gets 429 (on the token routes that can write, before the token is looked at).
     failed_auth_rate_per_s: float = Field(default=0.5, gt=0)
     failed_auth_burst: int = Field(default=20, ge=1)
     # Where the buckets live: "database" = one budget across replicas (a row per principal
