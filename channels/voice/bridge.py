@@ -121,6 +121,7 @@ class CallBridge:
         # the operator pressed "join" may reach the visitor.
         self._ai_turns = leg.pipeline.on_turn
         leg.pipeline.on_turn = _silent
+        leg.pipeline.held = True
         leg.pipeline.stop_speaking()
         # The cut is on the stream before the caller records OperatorJoinedCall: whoever
         # reads the stream sees the AI's last words end before the person joined.
@@ -172,6 +173,7 @@ class CallBridge:
                 leg.pipeline.report_error("operator stt", exc)
         if self._ai_turns is not None:
             leg.pipeline.on_turn = self._ai_turns
+            leg.pipeline.held = False
         if leg.sender is not None and leg.closed_reason is None:
             leg.track.resync()
             leg.sender.replaceTrack(leg.track)

@@ -121,6 +121,9 @@ class VoicePipeline:
         self._speech_started_ms: int | None = None
         self._generation = 0  # bumped by every barge-in; stale syntheses are not played
         self._takeovers = 0  # bumped by `stop_speaking`; a reply composed across one is dropped
+        # A person holds the call (channels/voice/bridge.py): they hear the visitor themselves,
+        # so the AI does not ask to repeat a doubtful utterance either.
+        self.held = False
         self._turns: asyncio.Queue[_Turn | None] = asyncio.Queue()
         self._events: asyncio.Queue[NewEvent | asyncio.Future[None] | None] = asyncio.Queue()
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -368,7 +371,8 @@ class VoicePipeline:
         if transcript.low_confidence:
             # Recorded as heard and flagged; the agent does not act on words it doubts.
             self.stats.low_confidence += 1
-            self._spawn(self.ask_to_repeat())
+            if not self.held:
+                self._spawn(self.ask_to_repeat())
             return
         turn = VisitorTurn(transcript.text, confidence, speech.start_ms, speech.end_ms)
         takeovers = self._takeovers

@@ -76,6 +76,7 @@ async def test_operator_and_visitor_hear_each_other_and_the_ai_steps_out(call: C
         "conv-1", "alice", await call.operator.offer(), "offer"
     )
     assert leg_id == "leg-1"
+    assert call.pipeline.held  # not even a repeat prompt from the AI while alice is on
     await call.operator.answer(answer)
     bob = BrowserPeer()
     with pytest.raises(CallNotBridgeableError):  # one person per call
@@ -123,6 +124,7 @@ async def test_operator_and_visitor_hear_each_other_and_the_ai_steps_out(call: C
     await asyncio.sleep(0.8)
     left = await call.bridges.leave("conv-1")  # while they are still speaking
     assert left == ("leg-1", "alice")
+    assert not call.pipeline.held
     # Their last words were transcribed before leaving returned (so before OperatorLeftCall).
     heard = call.sink.of_type("UtteranceTranscribed")
     assert [u.role for u in heard] == ["operator", "visitor", "operator"], heard

@@ -12,7 +12,7 @@ import pytest
 from harness.voice import RecordingSink, eventually
 from tests.unit.voice.test_voice_pipeline import FakeSTT, FakeTTS, quiet, tone
 from threadline.channels.voice.pipeline import VoicePipeline
-from threadline.channels.voice.ports import VisitorTurn
+from threadline.channels.voice.ports import Transcript, VisitorTurn, Vocabulary
 
 pytestmark = pytest.mark.anyio
 
@@ -93,3 +93,33 @@ async def test_the_ai_speaks_again_after_the_takeover_ends() -> None:
     await p.close("done")
     [spoken] = sink.of_type("AgentSpoke")
     assert spoken.text == "Welcome back."
+
+
+class DoubtfulSTT(FakeSTT):
+    async def transcribe(
+        self, pcm: bytes, sample_rate: int, vocabulary: Vocabulary | None = None
+    ) -> Transcript:
+        return Transcript("mm the sudanese", 0.3, low_confidence=True)
+
+
+async def test_a_doubtful_utterance_gets_no_repeat_prompt_while_a_person_holds_the_call() -> None:
+    """The person hears the visitor themselves; a prompt queued now would play after the
+    hand-back, about words said long before."""
+    sink = RecordingSink()
+
+    async def on_turn(turn: VisitorTurn) -> str | None:
+        return None
+
+    p = VoicePipeline(leg_id="L", stt=DoubtfulSTT(), tts=FakeTTS(), on_turn=on_turn, record=sink)
+    p.start()
+    p.held = True
+    p.push_audio(quiet(400) + tone(600) + quiet(700))
+    [heard] = await sink.wait_for("UtteranceTranscribed")
+    assert heard.low_confidence  # recorded as heard, flagged
+    await p.settle()
+    await asyncio.sleep(0.05)  # a spawned prompt would be queued by now
+    assert not p.playback.active
+    p.held = False  # handed back: the AI asks again
+    p.push_audio(tone(600) + quiet(700))
+    await eventually(lambda: p.playback.active)
+    await p.close("done")
