@@ -233,3 +233,58 @@ def test_a_key_revocation_holds_on_both_replicas_within_a_second(
         assert not served_after or max(served_after) < 1.0, (name, served_after)
         assert min(refused) > max(served_after, default=-1.0), (name, polls)
         assert all(t >= 0 for t in refused), (name, polls)
+
+
+def test_a_stream_open_on_b_with_a_key_revoked_elsewhere_carries_nothing_after_a_second(
+    replicas: tuple[ApiServer, ApiServer], database_url: str
+) -> None:
+    """A revocation also holds for a stream opened before it: B's stream, authorized once
+    at its start, must not go on carrying A's appends to the revoked key."""
+    from threadline.access.keys import open_key_store
+
+    a, b = replicas
+    key = create_key(database_url, name="streaming-then-revoked")
+    writer = create_key(database_url, name="writer")
+    with a.client(writer) as c:
+        r = c.post("/v1/conversations", json={"channel": "chat"})
+    assert r.status_code == 201, r.text
+    cid = r.json()["conversation_id"]
+    received: list[dict[str, Any]] = []
+    opened, ended = threading.Event(), threading.Event()
+
+    def listen() -> None:
+        with (
+            b.client(key) as c,
+            c.stream("GET", f"/v1/conversations/{cid}/stream", headers={"Last-Event-ID": "2"}) as r,
+        ):
+            assert r.status_code == 200
+            opened.set()
+            received.extend(_sse(r, 2))  # returns early when the server ends the stream
+        ended.set()
+
+    def post(text: str) -> None:
+        event = {
+            "event_id": str(uuid.uuid4()),
+            "type": "MessagePosted",
+            "data": {"role": "human", "text": text},
+        }
+        with a.client(writer) as c:
+            assert c.post(f"/v1/conversations/{cid}/events", json=event).status_code == 201
+
+    listener = threading.Thread(target=listen)
+    listener.start()
+    assert opened.wait(10)
+    post("before the revocation")
+    deadline = time.monotonic() + 5
+    while not received and time.monotonic() < deadline:
+        time.sleep(0.05)
+    store = open_key_store(database_url)
+    try:
+        assert store.revoke(key.split("_")[1])
+    finally:
+        store.close()
+    time.sleep(1.0)
+    post("after the revocation")
+    assert ended.wait(8), "the stream is still open"
+    listener.join(timeout=5)
+    assert [e["data"]["text"] for e in received] == ["before the revocation"]
