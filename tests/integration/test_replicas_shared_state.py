@@ -252,3 +252,59 @@ def test_an_sms_to_b_joins_the_conversation_whose_phone_was_verified_through_a(
     assert "texting you from my phone" in texts
     sms_legs = [e for e in events if e["type"] == "LegOpened" and e["data"]["channel"] == "sms"]
     assert len(sms_legs) == 1
+
+
+def test_an_operators_live_thread_on_a_ends_when_the_session_is_logged_out_on_b(
+    tenant_replicas: tuple[ApiServer, ApiServer, dict[str, str]], database_url: str
+) -> None:
+    """Logout on B ends the session on A for new requests (above) and for A's open live
+    thread too: it carries nothing appended after the logout."""
+    import json
+    import threading
+
+    a, b, cids = tenant_replicas
+    cid = cids["acme"]
+    writer = create_key(database_url, "writer-acme", "acme")
+    with httpx.Client(base_url=a.base_url, timeout=20) as on_a:
+        r = on_a.post("/console/api/login", json={"name": "ann", "password": PASSWORD})
+        assert r.status_code == 200, r.text
+        cookies = dict(on_a.cookies)
+    texts: list[str] = []
+    opened, ended = threading.Event(), threading.Event()
+
+    def listen() -> None:
+        with (
+            httpx.Client(base_url=a.base_url, timeout=20, cookies=cookies) as c,
+            c.stream("GET", f"/console/api/conversations/{cid}/live") as r,
+        ):
+            assert r.status_code == 200, r.read()
+            opened.set()
+            for line in r.iter_lines():  # returns when the server ends the stream
+                item = json.loads(line[5:]) if line.startswith("data:") else {}
+                if item.get("type") == "MessagePosted":
+                    texts.append(item["data"]["text"])
+        ended.set()
+
+    def post(text: str) -> None:
+        event = {
+            "event_id": str(uuid.uuid4()),
+            "type": "MessagePosted",
+            "data": {"role": "visitor", "text": text},
+        }
+        with b.client(writer) as c:
+            assert c.post(f"/v1/conversations/{cid}/events", json=event).status_code == 201
+
+    listener = threading.Thread(target=listen)
+    listener.start()
+    assert opened.wait(10)
+    post("before the logout")
+    deadline = time.monotonic() + 5
+    while "before the logout" not in texts and time.monotonic() < deadline:
+        time.sleep(0.05)
+    with httpx.Client(base_url=b.base_url, timeout=20, cookies=cookies) as on_b:
+        assert on_b.post("/console/api/logout").status_code == 200
+    time.sleep(1.0)
+    post("after the logout")
+    assert ended.wait(8), "the live thread is still open"
+    listener.join(timeout=5)
+    assert texts == ["before the logout"], texts
