@@ -152,20 +152,44 @@ def queue(tenant: Scope, console: ConsoleDep, mask: bool | None = None) -> Respo
     return JSONResponse(body, headers=SECURITY_HEADERS)
 
 
+def _signed_in(console: Console, session: str | None) -> bool:
+    """Whether a stream's session still holds: a logout or expiry on any replica (one
+    session table) ends the open streams it authorized, at their next check."""
+    return console.accounts.resolve_operator(session) is not None
+
+
+def _queue_if_signed_in(
+    console: Console, session: str | None, masked: bool, tenant: str | None
+) -> dict[str, Any] | None:
+    return _queue_body(console, masked, tenant) if _signed_in(console, session) else None
+
+
+def _version_if_signed_in(
+    console: Console, session: str | None, conversation_id: str
+) -> int | None:
+    return console.log.version(conversation_id) if _signed_in(console, session) else None
+
+
 @router.get("/api/queue/stream")
-async def queue_stream(tenant: Scope, console: ConsoleDep, mask: bool | None = None) -> Response:
+async def queue_stream(
+    request: Request, tenant: Scope, console: ConsoleDep, mask: bool | None = None
+) -> Response:
     """SSE: a `queue` event with the whole queue whenever it changes (checked every second;
-    the queue index reads only new events from the global log, so a check is cheap)."""
+    the queue index reads only new events from the global log, so a check is cheap). The
+    session is checked with each poll: the stream ends once it is logged out anywhere."""
     if console.presence is None:
         return _error(503, "unavailable", "taking over conversations is not wired")
     masked = _mask(console, mask)
+    session = request.cookies.get(auth.COOKIE)
 
     async def frames() -> AsyncIterator[bytes]:
         last = ""
         idle = 0.0
         yield b"retry: 2000\n\n"
         while True:
-            body = await run_in_threadpool(_queue_body, console, masked, tenant)
+            body = await run_in_threadpool(_queue_if_signed_in, console, session, masked, tenant)
+            if body is None:
+                return
             # wait_seconds ticks every second; only a change of membership or data is news.
             key = json.dumps(
                 [{k: v for k, v in i.items() if k != "wait_seconds"} for i in body["items"]]
@@ -492,6 +516,7 @@ def _live_item(event: Any, mask: bool) -> dict[str, Any]:
 
 @router.get("/api/conversations/{conversation_id}/live")
 async def live(
+    request: Request,
     conversation_id: str,
     tenant: Scope,
     console: ConsoleDep,
@@ -500,20 +525,26 @@ async def live(
 ) -> Response:
     """SSE: the conversation's thread as it happens (what the visitor and the AI or the
     operator say, who joined and left), so the operator sees the visitor type live. The
-    ledger's version is checked every half second; only new events are read."""
+    ledger's version is checked every half second, with the session (the stream ends once
+    it is logged out on any replica); only new events are read."""
     if bad := _bad_id(conversation_id):
         return bad
     found = await run_in_threadpool(_held_state, console, conversation_id, tenant)
     if isinstance(found, Response):
         return found
     masked = _mask(console, mask)
+    session = request.cookies.get(auth.COOKIE)
 
     async def frames() -> AsyncIterator[bytes]:
         seen = max(0, after)
         idle = 0.0
         yield b"retry: 2000\n\n"
         while True:
-            version = await run_in_threadpool(console.log.version, conversation_id)
+            version = await run_in_threadpool(
+                _version_if_signed_in, console, session, conversation_id
+            )
+            if version is None:
+                return
             if version > seen:
                 events = await run_in_threadpool(console.log.read, conversation_id, seen)
                 for e in events:

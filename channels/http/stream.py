@@ -5,25 +5,41 @@ resumes exactly after the last event it saw. The stream registers with the live 
 reads, then always reads from the ledger; a notification only says "read again", so nothing
 appended by any code path (this process, or another replica through an attached feed) is
 skipped or sent twice.
+
+The caller's credential is checked again before every read, not only when the stream opens:
+a key revoked on any replica (seen here within the key verifier's 1 s cache) or an expired
+visitor token ends the stream before it carries anything more (issue 18). The client's
+reconnect is then refused with 401.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from threadline.access.errors import InvalidInputError
+from threadline.access.errors import (
+    InvalidInputError,
+    ServiceUnavailableError,
+    UnauthenticatedError,
+)
+from threadline.access.keys import looks_like_key
 from threadline.access.policy import Principal, TenantDirectory, authorize
 from threadline.channels.http.conversations import ConversationId
-from threadline.channels.http.deps import DirectoryDep, RequiredPrincipal, ServicesDep
+from threadline.channels.http.deps import (
+    Credentials,
+    DirectoryDep,
+    RequiredPrincipal,
+    ServicesDep,
+)
 from threadline.channels.http.errors import responses
 from threadline.channels.services import Services
+from threadline.ledger.envelope import RecordedEvent
 from threadline.ledger.store import MAX_POSITION
 
 router = APIRouter(prefix="/v1/conversations", tags=["stream"])
@@ -35,10 +51,35 @@ def _frame(position: int, event_type: str, payload: str) -> bytes:
     return f"id: {position}\nevent: {event_type}\ndata: {payload}\n\n".encode()
 
 
+def _still_allowed(services: Services, token: str) -> Callable[[], bool]:
+    def allowed() -> bool:
+        try:
+            if looks_like_key(token):
+                assert services.key_verifier is not None
+                services.key_verifier.verify(token)
+            else:
+                services.tokens.verify(token)
+        except (UnauthenticatedError, ServiceUnavailableError):
+            return False  # the key store down: fail closed, the client retries
+        return True
+
+    return allowed
+
+
+def _read(
+    services: Services, conversation_id: str, after: int, allowed: Callable[[], bool]
+) -> list[RecordedEvent] | None:
+    """One thread-pool hop for both the credential check and the read."""
+    if not allowed():
+        return None
+    return services.ledger.read(conversation_id, after, None, _BATCH)
+
+
 async def _events(
     services: Services,
     conversation_id: str,
     after: int,
+    allowed: Callable[[], bool],
 ) -> AsyncIterator[bytes]:
     hub = services.hub
     waiter = hub.watch(conversation_id)
@@ -47,9 +88,9 @@ async def _events(
         yield b"retry: 2000\n\n"
         while True:
             waiter.clear()
-            events = await run_in_threadpool(
-                services.ledger.read, conversation_id, after, None, _BATCH
-            )
+            events = await run_in_threadpool(_read, services, conversation_id, after, allowed)
+            if events is None:
+                return
             for event in events:
                 yield _frame(event.position, event.type, json.dumps(event.to_json()))
                 after = event.position
@@ -93,13 +134,16 @@ async def stream(
     services: ServicesDep,
     directory: DirectoryDep,
     principal: RequiredPrincipal,
+    credentials: Credentials,
     after: Annotated[int | None, Query(ge=0, le=2**53)] = None,
     last_event_id: Annotated[str | None, Header(max_length=32)] = None,
 ) -> StreamingResponse:
     start = _resume_point(last_event_id, after)
     await run_in_threadpool(_authorize, principal, conversation_id, directory)
+    assert credentials is not None  # a principal was required
+    allowed = _still_allowed(services, credentials.credentials)
     return StreamingResponse(
-        _events(services, conversation_id, start),
+        _events(services, conversation_id, start, allowed),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )

@@ -9,6 +9,11 @@ conversation's verified phone, and which conversation a sent message belongs to.
 A number is verified for a conversation when an `IdentityVerified` event's subject names it
 (`tel:+15551234567`, see `phone.subject_for`). A conversation is open until
 `ConversationResolved`.
+
+`SubjectErased` makes the directory forget the conversation's numbers (its verified phone
+and its SMS/WhatsApp threads): a process that folds the log after the erasure reads those
+fields as `[erased]` and never learns them, and every replica must route the same way — a
+later text or call from the number does not join the erased conversation (issue 18).
 """
 
 from __future__ import annotations
@@ -146,6 +151,8 @@ class PhoneDirectory:
             data = event.data
             if event.type == "ConversationResolved":
                 state.open = False
+            elif event.type == "SubjectErased":
+                self._forget_numbers(cid, state)
             elif isinstance(data, IdentityVerified):
                 state.level = max(state.level, data.level)
                 number = phone.parse_subject(data.subject)
@@ -164,6 +171,17 @@ class PhoneDirectory:
                 )
                 if event.leg_id:
                     self._leg_provider[(cid, event.leg_id)] = data.provider
+
+    def _forget_numbers(self, cid: str, state: _Conversation) -> None:
+        state.verified_phone = None
+        for number in [n for n, conversations in self._verified.items() if cid in conversations]:
+            del self._verified[number][cid]
+            if not self._verified[number]:
+                del self._verified[number]
+        for leg_key in [k for k in self._legs if k[0] == cid]:
+            key = self._legs.pop(leg_key)
+            if self._threads.get(key) == Thread(*leg_key):
+                del self._threads[key]
 
     def _open_leg(self, cid: str, leg: str, data: LegOpened) -> None:
         if data.channel not in THREAD_CHANNELS or not data.transport_ref:

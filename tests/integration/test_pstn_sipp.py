@@ -244,7 +244,11 @@ def test_inbound_call_from_the_verified_number(ledger: Ledger, tmp_path: Path) -
             # The caller hangs up after a fixed time; the frames sent in it depend on how
             # punctually a loaded machine runs the 20 ms sender (4 s gave 95 of 200 once).
             sipp = start_uas(
-                "uac_call_in_bye.xml", tmp_path, hold_ms=6_000, target=f"127.0.0.1:{sip_port}"
+                "uac_call_in_bye.xml",
+                tmp_path,
+                hold_ms=6_000,
+                target=f"127.0.0.1:{sip_port}",
+                caller=PHONE,
             )
             try:
                 deadline = asyncio.get_running_loop().time() + 30

@@ -252,3 +252,157 @@ def test_an_sms_to_b_joins_the_conversation_whose_phone_was_verified_through_a(
     assert "texting you from my phone" in texts
     sms_legs = [e for e in events if e["type"] == "LegOpened" and e["data"]["channel"] == "sms"]
     assert len(sms_legs) == 1
+
+
+def test_an_operators_live_thread_on_a_ends_when_the_session_is_logged_out_on_b(
+    tenant_replicas: tuple[ApiServer, ApiServer, dict[str, str]], database_url: str
+) -> None:
+    """Logout on B ends the session on A for new requests (above) and for A's open live
+    thread too: it carries nothing appended after the logout."""
+    import json
+    import threading
+
+    a, b, cids = tenant_replicas
+    cid = cids["acme"]
+    writer = create_key(database_url, "writer-acme", "acme")
+    with httpx.Client(base_url=a.base_url, timeout=20) as on_a:
+        r = on_a.post("/console/api/login", json={"name": "ann", "password": PASSWORD})
+        assert r.status_code == 200, r.text
+        cookies = dict(on_a.cookies)
+    texts: list[str] = []
+    opened, ended = threading.Event(), threading.Event()
+
+    def listen() -> None:
+        with (
+            httpx.Client(base_url=a.base_url, timeout=20, cookies=cookies) as c,
+            c.stream("GET", f"/console/api/conversations/{cid}/live") as r,
+        ):
+            assert r.status_code == 200, r.read()
+            opened.set()
+            for line in r.iter_lines():  # returns when the server ends the stream
+                item = json.loads(line[5:]) if line.startswith("data:") else {}
+                if item.get("type") == "MessagePosted":
+                    texts.append(item["data"]["text"])
+        ended.set()
+
+    def post(text: str) -> None:
+        event = {
+            "event_id": str(uuid.uuid4()),
+            "type": "MessagePosted",
+            "data": {"role": "visitor", "text": text},
+        }
+        with b.client(writer) as c:
+            assert c.post(f"/v1/conversations/{cid}/events", json=event).status_code == 201
+
+    listener = threading.Thread(target=listen)
+    listener.start()
+    assert opened.wait(10)
+    post("before the logout")
+    deadline = time.monotonic() + 5
+    while "before the logout" not in texts and time.monotonic() < deadline:
+        time.sleep(0.05)
+    with httpx.Client(base_url=b.base_url, timeout=20, cookies=cookies) as on_b:
+        assert on_b.post("/console/api/logout").status_code == 200
+    time.sleep(1.0)
+    post("after the logout")
+    assert ended.wait(8), "the live thread is still open"
+    listener.join(timeout=5)
+    assert texts == ["before the logout"], texts
+
+
+ERASED_PHONE = "+15551230077"
+
+
+def _sms(server: ApiServer, number: str, sid: str, body: str) -> None:
+    from threadline.channels.messaging.twilio_signature import compute_signature
+
+    form = [
+        ("MessageSid", sid),
+        ("AccountSid", "AC1"),
+        ("From", number),
+        ("To", "+15559990000"),
+        ("Body", body),
+        ("NumMedia", "0"),
+    ]
+    url = server.base_url + "/v1/channels/twilio/sms"
+    r = httpx.post(
+        url,
+        data=dict(form),
+        headers={"X-Twilio-Signature": compute_signature(TWILIO_TOKEN, url, form)},
+        timeout=20,
+    )
+    assert r.status_code == 200, r.text
+
+
+def test_an_erasure_through_a_holds_on_b_within_a_second_and_in_its_phone_directory(
+    database_url: str, tmp_path: Path
+) -> None:
+    """B has the conversation's data key cached and its phone linked (an SMS joined it)
+    when the subject is erased through A. Within a second B serves no plaintext of it, and
+    B's phone directory forgets the erased number as a replica started after the erasure
+    would (its fold reads `[erased]`): a later text from the number starts a new
+    conversation instead of joining the erased one, on B and on a new replica C alike."""
+    import secrets
+
+    from tests.support.fake_provider import fake_provider
+
+    secret_text = f"my secret claim detail {secrets.token_hex(4)}"
+    adapter = create_key(database_url, name="adapter")
+    officer = create_key(database_url, name="officer", scopes=("data-subjects",))
+    with fake_provider(reply={"sid": "SM" + "9" * 32, "status": "queued"}) as api:
+        env = {
+            "THREADLINE_MASTER_KEY": secrets.token_urlsafe(32),
+            "THREADLINE_TWILIO_AUTH_TOKEN": TWILIO_TOKEN,
+            "THREADLINE_TWILIO_ACCOUNT_SID": "AC1",
+            "THREADLINE_TWILIO_SMS_FROM": "+15559990000",
+            "THREADLINE_TWILIO_API_BASE_URL": api.base_url,
+        }
+        with (
+            ApiServer(database_url, tmp_path / "a.log", **env) as a,
+            ApiServer(database_url, tmp_path / "b.log", **env) as b,
+        ):
+            with a.client(adapter) as c:
+                r = c.post("/v1/conversations", json={"channel": "chat"})
+                assert r.status_code == 201, r.text
+                cid = r.json()["conversation_id"]
+                for data in (
+                    {"method": "kba", "level": 2, "subject": f"tel:{ERASED_PHONE}"},
+                    {"role": "visitor", "text": secret_text},
+                ):
+                    event = {
+                        "event_id": str(uuid.uuid4()),
+                        "type": "IdentityVerified" if "method" in data else "MessagePosted",
+                        "data": data,
+                    }
+                    r = c.post(f"/v1/conversations/{cid}/events", json=event)
+                    assert r.status_code == 201, r.text
+            _sms(b, ERASED_PHONE, "SM" + "6" * 32, "texting before the erasure")
+            with b.client(adapter) as on_b:
+                page = on_b.get(f"/v1/conversations/{cid}/events", params={"limit": 1000})
+                assert secret_text in page.text  # B holds the data key now
+                assert "texting before the erasure" in page.text  # and links the number
+
+                with a.client(officer) as on_a:
+                    r = on_a.post("/v1/data-subjects/erase", json={"subject": ERASED_PHONE})
+                assert r.status_code == 200, r.text
+                assert r.json()["erased"] == [cid], r.json()
+                erased_at = time.monotonic()
+                while True:
+                    page = on_b.get(f"/v1/conversations/{cid}/events", params={"limit": 1000})
+                    assert page.status_code == 200, page.text
+                    if secret_text not in page.text:
+                        break
+                    assert time.monotonic() - erased_at < 1.0, "B served plaintext 1 s on"
+                    time.sleep(0.05)
+                print(
+                    "B stopped serving plaintext, s after the erasure:",
+                    time.monotonic() - erased_at,
+                )
+                assert "texting before the erasure" not in page.text
+                version = len(page.json()["events"])
+
+                _sms(b, ERASED_PHONE, "SM" + "7" * 32, "texting B after the erasure")
+                with ApiServer(database_url, tmp_path / "c.log", **env) as c_replica:
+                    _sms(c_replica, ERASED_PHONE, "SM" + "8" * 32, "texting C after the erasure")
+                after = on_b.get(f"/v1/conversations/{cid}/events", params={"limit": 1000})
+    assert len(after.json()["events"]) == version, after.json()["events"][version:]

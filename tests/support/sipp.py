@@ -45,9 +45,17 @@ def sipp_available() -> bool:
     return shutil.which("sipp") is not None
 
 
-def start_uas(scenario: str, workdir: Path, *, hold_ms: int, target: str | None = None) -> Sipp:
+def start_uas(
+    scenario: str,
+    workdir: Path,
+    *,
+    hold_ms: int,
+    target: str | None = None,
+    caller: str | None = None,
+) -> Sipp:
     """One call on 127.0.0.1 that lasts `hold_ms`: as UAS (answers), or as UAC calling
-    `target` (host:port) when given."""
+    `target` (host:port) when given. `caller` is sipp's `-s`, which the caller scenarios put
+    in the From user part: the number the call comes from (the ANI Threadline matches)."""
     import socket
 
     port = free_port(socket.SOCK_DGRAM)
@@ -78,6 +86,7 @@ def start_uas(scenario: str, workdir: Path, *, hold_ms: int, target: str | None 
         "-trace_err",
         "-nostdin",
         "-nd",
+        *(["-s", caller] if caller else []),
         *([target] if target else []),
     ]
     log = (workdir / "sipp.out").open("wb")
