@@ -513,7 +513,7 @@ def main() -> None:
     parser.add_argument(
         "--pgbench-variants",
         default="built",
-        help="for --levels pgbench: comma-separated, of built, async-notify, no-notify, fast",
+        help="for --levels pgbench, of: built, general, async-notify, no-notify, scalar",
     )
     parser.add_argument(
         "--pgbench-modes", default="simple,prepared", help="for --levels pgbench: -M modes"

@@ -11,17 +11,22 @@ conversation per transaction, fsync on. The clients' conversations are spread ev
 the partitions (table `bench_clients`: client → conversation id, its partition, payload),
 as in benchmarks/partitions.py.
 
-Variants (`--pgbench-variants`, default `built`), each at every partition count:
-- `built`: exactly what the recorder sends today. 1 partition: `threadline_insert_events`
-  (LOCK TABLE, NOTIFY inside). N > 1: `threadline_insert_partitioned`, then `NOTIFY` as a
-  statement of its own after the commit (`PartitionedPostgresRecorder.insert_events`).
-- `async-notify`: N > 1 sends the wake-up through `threadline_notify()`, which commits with
-  `synchronous_commit = off` (the NOTIFY transaction needs no durability: the events it
-  announces are already durable; without this it waits for a WAL flush of its own while
-  holding PostgreSQL's database-wide notify lock).
-- `no-notify`: N > 1 without any wake-up (an upper bound: live streams would poll).
-- `fast`: a single-partition fast path of the insert function (one `UPDATE … RETURNING`
-  on the head row instead of `FOR UPDATE` + window-function CTEs), with `threadline_notify()`.
+Variants (`--pgbench-variants`, default `built`), each at every partition count (1 partition
+has one code path, `threadline_insert_events`: LOCK TABLE with NOTIFY inside, measured once
+per mode and round and shared by the variants):
+- `built`: exactly what the recorder sends today for a single-conversation append with
+  N > 1: `threadline_insert_one_partition`, then `NOTIFY` as a statement of its own after
+  the commit (`PartitionedPostgresRecorder.insert_events`).
+- `general`: the general multi-partition function `threadline_insert_partitioned`
+  (`FOR UPDATE` on the touched head rows, grouping CTEs; what every append used before the
+  one-partition function), then `NOTIFY`.
+- `async-notify`: `built`, the wake-up sent through `threadline_notify()`, which commits with
+  `synchronous_commit = off` (the NOTIFY transaction needs no durability of its own: the
+  events it announces are already durable).
+- `no-notify`: `built` without any wake-up (an upper bound: live streams would poll).
+- `scalar`: a benchmark-only insert function for exactly one event (scalar arguments, plain
+  `INSERT … VALUES`, no arrays or CTEs), then `NOTIFY`: how much a cheaper function could
+  still give.
 `-M simple` and `-M prepared` (`--pgbench-modes`) are both measured; ratios are to
 1 partition in the same variant and mode, in the same alternating rounds.
 """
@@ -48,9 +53,9 @@ from threadline.ledger.settings import LedgerSettings
 from threadline.ledger.store import open_ledger
 
 TEXT = "I'd like to change the delivery address on my order, it is 4711-22 from last week."
-VARIANTS = ("built", "async-notify", "no-notify", "fast")
+VARIANTS = ("built", "general", "async-notify", "no-notify", "scalar")
 NOTIFY_FUNCTION = "threadline_notify"
-FAST_FUNCTION = "bench_insert_one_partition"
+SCALAR_FUNCTION = "bench_insert_one_event"
 
 
 def sealed_payload(url: str) -> bytes:
@@ -115,7 +120,7 @@ def prepare(url: str, partitions: int, writers: int, state: bytes) -> dict[str, 
         )
         if partitions > 1:
             conn.execute(
-                f"CREATE OR REPLACE FUNCTION {FAST_FUNCTION}(cid text, pos bigint, "
+                f"CREATE OR REPLACE FUNCTION {SCALAR_FUNCTION}(cid text, pos bigint, "
                 "topic text, st bytea, eid uuid, digest text, part int) RETURNS bigint "
                 "LANGUAGE plpgsql AS $$ DECLARE s bigint; nid bigint; BEGIN "
                 "UPDATE threadline_log_heads SET head = head + 1 WHERE partition = part "
@@ -130,6 +135,8 @@ def prepare(url: str, partitions: int, writers: int, state: bytes) -> dict[str, 
 
 
 def script(variant: str, partitions: int, names: dict[str, str]) -> str:
+    if variant not in VARIANTS:
+        raise ValueError(f"unknown variant {variant!r}; known: {', '.join(VARIANTS)}")
     row = f"ARRAY[ROW(c.cid, :pos, 'MessagePosted', c.state)::{names['type']}]"
     lines = ["\\set pos :pos + 1"]
     if partitions == 1:
@@ -138,20 +145,26 @@ def script(variant: str, partitions: int, names: dict[str, str]) -> str:
             "ARRAY[gen_random_uuid()], ARRAY['bench']) s WHERE c.client = :client_id;"
         )
         return "\n".join(lines) + "\n"
-    if variant == "fast":
+    if variant == "scalar":
         lines.append(
-            f"SELECT {FAST_FUNCTION}(c.cid, :pos, 'MessagePosted', c.state, gen_random_uuid(), "
-            "'bench', c.part) FROM bench_clients c WHERE c.client = :client_id;"
+            f"SELECT {SCALAR_FUNCTION}(c.cid, :pos, 'MessagePosted', c.state, "
+            "gen_random_uuid(), 'bench', c.part) FROM bench_clients c "
+            "WHERE c.client = :client_id;"
         )
-    else:
+    elif variant == "general":
         lines.append(
             f"SELECT s FROM bench_clients c, threadline_insert_partitioned({row}, "
             "ARRAY[gen_random_uuid()], ARRAY['bench'], ARRAY[c.part]) s "
             "WHERE c.client = :client_id;"
         )
-    if variant == "built":
+    else:
+        lines.append(
+            f"SELECT s FROM bench_clients c, threadline_insert_one_partition({row}, "
+            "ARRAY[gen_random_uuid()], ARRAY['bench'], c.part) s WHERE c.client = :client_id;"
+        )
+    if variant in ("built", "general", "scalar"):
         lines.append(f"NOTIFY {names['channel']};")
-    elif variant in ("async-notify", "fast"):
+    elif variant == "async-notify":
         lines.append(f"SELECT {NOTIFY_FUNCTION}('{names['channel']}');")
     return "\n".join(lines) + "\n"
 
