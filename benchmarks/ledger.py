@@ -499,7 +499,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument(
         "--levels",
-        help="comma-separated, of: " + ", ".join(partitions_levels()) + " (default append,insert)",
+        help="comma-separated, of: "
+        + ", ".join([*partitions_levels(), "pgbench"])
+        + " (default append,insert)",
     )
     parser.add_argument(
         "--pg-setting",
@@ -508,19 +510,44 @@ def main() -> None:
         help="name=value, compared with the default in the same rounds (repeatable)",
     )
     parser.add_argument("--waits", action="store_true", help="sample pg_stat_activity wait events")
+    parser.add_argument(
+        "--pgbench-variants",
+        default="built",
+        help="for --levels pgbench, of: built, general, async-notify, no-notify, scalar",
+    )
+    parser.add_argument(
+        "--pgbench-modes", default="simple,prepared", help="for --levels pgbench: -M modes"
+    )
     args = parser.parse_args()
     if args.partitions:
         from benchmarks import partitions
 
+        levels = args.levels.split(",") if args.levels else None
         with postgres_server() as make_url:
             counts = [int(n) for n in args.partitions.split(",")]
+            if levels and "pgbench" in levels:
+                from benchmarks import partitions_pgbench
+
+                levels.remove("pgbench")
+                partitions_pgbench.run(
+                    make_url,
+                    counts,
+                    args.writers,
+                    seconds=args.seconds,
+                    rounds=args.rounds,
+                    variants=args.pgbench_variants.split(","),
+                    modes=args.pgbench_modes.split(","),
+                    waits=args.waits,
+                )
+                if not levels:
+                    return
             partitions.run(
                 make_url,
                 counts,
                 args.writers,
                 seconds=args.seconds,
                 rounds=args.rounds,
-                levels=args.levels.split(",") if args.levels else None,
+                levels=levels,
                 settings=["", *args.pg_setting] if args.pg_setting else None,
                 waits=args.waits,
             )

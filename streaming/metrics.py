@@ -18,7 +18,9 @@ def _lines(name: str, kind: str, help_: str, samples: list[tuple[str, float]]) -
     return out
 
 
-def relay_text(s: RelayStats, relay: str) -> str:
+def relay_text(s: RelayStats, relay: str, partitions: dict[int, RelayStats] | None = None) -> str:
+    """`partitions` (a per-partition relay): each log partition's position, lag, failures
+    and leadership as well, labelled `partition`, so one stuck partition is visible."""
     lbl = f'{{relay="{relay}"}}'
     lines: list[str] = []
     for name, kind, help_, value in (
@@ -69,6 +71,28 @@ def relay_text(s: RelayStats, relay: str) -> str:
         ),
     ):
         lines += _lines(name, kind, help_, [(lbl, float(value))])
+    for name, kind, help_, attr in (
+        (
+            "threadline_relay_partition_position",
+            "gauge",
+            "Partition sequence checkpointed.",
+            "position",
+        ),
+        (
+            "threadline_relay_partition_lag_events",
+            "gauge",
+            "Partition events not yet on the topic.",
+            "lag",
+        ),
+        ("threadline_relay_partition_failures_total", "counter", "Failed attempts.", "failures"),
+        ("threadline_relay_partition_leader", "gauge", "1 if this process relays it.", "leader"),
+    ):
+        if partitions:
+            samples = [
+                (f'{{relay="{relay}",partition="{p}"}}', float(getattr(ps, attr)))
+                for p, ps in sorted(partitions.items())
+            ]
+            lines += _lines(name, kind, help_, samples)
     return "\n".join(lines) + "\n"
 
 

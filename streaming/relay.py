@@ -76,53 +76,23 @@ class _RelayView(TrackedView):
         self.checkpoint.reset()
 
 
-class Relay:
-    def __init__(
-        self,
-        source: GlobalLog,
-        checkpoint: Checkpoint,
-        publisher: Publisher,
-        *,
-        batch_size: int = 500,
-        gap_timeout_s: float = 10.0,
-        poll_interval_s: float = 0.05,
-        backoff_initial_s: float = 0.2,
-        backoff_max_s: float = 5.0,
-        clock: Callable[[], float] = time.time,
-        close_source: bool = False,
-    ) -> None:
-        self.source = source
-        self._close_source = close_source
-        self.checkpoint = checkpoint
-        self.publisher = publisher
-        self.stats = RelayStats()
-        self.poll_interval_s = poll_interval_s
-        self.backoff_initial_s = backoff_initial_s
-        self.backoff_max_s = backoff_max_s
-        self.runner = Runner(
-            source,
-            _RelayView(checkpoint, publisher, self.stats),
-            batch_size=batch_size,
-            gap_timeout_s=gap_timeout_s,
-            clock=clock,
-        )
-        self._rng = random.Random()  # jitter only; not security relevant
+class RelayLoop:
+    """Lead, step, back off: the loop of one relay (`Relay`, or one log partition's
+    `partition_relay.PartitionWorker`). Needs `checkpoint`, `stats`, `step()`,
+    `refresh_stats()`, `poll_interval_s`, `backoff_initial_s`, `backoff_max_s`, `_rng`."""
+
+    checkpoint: Checkpoint
+    stats: RelayStats
+    poll_interval_s: float
+    backoff_initial_s: float
+    backoff_max_s: float
+    _rng: random.Random
 
     def step(self) -> int:
-        """One batch (plus late gap fillers): returns how many events were published."""
-        return self.runner.step()
-
-    def catch_up(self) -> int:
-        total = 0
-        while applied := self.step():
-            total += applied
-        return total
+        raise NotImplementedError
 
     def refresh_stats(self) -> None:
-        state = self.checkpoint.tracking()
-        self.stats.position = state.position
-        self.stats.gaps = len(state.gaps)
-        self.stats.max_sequence = self.source.max_sequence()
+        raise NotImplementedError
 
     def run(self, stop: threading.Event, wake: threading.Event | None = None) -> None:
         """Publishes until `stop` is set. Never gives up: a relay that waits for the broker
@@ -176,6 +146,55 @@ class Relay:
             backoff,
             exc_info=self.stats.consecutive_failures == 1,
         )
+
+
+class Relay(RelayLoop):
+    def __init__(
+        self,
+        source: GlobalLog,
+        checkpoint: Checkpoint,
+        publisher: Publisher,
+        *,
+        batch_size: int = 500,
+        gap_timeout_s: float = 10.0,
+        poll_interval_s: float = 0.05,
+        backoff_initial_s: float = 0.2,
+        backoff_max_s: float = 5.0,
+        clock: Callable[[], float] = time.time,
+        close_source: bool = False,
+    ) -> None:
+        self.source = source
+        self._close_source = close_source
+        self.checkpoint = checkpoint
+        self.publisher = publisher
+        self.stats = RelayStats()
+        self.poll_interval_s = poll_interval_s
+        self.backoff_initial_s = backoff_initial_s
+        self.backoff_max_s = backoff_max_s
+        self.runner = Runner(
+            source,
+            _RelayView(checkpoint, publisher, self.stats),
+            batch_size=batch_size,
+            gap_timeout_s=gap_timeout_s,
+            clock=clock,
+        )
+        self._rng = random.Random()  # jitter only; not security relevant
+
+    def step(self) -> int:
+        """One batch (plus late gap fillers): returns how many events were published."""
+        return self.runner.step()
+
+    def catch_up(self) -> int:
+        total = 0
+        while applied := self.step():
+            total += applied
+        return total
+
+    def refresh_stats(self) -> None:
+        state = self.checkpoint.tracking()
+        self.stats.position = state.position
+        self.stats.gaps = len(state.gaps)
+        self.stats.max_sequence = self.source.max_sequence()
 
     def close(self) -> None:
         self.publisher.close()

@@ -51,6 +51,44 @@ class SealedLog:
     def max_sequence(self) -> int:
         return self.ledger.max_sequence()
 
+    @property
+    def partitions(self) -> int:
+        """THREADLINE_LOG_PARTITIONS of the ledger's database (1: unpartitioned)."""
+        return int(getattr(self.ledger.recorder, "partitions", 1))
+
+    def read_partition(
+        self, partition: int, after: int = 0, limit: int = 500
+    ) -> list[tuple[int, RecordedEvent]]:
+        """Partition `partition`'s events after its sequence `after`, in commit order, as
+        `(seq, event)`: each partition's sequence is gap-free and committed in order
+        (ledger/partitions.py), so a reader that pages by `seq > last` misses nothing and
+        needs no gap tracking. `event.sequence` stays the global id."""
+        if after < 0 or not 1 <= limit <= MAX_READ:
+            raise ValueError("after must be ≥ 0 and limit within 1..MAX_READ")
+        if not 0 <= partition < self.partitions:
+            raise ValueError(f"partition {partition} is not in 0..{self.partitions - 1}")
+        select = getattr(self.ledger.recorder, "select_partition", None)
+        if select is None:
+            raise ValueError("the ledger's log is not partitioned")
+        try:
+            rows = select(partition, after, limit)
+        except PersistenceError as exc:
+            raise StoreUnavailableError(f"read failed: {exc}") from exc
+        return [
+            (seq, _stored(str(r.originator_id), r.originator_version, r.id, r.state))
+            for seq, r in rows
+        ]
+
+    def partition_heads(self) -> dict[int, int]:
+        """Each partition's last issued sequence (the lag a per-partition reader has)."""
+        heads = getattr(self.ledger.recorder, "partition_heads", None)
+        if heads is None:
+            return {0: self.max_sequence()}
+        try:
+            return dict(heads())
+        except PersistenceError as exc:
+            raise StoreUnavailableError(f"read failed: {exc}") from exc
+
     def close(self) -> None:
         self.ledger.close()
 

@@ -12,6 +12,7 @@ from threadline.ledger.store import Ledger, open_ledger
 from threadline.projections.views import MemoryMetricsView, MetricsView
 from threadline.streaming.checkpoint import open_checkpoint
 from threadline.streaming.errors import StreamConfigurationError
+from threadline.streaming.partition_relay import PartitionRelay
 from threadline.streaming.projector import Projector
 from threadline.streaming.relay import Relay
 from threadline.streaming.sealed import SealedLog, StreamDecoder
@@ -25,9 +26,11 @@ def build_relay(
     settings: StreamSettings,
     ledger: Ledger | None = None,
     ledger_settings: LedgerSettings | None = None,
-) -> Relay:
+) -> Relay | PartitionRelay:
     """`ledger_settings` (the configured ledger section) when the relay opens the ledger
-    itself: the log's partition count must match the database's."""
+    itself: the log's partition count must match the database's. A partitioned log
+    (THREADLINE_LOG_PARTITIONS > 1) gets one relay loop per partition
+    (`partition_relay.PartitionRelay`, checkpoints `<relay>.p<p>`)."""
     from threadline.streaming.producer import KafkaPublisher
 
     source = (
@@ -35,19 +38,42 @@ def build_relay(
         if ledger is not None
         else open_ledger(settings.database_url, settings=ledger_settings)
     )
-    publisher = KafkaPublisher(
-        settings.kafka_bootstrap_servers,
-        settings.kafka_topic,
-        idempotence=settings.kafka_idempotence,
-        ack_timeout_s=settings.relay_ack_timeout_s,
-        partitions=settings.kafka_partitions,
-        replication_factor=settings.kafka_replication_factor,
-        log_partitions=getattr(source.recorder, "partitions", 1),  # issue 18
-    )
+    sealed = SealedLog(source)  # records carry the stored form: personal fields stay sealed
+    log_partitions = sealed.partitions
+
+    def publisher(client_id: str = "threadline-relay") -> KafkaPublisher:
+        return KafkaPublisher(
+            settings.kafka_bootstrap_servers,
+            settings.kafka_topic,
+            idempotence=settings.kafka_idempotence,
+            ack_timeout_s=settings.relay_ack_timeout_s,
+            partitions=settings.kafka_partitions,
+            replication_factor=settings.kafka_replication_factor,
+            client_id=client_id,
+            log_partitions=log_partitions,  # issue 18: log partition p → Kafka partition p
+        )
+
+    if log_partitions > 1:
+        try:
+            return PartitionRelay.build(
+                sealed,
+                lambda name: open_checkpoint(settings.database_url, name),
+                lambda p: publisher(f"threadline-relay-p{p}"),
+                name=settings.relay_name,
+                close_source=ledger is None,
+                batch_size=settings.relay_batch_size,
+                poll_interval_s=settings.relay_poll_interval_s,
+                backoff_initial_s=settings.relay_backoff_initial_s,
+                backoff_max_s=settings.relay_backoff_max_s,
+            )
+        except BaseException:
+            if ledger is None:
+                source.close()
+            raise
     return Relay(
-        SealedLog(source),  # records carry the stored form: personal fields stay sealed
+        sealed,
         open_checkpoint(settings.database_url, settings.relay_name),
-        publisher,
+        publisher(),
         batch_size=settings.relay_batch_size,
         gap_timeout_s=settings.relay_gap_timeout_s,
         poll_interval_s=settings.relay_poll_interval_s,

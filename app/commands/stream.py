@@ -59,13 +59,15 @@ def relay(
         if once:
             published = r.catch_up()
             r.refresh_stats()
-            typer.echo(f"published {published} events; position {r.stats.position}")
+            each = getattr(r, "partitions", {})
+            detail = "".join(f"; p{p} {s.position}" for p, s in sorted(each.items()))
+            typer.echo(f"published {published} events; position {r.stats.position}{detail}")
             return
         if settings.relay_metrics_port:
             server = MetricsServer(
                 settings.metrics_host,
                 settings.relay_metrics_port,
-                lambda: relay_text(r.stats, settings.relay_name),
+                lambda: relay_text(r.stats, settings.relay_name, getattr(r, "partitions", None)),
                 fresh(lambda: r.stats.last_success, 60.0),
             ).start()
         wake = threading.Event()
