@@ -133,6 +133,8 @@ def report_appends(backend: str, results: list[Result]) -> None:
             )
 
 
+RECORDER_INSERT = "threadline recorder insert (event + id)"
+
 # -- append benchmarks -----------------------------------------------------------------------
 
 
@@ -157,6 +159,25 @@ def recorder_op(recorder: Any) -> Op:
         nonlocal position
         position += 1
         recorder.insert_events([StoredEvent(cid, position, "MessagePosted", STATE)])
+
+    return op
+
+
+def ledger_recorder_op(stack: ExitStack, url: str) -> Op:
+    """Threadline's own recorder inserting a ready event and its id row (no drafting,
+    sealing or encryption): the storage part of `Ledger.append`, to tell it from the
+    Python part."""
+    ledger = stack.enter_context(open_ledger(url, group_commit=False))
+    cid = f"rec-{uuid.uuid4().hex}"
+    position = 0
+
+    def op(i: int) -> None:
+        nonlocal position
+        position += 1
+        record = EventIdRecord(str(uuid.uuid4()), cid, position, "0" * 64)
+        ledger.recorder.insert_events(
+            [StoredEvent(cid, position, "MessagePosted", STATE)], event_ids=[record]
+        )
 
     return op
 
@@ -413,6 +434,7 @@ def run_sqlite(n: int, small: int, large: int) -> None:
         env = {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(d / "app.db")}
         contenders = [
             ("threadline Ledger.append", threadline_op(stack, f"sqlite:///{d / 'tl.db'}")),
+            (RECORDER_INSERT, ledger_recorder_op(stack, f"sqlite:///{d / 'rec.db'}")),
             ("eventsourcing Application.save", application_op(stack, env)),
             ("eventsourcing SQLiteApplicationRecorder", recorder_op(recorder)),
             ("raw sqlite3 INSERT", sqlite_raw_op(stack, d / "raw.db")),
@@ -480,6 +502,7 @@ def run_postgres(n: int, small: int, large: int) -> None:
             }
             contenders = [
                 ("threadline Ledger.append", threadline_op(stack, url)),
+                (RECORDER_INSERT, ledger_recorder_op(stack, make_url("recorder"))),
                 ("eventsourcing Application.save", application_op(stack, env)),
                 ("eventsourcing PostgresApplicationRecorder", recorder_op(recorders[False])),
                 ("eventsourcing ... ENABLE_DB_FUNCTIONS", recorder_op(recorders[True])),

@@ -32,8 +32,6 @@ from threadline.ledger.postgres import SCHEMA_LOCK, PostgresLedgerRecorder, inse
 from threadline.ledger.recorders import EVENT_IDS_TABLE, EventIdRecord
 
 PARTITIONED_INSERT_FUNCTION = "threadline_insert_partitioned"
-# One event, scalar arguments (as `threadline_insert_event` is to the unpartitioned one).
-PARTITIONED_INSERT_ONE_FUNCTION = "threadline_insert_partitioned_event"
 READ_AFTER_FUNCTION = "threadline_read_after"
 
 
@@ -125,46 +123,6 @@ class PartitionedPostgresRecorder(PostgresLedgerRecorder):
                 "END; $BODY$"
             ).format(schema=schema, fn=Identifier(READ_AFTER_FUNCTION), heads=heads, table=table)
         )
-        # The partition's row lock is the UPDATE's, taken before the event's global id is
-        # issued, as the array function's FOR UPDATE is.
-        self.sql_create_statements.append(
-            SQL(
-                "CREATE OR REPLACE FUNCTION {schema}.{fn}("
-                "p_originator_id {originator_id_type}, p_position bigint, p_topic text, "
-                "p_state bytea, p_event_id uuid, p_digest text, p_part int) "
-                "RETURNS bigint LANGUAGE plpgsql AS $BODY$ "
-                "DECLARE seq bigint; part_seq bigint; "
-                "BEGIN "
-                "  SET LOCAL lock_timeout = '{lock_timeout}s'; "
-                "  UPDATE {schema}.{heads} SET head = head + 1 WHERE partition = p_part "
-                "    RETURNING head INTO part_seq; "
-                "  IF part_seq IS NULL THEN "
-                "    RAISE EXCEPTION 'no log partition %', p_part; "
-                "  END IF; "
-                "  INSERT INTO {schema}.{table} (originator_id, originator_version, topic, state) "
-                "    VALUES (p_originator_id, p_position, p_topic, p_state) "
-                "    RETURNING notification_id INTO seq; "
-                "  INSERT INTO {schema}.{ids} "
-                "    (event_id, conversation_id, position, sequence, digest) "
-                "    VALUES (p_event_id, p_originator_id, p_position, seq, p_digest); "
-                "  INSERT INTO {schema}.{plog} (partition, seq, notification_id) "
-                "    VALUES (p_part, part_seq, seq); "
-                "  RETURN seq; "
-                "END; $BODY$"
-            ).format(
-                schema=schema,
-                fn=Identifier(PARTITIONED_INSERT_ONE_FUNCTION),
-                originator_id_type=Identifier(self.datastore.originator_id_type),
-                lock_timeout=self.datastore.lock_timeout,
-                table=table,
-                ids=ids,
-                heads=heads,
-                plog=plog,
-            )
-        )
-        self._call_partitioned_one = SQL(
-            "SELECT {schema}.{fn}(%s, %s::bigint, %s, %s, %s::uuid, %s, %s::int) AS seq"
-        ).format(schema=schema, fn=Identifier(PARTITIONED_INSERT_ONE_FUNCTION))
         self._call_read_after = SQL(
             "SELECT notification_id, originator_id, originator_version, topic, state "
             "FROM {schema}.{fn}(%s, %s)"
@@ -208,23 +166,6 @@ class PartitionedPostgresRecorder(PostgresLedgerRecorder):
         if not stored_events:
             return []
         records: Sequence[EventIdRecord] = kwargs.get("event_ids") or ()
-        if len(stored_events) == 1 and len(records) == 1:
-            (event,), (record,) = stored_events, records
-            params = (
-                event.originator_id,
-                event.originator_version,
-                event.topic,
-                event.state,
-                record.event_id,
-                record.digest,
-                partition_of(str(event.originator_id), self.partitions),
-            )
-            with self.datastore.get_connection() as conn, conn.cursor() as curs:
-                curs.execute(self._call_partitioned_one, params, prepare=True)
-                row = curs.fetchone()
-                assert row is not None
-                curs.execute(self._notify)  # after commit (autocommit connection), see above
-                return [row["seq"]]
         events = [
             self.construct_pg_stored_event(e.originator_id, e.originator_version, e.topic, e.state)
             for e in stored_events
