@@ -40,6 +40,10 @@ from threadline.ledger.recorders import EVENT_IDS_TABLE, EventIdRecord, notifica
 from threadline.ledger.settings import LedgerSettings
 
 INSERT_FUNCTION = "threadline_insert_events"
+# One event and its id, scalar arguments: what a lone appender (and group commit with nothing
+# else queued) sends. Arrays of a composite type cost the client ~3 array dumps and the
+# server the unnest/ordinality joins; see docs/performance.md (session 8).
+INSERT_ONE_FUNCTION = "threadline_insert_event"
 SCHEMA_LOCK = 0x7468_726C  # advisory lock key ("thrl") serialising schema creation
 POOL_FILL_TIMEOUT_S = 30.0  # generous: a loaded machine may take seconds per connection
 # An array parameter has no count limit; the chunk only bounds one result set's memory.
@@ -122,6 +126,39 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
         self._call_insert = SQL("SELECT * FROM {schema}.{fn}(%s, %s, %s)").format(
             schema=schema, fn=Identifier(INSERT_FUNCTION)
         )
+        # The same lock, NOTIFY and two inserts as the array function, for one event.
+        self.sql_create_statements.append(
+            SQL(
+                "CREATE OR REPLACE FUNCTION {schema}.{fn}("
+                "p_originator_id {originator_id_type}, p_position bigint, p_topic text, "
+                "p_state bytea, p_event_id uuid, p_digest text) "
+                "RETURNS bigint LANGUAGE plpgsql AS $BODY$ "
+                "DECLARE seq bigint; "
+                "BEGIN "
+                "  SET LOCAL lock_timeout = '{lock_timeout}s'; "
+                "  LOCK TABLE {schema}.{table} IN EXCLUSIVE MODE; "
+                "  NOTIFY {channel}; "
+                "  INSERT INTO {schema}.{table} (originator_id, originator_version, topic, state) "
+                "    VALUES (p_originator_id, p_position, p_topic, p_state) "
+                "    RETURNING notification_id INTO seq; "
+                "  INSERT INTO {schema}.{ids} "
+                "    (event_id, conversation_id, position, sequence, digest) "
+                "    VALUES (p_event_id, p_originator_id, p_position, seq, p_digest); "
+                "  RETURN seq; "
+                "END; $BODY$"
+            ).format(
+                schema=schema,
+                fn=Identifier(INSERT_ONE_FUNCTION),
+                originator_id_type=Identifier(self.datastore.originator_id_type),
+                lock_timeout=self.datastore.lock_timeout,
+                table=table,
+                ids=ids,
+                channel=Identifier(self.channel_name),
+            )
+        )
+        self._call_insert_one = SQL(
+            "SELECT {schema}.{fn}(%s, %s::bigint, %s, %s, %s::uuid, %s) AS seq"
+        ).format(schema=schema, fn=Identifier(INSERT_ONE_FUNCTION))
         self._select_conversation = SQL(
             "SELECT notification_id, originator_id, originator_version, topic, state "
             "FROM {schema}.{table} WHERE originator_id = %s"
@@ -172,6 +209,8 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
         if not stored_events:
             return []
         records: Sequence[EventIdRecord] = kwargs.get("event_ids") or ()
+        if len(stored_events) == 1 and len(records) == 1:
+            return [self._insert_one(stored_events[0], records[0])]
         events = [
             self.construct_pg_stored_event(e.originator_id, e.originator_version, e.topic, e.state)
             for e in stored_events
@@ -181,6 +220,23 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
             curs.execute(self._call_insert, (events, ids, digests), prepare=True)
             return [row[INSERT_FUNCTION] for row in curs.fetchall()]
+
+    def _insert_one(self, event: StoredEvent, record: EventIdRecord) -> int:
+        # The event id goes as text (cast in the statement): no UUID object per append.
+        params = (
+            event.originator_id,
+            event.originator_version,
+            event.topic,
+            event.state,
+            record.event_id,
+            record.digest,
+        )
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(self._call_insert_one, params, prepare=True)
+            row = curs.fetchone()
+            assert row is not None
+            seq: int = row["seq"]
+            return seq
 
     def select_conversation(
         self,

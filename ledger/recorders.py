@@ -7,13 +7,20 @@ The PostgreSQL recorder lives in the leaf module `ledger.postgres` (psycopg stay
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Protocol, runtime_checkable
 
+from eventsourcing import persistence
 from eventsourcing.persistence import IntegrityError, Notification, StoredEvent
 from eventsourcing.popo import POPOApplicationRecorder
-from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor, SQLiteDatastore
+from eventsourcing.sqlite import (
+    SQLiteApplicationRecorder,
+    SQLiteConnection,
+    SQLiteCursor,
+    SQLiteDatastore,
+)
 
 EVENT_IDS_TABLE = "threadline_event_ids"
 # Below SQLite's smallest host-parameter limit (999 before 3.32).
@@ -86,6 +93,27 @@ class HeadsReader(Protocol):
     def select_heads(self, conversation_ids: Sequence[str]) -> dict[str, Notification]:
         """Each conversation's newest stored record; a conversation with none is absent."""
         ...
+
+
+# sqlite3's exceptions as eventsourcing's SQLiteTransaction translates them (most specific
+# first: IntegrityError etc. are DatabaseErrors).
+_SQLITE_ERRORS: tuple[tuple[type[sqlite3.Error], type[persistence.PersistenceError]], ...] = (
+    (sqlite3.InterfaceError, persistence.InterfaceError),
+    (sqlite3.DataError, persistence.DataError),
+    (sqlite3.OperationalError, persistence.OperationalError),
+    (sqlite3.IntegrityError, persistence.IntegrityError),
+    (sqlite3.InternalError, persistence.InternalError),
+    (sqlite3.ProgrammingError, persistence.ProgrammingError),
+    (sqlite3.NotSupportedError, persistence.NotSupportedError),
+    (sqlite3.DatabaseError, persistence.DatabaseError),
+)
+
+
+def _translated(exc: sqlite3.Error) -> persistence.PersistenceError:
+    for raw, ours in _SQLITE_ERRORS:
+        if isinstance(exc, raw):
+            return ours(exc)
+    return persistence.PersistenceError(exc)
 
 
 def _event_ids(kwargs: dict[str, Any]) -> Sequence[EventIdRecord]:
@@ -196,6 +224,34 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
             "digest TEXT NOT NULL) WITHOUT ROWID"
         )
         return statements
+
+    def insert_events(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        """eventsourcing's `insert_events` (one writer connection from the pool, BEGIN,
+        inserts, COMMIT, its exceptions) on the sqlite3 connection itself: its transaction,
+        cursor and context-manager wrappers cost about as much Python time per append as
+        SQLite takes to insert the event and its id (benchmarks/ledger.py)."""
+        connection: SQLiteConnection
+        with self.datastore.get_connection(commit=True) as connection:
+            raw = connection._sqlite_conn
+            try:
+                cursor = raw.cursor()
+                try:
+                    cursor.execute("BEGIN")
+                    try:
+                        sequences = self._insert_events(
+                            SQLiteCursor(cursor), stored_events, **kwargs
+                        )
+                        raw.commit()
+                    except BaseException:
+                        raw.rollback()
+                        raise
+                finally:
+                    cursor.close()
+            except sqlite3.Error as exc:
+                raise _translated(exc) from exc
+        return sequences
 
     def _insert_events(
         self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any

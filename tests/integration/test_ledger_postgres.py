@@ -61,9 +61,11 @@ def test_editing_stored_bytes_fails_audit_at_that_position(
         assert reason in result.stderr
 
 
-def test_writers_are_serialised_so_ids_commit_in_issue_order(pg_url: str) -> None:
+@pytest.mark.parametrize("function", ["threadline_insert_events", "threadline_insert_event"])
+def test_writers_are_serialised_so_ids_commit_in_issue_order(pg_url: str, function: str) -> None:
     """A transaction holding issued notification ids blocks the next writer until it
-    commits: a reader paging by id can never skip an id that commits later."""
+    commits: a reader paging by id can never skip an id that commits later. Both insert
+    functions (a batch's, one event's) hold the lock the other waits for."""
     with open_configured(pg_url) as store:
         head = store.read("c1")[-1]
         recorder = store.recorder
@@ -72,18 +74,30 @@ def test_writers_are_serialised_so_ids_commit_in_issue_order(pg_url: str) -> Non
         )
         holder = psycopg.connect(pg_url)
         try:
-            holder.execute(
-                "SELECT * FROM threadline_insert_events(%s, %s, %s)",
-                (
-                    [
-                        recorder.construct_pg_stored_event(  # type: ignore[attr-defined]
-                            "c1", 5, sealed.stored.topic, sealed.stored.state
-                        )
-                    ],
-                    [sealed.draft.event_id],
-                    [sealed.draft.digest],
-                ),
-            )
+            if function == "threadline_insert_events":
+                holder.execute(
+                    "SELECT * FROM threadline_insert_events(%s, %s, %s)",
+                    (
+                        [
+                            recorder.construct_pg_stored_event(  # type: ignore[attr-defined]
+                                "c1", 5, sealed.stored.topic, sealed.stored.state
+                            )
+                        ],
+                        [sealed.draft.event_id],
+                        [sealed.draft.digest],
+                    ),
+                )
+            else:
+                holder.execute(
+                    "SELECT threadline_insert_event(%s, 5, %s, %s, %s, %s)",
+                    (
+                        "c1",
+                        sealed.stored.topic,
+                        sealed.stored.state,
+                        sealed.draft.event_id,
+                        sealed.draft.digest,
+                    ),
+                )
             done = threading.Event()
             results: list[int] = []
 
@@ -91,6 +105,7 @@ def test_writers_are_serialised_so_ids_commit_in_issue_order(pg_url: str) -> Non
                 results.append(store.append("c2", started()).sequence)
                 done.set()
 
+            # The other writer appends one event: the one-event function.
             thread = threading.Thread(target=other_writer)
             thread.start()
             assert not done.wait(1.0), "a second writer got past an uncommitted insert"
@@ -135,3 +150,52 @@ def test_open_returns_a_full_pool_with_nothing_still_connecting(pg_url: str) -> 
         assert stats["pool_size"] == stats["pool_available"] == stats["pool_min"]
     finally:
         store.close()
+
+
+def _id_rows(url: str) -> list[tuple[str, int, int, int]]:
+    """(conversation, position, sequence in the id table, notification id of the record)."""
+    with psycopg.connect(url) as conn:
+        return [
+            tuple(row)
+            for row in conn.execute(
+                "SELECT i.conversation_id, i.position, i.sequence, e.notification_id "
+                "FROM threadline_event_ids i JOIN stored_events e "
+                "ON e.originator_id = i.conversation_id AND e.originator_version = i.position "
+                "ORDER BY i.sequence"
+            ).fetchall()
+        ]
+
+
+def test_one_event_and_batch_inserts_record_the_same_id_rows(fresh_postgres_url: str) -> None:
+    with open_configured(fresh_postgres_url, group_commit=False) as store:
+        one = [store.append("c1", started()), store.append("c1", message("one"), 1)]
+        batch = store.append_batch("c1", [message("two"), message("three")], 2)
+        repeat = store.append("c1", message("one", event_id=one[1].event_id), 1)
+    assert repeat.duplicate
+    assert (repeat.position, repeat.sequence) == (one[1].position, one[1].sequence)
+    rows = _id_rows(fresh_postgres_url)
+    assert rows == [("c1", r.position, r.sequence, r.sequence) for r in [*one, *batch]]
+
+
+def test_a_database_made_before_the_one_event_function_opens_and_appends(
+    fresh_postgres_url: str,
+) -> None:
+    """The function is created (idempotently, with the tables, in one transaction) by
+    every open: a cluster whose schema predates it gets it on its next open."""
+    with open_configured(fresh_postgres_url) as store:
+        store.append("c1", started())
+    with psycopg.connect(fresh_postgres_url, autocommit=True) as conn:
+        conn.execute("DROP FUNCTION threadline_insert_event")
+    for _ in range(2):
+        with open_configured(fresh_postgres_url) as store:
+            store.append("c1", message("after"))
+    with psycopg.connect(fresh_postgres_url) as conn:
+        (count,) = conn.execute(
+            "SELECT count(*) FROM pg_proc WHERE proname = 'threadline_insert_event'"
+        ).fetchone() or (0,)
+    assert count == 1
+    assert [(c, p) for c, p, _, _ in _id_rows(fresh_postgres_url)] == [
+        ("c1", 1),
+        ("c1", 2),
+        ("c1", 3),
+    ]
