@@ -11,7 +11,7 @@ per conversation, created on demand and dropped when nobody holds or waits for t
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 
@@ -35,3 +35,25 @@ class ConversationLocks:
                     del self._locks[conversation_id]
                 else:
                     self._locks[conversation_id] = (lock, users - 1)
+
+    def try_hold(self, conversation_id: str) -> Callable[[], None] | None:
+        """Holds the conversation's lock if nobody holds or waits for it, without
+        blocking; returns its release (callable from any thread, once), or None. For an
+        append on the event loop that keeps the lock across an await of its commit."""
+        with self._guard:
+            if conversation_id in self._locks:
+                return None
+            lock = threading.Lock()
+            lock.acquire()
+            self._locks[conversation_id] = (lock, 1)
+
+        def release() -> None:
+            with self._guard:
+                held, users = self._locks[conversation_id]
+                if users == 1:
+                    del self._locks[conversation_id]
+                else:
+                    self._locks[conversation_id] = (held, users - 1)
+            held.release()
+
+        return release

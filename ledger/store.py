@@ -14,6 +14,8 @@ is only ever the answer to a stale expected version).
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import logging
 import random
 import threading
@@ -21,13 +23,13 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Collection, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from eventsourcing.persistence import IntegrityError, Notification, PersistenceError
+from eventsourcing.persistence import IntegrityError, Notification, PersistenceError, StoredEvent
 
 from threadline.ledger import records
 from threadline.ledger.canonical import GENESIS_HASH
-from threadline.ledger.codec import DataCodec, IdentityCodec
+from threadline.ledger.codec import DataCodec, IdentityCodec, WouldBlock
 from threadline.ledger.envelope import AppendResult, NewEvent, RecordedEvent
 from threadline.ledger.errors import (
     ConcurrencyConflictError,
@@ -102,14 +104,7 @@ class Ledger:
         """Appends all events or none. `expected_version` is the version the caller last
         saw (0 for a new conversation); None appends at the current head."""
         records.check_conversation_id(conversation_id)
-        if expected_version is not None and (
-            isinstance(expected_version, bool)
-            or not isinstance(expected_version, int)
-            or not 0 <= expected_version <= MAX_POSITION
-        ):
-            raise InvalidEventError(
-                f"expected version must be an integer ≥ 0, not {expected_version!r}"
-            )
+        _check_expected(expected_version)
         if not events:
             raise InvalidEventError("nothing to append")
         if len(events) > MAX_BATCH:
@@ -120,6 +115,87 @@ class Ledger:
 
         with self._serial.hold(conversation_id):
             return self._append_serialised(conversation_id, drafts, expected_version)
+
+    async def append_on_loop(
+        self, conversation_id: str, event: NewEvent, expected_version: int | None = None
+    ) -> AppendResult | None:
+        """`append`, awaited on the event loop without a worker thread: validated, sealed
+        (canonical JSON, hash, encryption) here, then committed by the group committer,
+        which resolves the futures of a whole group at once. Only the plain case is done
+        here: with group commit on, the conversation's lock free, its head cached and
+        matching `expected_version`, its data key cached, and no shape error. Anything else
+        answers None having appended nothing (nor created a key), and the caller then calls
+        `append` in a worker thread, which reads, retries, finds repeats and answers 409s.
+        A repeated event id collides in the insert and also answers None. Invalid input
+        raises InvalidEventError as `append` does; a failed commit, StoreUnavailableError.
+        The result is returned only once it is committed."""
+        committer = self._committer
+        encode = getattr(self.codec, "encode_without_io", None)
+        if committer is None or encode is None:
+            return None
+        records.check_conversation_id(conversation_id)
+        _check_expected(expected_version)
+        item = records.draft(conversation_id, event)
+        release = self._serial.try_hold(conversation_id)
+        if release is None:  # another append of this conversation is under way
+            return None
+        submitted = False
+        try:
+            with self._heads_lock:
+                head = self._heads.get(conversation_id)
+                if head is not None:
+                    self._heads.move_to_end(conversation_id)
+            if head is None:
+                return None
+            position, head_hash = head
+            if expected_version is not None and position != expected_version:
+                return None  # the cache may be behind another process: `append` re-reads
+            if _shape_error(conversation_id, position, [item]) is not None:
+                return None
+            try:
+                sealed = self._seal(
+                    conversation_id, position, head_hash, [item], _NoIOCodec(encode)
+                )
+            except WouldBlock:
+                return None
+            future = committer.submit(*_insertion(sealed))
+            submitted = True
+        finally:
+            if not submitted:
+                release()
+        # The head, the listeners and the lock are seen to when the commit is answered, even
+        # if this coroutine is cancelled meanwhile (the insert goes on regardless).
+        future.add_done_callback(
+            functools.partial(self._committed_on_loop, conversation_id, sealed, release)
+        )
+        try:
+            sequences = await asyncio.shield(future)
+        except IntegrityError:
+            return None  # a repeated event id, or another process took the position
+        except PersistenceError as exc:
+            raise StoreUnavailableError(f"append failed: {exc}") from exc
+        if len(sequences) != 1:
+            raise StoreUnavailableError("the recorder did not return sequence numbers")
+        return AppendResult(conversation_id, item.event_id, position + 1, sequences[0])
+
+    def _committed_on_loop(
+        self,
+        conversation_id: str,
+        sealed: list[records.Sealed],
+        release: Callable[[], None],
+        future: asyncio.Future[list[int]],
+    ) -> None:
+        try:
+            if future.cancelled() or future.exception() is not None:
+                return
+            sequences = future.result()
+            if len(sequences) != len(sealed):
+                return
+            last = sealed[-1]
+            self._remember(conversation_id, last.stored.originator_version, last.hash)
+            self._notify(conversation_id, sealed, sequences)  # holding the lock, as `append`
+        finally:
+            release()
 
     def _append_serialised(
         self, conversation_id: str, drafts: list[Draft], expected_version: int | None
@@ -187,30 +263,26 @@ class Ledger:
             return results
 
     def _seal(
-        self, conversation_id: str, position: int, head_hash: str, drafts: list[Draft]
+        self,
+        conversation_id: str,
+        position: int,
+        head_hash: str,
+        drafts: list[Draft],
+        codec: DataCodec | None = None,
     ) -> list[records.Sealed]:
         recorded_at = records.timestamp(self._clock())
         sealed = []
         prev = head_hash
         for offset, item in enumerate(drafts, start=1):
             s = records.seal(
-                conversation_id, position + offset, prev, item, recorded_at, self.codec
+                conversation_id, position + offset, prev, item, recorded_at, codec or self.codec
             )
             sealed.append(s)
             prev = s.hash
         return sealed
 
     def _insert(self, sealed: list[records.Sealed]) -> list[int]:
-        ids = [
-            EventIdRecord(
-                event_id=str(s.draft.event_id),
-                conversation_id=str(s.stored.originator_id),
-                position=s.stored.originator_version,
-                digest=s.draft.digest,
-            )
-            for s in sealed
-        ]
-        stored = [s.stored for s in sealed]
+        stored, ids = _insertion(sealed)
         try:
             if self._committer is not None:
                 sequences: Sequence[int] | None = self._committer.insert(stored, ids)
@@ -476,6 +548,42 @@ class Ledger:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _check_expected(expected_version: object) -> None:
+    if expected_version is not None and (
+        isinstance(expected_version, bool)
+        or not isinstance(expected_version, int)
+        or not 0 <= expected_version <= MAX_POSITION
+    ):
+        raise InvalidEventError(
+            f"expected version must be an integer ≥ 0, not {expected_version!r}"
+        )
+
+
+def _insertion(sealed: list[records.Sealed]) -> tuple[list[StoredEvent], list[EventIdRecord]]:
+    ids = [
+        EventIdRecord(
+            event_id=str(s.draft.event_id),
+            conversation_id=str(s.stored.originator_id),
+            position=s.stored.originator_version,
+            digest=s.draft.digest,
+        )
+        for s in sealed
+    ]
+    return [s.stored for s in sealed], ids
+
+
+class _NoIOCodec:
+    """A codec whose `encode` is another codec's `encode_without_io` (for `seal`)."""
+
+    __slots__ = ("encode",)
+
+    def __init__(self, encode: Callable[[str, str, dict[str, Any]], Any]) -> None:
+        self.encode = encode
+
+    def decode(self, conversation_id: str, event_type: str, stored: Any) -> dict[str, Any]:
+        raise NotImplementedError  # only ever used to seal
 
 
 def _shape_error(conversation_id: str, position: int, drafts: list[Draft]) -> Exception | None:
