@@ -13,6 +13,12 @@ event-loop coroutines (`submit`, an asyncio future). The futures of one group th
 one event loop are resolved by ONE `loop.call_soon_threadsafe` after the group's commit:
 waking each appender's thread in turn (and the GIL hand-over each wake costs) was ~390 µs of
 CPU per HTTP append (docs/performance.md).
+
+A submitted insert may name the one it was sealed after (`after`: the previous event of the
+same conversation, not yet committed): it is committed only if that one was. Queued after
+it (one queue, one committer), it is in the same group or a later one; when the group's
+combined insert fails and each insert is retried on its own, or when `after` failed in an
+earlier group, it fails with `PredecessorFailedError` instead of leaving a hole in the chain.
 """
 
 from __future__ import annotations
@@ -37,8 +43,14 @@ def _held_lock() -> threading.Lock:
     return lock
 
 
+class PredecessorFailedError(IntegrityError):
+    """The insert this one was sealed after was not committed, so neither is this one."""
+
+
 @dataclass(eq=False)
-class _Request:
+class Ticket:
+    """One insert in the committer's queue; `future` (for `submit`) answers it."""
+
     stored: Sequence[StoredEvent]
     ids: Sequence[EventIdRecord]
     # Released by the committer when the request is finished. A held Lock rather than an
@@ -49,19 +61,21 @@ class _Request:
     sequences: list[int] = field(default_factory=list)
     error: BaseException | None = None
     future: asyncio.Future[list[int]] | None = None
+    # Committed only if this one was; dropped once this one is committed (no long chains).
+    after: Ticket | None = None
 
 
 class GroupCommitter:
     def __init__(self, recorder: LedgerRecorder, max_events: int = MAX_GROUP_EVENTS) -> None:
         self._recorder = recorder
         self._max_events = max_events
-        self._queue: queue.SimpleQueue[_Request | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[Ticket | None] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._closed = False
 
     def insert(self, stored: Sequence[StoredEvent], ids: Sequence[EventIdRecord]) -> list[int]:
-        request = _Request(stored, ids)
+        request = Ticket(stored, ids)
         self._enqueue(request)
         assert request.done is not None
         request.done.acquire()
@@ -70,16 +84,21 @@ class GroupCommitter:
         return request.sequences
 
     def submit(
-        self, stored: Sequence[StoredEvent], ids: Sequence[EventIdRecord]
-    ) -> asyncio.Future[list[int]]:
-        """`insert` without blocking, from a coroutine: the future of the inserted events'
-        sequences (or of the insert's error), resolved on this event loop once the group
-        holding them is committed or failed. Never cancel it: the insert goes on anyway."""
+        self,
+        stored: Sequence[StoredEvent],
+        ids: Sequence[EventIdRecord],
+        after: Ticket | None = None,
+    ) -> Ticket:
+        """`insert` without blocking, from a coroutine: its `future` gets the inserted
+        events' sequences (or the insert's error), resolved on this event loop once the group
+        holding them is committed or failed. Never cancel it: the insert goes on anyway.
+        `after`: an earlier submitted insert that this one must not be committed without."""
         future: asyncio.Future[list[int]] = asyncio.get_running_loop().create_future()
-        self._enqueue(_Request(stored, ids, done=None, future=future))
-        return future
+        ticket = Ticket(stored, ids, done=None, future=future, after=after)
+        self._enqueue(ticket)
+        return ticket
 
-    def _enqueue(self, request: _Request) -> None:
+    def _enqueue(self, request: Ticket) -> None:
         with self._lock:
             if self._closed:
                 raise RuntimeError("the ledger is closed")
@@ -120,8 +139,15 @@ class GroupCommitter:
             self._commit(group)
             self._answer(group)
 
-    def _commit(self, group: list[_Request]) -> None:
+    def _commit(self, group: list[Ticket]) -> None:
         """Fills in each request's sequences or error; answers nobody."""
+        orphans = [r for r in group if r.after is not None and r.after.error is not None]
+        if orphans:  # their predecessor failed in an earlier group
+            for request in orphans:
+                request.error = PredecessorFailedError("the event sealed before this one failed")
+            group = [r for r in group if r.error is None]
+            if not group:
+                return
         if len(group) > 1:
             try:
                 sequences = self._recorder.insert_events(
@@ -130,7 +156,7 @@ class GroupCommitter:
                 )
             except IntegrityError:
                 for request in group:  # find the colliding insert(s); the others commit
-                    self._commit([request])
+                    self._commit([request])  # in queue order: `after` is settled first
                 return
             except BaseException as exc:
                 for request in group:
@@ -151,10 +177,11 @@ class GroupCommitter:
             request.sequences = list(single or [])
 
     @staticmethod
-    def _answer(group: list[_Request]) -> None:
+    def _answer(group: list[Ticket]) -> None:
         """Wakes each waiting thread, and each event loop once for all its futures."""
-        by_loop: dict[asyncio.AbstractEventLoop, list[_Request]] = {}
+        by_loop: dict[asyncio.AbstractEventLoop, list[Ticket]] = {}
         for request in group:
+            request.after = None
             if request.future is not None:
                 by_loop.setdefault(request.future.get_loop(), []).append(request)
             else:
@@ -166,7 +193,7 @@ class GroupCommitter:
                 loop.call_soon_threadsafe(_resolve, requests)
 
 
-def _resolve(requests: list[_Request]) -> None:
+def _resolve(requests: list[Ticket]) -> None:
     """On the event loop: every future of one group, in the group's order."""
     for request in requests:
         future = request.future

@@ -221,6 +221,15 @@ class ShreddingCodec:
         self._check_erasures(now)
         return self._writers.get(conversation_id, now) is None
 
+    def refresh_due(self) -> bool:
+        """Whether `encode_without_io` would now raise WouldBlock for every conversation
+        (the erasure mark is due for a look): `refresh` in a worker thread, then encode."""
+        return self.encrypt and self.table is not None and self._clock() >= self._mark_due
+
+    def refresh(self) -> None:
+        """Blocking: compares the erasure mark if it is due (see `refresh_due`)."""
+        self._check_erasures(self._clock())
+
     def _check_erasures(self, now: float) -> None:
         """Drops every cached key when another process destroyed one since the last look."""
         if now < self._mark_due or self.table is None:

@@ -15,6 +15,7 @@ is only ever the answer to a stale expected version).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import random
@@ -22,6 +23,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -40,7 +42,7 @@ from threadline.ledger.errors import (
     InvalidEventError,
     StoreUnavailableError,
 )
-from threadline.ledger.groupcommit import GroupCommitter
+from threadline.ledger.groupcommit import GroupCommitter, Ticket
 from threadline.ledger.keyring import ERASED_DIGEST
 from threadline.ledger.recorders import EventIdRecord, LedgerRecorder
 from threadline.ledger.serial import ConversationLocks
@@ -63,6 +65,9 @@ HEAD_CACHE_SIZE = 100_000
 # this process are queued per conversation) and is retried on the fresh head; past this
 # much time of losing it answers StoreUnavailableError (503), never a ConcurrencyConflictError.
 APPEND_PATIENCE_S = 30.0
+# How many times an append on the event loop waits for its conversation to be free before it
+# is left to a worker thread (each wait ends when the holder lets go).
+LOOP_WAITS = 8
 
 
 class Ledger:
@@ -83,6 +88,9 @@ class Ledger:
         self._heads: OrderedDict[str, tuple[int, str]] = OrderedDict()
         self._heads_lock = threading.Lock()
         self._serial = ConversationLocks()
+        # Appends made on an event loop and not yet answered, per conversation (loop only).
+        self._tails: dict[str, _LoopTail] = {}
+        self._codec_refresh: dict[asyncio.AbstractEventLoop, asyncio.Future[None]] = {}
         self._quarantine: dict[str, IntegrityViolationError] = {}
         self._listeners: list[Listener] = []
         self._listeners_lock = threading.Lock()
@@ -121,14 +129,24 @@ class Ledger:
     ) -> AppendResult | None:
         """`append`, awaited on the event loop without a worker thread: validated, sealed
         (canonical JSON, hash, encryption) here, then committed by the group committer,
-        which resolves the futures of a whole group at once. Only the plain case is done
-        here: with group commit on, the conversation's lock free, its head cached and
-        matching `expected_version`, its data key cached, and no shape error. Anything else
-        answers None having appended nothing (nor created a key), and the caller then calls
-        `append` in a worker thread, which reads, retries, finds repeats and answers 409s.
-        A repeated event id collides in the insert and also answers None. Invalid input
-        raises InvalidEventError as `append` does; a failed commit, StoreUnavailableError.
-        The result is returned only once it is committed."""
+        which resolves the futures of a whole group at once. The result is returned only
+        once it is committed.
+
+        Only the plain case is done here: group commit on, the conversation's head cached
+        and matching `expected_version`, its data key cached, no shape error, and the
+        conversation's lock free or held by this loop's own appends. Anything else answers
+        None having appended nothing (nor created a key); the caller then calls `append` in
+        a worker thread, which re-reads, retries, finds repeats and answers 409s. A repeated
+        event id collides in the insert and also answers None. Invalid input raises
+        InvalidEventError as `append` does; a failed commit, StoreUnavailableError.
+
+        Appends to one conversation that arrive while one is being committed are sealed on
+        top of it (the pending tail, `_LoopTail`) rather than waiting: the committer takes
+        each only if the one before it was committed (`GroupCommitter.submit(after=)`), so
+        the chain has no hole, and one that is not answers None like any collision. The
+        conversation's lock is held from the first of them until the last is answered, so
+        no other append of this process interleaves; a thread waiting for that lock stops
+        the chain growing (no starvation)."""
         committer = self._committer
         encode = getattr(self.codec, "encode_without_io", None)
         if committer is None or encode is None:
@@ -136,18 +154,41 @@ class Ledger:
         records.check_conversation_id(conversation_id)
         _check_expected(expected_version)
         item = records.draft(conversation_id, event)
-        release = self._serial.try_hold(conversation_id)
-        if release is None:  # another append of this conversation is under way
+        loop = asyncio.get_running_loop()
+        refresh_due = getattr(self.codec, "refresh_due", None)
+        if refresh_due is not None and refresh_due():
+            # The codec's periodic look at its table (the erasure mark), done by one worker
+            # thread for every append that finds it due rather than by a fallback each.
+            await self._refresh_codec(loop)
+        for _ in range(LOOP_WAITS):
+            tail = self._tails.get(conversation_id)
+            if tail is not None and tail.loop is not loop:
+                return None  # another event loop's appends hold it
+            if tail is not None and not tail.failed and not self._serial.waiting(conversation_id):
+                position, head_hash, after, release = tail.position, tail.hash, tail.ticket, None
+                break
+            # Free, held by a worker thread (or waited for by one), or a failed tail
+            # draining: wait, without a thread, for the conversation to be free, then look
+            # again. A worker thread waiting means this loop stops adding to its tail.
+            woken: asyncio.Future[None] = loop.create_future()
+            release = self._serial.try_hold(
+                conversation_id, on_free=functools.partial(_wake_soon, loop, woken)
+            )
+            if release is not None:
+                with self._heads_lock:
+                    head = self._heads.get(conversation_id)
+                    if head is not None:
+                        self._heads.move_to_end(conversation_id)
+                if head is None:
+                    release()
+                    return None
+                (position, head_hash), after, tail = head, None, None
+                break
+            await woken
+        else:
             return None
         submitted = False
         try:
-            with self._heads_lock:
-                head = self._heads.get(conversation_id)
-                if head is not None:
-                    self._heads.move_to_end(conversation_id)
-            if head is None:
-                return None
-            position, head_hash = head
             if expected_version is not None and position != expected_version:
                 return None  # the cache may be behind another process: `append` re-reads
             if _shape_error(conversation_id, position, [item]) is not None:
@@ -158,44 +199,68 @@ class Ledger:
                 )
             except WouldBlock:
                 return None
-            future = committer.submit(*_insertion(sealed))
+            ticket = committer.submit(*_insertion(sealed), after=after)
             submitted = True
         finally:
-            if not submitted:
+            if release is not None and not submitted:
                 release()
+        if tail is None:
+            assert release is not None
+            tail = self._tails[conversation_id] = _LoopTail(loop, release)
+        tail.position, tail.hash, tail.ticket = position + 1, sealed[-1].hash, ticket
+        tail.pending += 1
+        future = ticket.future
+        assert future is not None
         # The head, the listeners and the lock are seen to when the commit is answered, even
         # if this coroutine is cancelled meanwhile (the insert goes on regardless).
         future.add_done_callback(
-            functools.partial(self._committed_on_loop, conversation_id, sealed, release)
+            functools.partial(self._committed_on_loop, conversation_id, tail, sealed)
         )
         try:
             sequences = await asyncio.shield(future)
         except IntegrityError:
-            return None  # a repeated event id, or another process took the position
+            return None  # a repeated event id, another process took the position, or the
+            # event sealed before this one was not committed
         except PersistenceError as exc:
             raise StoreUnavailableError(f"append failed: {exc}") from exc
         if len(sequences) != 1:
             raise StoreUnavailableError("the recorder did not return sequence numbers")
         return AppendResult(conversation_id, item.event_id, position + 1, sequences[0])
 
+    async def _refresh_codec(self, loop: asyncio.AbstractEventLoop) -> None:
+        pending = self._codec_refresh.get(loop)
+        if pending is None or pending.done():
+            pending = self._codec_refresh[loop] = loop.run_in_executor(
+                None,
+                self.codec.refresh,  # type: ignore[attr-defined]
+            )
+        await asyncio.shield(pending)
+
     def _committed_on_loop(
         self,
         conversation_id: str,
+        tail: _LoopTail,
         sealed: list[records.Sealed],
-        release: Callable[[], None],
         future: asyncio.Future[list[int]],
     ) -> None:
+        """On the loop, in commit order: remember the head, tell the listeners, and release
+        the conversation once its last pending append is answered."""
         try:
             if future.cancelled() or future.exception() is not None:
+                tail.failed = True  # what was sealed on top of it fails in the committer
                 return
             sequences = future.result()
             if len(sequences) != len(sealed):
+                tail.failed = True
                 return
             last = sealed[-1]
             self._remember(conversation_id, last.stored.originator_version, last.hash)
             self._notify(conversation_id, sealed, sequences)  # holding the lock, as `append`
         finally:
-            release()
+            tail.pending -= 1
+            if tail.pending == 0:
+                del self._tails[conversation_id]
+                tail.release()
 
     def _append_serialised(
         self, conversation_id: str, drafts: list[Draft], expected_version: int | None
@@ -572,6 +637,31 @@ def _insertion(sealed: list[records.Sealed]) -> tuple[list[StoredEvent], list[Ev
         for s in sealed
     ]
     return [s.stored for s in sealed], ids
+
+
+@dataclass(eq=False, slots=True)
+class _LoopTail:
+    """A conversation's appends pending on one event loop: the lock they hold, and the
+    position, hash and committer ticket of the last one, to seal the next one on."""
+
+    loop: asyncio.AbstractEventLoop
+    release: Callable[[], None]
+    position: int = 0
+    hash: str = ""
+    ticket: Ticket | None = None
+    pending: int = 0
+    failed: bool = False
+
+
+def _wake_soon(loop: asyncio.AbstractEventLoop, woken: asyncio.Future[None]) -> None:
+    """From any thread: resolves `woken` on its loop (unless the loop is gone)."""
+    with contextlib.suppress(RuntimeError):
+        loop.call_soon_threadsafe(_set_if_pending, woken)
+
+
+def _set_if_pending(woken: asyncio.Future[None]) -> None:
+    if not woken.done():
+        woken.set_result(None)
 
 
 class _NoIOCodec:
