@@ -566,7 +566,8 @@ class Ledger:
 
     def subscribe(self, listener: Listener) -> Callable[[], None]:
         """Calls `listener(events)` after each commit made through this Ledger object, in
-        the appending thread. Appends from other threads may be delivered out of `sequence`
+        the appending thread — for `append_on_loop`, on the event loop, so a listener must
+        not block (nor append). Appends from other threads may be delivered out of `sequence`
         order and appends from other processes are not delivered at all: a consumer that
         needs every event keeps its last sequence and catches up with `read_all`. A failing
         listener is logged and does not affect the (already committed) append."""
