@@ -588,11 +588,10 @@ class Ledger:
             listeners = list(self._listeners)
         if not listeners:
             return
+        # Built from what was sealed: decoding the stored bytes again (parse, decrypt) was
+        # ~4 % of the server's CPU under HTTP append load.
         events = [
-            records.decode(
-                conversation_id, s.stored.originator_version, seq, s.stored.state, self.codec
-            )
-            for s, seq in zip(sealed, sequences, strict=True)
+            records.recorded(s, seq, self.codec) for s, seq in zip(sealed, sequences, strict=True)
         ]
         for listener in listeners:
             try:
