@@ -221,20 +221,28 @@ class ShreddingCodec:
         self._check_erasures(now)
         return self._writers.get(conversation_id, now) is None
 
-    def refresh_due(self) -> bool:
-        """Whether `encode_without_io` would now raise WouldBlock for every conversation
-        (the erasure mark is due for a look): `refresh` in a worker thread, then encode."""
-        return self.encrypt and self.table is not None and self._clock() >= self._mark_due
-
-    def refresh(self) -> None:
-        """Blocking: compares the erasure mark if it is due (see `refresh_due`)."""
-        self._check_erasures(self._clock())
+    def claim_refresh(self) -> Callable[[], None] | None:
+        """Without blocking: if the erasure mark is due for a look, claims that look (as
+        the encode that finds it due does) and returns it, to be run in a worker thread;
+        None if it is not due. Meanwhile encodes go on with the cached keys, as they do in
+        other threads while one thread's encode is looking."""
+        if not self.encrypt or self.table is None:
+            return None
+        now = self._clock()
+        if now < self._mark_due:
+            return None
+        self._mark_due = now + MARK_INTERVAL_S
+        return self._compare_mark
 
     def _check_erasures(self, now: float) -> None:
         """Drops every cached key when another process destroyed one since the last look."""
         if now < self._mark_due or self.table is None:
             return
         self._mark_due = now + MARK_INTERVAL_S
+        self._compare_mark()
+
+    def _compare_mark(self) -> None:
+        assert self.table is not None
         mark = self.table.erasure_mark()
         if self._mark is not None and mark != self._mark:
             self._writers.clear()

@@ -90,7 +90,6 @@ class Ledger:
         self._serial = ConversationLocks()
         # Appends made on an event loop and not yet answered, per conversation (loop only).
         self._tails: dict[str, _LoopTail] = {}
-        self._codec_refresh: dict[asyncio.AbstractEventLoop, asyncio.Future[None]] = {}
         self._quarantine: dict[str, IntegrityViolationError] = {}
         self._listeners: list[Listener] = []
         self._listeners_lock = threading.Lock()
@@ -155,11 +154,12 @@ class Ledger:
         _check_expected(expected_version)
         item = records.draft(conversation_id, event)
         loop = asyncio.get_running_loop()
-        refresh_due = getattr(self.codec, "refresh_due", None)
-        if refresh_due is not None and refresh_due():
-            # The codec's periodic look at its table (the erasure mark), done by one worker
-            # thread for every append that finds it due rather than by a fallback each.
-            await self._refresh_codec(loop)
+        claim_refresh = getattr(self.codec, "claim_refresh", None)
+        look = claim_refresh() if claim_refresh is not None else None
+        if look is not None:
+            # The codec's periodic look at its key table (the erasure mark), in a worker
+            # thread; appends go on meanwhile with the cached keys, as in `append`.
+            loop.run_in_executor(None, look).add_done_callback(_log_failure)
         for _ in range(LOOP_WAITS):
             tail = self._tails.get(conversation_id)
             if tail is not None and tail.loop is not loop:
@@ -226,15 +226,6 @@ class Ledger:
         if len(sequences) != 1:
             raise StoreUnavailableError("the recorder did not return sequence numbers")
         return AppendResult(conversation_id, item.event_id, position + 1, sequences[0])
-
-    async def _refresh_codec(self, loop: asyncio.AbstractEventLoop) -> None:
-        pending = self._codec_refresh.get(loop)
-        if pending is None or pending.done():
-            pending = self._codec_refresh[loop] = loop.run_in_executor(
-                None,
-                self.codec.refresh,  # type: ignore[attr-defined]
-            )
-        await asyncio.shield(pending)
 
     def _committed_on_loop(
         self,
@@ -651,6 +642,11 @@ class _LoopTail:
     ticket: Ticket | None = None
     pending: int = 0
     failed: bool = False
+
+
+def _log_failure(done: asyncio.Future[None]) -> None:
+    if not done.cancelled() and (exc := done.exception()) is not None:
+        log.warning("the codec's look at its key table failed: %s", exc)
 
 
 def _wake_soon(loop: asyncio.AbstractEventLoop, woken: asyncio.Future[None]) -> None:

@@ -10,6 +10,7 @@ import asyncio
 import functools
 import threading
 from collections.abc import Callable, Coroutine, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -433,4 +434,28 @@ def test_listeners_hear_loop_appends_in_order() -> None:
 
     _run(main)
     assert heard == list(range(1, 22))
+    ledger.close()
+
+
+def test_the_erasure_mark_is_looked_at_in_a_worker_thread_while_appends_go_on() -> None:
+    table = MemoryKeyTable()
+    now = [0.0]
+    codec = ShreddingCodec(table, MasterKey(b"m" * 32, "test"), clock=lambda: now[0])
+    ledger = _ledger(codec=codec)
+    ledger.append("c", started())
+    ledger.append("c", message("makes the key"))  # and the first look at the mark
+    key = table.active_key("c")
+    assert key is not None
+    assert table.destroy(key.key_id, datetime.now(UTC))  # as another process would
+    now[0] += 1.0  # the mark is due for a look
+
+    async def main() -> None:
+        # Claims the look, run in a worker thread, and goes on (with the cached key, unless
+        # that thread was quicker), as an append in a thread does while another one looks.
+        await ledger.append_on_loop("c", message())
+        await asyncio.to_thread(_until, lambda: codec._mark == table.erasure_mark())
+        assert codec._writers.get("c", now[0]) is None
+        assert await ledger.append_on_loop("c", message()) is None  # key dropped: to `append`
+
+    _run(main)
     ledger.close()
