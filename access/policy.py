@@ -59,6 +59,11 @@ class TenantDirectory:
             while len(self._cache) > self._max:
                 self._cache.popitem(last=False)
 
+    def cached_tenant(self, conversation_id: str) -> str | None:
+        """The tenant if it is cached (no ledger read: safe on the event loop)."""
+        with self._lock:
+            return self._cache.get(conversation_id)
+
     def tenant_of(self, conversation_id: str) -> str | None:
         """Blocking (may read the ledger): call from a worker thread."""
         with self._lock:
@@ -86,6 +91,17 @@ def authorize(
         return
     if directory.tenant_of(conversation_id) != principal.tenant:
         raise NotFoundError("conversation not found")
+
+
+def authorize_cached(
+    principal: Principal | None, conversation_id: str, directory: TenantDirectory
+) -> bool:
+    """`authorize` without reading the ledger: False if the conversation's tenant is not
+    cached (call `authorize` in a worker thread then); raises as `authorize` does."""
+    if principal is not None and directory.cached_tenant(conversation_id) is None:
+        return False
+    authorize(principal, conversation_id, directory)  # answered from the cache now
+    return True
 
 
 def require_key(principal: Principal | None) -> KeyPrincipal:

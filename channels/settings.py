@@ -16,6 +16,11 @@ class ChannelSettings(BaseModel):
     database_url: str = "sqlite:///threadline.db"
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
+    # The interpreter's thread switch interval in `threadline serve` (sys.setswitchinterval;
+    # Python's default is 5 ms). The event loop is busy while the group committer thread
+    # needs the GIL back after every SQLite step (each inserted row, each commit): at 5 ms a
+    # busy loop made the committer wait that long each time, and halved HTTP appends/s.
+    switch_interval_ms: float = Field(default=0.5, gt=0, le=100)
 
     # Visitor tokens are signed with THREADLINE_SECRET (read by `threadline.handoff.settings`).
     visitor_token_ttl_s: int = Field(default=24 * 3600, ge=60)

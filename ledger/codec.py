@@ -18,6 +18,10 @@ class DataCodec(Protocol):
         """Returns the payload dict from its stored form."""
 
 
+class WouldBlock(Exception):  # noqa: N818 - a signal, not an error
+    """Raised by a codec's `encode_without_io` when encoding would need its key table."""
+
+
 class IdentityCodec:
     def encode(self, conversation_id: str, event_type: str, data: dict[str, Any]) -> Any:
         return data
@@ -26,3 +30,7 @@ class IdentityCodec:
         if not isinstance(stored, dict):
             raise ValueError("stored data is not a JSON object")
         return stored
+
+    def encode_without_io(self, conversation_id: str, event_type: str, data: dict[str, Any]) -> Any:
+        """`encode` when it needs no I/O (here: always)."""
+        return data

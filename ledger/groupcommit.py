@@ -7,10 +7,24 @@ One committer thread takes whatever inserts are waiting, inserts them in one cal
 hands each caller its sequences. A lone appender is not delayed (no timer: the committer
 only batches what is already queued). If the combined insert hits a unique-key collision,
 each insert of the group is retried on its own so that only the colliding one fails.
+
+Two kinds of callers share the groups: threads (`insert`, each woken by its own lock) and
+event-loop coroutines (`submit`, an asyncio future). The futures of one group that belong to
+one event loop are resolved by ONE `loop.call_soon_threadsafe` after the group's commit:
+waking each appender's thread in turn (and the GIL hand-over each wake costs) was ~390 µs of
+CPU per HTTP append (docs/performance.md).
+
+A submitted insert may name the one it was sealed after (`after`: the previous event of the
+same conversation, not yet committed): it is committed only if that one was. Queued after
+it (one queue, one committer), it is in the same group or a later one; when the group's
+combined insert fails and each insert is retried on its own, or when `after` failed in an
+earlier group, it fails with `PredecessorFailedError` instead of leaving a hole in the chain.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import queue
 import threading
 from collections.abc import Sequence
@@ -29,29 +43,62 @@ def _held_lock() -> threading.Lock:
     return lock
 
 
+class PredecessorFailedError(IntegrityError):
+    """The insert this one was sealed after was not committed, so neither is this one."""
+
+
 @dataclass(eq=False)
-class _Request:
+class Ticket:
+    """One insert in the committer's queue; `future` (for `submit`) answers it."""
+
     stored: Sequence[StoredEvent]
     ids: Sequence[EventIdRecord]
     # Released by the committer when the request is finished. A held Lock rather than an
     # Event: an Event is a Condition, a Lock and a deque, and building one per append was
     # ~3% of the server's CPU under HTTP append load (benchmarks.http, py-spy --gil).
-    done: threading.Lock = field(default_factory=_held_lock)
+    # None for a request made with `submit`, which is answered through `future`.
+    done: threading.Lock | None = field(default_factory=_held_lock)
     sequences: list[int] = field(default_factory=list)
     error: BaseException | None = None
+    future: asyncio.Future[list[int]] | None = None
+    # Committed only if this one was; dropped once this one is committed (no long chains).
+    after: Ticket | None = None
 
 
 class GroupCommitter:
     def __init__(self, recorder: LedgerRecorder, max_events: int = MAX_GROUP_EVENTS) -> None:
         self._recorder = recorder
         self._max_events = max_events
-        self._queue: queue.SimpleQueue[_Request | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[Ticket | None] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._closed = False
 
     def insert(self, stored: Sequence[StoredEvent], ids: Sequence[EventIdRecord]) -> list[int]:
-        request = _Request(stored, ids)
+        request = Ticket(stored, ids)
+        self._enqueue(request)
+        assert request.done is not None
+        request.done.acquire()
+        if request.error is not None:
+            raise request.error
+        return request.sequences
+
+    def submit(
+        self,
+        stored: Sequence[StoredEvent],
+        ids: Sequence[EventIdRecord],
+        after: Ticket | None = None,
+    ) -> Ticket:
+        """`insert` without blocking, from a coroutine: its `future` gets the inserted
+        events' sequences (or the insert's error), resolved on this event loop once the group
+        holding them is committed or failed. Never cancel it: the insert goes on anyway.
+        `after`: an earlier submitted insert that this one must not be committed without."""
+        future: asyncio.Future[list[int]] = asyncio.get_running_loop().create_future()
+        ticket = Ticket(stored, ids, done=None, future=future, after=after)
+        self._enqueue(ticket)
+        return ticket
+
+    def _enqueue(self, request: Ticket) -> None:
         with self._lock:
             if self._closed:
                 raise RuntimeError("the ledger is closed")
@@ -61,10 +108,6 @@ class GroupCommitter:
                 )
                 self._thread.start()
             self._queue.put(request)
-        request.done.acquire()
-        if request.error is not None:
-            raise request.error
-        return request.sequences
 
     def close(self) -> None:
         with self._lock:
@@ -94,8 +137,17 @@ class GroupCommitter:
                 group.append(nxt)
                 count += len(nxt.stored)
             self._commit(group)
+            self._answer(group)
 
-    def _commit(self, group: list[_Request]) -> None:
+    def _commit(self, group: list[Ticket]) -> None:
+        """Fills in each request's sequences or error; answers nobody."""
+        orphans = [r for r in group if r.after is not None and r.after.error is not None]
+        if orphans:  # their predecessor failed in an earlier group
+            for request in orphans:
+                request.error = PredecessorFailedError("the event sealed before this one failed")
+            group = [r for r in group if r.error is None]
+            if not group:
+                return
         if len(group) > 1:
             try:
                 sequences = self._recorder.insert_events(
@@ -104,30 +156,51 @@ class GroupCommitter:
                 )
             except IntegrityError:
                 for request in group:  # find the colliding insert(s); the others commit
-                    self._commit([request])
+                    self._commit([request])  # in queue order: `after` is settled first
                 return
             except BaseException as exc:
                 for request in group:
-                    self._finish(request, error=exc)
+                    request.error = exc
                 return
             offset = 0
             for request in group:
                 n = len(request.stored)
-                self._finish(request, sequences=list((sequences or [])[offset : offset + n]))
+                request.sequences = list((sequences or [])[offset : offset + n])
                 offset += n
             return
         (request,) = group
         try:
             single = self._recorder.insert_events(request.stored, event_ids=request.ids)
         except BaseException as exc:
-            self._finish(request, error=exc)
+            request.error = exc
         else:
-            self._finish(request, sequences=list(single or []))
+            request.sequences = list(single or [])
 
     @staticmethod
-    def _finish(
-        request: _Request, *, sequences: list[int] | None = None, error: BaseException | None = None
-    ) -> None:
-        request.sequences = sequences or []
-        request.error = error
-        request.done.release()
+    def _answer(group: list[Ticket]) -> None:
+        """Wakes each waiting thread, and each event loop once for all its futures."""
+        by_loop: dict[asyncio.AbstractEventLoop, list[Ticket]] = {}
+        for request in group:
+            request.after = None
+            if request.future is not None:
+                by_loop.setdefault(request.future.get_loop(), []).append(request)
+            else:
+                assert request.done is not None
+                request.done.release()
+        for loop, requests in by_loop.items():
+            # A closed loop has nobody left to answer (its coroutines are gone).
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(_resolve, requests)
+
+
+def _resolve(requests: list[Ticket]) -> None:
+    """On the event loop: every future of one group, in the group's order."""
+    for request in requests:
+        future = request.future
+        assert future is not None
+        if future.done():  # cancelled despite the advice: its insert is done anyway
+            continue
+        if request.error is not None:
+            future.set_exception(request.error)
+        else:
+            future.set_result(request.sequences)

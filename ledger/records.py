@@ -159,6 +159,9 @@ class Sealed:
     stored: StoredEvent
     draft: Draft
     hash: str
+    prev_hash: str = ""
+    occurred_at: str = ""  # as stored
+    recorded_at: str = ""
 
 
 def seal(
@@ -200,7 +203,36 @@ def seal(
     stored = StoredEvent(
         originator_id=conversation_id, originator_version=position, topic=item.type, state=state
     )
-    return Sealed(stored, item, digest)
+    return Sealed(stored, item, digest, prev_hash, occurred, recorded)
+
+
+def recorded(sealed: Sealed, sequence: int, codec: DataCodec) -> RecordedEvent:
+    """The RecordedEvent that `decode` gives for a just-sealed event, built from what was
+    sealed where it can be (no parse of the stored bytes, no decryption): for the in-process
+    subscribers of an append. The payload is validated from the dict the stored form
+    encodes, as `decode` validates the decoded one."""
+    item = sealed.draft
+    model = EVENT_TYPES.get(item.type)
+    if model is None or item.schema_version != model.schema_version or not sealed.recorded_at:
+        stored = sealed.stored
+        return decode(
+            str(stored.originator_id), stored.originator_version, sequence, stored.state, codec
+        )
+    return RecordedEvent(
+        item.event_id,
+        str(sealed.stored.originator_id),
+        sealed.stored.originator_version,
+        sequence,
+        item.type,
+        model.model_validate(item.data),
+        datetime.fromisoformat(sealed.occurred_at),
+        datetime.fromisoformat(sealed.recorded_at),
+        item.leg_id,
+        item.actor,
+        item.schema_version,
+        sealed.prev_hash,
+        sealed.hash,
+    )
 
 
 def stored_hash(conversation_id: str, position: int, state: bytes) -> str:

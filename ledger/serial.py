@@ -11,7 +11,7 @@ per conversation, created on demand and dropped when nobody holds or waits for t
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 
@@ -19,6 +19,9 @@ class ConversationLocks:
     def __init__(self) -> None:
         self._guard = threading.Lock()
         self._locks: dict[str, tuple[threading.Lock, int]] = {}  # lock, holders + waiters
+        # Called (in the releasing thread) once a conversation is free: nobody holds or
+        # waits for its lock. For event-loop appends, which wait without a thread.
+        self._on_free: dict[str, list[Callable[[], None]]] = {}
 
     @contextmanager
     def hold(self, conversation_id: str) -> Iterator[None]:
@@ -29,9 +32,44 @@ class ConversationLocks:
             with lock:
                 yield
         finally:
-            with self._guard:
-                lock, users = self._locks[conversation_id]
-                if users == 1:
-                    del self._locks[conversation_id]
-                else:
-                    self._locks[conversation_id] = (lock, users - 1)
+            self._leave(conversation_id)
+
+    def try_hold(
+        self, conversation_id: str, on_free: Callable[[], None] | None = None
+    ) -> Callable[[], None] | None:
+        """Holds the conversation's lock if nobody holds or waits for it, without
+        blocking; returns its release (callable from any thread, once), or None, and then
+        `on_free` will be called, once, as soon as the conversation is free (in the thread
+        that frees it: it must not block). For an append on the event loop that keeps the
+        lock across an await of its commit, and waits for it without a thread."""
+        with self._guard:
+            if conversation_id in self._locks:
+                if on_free is not None:
+                    self._on_free.setdefault(conversation_id, []).append(on_free)
+                return None
+            lock = threading.Lock()
+            lock.acquire()
+            self._locks[conversation_id] = (lock, 1)
+
+        def release() -> None:
+            lock.release()
+            self._leave(conversation_id)
+
+        return release
+
+    def waiting(self, conversation_id: str) -> bool:
+        """Whether a thread waits for the conversation's lock (besides its holder)."""
+        with self._guard:
+            entry = self._locks.get(conversation_id)
+            return entry is not None and entry[1] > 1
+
+    def _leave(self, conversation_id: str) -> None:
+        with self._guard:
+            lock, users = self._locks[conversation_id]
+            if users > 1:
+                self._locks[conversation_id] = (lock, users - 1)
+                return
+            del self._locks[conversation_id]
+            woken = self._on_free.pop(conversation_id, ())
+        for wake in woken:
+            wake()

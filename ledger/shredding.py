@@ -37,6 +37,7 @@ from uuid import uuid4
 from pydantic_core import from_json, to_json
 
 from threadline.ledger import aead, privacy
+from threadline.ledger.codec import WouldBlock
 from threadline.ledger.keyring import DataKeyRecord, KeyTable
 from threadline.ledger.masterkey import MasterKey
 
@@ -139,15 +140,32 @@ class ShreddingCodec:
             return data
         links = self._new_links(conversation_id, policy.identifiers, secret)
         key_id, sealer = self._writer(conversation_id, links)
-        fields = list(secret)  # sorted: `policy.ordered` is
-        blob = sealer.seal(to_json(secret), _aad(conversation_id, event_type, key_id, fields))
-        stored = {k: v for k, v in data.items() if k not in secret}
-        stored[SEALED] = {
-            "k": key_id,
-            "f": fields,
-            "c": binascii.b2a_base64(blob, newline=False).decode("ascii"),
-        }
-        return stored
+        return _sealed_form(conversation_id, event_type, data, secret, key_id, sealer)
+
+    def encode_without_io(self, conversation_id: str, event_type: str, data: dict[str, Any]) -> Any:
+        """`encode`, for a caller that must not block (an append on the event loop), or
+        WouldBlock if it would read or write the key table: the erasure mark is due for a
+        look, the conversation's key is not cached, or an identifier is not yet linked.
+        Also WouldBlock whenever `creates_key(conversation_id)` would be true, whatever the
+        event type, so that a caller may take "no WouldBlock" to mean "no key created"."""
+        if not self.encrypt:
+            return data
+        now = self._clock()
+        if now >= self._mark_due and self.table is not None:
+            raise WouldBlock
+        cached = self._writers.get(conversation_id, now)
+        if cached is None:
+            raise WouldBlock
+        policy = privacy.policy_for(event_type)
+        if policy is None or not policy.personal:
+            return data
+        secret = {k: data[k] for k in policy.ordered if data.get(k) is not None}
+        if not secret:
+            return data
+        if self._new_links(conversation_id, policy.identifiers, secret):
+            raise WouldBlock
+        key_id, sealer = cached
+        return _sealed_form(conversation_id, event_type, data, secret, key_id, sealer)
 
     def decode(self, conversation_id: str, event_type: str, stored: Any) -> dict[str, Any]:
         if not isinstance(stored, dict):
@@ -203,11 +221,28 @@ class ShreddingCodec:
         self._check_erasures(now)
         return self._writers.get(conversation_id, now) is None
 
+    def claim_refresh(self) -> Callable[[], None] | None:
+        """Without blocking: if the erasure mark is due for a look, claims that look (as
+        the encode that finds it due does) and returns it, to be run in a worker thread;
+        None if it is not due. Meanwhile encodes go on with the cached keys, as they do in
+        other threads while one thread's encode is looking."""
+        if not self.encrypt or self.table is None:
+            return None
+        now = self._clock()
+        if now < self._mark_due:
+            return None
+        self._mark_due = now + MARK_INTERVAL_S
+        return self._compare_mark
+
     def _check_erasures(self, now: float) -> None:
         """Drops every cached key when another process destroyed one since the last look."""
         if now < self._mark_due or self.table is None:
             return
         self._mark_due = now + MARK_INTERVAL_S
+        self._compare_mark()
+
+    def _compare_mark(self) -> None:
+        assert self.table is not None
         mark = self.table.erasure_mark()
         if self._mark is not None and mark != self._mark:
             self._writers.clear()
@@ -308,6 +343,25 @@ class ShreddingCodec:
                 f"not by a configured one ({configured})"
             )
         return aead.Sealer(master.unwrap(record.wrapped, record.key_id, conversation_id))
+
+
+def _sealed_form(
+    conversation_id: str,
+    event_type: str,
+    data: dict[str, Any],
+    secret: dict[str, Any],
+    key_id: str,
+    sealer: aead.Sealer,
+) -> dict[str, Any]:
+    fields = list(secret)  # sorted: `policy.ordered` is
+    blob = sealer.seal(to_json(secret), _aad(conversation_id, event_type, key_id, fields))
+    stored = {k: v for k, v in data.items() if k not in secret}
+    stored[SEALED] = {
+        "k": key_id,
+        "f": fields,
+        "c": binascii.b2a_base64(blob, newline=False).decode("ascii"),
+    }
+    return stored
 
 
 def _aad(conversation_id: str, event_type: str, key_id: str, fields: list[str]) -> bytes:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 from typing import Annotated
 
 import typer
@@ -55,6 +56,7 @@ def serve(
     logging.getLogger("threadline").info(
         "widget demo page: http://%s:%s/embed", bind_host, bind_port
     )
+    sys.setswitchinterval(settings.switch_interval_ms / 1000)
     uvicorn.run(
         app,
         host=bind_host,

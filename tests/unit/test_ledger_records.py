@@ -139,3 +139,30 @@ def test_sealed_bytes_are_exactly_the_canonical_form(text: str) -> None:
     assert decode("c1", 12, 1, sealed.stored.state, _Identity()).data.model_dump(mode="json") == (
         draft("c1", event).data
     )
+
+
+@pytest.mark.parametrize("encrypted", [False, True])
+def test_the_recorded_event_built_from_a_seal_equals_its_decoding(encrypted: bool) -> None:
+    # What in-process subscribers get after an append (`records.recorded`) is what a read
+    # of the stored bytes gives, for every event type with a sample payload.
+    from datetime import timedelta, timezone
+
+    from tests.unit.test_privacy_codec import SAMPLES
+    from threadline.ledger.events import EVENT_TYPES
+    from threadline.ledger.keyring import MemoryKeyTable
+    from threadline.ledger.masterkey import MasterKey
+    from threadline.ledger.records import recorded
+    from threadline.ledger.shredding import ShreddingCodec
+
+    codec = (
+        ShreddingCodec(MemoryKeyTable(), MasterKey(b"m" * 32, "test")) if encrypted else _Identity()
+    )
+    elsewhere = datetime(2025, 1, 1, 23, 0, tzinfo=timezone(timedelta(hours=-5)))
+    known = sorted((t, d) for t, d in SAMPLES.items() if t in EVENT_TYPES)
+    assert len(known) >= 10
+    for n, (event_type, data) in enumerate(known, start=2):
+        occurred = elsewhere if n % 2 else None
+        item = draft("c1", NewEvent(event_type, data, leg_id="l1", actor="a", occurred_at=occurred))
+        sealed = seal("c1", n, canonical.GENESIS_HASH, item, NOW, codec)
+        read = decode("c1", n, 40 + n, sealed.stored.state, codec)
+        assert recorded(sealed, 40 + n, codec) == read, event_type
