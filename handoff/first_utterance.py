@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from threadline.handoff.corrections import amended
 from threadline.handoff.human import OPERATOR_CALL, OPERATOR_CALL_OPENING
 from threadline.handoff.restate import Restatement, restate
 from threadline.ledger.events import EventData, HandoffChannel
@@ -265,6 +266,7 @@ class OfflineUtterances:
             return OPERATOR_CALL_OPENING  # a person called: they speak, not the AI
         channel = leg_channel(context, channel)
         parts = [_ACK_BY_REASON.get(reason or "", "") + opening(channel, inbound=inbound)]
+        context = amended(context)  # what the visitor took back is neither restated nor noted
         told = restate(context)
         parts.extend(_grounding(context, told))
         status = self._status(context)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from threadline.handoff.corrections import amended
 from threadline.handoff.signals import channel_request
 from threadline.projections.context_model import AgentContext
 from threadline.projections.entities import extract
@@ -24,12 +25,6 @@ MAX_PART_CHARS = 150
 # Identity material: a sentence holding one is never restated.
 PRIVATE_KINDS = frozenset({"member_number", "policy_number", "name", "phone"})
 _BIRTH = re.compile(r"\b(?:date\s+of\s+birth|d\.?o\.?b\.?|born|birthday|birth\s*date)\b", re.I)
-# "actually forget that", "never mind the address": what came before is no longer asked.
-_RETRACT = re.compile(
-    r"\b(?:forget\s+(?:that|it|about)|never\s*mind|scratch\s+that|ignore\s+(?:that|my)|"
-    r"instead|changed\s+my\s+mind)\b",
-    re.I,
-)
 _LEAD = re.compile(
     r"^(?:(?:hi|hello|hey|ok|okay|so|also|and|but|well|um|uh|oh|yeah|yes|no|actually|sorry|"
     r"right|anyway|hiya|morning|good\s+(?:morning|afternoon|evening))(?:\s+there)?[,!.:;-]*\s+)+",
@@ -229,11 +224,11 @@ def _similar(a: str, b: str) -> bool:
 
 
 def restate(context: AgentContext) -> Restatement:
-    """What the visitor asked for in the chat, most recent last, at most two of each."""
+    """What the visitor asked for in the chat, most recent last, at most two of each.
+    Retractions and corrections are folded in first (`handoff/corrections.py`): what the
+    visitor took back is not restated."""
+    context = amended(context)
     cut = 0
-    for r in context.requests:
-        if _RETRACT.search(r.text) and not only_asks_to_switch(r.text):
-            cut = r.position
     said: list[str] = []
     asked_to: list[str] = []
     open_q: list[str] = []
