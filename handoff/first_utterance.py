@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from threadline.handoff.clauses import untruncated
 from threadline.handoff.corrections import amended
 from threadline.handoff.human import OPERATOR_CALL, OPERATOR_CALL_OPENING
 from threadline.handoff.restate import Restatement, restate
@@ -266,7 +267,8 @@ class OfflineUtterances:
             return OPERATOR_CALL_OPENING  # a person called: they speak, not the AI
         channel = leg_channel(context, channel)
         parts = [_ACK_BY_REASON.get(reason or "", "") + opening(channel, inbound=inbound)]
-        context = amended(context)  # what the visitor took back is neither restated nor noted
+        # What the visitor took back is neither restated nor noted; a long question is whole.
+        context = amended(untruncated(context))
         told = restate(context)
         parts.extend(_grounding(context, told))
         status = self._status(context)
@@ -310,7 +312,12 @@ class OfflineUtterances:
         by_reason = _NEXT_BY_REASON.get(reason or "")
         if channel in _TEXT_CHANNELS:
             by_reason = _NEXT_BY_REASON_TEXT.get(reason or "", by_reason)
-        latest = [*reversed(told.open_questions), *reversed(told.asked_to), *reversed(told.said)]
+        latest = [
+            *reversed(told.quoted),
+            *reversed(told.open_questions),
+            *reversed(told.asked_to),
+            *reversed(told.said),
+        ]
         if context.topic is not None:
             latest.append(context.topic.phrase)
         found: list[str] = []
@@ -339,8 +346,13 @@ def _grounding(context: AgentContext, told: Restatement) -> list[str]:
         # "You asked me to change the address, and whether it has shipped."
         lead = "You asked me " if told.asked_to else "You asked "
         out.append(lead + ", and ".join(asks) + ".")
+    for i, quoted in enumerate(told.quoted):
+        # Not reportable by rule: "You asked: is the museum open on bank holidays?"
+        also = " also" if asks or i else ""
+        out.append(f"You{also} asked: {quoted}")
     if told.answered and len(out) < 2:
-        out.append(f"We already went over {told.answered[-1]}.")
+        answered = told.answered[-1]
+        out.append(f"We already went over {answered}{'' if answered.endswith('?') else '.'}")
     if not out and context.topic is not None:
         out.append(f"I see you were asking about your {context.topic.phrase}.")
     said = " ".join(out).lower()

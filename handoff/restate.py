@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from threadline.handoff.clauses import asks, last_clauses, question_tail, untruncated
 from threadline.handoff.corrections import amended
 from threadline.handoff.signals import channel_request
 from threadline.projections.context_model import AgentContext
@@ -27,7 +28,10 @@ PRIVATE_KINDS = frozenset({"member_number", "policy_number", "name", "phone"})
 _BIRTH = re.compile(r"\b(?:date\s+of\s+birth|d\.?o\.?b\.?|born|birthday|birth\s*date)\b", re.I)
 _LEAD = re.compile(
     r"^(?:(?:hi|hello|hey|ok|okay|so|also|and|but|well|um|uh|oh|yeah|yes|no|actually|sorry|"
-    r"right|anyway|hiya|morning|good\s+(?:morning|afternoon|evening))(?:\s+there)?[,!.:;-]*\s+)+",
+    r"right|anyway|hiya|morning|good\s+(?:morning|afternoon|evening)|"
+    # Greetings of visitors who mix languages ("olá, my parcel não chegou…").
+    r"ol[aá]|oi|bonjour|salut|hola|buenos\s+d[ií]as|ciao|hallo|bom\s+dia|boa\s+tarde)"
+    r"(?:\s+there)?[,!.:;-]*\s+)+",
     re.I,
 )
 _SWAP = {
@@ -78,6 +82,8 @@ class Restatement:
     asked_to: tuple[str, ...]  # "change the delivery address on order 4417 …"
     open_questions: tuple[str, ...]  # reported: "whether it has shipped yet"
     answered: tuple[str, ...]  # reported questions the chat already answered
+    # Questions no rule reports, in the visitor's order: "is the museum open on Sundays"
+    quoted: tuple[str, ...] = ()
 
 
 def private(sentence: str) -> bool:
@@ -108,11 +114,11 @@ def second_person(text: str) -> str:
     return "".join(out)
 
 
-def _tidy(sentence: str) -> str:
+def _tidy(sentence: str, *, cap: bool = True) -> str:
     s = _LEAD.sub("", sentence.strip()).strip()
-    s = re.sub(r"\s*[?!.]+$", "", s).strip()
+    s = re.sub(r"\s*[?!.…]+$", "", s).strip()
     s = re.sub(r"\s*(?:,\s*)?(?:please|pls|plz|thanks|thank you|thx|asap)$", "", s, flags=re.I)
-    if len(s) > MAX_PART_CHARS:
+    if cap and len(s) > MAX_PART_CHARS:
         s = s[:MAX_PART_CHARS].rsplit(" ", 1)[0] + "…"
     return s
 
@@ -161,8 +167,28 @@ _TRAILING_WH = re.compile(r"^(?P<rest>.+?),?\s+(?P<wh>why|how come|when|how)$", 
 
 
 def reported(question: str) -> tuple[str, str]:
-    """("asked_to" | "asked" | "said", text): a question in reported speech, second person;
-    "said" when no rule reports it (it is then restated as a statement, not "about this")."""
+    """("asked_to" | "asked" | "quoted" | "said", text): a question in reported speech,
+    second person. A statement that ends in a question is "said" with the question reported
+    after it ("your chain keeps slipping, and asked how you fix it"); a question no rule
+    reports is "quoted" (restated as the visitor put it, in the second person); anything
+    else is "said"."""
+    whole = _tidy(question, cap=False)
+    split = question_tail(whole)
+    if split is not None and not _reportable(whole):
+        lead, tail = split
+        kind, text = _report(tail)
+        if kind != "said":
+            lead = _lower_first(second_person(last_clauses(lead, MAX_PART_CHARS)))
+            joined = {"asked_to": "asked me to ", "asked": "asked ", "quoted": "asked: "}[kind]
+            return "said", f"{lead}, and {joined}{text}{'?' if kind == 'quoted' else ''}"
+    return _report(question)
+
+
+def _reportable(text: str) -> bool:
+    return _report(text)[0] not in ("said", "quoted")
+
+
+def _report(question: str) -> tuple[str, str]:
     q = _tidy(question)
     m = _TRAILING_WH.match(q)
     if m:  # "the payout is lower than the estimate, why?"
@@ -199,6 +225,8 @@ def reported(question: str) -> tuple[str, str]:
         return "asked", f"{wh} {subj} {aux} {second_person(m.group('rest'))}"
     if _IMPERATIVE.match(q):
         return "asked_to", _lower_first(second_person(re.sub(r"^please\s+", "", q, flags=re.I)))
+    if asks(q) or question.rstrip().endswith("?"):
+        return "quoted", _lower_first(second_person(q))
     return "said", _lower_first(second_person(q))
 
 
@@ -227,23 +255,28 @@ def restate(context: AgentContext) -> Restatement:
     """What the visitor asked for in the chat, most recent last, at most two of each.
     Retractions and corrections are folded in first (`handoff/corrections.py`): what the
     visitor took back is not restated."""
-    context = amended(context)
+    context = amended(untruncated(context))
     cut = 0
     said: list[str] = []
     asked_to: list[str] = []
     open_q: list[str] = []
     answered: list[str] = []
+    quoted: list[str] = []
     questions = {q.text: q for q in context.questions}
     for r in context.requests:
         if r.position < cut or private(r.text) or only_asks_to_switch(r.text):
             continue
         q = questions.get(r.text)
-        kind, text = reported(r.text) if q is not None else ("said", "")
+        kind, text = reported(r.text)
         if q is None and _IMPERATIVE.match(_tidy(r.text)):
-            asked_to.append(reported(r.text)[1])
+            asked_to.append(text)
             continue
-        if q is None or kind == "said":
+        if kind == "said":
+            said.append(text)  # a statement, maybe one that ends in a question
+        elif q is None:
             said.append(_lower_first(second_person(_tidy(r.text))))
+        elif kind == "quoted":
+            (answered if q.answered else quoted).append(_quote(text, q.answered))
         elif q.answered:
             answered.append(text)  # "can you change …?" was a question and a request
         else:
@@ -257,7 +290,9 @@ def restate(context: AgentContext) -> Restatement:
             continue  # "hello?", "anyone there?": nothing to restate
         kind, text = reported(q.text)
         if kind == "said":
-            said.append(text)  # a question the grammar rules can't report ("payout low?")
+            said.append(text)  # a statement that ends in a question
+        elif kind == "quoted":
+            (answered if q.answered else quoted).append(_quote(text, q.answered))
         elif kind == "asked_to":
             (asked_to if not q.answered else answered).append(text)
         elif q.answered:
@@ -265,19 +300,31 @@ def restate(context: AgentContext) -> Restatement:
         else:
             open_q.append(text)
     said += _question_context(context, cut, {r.text for r in context.requests})
-    lists = {"said": said, "asked_to": asked_to, "asked": open_q}
+    lists = {"said": said, "asked_to": asked_to, "asked": open_q, "quoted": quoted}
     kept = {k: list(_dedupe(v)[-2:]) for k, v in lists.items()}
     first = _original(context, cut)
     if first is not None:
         # The visitor's original request is always restated, however long the chat went on.
         kind, text = first
+        if kind == "quoted":
+            text = _quote(text, answered=False)
         already = [t for group in kept.values() for t in group] + answered
         if not any(_similar(text, t) for t in already):
             group = kept[kind]
             kept[kind] = [text, *group[-1:]]
     return Restatement(
-        tuple(kept["said"]), tuple(kept["asked_to"]), tuple(kept["asked"]), _dedupe(answered)[-1:]
+        tuple(kept["said"]),
+        tuple(kept["asked_to"]),
+        tuple(kept["asked"]),
+        _dedupe(answered)[-1:],
+        tuple(kept["quoted"]),
     )
+
+
+def _quote(text: str, answered: bool) -> str:
+    """A question as the visitor put it: "is the museum open on bank holidays?"; one the
+    chat answered is "your question: …" (for "We already went over your question: …")."""
+    return f"your question: {text}?" if answered else f"{text}?"
 
 
 def _question_context(context: AgentContext, cut: int, requests: set[str]) -> list[str]:
@@ -311,20 +358,26 @@ def _is_clause(sentence: str) -> bool:
 
 def _original(context: AgentContext, cut: int) -> tuple[str, str] | None:
     """The first visitor sentence of substance since the last retraction, restated."""
-    candidates = sorted(
-        [(r.position, r.text) for r in context.requests]
-        + [(t.position, t.text) for t in context.recent_turns if t.role == "visitor"]
-    )
+    seen = {t.position for t in context.recent_turns}
+    candidates = [(r.position, r.text) for r in context.requests if r.position not in seen]
+    candidates += [
+        (t.position, s)
+        for t in context.recent_turns
+        if t.role == "visitor"
+        for s in sentences(t.text)
+    ]
+    candidates.sort(key=lambda c: c[0])  # stable: a turn's sentences stay in their order
     asked = {q.text for q in context.questions}
     for position, text in candidates:
         if position < cut or private(text) or len(content_stems(_tidy(text))) < 2:
             continue
         if only_asks_to_switch(text):
             continue
-        if text in asked or text.rstrip().endswith("?"):
-            return reported(text)
-        if _IMPERATIVE.match(_tidy(text)):
-            return reported(text)
+        kind, said = reported(text)
+        if kind == "said" or text in asked or text.rstrip().endswith("?"):
+            return kind, said
+        if asks(_tidy(text)) or _IMPERATIVE.match(_tidy(text)):
+            return kind, said
         return "said", _lower_first(second_person(_tidy(text)))
     return None
 
