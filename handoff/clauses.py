@@ -7,6 +7,7 @@ the first `MAX_QUESTION_CHARS` of the sentence. Domain-general and pure.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from threadline.projections.context_model import AgentContext
 from threadline.projections.topics import MAX_QUESTION_CHARS, content_stems, sentences
@@ -83,5 +84,36 @@ def untruncated(context: AgentContext) -> AgentContext:
                 r.model_copy(update={"text": _whole(r.text, r.position, context)})
                 for r in context.requests
             ),
+        }
+    )
+
+
+def rewrite_sentences(context: AgentContext, rewrite: Callable[[str], str]) -> AgentContext:
+    """The context with every visitor sentence (of its recent turns, kept questions and
+    requests) passed through `rewrite`; one rewritten to "" is dropped. The same sentence
+    is rewritten the same way everywhere, so a question still matches its request."""
+    memo: dict[str, str] = {}
+
+    def whole(text: str) -> str:
+        out = []
+        for s in sentences(text):
+            if s not in memo:
+                memo[s] = rewrite(s).strip()
+            if memo[s]:
+                out.append(memo[s])
+        return " ".join(out)
+
+    turns = []
+    for t in context.recent_turns:
+        text = whole(t.text) if t.role == "visitor" else t.text
+        if text:
+            turns.append(t if text == t.text else t.model_copy(update={"text": text}))
+    questions = [(q, whole(q.text)) for q in context.questions]
+    requests = [(r, whole(r.text)) for r in context.requests]
+    return context.model_copy(
+        update={
+            "recent_turns": tuple(turns),
+            "questions": tuple(q.model_copy(update={"text": t}) for q, t in questions if t),
+            "requests": tuple(r.model_copy(update={"text": t}) for r, t in requests if t),
         }
     )

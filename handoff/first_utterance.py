@@ -21,10 +21,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from threadline.handoff.clauses import untruncated
-from threadline.handoff.corrections import amended
 from threadline.handoff.human import OPERATOR_CALL, OPERATOR_CALL_OPENING
-from threadline.handoff.restate import Restatement, restate
+from threadline.handoff.restate import Restatement, heard, restate
 from threadline.ledger.events import EventData, HandoffChannel
 from threadline.projections.context_model import AgentContext, Entity, Handoff, ToolCall
 
@@ -268,7 +266,7 @@ class OfflineUtterances:
         channel = leg_channel(context, channel)
         parts = [_ACK_BY_REASON.get(reason or "", "") + opening(channel, inbound=inbound)]
         # What the visitor took back is neither restated nor noted; a long question is whole.
-        context = amended(untruncated(context))
+        context = heard(context)
         told = restate(context)
         parts.extend(_grounding(context, told))
         status = self._status(context)

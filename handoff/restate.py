@@ -15,9 +15,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from threadline.handoff.channel_ask import only_asks_to_switch, unswitched
 from threadline.handoff.clauses import asks, last_clauses, question_tail, untruncated
 from threadline.handoff.corrections import amended
-from threadline.handoff.signals import channel_request
+from threadline.handoff.small_talk import without_small_talk
 from threadline.projections.context_model import AgentContext
 from threadline.projections.entities import extract
 from threadline.projections.topics import content_stems, sentences
@@ -188,8 +189,14 @@ def _reportable(text: str) -> bool:
     return _report(text)[0] not in ("said", "quoted")
 
 
+_ABOUT = re.compile(r"^(?:about|regarding|concerning)\s+(?P<rest>.+)$", re.I)
+
+
 def _report(question: str) -> tuple[str, str]:
     q = _tidy(question)
+    m = _ABOUT.match(q)
+    if m:  # what a request to switch was about: "(can you call me) about my council tax bill"
+        return "asked", f"about {second_person(m['rest'])}"
     m = _TRAILING_WH.match(q)
     if m:  # "the payout is lower than the estimate, why?"
         return "asked", f"{m.group('wh').lower()} {_lower_first(second_person(m['rest']))}"
@@ -230,20 +237,6 @@ def _report(question: str) -> tuple[str, str]:
     return "said", _lower_first(second_person(q))
 
 
-def only_asks_to_switch(sentence: str) -> bool:
-    """ "can we do this on a call instead?", "can I talk to a person": nothing to restate
-    once the call (or the person) is there. A sentence that also carries its own content
-    ("order 4417 never came, can someone call me") is kept."""
-    m = channel_request(sentence)
-    if m is None:
-        return False
-    rest = sentence[: m.start()] + " " + sentence[m.end() :]
-    return len(content_stems(_tidy(rest)) - _SWITCH_WORDS) < 2
-
-
-_SWITCH_WORDS = frozenset({"instead", "rather", "someone", "somebody", "again"})
-
-
 def _similar(a: str, b: str) -> bool:
     sa, sb = content_stems(a), content_stems(b)
     if not sa or not sb:
@@ -251,11 +244,18 @@ def _similar(a: str, b: str) -> bool:
     return len(sa & sb) / min(len(sa), len(sb)) >= 0.8
 
 
+def heard(context: AgentContext) -> AgentContext:
+    """The chat as the first utterance restates it: long questions whole, requests to
+    switch and small talk taken out (`channel_ask`, `small_talk`), what the visitor took
+    back or corrected folded in (`corrections`). Applying it again changes nothing."""
+    return amended(without_small_talk(unswitched(untruncated(context))))
+
+
 def restate(context: AgentContext) -> Restatement:
     """What the visitor asked for in the chat, most recent last, at most two of each.
     Retractions and corrections are folded in first (`handoff/corrections.py`): what the
     visitor took back is not restated."""
-    context = amended(untruncated(context))
+    context = heard(context)
     cut = 0
     said: list[str] = []
     asked_to: list[str] = []

@@ -1,0 +1,260 @@
+"""The first utterance on topics nobody wrote a rule for, the way a visitor would meet it:
+a short chat with the real offline agent, then "Switch to voice" through the real
+`HandoffService` (request, redeem), and the sentence the voice agent opens with.
+
+Each row names the key content words of the question the visitor actually asked (their
+latest, corrected one) and the words of a question they took back. Every row is also held
+to what any first utterance must do: restate in words from the chat (every word is the
+chat's or fixed connective wording), acknowledge a verification already passed instead of
+asking again (or ask, if there was none), claim no switch other than the one redeemed, and
+read out no identity material."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from tests.unit.handoff.handoff_helpers import CHAT_LEG, NOW, add, start_chat
+from threadline.agent.chat import ChatAgent
+from threadline.agent.factory import build_agent
+from threadline.agent.sqltools.sql import SqlToolBackend
+from threadline.handoff import first_utterance as fu
+from threadline.handoff.restate import _AGREE, _SWAP
+from threadline.handoff.service import HandoffService
+from threadline.handoff.signing import Signer
+from threadline.ledger.events import HandoffChannel, IdentityClaimed, IdentityVerified
+from threadline.ledger.store import Ledger, open_ledger
+
+SIGNER = Signer(b"u" * 32, "handoff")
+SUBJECT = "MBR-100234"  # the verified visitor's member number: never in a chat row
+VERIFIED = "You're already verified"
+CHALLENGE = "I'll need to confirm who you are"
+
+
+@dataclass(frozen=True, slots=True)
+class Chat:
+    id: str
+    turns: tuple[str, ...]
+    must: tuple[str, ...]  # key words of the question really asked
+    stale: tuple[str, ...] = ()  # words only a question taken back had
+    verified: bool = True
+
+
+CHATS = [
+    Chat("vet", ("hi, can I book a vet appointment for my cat Miso next Tuesday?",),
+         ("vet", "appointment", "cat", "Tuesday")),
+    Chat("bike-chain", ("my bike chain keeps slipping off the rear cog when I change gear, "
+                        "how do I fix it?",), ("bike chain", "slipping", "fix")),
+    Chat("visa", ("do I need a visa to visit Japan for two weeks on a Canadian passport?",),
+         ("visa", "Japan", "Canadian passport")),
+    Chat("tax-form", ("which tax form do I use to report freelance income, the 1099 or the W-2?",),
+         ("tax form", "freelance income", "1099", "W-2")),
+    Chat("parcel-pt", ("olá, my parcel não chegou, tracking LX123456789PT, where is it?",),
+         ("parcel", "LX123456789PT", "where"), ("olá",)),
+    Chat("other-account", ("what is the balance on my savings account?",
+                           "actually I meant the other account, the checking one"),
+         ("balance", "checking account"), ("savings",)),
+    Chat("other-account-ref", ("why was I charged a fee on account ending 4421?",
+                               "actually I meant the other account, the one ending 7788"),
+         ("charged a fee", "7788"), ("4421",)),
+    Chat("not-x-but-y", ("I want to add my wife to the travel policy",
+                         "sorry, not my wife, my son"),
+         ("add your son", "travel policy"), ("wife",)),
+    Chat("wait-no-day", ("can I move my dentist appointment to Friday?", "wait, no, to Thursday"),
+         ("dentist appointment", "Thursday"), ("Friday",)),
+    Chat("never-mind", ("can you check if the blue sofa is in stock?",
+                        "never mind that, how much is delivery to Leeds?"),
+         ("delivery", "Leeds"), ("sofa", "never mind")),
+    Chat("small-talk", ("how long does the warranty on the blender last?",
+                        "lovely weather today by the way", "haha yes"),
+         ("warranty", "blender"), ("weather",)),
+    Chat("two-questions", ("can I change my seat on flight BA117? and is there wifi on board?",),
+         ("seat", "BA117", "wifi")),
+    Chat("typo", ("how do i resett my routr password",), ("resett", "routr password")),
+    Chat("rambling", ("so I was at the garden centre on Saturday and bought a big terracotta pot "
+                      "and some compost and then my neighbour said the tomato plants need more "
+                      "light but I think they are overwatered, the leaves are yellow and curling, "
+                      "what should I do about the yellow leaves on my tomato plants?",),
+         ("yellow leaves", "tomato plants", "what you should do")),
+    Chat("pharmacy", ("what time does the pharmacy close on Sunday?",),
+         ("pharmacy", "close", "Sunday")),
+    Chat("switch-request", ("is my gym membership frozen while I'm abroad?",
+                            "can we do this on a call instead?"),
+         ("gym membership", "frozen", "abroad"), ("on a call", "instead")),
+    Chat("switch-phone", ("why was my electricity bill higher in October?",
+                          "can I talk to someone on the phone"),
+         ("electricity bill", "October"), ("talk to someone", "phone")),
+    Chat("switch-first", ("can I switch to voice?", "I want to ask about my pension contributions"),
+         ("pension contributions",), ("switch to voice?",)),
+    Chat("ring-me", ("where is my new kettle?", "easier to talk, ring me"),
+         ("kettle",), ("ring", "easier")),
+    Chat("call-about", ("can you call me about my council tax bill?",),
+         ("council tax bill",), ("call you",)),
+    Chat("sink", ("the kitchen sink is blocked and the water won't drain",),
+         ("kitchen sink", "blocked", "drain")),
+    Chat("library", ("can I renew my library books online?",), ("renew", "library books")),
+    Chat("enrolment", ("when does enrolment open for the spring semester?",),
+         ("enrolment", "spring semester")),
+    Chat("brakes", ("my car makes a grinding noise when braking, is it safe to drive?",),
+         ("grinding noise", "braking", "safe to drive")),
+    Chat("lost-card", ("I lost my debit card yesterday, can you block it?",),
+         ("debit card", "block")),
+    Chat("museum", ("is the museum open on bank holidays?", "thanks!"),
+         ("museum", "bank holidays")),
+    Chat("shouting", ("WHY HAS MY REFUND NOT ARRIVED YET",), ("refund", "arrived")),
+    Chat("chocolate", ("my dog ate chocolate 😱 what do I do",), ("dog ate chocolate",)),
+    Chat("hotel", ("bonjour, the hotel room in Lyon has no hot water, can someone fix it?",),
+         ("hotel room", "Lyon", "hot water"), ("bonjour",)),
+    Chat("boleto", ("oi, I paid the boleto twice for invoice 5521, can I get the money back?",),
+         ("boleto", "twice", "5521", "money back")),
+    Chat("hiking-boot", ("does the hiking boot come in size 44?", "also my sister says hi"),
+         ("hiking boot", "size 44"), ("sister",)),
+    Chat("mattress", ("wen will my new mattres be deliverd",), ("mattres", "deliverd")),
+    Chat("broadband", ("I'm moving house next month. Can I transfer my broadband to the new "
+                       "address? Also do I need a new router?",),
+         ("broadband", "new address", "router")),
+    Chat("passport", ("hello", "hi there",
+                      "I need to know if my passport renewal has been processed"),
+         ("passport renewal", "processed")),
+    Chat("already-answered", ("can I get a refund for the cancelled yoga class?",),
+         ("refund", "yoga class")),
+    Chat("unverified-visa", ("how long does a Schengen visa take to process?",),
+         ("Schengen visa", "process"), verified=False),
+    Chat("unverified-correction", ("when is the bin collection on Elm Road?",
+                                   "sorry, I meant Oak Road"),
+         ("bin collection", "Oak Road"), ("Elm",), verified=False),
+]  # fmt: skip
+
+# Wording the generator adds itself: openings, verification, next steps, connectives.
+_FIXED = " ".join(
+    [
+        *fu._OPENING.values(),
+        fu._OPENING_INBOUND,
+        *fu._ACK_BY_REASON.values(),
+        *fu._NEXT_BY_REASON.values(),
+        *fu._NEXT_BY_REASON_TEXT.values(),
+        *fu._NEXT_BY_NOUN.values(),
+        *(say for _, say in fu.DEFAULT_STEPS),
+        *_SWAP.values(),
+        *_AGREE.values(),
+        "You're already verified, so you won't need to repeat your details.",
+        "Before we go into your account, I'll need to confirm who you are.",
+        "You said, and asked me to whether; You also asked: We already went over your question",
+        "I have noted. I see you mentioned I can see it's. I have our whole chat in front of me",
+        "I see you were asking about your. let's pick up where we left off",
+    ]
+)
+_WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)?")
+
+
+def words(text: str) -> set[str]:
+    return {w.lower() for w in _WORD.findall(text)}
+
+
+FIXED_WORDS = words(_FIXED)
+
+
+def _from_chat(word: str, chat: set[str]) -> bool:
+    """The word is the chat's, or the chat's word with the -s an agreement adds
+    ("does the pharmacy close" → "the pharmacy closes")."""
+    if word in chat or word in FIXED_WORDS:
+        return True
+    stems = {word[:-1], word[:-2], word[:-3] + "y"} if len(word) > 3 else set()
+    return any(s in chat for s in stems)
+
+
+def problems(
+    chat: Chat, utterance: str, chat_text: str, channel: HandoffChannel = "webrtc"
+) -> list[str]:
+    """Everything wrong with `utterance` as the first utterance of `chat` (empty: none)."""
+    found: list[str] = []
+    low = utterance.lower()
+    found += [f"missing {w!r}" for w in chat.must if w.lower() not in low]
+    found += [f"stale {w!r}" for w in chat.stale if w.lower() in low]
+    invented = sorted(w for w in words(utterance) if not _from_chat(w, words(chat_text)))
+    if invented:
+        found.append(f"words not in the chat: {invented}")
+    if chat.verified and (VERIFIED not in utterance or CHALLENGE in utterance):
+        found.append("re-verifies a verified visitor")
+    if not chat.verified and (CHALLENGE not in utterance or VERIFIED in utterance):
+        found.append("claims a verification that never happened")
+    if SUBJECT in utterance or "100234" in utterance:
+        found.append("reads out the member number")
+    others = {c: fu.opening(c) for c in fu._OPENING if c != channel}
+    found += [f"claims a {c} switch" for c, text in others.items() if text in utterance]
+    if not utterance.startswith(fu.opening(channel)):
+        found.append(f"does not open for {channel}")
+    return found
+
+
+@pytest.fixture
+def ledger() -> Iterator[Ledger]:
+    store = open_ledger("memory://")
+    yield store
+    store.close()
+
+
+def first_utterance(
+    ledger: Ledger, tools: SqlToolBackend, chat: Chat, channel: HandoffChannel = "webrtc"
+) -> tuple[str, str]:
+    """(the utterance the redeemed leg opens with, everything the chat had before it)."""
+    cid = chat.id
+    start_chat(ledger, cid)
+    if chat.verified:  # a signed-in visitor: the widget's session cookie
+        add(ledger, cid, IdentityClaimed(method="cookie", subject=SUBJECT))
+        add(ledger, cid, IdentityVerified(method="cookie", level=2, subject=SUBJECT))
+    agent = ChatAgent(ledger, build_agent(tools, clock=lambda: NOW))
+    for text in chat.turns:
+        agent.visitor_turn(cid, text, leg_id=CHAT_LEG)
+    had = " ".join(e.data.model_dump_json() for e in ledger.read(cid)).replace(SUBJECT, "")
+    service = HandoffService(ledger, signer=SIGNER)
+    ticket = service.request_handoff(cid, channel, leg_id=CHAT_LEG)
+    grant = service.redeem(ticket.token, "pc-1")
+    assert grant.level == (2 if chat.verified else 0)
+    return grant.first_utterance, had
+
+
+def test_the_table_is_wide_enough() -> None:
+    assert len(CHATS) >= 30
+    assert len({c.id for c in CHATS}) == len(CHATS)
+    assert sum(1 for c in CHATS if c.stale) >= 10
+
+
+@pytest.mark.parametrize("chat", CHATS, ids=[c.id for c in CHATS])
+def test_the_first_utterance_restates_the_question_really_asked(
+    ledger: Ledger, tools: SqlToolBackend, chat: Chat
+) -> None:
+    utterance, had = first_utterance(ledger, tools, chat)
+    assert problems(chat, utterance, had) == [], utterance
+
+
+@pytest.mark.parametrize("channel", ["pstn", "sms"])
+@pytest.mark.parametrize("chat", [c for c in CHATS if c.stale][:4], ids=lambda c: c.id)
+def test_other_channels_claim_only_their_own_switch(
+    ledger: Ledger, tools: SqlToolBackend, chat: Chat, channel: HandoffChannel
+) -> None:
+    utterance, had = first_utterance(ledger, tools, chat, channel)
+    assert problems(chat, utterance, had, channel) == [], utterance
+
+
+def test_the_checks_can_fail() -> None:
+    """A stale restatement, a re-verification, an invented word and another channel's
+    opening are each caught."""
+    chat = next(c for c in CHATS if c.id == "other-account")
+    had = " ".join(chat.turns)
+    stale = (
+        "Thanks for switching to voice. You asked what the balance is on your savings account. "
+        "You're already verified, so you won't need to repeat your details."
+    )
+    assert problems(chat, stale, had) == ["missing 'checking account'", "stale 'savings'"]
+    worse = stale.replace(
+        "You're already verified, so you won't need to repeat your details.",
+        "Before we go into your account, I'll need to confirm who you are.",
+    )
+    assert "re-verifies a verified visitor" in problems(chat, worse, had)
+    invented = stale.replace("balance", "overdraft limit")
+    assert any("overdraft" in p for p in problems(chat, invented, had))
+    assert "claims a pstn switch" in problems(chat, "Thanks for taking my call. " + stale, had)
