@@ -58,6 +58,7 @@ _OTHER = re.compile(
     r"(?:\s*,?\s*(?:the\s+)?(?:(?P<pre>[\w-]+(?:\s+[\w-]+)?)\s+one|one\s+(?P<post>.+)))?$",
     re.I,
 )
+_ONE = re.compile(r"\s+ones?$", re.I)
 _DET = re.compile(r"^(?:the|my|a|an|our|your|this|that)\s+", re.I)
 _TAIL = re.compile(r"[\s,.!?;:]*(?:\b(?:instead|please|pls|thanks|sorry))?[\s,.!?;:]*$", re.I)
 _PREPOSITIONS = frozenset(
@@ -114,7 +115,10 @@ def _explicit(body: str) -> tuple[str, str] | None:
 
 def _located(question: str, old: str, new: str) -> tuple[str, str] | None:
     """(old, new) as spans of the question: "not my wife, my son" in "add my wife to …"."""
-    for a, b in ((old, new), (_DET.sub("", old), _DET.sub("", new))):
+    bare_old, bare_new = _DET.sub("", old), _DET.sub("", new)
+    # "not the wooden one, the antique one": the words that differ, without "one".
+    ones = (_ONE.sub("", bare_old), _ONE.sub("", bare_new))
+    for a, b in ((old, new), (bare_old, bare_new), ones):
         m = _word_span(question, a) if a else None
         if m is not None and a.lower() != b.lower():
             return m.group(0), b
