@@ -52,7 +52,7 @@ def last_clauses(text: str, limit: int) -> str:
         if kept and len(" ".join([part, *kept])) > limit:
             break
         kept.insert(0, part)
-    out = " ".join(kept).strip(" ,")
+    out = re.sub(r"^(?:and\s+then|and|but|so|because|then)\s+", "", " ".join(kept).strip(" ,"))
     return out if len(out) <= limit else out[-limit:].split(" ", 1)[-1]
 
 

@@ -150,6 +150,10 @@ def _spoken(entity: Entity) -> str:
             whole, _, cents = number.partition(".")
             value = f"{symbol}{int(whole):,}" + (f".{cents}" if cents not in ("", "00") else "")
             return value
+    if entity.kind == "day":  # "on Saturday" as written, without its preposition
+        return re.sub(
+            r"^(?:on|since|by|until|till|from|before|after|for)\s+", "", entity.text, flags=re.I
+        )
     return entity.value
 
 
@@ -338,7 +342,8 @@ def _grounding(context: AgentContext, told: Restatement) -> list[str]:
     (an id, an amount, a serial …) those sentences left out."""
     out: list[str] = []
     if told.said:
-        out.append("You said " + ", and ".join(told.said) + ".")
+        said = "You said " + ", and ".join(told.said)
+        out.append(said if said.endswith("?") else said + ".")  # "…, and asked: where is it?"
     asks = [f"to {a}" for a in told.asked_to] + list(told.open_questions)
     if asks:
         # "You asked me to change the address, and whether it has shipped."

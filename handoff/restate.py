@@ -116,12 +116,24 @@ def second_person(text: str) -> str:
 
 
 def _tidy(sentence: str, *, cap: bool = True) -> str:
-    s = _LEAD.sub("", sentence.strip()).strip()
+    s = _LEAD.sub("", _unshouted(sentence.strip())).strip()
     s = re.sub(r"\s*[?!.…]+$", "", s).strip()
     s = re.sub(r"\s*(?:,\s*)?(?:please|pls|plz|thanks|thank you|thx|asap)$", "", s, flags=re.I)
     if cap and len(s) > MAX_PART_CHARS:
         s = s[:MAX_PART_CHARS].rsplit(" ", 1)[0] + "…"
     return s
+
+
+_SHOUTED = re.compile(r"\b[A-Z][A-Z']+\b")
+
+
+def _unshouted(sentence: str) -> str:
+    """ "WHY HAS MY REFUND NOT ARRIVED YET" is said calmly: words in capitals are lowered
+    when most of the sentence is capitals (a code with digits, "BA117", stays as written)."""
+    letters = [c for c in sentence if c.isalpha()]
+    if len(letters) < 8 or sum(c.isupper() for c in letters) < 0.7 * len(letters):
+        return sentence
+    return _SHOUTED.sub(lambda m: m.group(0) if m.group(0) == "I" else m.group(0).lower(), sentence)
 
 
 def _lower_first(s: str) -> str:
@@ -164,6 +176,10 @@ def _third_person(verb: str) -> str:
     return verb + "s"
 
 
+_WH_BARE = re.compile(
+    r"^(?P<wh>what|when|where|why|how)\s+(?P<aux>is|are|was|were)\s+(?P<subj>it|they|that|this)$",
+    re.I,
+)
 _TRAILING_WH = re.compile(r"^(?P<rest>.+?),?\s+(?P<wh>why|how come|when|how)$", re.I)
 
 
@@ -189,6 +205,7 @@ def _reportable(text: str) -> bool:
     return _report(text)[0] not in ("said", "quoted")
 
 
+_BARE_WANT = re.compile(r"^(?:need|want|needing|wanting|looking|trying|hoping|wondering)\b", re.I)
 _ABOUT = re.compile(r"^(?:about|regarding|concerning)\s+(?P<rest>.+)$", re.I)
 
 
@@ -217,6 +234,10 @@ def _report(question: str) -> tuple[str, str]:
         if aux not in ("do", "does", "did"):
             aux = _AGREE.get((subj, aux), aux)
             return "asked", f"whether {subj} {aux} {second_person(m.group('rest'))}"
+    m = _WH_BARE.match(q)
+    if m:  # "where is it" → "where it is"
+        subj, aux = second_person(m["subj"]), m["aux"].lower()
+        return "asked", f"{m['wh'].lower()} {subj} {_AGREE.get((subj, aux), aux)}"
     m = _WH.match(q)
     if m and m.group("aux").lower() in ("do", "does"):
         # "who do I talk to" → "who you talk to"; "how long does that take" → "… that takes"
@@ -234,6 +255,8 @@ def _report(question: str) -> tuple[str, str]:
         return "asked_to", _lower_first(second_person(re.sub(r"^please\s+", "", q, flags=re.I)))
     if asks(q) or question.rstrip().endswith("?"):
         return "quoted", _lower_first(second_person(q))
+    if _BARE_WANT.match(q):  # "need help finding my tax reference" has lost its "I"
+        q = "I " + _lower_first(q)
     return "said", _lower_first(second_person(q))
 
 
