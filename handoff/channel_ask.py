@@ -33,7 +33,7 @@ _BEFORE = re.compile(
 )
 _AFTER = re.compile(
     r"^[\s,;:-]*(?:(?:me|us|back|instead|please|pls|now|asap|rather|"
-    r"(?:on|at)\s+(?:this|my)\s+number)\b[\s,;:-]*)*",
+    r"(?:on|at)\s+(?:this|my)\s+number|(?:on|at)\s+\+?\d[\d\s().-]{6,}\d)\b[\s,;:-]*)*",
     re.I,
 )
 _ABOUT = re.compile(r"^(?:about|regarding|re:?|concerning)\s+\S", re.I)

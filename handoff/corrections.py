@@ -30,7 +30,7 @@ from threadline.projections.topics import content_stems, sentences
 # "actually forget that", "never mind the address": what came before is no longer asked.
 RETRACT = re.compile(
     r"\b(?:forget\s+(?:that|it|about)|never\s*mind|nevermind|scratch\s+that|"
-    r"ignore\s+(?:that|my)|instead|changed\s+my\s+mind)\b",
+    r"ignore\s+(?:that|my)|instead(?!\s+of)|changed\s+my\s+mind)\b",
     re.I,
 )
 # The cue at the head of a sentence that retracts, dropped before the rest is restated.

@@ -18,18 +18,16 @@ from dataclasses import dataclass
 from threadline.handoff.channel_ask import only_asks_to_switch, unswitched
 from threadline.handoff.clauses import asks, last_clauses, question_tail, untruncated
 from threadline.handoff.corrections import amended
+from threadline.handoff.private_text import private, unprivate
 from threadline.handoff.small_talk import without_small_talk
 from threadline.projections.context_model import AgentContext
 from threadline.projections.entities import extract
 from threadline.projections.topics import content_stems, sentences
 
 MAX_PART_CHARS = 150
-# Identity material: a sentence holding one is never restated.
-PRIVATE_KINDS = frozenset({"member_number", "policy_number", "name", "phone"})
-_BIRTH = re.compile(r"\b(?:date\s+of\s+birth|d\.?o\.?b\.?|born|birthday|birth\s*date)\b", re.I)
 _LEAD = re.compile(
     r"^(?:(?:hi|hello|hey|ok|okay|so|also|and|but|well|um|uh|oh|yeah|yes|no|actually|sorry|"
-    r"right|anyway|hiya|morning|good\s+(?:morning|afternoon|evening)|"
+    r"right|anyway|hiya|morning|wait|good\s+(?:morning|afternoon|evening)|"
     # Greetings of visitors who mix languages ("olá, my parcel não chegou…").
     r"ol[aá]|oi|bonjour|salut|hola|buenos\s+d[ií]as|ciao|hallo|bom\s+dia|boa\s+tarde)"
     r"(?:\s+there)?[,!.:;-]*\s+)+",
@@ -85,12 +83,6 @@ class Restatement:
     answered: tuple[str, ...]  # reported questions the chat already answered
     # Questions no rule reports, in the visitor's order: "is the museum open on Sundays"
     quoted: tuple[str, ...] = ()
-
-
-def private(sentence: str) -> bool:
-    if _BIRTH.search(sentence):
-        return True
-    return any(f.kind in PRIVATE_KINDS for f in extract(sentence))
 
 
 def second_person(text: str) -> str:
@@ -205,7 +197,8 @@ def _reportable(text: str) -> bool:
     return _report(text)[0] not in ("said", "quoted")
 
 
-_BARE_WANT = re.compile(r"^(?:need|want|needing|wanting|looking|trying|hoping|wondering)\b", re.I)
+_BARE_WANT = re.compile(r"^(?:need|want)\b", re.I)
+_BARE_ING = re.compile(r"^(?:asking|looking|trying|hoping|wondering|needing|wanting)\b", re.I)
 _ABOUT = re.compile(r"^(?:about|regarding|concerning)\s+(?P<rest>.+)$", re.I)
 
 
@@ -255,9 +248,18 @@ def _report(question: str) -> tuple[str, str]:
         return "asked_to", _lower_first(second_person(re.sub(r"^please\s+", "", q, flags=re.I)))
     if asks(q) or question.rstrip().endswith("?"):
         return "quoted", _lower_first(second_person(q))
-    if _BARE_WANT.match(q):  # "need help finding my tax reference" has lost its "I"
+    return "said", _statement(q)
+
+
+def _statement(text: str) -> str:
+    """A statement in the second person, its subject put back where the visitor left it
+    out ("need help finding my tax reference", "asking for the concert on Friday")."""
+    q = _tidy(text)
+    if _BARE_WANT.match(q):
         q = "I " + _lower_first(q)
-    return "said", _lower_first(second_person(q))
+    elif _BARE_ING.match(q):
+        q = "I'm " + _lower_first(q)
+    return _lower_first(second_person(q))
 
 
 def _similar(a: str, b: str) -> bool:
@@ -269,9 +271,10 @@ def _similar(a: str, b: str) -> bool:
 
 def heard(context: AgentContext) -> AgentContext:
     """The chat as the first utterance restates it: long questions whole, requests to
-    switch and small talk taken out (`channel_ask`, `small_talk`), what the visitor took
+    switch, identity material and small talk taken out (`channel_ask`, `private_text`,
+    `small_talk`), what the visitor took
     back or corrected folded in (`corrections`). Applying it again changes nothing."""
-    return amended(without_small_talk(unswitched(untruncated(context))))
+    return amended(without_small_talk(unprivate(unswitched(untruncated(context)))))
 
 
 def restate(context: AgentContext) -> Restatement:
@@ -296,8 +299,10 @@ def restate(context: AgentContext) -> Restatement:
             continue
         if kind == "said":
             said.append(text)  # a statement, maybe one that ends in a question
+        elif q is None and _ABOUT.match(_tidy(r.text)):
+            open_q.append(text)  # what a call was asked for: "(call me) about my fridge"
         elif q is None:
-            said.append(_lower_first(second_person(_tidy(r.text))))
+            said.append(_statement(r.text))
         elif kind == "quoted":
             (answered if q.answered else quoted).append(_quote(text, q.answered))
         elif q.answered:
@@ -323,6 +328,7 @@ def restate(context: AgentContext) -> Restatement:
         else:
             open_q.append(text)
     said += _question_context(context, cut, {r.text for r in context.requests})
+    open_q += _about_fragments(context, {r.text for r in context.requests})
     lists = {"said": said, "asked_to": asked_to, "asked": open_q, "quoted": quoted}
     kept = {k: list(_dedupe(v)[-2:]) for k, v in lists.items()}
     first = _original(context, cut)
@@ -350,6 +356,19 @@ def _quote(text: str, answered: bool) -> str:
     return f"your question: {text}?" if answered else f"{text}?"
 
 
+def _about_fragments(context: AgentContext, requests: set[str]) -> list[str]:
+    """A turn that only names what the visitor's previous one was about ("I'm looking for
+    information" / "about the opening hours of the recycling centre on Sundays")."""
+    asked = {q.text for q in context.questions} | requests
+    return [
+        reported(s)[1]
+        for t in context.recent_turns
+        if t.role == "visitor"
+        for s in sentences(t.text)
+        if s not in asked and _ABOUT.match(_tidy(s)) and not private(s)
+    ]
+
+
 def _question_context(context: AgentContext, cut: int, requests: set[str]) -> list[str]:
     """Statements written in the same turn as a question: the question runs on into them
     ("why is my bill $212.40 this month?? i was in Spain for a week"), so they carry its
@@ -366,7 +385,7 @@ def _question_context(context: AgentContext, cut: int, requests: set[str]) -> li
             if part in asked or part in requests or part.rstrip().endswith("?") or private(part):
                 continue
             if len(content_stems(_tidy(part))) >= 2 and _is_clause(part):
-                out.append(_lower_first(second_person(_tidy(part))))
+                out.append(_statement(part))
     return out
 
 
@@ -401,7 +420,7 @@ def _original(context: AgentContext, cut: int) -> tuple[str, str] | None:
             return kind, said
         if asks(_tidy(text)) or _IMPERATIVE.match(_tidy(text)):
             return kind, said
-        return "said", _lower_first(second_person(_tidy(text)))
+        return "said", _statement(text)
     return None
 
 

@@ -20,7 +20,12 @@ _CHIT_CHAT = re.compile(
     r"|\b(?:lovely|nice|beautiful|gorgeous|terrible|awful|horrible|great)\s+(?:weather|day|"
     r"morning|afternoon|evening|weekend)\b"
     r"|\b(?:how\s+are\s+you|how's\s+your\s+day|hope\s+you(?:'re|\s+are)\s+(?:well|good|ok))\b"
-    r"|\bhave\s+a\s+(?:nice|good|great|lovely)\s+(?:day|one|weekend|evening)\b",
+    r"|\bhave\s+a\s+(?:nice|good|great|lovely)\s+(?:day|one|weekend|evening)\b"
+    # Calling out, or announcing a question without asking it yet.
+    r"|^\W*(?:hello|hi|hey)?\W*(?:is\s+)?any(?:one|body)\s+(?:there|here|around)\W*$"
+    r"|^\W*(?:hi|hello|hey)?\W*(?:i\s+(?:have|had|got)\s+(?:a\s+)?(?:quick\s+|small\s+)?"
+    r"(?:question|query)|(?:a\s+)?quick\s+question|can\s+i\s+ask\s+(?:you\s+)?(?:something|"
+    r"a\s+question))\W*$",
     re.I,
 )
 
