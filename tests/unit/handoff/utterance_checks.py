@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from tests.unit.handoff.handoff_helpers import CHAT_LEG, NOW, add, start_chat
 from threadline.agent.chat import ChatAgent
 from threadline.agent.factory import build_agent
+from threadline.agent.lm import build_lm
 from threadline.agent.tools import ToolBackend
 from threadline.handoff import first_utterance as fu
 from threadline.handoff.restate import _AGREE, _SWAP
@@ -104,11 +105,14 @@ def first_utterance(
     if chat.verified:  # a signed-in visitor: the widget's session cookie
         add(ledger, cid, IdentityClaimed(method="cookie", subject=SUBJECT))
         add(ledger, cid, IdentityVerified(method="cookie", level=2, subject=SUBJECT))
-    agent = ChatAgent(ledger, build_agent(tools, clock=lambda: NOW))
+    # The composition root's wiring: one language model (offline, the default) for the chat
+    # agent and for the handoff service's first utterances.
+    lm = build_lm(clock=lambda: NOW)
+    agent = ChatAgent(ledger, build_agent(tools, clock=lambda: NOW, lm=lm))
     for text in chat.turns:
         agent.visitor_turn(cid, text, leg_id=CHAT_LEG)
     had = " ".join(e.data.model_dump_json() for e in ledger.read(cid)).replace(SUBJECT, "")
-    service = HandoffService(ledger, signer=SIGNER)
+    service = HandoffService(ledger, signer=SIGNER, utterances=lm)
     ticket = service.request_handoff(cid, channel, leg_id=CHAT_LEG)
     grant = service.redeem(ticket.token, "pc-1")
     assert grant.level == (2 if chat.verified else 0)
