@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from difflib import SequenceMatcher
 
 from threadline.handoff.signals import channel_request
 from threadline.projections.context_model import AgentContext, Entity, Question, Request, Turn
@@ -58,6 +59,10 @@ _OTHER = re.compile(
     r"(?:\s*,?\s*(?:the\s+)?(?:(?P<pre>[\w-]+(?:\s+[\w-]+)?)\s+one|one\s+(?P<post>.+)))?$",
     re.I,
 )
+_ONE_OF = re.compile(r"^(?:the|my|a|an|your)\s+(?P<mod>[\w-]+)\s+one$", re.I)
+_MODIFIED = re.compile(r"\b(?:the|my|a|an|your|our)\s+(?P<mod>[\w-]+)\s+(?P<noun>[\w-]+)", re.I)
+_NUMBER = re.compile(r"(?<![\w.,])\d+(?:[.,]\d+)?(?![\w.,]\d)")
+MIN_LIKENESS = 0.6
 _ONE = re.compile(r"\s+ones?$", re.I)
 _DET = re.compile(r"^(?:the|my|a|an|our|your|this|that)\s+", re.I)
 _TAIL = re.compile(r"[\s,.!?;:]*(?:\b(?:instead|please|pls|thanks|sorry))?[\s,.!?;:]*$", re.I)
@@ -121,6 +126,9 @@ def _located(question: str, old: str, new: str) -> tuple[str, str] | None:
     for a, b in ((old, new), (bare_old, bare_new), ones):
         m = _word_span(question, a) if a else None
         if m is not None and a.lower() != b.lower():
+            first, _, rest = b.partition(" ")
+            if rest and re.search(rf"\b{re.escape(first)}\s*$", question[: m.start()], re.I):
+                b = rest  # "from Porto, not Lisbon" in "my parcel from Lisbon": one "from"
             return m.group(0), b
     return None
 
@@ -196,9 +204,66 @@ def _by_anchor(question: str, body: str) -> tuple[str, str] | None:
     return (old, body) if old.lower() != body.lower() else None
 
 
-def correction(question: str, sentence: str) -> tuple[str, str] | bool | None:
+def _by_modifier(question: str, body: str) -> tuple[str, str] | None:
+    """ "the black one" after "is the red kettle back in stock": the word before the
+    question's first noun phrase is what changed."""
+    m = _ONE_OF.match(body)
+    if m is None:
+        return None
+    new = m["mod"]
+    for np in _MODIFIED.finditer(question):
+        old = np["mod"]
+        if old.lower() not in _STOP and np["noun"].lower() not in _STOP and old != new:
+            return old, new
+    return None
+
+
+def _by_number(question: str, body: str) -> tuple[str, str] | None:
+    """ "make that 6 people" after "a table for 4": the question's one number changes."""
+    new = _NUMBER.findall(body)
+    old = _NUMBER.findall(question)
+    if len(new) == 1 and len(old) == 1 and new[0] != old[0]:
+        return old[0], new[0]
+    return None
+
+
+def _by_likeness(question: str, body: str) -> tuple[str, str] | None:
+    """A one-word correction ("sorry, typo, Sundays") replaces the question's word most
+    like it ("Mondays")."""
+    if not re.fullmatch(r"[\w'-]+", body):
+        return None
+    words = [w for w in re.findall(r"[\w'-]+", question) if w.lower() not in _STOP]
+    scored = [(SequenceMatcher(None, w.lower(), body.lower()).ratio(), w) for w in words]
+    best = max(scored, default=(0.0, ""))
+    if best[0] >= MIN_LIKENESS and best[1].lower() != body.lower():
+        return best[1], body
+    return None
+
+
+def _align(question: str, body: str, *, strong: bool, loose: bool) -> tuple[str, str] | None:
+    phrase, head = _noun_phrase(body)
+    found = _by_entity(question, body)
+    if found is None and body.split()[0].lower() in _PREPOSITIONS:
+        found = _by_anchor(question, body)  # "for card payments abroad": by its preposition
+    if found is None:
+        found = _by_modifier(question, body)
+    # A noun phrase to put in place only after "I meant", "the other …" or a determiner:
+    # after a bare "no," the words may be a new statement ("no, my order never arrived").
+    if found is None and (head or strong or (_DET.match(body) and len(body.split()) <= 3)):
+        found = _by_head(question, phrase, head)
+    found = found or _by_anchor(question, body)
+    if found is None and loose:
+        found = _by_number(question, body) or _by_likeness(question, body)
+    return found
+
+
+def correction(
+    question: str, sentence: str, *, loose: bool = True
+) -> tuple[str, str] | bool | None:
     """(old, new) if `sentence` corrects a phrase of `question`; True if it is plainly a
-    correction that lines up with nothing in it; None if it is no correction at all."""
+    correction that lines up with nothing in it; None if it is no correction at all.
+    `loose=False` (the agent has just asked something): after a bare "no, …" or "sorry, …"
+    a lone number or look-alike word is an answer ("no, 3"), not a correction."""
     cue = _CUE.match(sentence)
     if cue is None:
         return None
@@ -212,13 +277,7 @@ def correction(question: str, sentence: str) -> tuple[str, str] | bool | None:
     if explicit is not None:
         found = _located(question, *explicit)
         return found if found is not None else strong
-    phrase, head = _noun_phrase(body)
-    found = _by_entity(question, body)
-    if found is None and (head or strong):
-        # Only a plain "I meant …" or "the other …" names a noun phrase to put in place: after
-        # a bare "no," the words may be a new statement ("no, my order never arrived").
-        found = _by_head(question, phrase, head)
-    found = found or _by_anchor(question, body)
+    found = _align(question, body, strong=strong, loose=loose or strong)
     if found is not None:
         return found
     return True if strong else None
@@ -238,18 +297,28 @@ def _plan(context: AgentContext) -> _Plan:
     dropped: set[str] = set()
     reopened: set[int] = set()
     asked: list[tuple[int, str]] = []  # the visitor's sentences so far, for the next correction
+    agent_asked = False  # "no, 3" after the agent's "how many arrived?" is an answer
     for turn in context.recent_turns:
         if turn.role != "visitor":
+            agent_asked = turn.text.rstrip().endswith("?")
             continue
         for sentence in sentences(turn.text):
             target = next(
                 ((p, s) for p, s in reversed(asked) if p >= cut and content_stems(s)), None
             )
-            found = correction(target[1], sentence) if target is not None else None
-            if isinstance(found, tuple):
+            found = (
+                correction(target[1], sentence, loose=not agent_asked)
+                if target is not None
+                else None
+            )
+            if isinstance(found, tuple) and target is not None:
                 swaps.append(Swap(turn.position, *found))
                 dropped.add(sentence)
-                reopened.add(target[0])  # type: ignore[index]
+                reopened.add(target[0])
+                # A second correction corrects the corrected question ("no, Thursday" and
+                # then "sorry, Wednesday").
+                at = asked.index(target)
+                asked[at] = (target[0], _swapped(target[1], found[0], found[1]))
                 continue
             if found is True:
                 cut = turn.position  # the correction's own words are what is asked now
@@ -259,13 +328,16 @@ def _plan(context: AgentContext) -> _Plan:
     return _Plan(cut, tuple(swaps), frozenset(dropped), frozenset(reopened))
 
 
+def _swapped(text: str, old: str, new: str) -> str:
+    m = _word_span(text, old)
+    return text if m is None else text[: m.start()] + new + text[m.end() :]
+
+
 def _apply(plan: _Plan, sentence: str, position: int) -> str:
     text = without_retraction(sentence) if retracts(sentence) else sentence
     for swap in plan.swaps:
         if position < swap.position:
-            m = _word_span(text, swap.old)
-            if m is not None:
-                text = text[: m.start()] + swap.new + text[m.end() :]
+            text = _swapped(text, swap.old, swap.new)
     return text
 
 
