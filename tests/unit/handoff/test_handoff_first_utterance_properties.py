@@ -35,6 +35,18 @@ TEMPLATES = (
     "hi, could you help me {verb} my {adj} {noun} please",
     "do you know if I can {verb} the {adj} {noun} at home?",
     "{verb} my {adj} {noun}",
+    "why does my {adj} {noun} need me to {verb} it so often?",
+    "I bought a {adj} {noun} last week, when can I {verb} it?",
+    "where do I {verb} a {adj} {noun}",
+)
+GREETINGS = ("", "hi, ", "hello there, ", "olá, ", "ok so ", "hey! ")
+# Turns after the question that must leave no trace in the utterance.
+ASIDES = (
+    (),
+    ("can we do this on a call instead?",),
+    ("lovely weather today by the way",),
+    ("my email is sam.lee@example.com",),
+    ("thanks!", "easier to talk, ring me"),
 )
 # Examples run through the real path: a chat agent turn and a redeem each.
 EXAMPLES = 40
@@ -60,6 +72,8 @@ def ledger() -> Iterator[Ledger]:
     noun=st.sampled_from(NOUNS),
     verb=st.sampled_from(VERBS),
     adj=st.sampled_from(ADJECTIVES),
+    greeting=st.sampled_from(GREETINGS),
+    asides=st.sampled_from(ASIDES),
     verified=st.booleans(),
 )
 def test_any_question_is_restated_in_its_own_words(
@@ -69,10 +83,13 @@ def test_any_question_is_restated_in_its_own_words(
     noun: str,
     verb: str,
     adj: str,
+    greeting: str,
+    asides: tuple[str, ...],
     verified: bool,
 ) -> None:
-    question = template.format(verb=verb, adj=adj, noun=noun)
-    chat = Chat(f"p{next(_ids)}", (question,), (verb, adj, noun), verified=verified)
+    question = greeting + template.format(verb=verb, adj=adj, noun=noun)
+    stale = ("call", "instead", "weather", "sam.lee", "example.com", "ring", "olá")
+    chat = Chat(f"p{next(_ids)}", (question, *asides), (verb, adj, noun), stale, verified=verified)
     utterance, had = first_utterance(ledger, tools, chat)
     assert problems(chat, utterance, had) == [], utterance
 
