@@ -220,7 +220,8 @@ def opening(channel: HandoffChannel, *, inbound: bool = False) -> str:
 # domain: the first pattern that matches the latest request or open question wins. Domain
 # packs (agent/packs/*.yaml) put their own steps in front of these.
 DEFAULT_STEPS: tuple[tuple[str, str], ...] = (
-    (r"\b(?:cancel\w*|terminat\w*|close\s+(?:my|the)\s+account)\b",
+    # "the cancelled yoga class" names a thing, not a cancellation to make.
+    (r"\b(?:cancel(?!l?ed\b)\w*|terminat\w*|close\s+(?:my|the)\s+account)\b",
      "let's sort out the cancellation"),
     (r"\b(?:change|update|correct|move)\b.{0,40}\b(?:address|delivery)\b",
      "let me check whether the address can still be changed"),
@@ -239,6 +240,8 @@ DEFAULT_STEPS: tuple[tuple[str, str], ...] = (
     (r"\b(?:password|log\s*in|locked\s+out|access|sign\s+in)\b", "let's get you back in"),
     (r"\b(?:claim|payout|estimate|adjuster)\b", "let me pull that up"),
 )  # fmt: skip
+# "I have today noted" tells the caller nothing: a relative day is named only in a sentence.
+_RELATIVE_DAY = re.compile(r"(?:today|tonight|tomorrow|yesterday|now|this\s+\w+)", re.I)
 _SPOKEN_CENTS = re.compile(r"([$€£]\d[\d,]*)\.00\b")
 # Kinds worth naming if the restated sentences do not already carry them.
 _FACT_KINDS = (
@@ -362,7 +365,7 @@ def _grounding(context: AgentContext, told: Restatement) -> list[str]:
     missing = [
         e for e in context.entities_of(*_FACT_KINDS)  # type: ignore[arg-type]
         if e.text.lower() not in said and e.value.lower() not in said
-        and _spoken(e).lower() not in said
+        and _spoken(e).lower() not in said and not _RELATIVE_DAY.fullmatch(_spoken(e))
     ][:3]  # fmt: skip
     if missing:
         named = " and ".join(_spoken(e) for e in reversed(missing))

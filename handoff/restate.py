@@ -110,7 +110,9 @@ def second_person(text: str) -> str:
 def _tidy(sentence: str, *, cap: bool = True) -> str:
     s = _LEAD.sub("", _unshouted(sentence.strip())).strip()
     s = re.sub(r"\s*[?!.…]+$", "", s).strip()
-    s = re.sub(r"\s*(?:,\s*)?(?:please|pls|plz|thanks|thank you|thx|asap)$", "", s, flags=re.I)
+    s = re.sub(
+        r"\s*(?:,\s*)?(?:please|pls|plz|thanks|thank you|thx|asap|instead)$", "", s, flags=re.I
+    )
     if cap and len(s) > MAX_PART_CHARS:
         s = s[:MAX_PART_CHARS].rsplit(" ", 1)[0] + "…"
     return s
@@ -306,7 +308,7 @@ def restate(context: AgentContext) -> Restatement:
         elif kind == "quoted":
             (answered if q.answered else quoted).append(_quote(text, q.answered))
         elif q.answered:
-            answered.append(text)  # "can you change …?" was a question and a request
+            answered.append(_gone_over(text))  # "can you change …?": a question and a request
         else:
             (asked_to if kind == "asked_to" else open_q).append(text)
     for q in context.questions:
@@ -324,7 +326,7 @@ def restate(context: AgentContext) -> Restatement:
         elif kind == "asked_to":
             (asked_to if not q.answered else answered).append(text)
         elif q.answered:
-            answered.append(text)
+            answered.append(_gone_over(text))
         else:
             open_q.append(text)
     said += _question_context(context, cut, {r.text for r in context.requests})
@@ -348,6 +350,12 @@ def restate(context: AgentContext) -> Restatement:
         _dedupe(answered)[-1:],
         tuple(kept["quoted"]),
     )
+
+
+def _gone_over(text: str) -> str:
+    """ "about your council tax bill" → "your question about your council tax bill" (for
+    "We already went over …")."""
+    return f"your question {text}" if text.startswith("about ") else text
 
 
 def _quote(text: str, answered: bool) -> str:

@@ -32,6 +32,7 @@ class Chat:
     must: tuple[str, ...]  # key words of the question really asked
     stale: tuple[str, ...] = ()  # words only a question taken back had
     verified: bool = True
+    cookie: bool = True  # verified by the widget's session; False: by answering in the chat
 
 
 # Wording the generator adds itself: openings, verification, next steps, connectives.
@@ -87,7 +88,7 @@ def problems(
         found.append("re-verifies a verified visitor")
     if not chat.verified and (CHALLENGE not in utterance or VERIFIED in utterance):
         found.append("claims a verification that never happened")
-    if SUBJECT in utterance or "100234" in utterance:
+    if SUBJECT in utterance or "100234" in utterance or "1984" in utterance:
         found.append("reads out the member number")
     others = {c: fu.opening(c) for c in fu._OPENING if c != channel}
     found += [f"claims a {c} switch" for c, text in others.items() if text in utterance]
@@ -102,7 +103,7 @@ def first_utterance(
     """(the utterance the redeemed leg opens with, everything the chat had before it)."""
     cid = chat.id
     start_chat(ledger, cid)
-    if chat.verified:  # a signed-in visitor: the widget's session cookie
+    if chat.verified and chat.cookie:  # a signed-in visitor: the widget's session cookie
         add(ledger, cid, IdentityClaimed(method="cookie", subject=SUBJECT))
         add(ledger, cid, IdentityVerified(method="cookie", level=2, subject=SUBJECT))
     # The composition root's wiring: one language model (offline, the default) for the chat
@@ -111,9 +112,10 @@ def first_utterance(
     agent = ChatAgent(ledger, build_agent(tools, clock=lambda: NOW, lm=lm))
     for text in chat.turns:
         agent.visitor_turn(cid, text, leg_id=CHAT_LEG)
-    had = " ".join(e.data.model_dump_json() for e in ledger.read(cid)).replace(SUBJECT, "")
+    had = " ".join(e.data.model_dump_json() for e in ledger.read(cid))
+    had = had.replace(SUBJECT, "").replace("1984", "")  # identity material: never spoken
     service = HandoffService(ledger, signer=SIGNER, utterances=lm)
     ticket = service.request_handoff(cid, channel, leg_id=CHAT_LEG)
     grant = service.redeem(ticket.token, "pc-1")
-    assert grant.level == (2 if chat.verified else 0)
+    assert (grant.level > 0) is chat.verified
     return grant.first_utterance, had
