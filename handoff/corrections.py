@@ -110,8 +110,9 @@ def _word_span(text: str, phrase: str) -> re.Match[str] | None:
     return spans[-1] if spans else None
 
 
-def _explicit(body: str) -> tuple[str, str] | None:
-    for rx in (_NOT_THEN, _THEN_NOT):
+def _explicit(body: str, *, cued: bool) -> tuple[str, str] | None:
+    # "Y, not X" only after a cue: "it has not arrived yet" says no "not X".
+    for rx in (_NOT_THEN, _THEN_NOT) if cued else (_NOT_THEN,):
         m = rx.match(body)
         if m:
             return _TAIL.sub("", m["old"]).strip(), _TAIL.sub("", m["new"]).strip()
@@ -268,7 +269,7 @@ def correction(
     if cue is None:
         return None
     body = _TAIL.sub("", sentence[cue.end() :]).strip()
-    explicit = _explicit(body)
+    explicit = _explicit(body, cued=bool(cue["weak"] or cue["strong"]))
     strong = bool(cue["strong"]) or explicit is not None
     if not strong and (not cue["weak"] or len(body.split()) > MAX_WEAK_WORDS):
         return None
@@ -276,7 +277,8 @@ def correction(
         return None
     if explicit is not None:
         found = _located(question, *explicit)
-        return found if found is not None else strong
+        # Lined up with nothing: a correction only if plainly said ("not sure, maybe…" is none).
+        return found if found is not None else (True if cue["strong"] else None)
     found = _align(question, body, strong=strong, loose=loose or strong)
     if found is not None:
         return found

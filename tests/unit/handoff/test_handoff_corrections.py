@@ -31,6 +31,8 @@ from threadline.handoff.corrections import correction, retracts, without_retract
          None),
         ("is the museum open on Sundays?", "thanks!", None),
         ("can I pay in 12 instalments?", "I also want to move my payment day", None),
+        ("when will the parcel arrive?", "it has not arrived yet", None),
+        ("can I come in next week?", "not sure, maybe Tuesday", None),
         # Plainly a correction, but of nothing the question says: what it says is asked now.
         ("can you send the invoice?", "I meant the receipt for March", True),
     ],
