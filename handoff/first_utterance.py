@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from threadline.handoff.human import OPERATOR_CALL, OPERATOR_CALL_OPENING
-from threadline.handoff.restate import Restatement, restate
+from threadline.handoff.restate import Restatement, heard, restate
 from threadline.ledger.events import EventData, HandoffChannel
 from threadline.projections.context_model import AgentContext, Entity, Handoff, ToolCall
 
@@ -150,6 +150,10 @@ def _spoken(entity: Entity) -> str:
             whole, _, cents = number.partition(".")
             value = f"{symbol}{int(whole):,}" + (f".{cents}" if cents not in ("", "00") else "")
             return value
+    if entity.kind == "day":  # "on Saturday" as written, without its preposition
+        return re.sub(
+            r"^(?:on|since|by|until|till|from|before|after|for)\s+", "", entity.text, flags=re.I
+        )
     return entity.value
 
 
@@ -216,7 +220,8 @@ def opening(channel: HandoffChannel, *, inbound: bool = False) -> str:
 # domain: the first pattern that matches the latest request or open question wins. Domain
 # packs (agent/packs/*.yaml) put their own steps in front of these.
 DEFAULT_STEPS: tuple[tuple[str, str], ...] = (
-    (r"\b(?:cancel\w*|terminat\w*|close\s+(?:my|the)\s+account)\b",
+    # "the cancelled yoga class" names a thing, not a cancellation to make.
+    (r"\b(?:cancel(?!l?ed\b)\w*|terminat\w*|close\s+(?:my|the)\s+account)\b",
      "let's sort out the cancellation"),
     (r"\b(?:change|update|correct|move)\b.{0,40}\b(?:address|delivery)\b",
      "let me check whether the address can still be changed"),
@@ -235,6 +240,8 @@ DEFAULT_STEPS: tuple[tuple[str, str], ...] = (
     (r"\b(?:password|log\s*in|locked\s+out|access|sign\s+in)\b", "let's get you back in"),
     (r"\b(?:claim|payout|estimate|adjuster)\b", "let me pull that up"),
 )  # fmt: skip
+# "I have today noted" tells the caller nothing: a relative day is named only in a sentence.
+_RELATIVE_DAY = re.compile(r"(?:today|tonight|tomorrow|yesterday|now|this\s+\w+)", re.I)
 _SPOKEN_CENTS = re.compile(r"([$€£]\d[\d,]*)\.00\b")
 # Kinds worth naming if the restated sentences do not already carry them.
 _FACT_KINDS = (
@@ -265,6 +272,8 @@ class OfflineUtterances:
             return OPERATOR_CALL_OPENING  # a person called: they speak, not the AI
         channel = leg_channel(context, channel)
         parts = [_ACK_BY_REASON.get(reason or "", "") + opening(channel, inbound=inbound)]
+        # What the visitor took back is neither restated nor noted; a long question is whole.
+        context = heard(context)
         told = restate(context)
         parts.extend(_grounding(context, told))
         status = self._status(context)
@@ -308,7 +317,12 @@ class OfflineUtterances:
         by_reason = _NEXT_BY_REASON.get(reason or "")
         if channel in _TEXT_CHANNELS:
             by_reason = _NEXT_BY_REASON_TEXT.get(reason or "", by_reason)
-        latest = [*reversed(told.open_questions), *reversed(told.asked_to), *reversed(told.said)]
+        latest = [
+            *reversed(told.quoted),
+            *reversed(told.open_questions),
+            *reversed(told.asked_to),
+            *reversed(told.said),
+        ]
         if context.topic is not None:
             latest.append(context.topic.phrase)
         found: list[str] = []
@@ -331,21 +345,27 @@ def _grounding(context: AgentContext, told: Restatement) -> list[str]:
     (an id, an amount, a serial …) those sentences left out."""
     out: list[str] = []
     if told.said:
-        out.append("You said " + ", and ".join(told.said) + ".")
+        said = "You said " + ", and ".join(told.said)
+        out.append(said if said.endswith("?") else said + ".")  # "…, and asked: where is it?"
     asks = [f"to {a}" for a in told.asked_to] + list(told.open_questions)
     if asks:
         # "You asked me to change the address, and whether it has shipped."
         lead = "You asked me " if told.asked_to else "You asked "
         out.append(lead + ", and ".join(asks) + ".")
+    for i, quoted in enumerate(told.quoted):
+        # Not reportable by rule: "You asked: is the museum open on bank holidays?"
+        also = " also" if asks or i else ""
+        out.append(f"You{also} asked: {quoted}")
     if told.answered and len(out) < 2:
-        out.append(f"We already went over {told.answered[-1]}.")
+        answered = told.answered[-1]
+        out.append(f"We already went over {answered}{'' if answered.endswith('?') else '.'}")
     if not out and context.topic is not None:
         out.append(f"I see you were asking about your {context.topic.phrase}.")
     said = " ".join(out).lower()
     missing = [
         e for e in context.entities_of(*_FACT_KINDS)  # type: ignore[arg-type]
         if e.text.lower() not in said and e.value.lower() not in said
-        and _spoken(e).lower() not in said
+        and _spoken(e).lower() not in said and not _RELATIVE_DAY.fullmatch(_spoken(e))
     ][:3]  # fmt: skip
     if missing:
         named = " and ".join(_spoken(e) for e in reversed(missing))

@@ -15,24 +15,22 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from threadline.handoff.signals import channel_request
+from threadline.handoff.channel_ask import only_asks_to_switch, unswitched
+from threadline.handoff.clauses import asks, last_clauses, question_tail, untruncated
+from threadline.handoff.corrections import amended
+from threadline.handoff.private_text import private, unprivate
+from threadline.handoff.small_talk import without_small_talk
 from threadline.projections.context_model import AgentContext
 from threadline.projections.entities import extract
 from threadline.projections.topics import content_stems, sentences
 
 MAX_PART_CHARS = 150
-# Identity material: a sentence holding one is never restated.
-PRIVATE_KINDS = frozenset({"member_number", "policy_number", "name", "phone"})
-_BIRTH = re.compile(r"\b(?:date\s+of\s+birth|d\.?o\.?b\.?|born|birthday|birth\s*date)\b", re.I)
-# "actually forget that", "never mind the address": what came before is no longer asked.
-_RETRACT = re.compile(
-    r"\b(?:forget\s+(?:that|it|about)|never\s*mind|scratch\s+that|ignore\s+(?:that|my)|"
-    r"instead|changed\s+my\s+mind)\b",
-    re.I,
-)
 _LEAD = re.compile(
     r"^(?:(?:hi|hello|hey|ok|okay|so|also|and|but|well|um|uh|oh|yeah|yes|no|actually|sorry|"
-    r"right|anyway|hiya|morning|good\s+(?:morning|afternoon|evening))(?:\s+there)?[,!.:;-]*\s+)+",
+    r"right|anyway|hiya|morning|wait|good\s+(?:morning|afternoon|evening)|"
+    # Greetings of visitors who mix languages ("olá, my parcel não chegou…").
+    r"ol[aá]|oi|bonjour|salut|hola|buenos\s+d[ií]as|ciao|hallo|bom\s+dia|boa\s+tarde)"
+    r"(?:\s+there)?[,!.:;-]*\s+)+",
     re.I,
 )
 _SWAP = {
@@ -83,12 +81,8 @@ class Restatement:
     asked_to: tuple[str, ...]  # "change the delivery address on order 4417 …"
     open_questions: tuple[str, ...]  # reported: "whether it has shipped yet"
     answered: tuple[str, ...]  # reported questions the chat already answered
-
-
-def private(sentence: str) -> bool:
-    if _BIRTH.search(sentence):
-        return True
-    return any(f.kind in PRIVATE_KINDS for f in extract(sentence))
+    # Questions no rule reports, in the visitor's order: "is the museum open on Sundays"
+    quoted: tuple[str, ...] = ()
 
 
 def second_person(text: str) -> str:
@@ -113,13 +107,27 @@ def second_person(text: str) -> str:
     return "".join(out)
 
 
-def _tidy(sentence: str) -> str:
-    s = _LEAD.sub("", sentence.strip()).strip()
-    s = re.sub(r"\s*[?!.]+$", "", s).strip()
-    s = re.sub(r"\s*(?:,\s*)?(?:please|pls|plz|thanks|thank you|thx|asap)$", "", s, flags=re.I)
-    if len(s) > MAX_PART_CHARS:
+def _tidy(sentence: str, *, cap: bool = True) -> str:
+    s = _LEAD.sub("", _unshouted(sentence.strip())).strip()
+    s = re.sub(r"\s*[?!.…]+$", "", s).strip()
+    s = re.sub(
+        r"\s*(?:,\s*)?(?:please|pls|plz|thanks|thank you|thx|asap|instead)$", "", s, flags=re.I
+    )
+    if cap and len(s) > MAX_PART_CHARS:
         s = s[:MAX_PART_CHARS].rsplit(" ", 1)[0] + "…"
     return s
+
+
+_SHOUTED = re.compile(r"\b[A-Z][A-Z']+\b")
+
+
+def _unshouted(sentence: str) -> str:
+    """ "WHY HAS MY REFUND NOT ARRIVED YET" is said calmly: words in capitals are lowered
+    when most of the sentence is capitals (a code with digits, "BA117", stays as written)."""
+    letters = [c for c in sentence if c.isalpha()]
+    if len(letters) < 8 or sum(c.isupper() for c in letters) < 0.7 * len(letters):
+        return sentence
+    return _SHOUTED.sub(lambda m: m.group(0) if m.group(0) == "I" else m.group(0).lower(), sentence)
 
 
 def _lower_first(s: str) -> str:
@@ -162,13 +170,45 @@ def _third_person(verb: str) -> str:
     return verb + "s"
 
 
+_WH_BARE = re.compile(
+    r"^(?P<wh>what|when|where|why|how)\s+(?P<aux>is|are|was|were)\s+(?P<subj>it|they|that|this)$",
+    re.I,
+)
 _TRAILING_WH = re.compile(r"^(?P<rest>.+?),?\s+(?P<wh>why|how come|when|how)$", re.I)
 
 
 def reported(question: str) -> tuple[str, str]:
-    """("asked_to" | "asked" | "said", text): a question in reported speech, second person;
-    "said" when no rule reports it (it is then restated as a statement, not "about this")."""
+    """("asked_to" | "asked" | "quoted" | "said", text): a question in reported speech,
+    second person. A statement that ends in a question is "said" with the question reported
+    after it ("your chain keeps slipping, and asked how you fix it"); a question no rule
+    reports is "quoted" (restated as the visitor put it, in the second person); anything
+    else is "said"."""
+    whole = _tidy(question, cap=False)
+    split = question_tail(whole)
+    if split is not None and not _reportable(whole):
+        lead, tail = split
+        kind, text = _report(tail)
+        if kind != "said":
+            lead = _lower_first(second_person(last_clauses(lead, MAX_PART_CHARS)))
+            joined = {"asked_to": "asked me to ", "asked": "asked ", "quoted": "asked: "}[kind]
+            return "said", f"{lead}, and {joined}{text}{'?' if kind == 'quoted' else ''}"
+    return _report(question)
+
+
+def _reportable(text: str) -> bool:
+    return _report(text)[0] not in ("said", "quoted")
+
+
+_BARE_WANT = re.compile(r"^(?:need|want)\b", re.I)
+_BARE_ING = re.compile(r"^(?:asking|looking|trying|hoping|wondering|needing|wanting)\b", re.I)
+_ABOUT = re.compile(r"^(?:about|regarding|concerning)\s+(?P<rest>.+)$", re.I)
+
+
+def _report(question: str) -> tuple[str, str]:
     q = _tidy(question)
+    m = _ABOUT.match(q)
+    if m:  # what a request to switch was about: "(can you call me) about my council tax bill"
+        return "asked", f"about {second_person(m['rest'])}"
     m = _TRAILING_WH.match(q)
     if m:  # "the payout is lower than the estimate, why?"
         return "asked", f"{m.group('wh').lower()} {_lower_first(second_person(m['rest']))}"
@@ -189,6 +229,10 @@ def reported(question: str) -> tuple[str, str]:
         if aux not in ("do", "does", "did"):
             aux = _AGREE.get((subj, aux), aux)
             return "asked", f"whether {subj} {aux} {second_person(m.group('rest'))}"
+    m = _WH_BARE.match(q)
+    if m:  # "where is it" → "where it is"
+        subj, aux = second_person(m["subj"]), m["aux"].lower()
+        return "asked", f"{m['wh'].lower()} {subj} {_AGREE.get((subj, aux), aux)}"
     m = _WH.match(q)
     if m and m.group("aux").lower() in ("do", "does"):
         # "who do I talk to" → "who you talk to"; "how long does that take" → "… that takes"
@@ -204,21 +248,20 @@ def reported(question: str) -> tuple[str, str]:
         return "asked", f"{wh} {subj} {aux} {second_person(m.group('rest'))}"
     if _IMPERATIVE.match(q):
         return "asked_to", _lower_first(second_person(re.sub(r"^please\s+", "", q, flags=re.I)))
-    return "said", _lower_first(second_person(q))
+    if asks(q) or question.rstrip().endswith("?"):
+        return "quoted", _lower_first(second_person(q))
+    return "said", _statement(q)
 
 
-def only_asks_to_switch(sentence: str) -> bool:
-    """ "can we do this on a call instead?", "can I talk to a person": nothing to restate
-    once the call (or the person) is there. A sentence that also carries its own content
-    ("order 4417 never came, can someone call me") is kept."""
-    m = channel_request(sentence)
-    if m is None:
-        return False
-    rest = sentence[: m.start()] + " " + sentence[m.end() :]
-    return len(content_stems(_tidy(rest)) - _SWITCH_WORDS) < 2
-
-
-_SWITCH_WORDS = frozenset({"instead", "rather", "someone", "somebody", "again"})
+def _statement(text: str) -> str:
+    """A statement in the second person, its subject put back where the visitor left it
+    out ("need help finding my tax reference", "asking for the concert on Friday")."""
+    q = _tidy(text)
+    if _BARE_WANT.match(q):
+        q = "I " + _lower_first(q)
+    elif _BARE_ING.match(q):
+        q = "I'm " + _lower_first(q)
+    return _lower_first(second_person(q))
 
 
 def _similar(a: str, b: str) -> bool:
@@ -228,29 +271,44 @@ def _similar(a: str, b: str) -> bool:
     return len(sa & sb) / min(len(sa), len(sb)) >= 0.8
 
 
+def heard(context: AgentContext) -> AgentContext:
+    """The chat as the first utterance restates it: long questions whole, requests to
+    switch, identity material and small talk taken out (`channel_ask`, `private_text`,
+    `small_talk`), what the visitor took
+    back or corrected folded in (`corrections`). Applying it again changes nothing."""
+    return amended(without_small_talk(unprivate(unswitched(untruncated(context)))))
+
+
 def restate(context: AgentContext) -> Restatement:
-    """What the visitor asked for in the chat, most recent last, at most two of each."""
+    """What the visitor asked for in the chat, most recent last, at most two of each.
+    Retractions and corrections are folded in first (`handoff/corrections.py`): what the
+    visitor took back is not restated."""
+    context = heard(context)
     cut = 0
-    for r in context.requests:
-        if _RETRACT.search(r.text) and not only_asks_to_switch(r.text):
-            cut = r.position
     said: list[str] = []
     asked_to: list[str] = []
     open_q: list[str] = []
     answered: list[str] = []
+    quoted: list[str] = []
     questions = {q.text: q for q in context.questions}
     for r in context.requests:
         if r.position < cut or private(r.text) or only_asks_to_switch(r.text):
             continue
         q = questions.get(r.text)
-        kind, text = reported(r.text) if q is not None else ("said", "")
+        kind, text = reported(r.text)
         if q is None and _IMPERATIVE.match(_tidy(r.text)):
-            asked_to.append(reported(r.text)[1])
+            asked_to.append(text)
             continue
-        if q is None or kind == "said":
-            said.append(_lower_first(second_person(_tidy(r.text))))
+        if kind == "said":
+            said.append(text)  # a statement, maybe one that ends in a question
+        elif q is None and _ABOUT.match(_tidy(r.text)):
+            open_q.append(text)  # what a call was asked for: "(call me) about my fridge"
+        elif q is None:
+            said.append(_statement(r.text))
+        elif kind == "quoted":
+            (answered if q.answered else quoted).append(_quote(text, q.answered))
         elif q.answered:
-            answered.append(text)  # "can you change …?" was a question and a request
+            answered.append(_gone_over(text))  # "can you change …?": a question and a request
         else:
             (asked_to if kind == "asked_to" else open_q).append(text)
     for q in context.questions:
@@ -262,27 +320,61 @@ def restate(context: AgentContext) -> Restatement:
             continue  # "hello?", "anyone there?": nothing to restate
         kind, text = reported(q.text)
         if kind == "said":
-            said.append(text)  # a question the grammar rules can't report ("payout low?")
+            said.append(text)  # a statement that ends in a question
+        elif kind == "quoted":
+            (answered if q.answered else quoted).append(_quote(text, q.answered))
         elif kind == "asked_to":
             (asked_to if not q.answered else answered).append(text)
         elif q.answered:
-            answered.append(text)
+            answered.append(_gone_over(text))
         else:
             open_q.append(text)
     said += _question_context(context, cut, {r.text for r in context.requests})
-    lists = {"said": said, "asked_to": asked_to, "asked": open_q}
+    open_q += _about_fragments(context, {r.text for r in context.requests})
+    lists = {"said": said, "asked_to": asked_to, "asked": open_q, "quoted": quoted}
     kept = {k: list(_dedupe(v)[-2:]) for k, v in lists.items()}
     first = _original(context, cut)
     if first is not None:
         # The visitor's original request is always restated, however long the chat went on.
         kind, text = first
+        if kind == "quoted":
+            text = _quote(text, answered=False)
         already = [t for group in kept.values() for t in group] + answered
         if not any(_similar(text, t) for t in already):
             group = kept[kind]
             kept[kind] = [text, *group[-1:]]
     return Restatement(
-        tuple(kept["said"]), tuple(kept["asked_to"]), tuple(kept["asked"]), _dedupe(answered)[-1:]
+        tuple(kept["said"]),
+        tuple(kept["asked_to"]),
+        tuple(kept["asked"]),
+        _dedupe(answered)[-1:],
+        tuple(kept["quoted"]),
     )
+
+
+def _gone_over(text: str) -> str:
+    """ "about your council tax bill" → "your question about your council tax bill" (for
+    "We already went over …")."""
+    return f"your question {text}" if text.startswith("about ") else text
+
+
+def _quote(text: str, answered: bool) -> str:
+    """A question as the visitor put it: "is the museum open on bank holidays?"; one the
+    chat answered is "your question: …" (for "We already went over your question: …")."""
+    return f"your question: {text}?" if answered else f"{text}?"
+
+
+def _about_fragments(context: AgentContext, requests: set[str]) -> list[str]:
+    """A turn that only names what the visitor's previous one was about ("I'm looking for
+    information" / "about the opening hours of the recycling centre on Sundays")."""
+    asked = {q.text for q in context.questions} | requests
+    return [
+        reported(s)[1]
+        for t in context.recent_turns
+        if t.role == "visitor"
+        for s in sentences(t.text)
+        if s not in asked and _ABOUT.match(_tidy(s)) and not private(s)
+    ]
 
 
 def _question_context(context: AgentContext, cut: int, requests: set[str]) -> list[str]:
@@ -301,7 +393,7 @@ def _question_context(context: AgentContext, cut: int, requests: set[str]) -> li
             if part in asked or part in requests or part.rstrip().endswith("?") or private(part):
                 continue
             if len(content_stems(_tidy(part))) >= 2 and _is_clause(part):
-                out.append(_lower_first(second_person(_tidy(part))))
+                out.append(_statement(part))
     return out
 
 
@@ -316,21 +408,27 @@ def _is_clause(sentence: str) -> bool:
 
 def _original(context: AgentContext, cut: int) -> tuple[str, str] | None:
     """The first visitor sentence of substance since the last retraction, restated."""
-    candidates = sorted(
-        [(r.position, r.text) for r in context.requests]
-        + [(t.position, t.text) for t in context.recent_turns if t.role == "visitor"]
-    )
+    seen = {t.position for t in context.recent_turns}
+    candidates = [(r.position, r.text) for r in context.requests if r.position not in seen]
+    candidates += [
+        (t.position, s)
+        for t in context.recent_turns
+        if t.role == "visitor"
+        for s in sentences(t.text)
+    ]
+    candidates.sort(key=lambda c: c[0])  # stable: a turn's sentences stay in their order
     asked = {q.text for q in context.questions}
     for position, text in candidates:
         if position < cut or private(text) or len(content_stems(_tidy(text))) < 2:
             continue
         if only_asks_to_switch(text):
             continue
-        if text in asked or text.rstrip().endswith("?"):
-            return reported(text)
-        if _IMPERATIVE.match(_tidy(text)):
-            return reported(text)
-        return "said", _lower_first(second_person(_tidy(text)))
+        kind, said = reported(text)
+        if kind == "said" or text in asked or text.rstrip().endswith("?"):
+            return kind, said
+        if asks(_tidy(text)) or _IMPERATIVE.match(_tidy(text)):
+            return kind, said
+        return "said", _statement(text)
     return None
 
 
