@@ -74,9 +74,15 @@ async def main() -> None:
     parser.add_argument("--gap", default="0")
     parser.add_argument("--amplitude", default="100")
     parser.add_argument("--beam", type=int, default=1)
+    parser.add_argument("--beam-8k", type=int, default=None)
+    parser.add_argument("--fallback", action="store_true", help="temperature fallback")
     parser.add_argument("--out", default="espeak-grid.jsonl")
     args = parser.parse_args()
-    stt = WhisperSTT(beam_size=args.beam)
+    stt = WhisperSTT(
+        beam_size=args.beam,
+        narrowband_beam_size=args.beam_8k,
+        temperature_fallback=args.fallback,
+    )
     await stt.warm_up()
     grid = itertools.product(
         [v for v in args.voices.split(",") if v],
@@ -97,6 +103,8 @@ async def main() -> None:
             "gap": gap,
             "amplitude": amplitude,
             "beam": args.beam,
+            "beam8k": args.beam_8k or args.beam,
+            "fallback": args.fallback,
             "wer16": round(wer[16_000], 3),
             "wer8": round(wer[8_000], 3),
             "seconds": round(time.monotonic() - started, 1),
