@@ -53,7 +53,9 @@ def _ints(text: str) -> list[int]:
     return [int(part) for part in text.split(",") if part]
 
 
-async def measure(stt: WhisperSTT, tts: EspeakTTS, rates: tuple[int, ...]) -> dict[int, float]:
+async def measure(
+    stt: WhisperSTT, tts: EspeakTTS, rates: tuple[int, ...], show: bool = False
+) -> dict[int, float]:
     errors = dict.fromkeys(rates, 0)
     total = 0
     for text in TUNING_CHAT + TUNING_UNSEEN:
@@ -62,7 +64,10 @@ async def measure(stt: WhisperSTT, tts: EspeakTTS, rates: tuple[int, ...]) -> di
         for rate in rates:
             pcm = await tts.synthesize(text, rate)
             heard = await stt.transcribe(pcm, rate, TUNING_VOCABULARY)
-            errors[rate] += edit_distance(ref, words(heard.text))
+            wrong = edit_distance(ref, words(heard.text))
+            errors[rate] += wrong
+            if show and wrong:
+                print(f"  {rate // 1000}k {wrong}: {text!r} → {heard.text!r}")
     return {rate: errors[rate] / total for rate in rates}
 
 
@@ -77,6 +82,7 @@ async def main() -> None:
     parser.add_argument("--beam-8k", type=int, default=None)
     parser.add_argument("--fallback", action="store_true", help="temperature fallback")
     parser.add_argument("--out", default="espeak-grid.jsonl")
+    parser.add_argument("--show", action="store_true", help="print every misheard sentence")
     args = parser.parse_args()
     stt = WhisperSTT(
         beam_size=args.beam,
@@ -95,7 +101,7 @@ async def main() -> None:
     for voice, wpm, pitch, gap, amplitude in grid:
         tts = EspeakTTS(voice, wpm, pitch=pitch, word_gap=gap, amplitude=amplitude)
         started = time.monotonic()
-        wer = await measure(stt, tts, (16_000, 8_000))
+        wer = await measure(stt, tts, (16_000, 8_000), args.show)
         row = {
             "voice": voice,
             "wpm": wpm,
