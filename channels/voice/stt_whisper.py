@@ -78,6 +78,8 @@ class WhisperSTT:
         compute_type: str = "int8",
         cpu_threads: int = 2,
         beam_size: int = 1,
+        narrowband_beam_size: int | None = None,
+        temperature_fallback: bool = False,
         workers: int = 1,
         low_logprob: float = -1.0,
         high_no_speech: float = 0.6,
@@ -87,6 +89,9 @@ class WhisperSTT:
         self.compute_type = compute_type
         self.cpu_threads = cpu_threads
         self.beam_size = beam_size
+        # Phone audio (≤ 8 kHz in) may decode with a wider beam than the WebRTC leg's 16 kHz.
+        self.narrowband_beam_size = narrowband_beam_size or beam_size
+        self.temperature_fallback = temperature_fallback
         self.workers = max(1, workers)
         self.low_logprob = low_logprob
         self.high_no_speech = high_no_speech
@@ -138,19 +143,20 @@ class WhisperSTT:
     async def transcribe(
         self, pcm: bytes, sample_rate: int, vocabulary: Vocabulary | None = None
     ) -> Transcript:
+        beam = self.narrowband_beam_size if sample_rate <= 8_000 else self.beam_size
         if sample_rate != RATE:
             from threadline.channels.voice.audio_av import resample
 
             pcm = resample(pcm, sample_rate, RATE)
         loop = asyncio.get_running_loop()
         try:
-            return await loop.run_in_executor(self._executor, self._decode, pcm, vocabulary)
+            return await loop.run_in_executor(self._executor, self._decode, pcm, vocabulary, beam)
         except ProviderUnavailableError:
             raise
         except Exception as exc:
             raise SpeechToTextError(f"whisper decode failed: {exc}") from exc
 
-    def _decode(self, pcm: bytes, vocabulary: Vocabulary | None) -> Transcript:
+    def _decode(self, pcm: bytes, vocabulary: Vocabulary | None, beam: int) -> Transcript:
         model = self._load()
         audio = np.frombuffer(pcm[: len(pcm) - len(pcm) % 2], dtype="<i2")
         audio = audio.astype(np.float32) / 32768.0
@@ -159,13 +165,15 @@ class WhisperSTT:
         segments, _info = model.transcribe(
             audio,
             language="en",
-            beam_size=self.beam_size,
+            beam_size=beam,
             initial_prompt=prompt,
             hotwords=hotwords,
             condition_on_previous_text=False,
             without_timestamps=True,
             vad_filter=False,  # the leg's VAD already cut the utterance
-            temperature=0.0,
+            # One temperature by default; the fallback re-decodes a segment whose average
+            # log-probability is below -1.0 or that repeats itself, at rising temperatures.
+            temperature=[0.0, 0.2, 0.4, 0.6, 0.8, 1.0] if self.temperature_fallback else 0.0,
         )
         texts: list[str] = []
         weight = logprob = no_speech = 0.0

@@ -20,9 +20,20 @@ _TIMEOUT_S = 10.0
 class EspeakTTS:
     name = "espeak"
 
-    def __init__(self, voice: str = "en-us", words_per_minute: int = 165) -> None:
+    def __init__(
+        self,
+        voice: str = "en-us",
+        words_per_minute: int = 165,
+        *,
+        pitch: int = 50,
+        word_gap: int = 0,
+        amplitude: int = 100,
+    ) -> None:
         self.voice = voice
         self.words_per_minute = words_per_minute
+        self.pitch = pitch  # espeak-ng -p, 0..99
+        self.word_gap = word_gap  # espeak-ng -g, in units of 10 ms at the default speed
+        self.amplitude = amplitude  # espeak-ng -a, 0..200
 
     async def synthesize(self, text: str, sample_rate: int) -> bytes:
         binary = shutil.which("espeak-ng")
@@ -30,7 +41,11 @@ class EspeakTTS:
             raise ProviderUnavailableError("espeak-ng is not installed (scripts/sysdeps.sh)")
         if not text.strip():
             return b""
-        command = [binary, "-v", self.voice, "-s", str(self.words_per_minute), "--stdout"]
+        command = [
+            binary,
+            *("-v", self.voice, "-s", str(self.words_per_minute), "-p", str(self.pitch)),
+            *("-g", str(self.word_gap), "-a", str(self.amplitude), "--stdout"),
+        ]
         # A thread, not an asyncio subprocess: a reply cancelled by barge-in must not leave a
         # half-read pipe behind; the thread always reaps the child (bounded by the timeout).
         try:
