@@ -298,8 +298,8 @@ class VoicePipeline:
 
     def stop_speaking(self) -> None:
         """A person takes the call: cuts what the AI is saying and drops what it was about to
-        say (a reply still being synthesised or composed), all recorded as interrupted.
-        `settle()` after this returns once the cut is recorded."""
+        say (a reply still being synthesised or composed); what is cut or dropped is recorded
+        as interrupted. `settle()` after this returns once the cut is recorded."""
         # Bumped even when nothing plays: a synthesis or an agent turn in flight is the AI's
         # next utterance, and it would otherwise reach the visitor after the person joined.
         self._generation += 1
