@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -37,14 +38,19 @@ class HeldTTS(FakeTTS):
 
 
 def leg(
-    tts: FakeTTS, reply: asyncio.Future[str] | None = None
+    tts: FakeTTS,
+    reply: asyncio.Future[str] | None = None,
+    stt: FakeSTT | None = None,
+    **kwargs: Any,
 ) -> tuple[VoicePipeline, RecordingSink]:
     sink = RecordingSink()
 
     async def on_turn(turn: VisitorTurn) -> str | None:
         return await reply if reply is not None else None
 
-    p = VoicePipeline(leg_id="L", stt=FakeSTT(), tts=tts, on_turn=on_turn, record=sink)
+    p = VoicePipeline(
+        leg_id="L", stt=stt or FakeSTT(), tts=tts, on_turn=on_turn, record=sink, **kwargs
+    )
     p.start()
     return p, sink
 
@@ -111,13 +117,7 @@ class DoubtfulSTT(FakeSTT):
 async def test_a_doubtful_utterance_gets_no_repeat_prompt_while_a_person_holds_the_call() -> None:
     """The person hears the visitor themselves; a prompt queued now would play after the
     hand-back, about words said long before."""
-    sink = RecordingSink()
-
-    async def on_turn(turn: VisitorTurn) -> str | None:
-        return None
-
-    p = VoicePipeline(leg_id="L", stt=DoubtfulSTT(), tts=FakeTTS(), on_turn=on_turn, record=sink)
-    p.start()
+    p, sink = leg(FakeTTS(), stt=DoubtfulSTT())
     p.held = True
     p.push_audio(quiet(400) + tone(600) + quiet(700))
     [heard] = await sink.wait_for("UtteranceTranscribed")
@@ -136,20 +136,7 @@ async def test_no_repeat_prompt_while_a_person_holds_the_conversation() -> None:
     start_chat(ledger, "A")
     may_speak = ai_may_speak(ledger, "A")
     assert await may_speak()
-    sink = RecordingSink()
-
-    async def on_turn(turn: VisitorTurn) -> str | None:
-        return None
-
-    p = VoicePipeline(
-        leg_id="L",
-        stt=DoubtfulSTT(),
-        tts=FakeTTS(),
-        on_turn=on_turn,
-        record=sink,
-        may_speak=may_speak,
-    )
-    p.start()
+    p, sink = leg(FakeTTS(), stt=DoubtfulSTT(), may_speak=may_speak)
     # Joined from the console (the chat takeover): the agent answers nothing on the call.
     add(ledger, "A", OperatorJoined(operator="alice", joined_at=datetime.now(UTC)), None)
     assert not await may_speak()
