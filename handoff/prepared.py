@@ -158,11 +158,18 @@ class PreparedUtterances:
                 self._handled.popitem(last=False)
         self.drop_conversation(event.conversation_id)
 
-    def on_drop(self, listener: Callable[[str], None]) -> None:
+    def on_drop(self, listener: Callable[[str], None]) -> Callable[[], None]:
         """Calls `listener(conversation_id)` (in the erasing thread) when a conversation's
-        entries are dropped for an erasure."""
+        entries are dropped for an erasure. Returns unsubscribe."""
         with self._lock:
             self._on_drop.append(listener)
+
+        def unsubscribe() -> None:
+            with self._lock:
+                if listener in self._on_drop:
+                    self._on_drop.remove(listener)
+
+        return unsubscribe
 
     def watch(self, ledger: Ledger) -> Callable[[], None]:
         """Drops a conversation's entries as soon as SubjectErased is appended to it through

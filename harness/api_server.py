@@ -15,6 +15,8 @@ import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 TEST_SECRET = "test-secret-0123456789abcdef-0123456789"
+# The operator accounts the tests create sign in with this (test-only, not a secret).
+OPERATOR_PASSWORD = "correct horse battery staple"
 
 
 def free_port() -> int:

@@ -8,6 +8,8 @@ from pathlib import Path
 
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
+from harness.api_server import OPERATOR_PASSWORD as PASSWORD
+
 CHROMIUM = "/usr/bin/chromium"
 FLAGS = [
     "--no-sandbox",
@@ -19,8 +21,6 @@ FLAGS = [
     "--disable-sync",
 ]
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
-# The operator accounts the browser tests create sign in with this (test-only, not a secret).
-PASSWORD = "correct horse battery staple"
 
 
 @contextmanager

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from threadline.channels.voice.pipeline import VoicePipeline
 from threadline.channels.voice.ports import SpeechToText, TextToSpeech, TurnHandler, VisitorTurn
-from threadline.channels.voice.sessions import ledger_sink, vocabulary_from_context
+from threadline.channels.voice.sessions import ai_may_speak, ledger_sink, vocabulary_from_context
 
 if TYPE_CHECKING:
     from threadline.ledger.store import Ledger
@@ -48,6 +48,7 @@ class PhoneLegs:
             record=ledger_sink(self.ledger, conversation_id),
             vocabulary=vocabulary_from_context(context),
             output_rate=rate,
+            may_speak=ai_may_speak(self.ledger, conversation_id),
         )
 
     def _turn_handler(self, conversation_id: str, leg_id: str) -> TurnHandler:

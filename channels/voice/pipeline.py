@@ -28,7 +28,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -99,8 +99,12 @@ class VoicePipeline:
         barge_in_ms: int = 200,
         speculate_ms: int = SPECULATE_MS,
         repeat_prompt: str = REPEAT_PROMPT,
+        may_speak: Callable[[], Awaitable[bool]] | None = None,
     ) -> None:
         self.repeat_prompt = repeat_prompt
+        # Asked before the AI speaks unprompted by the agent (the repeat prompt): the agent
+        # is silent while a person holds the conversation, and so must this be.
+        self.may_speak = may_speak
         self.leg_id = leg_id
         self.stt = stt
         self.tts = tts
@@ -246,6 +250,13 @@ class VoicePipeline:
                 yield item
 
     async def ask_to_repeat(self) -> None:
+        if self.may_speak is not None:
+            try:
+                if not await self.may_speak():
+                    return
+            except Exception as exc:  # unknown: a prompt nobody may want is not worth it
+                self.report_error("may_speak", exc)
+                return
         await self.say(self.repeat_prompt)
 
     def next_frame(self) -> bytes:
@@ -298,8 +309,8 @@ class VoicePipeline:
 
     def stop_speaking(self) -> None:
         """A person takes the call: cuts what the AI is saying and drops what it was about to
-        say (a reply still being synthesised or composed), all recorded as interrupted.
-        `settle()` after this returns once the cut is recorded."""
+        say (a reply still being synthesised or composed); what is cut or dropped is recorded
+        as interrupted. `settle()` after this returns once the cut is recorded."""
         # Bumped even when nothing plays: a synthesis or an agent turn in flight is the AI's
         # next utterance, and it would otherwise reach the visitor after the person joined.
         self._generation += 1

@@ -36,7 +36,7 @@ import asyncio
 import contextlib
 import logging
 from collections import OrderedDict
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -129,6 +129,7 @@ class FirstAudioCache:
         self._loop: asyncio.AbstractEventLoop | None = None  # the loop entries live on
         # Erasures are reported from other threads: counted here at once, dropped on the loop.
         self._erased = ErasureLog()
+        self._unfollow: Callable[[], None] = lambda: None  # set by `follow_erasures`
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -182,7 +183,7 @@ class FirstAudioCache:
         prepared utterances for an erasure. Nothing to follow on a service without them."""
         prepared = getattr(handoffs, "prepared", None)
         if isinstance(prepared, PreparedUtterances):
-            prepared.on_drop(self.erased)
+            self._unfollow = prepared.on_drop(self.erased)
 
     def erased(self, conversation_id: str) -> None:
         """A subject of `conversation_id` was erased; callable from any thread."""
@@ -250,6 +251,7 @@ class FirstAudioCache:
 
     async def aclose(self) -> None:
         """Stops preparing (server shutdown): running sentences finish, nothing new starts."""
+        self._unfollow()  # the handoff service may outlive this cache (tests, a restart)
         for entry in [*self._entries.values(), *self._running]:
             entry.abandon()
         self._entries.clear()

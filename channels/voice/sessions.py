@@ -40,6 +40,7 @@ from threadline.channels.voice.providers import (
 from threadline.channels.voice.settings import VoiceSettings
 from threadline.channels.voice.vocabulary import build_vocabulary
 from threadline.ledger.envelope import NewEvent
+from threadline.projections.human import holder_of
 
 if TYPE_CHECKING:
     from threadline.channels.voice.webrtc import IceConfig, WebRtcLeg
@@ -91,6 +92,17 @@ def vocabulary_from_context(context: AgentContext) -> Any:
     texts.extend(q.text for q in context.questions)
     entities = [e.text for e in context.entities] + [e.value for e in context.entities]
     return build_vocabulary(texts, entities)
+
+
+def ai_may_speak(ledger: Ledger, conversation_id: str) -> Callable[[], Awaitable[bool]]:
+    """The pipeline's `may_speak`: not while a person holds the conversation (the agent
+    answers nothing then, agent/voice.py), read from the stream off the loop."""
+
+    async def may_speak() -> bool:
+        events = await asyncio.to_thread(ledger.read, conversation_id)
+        return holder_of(events) is None
+
+    return may_speak
 
 
 def ledger_sink(ledger: Ledger, conversation_id: str) -> EventSink:
@@ -193,6 +205,7 @@ class VoiceSessions:
             vocabulary=vocabulary_from_context(grant.context),
             vad=self._vad(),
             new_vad=self._vad,
+            may_speak=ai_may_speak(self.ledger, cid),
         )
         s = self.settings
         leg = WebRtcLeg(

@@ -15,6 +15,7 @@ import httpx
 import pytest
 from fastapi.routing import APIRoute
 
+from harness.api_server import OPERATOR_PASSWORD as PASSWORD
 from harness.api_server import ROOT, ApiServer, create_key, server_env
 from tests.support import console_seed
 from threadline.channels.console import routes, takeover
@@ -23,7 +24,6 @@ from threadline.projections.context import build_context
 from threadline.projections.identity import build_identity
 from threadline.projections.transcript import build_transcript
 
-PASSWORD = "correct horse battery staple"
 CID = "conv-chat-voice-chat"
 
 

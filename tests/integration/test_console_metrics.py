@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
+from harness.api_server import OPERATOR_PASSWORD as PASSWORD
 from harness.api_server import ApiServer, create_key
 from tests.support import console_seed
 from threadline.channels.console.dashboard import flatten, overall_rows
@@ -22,8 +23,6 @@ from threadline.channels.console.wiring import open_accounts
 from threadline.ledger.envelope import RecordedEvent
 from threadline.ledger.store import open_ledger
 from threadline.projections.metrics import build_metrics
-
-PASSWORD = "correct horse battery staple"
 
 
 @pytest.fixture(scope="module")

@@ -118,6 +118,17 @@ def test_a_text_composed_before_an_erasure_is_not_kept_after_it() -> None:
     assert cache.put(_utterance("A"), now, since=cache.erasures) is True  # composed after it
 
 
+async def test_a_closed_cache_no_longer_follows_the_handoff_services_erasures(
+    ledger: Ledger,
+) -> None:
+    handoffs, sessions, tts, _token, _text = await _prepared(ledger)
+    tts.gate.set()  # closing lets the running sentences finish
+    await sessions.close_all()
+    before = sessions.first_audio.erasures
+    handoffs.prepared.drop_conversation("A")
+    assert sessions.first_audio.erasures == before
+
+
 async def test_audio_of_a_text_composed_before_an_erasure_is_not_started() -> None:
     cache = FirstAudioCache(GatedTTS(), 48_000)
     since = cache.erasures

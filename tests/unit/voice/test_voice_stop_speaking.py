@@ -1,18 +1,25 @@
 """A person takes the call (`VoicePipeline.stop_speaking`, what `CallBridge.join` calls): not
 only what the AI is playing is cut, but nothing it was about to say reaches the visitor — a
 reply still being synthesised, or still being composed by the agent — and `settle` returns
-once the cut is recorded, so the join's own event follows it on the stream."""
+once the cut is recorded, so the join's own event follows it on the stream. While a person
+holds the call or the conversation, the AI does not even ask to repeat a doubtful utterance."""
 
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
 from harness.voice import RecordingSink, eventually
+from tests.unit.handoff.handoff_helpers import add, start_chat
 from tests.unit.voice.test_voice_pipeline import FakeSTT, FakeTTS, quiet, tone
-from threadline.channels.voice.pipeline import VoicePipeline
+from threadline.channels.voice.pipeline import REPEAT_PROMPT, VoicePipeline
 from threadline.channels.voice.ports import Transcript, VisitorTurn, Vocabulary
+from threadline.channels.voice.sessions import ai_may_speak
+from threadline.ledger.events import OperatorJoined
+from threadline.ledger.store import open_ledger
 
 pytestmark = pytest.mark.anyio
 
@@ -31,14 +38,19 @@ class HeldTTS(FakeTTS):
 
 
 def leg(
-    tts: FakeTTS, reply: asyncio.Future[str] | None = None
+    tts: FakeTTS,
+    reply: asyncio.Future[str] | None = None,
+    stt: FakeSTT | None = None,
+    **kwargs: Any,
 ) -> tuple[VoicePipeline, RecordingSink]:
     sink = RecordingSink()
 
     async def on_turn(turn: VisitorTurn) -> str | None:
         return await reply if reply is not None else None
 
-    p = VoicePipeline(leg_id="L", stt=FakeSTT(), tts=tts, on_turn=on_turn, record=sink)
+    p = VoicePipeline(
+        leg_id="L", stt=stt or FakeSTT(), tts=tts, on_turn=on_turn, record=sink, **kwargs
+    )
     p.start()
     return p, sink
 
@@ -105,13 +117,7 @@ class DoubtfulSTT(FakeSTT):
 async def test_a_doubtful_utterance_gets_no_repeat_prompt_while_a_person_holds_the_call() -> None:
     """The person hears the visitor themselves; a prompt queued now would play after the
     hand-back, about words said long before."""
-    sink = RecordingSink()
-
-    async def on_turn(turn: VisitorTurn) -> str | None:
-        return None
-
-    p = VoicePipeline(leg_id="L", stt=DoubtfulSTT(), tts=FakeTTS(), on_turn=on_turn, record=sink)
-    p.start()
+    p, sink = leg(FakeTTS(), stt=DoubtfulSTT())
     p.held = True
     p.push_audio(quiet(400) + tone(600) + quiet(700))
     [heard] = await sink.wait_for("UtteranceTranscribed")
@@ -123,3 +129,22 @@ async def test_a_doubtful_utterance_gets_no_repeat_prompt_while_a_person_holds_t
     p.push_audio(tone(600) + quiet(700))
     await eventually(lambda: p.playback.active)
     await p.close("done")
+
+
+async def test_no_repeat_prompt_while_a_person_holds_the_conversation() -> None:
+    ledger = open_ledger("memory://")
+    start_chat(ledger, "A")
+    may_speak = ai_may_speak(ledger, "A")
+    assert await may_speak()
+    p, sink = leg(FakeTTS(), stt=DoubtfulSTT(), may_speak=may_speak)
+    # Joined from the console (the chat takeover): the agent answers nothing on the call.
+    add(ledger, "A", OperatorJoined(operator="alice", joined_at=datetime.now(UTC)), None)
+    assert not await may_speak()
+    await p.ask_to_repeat()
+    assert not p.playback.active
+    p.may_speak = None  # nobody to ask: the AI asks the visitor to say it again
+    await p.ask_to_repeat()
+    assert p.playback.active
+    await p.close("done")
+    assert [s.text for s in sink.of_type("AgentSpoke")] == [REPEAT_PROMPT]
+    ledger.close()
