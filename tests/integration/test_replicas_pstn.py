@@ -121,6 +121,23 @@ def test_a_call_to_b_from_the_phone_verified_through_a_joins_that_conversation(
         assert f"tel:{DEMO_MEMBER.phone}" in {e["data"]["subject"] for e in verified}, verified
         before = len(events())
 
+        # A number verified nowhere is refused (403): the directory, not sipp, decides.
+        stranger_dir = tmp_path / "stranger"
+        stranger_dir.mkdir()
+        shutil.copy(tmp_path / "visitor.wav", stranger_dir / "visitor.wav")
+        stranger = start_uas(
+            "uac_call_in_bye.xml",
+            stranger_dir,
+            hold_ms=1_000,
+            target=f"127.0.0.1:{env_b['THREADLINE_PSTN_SIP_PORT']}",
+            caller="+15550009999",
+        )
+        try:  # sipp logs the unexpected answer and waits on; the answer is what counts
+            eventually(lambda: "403 Forbidden" in stranger.errors(), 30, "no 403 for a stranger")
+        finally:
+            stranger.stop()
+        assert len(events()) == before
+
         sipp = start_uas(
             "uac_call_in_bye.xml",
             tmp_path,

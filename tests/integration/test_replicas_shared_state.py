@@ -257,8 +257,9 @@ def test_an_sms_to_b_joins_the_conversation_whose_phone_was_verified_through_a(
 def test_an_operators_live_thread_on_a_ends_when_the_session_is_logged_out_on_b(
     tenant_replicas: tuple[ApiServer, ApiServer, dict[str, str]], database_url: str
 ) -> None:
-    """Logout on B ends the session on A for new requests (above) and for A's open live
-    thread too: it carries nothing appended after the logout."""
+    """Logout on B ends the session on A for new requests (above) and for A's open console
+    streams too: the live thread carries nothing appended after the logout, and it and the
+    queue stream end."""
     import json
     import threading
 
@@ -294,9 +295,25 @@ def test_an_operators_live_thread_on_a_ends_when_the_session_is_logged_out_on_b(
         with b.client(writer) as c:
             assert c.post(f"/v1/conversations/{cid}/events", json=event).status_code == 201
 
+    queue_opened, queue_ended = threading.Event(), threading.Event()
+
+    def watch_queue() -> None:
+        with (
+            httpx.Client(base_url=a.base_url, timeout=20, cookies=cookies) as c,
+            c.stream("GET", "/console/api/queue/stream") as r,
+        ):
+            assert r.status_code == 200, r.read()
+            queue_opened.set()
+            for _ in r.iter_lines():
+                pass
+        queue_ended.set()
+
     listener = threading.Thread(target=listen)
     listener.start()
+    queue_watcher = threading.Thread(target=watch_queue)
+    queue_watcher.start()
     assert opened.wait(10)
+    assert queue_opened.wait(10)
     post("before the logout")
     deadline = time.monotonic() + 5
     while "before the logout" not in texts and time.monotonic() < deadline:
@@ -306,7 +323,9 @@ def test_an_operators_live_thread_on_a_ends_when_the_session_is_logged_out_on_b(
     time.sleep(1.0)
     post("after the logout")
     assert ended.wait(8), "the live thread is still open"
+    assert queue_ended.wait(8), "the queue stream is still open"
     listener.join(timeout=5)
+    queue_watcher.join(timeout=5)
     assert texts == ["before the logout"], texts
 
 
