@@ -29,7 +29,10 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 
-from threadline.projections.views import Batch
+from eventsourcing.persistence import IntegrityError
+
+from threadline.ledger.store import MAX_READ
+from threadline.projections.views import Batch, TrackingState
 from threadline.streaming.checkpoint import Checkpoint
 from threadline.streaming.ports import Publisher
 from threadline.streaming.relay import RelayLoop, RelayStats
@@ -40,6 +43,37 @@ log = logging.getLogger(__name__)
 
 def checkpoint_name(relay: str, partition: int) -> str:
     return f"{relay}.p{partition}"
+
+
+def covered_by(source: SealedLog, partition: int, state: TrackingState) -> int:
+    """The last `seq` of `partition` up to which the global relay's checkpoint `state`
+    covers every event (global id ≤ its position and not a pending gap). Within a
+    partition global ids grow with `seq` (both are issued under the partition's lock), so
+    the covered events are a prefix."""
+    covered = 0
+    while rows := source.read_partition(partition, covered, MAX_READ):
+        for seq, event in rows:
+            if event.sequence > state.position or event.sequence in state.gaps:
+                return covered
+            covered = seq
+    return covered
+
+
+def seed_from_global(
+    source: SealedLog, workers: Sequence[PartitionWorker], glob: Checkpoint
+) -> None:
+    """Switching a partitioned log from the global relay (`<relay>`) to this one: fresh
+    per-partition checkpoints start where the global one had got to, so the topic does not
+    get the whole log again. Nothing happens once any partition has moved."""
+    state = glob.tracking()
+    if state.position == 0 or any(w.checkpoint.tracking().position for w in workers):
+        return
+    for w in workers:
+        seq = covered_by(source, w.partition, state)
+        if seq:
+            with contextlib.suppress(IntegrityError):  # another relay process seeded it
+                w.checkpoint.record(Batch([], position=seq))
+            log.info("relay %s: seeded at %d from %s", w.checkpoint.name, seq, glob.name)
 
 
 class PartitionWorker(RelayLoop):
@@ -147,6 +181,11 @@ class PartitionRelay:
                         backoff_max_s=worker_options.get("backoff_max_s", 5.0),
                     )
                 )
+            glob = make_checkpoint(name)
+            try:
+                seed_from_global(source, workers, glob)
+            finally:
+                glob.close()
         except BaseException:
             for w in workers:
                 with contextlib.suppress(Exception):

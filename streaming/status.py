@@ -4,6 +4,7 @@ Registered only when Kafka is configured (`THREADLINE_KAFKA_BOOTSTRAP_SERVERS` s
 status call on a single-process install opens nothing extra. Lag there is in global
 sequence numbers (ledger max − position); the consumer's per-partition lag in records is
 on its /metrics endpoint (`threadline_consumer_lag_messages`).
+A partitioned log's relay is one row per partition (`relay_partition_rows`).
 """
 
 from __future__ import annotations
@@ -45,6 +46,35 @@ def relay_status(s: StreamSettings) -> TrackedView:
     except Exception as exc:  # one line for the CLI, whatever the backend raised
         raise ProjectionError(f"relay checkpoint: {type(exc).__name__}: {exc}") from None
     return _ReadOnly("kafka.relay", checkpoint.tracking, checkpoint.close)
+
+
+def relay_partition_rows(s: StreamSettings, heads: dict[int, int]) -> list[dict[str, object]]:
+    """A per-partition relay (THREADLINE_LOG_PARTITIONS > 1) as one row per partition:
+    `kafka.relay.p<p>` at its checkpoint's `seq`, behind that partition's head (the
+    partition's sequence, not the global one, which would count holes as lag)."""
+    from threadline.streaming.checkpoint import open_checkpoint
+    from threadline.streaming.partition_relay import checkpoint_name
+
+    rows: list[dict[str, object]] = []
+    for p, head in sorted(heads.items()):
+        try:
+            checkpoint = open_checkpoint(s.database_url, checkpoint_name(s.relay_name, p))
+        except Exception as exc:  # one line for the CLI, whatever the backend raised
+            raise ProjectionError(f"relay checkpoint: {type(exc).__name__}: {exc}") from None
+        try:
+            position = checkpoint.tracking().position
+        finally:
+            checkpoint.close()
+        rows.append(
+            {
+                "name": f"kafka.relay.p{p}",
+                "position": position,
+                "max_sequence": head,
+                "lag": max(0, head - position),
+                "pending_gaps": [],
+            }
+        )
+    return rows
 
 
 def consumer_status(s: StreamSettings) -> TrackedView:

@@ -226,13 +226,21 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output")] = False,
 ) -> None:
     """Each read model's position, lag behind the global log, and pending gaps."""
-    from threadline.streaming.status import register_status
+    from threadline.streaming.status import register_status, relay_partition_rows
 
     register_status(config().stream)
     rows: list[dict[str, Any]] = []
     with ledger_session() as store, _views(sorted(VIEWS)) as views:
         top = store.max_sequence()
-        for name in sorted(TRACKERS):
+        partition_heads = getattr(store.recorder, "partition_heads", None)
+        heads: dict[int, int] = partition_heads() if partition_heads is not None else {}
+        trackers = sorted(TRACKERS)
+        relayed: list[dict[str, Any]] = []
+        if len(heads) > 1 and "kafka.relay" in trackers:
+            # a partitioned log is relayed per partition (streaming/partition_relay.py)
+            trackers.remove("kafka.relay")
+            relayed = relay_partition_rows(config().stream, heads)
+        for name in trackers:
             views.append(TRACKERS[name]())  # closed with the read models
         for view in views:
             state = view.tracking()
@@ -245,6 +253,7 @@ def status(
                     "pending_gaps": sorted(state.gaps),
                 }
             )
+        rows += relayed
     if as_json:
         typer.echo(json.dumps(rows))
         return
@@ -255,7 +264,9 @@ def status(
         gaps = ", ".join(map(str, r["pending_gaps"][:10])) + (
             " …" if len(r["pending_gaps"]) > 10 else ""
         )
-        table.add_row(r["name"], str(r["position"]), str(top), str(r["lag"]), gaps or "-")
+        table.add_row(
+            r["name"], str(r["position"]), str(r["max_sequence"]), str(r["lag"]), gaps or "-"
+        )
     console.print(table)
 
 

@@ -10,6 +10,8 @@ import os
 import signal
 import subprocess
 import sys
+import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -156,3 +158,52 @@ def test_relay_killed_mid_stream_loses_nothing_and_keeps_partitions_and_order(
         assert view.metrics().model_dump(mode="json") == expected
     finally:
         view.close()
+
+
+def test_a_standby_relay_takes_over_each_partition_of_a_stopped_one(
+    ledger: Ledger, fresh_postgres_url: str, kafka_bootstrap: str, kafka_topic: str
+) -> None:
+    """Each partition has its own leader lock: of two relays exactly one publishes a
+    partition; when it stops, the other takes over that partition from its checkpoint."""
+    from threadline.streaming.service import build_relay
+
+    seed(ledger, conversations=40, per_conversation=5)
+    s = StreamSettings(
+        database_url=fresh_postgres_url,
+        kafka_bootstrap_servers=kafka_bootstrap,
+        kafka_topic=kafka_topic,
+        kafka_partitions=N,
+        relay_batch_size=BATCH,
+    )
+    first, second = build_relay(s, ledger), build_relay(s, ledger)
+    stops = [threading.Event(), threading.Event()]
+    threads = [
+        threading.Thread(target=r.run, args=(stop,), daemon=True)
+        for r, stop in zip((first, second), stops, strict=True)
+    ]
+    try:
+        threads[0].start()
+        wait_for(lambda: first.stats.position == 200, 60, "the first relay to publish all")
+        threads[1].start()
+        time.sleep(2.5)  # the standby's workers try their locks once a second
+        leaders = [
+            {p for p, st in getattr(r, "partitions", {}).items() if st.leader}
+            for r in (first, second)
+        ]
+        assert leaders == [set(range(N)), set()]
+        stops[0].set()
+        threads[0].join(30)
+        first.close()  # its sessions end: PostgreSQL releases its advisory locks
+        seed(ledger, conversations=40, per_conversation=5, prefix="later")
+        wait_for(lambda: second.stats.position == 400, 60, "the standby to take over")
+        assert all(st.leader for st in getattr(second, "partitions", {}).values())
+    finally:
+        for stop in stops:
+            stop.set()
+        for t in threads:
+            if t.is_alive():
+                t.join(30)
+        first.close()
+        second.close()
+    events = [decode(r.value) for r in read_topic(kafka_bootstrap, kafka_topic, 400)]
+    assert Counter(e.event_id for e in events) == Counter(e.event_id for e in all_events(ledger))

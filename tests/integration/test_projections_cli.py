@@ -160,3 +160,39 @@ def test_rebuild_and_status(db_url: str) -> None:
         assert view.metrics() == m
     finally:
         view.close()
+
+
+def test_status_shows_a_partitioned_relay_per_partition(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """THREADLINE_LOG_PARTITIONS > 1: the relay is tracked per partition, each row behind
+    its own partition's head, not the global sequence."""
+    from threadline.ledger.settings import LedgerSettings
+    from threadline.ledger.store import open_ledger
+    from threadline.projections.views import Batch
+    from threadline.streaming.checkpoint import SqliteCheckpoint
+
+    path = tmp_path / "parts.db"
+    monkeypatch.setenv("THREADLINE_DATABASE_URL", f"sqlite:///{path}")
+    monkeypatch.setenv("THREADLINE_LOG_PARTITIONS", "4")
+    monkeypatch.setenv("THREADLINE_KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:1")  # never contacted
+    monkeypatch.setenv("THREADLINE_CONSUMER_DATABASE_URL", f"sqlite:///{tmp_path / 'view.db'}")
+    monkeypatch.delenv("THREADLINE_PROJECTIONS_DATABASE_URL", raising=False)
+    settings = LedgerSettings(database_url=f"sqlite:///{path}", log_partitions=4, privacy="off")
+    with open_ledger(settings=settings) as ledger:
+        for i in range(12):
+            ledger.append(f"c{i}", NewEvent("ConversationStarted", {"channel": "chat"}))
+        heads = ledger.recorder.partition_heads()  # type: ignore[attr-defined]
+    SqliteCheckpoint(str(path), "relay.p1").record(Batch([], position=1))
+    code, out, err = run("projections", "status", "--json")
+    assert code == 0, err
+    rows = {r["name"]: r for r in json.loads(out)}
+    assert "kafka.relay" not in rows
+    for p in range(4):
+        row = rows[f"kafka.relay.p{p}"]
+        assert row["max_sequence"] == heads[p]
+        assert row["position"] == (1 if p == 1 else 0)
+        assert row["lag"] == heads[p] - row["position"]
+    code, out, _ = run("projections", "status")
+    assert code == 0
+    assert "kafka.relay.p3" in out

@@ -149,6 +149,33 @@ def test_a_failing_partition_does_not_hold_the_others(ledger: Ledger, tmp_path: 
     assert len(publishers[2].published) == heads[2]
 
 
+def test_switching_from_the_global_relay_starts_where_it_had_got_to(
+    ledger: Ledger, tmp_path: Path
+) -> None:
+    from threadline.streaming.relay import Relay
+
+    before = FakePublisher()
+    glob = SqliteCheckpoint(str(tmp_path / "ledger.db"), "relay")
+    Relay(SealedLog(ledger), glob, before, batch_size=30).step()
+    assert glob.tracking().position == 30
+    publishers: dict[int, FakePublisher] = {}
+    relay = build(ledger, tmp_path, publishers)
+    try:
+        assert relay.catch_up() == 72 - 30
+    finally:
+        relay.close()
+    seen = [e.event_id for e in before.published]
+    seen += [e.event_id for pub in publishers.values() for e in pub.published]
+    assert len(seen) == len(set(seen)) == 72
+    # seeding happens once: a restarted relay does not seed again
+    again: dict[int, FakePublisher] = {}
+    relay = build(ledger, tmp_path, again)
+    try:
+        assert relay.catch_up() == 0
+    finally:
+        relay.close()
+
+
 def test_reading_a_partition_of_an_unpartitioned_log_is_refused() -> None:
     with open_ledger("memory://") as store:
         log = SealedLog(store)
