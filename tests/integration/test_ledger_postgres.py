@@ -11,6 +11,9 @@ from typer.testing import CliRunner
 
 from tests.support.ledgers import message, open_configured, started
 from threadline.app.cli import build
+from threadline.ledger import audit
+from threadline.ledger.envelope import NewEvent
+from threadline.ledger.errors import IntegrityViolationError
 from threadline.ledger.records import draft, seal
 
 pytestmark = pytest.mark.postgres
@@ -199,3 +202,28 @@ def test_a_database_made_before_the_one_event_function_opens_and_appends(
         ("c1", 2),
         ("c1", 3),
     ]
+
+
+def test_a_deleted_tail_event_appended_alone_is_named_and_its_repost_refused(
+    fresh_postgres_url: str,
+) -> None:
+    """Issue 17's tail truncation, for events written one at a time (the one-event
+    function): the id row outlives the deleted event row, so the audit names the cut and a
+    re-post of the deleted event is an IntegrityViolation, not "duplicate"."""
+    with open_configured(fresh_postgres_url, group_commit=False) as store:
+        store.append("c1", started())
+        store.append("c1", message("two"), 1)
+        store.append("c1", message("three"), 2)
+        gone = store.read("c1")[-1]
+    with psycopg.connect(fresh_postgres_url, autocommit=True) as conn:
+        deleted = conn.execute(
+            "DELETE FROM stored_events WHERE originator_id = 'c1' AND originator_version = 3"
+        )
+        assert deleted.rowcount == 1
+    with open_configured(fresh_postgres_url) as store:
+        with pytest.raises(IntegrityViolationError) as info:
+            audit.verify_conversation(store, "c1")
+        assert (info.value.position, "deleted" in info.value.reason) == (3, True)
+        with pytest.raises(IntegrityViolationError):
+            store.append("c1", NewEvent(gone.type, gone.data, gone.event_id))
+        assert store.version("c1") == 2

@@ -1,14 +1,19 @@
-"""SQLite specifics: URLs, durability across reopen, two writers on one file."""
+"""SQLite specifics: URLs, durability across reopen, two writers on one file, the recorder's
+own insert transaction."""
 
 from __future__ import annotations
 
 import itertools
 from pathlib import Path
+from uuid import uuid4
 
 import pytest
+from eventsourcing.persistence import IntegrityError, StoredEvent
 
 from tests.support.ledgers import message, open_configured, started
+from threadline.ledger.backends import open_recorder
 from threadline.ledger.errors import ConcurrencyConflictError, StoreUnavailableError
+from threadline.ledger.recorders import EventIdRecord
 
 
 def test_events_survive_reopen(tmp_path: Path) -> None:
@@ -65,3 +70,33 @@ def test_bad_url_message_hides_the_password() -> None:
     with pytest.raises(StoreUnavailableError) as info:
         open_configured("mysql://user:s3cret@localhost/db")
     assert "s3cret" not in str(info.value)
+
+
+def test_an_insert_whose_id_row_collides_leaves_nothing_and_the_connection_usable(
+    tmp_path: Path,
+) -> None:
+    """The recorder runs its own transaction on the sqlite3 connection: a collision on the
+    id row (after the event row went in) is eventsourcing's IntegrityError, rolls the event
+    row back, and the next insert on the same pooled connection commits normally."""
+    recorder, close = open_recorder(f"sqlite:///{tmp_path / 'l.db'}")
+    try:
+        first = EventIdRecord(str(uuid4()), "c1", 1, "d1")
+        recorder.insert_events([StoredEvent("c1", 1, "T", b"{}")], event_ids=[first])
+        reused = EventIdRecord(first.event_id, "c1", 2, "d2")
+        with pytest.raises(IntegrityError):
+            recorder.insert_events([StoredEvent("c1", 2, "T", b"{}")], event_ids=[reused])
+        with pytest.raises(IntegrityError):  # the event row's own key
+            recorder.insert_events(
+                [StoredEvent("c1", 1, "T", b"{}")],
+                event_ids=[EventIdRecord(str(uuid4()), "c1", 1, "d3")],
+            )
+        assert [n.originator_version for n in recorder.select_conversation("c1")] == [1]
+        assert recorder.indexed_heads() == {"c1": 1}
+        second = EventIdRecord(str(uuid4()), "c1", 2, "d4")
+        (sequence,) = recorder.insert_events(
+            [StoredEvent("c1", 2, "T", b"{}")], event_ids=[second]
+        ) or [0]
+        assert recorder.lookup_event_ids([second.event_id])[second.event_id].sequence == sequence
+        assert [n.originator_version for n in recorder.select_conversation("c1")] == [1, 2]
+    finally:
+        close()
