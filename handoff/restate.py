@@ -19,6 +19,8 @@ from threadline.handoff.channel_ask import only_asks_to_switch, unswitched
 from threadline.handoff.clauses import asks, last_clauses, question_tail, untruncated
 from threadline.handoff.corrections import amended
 from threadline.handoff.private_text import private, unprivate
+
+__all__ = ["Restatement", "heard", "only_asks_to_switch", "private", "reported", "restate"]
 from threadline.handoff.small_talk import without_small_talk
 from threadline.projections.context_model import AgentContext
 from threadline.projections.entities import extract
@@ -107,12 +109,20 @@ def second_person(text: str) -> str:
     return "".join(out)
 
 
+# Compiled once: phonenumbers' many patterns churn `re`'s cache, so an inline pattern here
+# was compiled again on most calls (a quarter of a first utterance's time).
+_END_MARKS = re.compile(r"\s*[?!.…]+$")
+_COURTESY_TAIL = re.compile(
+    r"\s*(?:,\s*)?(?:please|pls|plz|thanks|thank you|thx|asap|instead)$", re.I
+)
+_PLEASE = re.compile(r"^please\s+", re.I)
+_WORDS = re.compile(r"[A-Za-z']+")
+
+
 def _tidy(sentence: str, *, cap: bool = True) -> str:
     s = _LEAD.sub("", _unshouted(sentence.strip())).strip()
-    s = re.sub(r"\s*[?!.…]+$", "", s).strip()
-    s = re.sub(
-        r"\s*(?:,\s*)?(?:please|pls|plz|thanks|thank you|thx|asap|instead)$", "", s, flags=re.I
-    )
+    s = _END_MARKS.sub("", s).strip()
+    s = _COURTESY_TAIL.sub("", s)
     if cap and len(s) > MAX_PART_CHARS:
         s = s[:MAX_PART_CHARS].rsplit(" ", 1)[0] + "…"
     return s
@@ -124,6 +134,8 @@ _SHOUTED = re.compile(r"\b[A-Z][A-Z']+\b")
 def _unshouted(sentence: str) -> str:
     """ "WHY HAS MY REFUND NOT ARRIVED YET" is said calmly: words in capitals are lowered
     when most of the sentence is capitals (a code with digits, "BA117", stays as written)."""
+    if _SHOUTED.search(sentence) is None:
+        return sentence
     letters = [c for c in sentence if c.isalpha()]
     if len(letters) < 8 or sum(c.isupper() for c in letters) < 0.7 * len(letters):
         return sentence
@@ -183,20 +195,19 @@ def reported(question: str) -> tuple[str, str]:
     after it ("your chain keeps slipping, and asked how you fix it"); a question no rule
     reports is "quoted" (restated as the visitor put it, in the second person); anything
     else is "said"."""
-    whole = _tidy(question, cap=False)
-    split = question_tail(whole)
-    if split is not None and not _reportable(whole):
+    direct = _report(question)
+    split = question_tail(_tidy(question, cap=False)) if direct[0] in _UNREPORTED else None
+    if split is not None:
         lead, tail = split
         kind, text = _report(tail)
         if kind != "said":
             lead = _lower_first(second_person(last_clauses(lead, MAX_PART_CHARS)))
             joined = {"asked_to": "asked me to ", "asked": "asked ", "quoted": "asked: "}[kind]
             return "said", f"{lead}, and {joined}{text}{'?' if kind == 'quoted' else ''}"
-    return _report(question)
+    return direct
 
 
-def _reportable(text: str) -> bool:
-    return _report(text)[0] not in ("said", "quoted")
+_UNREPORTED = frozenset({"said", "quoted"})
 
 
 _BARE_WANT = re.compile(r"^(?:need|want)\b", re.I)
@@ -247,7 +258,7 @@ def _report(question: str) -> tuple[str, str]:
         wh = m.group("wh").lower()
         return "asked", f"{wh} {subj} {aux} {second_person(m.group('rest'))}"
     if _IMPERATIVE.match(q):
-        return "asked_to", _lower_first(second_person(re.sub(r"^please\s+", "", q, flags=re.I)))
+        return "asked_to", _lower_first(second_person(_PLEASE.sub("", q)))
     if asks(q) or question.rstrip().endswith("?"):
         return "quoted", _lower_first(second_person(q))
     return "said", _statement(q)
@@ -264,8 +275,17 @@ def _statement(text: str) -> str:
     return _lower_first(second_person(q))
 
 
-def _similar(a: str, b: str) -> bool:
-    sa, sb = content_stems(a), content_stems(b)
+class _Stems(dict[str, frozenset[str]]):
+    """Content stems by text, for one restatement (the same texts are compared often)."""
+
+    def __missing__(self, text: str) -> frozenset[str]:
+        stems = self[text] = content_stems(text)
+        return stems
+
+
+def _similar(a: str, b: str, stems: _Stems | None = None) -> bool:
+    stems = stems if stems is not None else _Stems()
+    sa, sb = stems[a], stems[b]
     if not sa or not sb:
         return a.lower() == b.lower()
     return len(sa & sb) / min(len(sa), len(sb)) >= 0.8
@@ -281,9 +301,13 @@ def heard(context: AgentContext) -> AgentContext:
 
 def restate(context: AgentContext) -> Restatement:
     """What the visitor asked for in the chat, most recent last, at most two of each.
-    Retractions and corrections are folded in first (`handoff/corrections.py`): what the
-    visitor took back is not restated."""
-    context = heard(context)
+    The chat is read as `heard` reads it first: what the visitor took back is not
+    restated, nor identity material, small talk or a request to switch."""
+    return restate_heard(heard(context))
+
+
+def restate_heard(context: AgentContext) -> Restatement:
+    """`restate` of a context `heard` already read (the first utterance reads it once)."""
     cut = 0
     said: list[str] = []
     asked_to: list[str] = []
@@ -291,8 +315,9 @@ def restate(context: AgentContext) -> Restatement:
     answered: list[str] = []
     quoted: list[str] = []
     questions = {q.text: q for q in context.questions}
+    requested = {r.text for r in context.requests}
     for r in context.requests:
-        if r.position < cut or private(r.text) or only_asks_to_switch(r.text):
+        if r.position < cut:
             continue
         q = questions.get(r.text)
         kind, text = reported(r.text)
@@ -312,9 +337,7 @@ def restate(context: AgentContext) -> Restatement:
         else:
             (asked_to if kind == "asked_to" else open_q).append(text)
     for q in context.questions:
-        if q.position < cut or private(q.text) or q.text in {r.text for r in context.requests}:
-            continue
-        if only_asks_to_switch(q.text):
+        if q.position < cut or q.text in requested:
             continue
         if not content_stems(_tidy(q.text)):
             continue  # "hello?", "anyone there?": nothing to restate
@@ -332,7 +355,8 @@ def restate(context: AgentContext) -> Restatement:
     said += _question_context(context, cut, {r.text for r in context.requests})
     open_q += _about_fragments(context, {r.text for r in context.requests})
     lists = {"said": said, "asked_to": asked_to, "asked": open_q, "quoted": quoted}
-    kept = {k: list(_dedupe(v)[-2:]) for k, v in lists.items()}
+    stems = _Stems()
+    kept = {k: list(_dedupe(v, stems)[-2:]) for k, v in lists.items()}
     first = _original(context, cut)
     if first is not None:
         # The visitor's original request is always restated, however long the chat went on.
@@ -340,7 +364,7 @@ def restate(context: AgentContext) -> Restatement:
         if kind == "quoted":
             text = _quote(text, answered=False)
         already = [t for group in kept.values() for t in group] + answered
-        if not any(_similar(text, t) for t in already):
+        if not any(_similar(text, t, stems) for t in already):
             group = kept[kind]
             kept[kind] = [text, *group[-1:]]
     return Restatement(
@@ -373,7 +397,7 @@ def _about_fragments(context: AgentContext, requests: set[str]) -> list[str]:
         for t in context.recent_turns
         if t.role == "visitor"
         for s in sentences(t.text)
-        if s not in asked and _ABOUT.match(_tidy(s)) and not private(s)
+        if s not in asked and _ABOUT.match(_tidy(s))
     ]
 
 
@@ -390,7 +414,7 @@ def _question_context(context: AgentContext, cut: int, requests: set[str]) -> li
         if not any(p in asked for p in parts):
             continue
         for part in parts:
-            if part in asked or part in requests or part.rstrip().endswith("?") or private(part):
+            if part in asked or part in requests or part.rstrip().endswith("?"):
                 continue
             if len(content_stems(_tidy(part))) >= 2 and _is_clause(part):
                 out.append(_statement(part))
@@ -403,7 +427,7 @@ def _is_clause(sentence: str) -> bool:
     rest = sentence
     for found in sorted(extract(sentence), key=lambda f: f.start, reverse=True):
         rest = rest[: found.start] + " " + rest[found.end :]
-    return len(re.findall(r"[A-Za-z']+", rest)) >= 3
+    return len(_WORDS.findall(rest)) >= 3
 
 
 def _original(context: AgentContext, cut: int) -> tuple[str, str] | None:
@@ -419,9 +443,7 @@ def _original(context: AgentContext, cut: int) -> tuple[str, str] | None:
     candidates.sort(key=lambda c: c[0])  # stable: a turn's sentences stay in their order
     asked = {q.text for q in context.questions}
     for position, text in candidates:
-        if position < cut or private(text) or len(content_stems(_tidy(text))) < 2:
-            continue
-        if only_asks_to_switch(text):
+        if position < cut or len(content_stems(_tidy(text))) < 2:
             continue
         kind, said = reported(text)
         if kind == "said" or text in asked or text.rstrip().endswith("?"):
@@ -432,11 +454,12 @@ def _original(context: AgentContext, cut: int) -> tuple[str, str] | None:
     return None
 
 
-def _dedupe(items: list[str]) -> tuple[str, ...]:
+def _dedupe(items: list[str], stems: _Stems | None = None) -> tuple[str, ...]:
+    stems = stems if stems is not None else _Stems()
     kept: list[str] = []
     for item in items:
         if not item:
             continue
-        kept = [k for k in kept if not _similar(k, item)]
+        kept = [k for k in kept if not _similar(k, item, stems)]
         kept.append(item)
     return tuple(kept)

@@ -37,6 +37,9 @@ def small_talk(sentence: str) -> bool:
 def without_small_talk(context: AgentContext) -> AgentContext:
     """The context without the visitor's small-talk sentences, and without a fact that
     only small talk mentioned ("today" in "lovely weather today")."""
+    kept = rewrite_sentences(context, lambda s: "" if small_talk(s) else s)
+    if kept is context:
+        return context
     chatter = [
         (t.position, s.lower())
         for t in context.recent_turns
@@ -44,9 +47,6 @@ def without_small_talk(context: AgentContext) -> AgentContext:
         for s in sentences(t.text)
         if small_talk(s)
     ]
-    if not chatter:
-        return context
-    kept = rewrite_sentences(context, lambda s: "" if small_talk(s) else s)
     entities = tuple(
         e
         for e in context.entities
