@@ -109,7 +109,11 @@ CHATS = [
     Chat("plan-switch", ("can I switch my plan to the annual one?",),
          ("switch your plan", "annual")),  # a switch of plan, not of channel: restated
     Chat("pause-instead", ("how do I cancel my magazine subscription?",
-                           "actually, how do I pause it instead?"), ("pause",), ("cancel",)),
+                           "actually, how do I pause it instead?"),
+         ("pause your magazine subscription",), ("cancel", "instead")),
+    Chat("renew-it", ("how do I update the address on my driving licence?",
+                      "actually never mind, how do I renew it?"),
+         ("renew your driving licence",), ("update", "never mind")),
     Chat("instead-of", ("I need to change the name on my flight ticket", "it's spelled wrong",
                         "Jonh instead of John"), ("change the name", "flight ticket")),
     Chat("anyone-there", ("hello?", "anyone there?",
