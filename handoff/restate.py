@@ -29,7 +29,8 @@ from threadline.projections.topics import content_stems, sentences
 MAX_PART_CHARS = 150
 _LEAD = re.compile(
     r"^(?:(?:hi|hello|hey|ok|okay|so|also|and|but|well|um|uh|oh|yeah|yes|no|actually|sorry|"
-    r"right|anyway|hiya|morning|wait|good\s+(?:morning|afternoon|evening)|"
+    r"right|anyway|hiya|morning|wait|one\s+more\s+thing|another\s+(?:thing|question)|"
+    r"quick\s+question|btw|good\s+(?:morning|afternoon|evening)|"
     # Greetings of visitors who mix languages ("olá, my parcel não chegou…").
     r"ol[aá]|oi|bonjour|salut|hola|buenos\s+d[ií]as|ciao|hallo|bom\s+dia|boa\s+tarde)"
     r"(?:\s+there)?[,!.:;-]*\s+)+",
@@ -116,11 +117,13 @@ _COURTESY_TAIL = re.compile(
     r"\s*(?:,\s*)?(?:please|pls|plz|thanks|thank you|thx|asap|instead)$", re.I
 )
 _PLEASE = re.compile(r"^please\s+", re.I)
+# A link is not read out ("https://example.com/order/123 this link gives a 404").
+_URL = re.compile(r"\s*\b(?:https?://|www\.)\S+\s*", re.I)
 _WORDS = re.compile(r"[A-Za-z']+")
 
 
 def _tidy(sentence: str, *, cap: bool = True) -> str:
-    s = _LEAD.sub("", _unshouted(sentence.strip())).strip()
+    s = _LEAD.sub("", _unshouted(_URL.sub("", sentence).strip())).strip()
     s = _END_MARKS.sub("", s).strip()
     s = _COURTESY_TAIL.sub("", s)
     if cap and len(s) > MAX_PART_CHARS:
@@ -208,6 +211,13 @@ def reported(question: str) -> tuple[str, str]:
 
 
 _UNREPORTED = frozenset({"said", "quoted"})
+# A question that only adds a case to the one before it: "and for over 65s?", "what about
+# on Sundays?" (the greeting-and-filler lead is already gone).
+_FOLLOW_ON = re.compile(
+    r"^(?:(?:and|or|what|how)\s+about\s+|and\s+|or\s+)?(?P<rest>(?:for|on|in|at|with|to|from|"
+    r"during|after|before)\s+(?:[\w'-]+\s*){1,4})$",
+    re.I,
+)
 
 
 _BARE_WANT = re.compile(r"^(?:need|want)\b", re.I)
@@ -339,9 +349,13 @@ def restate_heard(context: AgentContext) -> Restatement:
     for q in context.questions:
         if q.position < cut or q.text in requested:
             continue
-        if not content_stems(_tidy(q.text)):
-            continue  # "hello?", "anyone there?": nothing to restate
         kind, text = reported(q.text)
+        if not content_stems(_tidy(q.text)) and kind not in ("asked", "asked_to"):
+            continue  # "hello?", "is it?": nothing to restate ("where can I get them?" is)
+        if kind == "quoted" and open_q and (fragment := _FOLLOW_ON.match(_tidy(q.text))):
+            # "and for over 65s?" after "is there a discount for students?"
+            open_q[-1] = f"{open_q[-1]}, and {fragment['rest']}"
+            continue
         if kind == "said":
             said.append(text)  # a statement that ends in a question
         elif kind == "quoted":

@@ -21,6 +21,10 @@ _CHIT_CHAT = re.compile(
     r"morning|afternoon|evening|weekend)\b"
     r"|\b(?:how\s+are\s+you|how's\s+your\s+day|hope\s+you(?:'re|\s+are)\s+(?:well|good|ok))\b"
     r"|\bhave\s+a\s+(?:nice|good|great|lovely)\s+(?:day|one|weekend|evening)\b"
+    # Thanks for what is past: "thanks for the help earlier!".
+    r"|^\W*(?:many\s+)?(?:thanks|thank\s+you|cheers)(?:\s+(?:so|very)\s+much)?\s+for\s+"
+    r"(?:the|your|all\s+the|all\s+your)\s+(?:help|info|information|answer|reply|replies)\b"
+    r"[^?]*$"
     # Calling out, or announcing a question without asking it yet.
     r"|^\W*(?:hello|hi|hey)?\W*(?:is\s+)?any(?:one|body)\s+(?:there|here|around)\W*$"
     r"|^\W*(?:hi|hello|hey)?\W*(?:i\s+(?:have|had|got)\s+(?:a\s+)?(?:quick\s+|small\s+)?"
