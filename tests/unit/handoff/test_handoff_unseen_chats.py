@@ -15,10 +15,15 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.unit.handoff.handoff_helpers import CHAT_LEG, NOW, start_chat
 from tests.unit.handoff.utterance_checks import Chat, first_utterance, problems
+from threadline.agent.chat import ChatAgent
+from threadline.agent.factory import build_agent
 from threadline.agent.sqltools.sql import SqlToolBackend
+from threadline.handoff.restate import heard
 from threadline.ledger.events import HandoffChannel
 from threadline.ledger.store import Ledger, open_ledger
+from threadline.projections.context import build_context
 
 CHATS = [
     Chat("vet", ("hi, can I book a vet appointment for my cat Miso next Tuesday?",),
@@ -237,3 +242,15 @@ def test_the_checks_can_fail() -> None:
     invented = stale.replace("balance", "overdraft limit")
     assert any("overdraft" in p for p in problems(chat, invented, had))
     assert "claims a pstn switch" in problems(chat, "Thanks for taking my call. " + stale, had)
+
+
+def test_reading_the_chat_twice_changes_nothing(ledger: Ledger, tools: SqlToolBackend) -> None:
+    """`heard` is applied by the first utterance and again by `restate`: a second reading
+    must not correct, cut or rewrite anything the first one did not."""
+    agent = ChatAgent(ledger, build_agent(tools, clock=lambda: NOW))
+    for chat in CHATS:
+        start_chat(ledger, chat.id)
+        for text in chat.turns:
+            agent.visitor_turn(chat.id, text, leg_id=CHAT_LEG)
+        once = heard(build_context(ledger.read(chat.id)))
+        assert heard(once) == once, chat.id
