@@ -29,7 +29,8 @@ from threadline.projections.topics import content_stems, sentences
 MAX_PART_CHARS = 150
 _LEAD = re.compile(
     r"^(?:(?:hi|hello|hey|ok|okay|so|also|and|but|well|um|uh|oh|yeah|yes|no|actually|sorry|"
-    r"right|anyway|hiya|morning|wait|one\s+more\s+thing|another\s+(?:thing|question)|"
+    r"right|anyway|hiya|morning|wait|thanks|thank\s+you|cheers|great|perfect|lovely|cool|"
+    r"one\s+more\s+thing|another\s+(?:thing|question)|"
     r"quick\s+question|btw|good\s+(?:morning|afternoon|evening)|"
     # Greetings of visitors who mix languages ("olá, my parcel não chegou…").
     r"ol[aá]|oi|bonjour|salut|hola|buenos\s+d[ií]as|ciao|hallo|bom\s+dia|boa\s+tarde)"
