@@ -140,8 +140,8 @@ def _unshouted(sentence: str) -> str:
     when most of the sentence is capitals (a code with digits, "BA117", stays as written)."""
     if _SHOUTED.search(sentence) is None:
         return sentence
-    letters = [c for c in sentence if c.isalpha()]
-    if len(letters) < 8 or sum(c.isupper() for c in letters) < 0.7 * len(letters):
+    letters = sum(map(str.isalpha, sentence))
+    if letters < 8 or sum(map(str.isupper, sentence)) < 0.7 * letters:
         return sentence
     return _SHOUTED.sub(lambda m: m.group(0) if m.group(0) == "I" else m.group(0).lower(), sentence)
 
