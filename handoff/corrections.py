@@ -63,6 +63,8 @@ _ONE_OF = re.compile(r"^(?:the|my|a|an|your)\s+(?P<mod>[\w-]+)\s+one$", re.I)
 _MODIFIED = re.compile(r"\b(?:the|my|a|an|your|our)\s+(?P<mod>[\w-]+)\s+(?P<noun>[\w-]+)", re.I)
 _NUMBER = re.compile(r"(?<![\w.,])\d+(?:[.,]\d+)?(?![\w.,]\d)")
 MIN_LIKENESS = 0.6
+_OBJECT_WORD = re.compile(r"[\w'-]+|[^\w\s]")
+MAX_OBJECT_WORDS = 4
 _DETERMINER = re.compile(r"\b(?P<det>my|our|the)\s+", re.I)
 # "it" as an object ("pause it"), not a subject ("is it possible", "it says").
 _OBJECT_IT = re.compile(
@@ -205,10 +207,18 @@ def _by_anchor(question: str, body: str) -> tuple[str, str] | None:
     m = _word_span(question, words[0])
     if m is None:
         return None
-    after = re.match(rf"\s+((?:[\w'-]+\s*){{1,{len(words) - 1}}})", question[m.end() :])
-    if after is None:
+    # Its object runs to the end of the phrase: "on bank holidays", "to Friday" in "to Friday
+    # at 3pm".
+    taken: list[str] = []
+    for w in _OBJECT_WORD.findall(question[m.end() :]):
+        if not w[0].isalnum() or (taken and w.lower() in _STOP) or len(taken) == MAX_OBJECT_WORDS:
+            break
+        taken.append(w)
+    if not taken:
         return None
-    old = question[m.start() : m.end() + after.end()].strip()
+    old = f"{m.group(0)} {' '.join(taken)}"
+    if _word_span(question, old) is None:
+        return None
     return (old, body) if old.lower() != body.lower() else None
 
 

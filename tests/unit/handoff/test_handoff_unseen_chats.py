@@ -15,13 +15,14 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.unit.handoff.handoff_helpers import CHAT_LEG, NOW, start_chat
+from tests.unit.handoff.handoff_helpers import CHAT_LEG, NOW, add, start_chat
 from tests.unit.handoff.utterance_checks import Chat, first_utterance, problems
 from threadline.agent.chat import ChatAgent
 from threadline.agent.factory import build_agent
+from threadline.agent.lm import build_lm
 from threadline.agent.sqltools.sql import SqlToolBackend
 from threadline.handoff.restate import heard
-from threadline.ledger.events import HandoffChannel
+from threadline.ledger.events import HandoffChannel, MessagePosted
 from threadline.ledger.store import Ledger, open_ledger
 from threadline.projections.context import build_context
 
@@ -262,3 +263,12 @@ def test_reading_the_chat_twice_changes_nothing(ledger: Ledger, tools: SqlToolBa
             agent.visitor_turn(chat.id, text, leg_id=CHAT_LEG)
         once = heard(build_context(ledger.read(chat.id)))
         assert heard(once) == once, chat.id
+
+
+def test_the_operator_summary_keeps_a_quoted_question_open(ledger: Ledger) -> None:
+    start_chat(ledger, "S")
+    for text in ("is the museum open on bank holidays?", "actually I meant on Sundays"):
+        add(ledger, "S", MessagePosted(role="visitor", text=text))
+    summary = build_lm().offline.handoff_summary(build_context(ledger.read("S")), reason=None)
+    assert "Open: is the museum open on Sundays." in summary
+    assert "bank holidays" not in summary
