@@ -189,7 +189,7 @@ CHATS = [
                           "it's $35 on my card statement"), ("late fee", "$35"), ("someone",)),
     # Questions a person already answered in the chat: still restated, as gone over.
     Chat("answered-pharmacy", ("what time does the pharmacy close on Sunday?",),
-         ("already went over", "pharmacy close on Sunday"),
+         ("already went over", "pharmacy closes on Sunday"),
          operator=((0, "The pharmacy closes at 4pm on Sundays."),)),
     Chat("answered-then-new", ("is the museum open on bank holidays?",
                                "ok thanks, how much is a ticket?"),
