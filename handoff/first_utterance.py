@@ -229,7 +229,9 @@ DEFAULT_STEPS: tuple[tuple[str, str], ...] = (
      "let's sort out the cancellation"),
     (r"\b(?:change|update|correct|move)\b.{0,40}\b(?:address|delivery)\b",
      "let me check whether the address can still be changed"),
-    (r"\b(?:shipped|dispatched|track\w*|where\s+is|arriv\w*|deliver\w*)\b",
+    # "how much is delivery to Leeds" asks a price, not where a parcel is.
+    (r"\b(?:shipped|dispatched|track\w*|where\s+is|arriv\w*|"
+     r"deliver(?!y\s+(?:to|costs?|charges?|fees?|options?)\b)\w*)\b",
      "let me check where it is"),
     (r"\b(?:leak\w*|broken|broke|not\s+working|stopped\s+working|faulty|repair|fix|error\s+code|"
      r"won'?t\s+(?:start|turn\s+on|drain|spin))\b",
