@@ -18,9 +18,20 @@ from dataclasses import dataclass
 from threadline.handoff.channel_ask import only_asks_to_switch, unswitched
 from threadline.handoff.clauses import asks, last_clauses, question_tail, untruncated
 from threadline.handoff.corrections import amended
+from threadline.handoff.do_questions import do_support
 from threadline.handoff.private_text import private, unprivate
+from threadline.handoff.pronouns import AGREE, SWAP, second_person, third_person
 
-__all__ = ["Restatement", "heard", "only_asks_to_switch", "private", "reported", "restate"]
+__all__ = [
+    "SWAP",
+    "Restatement",
+    "heard",
+    "only_asks_to_switch",
+    "private",
+    "reported",
+    "restate",
+    "second_person",
+]
 from threadline.handoff.small_talk import without_small_talk
 from threadline.projections.context_model import AgentContext
 from threadline.projections.entities import extract
@@ -37,29 +48,6 @@ _LEAD = re.compile(
     r"(?:\s+there)?[,!.:;-]*\s+)+",
     re.I,
 )
-_SWAP = {
-    "i": "you",
-    "i'm": "you're",
-    "im": "you're",
-    "i've": "you've",
-    "ive": "you've",
-    "i'd": "you'd",
-    "i'll": "you'll",
-    "me": "you",
-    "my": "your",
-    "mine": "yours",
-    "myself": "yourself",
-    "we": "you",
-    "we're": "you're",
-    "we've": "you've",
-    "we'd": "you'd",
-    "our": "your",
-    "ours": "yours",
-    "us": "you",
-}
-# After the swap "you" takes plural agreement: "I am" → "you are", "I was" → "you were".
-_AGREE = {("you", "am"): "are", ("you", "was"): "were", ("you", "wasn't"): "weren't"}
-_WORD = re.compile(r"[A-Za-z']+|[^A-Za-z']+")
 # The visitor addressing the agent: "can you check…", "could you please change…".
 _ASK_AGENT = re.compile(
     r"^(?:can|could|would|will)\s+(?:you|someone|somebody|u)\s+(?:please\s+|pls\s+|kindly\s+)?"
@@ -87,28 +75,6 @@ class Restatement:
     answered: tuple[str, ...]  # reported questions the chat already answered
     # Questions no rule reports, in the visitor's order: "is the museum open on Sundays"
     quoted: tuple[str, ...] = ()
-
-
-def second_person(text: str) -> str:
-    """Swaps first-person words for second-person ones, keeping everything else as written."""
-    out: list[str] = []
-    previous = ""
-    for token in _WORD.findall(text):
-        low = token.lower()
-        if low in _SWAP:
-            token = _SWAP[low]
-        elif (previous, low) in _AGREE:
-            token = _AGREE[(previous, low)]
-        elif low in ("you", "your", "yours", "you've", "you're", "u", "ur"):
-            # The visitor talking to the company ("you charged me twice"): the agent speaks
-            # for it, so "you" becomes "we" ("we charged you twice").
-            token = {"you": "we", "u": "we", "your": "our", "ur": "our", "yours": "ours"}.get(
-                low, {"you've": "we've", "you're": "we're"}.get(low, token)
-            )
-        if token.strip():
-            previous = token.lower()
-        out.append(token)
-    return "".join(out)
 
 
 # Compiled once: phonenumbers' many patterns churn `re`'s cache, so an inline pattern here
@@ -176,16 +142,6 @@ _IMPERATIVE = re.compile(
 )
 
 
-def _third_person(verb: str) -> str:
-    """ "take" → "takes", "fix" → "fixes", "apply" → "applies" (for "how long does it take")."""
-    low = verb.lower()
-    if low.endswith(("s", "sh", "ch", "x", "z", "o")):
-        return verb + "es"
-    if len(low) > 1 and low.endswith("y") and low[-2] not in "aeiou":
-        return verb[:-1] + "ies"
-    return verb + "s"
-
-
 _WH_BARE = re.compile(
     r"^(?P<wh>what|when|where|why|how)\s+(?P<aux>is|are|was|were)\s+(?P<subj>it|they|that|this)$",
     re.I,
@@ -249,26 +205,26 @@ def _report(question: str) -> tuple[str, str]:
             aux = "did" if aux == "did" else ""
             return "asked", f"whether {subj} {aux + ' ' if aux else ''}{second_person(m['rest'])}"
         if aux not in ("do", "does", "did"):
-            aux = _AGREE.get((subj, aux), aux)
+            aux = AGREE.get((subj, aux), aux)
             return "asked", f"whether {subj} {aux} {second_person(m.group('rest'))}"
     m = _WH_BARE.match(q)
     if m:  # "where is it" → "where it is"
         subj, aux = second_person(m["subj"]), m["aux"].lower()
-        return "asked", f"{m['wh'].lower()} {subj} {_AGREE.get((subj, aux), aux)}"
+        return "asked", f"{m['wh'].lower()} {subj} {AGREE.get((subj, aux), aux)}"
     m = _WH.match(q)
     if m and m.group("aux").lower() in ("do", "does"):
         # "who do I talk to" → "who you talk to"; "how long does that take" → "… that takes"
         subj, wh = second_person(m.group("subj")), m.group("wh").lower()
         first, _, rest = second_person(m.group("rest")).partition(" ")
         if m.group("aux").lower() == "does" and subj not in ("you", "we"):
-            first = _third_person(first)
+            first = third_person(first)
         return "asked", f"{wh} {subj} {first}{' ' + rest if rest else ''}"
     if m and m.group("aux").lower() not in ("do", "does", "did"):
         subj, aux = second_person(m.group("subj")), m.group("aux").lower()
-        aux = _AGREE.get((subj, aux), aux)
+        aux = AGREE.get((subj, aux), aux)
         wh = m.group("wh").lower()
         return "asked", f"{wh} {subj} {aux} {second_person(m.group('rest'))}"
-    noun_do = _do_support(q)
+    noun_do = do_support(q)
     if noun_do is not None:
         return "asked", noun_do
     if _IMPERATIVE.match(q):
@@ -276,64 +232,6 @@ def _report(question: str) -> tuple[str, str]:
     if asks(q) or question.rstrip().endswith("?"):
         return "quoted", _lower_first(second_person(q))
     return "said", _statement(q)
-
-
-_DO_LEAD = re.compile(
-    r"^(?P<wh>(?:(?:what|which)(?:\s+[a-z-]+)?|how\s+(?:many|much)\s+[a-z-]+|when|where|why|"
-    r"how(?:\s+(?:long|often|soon))?)\s+)?(?P<aux>does|do)\s+(?P<rest>.+)$",
-    re.I,
-)
-_DETERMINERS = frozenset({"the", "my", "a", "an", "your", "our", "this", "that", "these", "those"})
-# What may follow the verb of "does the pharmacy close on Sunday": so the verb is a verb.
-_AFTER_VERB = frozenset(
-    {
-        "on", "in", "at", "to", "for", "from", "by", "with", "before", "after", "until", "during",
-        "up", "off", "out", "back", "down", "over", "away", "the", "a", "an", "my", "your", "our",
-        "it", "them", "me", "us", "this", "that", "any", "more", "less", "late", "early",
-    }
-)  # fmt: skip
-_NOT_NOUN = frozenset(
-    {
-        "you", "i", "we", "they", "he", "she", "it", "not", "anyone", "someone", "there",
-        "on", "in", "at", "to", "for", "of", "from", "with", "by", "about", "and", "or",
-    }
-)  # fmt: skip
-
-
-_IRREGULAR = {"have": "has", "be": "is", "do": "does", "go": "goes"}
-
-
-def _do_support(q: str) -> str | None:
-    """ "what time does the pharmacy close on Sunday" → "what time the pharmacy closes on
-    Sunday"; "does the hiking boot come in size 44" → "whether the hiking boot comes in size
-    44". The subject is a noun phrase of up to three words; the word after it is taken for
-    the verb only when what follows the verb plainly starts a phrase (else: no rule)."""
-    m = _DO_LEAD.match(q)
-    if m is None:
-        return None
-    words = m["rest"].split()
-    start = 1 if words and words[0].lower() in _DETERMINERS else 0
-    for size in range(1, 4):
-        np, verb, after = (
-            words[: start + size],
-            words[start + size : start + size + 1],
-            words[start + size + 1 :],
-        )
-        if not verb or any(w.lower() in _NOT_NOUN | _DETERMINERS for w in np[start:]):
-            return None
-        v = verb[0]
-        # A verb that ends the question is taken only right after a one-word subject: "does
-        # my council tax include water" could split anywhere.
-        fits = (not after and size == 1) or (
-            bool(after) and (after[0].lower() in _AFTER_VERB or after[0].lower().endswith("ing"))
-        )
-        if v.isalpha() and v.islower() and v not in _NOT_NOUN and fits:
-            if m["aux"].lower() == "does":
-                v = _IRREGULAR.get(v.lower()) or _third_person(v)
-            lead = m["wh"].strip().lower() if m["wh"] else "whether"
-            tail = f" {' '.join(after)}" if after else ""
-            return f"{lead} {second_person(' '.join(np))} {v}{second_person(tail)}"
-    return None
 
 
 def _statement(text: str) -> str:

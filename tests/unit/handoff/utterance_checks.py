@@ -13,7 +13,7 @@ from threadline.agent.factory import build_agent
 from threadline.agent.lm import build_lm
 from threadline.agent.tools import ToolBackend
 from threadline.handoff import first_utterance as fu
-from threadline.handoff.restate import _AGREE, _SWAP
+from threadline.handoff.pronouns import AGREE, SWAP
 from threadline.handoff.service import HandoffService
 from threadline.handoff.signing import Signer
 from threadline.ledger.events import (
@@ -52,8 +52,8 @@ _FIXED = " ".join(
         *fu._NEXT_BY_REASON_TEXT.values(),
         *fu._NEXT_BY_NOUN.values(),
         *(say for _, say in fu.DEFAULT_STEPS),
-        *_SWAP.values(),
-        *_AGREE.values(),
+        *SWAP.values(),
+        *AGREE.values(),
         "You're already verified, so you won't need to repeat your details.",
         "Before we go into your account, I'll need to confirm who you are.",
         "You said, and asked me to whether; You also asked: We already went over your question",
