@@ -5,13 +5,18 @@ Two moves, both domain-general:
 
 - a *retraction* ("never mind that", "forget it", "scratch that", "changed my mind") ends
   what came before it: nothing the visitor wrote earlier is restated, and the cue itself is
-  dropped from the sentence that carries it ("never mind that, how much is delivery?");
+  dropped from the sentence that carries it ("never mind that, how much is delivery?"); a
+  retracting question's "it" reads what the retracted one named ("how do I pause it
+  instead?" after "how do I cancel my magazine subscription?");
 - a *correction* ("actually I meant the other account, the checking one", "sorry, not my
   wife, my son", "wait, no, to Thursday") replaces one phrase of the question before it:
   earlier texts then read the phrase the visitor meant, the correction sentence itself is
   not restated, the corrected question is open again, and a fact only the stale phrase held
-  is not noted. A correction that cannot be lined up with the question before it is a
-  retraction whose own words are what was asked.
+  is not noted. It is lined up by a fact of the same kind, a preposition's object, the
+  modifier of "the X one", the noun it names, then (unless the agent has just asked
+  something) the question's one number or its look-alike word. A correction plainly said
+  ("I meant …") that lines up with nothing is a retraction whose own words are what was
+  asked.
 
 `amended(context)` applies both to a copy of the agent context; applying it twice is the
 same as once. Pure and deterministic.
