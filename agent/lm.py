@@ -121,7 +121,9 @@ class OfflineLM:
         if told.said:
             parts.append("Said " + "; ".join(told.said) + ".")
         # "can I talk to a person" is why the operator is here, not a question left open.
-        still_open = [q for q in told.open_questions if not asks_for_person(q)]
+        # Quoted ones too: the questions no rule reports ("is the museum open on Sundays?").
+        asked_open = [*told.open_questions, *(q.rstrip("?") for q in told.quoted)]
+        still_open = [q for q in asked_open if not asks_for_person(q)]
         if still_open:
             parts.append("Open: " + "; ".join(still_open) + ".")
         else:

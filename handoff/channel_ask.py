@@ -36,6 +36,7 @@ _AFTER = re.compile(
     r"(?:on|at)\s+(?:this|my)\s+number|(?:on|at)\s+\+?\d[\d\s().-]{6,}\d)\b[\s,;:-]*)*",
     re.I,
 )
+_EDGES = re.compile(r"^[\s,;:.-]+|[\s,;:-]+(?=[?!.]*$)")
 _ABOUT = re.compile(r"^(?:about|regarding|re:?|concerning)\s+\S", re.I)
 
 
@@ -53,7 +54,7 @@ def without_switch(sentence: str) -> str | None:
         rest = f"{before}{after}"
     else:
         rest = f"{before} {after}" if before and after else before or after
-    rest = re.sub(r"^[\s,;:.-]+|[\s,;:-]+(?=[?!.]*$)", "", rest).strip()
+    rest = _EDGES.sub("", rest).strip()
     if len(content_stems(rest) - SWITCH_WORDS) < 2:
         return ""
     return rest
@@ -73,7 +74,4 @@ def _rest(sentence: str) -> str:
 
 def unswitched(context: AgentContext) -> AgentContext:
     """The context with every request to switch taken out of the visitor's sentences."""
-    visitor = [t.text for t in context.recent_turns if t.role == "visitor"]
-    if not any(channel_request(t) for t in visitor):
-        return context
     return rewrite_sentences(context, _rest)

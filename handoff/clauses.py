@@ -22,6 +22,8 @@ QUESTION_START = re.compile(
 # Where a statement hands over to a question: a comma, a dash, a semicolon, an emoji.
 _BREAK = re.compile(r"\s*(?:[,;:]|\s[-–—]\s|[^\w\s'’.,!?&$€£%/()\"#@+-]+)\s*")
 MIN_LEAD_STEMS = 2
+_CLAUSE_EDGE = re.compile(r"(?<=,)\s+|\s+(?=(?:and\s+then|but|so|because)\s)")
+_CONJUNCTION = re.compile(r"^(?:and\s+then|and|but|so|because|then)\s+")
 
 
 def asks(clause: str) -> bool:
@@ -46,13 +48,13 @@ def last_clauses(text: str, limit: int) -> str:
     """The end of a long statement, whole clauses only: what leads into its question."""
     if len(text) <= limit:
         return text
-    parts = re.split(r"(?<=,)\s+|\s+(?=(?:and\s+then|but|so|because)\s)", text)
+    parts = _CLAUSE_EDGE.split(text)
     kept: list[str] = []
     for part in reversed(parts):
         if kept and len(" ".join([part, *kept])) > limit:
             break
         kept.insert(0, part)
-    out = re.sub(r"^(?:and\s+then|and|but|so|because|then)\s+", "", " ".join(kept).strip(" ,"))
+    out = _CONJUNCTION.sub("", " ".join(kept).strip(" ,"))
     return out if len(out) <= limit else out[-limit:].split(" ", 1)[-1]
 
 
@@ -90,18 +92,24 @@ def untruncated(context: AgentContext) -> AgentContext:
 
 def rewrite_sentences(context: AgentContext, rewrite: Callable[[str], str]) -> AgentContext:
     """The context with every visitor sentence (of its recent turns, kept questions and
-    requests) passed through `rewrite`; one rewritten to "" is dropped. The same sentence
-    is rewritten the same way everywhere, so a question still matches its request."""
+    requests) passed through `rewrite`, once per distinct sentence; one rewritten to "" is
+    dropped. The same sentence is rewritten the same way everywhere, so a question still
+    matches its request; if no sentence changes, the context itself is returned."""
+    texts = [t.text for t in context.recent_turns if t.role == "visitor"]
+    texts += [q.text for q in context.questions] + [r.text for r in context.requests]
     memo: dict[str, str] = {}
+    split: dict[str, list[str]] = {}
+    for text in texts:
+        if text not in split:
+            split[text] = sentences(text)
+            for s in split[text]:
+                if s not in memo:
+                    memo[s] = rewrite(s).strip()
+    if all(memo[s] == s for s in memo):
+        return context
 
     def whole(text: str) -> str:
-        out = []
-        for s in sentences(text):
-            if s not in memo:
-                memo[s] = rewrite(s).strip()
-            if memo[s]:
-                out.append(memo[s])
-        return " ".join(out)
+        return " ".join(memo[s] for s in split[text] if memo[s])
 
     turns = []
     for t in context.recent_turns:

@@ -5,13 +5,18 @@ Two moves, both domain-general:
 
 - a *retraction* ("never mind that", "forget it", "scratch that", "changed my mind") ends
   what came before it: nothing the visitor wrote earlier is restated, and the cue itself is
-  dropped from the sentence that carries it ("never mind that, how much is delivery?");
+  dropped from the sentence that carries it ("never mind that, how much is delivery?"); a
+  retracting question's "it" reads what the retracted one named ("how do I pause it
+  instead?" after "how do I cancel my magazine subscription?");
 - a *correction* ("actually I meant the other account, the checking one", "sorry, not my
   wife, my son", "wait, no, to Thursday") replaces one phrase of the question before it:
   earlier texts then read the phrase the visitor meant, the correction sentence itself is
   not restated, the corrected question is open again, and a fact only the stale phrase held
-  is not noted. A correction that cannot be lined up with the question before it is a
-  retraction whose own words are what was asked.
+  is not noted. It is lined up by a fact of the same kind, a preposition's object, the
+  modifier of "the X one", the noun it names, then (unless the agent has just asked
+  something) the question's one number or its look-alike word. A correction plainly said
+  ("I meant …") that lines up with nothing is a retraction whose own words are what was
+  asked.
 
 `amended(context)` applies both to a copy of the agent context; applying it twice is the
 same as once. Pure and deterministic.
@@ -63,6 +68,15 @@ _ONE_OF = re.compile(r"^(?:the|my|a|an|your)\s+(?P<mod>[\w-]+)\s+one$", re.I)
 _MODIFIED = re.compile(r"\b(?:the|my|a|an|your|our)\s+(?P<mod>[\w-]+)\s+(?P<noun>[\w-]+)", re.I)
 _NUMBER = re.compile(r"(?<![\w.,])\d+(?:[.,]\d+)?(?![\w.,]\d)")
 MIN_LIKENESS = 0.6
+_OBJECT_WORD = re.compile(r"[\w'-]+|[^\w\s]")
+MAX_OBJECT_WORDS = 4
+_DETERMINER = re.compile(r"\b(?P<det>my|our|the)\s+", re.I)
+# "it" as an object ("pause it"), not a subject ("is it possible", "it says").
+_OBJECT_IT = re.compile(
+    r"(?P<before>\b(?!(?:is|was|does|did|will|can|could|would|should|has|have|had|and|but|"
+    r"so|if|make|that|what|how|why|when|where)\b)[a-z]+\s+)it\b(?!['’])",
+    re.I,
+)
 _ONE = re.compile(r"\s+ones?$", re.I)
 _DET = re.compile(r"^(?:the|my|a|an|our|your|this|that)\s+", re.I)
 _TAIL = re.compile(r"[\s,.!?;:]*(?:\b(?:instead|please|pls|thanks|sorry))?[\s,.!?;:]*$", re.I)
@@ -198,10 +212,18 @@ def _by_anchor(question: str, body: str) -> tuple[str, str] | None:
     m = _word_span(question, words[0])
     if m is None:
         return None
-    after = re.match(rf"\s+((?:[\w'-]+\s*){{1,{len(words) - 1}}})", question[m.end() :])
-    if after is None:
+    # Its object runs to the end of the phrase: "on bank holidays", "to Friday" in "to Friday
+    # at 3pm".
+    taken: list[str] = []
+    for w in _OBJECT_WORD.findall(question[m.end() :]):
+        if not w[0].isalnum() or (taken and w.lower() in _STOP) or len(taken) == MAX_OBJECT_WORDS:
+            break
+        taken.append(w)
+    if not taken:
         return None
-    old = question[m.start() : m.end() + after.end()].strip()
+    old = f"{m.group(0)} {' '.join(taken)}"
+    if _word_span(question, old) is None:
+        return None
     return (old, body) if old.lower() != body.lower() else None
 
 
@@ -291,6 +313,9 @@ class _Plan:
     swaps: tuple[Swap, ...]
     dropped: frozenset[str]  # correction sentences: never restated themselves
     reopened: frozenset[int]  # positions of corrected questions
+    # A retracting sentence → what its "it" refers to in the question it took back ("how do
+    # I pause it instead?" after "how do I cancel my magazine subscription?").
+    referents: tuple[tuple[str, str], ...] = ()
 
 
 def _plan(context: AgentContext) -> _Plan:
@@ -298,6 +323,7 @@ def _plan(context: AgentContext) -> _Plan:
     swaps: list[Swap] = []
     dropped: set[str] = set()
     reopened: set[int] = set()
+    referents: dict[str, str] = {}
     asked: list[tuple[int, str]] = []  # the visitor's sentences so far, for the next correction
     agent_asked = False  # "no, 3" after the agent's "how many arrived?" is an answer
     for turn in context.recent_turns:
@@ -322,12 +348,36 @@ def _plan(context: AgentContext) -> _Plan:
                 at = asked.index(target)
                 asked[at] = (target[0], _swapped(target[1], found[0], found[1]))
                 continue
-            if found is True:
-                cut = turn.position  # the correction's own words are what is asked now
-            elif retracts(sentence) and channel_request(sentence) is None:
+            if found is True or (retracts(sentence) and channel_request(sentence) is None):
+                # What came before is taken back; the correction's own words are asked now.
                 cut = turn.position
+                np = _last_noun_phrase(target[1]) if target is not None else None
+                # Only in a question: "never mind, found it" asks nothing about "it".
+                if (
+                    np is not None
+                    and sentence.rstrip().endswith("?")
+                    and _OBJECT_IT.search(sentence)
+                ):
+                    referents[sentence] = np
             asked.append((turn.position, sentence))
-    return _Plan(cut, tuple(swaps), frozenset(dropped), frozenset(reopened))
+    return _Plan(
+        cut, tuple(swaps), frozenset(dropped), frozenset(reopened), tuple(referents.items())
+    )
+
+
+def _last_noun_phrase(sentence: str) -> str | None:
+    """The last "my/the/our …" phrase of a sentence, up to three words: "my magazine
+    subscription" in "how do I cancel my magazine subscription?"."""
+    found = None
+    for m in _DETERMINER.finditer(sentence):
+        kept: list[str] = []
+        for w in re.findall(r"[\w-]+|[^\w\s]", sentence[m.end() :])[:3]:
+            if not w[0].isalnum() or w.lower() in _STOP or w.lower() in _PREPOSITIONS:
+                break
+            kept.append(w)
+        if kept:
+            found = f"{m['det']} {' '.join(kept)}"
+    return found
 
 
 def _swapped(text: str, old: str, new: str) -> str:
@@ -337,6 +387,9 @@ def _swapped(text: str, old: str, new: str) -> str:
 
 def _apply(plan: _Plan, sentence: str, position: int) -> str:
     text = without_retraction(sentence) if retracts(sentence) else sentence
+    referent = dict(plan.referents).get(sentence)
+    if referent is not None:
+        text = _OBJECT_IT.sub(lambda m: m["before"] + referent, text, count=1)
     for swap in plan.swaps:
         if position < swap.position:
             text = _swapped(text, swap.old, swap.new)

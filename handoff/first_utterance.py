@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from threadline.handoff.human import OPERATOR_CALL, OPERATOR_CALL_OPENING
-from threadline.handoff.restate import Restatement, heard, restate
+from threadline.handoff.restate import Restatement, heard, restate_heard
 from threadline.ledger.events import EventData, HandoffChannel
 from threadline.projections.context_model import AgentContext, Entity, Handoff, ToolCall
 
@@ -114,8 +114,11 @@ class UtteranceComposer(Protocol):
         ...
 
 
+_SPACES = re.compile(r"\s+")
+
+
 def _clean(text: str) -> str:
-    return re.sub(r"\s+", " ", text).strip()
+    return _SPACES.sub(" ", text).strip()
 
 
 def key_entities(context: AgentContext) -> list[Entity]:
@@ -142,6 +145,9 @@ def key_entities(context: AgentContext) -> list[Entity]:
     return [e for e in chosen if e.kind not in PRIVATE_KINDS]
 
 
+_DAY_PREPOSITION = re.compile(r"^(?:on|since|by|until|till|from|before|after|for)\s+", re.I)
+
+
 def _spoken(entity: Entity) -> str:
     if entity.kind == "amount":
         currency, _, number = entity.value.partition(" ")
@@ -151,9 +157,7 @@ def _spoken(entity: Entity) -> str:
             value = f"{symbol}{int(whole):,}" + (f".{cents}" if cents not in ("", "00") else "")
             return value
     if entity.kind == "day":  # "on Saturday" as written, without its preposition
-        return re.sub(
-            r"^(?:on|since|by|until|till|from|before|after|for)\s+", "", entity.text, flags=re.I
-        )
+        return _DAY_PREPOSITION.sub("", entity.text)
     return entity.value
 
 
@@ -225,7 +229,9 @@ DEFAULT_STEPS: tuple[tuple[str, str], ...] = (
      "let's sort out the cancellation"),
     (r"\b(?:change|update|correct|move)\b.{0,40}\b(?:address|delivery)\b",
      "let me check whether the address can still be changed"),
-    (r"\b(?:shipped|dispatched|track\w*|where\s+is|arriv\w*|deliver\w*)\b",
+    # "how much is delivery to Leeds" asks a price, not where a parcel is.
+    (r"\b(?:shipped|dispatched|track\w*|where\s+is|arriv\w*|"
+     r"deliver(?!y\s+(?:to|costs?|charges?|fees?|options?)\b)\w*)\b",
      "let me check where it is"),
     (r"\b(?:leak\w*|broken|broke|not\s+working|stopped\s+working|faulty|repair|fix|error\s+code|"
      r"won'?t\s+(?:start|turn\s+on|drain|spin))\b",
@@ -274,7 +280,7 @@ class OfflineUtterances:
         parts = [_ACK_BY_REASON.get(reason or "", "") + opening(channel, inbound=inbound)]
         # What the visitor took back is neither restated nor noted; a long question is whole.
         context = heard(context)
-        told = restate(context)
+        told = restate_heard(context)
         parts.extend(_grounding(context, told))
         status = self._status(context)
         if status:

@@ -25,11 +25,16 @@ _CLAUSE = re.compile(
     r"\s*[,;]\s*|\s+(?:and|but)\s+(?=(?:my|i|i'm|can|could|where|what|how|why|when|is|do)\b)", re.I
 )
 MIN_STEMS = 2
+# What `extract` needs to find a private entity at all: a digit (member, policy and phone
+# numbers) or a name's introduction ("my name is", "I'm", "this is", "call me").
+_MAY_IDENTIFY = re.compile(r"\d|\b(?:name|name's|this|i'm|am|call)\b", re.I)
 
 
 def private(sentence: str) -> bool:
     if _BIRTH.search(sentence) or _EMAIL.search(sentence) or _PHONE.search(sentence):
         return True
+    if _MAY_IDENTIFY.search(sentence) is None:
+        return False  # no digit and no "my name is"/"I'm"/"this is": no private entity
     return any(f.kind in PRIVATE_KINDS for f in extract(sentence))
 
 
@@ -46,7 +51,4 @@ def without_private(sentence: str) -> str:
 
 def unprivate(context: AgentContext) -> AgentContext:
     """The context with identity material taken out of the visitor's sentences."""
-    visitor = [t.text for t in context.recent_turns if t.role == "visitor"]
-    if not any(private(t) for t in visitor):
-        return context
     return rewrite_sentences(context, without_private)

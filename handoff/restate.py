@@ -18,7 +18,20 @@ from dataclasses import dataclass
 from threadline.handoff.channel_ask import only_asks_to_switch, unswitched
 from threadline.handoff.clauses import asks, last_clauses, question_tail, untruncated
 from threadline.handoff.corrections import amended
+from threadline.handoff.do_questions import do_support
 from threadline.handoff.private_text import private, unprivate
+from threadline.handoff.pronouns import AGREE, SWAP, second_person, third_person
+
+__all__ = [
+    "SWAP",
+    "Restatement",
+    "heard",
+    "only_asks_to_switch",
+    "private",
+    "reported",
+    "restate",
+    "second_person",
+]
 from threadline.handoff.small_talk import without_small_talk
 from threadline.projections.context_model import AgentContext
 from threadline.projections.entities import extract
@@ -27,35 +40,14 @@ from threadline.projections.topics import content_stems, sentences
 MAX_PART_CHARS = 150
 _LEAD = re.compile(
     r"^(?:(?:hi|hello|hey|ok|okay|so|also|and|but|well|um|uh|oh|yeah|yes|no|actually|sorry|"
-    r"right|anyway|hiya|morning|wait|good\s+(?:morning|afternoon|evening)|"
+    r"right|anyway|hiya|morning|wait|thanks|thank\s+you|cheers|great|perfect|lovely|cool|"
+    r"one\s+more\s+thing|another\s+(?:thing|question)|"
+    r"quick\s+question|btw|good\s+(?:morning|afternoon|evening)|"
     # Greetings of visitors who mix languages ("olá, my parcel não chegou…").
     r"ol[aá]|oi|bonjour|salut|hola|buenos\s+d[ií]as|ciao|hallo|bom\s+dia|boa\s+tarde)"
     r"(?:\s+there)?[,!.:;-]*\s+)+",
     re.I,
 )
-_SWAP = {
-    "i": "you",
-    "i'm": "you're",
-    "im": "you're",
-    "i've": "you've",
-    "ive": "you've",
-    "i'd": "you'd",
-    "i'll": "you'll",
-    "me": "you",
-    "my": "your",
-    "mine": "yours",
-    "myself": "yourself",
-    "we": "you",
-    "we're": "you're",
-    "we've": "you've",
-    "we'd": "you'd",
-    "our": "your",
-    "ours": "yours",
-    "us": "you",
-}
-# After the swap "you" takes plural agreement: "I am" → "you are", "I was" → "you were".
-_AGREE = {("you", "am"): "are", ("you", "was"): "were", ("you", "wasn't"): "weren't"}
-_WORD = re.compile(r"[A-Za-z']+|[^A-Za-z']+")
 # The visitor addressing the agent: "can you check…", "could you please change…".
 _ASK_AGENT = re.compile(
     r"^(?:can|could|would|will)\s+(?:you|someone|somebody|u)\s+(?:please\s+|pls\s+|kindly\s+)?"
@@ -85,34 +77,22 @@ class Restatement:
     quoted: tuple[str, ...] = ()
 
 
-def second_person(text: str) -> str:
-    """Swaps first-person words for second-person ones, keeping everything else as written."""
-    out: list[str] = []
-    previous = ""
-    for token in _WORD.findall(text):
-        low = token.lower()
-        if low in _SWAP:
-            token = _SWAP[low]
-        elif (previous, low) in _AGREE:
-            token = _AGREE[(previous, low)]
-        elif low in ("you", "your", "yours", "you've", "you're", "u", "ur"):
-            # The visitor talking to the company ("you charged me twice"): the agent speaks
-            # for it, so "you" becomes "we" ("we charged you twice").
-            token = {"you": "we", "u": "we", "your": "our", "ur": "our", "yours": "ours"}.get(
-                low, {"you've": "we've", "you're": "we're"}.get(low, token)
-            )
-        if token.strip():
-            previous = token.lower()
-        out.append(token)
-    return "".join(out)
+# Compiled once: phonenumbers' many patterns churn `re`'s cache, so an inline pattern here
+# was compiled again on most calls (a quarter of a first utterance's time).
+_END_MARKS = re.compile(r"\s*[?!.…]+$")
+_COURTESY_TAIL = re.compile(
+    r"\s*(?:,\s*)?(?:please|pls|plz|thanks|thank you|thx|asap|instead)$", re.I
+)
+_PLEASE = re.compile(r"^please\s+", re.I)
+# A link is not read out ("https://example.com/order/123 this link gives a 404").
+_URL = re.compile(r"\s*\b(?:https?://|www\.)\S+\s*", re.I)
+_WORDS = re.compile(r"[A-Za-z']+")
 
 
 def _tidy(sentence: str, *, cap: bool = True) -> str:
-    s = _LEAD.sub("", _unshouted(sentence.strip())).strip()
-    s = re.sub(r"\s*[?!.…]+$", "", s).strip()
-    s = re.sub(
-        r"\s*(?:,\s*)?(?:please|pls|plz|thanks|thank you|thx|asap|instead)$", "", s, flags=re.I
-    )
+    s = _LEAD.sub("", _unshouted(_URL.sub("", sentence).strip())).strip()
+    s = _END_MARKS.sub("", s).strip()
+    s = _COURTESY_TAIL.sub("", s)
     if cap and len(s) > MAX_PART_CHARS:
         s = s[:MAX_PART_CHARS].rsplit(" ", 1)[0] + "…"
     return s
@@ -124,8 +104,10 @@ _SHOUTED = re.compile(r"\b[A-Z][A-Z']+\b")
 def _unshouted(sentence: str) -> str:
     """ "WHY HAS MY REFUND NOT ARRIVED YET" is said calmly: words in capitals are lowered
     when most of the sentence is capitals (a code with digits, "BA117", stays as written)."""
-    letters = [c for c in sentence if c.isalpha()]
-    if len(letters) < 8 or sum(c.isupper() for c in letters) < 0.7 * len(letters):
+    if _SHOUTED.search(sentence) is None:
+        return sentence
+    letters = sum(map(str.isalpha, sentence))
+    if letters < 8 or sum(map(str.isupper, sentence)) < 0.7 * letters:
         return sentence
     return _SHOUTED.sub(lambda m: m.group(0) if m.group(0) == "I" else m.group(0).lower(), sentence)
 
@@ -160,16 +142,6 @@ _IMPERATIVE = re.compile(
 )
 
 
-def _third_person(verb: str) -> str:
-    """ "take" → "takes", "fix" → "fixes", "apply" → "applies" (for "how long does it take")."""
-    low = verb.lower()
-    if low.endswith(("s", "sh", "ch", "x", "z", "o")):
-        return verb + "es"
-    if len(low) > 1 and low.endswith("y") and low[-2] not in "aeiou":
-        return verb[:-1] + "ies"
-    return verb + "s"
-
-
 _WH_BARE = re.compile(
     r"^(?P<wh>what|when|where|why|how)\s+(?P<aux>is|are|was|were)\s+(?P<subj>it|they|that|this)$",
     re.I,
@@ -183,20 +155,26 @@ def reported(question: str) -> tuple[str, str]:
     after it ("your chain keeps slipping, and asked how you fix it"); a question no rule
     reports is "quoted" (restated as the visitor put it, in the second person); anything
     else is "said"."""
-    whole = _tidy(question, cap=False)
-    split = question_tail(whole)
-    if split is not None and not _reportable(whole):
+    direct = _report(question)
+    split = question_tail(_tidy(question, cap=False)) if direct[0] in _UNREPORTED else None
+    if split is not None:
         lead, tail = split
         kind, text = _report(tail)
         if kind != "said":
             lead = _lower_first(second_person(last_clauses(lead, MAX_PART_CHARS)))
             joined = {"asked_to": "asked me to ", "asked": "asked ", "quoted": "asked: "}[kind]
             return "said", f"{lead}, and {joined}{text}{'?' if kind == 'quoted' else ''}"
-    return _report(question)
+    return direct
 
 
-def _reportable(text: str) -> bool:
-    return _report(text)[0] not in ("said", "quoted")
+_UNREPORTED = frozenset({"said", "quoted"})
+# A question that only adds a case to the one before it: "and for over 65s?", "what about
+# on Sundays?" (the greeting-and-filler lead is already gone).
+_FOLLOW_ON = re.compile(
+    r"^(?:(?:and|or|what|how)\s+about\s+|and\s+|or\s+)?(?P<rest>(?:for|on|in|at|with|to|from|"
+    r"during|after|before)\s+(?:[\w'-]+\s*){1,4})$",
+    re.I,
+)
 
 
 _BARE_WANT = re.compile(r"^(?:need|want)\b", re.I)
@@ -227,27 +205,30 @@ def _report(question: str) -> tuple[str, str]:
             aux = "did" if aux == "did" else ""
             return "asked", f"whether {subj} {aux + ' ' if aux else ''}{second_person(m['rest'])}"
         if aux not in ("do", "does", "did"):
-            aux = _AGREE.get((subj, aux), aux)
+            aux = AGREE.get((subj, aux), aux)
             return "asked", f"whether {subj} {aux} {second_person(m.group('rest'))}"
     m = _WH_BARE.match(q)
     if m:  # "where is it" → "where it is"
         subj, aux = second_person(m["subj"]), m["aux"].lower()
-        return "asked", f"{m['wh'].lower()} {subj} {_AGREE.get((subj, aux), aux)}"
+        return "asked", f"{m['wh'].lower()} {subj} {AGREE.get((subj, aux), aux)}"
     m = _WH.match(q)
     if m and m.group("aux").lower() in ("do", "does"):
         # "who do I talk to" → "who you talk to"; "how long does that take" → "… that takes"
         subj, wh = second_person(m.group("subj")), m.group("wh").lower()
         first, _, rest = second_person(m.group("rest")).partition(" ")
         if m.group("aux").lower() == "does" and subj not in ("you", "we"):
-            first = _third_person(first)
+            first = third_person(first)
         return "asked", f"{wh} {subj} {first}{' ' + rest if rest else ''}"
     if m and m.group("aux").lower() not in ("do", "does", "did"):
         subj, aux = second_person(m.group("subj")), m.group("aux").lower()
-        aux = _AGREE.get((subj, aux), aux)
+        aux = AGREE.get((subj, aux), aux)
         wh = m.group("wh").lower()
         return "asked", f"{wh} {subj} {aux} {second_person(m.group('rest'))}"
+    noun_do = do_support(q)
+    if noun_do is not None:
+        return "asked", noun_do
     if _IMPERATIVE.match(q):
-        return "asked_to", _lower_first(second_person(re.sub(r"^please\s+", "", q, flags=re.I)))
+        return "asked_to", _lower_first(second_person(_PLEASE.sub("", q)))
     if asks(q) or question.rstrip().endswith("?"):
         return "quoted", _lower_first(second_person(q))
     return "said", _statement(q)
@@ -264,8 +245,17 @@ def _statement(text: str) -> str:
     return _lower_first(second_person(q))
 
 
-def _similar(a: str, b: str) -> bool:
-    sa, sb = content_stems(a), content_stems(b)
+class _Stems(dict[str, frozenset[str]]):
+    """Content stems by text, for one restatement (the same texts are compared often)."""
+
+    def __missing__(self, text: str) -> frozenset[str]:
+        stems = self[text] = content_stems(text)
+        return stems
+
+
+def _similar(a: str, b: str, stems: _Stems | None = None) -> bool:
+    stems = stems if stems is not None else _Stems()
+    sa, sb = stems[a], stems[b]
     if not sa or not sb:
         return a.lower() == b.lower()
     return len(sa & sb) / min(len(sa), len(sb)) >= 0.8
@@ -281,9 +271,13 @@ def heard(context: AgentContext) -> AgentContext:
 
 def restate(context: AgentContext) -> Restatement:
     """What the visitor asked for in the chat, most recent last, at most two of each.
-    Retractions and corrections are folded in first (`handoff/corrections.py`): what the
-    visitor took back is not restated."""
-    context = heard(context)
+    The chat is read as `heard` reads it first: what the visitor took back is not
+    restated, nor identity material, small talk or a request to switch."""
+    return restate_heard(heard(context))
+
+
+def restate_heard(context: AgentContext) -> Restatement:
+    """`restate` of a context `heard` already read (the first utterance reads it once)."""
     cut = 0
     said: list[str] = []
     asked_to: list[str] = []
@@ -291,8 +285,9 @@ def restate(context: AgentContext) -> Restatement:
     answered: list[str] = []
     quoted: list[str] = []
     questions = {q.text: q for q in context.questions}
+    requested = {r.text for r in context.requests}
     for r in context.requests:
-        if r.position < cut or private(r.text) or only_asks_to_switch(r.text):
+        if r.position < cut:
             continue
         q = questions.get(r.text)
         kind, text = reported(r.text)
@@ -312,13 +307,15 @@ def restate(context: AgentContext) -> Restatement:
         else:
             (asked_to if kind == "asked_to" else open_q).append(text)
     for q in context.questions:
-        if q.position < cut or private(q.text) or q.text in {r.text for r in context.requests}:
+        if q.position < cut or q.text in requested:
             continue
-        if only_asks_to_switch(q.text):
-            continue
-        if not content_stems(_tidy(q.text)):
-            continue  # "hello?", "anyone there?": nothing to restate
         kind, text = reported(q.text)
+        if not content_stems(_tidy(q.text)) and kind not in ("asked", "asked_to"):
+            continue  # "hello?", "is it?": nothing to restate ("where can I get them?" is)
+        if kind == "quoted" and open_q and (fragment := _FOLLOW_ON.match(_tidy(q.text))):
+            # "and for over 65s?" after "is there a discount for students?"
+            open_q[-1] = f"{open_q[-1]}, and {fragment['rest']}"
+            continue
         if kind == "said":
             said.append(text)  # a statement that ends in a question
         elif kind == "quoted":
@@ -332,7 +329,8 @@ def restate(context: AgentContext) -> Restatement:
     said += _question_context(context, cut, {r.text for r in context.requests})
     open_q += _about_fragments(context, {r.text for r in context.requests})
     lists = {"said": said, "asked_to": asked_to, "asked": open_q, "quoted": quoted}
-    kept = {k: list(_dedupe(v)[-2:]) for k, v in lists.items()}
+    stems = _Stems()
+    kept = {k: list(_dedupe(v, stems)[-2:]) for k, v in lists.items()}
     first = _original(context, cut)
     if first is not None:
         # The visitor's original request is always restated, however long the chat went on.
@@ -340,7 +338,7 @@ def restate(context: AgentContext) -> Restatement:
         if kind == "quoted":
             text = _quote(text, answered=False)
         already = [t for group in kept.values() for t in group] + answered
-        if not any(_similar(text, t) for t in already):
+        if not any(_similar(text, t, stems) for t in already):
             group = kept[kind]
             kept[kind] = [text, *group[-1:]]
     return Restatement(
@@ -373,7 +371,7 @@ def _about_fragments(context: AgentContext, requests: set[str]) -> list[str]:
         for t in context.recent_turns
         if t.role == "visitor"
         for s in sentences(t.text)
-        if s not in asked and _ABOUT.match(_tidy(s)) and not private(s)
+        if s not in asked and _ABOUT.match(_tidy(s))
     ]
 
 
@@ -390,7 +388,7 @@ def _question_context(context: AgentContext, cut: int, requests: set[str]) -> li
         if not any(p in asked for p in parts):
             continue
         for part in parts:
-            if part in asked or part in requests or part.rstrip().endswith("?") or private(part):
+            if part in asked or part in requests or part.rstrip().endswith("?"):
                 continue
             if len(content_stems(_tidy(part))) >= 2 and _is_clause(part):
                 out.append(_statement(part))
@@ -403,7 +401,7 @@ def _is_clause(sentence: str) -> bool:
     rest = sentence
     for found in sorted(extract(sentence), key=lambda f: f.start, reverse=True):
         rest = rest[: found.start] + " " + rest[found.end :]
-    return len(re.findall(r"[A-Za-z']+", rest)) >= 3
+    return len(_WORDS.findall(rest)) >= 3
 
 
 def _original(context: AgentContext, cut: int) -> tuple[str, str] | None:
@@ -419,9 +417,7 @@ def _original(context: AgentContext, cut: int) -> tuple[str, str] | None:
     candidates.sort(key=lambda c: c[0])  # stable: a turn's sentences stay in their order
     asked = {q.text for q in context.questions}
     for position, text in candidates:
-        if position < cut or private(text) or len(content_stems(_tidy(text))) < 2:
-            continue
-        if only_asks_to_switch(text):
+        if position < cut or len(content_stems(_tidy(text))) < 2:
             continue
         kind, said = reported(text)
         if kind == "said" or text in asked or text.rstrip().endswith("?"):
@@ -432,11 +428,12 @@ def _original(context: AgentContext, cut: int) -> tuple[str, str] | None:
     return None
 
 
-def _dedupe(items: list[str]) -> tuple[str, ...]:
+def _dedupe(items: list[str], stems: _Stems | None = None) -> tuple[str, ...]:
+    stems = stems if stems is not None else _Stems()
     kept: list[str] = []
     for item in items:
         if not item:
             continue
-        kept = [k for k in kept if not _similar(k, item)]
+        kept = [k for k in kept if not _similar(k, item, stems)]
         kept.append(item)
     return tuple(kept)

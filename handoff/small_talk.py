@@ -21,6 +21,10 @@ _CHIT_CHAT = re.compile(
     r"morning|afternoon|evening|weekend)\b"
     r"|\b(?:how\s+are\s+you|how's\s+your\s+day|hope\s+you(?:'re|\s+are)\s+(?:well|good|ok))\b"
     r"|\bhave\s+a\s+(?:nice|good|great|lovely)\s+(?:day|one|weekend|evening)\b"
+    # Thanks for what is past: "thanks for the help earlier!".
+    r"|^\W*(?:many\s+)?(?:thanks|thank\s+you|cheers)(?:\s+(?:so|very)\s+much)?\s+for\s+"
+    r"(?:the|your|all\s+the|all\s+your)\s+(?:help|info|information|answer|reply|replies)\b"
+    r"[^?]*$"
     # Calling out, or announcing a question without asking it yet.
     r"|^\W*(?:hello|hi|hey)?\W*(?:is\s+)?any(?:one|body)\s+(?:there|here|around)\W*$"
     r"|^\W*(?:hi|hello|hey)?\W*(?:i\s+(?:have|had|got)\s+(?:a\s+)?(?:quick\s+|small\s+)?"
@@ -37,6 +41,9 @@ def small_talk(sentence: str) -> bool:
 def without_small_talk(context: AgentContext) -> AgentContext:
     """The context without the visitor's small-talk sentences, and without a fact that
     only small talk mentioned ("today" in "lovely weather today")."""
+    kept = rewrite_sentences(context, lambda s: "" if small_talk(s) else s)
+    if kept is context:
+        return context
     chatter = [
         (t.position, s.lower())
         for t in context.recent_turns
@@ -44,9 +51,6 @@ def without_small_talk(context: AgentContext) -> AgentContext:
         for s in sentences(t.text)
         if small_talk(s)
     ]
-    if not chatter:
-        return context
-    kept = rewrite_sentences(context, lambda s: "" if small_talk(s) else s)
     entities = tuple(
         e
         for e in context.entities

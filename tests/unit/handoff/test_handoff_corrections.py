@@ -25,6 +25,12 @@ from threadline.handoff.corrections import correction, retracts, without_retract
          ("Lisbon", "Porto")),
         ("I want to book a table for 4 on Saturday", "make that 6 people", ("4", "6")),
         ("is the gallery free on Mondays?", "sorry, typo, Sundays", ("Mondays", "Sundays")),
+        ("is the museum open on bank holidays?", "actually I meant on Sundays",
+         ("on bank holidays", "on Sundays")),
+        ("can I move my appointment to Friday at 3pm?", "wait, no, to Thursday",
+         ("Friday", "Thursday")),
+        ("can I move my appointment to next Friday at 3pm?", "sorry, I meant to the 12th",
+         ("next Friday", "the 12th")),  # by the day each names
         # Not corrections: a new statement after a bare "no", a long answer, no cue at all.
         ("where is my order 5521?", "no, my order never arrived", None),
         ("can I return shoes I've worn once?", "wait, no, they're unworn, I only tried them on",

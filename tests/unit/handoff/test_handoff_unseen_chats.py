@@ -15,10 +15,16 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.unit.handoff.handoff_helpers import CHAT_LEG, NOW, add, start_chat
 from tests.unit.handoff.utterance_checks import Chat, first_utterance, problems
+from threadline.agent.chat import ChatAgent
+from threadline.agent.factory import build_agent
+from threadline.agent.lm import build_lm
 from threadline.agent.sqltools.sql import SqlToolBackend
-from threadline.ledger.events import HandoffChannel
+from threadline.handoff.restate import heard
+from threadline.ledger.events import HandoffChannel, MessagePosted
 from threadline.ledger.store import Ledger, open_ledger
+from threadline.projections.context import build_context
 
 CHATS = [
     Chat("vet", ("hi, can I book a vet appointment for my cat Miso next Tuesday?",),
@@ -109,7 +115,11 @@ CHATS = [
     Chat("plan-switch", ("can I switch my plan to the annual one?",),
          ("switch your plan", "annual")),  # a switch of plan, not of channel: restated
     Chat("pause-instead", ("how do I cancel my magazine subscription?",
-                           "actually, how do I pause it instead?"), ("pause",), ("cancel",)),
+                           "actually, how do I pause it instead?"),
+         ("pause your magazine subscription",), ("cancel", "instead")),
+    Chat("renew-it", ("how do I update the address on my driving licence?",
+                      "actually never mind, how do I renew it?"),
+         ("renew your driving licence",), ("update", "never mind")),
     Chat("instead-of", ("I need to change the name on my flight ticket", "it's spelled wrong",
                         "Jonh instead of John"), ("change the name", "flight ticket")),
     Chat("anyone-there", ("hello?", "anyone there?",
@@ -164,6 +174,27 @@ CHATS = [
                                    "is the dental cover valid in Spain?",
                                    "sorry, I meant in Portugal"),
          ("dental cover", "Portugal"), ("Spain", "POL-558812"), cookie=False),
+    Chat("link", ("https://example.com/order/123 this link gives a 404, where do I download my "
+                  "receipt?",),
+         ("link gives a 404", "download your receipt"), ("https", "example")),
+    Chat("list-then-question", ("I need: 1) a copy of my lease 2) the deposit certificate. where "
+                                "can I get them?",),
+         ("copy of your lease", "deposit certificate", "where you can get them")),
+    Chat("follow-on", ("Is there a discount for students? I'm at Leeds uni", "and for over 65s?"),
+         ("discount for students", "for over 65s")),
+    Chat("thanks-earlier", ("thanks for the help earlier!",
+                            "one more thing: how do I register my bike for the cycle scheme?"),
+         ("register your bike", "cycle scheme"), ("thanks for the help", "one more thing")),
+    Chat("person-about", ("can I talk to someone about my late fee",
+                          "it's $35 on my card statement"), ("late fee", "$35"), ("someone",)),
+    # Questions a person already answered in the chat: still restated, as gone over.
+    Chat("answered-pharmacy", ("what time does the pharmacy close on Sunday?",),
+         ("already went over", "pharmacy closes on Sunday"),
+         operator=((0, "The pharmacy closes at 4pm on Sundays."),)),
+    Chat("answered-then-new", ("is the museum open on bank holidays?",
+                               "ok thanks, how much is a ticket?"),
+         ("how much is a ticket", "museum open on bank holidays"), ("thanks,", "ok thanks"),
+         operator=((0, "The museum is open on bank holidays from 10am."),)),
     Chat("unverified-visa", ("how long does a Schengen visa take to process?",),
          ("Schengen visa", "process"), verified=False),
     Chat("unverified-correction", ("when is the bin collection on Elm Road?",
@@ -220,3 +251,24 @@ def test_the_checks_can_fail() -> None:
     invented = stale.replace("balance", "overdraft limit")
     assert any("overdraft" in p for p in problems(chat, invented, had))
     assert "claims a pstn switch" in problems(chat, "Thanks for taking my call. " + stale, had)
+
+
+def test_reading_the_chat_twice_changes_nothing(ledger: Ledger, tools: SqlToolBackend) -> None:
+    """`heard` is applied by the first utterance and again by `restate`: a second reading
+    must not correct, cut or rewrite anything the first one did not."""
+    agent = ChatAgent(ledger, build_agent(tools, clock=lambda: NOW))
+    for chat in CHATS:
+        start_chat(ledger, chat.id)
+        for text in chat.turns:
+            agent.visitor_turn(chat.id, text, leg_id=CHAT_LEG)
+        once = heard(build_context(ledger.read(chat.id)))
+        assert heard(once) == once, chat.id
+
+
+def test_the_operator_summary_keeps_a_quoted_question_open(ledger: Ledger) -> None:
+    start_chat(ledger, "S")
+    for text in ("is the museum open on bank holidays?", "actually I meant on Sundays"):
+        add(ledger, "S", MessagePosted(role="visitor", text=text))
+    summary = build_lm().offline.handoff_summary(build_context(ledger.read("S")), reason=None)
+    assert "Open: is the museum open on Sundays." in summary
+    assert "bank holidays" not in summary

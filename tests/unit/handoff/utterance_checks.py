@@ -13,10 +13,15 @@ from threadline.agent.factory import build_agent
 from threadline.agent.lm import build_lm
 from threadline.agent.tools import ToolBackend
 from threadline.handoff import first_utterance as fu
-from threadline.handoff.restate import _AGREE, _SWAP
+from threadline.handoff.pronouns import AGREE, SWAP
 from threadline.handoff.service import HandoffService
 from threadline.handoff.signing import Signer
-from threadline.ledger.events import HandoffChannel, IdentityClaimed, IdentityVerified
+from threadline.ledger.events import (
+    HandoffChannel,
+    IdentityClaimed,
+    IdentityVerified,
+    MessagePosted,
+)
 from threadline.ledger.store import Ledger
 
 SIGNER = Signer(b"u" * 32, "handoff")
@@ -33,6 +38,8 @@ class Chat:
     stale: tuple[str, ...] = ()  # words only a question taken back had
     verified: bool = True
     cookie: bool = True  # verified by the widget's session; False: by answering in the chat
+    # (after which visitor turn, what an operator wrote): answers the offline agent can't give
+    operator: tuple[tuple[int, str], ...] = ()
 
 
 # Wording the generator adds itself: openings, verification, next steps, connectives.
@@ -45,8 +52,8 @@ _FIXED = " ".join(
         *fu._NEXT_BY_REASON_TEXT.values(),
         *fu._NEXT_BY_NOUN.values(),
         *(say for _, say in fu.DEFAULT_STEPS),
-        *_SWAP.values(),
-        *_AGREE.values(),
+        *SWAP.values(),
+        *AGREE.values(),
         "You're already verified, so you won't need to repeat your details.",
         "Before we go into your account, I'll need to confirm who you are.",
         "You said, and asked me to whether; You also asked: We already went over your question",
@@ -110,8 +117,10 @@ def first_utterance(
     # agent and for the handoff service's first utterances.
     lm = build_lm(clock=lambda: NOW)
     agent = ChatAgent(ledger, build_agent(tools, clock=lambda: NOW, lm=lm))
-    for text in chat.turns:
+    for i, text in enumerate(chat.turns):
         agent.visitor_turn(cid, text, leg_id=CHAT_LEG)
+        for _, said in (o for o in chat.operator if o[0] == i):
+            add(ledger, cid, MessagePosted(role="operator", text=said))
     had = " ".join(e.data.model_dump_json() for e in ledger.read(cid))
     had = had.replace(SUBJECT, "").replace("1984", "")  # identity material: never spoken
     service = HandoffService(ledger, signer=SIGNER, utterances=lm)
