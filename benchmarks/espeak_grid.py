@@ -4,9 +4,9 @@ error rate whisper tiny.en gives on the fallback voice's speech at 16 kHz and at
 Tuned on its own sentence set (`TUNING_CHAT`, `TUNING_UNSEEN`, never in the held-in set of
 harness/voice_wer.py), so the default chosen here is not fitted to the sentences the WER
 test reports on. Each configuration synthesises every tuning sentence, resamples it with
-libswresample to 16 kHz and to 8 kHz (as the leg and the PSTN path deliver it), and
-`WhisperSTT` decodes it exactly as on a live leg (8 kHz upsampled to 16 kHz first), biased
-with the tuning chat's vocabulary.
+libswresample to 16 kHz and to 8 kHz, and `WhisperSTT` decodes it as on a live leg (8 kHz
+upsampled to 16 kHz first: by libswresample, or with `--pstn` by the phone leg's own FIR
+upsampler), biased with the tuning chat's vocabulary.
 
     python -m benchmarks.espeak_grid --voices en-us,en-us+m3 --rates 140,165 [--pitch 50]
         [--gap 0] [--amplitude 100] [--beam 1] [--out grid.jsonl]
@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 from harness.voice_wer import edit_distance, words
+from threadline.channels.pstn.audio import Upsampler2x
 from threadline.channels.voice.stt_whisper import WhisperSTT
 from threadline.channels.voice.tts_espeak import EspeakTTS
 from threadline.channels.voice.vocabulary import build_vocabulary
@@ -54,7 +55,7 @@ def _ints(text: str) -> list[int]:
 
 
 async def measure(
-    stt: WhisperSTT, tts: EspeakTTS, rates: tuple[int, ...], show: bool = False
+    stt: WhisperSTT, tts: EspeakTTS, rates: tuple[int, ...], show: bool = False, pstn: bool = False
 ) -> dict[int, float]:
     errors = dict.fromkeys(rates, 0)
     total = 0
@@ -63,7 +64,11 @@ async def measure(
         total += len(ref)
         for rate in rates:
             pcm = await tts.synthesize(text, rate)
-            heard = await stt.transcribe(pcm, rate, TUNING_VOCABULARY)
+            if pstn and rate == 8_000:
+                # As a phone leg delivers it: channels/pstn's 2x FIR upsampler, then 16 kHz.
+                heard = await stt.transcribe(Upsampler2x()(pcm), 16_000, TUNING_VOCABULARY)
+            else:
+                heard = await stt.transcribe(pcm, rate, TUNING_VOCABULARY)
             wrong = edit_distance(ref, words(heard.text))
             errors[rate] += wrong
             if show and wrong:
@@ -79,14 +84,13 @@ async def main() -> None:
     parser.add_argument("--gap", default="0")
     parser.add_argument("--amplitude", default="100")
     parser.add_argument("--beam", type=int, default=1)
-    parser.add_argument("--beam-8k", type=int, default=None)
     parser.add_argument("--fallback", action="store_true", help="temperature fallback")
     parser.add_argument("--out", default="espeak-grid.jsonl")
+    parser.add_argument("--pstn", action="store_true", help="8 kHz through the PSTN upsampler")
     parser.add_argument("--show", action="store_true", help="print every misheard sentence")
     args = parser.parse_args()
     stt = WhisperSTT(
         beam_size=args.beam,
-        narrowband_beam_size=args.beam_8k,
         temperature_fallback=args.fallback,
     )
     await stt.warm_up()
@@ -101,7 +105,7 @@ async def main() -> None:
     for voice, wpm, pitch, gap, amplitude in grid:
         tts = EspeakTTS(voice, wpm, pitch=pitch, word_gap=gap, amplitude=amplitude)
         started = time.monotonic()
-        wer = await measure(stt, tts, (16_000, 8_000), args.show)
+        wer = await measure(stt, tts, (16_000, 8_000), args.show, args.pstn)
         row = {
             "voice": voice,
             "wpm": wpm,
@@ -109,8 +113,8 @@ async def main() -> None:
             "gap": gap,
             "amplitude": amplitude,
             "beam": args.beam,
-            "beam8k": args.beam_8k or args.beam,
             "fallback": args.fallback,
+            "pstn": args.pstn,
             "wer16": round(wer[16_000], 3),
             "wer8": round(wer[8_000], 3),
             "seconds": round(time.monotonic() - started, 1),

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from threadline.channels.voice.tts_espeak import EspeakTTS
 from threadline.channels.voice.tts_piper import PiperTTS
 from threadline.channels.voice.vocabulary import build_vocabulary
 
@@ -57,17 +58,37 @@ class Condition:
     name: str
     engine: str  # piper | espeak
     rate: int
-    speed: float = 1.0  # piper length_scale (>1 slower) or espeak words per minute / 165
+    # piper: length_scale (> 1 slower); espeak: × the words per minute (> 1 faster)
+    speed: float = 1.0
     snr_db: float | None = None
+    # espeak only: None is the fallback provider's own default (`EspeakTTS()`)
+    voice: str | None = None
+    words_per_minute: int | None = None
+    word_gap: int | None = None
 
+
+# espeak-ng as it was before session 8 (`en-us`, 165 wpm, no word gap): the baseline rows.
+BEFORE = {"voice": "en-us", "words_per_minute": 165, "word_gap": 0}
 
 CONDITIONS = [
     Condition("piper 16k", "piper", 16_000),
     Condition("piper slow 16k noise 20dB", "piper", 16_000, speed=1.2, snr_db=20.0),
     Condition("piper fast 8k", "piper", 8_000, speed=0.85),
     Condition("espeak 16k", "espeak", 16_000),
-    Condition("espeak 8k", "espeak", 8_000, speed=1.1),
+    Condition("espeak 8k", "espeak", 8_000),
+    Condition("espeak fast 16k noise 20dB", "espeak", 16_000, speed=1.15, snr_db=20.0),
+    Condition("espeak before 16k", "espeak", 16_000, **BEFORE),  # type: ignore[arg-type]
+    Condition("espeak before 8k", "espeak", 8_000, **BEFORE),  # type: ignore[arg-type]
 ]
+
+
+def espeak_for(condition: Condition) -> EspeakTTS:
+    tts = EspeakTTS()
+    tts.voice = condition.voice or tts.voice
+    tts.word_gap = tts.word_gap if condition.word_gap is None else condition.word_gap
+    wpm = condition.words_per_minute or tts.words_per_minute
+    tts.words_per_minute = round(wpm * condition.speed)
+    return tts
 
 
 async def synthesise(condition: Condition, text: str, piper: dict[float, PiperTTS]) -> bytes:
@@ -75,13 +96,9 @@ async def synthesise(condition: Condition, text: str, piper: dict[float, PiperTT
         tts = piper.setdefault(condition.speed, PiperTTS(length_scale=condition.speed))
         pcm = await tts.synthesize(text, condition.rate)
     else:
-        from threadline.channels.voice.tts_espeak import EspeakTTS
-
-        pcm = await EspeakTTS(words_per_minute=int(165 * condition.speed)).synthesize(
-            text, condition.rate
-        )
+        pcm = await espeak_for(condition).synthesize(text, condition.rate)
     if condition.snr_db is not None:
         pcm = with_noise(pcm, condition.snr_db, seed=len(text))
-    # Phone audio is band-limited at 8 kHz and upsampled by the leg; the recogniser gets it
-    # at the rate the PSTN path delivers (8 kHz), and resamples properly itself.
+    # Phone audio is band-limited at 8 kHz (libswresample from the engine's 22.05 kHz, which
+    # filters at the new Nyquist); the recogniser gets it at 8 kHz and upsamples it itself.
     return pcm

@@ -60,7 +60,11 @@ def make_tts(settings: VoiceSettings, phrases: Sequence[str] = ()) -> TextToSpee
     if settings.tts_provider == "espeak":
         from threadline.channels.voice.tts_espeak import EspeakTTS
 
-        return EspeakTTS(settings.espeak_voice, settings.espeak_words_per_minute)
+        return EspeakTTS(
+            settings.espeak_voice,
+            settings.espeak_words_per_minute,
+            word_gap=settings.espeak_word_gap,
+        )
     from threadline.channels.voice.tts_piper import PiperTTS
 
     return PiperTTS(

@@ -15,6 +15,12 @@ from typing import Annotated, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import NoDecode
 
+from threadline.channels.voice.tts_espeak import (
+    DEFAULT_VOICE,
+    DEFAULT_WORD_GAP,
+    DEFAULT_WORDS_PER_MINUTE,
+)
+
 CsvList = Annotated[tuple[str, ...], NoDecode]
 
 
@@ -57,8 +63,12 @@ class VoiceSettings(BaseModel):
     # Entries of piper's cache of the system's own fixed sentences (a leg's opening, the
     # repeat prompt), per output rate; never a sentence from a conversation. 0 = off.
     piper_phrase_cache: int = Field(default=32, ge=0, le=1024)
-    espeak_voice: str = "en-us"
-    espeak_words_per_minute: int = Field(default=165, ge=80, le=400)
+    # The fallback voice (tts_provider=espeak): an espeak-ng voice, `+variant` allowed.
+    espeak_voice: str = DEFAULT_VOICE
+    # Defaults chosen for the recogniser on a tuning sentence set (docs/voice.md).
+    espeak_words_per_minute: int = Field(default=DEFAULT_WORDS_PER_MINUTE, ge=80, le=400)
+    # Pause between words, in units of 10 ms (espeak-ng -g).
+    espeak_word_gap: int = Field(default=DEFAULT_WORD_GAP, ge=0, le=100)
 
     # OpenAI-compatible endpoint (any base_url); the key is never logged.
     openai_base_url: str | None = None

@@ -78,7 +78,6 @@ class WhisperSTT:
         compute_type: str = "int8",
         cpu_threads: int = 2,
         beam_size: int = 1,
-        narrowband_beam_size: int | None = None,
         temperature_fallback: bool = False,
         workers: int = 1,
         low_logprob: float = -1.0,
@@ -89,8 +88,6 @@ class WhisperSTT:
         self.compute_type = compute_type
         self.cpu_threads = cpu_threads
         self.beam_size = beam_size
-        # Phone audio (≤ 8 kHz in) may decode with a wider beam than the WebRTC leg's 16 kHz.
-        self.narrowband_beam_size = narrowband_beam_size or beam_size
         self.temperature_fallback = temperature_fallback
         self.workers = max(1, workers)
         self.low_logprob = low_logprob
@@ -143,20 +140,19 @@ class WhisperSTT:
     async def transcribe(
         self, pcm: bytes, sample_rate: int, vocabulary: Vocabulary | None = None
     ) -> Transcript:
-        beam = self.narrowband_beam_size if sample_rate <= 8_000 else self.beam_size
         if sample_rate != RATE:
             from threadline.channels.voice.audio_av import resample
 
             pcm = resample(pcm, sample_rate, RATE)
         loop = asyncio.get_running_loop()
         try:
-            return await loop.run_in_executor(self._executor, self._decode, pcm, vocabulary, beam)
+            return await loop.run_in_executor(self._executor, self._decode, pcm, vocabulary)
         except ProviderUnavailableError:
             raise
         except Exception as exc:
             raise SpeechToTextError(f"whisper decode failed: {exc}") from exc
 
-    def _decode(self, pcm: bytes, vocabulary: Vocabulary | None, beam: int) -> Transcript:
+    def _decode(self, pcm: bytes, vocabulary: Vocabulary | None) -> Transcript:
         model = self._load()
         audio = np.frombuffer(pcm[: len(pcm) - len(pcm) % 2], dtype="<i2")
         audio = audio.astype(np.float32) / 32768.0
@@ -165,7 +161,7 @@ class WhisperSTT:
         segments, _info = model.transcribe(
             audio,
             language="en",
-            beam_size=beam,
+            beam_size=self.beam_size,
             initial_prompt=prompt,
             hotwords=hotwords,
             condition_on_previous_text=False,

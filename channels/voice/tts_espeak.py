@@ -15,6 +15,12 @@ import wave
 from threadline.channels.voice.errors import ProviderUnavailableError, TextToSpeechError
 
 _TIMEOUT_S = 10.0
+# The fallback's voice, chosen for the recogniser (docs/voice.md, "The espeak-ng fallback
+# voice"): the Klatt synthesiser variant at a slower rate is what whisper tiny.en hears best,
+# at 16 kHz and above all at 8 kHz. Tuned on benchmarks/espeak_grid.py's own sentences.
+DEFAULT_VOICE = "en-us+klatt2"
+DEFAULT_WORDS_PER_MINUTE = 130
+DEFAULT_WORD_GAP = 2  # 20 ms between words: fewer words run together for the recogniser
 
 
 class EspeakTTS:
@@ -22,11 +28,11 @@ class EspeakTTS:
 
     def __init__(
         self,
-        voice: str = "en-us",
-        words_per_minute: int = 165,
+        voice: str = DEFAULT_VOICE,
+        words_per_minute: int = DEFAULT_WORDS_PER_MINUTE,
         *,
         pitch: int = 50,
-        word_gap: int = 0,
+        word_gap: int = DEFAULT_WORD_GAP,
         amplitude: int = 100,
     ) -> None:
         self.voice = voice

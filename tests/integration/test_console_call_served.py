@@ -18,6 +18,7 @@ import pytest
 from harness.api_server import ApiServer
 from harness.voice import RATE, BrowserPeer, eventually, loopback_only, silence
 from tests.integration.test_console_access import PASSWORD, create_operator
+from tests.support.voice_contract import visitor_voice
 from threadline.channels.voice.tts_espeak import EspeakTTS
 
 pytestmark = [pytest.mark.voice, pytest.mark.timeout(180)]
@@ -61,7 +62,7 @@ def spoke_after(got: list[dict[str, Any]], mark: str, field: str) -> Iterator[di
 
 def test_operator_joins_the_voice_call_and_hands_back(server: ApiServer) -> None:
     loopback_only()
-    tts = EspeakTTS()
+    tts = visitor_voice()
 
     async def scenario() -> list[dict[str, Any]]:
         visitor_http = httpx.AsyncClient(base_url=server.base_url, timeout=30)

@@ -22,6 +22,7 @@ import pytest
 from harness.api_server import ApiServer
 from harness.voice import RATE, BrowserPeer, eventually, loopback_only, silence
 from tests.integration.test_console_access import PASSWORD, create_operator
+from tests.support.voice_contract import visitor_voice
 from threadline.channels.voice.tts_espeak import EspeakTTS
 from threadline.handoff.human import OPERATOR_CALL, OPERATOR_CALL_OPENING, RECAP_LEAD
 
@@ -51,7 +52,7 @@ def after(events: list[dict[str, Any]], type_name: str) -> list[dict[str, Any]]:
 
 def test_the_operator_calls_the_chat_visitor(server: ApiServer) -> None:
     loopback_only()
-    tts = EspeakTTS()
+    tts = visitor_voice()
 
     async def scenario() -> list[dict[str, Any]]:
         visitor_http = httpx.AsyncClient(base_url=server.base_url, timeout=30)

@@ -100,16 +100,16 @@ def visitor_wav(workdir: Path, lead_silence_s: float) -> None:
 
 
 def voice_factory(ledger: Ledger):  # type: ignore[no-untyped-def]
+    from tests.support.voice_contract import visitor_voice
     from threadline.channels.voice.pipeline import VoicePipeline
     from threadline.channels.voice.stt_pocketsphinx import PocketsphinxSTT
-    from threadline.channels.voice.tts_espeak import EspeakTTS
     from threadline.channels.voice.vocabulary import build_vocabulary
 
     # A brisk voice keeps the test short; the first sentence must finish before the callee
     # talks (10.3 s after the answer), or it is (rightly) recorded as interrupted. At 220
     # words a minute it took 8.5-9 s (synthesis and RTP pacing stretch it under load): too
     # little margin. At 340 it ends after ~5 s, leaving the rest of the lead silence spare.
-    stt, tts = PocketsphinxSTT(), EspeakTTS(words_per_minute=340)
+    stt, tts = PocketsphinxSTT(), visitor_voice(340)
 
     def make(conversation_id: str, leg_id: str, rate: int, context: object) -> VoicePipeline:
         async def record(event: NewEvent) -> None:

@@ -19,6 +19,13 @@ from threadline.channels.voice.vocabulary import build_vocabulary, normalize
 VOCABULARY = build_vocabulary(CHAT, ["January claim", "water damage"])
 
 
+# The voice the tests' simulated visitors speak with: espeak-ng as it was through session 7.
+# The wave-1 pocketsphinx tests were calibrated on it; the fallback TTS's own default
+# (tts_espeak.DEFAULT_VOICE) is chosen for whisper and measured by the WER set.
+def visitor_voice(words_per_minute: int = 165) -> EspeakTTS:
+    return EspeakTTS("en-us", words_per_minute, pitch=50, word_gap=0, amplitude=100)
+
+
 def rms(pcm: bytes) -> float:
     samples = np.frombuffer(pcm, "<i2").astype(np.float64)
     return float(np.sqrt(np.mean(samples * samples))) if samples.size else 0.0
@@ -33,13 +40,13 @@ class SpeechToTextContract:
     async def test_vocabulary_speech_is_transcribed_exactly(
         self, stt: SpeechToText, text: str
     ) -> None:
-        pcm = await EspeakTTS().synthesize(text, 16_000)
+        pcm = await visitor_voice().synthesize(text, 16_000)
         transcript = await stt.transcribe(pcm, 16_000, VOCABULARY)
         assert transcript.text == normalize(text)
         assert 0.5 <= transcript.confidence <= 1.0
 
     async def test_any_input_rate_is_accepted(self, stt: SpeechToText) -> None:
-        pcm = await EspeakTTS().synthesize("water damage", 48_000)
+        pcm = await visitor_voice().synthesize("water damage", 48_000)
         assert (await stt.transcribe(pcm, 48_000, VOCABULARY)).text == "water damage"
 
     async def test_silence_is_nothing(self, stt: SpeechToText) -> None:
@@ -48,7 +55,7 @@ class SpeechToTextContract:
         assert transcript.confidence == 0.0
 
     async def test_decoding_does_not_block_the_event_loop(self, stt: SpeechToText) -> None:
-        pcm = await EspeakTTS().synthesize(SPOKEN[0], 16_000)
+        pcm = await visitor_voice().synthesize(SPOKEN[0], 16_000)
         ticks = 0
 
         async def ticker() -> None:

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support.voice_contract import SpeechToTextContract, TextToSpeechContract
+from tests.support.voice_contract import SpeechToTextContract, TextToSpeechContract, visitor_voice
 from threadline.channels.voice.ports import SpeechToText, TextToSpeech
 from threadline.channels.voice.stt_pocketsphinx import PocketsphinxSTT
 from threadline.channels.voice.tts_espeak import EspeakTTS
@@ -31,7 +31,8 @@ class TestPocketsphinx(SpeechToTextContract):
     ) -> None:
         from tests.support.voice_contract import VOCABULARY
 
-        pcm = await EspeakTTS().synthesize("I was asking about my January claim", 16_000)
+        tts = visitor_voice()
+        pcm = await tts.synthesize("I was asking about my January claim", 16_000)
         transcript = await pocketsphinx.transcribe(pcm, 16_000, VOCABULARY)
         assert transcript.text  # something, flagged as low confidence
         assert transcript.confidence < 0.5

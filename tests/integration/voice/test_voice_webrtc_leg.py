@@ -16,10 +16,10 @@ from harness.voice import (
     loopback_only,
     silence,
 )
+from tests.support.voice_contract import visitor_voice
 from threadline.channels.voice.pipeline import VoicePipeline
 from threadline.channels.voice.ports import VisitorTurn
 from threadline.channels.voice.stt_pocketsphinx import PocketsphinxSTT
-from threadline.channels.voice.tts_espeak import EspeakTTS
 from threadline.channels.voice.vocabulary import build_vocabulary
 from threadline.channels.voice.webrtc import WebRtcLeg
 
@@ -40,7 +40,7 @@ class Call:
         loopback_only()
         self.sink = RecordingSink()
         self.turns: list[VisitorTurn] = []
-        self.tts = EspeakTTS()
+        self.tts = visitor_voice()
         self.pipeline = VoicePipeline(
             leg_id="leg-1",
             stt=stt,

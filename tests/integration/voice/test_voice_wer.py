@@ -1,11 +1,14 @@
 """Word error rate of the offline recogniser (faster-whisper, packaged tiny.en) on a held-in
-set of 60 utterances synthesised at test time: 12 sentences (6 said in the chat, 6 never
-said) × 5 conditions (piper at three speeds, with and without noise, 16 and 8 kHz; espeak-ng
-at 16 and 8 kHz). The recogniser is biased with the chat's vocabulary, as on a live leg.
+set of 96 utterances synthesised at test time: 12 sentences (6 said in the chat, 6 never
+said) × 8 conditions (harness/voice_wer.py: piper at three speeds, with and without noise,
+16 and 8 kHz; the espeak-ng fallback's default voice at 16 and 8 kHz and faster with noise;
+espeak-ng as it was before session 8 at 16 and 8 kHz, the same-run baseline). The recogniser
+is biased with the chat's vocabulary, as on a live leg.
 
 Goals (issue 15): WER ≤ 0.10 on clean 16 kHz, ≤ 0.20 at 8 kHz, and no chat phrase ever
-recorded for a sentence that was not that phrase. The audio is cached under a tmp dir for
-the session. One module, one model load: ~1 min on 2 cores (see the report it prints).
+recorded for a sentence that was not that phrase. The espeak-ng default was tuned on other
+sentences (benchmarks/espeak_grid.py), never on these. The audio is cached under a tmp dir
+for the session. One module, one model load: ~2 min on 2 cores (see the report it prints).
 """
 
 from __future__ import annotations
@@ -22,18 +25,23 @@ from threadline.channels.voice.audio_av import resample
 from threadline.channels.voice.stt_whisper import WhisperSTT
 from threadline.channels.voice.tts_piper import PiperTTS
 
-pytestmark = [pytest.mark.voice, pytest.mark.anyio]
+# 96 decodes of a 30 s window: ~2 min idle, 5+ min at load 15 on the 2 shared cores.
+pytestmark = [pytest.mark.voice, pytest.mark.anyio, pytest.mark.timeout(1200)]
 
 
-# The issue's goals hold for natural (piper) speech. espeak-ng's formant voice is harder for
-# tiny.en: measured 0.12 at 16 kHz and 0.54 at 8 kHz (goals 0.10 / 0.20 NOT met); those two
-# bounds only guard against regressions until a bigger model or 8 kHz tuning closes the gap.
-GOALS = {
+# None: reported, not asserted (the espeak-ng settings before session 8, the baseline).
+# The espeak-ng fallback (en-us+klatt2, 130 wpm, 20 ms word gap) meets the 16 kHz goal
+# (measured 0.054; before 0.207 in the same run) but NOT the 8 kHz one: 0.228 (before 0.446),
+# and 0.304 faster with noise; those two bounds only guard against regressions.
+GOALS: dict[str, float | None] = {
     "piper 16k": 0.10,
     "piper slow 16k noise 20dB": 0.20,
     "piper fast 8k": 0.20,
-    "espeak 16k": 0.15,
-    "espeak 8k": 0.60,
+    "espeak 16k": 0.10,
+    "espeak 8k": 0.30,
+    "espeak fast 16k noise 20dB": 0.40,
+    "espeak before 16k": None,
+    "espeak before 8k": None,
 }
 
 
@@ -78,14 +86,22 @@ async def test_word_error_rate_on_chat_and_unseen_sentences(
             assert heard.duration_ms > 0
     wer: Callable[[str], float] = lambda name: errors[name] / totals[name]  # noqa: E731
     report = "  ".join(f"{c.name}: {wer(c.name):.3f}" for c in CONDITIONS)
+    current = [c.name for c in CONDITIONS if GOALS[c.name] is not None]
+    aggregate = {
+        "all": sum(errors.values()) / sum(totals.values()),
+        "current": sum(errors[n] for n in current) / sum(totals[n] for n in current),
+    }
     print(
         f"\nWER over {count} utterances ({time.monotonic() - started:.0f} s, "
-        f"decode RTF {decode_s / audio_s:.2f}): {report}"
+        f"decode RTF {decode_s / audio_s:.2f}): {report}\naggregate over every condition "
+        f"{aggregate['all']:.3f}, over the current voices only {aggregate['current']:.3f}"
     )
     assert count >= 60
     assert substitutions == []
     for condition in CONDITIONS:
-        assert wer(condition.name) <= GOALS[condition.name], report
+        goal = GOALS[condition.name]
+        if goal is not None:
+            assert wer(condition.name) <= goal, report
 
 
 def test_resampling_8k_keeps_duration() -> None:
