@@ -25,14 +25,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import queue
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from eventsourcing.persistence import IntegrityError, StoredEvent
 
 from threadline.ledger.recorders import EventIdRecord, LedgerRecorder
+
+log = logging.getLogger(__name__)
 
 MAX_GROUP_EVENTS = 1000
 
@@ -63,6 +66,9 @@ class Ticket:
     future: asyncio.Future[list[int]] | None = None
     # Committed only if this one was; dropped once this one is committed (no long chains).
     after: Ticket | None = None
+    # Called on the event loop with this ticket once answered, before `future` is set, and
+    # even if `future` was cancelled meanwhile: for bookkeeping that must follow the insert.
+    on_answer: Callable[[Ticket], None] | None = None
 
 
 class GroupCommitter:
@@ -88,13 +94,15 @@ class GroupCommitter:
         stored: Sequence[StoredEvent],
         ids: Sequence[EventIdRecord],
         after: Ticket | None = None,
+        on_answer: Callable[[Ticket], None] | None = None,
     ) -> Ticket:
         """`insert` without blocking, from a coroutine: its `future` gets the inserted
         events' sequences (or the insert's error), resolved on this event loop once the group
-        holding them is committed or failed. Never cancel it: the insert goes on anyway.
+        holding them is committed or failed. Cancelling the future only stops the waiting:
+        the insert goes on, and `on_answer(ticket)` is called on the loop when it is answered.
         `after`: an earlier submitted insert that this one must not be committed without."""
         future: asyncio.Future[list[int]] = asyncio.get_running_loop().create_future()
-        ticket = Ticket(stored, ids, done=None, future=future, after=after)
+        ticket = Ticket(stored, ids, done=None, future=future, after=after, on_answer=on_answer)
         self._enqueue(ticket)
         return ticket
 
@@ -196,9 +204,14 @@ class GroupCommitter:
 def _resolve(requests: list[Ticket]) -> None:
     """On the event loop: every future of one group, in the group's order."""
     for request in requests:
+        if request.on_answer is not None:
+            try:
+                request.on_answer(request)
+            except Exception:
+                log.exception("group commit: answering an insert failed")
         future = request.future
         assert future is not None
-        if future.done():  # cancelled despite the advice: its insert is done anyway
+        if future.done():  # cancelled: nobody waits, the insert is answered all the same
             continue
         if request.error is not None:
             future.set_exception(request.error)
