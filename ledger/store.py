@@ -199,25 +199,27 @@ class Ledger:
                 )
             except WouldBlock:
                 return None
-            ticket = committer.submit(*_insertion(sealed), after=after)
+            if tail is None:
+                assert release is not None
+                tail = _LoopTail(loop, release)
+            # The head, the listeners and the lock are seen to when the insert is answered,
+            # even if this coroutine is cancelled meanwhile (the insert goes on regardless).
+            ticket = committer.submit(
+                *_insertion(sealed),
+                after=after,
+                on_answer=functools.partial(self._answered_on_loop, conversation_id, tail, sealed),
+            )
             submitted = True
         finally:
             if release is not None and not submitted:
                 release()
-        if tail is None:
-            assert release is not None
-            tail = self._tails[conversation_id] = _LoopTail(loop, release)
+        if release is not None:
+            self._tails[conversation_id] = tail
         tail.position, tail.hash, tail.ticket = position + 1, sealed[-1].hash, ticket
         tail.pending += 1
-        future = ticket.future
-        assert future is not None
-        # The head, the listeners and the lock are seen to when the commit is answered, even
-        # if this coroutine is cancelled meanwhile (the insert goes on regardless).
-        future.add_done_callback(
-            functools.partial(self._committed_on_loop, conversation_id, tail, sealed)
-        )
+        assert ticket.future is not None
         try:
-            sequences = await asyncio.shield(future)
+            sequences = await ticket.future
         except IntegrityError:
             return None  # a repeated event id, another process took the position, or the
             # event sealed before this one was not committed
@@ -227,26 +229,18 @@ class Ledger:
             raise StoreUnavailableError("the recorder did not return sequence numbers")
         return AppendResult(conversation_id, item.event_id, position + 1, sequences[0])
 
-    def _committed_on_loop(
-        self,
-        conversation_id: str,
-        tail: _LoopTail,
-        sealed: list[records.Sealed],
-        future: asyncio.Future[list[int]],
+    def _answered_on_loop(
+        self, conversation_id: str, tail: _LoopTail, sealed: list[records.Sealed], ticket: Ticket
     ) -> None:
         """On the loop, in commit order: remember the head, tell the listeners, and release
         the conversation once its last pending append is answered."""
         try:
-            if future.cancelled() or future.exception() is not None:
+            if ticket.error is not None or len(ticket.sequences) != len(sealed):
                 tail.failed = True  # what was sealed on top of it fails in the committer
-                return
-            sequences = future.result()
-            if len(sequences) != len(sealed):
-                tail.failed = True
                 return
             last = sealed[-1]
             self._remember(conversation_id, last.stored.originator_version, last.hash)
-            self._notify(conversation_id, sealed, sequences)  # holding the lock, as `append`
+            self._notify(conversation_id, sealed, ticket.sequences)  # holding the lock
         finally:
             tail.pending -= 1
             if tail.pending == 0:

@@ -90,6 +90,8 @@ def _until(condition: Callable[[], bool]) -> None:
 
 
 def _queued(committer: GroupCommitter, n: int) -> None:
+    """Until `n` items wait in the committer's queue (the tickets one loop iteration
+    submitted are one item)."""
     _until(lambda: committer._queue.qsize() >= n)
 
 
@@ -108,7 +110,7 @@ def test_a_group_of_futures_is_resolved_in_order_with_one_wake() -> None:
         for n, t in enumerate([first, *rest]):
             assert t.future is not None
             t.future.add_done_callback(functools.partial(_record, order, n))
-        await asyncio.to_thread(_queued, committer, 3)
+        await asyncio.to_thread(_queued, committer, 1)  # the three, queued together
         wakes = Wakes(asyncio.get_running_loop())  # from here on, only the committer's
         recorder.gate.set()
         assert await _settle([first, *rest]) == [[1], [2], [3], [4]]
@@ -121,6 +123,36 @@ def test_a_group_of_futures_is_resolved_in_order_with_one_wake() -> None:
     committer.close()
 
 
+def test_what_one_loop_iteration_submits_is_one_group_even_for_an_idle_committer() -> None:
+    recorder = GatedRecorder()
+    recorder.gate.set()
+    committer = GroupCommitter(recorder)
+
+    async def main() -> None:
+        tickets = [committer.submit(*_event(c, 1, n)) for n, c in enumerate("abcde")]
+        assert await _settle(tickets) == [[1], [2], [3], [4], [5]]
+        assert recorder.calls == [5]
+
+    _run(main)
+    committer.close()
+
+
+def test_tickets_not_yet_queued_when_the_committer_closes_fail_and_are_answered() -> None:
+    committer = GroupCommitter(POPOLedgerRecorder())
+    answered: list[Ticket] = []
+
+    async def main() -> None:
+        ticket = committer.submit(*_event("a", 1, 0), on_answer=answered.append)
+        committer.close()
+        (result,) = await _settle([ticket])
+        assert isinstance(result, RuntimeError)
+        assert answered == [ticket]
+        with pytest.raises(RuntimeError, match="closed"):
+            committer.submit(*_event("a", 1, 1))
+
+    _run(main)
+
+
 def test_an_error_fails_every_future_of_the_group() -> None:
     recorder = GatedRecorder()
     committer = GroupCommitter(recorder)
@@ -129,7 +161,7 @@ def test_an_error_fails_every_future_of_the_group() -> None:
         first = committer.submit(*_event("a", 1, 0))
         await asyncio.to_thread(recorder.entered.wait, 10)
         group = [committer.submit(*_event(c, 1, n)) for n, c in enumerate("bcd", start=1)]
-        await asyncio.to_thread(_queued, committer, 3)
+        await asyncio.to_thread(_queued, committer, 1)
         # Fail the group's combined insert, not the first (lone) one.
         original = recorder.insert_events
 
@@ -163,7 +195,7 @@ def test_a_collision_fails_alone_and_takes_what_was_sealed_after_it() -> None:
         fine = committer.submit(*_event("b", 1, 3))
         on_top = committer.submit(*_event("a", 2, 4), after=collides)
         also_fine = committer.submit(*_event("c", 1, 5))
-        await asyncio.to_thread(_queued, committer, 4)
+        await asyncio.to_thread(_queued, committer, 1)
         recorder.gate.set()
         results = await _settle([blocker, collides, fine, on_top, also_fine])
         assert results[0] == [2]
