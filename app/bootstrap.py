@@ -62,15 +62,18 @@ def _wire_messaging(services: Services) -> PhoneDirectory:
 
 def _wire_pstn(services: Services, directory: PhoneDirectory, config: Settings) -> None:
     """PSTN dial-out and inbound calls when `THREADLINE_PSTN_TRUNK` is set. Calls run the
-    voice pipeline the WebRTC legs run: the same STT/TTS instances, the same agent (with
+    voice pipeline the WebRTC legs run: the same STT/TTS instances (the STT decoding with the
+    phone beam, `phone_stt`), the same agent (with
     channel=pstn), the vocabulary from the replayed context. SIP/RTP libraries are imported
     only when the app's lifespan starts the channel."""
     settings = config.pstn
     if not settings.trunk:
         return
     from threadline.channels.voice.phone import PhoneLegs
+    from threadline.channels.voice.providers import phone_stt
 
     stt, tts = voice_providers(services)
+    stt = phone_stt(stt, services.voice_settings)
     voice_agent = services.voice_agent
     agent = partial(voice_agent.handler, channel="pstn") if voice_agent is not None else None
     legs = PhoneLegs(services.ledger, stt=stt, tts=tts, agent=agent)

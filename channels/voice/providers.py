@@ -37,6 +37,16 @@ def make_stt(settings: VoiceSettings) -> SpeechToText:
     )
 
 
+def phone_stt(stt: SpeechToText, settings: VoiceSettings) -> SpeechToText:
+    """The recogniser as phone (8 kHz source) legs use it: the same instance, decoding with
+    `whisper_phone_beam_size`. Providers without a beam (cloud, test fakes) are used as is."""
+    with_beam = getattr(stt, "with_beam", None)
+    if with_beam is None:
+        return stt
+    view: SpeechToText = with_beam(settings.whisper_phone_beam_size)
+    return view
+
+
 def system_phrases() -> tuple[str, ...]:
     """The fixed sentences the system itself says on a voice leg (the openings, the repeat
     prompt): the only ones a TTS may keep synthesised — nothing from a conversation."""

@@ -43,6 +43,9 @@ class VoiceSettings(BaseModel):
     whisper_compute_type: str = "int8"
     whisper_cpu_threads: int = Field(default=2, ge=1, le=64)
     whisper_beam_size: int = Field(default=1, ge=1, le=10)
+    # The beam on phone (PSTN, 8 kHz source) legs only: it recovers words of band-limited
+    # speech that greedy decoding loses, but costs words of clean 16 kHz speech (docs/voice.md).
+    whisper_phone_beam_size: int = Field(default=5, ge=1, le=10)
     # Below this average log-probability (or above this no-speech probability) a
     # transcription is flagged low-confidence and the visitor is asked to repeat.
     stt_low_logprob: float = Field(default=-1.0, le=0.0)

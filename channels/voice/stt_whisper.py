@@ -20,6 +20,11 @@ Decoding is CPU-bound and never runs on the loop: `workers` threads (1 by defaul
 decoding with `cpu_threads` intra-op threads. With workers > 1 CTranslate2 keeps that many
 model replicas (`num_workers`), so concurrent calls' turns decode in parallel instead of
 queueing behind one another (tiny.en int8 is ≈ 75 MB per replica).
+
+Beam per leg: `with_beam(n)` is a view of the same recogniser (one model, one executor) that
+decodes with another beam. Phone legs use it (`providers.phone_stt`): beam 5 recovered words
+of band-limited 8 kHz speech but cost piper's clean 16 kHz speech words (docs/voice.md), so
+it must not apply to WebRTC legs, which keep the recogniser's own (greedy) beam.
 """
 
 from __future__ import annotations
@@ -35,7 +40,7 @@ from typing import Any
 import numpy as np
 
 from threadline.channels.voice.errors import ProviderUnavailableError, SpeechToTextError
-from threadline.channels.voice.ports import Transcript, Vocabulary
+from threadline.channels.voice.ports import SpeechToText, Transcript, Vocabulary
 
 log = logging.getLogger(__name__)
 RATE = 16_000
@@ -137,8 +142,17 @@ class WhisperSTT:
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(self._executor, self._load)
 
+    def with_beam(self, beam_size: int) -> SpeechToText:
+        """This recogniser decoding with `beam_size` (itself when that is its own beam)."""
+        return self if beam_size == self.beam_size else WhisperBeamView(self, beam_size)
+
     async def transcribe(
         self, pcm: bytes, sample_rate: int, vocabulary: Vocabulary | None = None
+    ) -> Transcript:
+        return await self.transcribe_with(pcm, sample_rate, vocabulary, self.beam_size)
+
+    async def transcribe_with(
+        self, pcm: bytes, sample_rate: int, vocabulary: Vocabulary | None, beam_size: int
     ) -> Transcript:
         if sample_rate != RATE:
             from threadline.channels.voice.audio_av import resample
@@ -146,13 +160,15 @@ class WhisperSTT:
             pcm = resample(pcm, sample_rate, RATE)
         loop = asyncio.get_running_loop()
         try:
-            return await loop.run_in_executor(self._executor, self._decode, pcm, vocabulary)
+            return await loop.run_in_executor(
+                self._executor, self._decode, pcm, vocabulary, beam_size
+            )
         except ProviderUnavailableError:
             raise
         except Exception as exc:
             raise SpeechToTextError(f"whisper decode failed: {exc}") from exc
 
-    def _decode(self, pcm: bytes, vocabulary: Vocabulary | None) -> Transcript:
+    def _decode(self, pcm: bytes, vocabulary: Vocabulary | None, beam_size: int) -> Transcript:
         model = self._load()
         audio = np.frombuffer(pcm[: len(pcm) - len(pcm) % 2], dtype="<i2")
         audio = audio.astype(np.float32) / 32768.0
@@ -161,7 +177,7 @@ class WhisperSTT:
         segments, _info = model.transcribe(
             audio,
             language="en",
-            beam_size=self.beam_size,
+            beam_size=beam_size,
             initial_prompt=prompt,
             hotwords=hotwords,
             condition_on_previous_text=False,
@@ -193,6 +209,25 @@ class WhisperSTT:
             no_speech_prob=no_speech,
             low_confidence=low,
         )
+
+
+class WhisperBeamView:
+    """One `WhisperSTT` (its model, threads and confidence thresholds) with another beam."""
+
+    name = "whisper"
+
+    def __init__(self, base: WhisperSTT, beam_size: int) -> None:
+        self.base = base
+        self.beam_size = beam_size
+        self.model_id = base.model_id
+
+    def check(self) -> None:
+        self.base.check()
+
+    async def transcribe(
+        self, pcm: bytes, sample_rate: int, vocabulary: Vocabulary | None = None
+    ) -> Transcript:
+        return await self.base.transcribe_with(pcm, sample_rate, vocabulary, self.beam_size)
 
 
 def _log_failure(future: Future[Any]) -> None:

@@ -16,6 +16,7 @@ from threadline.channels.http.app import create_app
 from threadline.channels.services import Services
 from threadline.channels.voice.phone import PhoneLegs
 from threadline.channels.voice.pipeline import VoicePipeline
+from threadline.channels.voice.stt_whisper import WhisperBeamView, WhisperSTT
 from threadline.handoff.service import HandoffService
 from threadline.ledger.envelope import NewEvent
 from threadline.ledger.events import ConversationStarted, LegOpened, MessagePosted
@@ -51,9 +52,14 @@ def test_a_trunk_wires_pstn_on_the_webrtc_voice_stack(env: dict[str, str]) -> No
         assert services.pstn.settings.trunk_address() == ("127.0.0.1", 5099)
         legs = services.pstn._voice
         assert isinstance(legs, PhoneLegs)
-        assert services.voice_providers == (legs.stt, legs.tts)
+        stt, tts = services.voice_providers or (None, None)
+        # Phone legs: the one recogniser, decoding with the phone beam; WebRTC legs: greedy.
+        assert isinstance(stt, WhisperSTT)
+        assert stt.beam_size == 1
+        assert isinstance(legs.stt, WhisperBeamView)
+        assert (legs.stt.base, legs.stt.beam_size, legs.tts) == (stt, 5, tts)
         app = create_app(services, close_services=False)
-        assert (app.state.voice.stt, app.state.voice.tts) == (legs.stt, legs.tts)
+        assert (app.state.voice.stt, app.state.voice.tts) == (stt, tts)
         assert legs.agent is not None
         handler = legs.agent("c-1", "leg-1")
         assert handler.channel == "pstn"  # type: ignore[attr-defined]
