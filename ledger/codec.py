@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+from threadline.ledger.errors import LedgerError
+
 
 class DataCodec(Protocol):
     def encode(self, conversation_id: str, event_type: str, data: dict[str, Any]) -> Any:
@@ -18,7 +20,7 @@ class DataCodec(Protocol):
         """Returns the payload dict from its stored form."""
 
 
-class WouldBlock(Exception):  # noqa: N818 - a signal, not an error
+class WouldBlockError(LedgerError):
     """Raised by a codec's `encode_without_io` when encoding would need its key table."""
 
 

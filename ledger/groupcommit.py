@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 
 from eventsourcing.persistence import IntegrityError, StoredEvent
 
+from threadline.ledger.errors import LedgerError
 from threadline.ledger.recorders import EventIdRecord, LedgerRecorder
 
 log = logging.getLogger(__name__)
@@ -46,7 +47,7 @@ def _held_lock() -> threading.Lock:
     return lock
 
 
-class PredecessorFailedError(IntegrityError):
+class PredecessorFailedError(IntegrityError, LedgerError):
     """The insert this one was sealed after was not committed, so neither is this one."""
 
 

@@ -37,7 +37,7 @@ from uuid import uuid4
 from pydantic_core import from_json, to_json
 
 from threadline.ledger import aead, privacy
-from threadline.ledger.codec import WouldBlock
+from threadline.ledger.codec import WouldBlockError
 from threadline.ledger.keyring import DataKeyRecord, KeyTable
 from threadline.ledger.masterkey import MasterKey
 
@@ -144,18 +144,18 @@ class ShreddingCodec:
 
     def encode_without_io(self, conversation_id: str, event_type: str, data: dict[str, Any]) -> Any:
         """`encode`, for a caller that must not block (an append on the event loop), or
-        WouldBlock if it would read or write the key table: the erasure mark is due for a
+        WouldBlockError if it would read or write the key table: the erasure mark is due for a
         look, the conversation's key is not cached, or an identifier is not yet linked.
-        Also WouldBlock whenever `creates_key(conversation_id)` would be true, whatever the
-        event type, so that a caller may take "no WouldBlock" to mean "no key created"."""
+        Also WouldBlockError whenever `creates_key(conversation_id)` would be true, whatever the
+        event type, so that a caller may take "no WouldBlockError" to mean "no key created"."""
         if not self.encrypt:
             return data
         now = self._clock()
         if now >= self._mark_due and self.table is not None:
-            raise WouldBlock
+            raise WouldBlockError
         cached = self._writers.get(conversation_id, now)
         if cached is None:
-            raise WouldBlock
+            raise WouldBlockError
         policy = privacy.policy_for(event_type)
         if policy is None or not policy.personal:
             return data
@@ -163,7 +163,7 @@ class ShreddingCodec:
         if not secret:
             return data
         if self._new_links(conversation_id, policy.identifiers, secret):
-            raise WouldBlock
+            raise WouldBlockError
         key_id, sealer = cached
         return _sealed_form(conversation_id, event_type, data, secret, key_id, sealer)
 

@@ -31,7 +31,7 @@ from eventsourcing.persistence import IntegrityError, Notification, PersistenceE
 
 from threadline.ledger import records
 from threadline.ledger.canonical import GENESIS_HASH
-from threadline.ledger.codec import DataCodec, IdentityCodec, WouldBlock
+from threadline.ledger.codec import DataCodec, IdentityCodec, WouldBlockError
 from threadline.ledger.envelope import AppendResult, NewEvent, RecordedEvent
 from threadline.ledger.errors import (
     ConcurrencyConflictError,
@@ -197,7 +197,7 @@ class Ledger:
                 sealed = self._seal(
                     conversation_id, position, head_hash, [item], _NoIOCodec(encode)
                 )
-            except WouldBlock:
+            except WouldBlockError:
                 return None
             if tail is None:
                 assert release is not None
